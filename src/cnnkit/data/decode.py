@@ -1,0 +1,107 @@
+"""Decode one image with Pillow into a fixed-size uint8 array, whatever its mode, bit depth or orientation."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cnnkit.errors import DataError
+
+GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+INTERPOLATIONS = {"bilinear": Image.Resampling.BILINEAR, "nearest": Image.Resampling.NEAREST,
+                  "bicubic": Image.Resampling.BICUBIC}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header says, read without decoding the pixels."""
+
+    width: int
+    height: int
+    grayscale: bool
+
+
+def _fail(path: Path, reason: str) -> DataError:
+    return DataError(f"Cannot read image {path}: {reason}")
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except FileNotFoundError:
+        raise DataError(f"Image {path} does not exist.") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder, not an image.") from None
+    except UnidentifiedImageError:
+        raise _fail(path, "not an image format Pillow recognises (wrong extension or not an image).") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise _fail(path, f"too large to decode safely ({e}). Split it into tiles first.") from None
+    except OSError as e:
+        raise _fail(path, str(e)) from None
+
+
+def _is_gray_palette(img: Image.Image) -> bool:
+    palette = np.asarray(img.getpalette() or [], dtype=np.uint8)
+    rgb = palette[: len(palette) // 3 * 3].reshape(-1, 3)
+    return bool(len(rgb)) and bool((rgb == rgb[:, :1]).all())
+
+
+def probe_image(path: str | Path) -> ImageInfo:
+    """Read size and colour from the header; raise DataError if it is not an image."""
+    path = Path(path)
+    with _open(path) as img:
+        gray = img.mode in GRAY_MODES or (img.mode == "P" and _is_gray_palette(img))
+        return ImageInfo(width=img.width, height=img.height, grayscale=gray)
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """Return an 'L' or 'RGB' image; alpha is composited over black, high bit depths are scaled, not clipped."""
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I") and values.max(initial=0) > 255 else 255.0
+        if img.mode == "F":
+            top = max(float(values.max(initial=0)), 1.0) if values.max(initial=0) > 1 else 1.0
+        return Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("LA", "La", "RGBA", "RGBa", "PA"):
+        gray = img.mode in ("LA", "La")
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(background, rgba).convert("L" if gray else "RGB")
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("L" if img.mode == "1" else "RGB")
+    return img
+
+
+def load_image(
+    path: str | Path, image_size: tuple[int, int], channels: int, interpolation: str = "bilinear"
+) -> np.ndarray:
+    """Decode ``path`` to a (height, width, channels) uint8 array, EXIF orientation applied."""
+    path = Path(path)
+    height, width = image_size
+    img = _open(path)
+    try:
+        with img:
+            if img.format == "JPEG":  # decode at a reduced scale when the file is much larger than needed
+                side = max(height, width)
+                img.draft("L" if channels == 1 else "RGB", (side, side))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            img = _to_8bit(img)
+            img = img.convert("L" if channels == 1 else "RGB")
+            if img.size != (width, height):
+                img = img.resize((width, height), INTERPOLATIONS[interpolation])
+            array = np.asarray(img, dtype=np.uint8)
+    except DataError:
+        raise
+    except (OSError, ValueError, SyntaxError) as e:
+        reason = str(e) or type(e).__name__
+        raise _fail(path, f"{reason} (truncated or corrupt file?).") from None
+    return array[:, :, None] if array.ndim == 2 else array

@@ -1,0 +1,95 @@
+"""Discover labelled images in a folder: ``root/<class>/*`` or ``root/{train,val,test}/<class>/*``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnkit.errors import DataError
+
+log = logging.getLogger("cnnkit")
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+SPLIT_NAMES = ("train", "val", "test")
+LAYOUT_HELP = "Expected root/<class>/<images> or root/{train,val,test}/<class>/<images>."
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """What a data folder holds: classes and, per split folder (or 'all'), (relative path, class) pairs."""
+
+    root: Path
+    layout: str  # "flat" or "presplit"
+    classes: tuple[str, ...]
+    samples: dict[str, list[tuple[str, str]]]
+    ignored: tuple[str, ...] = field(default=())
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _class_files(class_dir: Path, root: Path, ignored: list[str]) -> list[str]:
+    images = []
+    for path in sorted(class_dir.rglob("*")):
+        if path.is_dir() or any(part.startswith(".") for part in path.relative_to(class_dir).parts):
+            continue
+        (images if is_image_file(path) else ignored).append(path.relative_to(root).as_posix())
+    return images
+
+
+def _scan_classes(folder: Path, root: Path, ignored: list[str]) -> dict[str, list[str]]:
+    class_dirs = _visible_dirs(folder)
+    if not class_dirs:
+        loose = [p.name for p in folder.iterdir() if p.is_file() and is_image_file(p)]
+        hint = f" It holds {len(loose)} images directly; put them in one sub-folder per class." if loose else ""
+        raise DataError(f"No class folders in {folder}.{hint} {LAYOUT_HELP}")
+    found = {d.name: _class_files(d, root, ignored) for d in class_dirs}
+    for name, files in found.items():
+        if not files:
+            raise DataError(
+                f"Class folder {folder / name} contains no images. "
+                f"Allowed formats: {', '.join(IMAGE_EXTENSIONS)}. Remove the folder or add images."
+            )
+    return found
+
+
+def scan_folder(root: str | Path) -> FolderScan:
+    """List the labelled images under ``root``; raise DataError for anything a classifier cannot train on."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"Data folder {root} does not exist.")
+    if not root.is_dir():
+        raise DataError(f"Data path {root} is a file; expected a folder. {LAYOUT_HELP}")
+    ignored: list[str] = []
+    top = {d.name for d in _visible_dirs(root)}
+    if "train" in top:
+        stray = sorted(top - set(SPLIT_NAMES))
+        if stray:
+            raise DataError(f"{root} mixes split folders (train/val/test) with other folders {stray}. {LAYOUT_HELP}")
+        per_split = {s: _scan_classes(root / s, root, ignored) for s in SPLIT_NAMES if s in top}
+        classes = tuple(sorted(per_split["train"]))
+        for split, found in per_split.items():
+            extra = sorted(set(found) - set(classes))
+            if extra:
+                raise DataError(f"{root / split} has classes {extra} that {root / 'train'} does not have.")
+        samples = {s: [(f, c) for c, files in found.items() for f in files] for s, found in per_split.items()}
+        layout = "presplit"
+    else:
+        found = _scan_classes(root, root, ignored)
+        classes = tuple(sorted(found))
+        samples = {"all": [(f, c) for c, files in found.items() for f in files]}
+        layout = "flat"
+    if len(classes) < 2:
+        raise DataError(
+            f"Found only one class ({classes[0]!r}) in {root}; a classifier needs at least two class folders."
+        )
+    if ignored:
+        shown = ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else "")
+        log.warning("Ignored %d files that are not images (by extension) in %s: %s", len(ignored), root, shown)
+    return FolderScan(root=root, layout=layout, classes=classes, samples=samples, ignored=tuple(ignored))

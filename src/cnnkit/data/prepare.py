@@ -1,0 +1,158 @@
+"""Turn a data folder into decoded, split arrays, with a decision about every unreadable file."""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnkit.data.decode import load_image, probe_image
+from cnnkit.data.files import FolderScan, scan_folder
+from cnnkit.data.preprocess import Preprocessing, channel_stats
+from cnnkit.data.split import SplitManifest, make_split
+from cnnkit.errors import DataError
+
+log = logging.getLogger("cnnkit")
+
+AUTO_SIZE_RANGE = (16, 64)
+
+
+@dataclass
+class ImageArrays:
+    """Decoded images of one split: (N, H, W, C) uint8, integer labels and the files they came from."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    paths: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class PreparedData:
+    classes: list[str]
+    manifest: SplitManifest
+    preprocessing: Preprocessing
+    splits: dict[str, ImageArrays]
+    skipped: list[str]
+
+
+def _decode_many(paths: list[Path], image_size: tuple[int, int], channels: int, interpolation: str):
+    """Decode in threads (Pillow releases the GIL); return arrays and errors, both aligned with ``paths``."""
+
+    def one(path: Path):
+        try:
+            return load_image(path, image_size, channels, interpolation), None
+        except DataError as e:
+            return None, str(e)
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(one, paths))
+    return [r[0] for r in results], [r[1] for r in results]
+
+
+def _report_bad(errors: list[str], skip_bad: bool) -> None:
+    if not errors:
+        return
+    listing = "\n  ".join(errors[:10]) + (f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else "")
+    if not skip_bad:
+        raise DataError(
+            f"{len(errors)} unreadable image(s); fix or remove them, or pass --skip-bad to leave them out:\n  {listing}"
+        )
+    log.warning("Skipping %d unreadable image(s):\n  %s", len(errors), listing)
+
+
+def _auto_size(scan: FolderScan, infos: list, default_image_size: tuple[int, int] | None) -> tuple[int, int]:
+    if default_image_size:
+        return tuple(default_image_size)
+    side = int(np.median([max(i.width, i.height) for i in infos]))
+    side = int(np.clip(side, *AUTO_SIZE_RANGE))
+    return (side, side)
+
+
+def prepare_training_data(
+    root: str | Path,
+    *,
+    image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    interpolation: str = "bilinear",
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+    skip_bad: bool = False,
+    default_image_size: tuple[int, int] | None = None,
+) -> PreparedData:
+    """Scan, check and decode every image, split the good ones, and fit the standardisation on train only.
+
+    Unreadable images stop the run with a list of them, unless ``skip_bad`` (then they are listed and left out).
+    Without ``image_size``: the model's own input size if it has one, else the median image side clamped to 16..64.
+    Without ``channels``: 1 if every image is grayscale, else 3.
+    """
+    scan = scan_folder(root)
+    everything = [s for samples in scan.samples.values() for s in samples]
+    infos, errors = [], []
+    for rel, _ in everything:
+        try:
+            infos.append(probe_image(scan.root / rel))
+        except DataError as e:
+            infos.append(None)
+            errors.append(str(e))
+    good_infos = [i for i in infos if i is not None]
+    if not good_infos:
+        _report_bad(errors, skip_bad=False)
+    size = tuple(image_size) if image_size else _auto_size(scan, good_infos, default_image_size)
+    n_channels = channels or (1 if all(i.grayscale for i in good_infos) else 3)
+    log.info("Decoding %d images from %s at %dx%d, %d channel(s)", len(everything), scan.root, *size, n_channels)
+    arrays, decode_errors = _decode_many([scan.root / rel for rel, _ in everything], size, n_channels, interpolation)
+    errors += [e for e, info in zip(decode_errors, infos) if e is not None and info is not None]
+    _report_bad(errors, skip_bad)
+    decoded = {rel: a for (rel, _), a in zip(everything, arrays) if a is not None}
+    skipped = [rel for rel, _ in everything if rel not in decoded]
+    samples = {name: [s for s in found if s[0] in decoded] for name, found in scan.samples.items()}
+    manifest = make_split(str(scan.root.resolve()), scan.layout, samples, val_fraction, test_fraction, seed)
+    classes = list(scan.classes)
+    splits = {name: _stack(found, decoded, classes, size, n_channels) for name, found in manifest.splits.items()}
+    if len(splits["train"]) == 0:
+        raise DataError(f"No training images left in {scan.root} after leaving out unreadable ones.")
+    mean, std = channel_stats(splits["train"].images)
+    preprocessing = Preprocessing(size, n_channels, mean, std, interpolation)
+    return PreparedData(classes, manifest, preprocessing, splits, skipped)
+
+
+def _stack(samples, decoded, classes, size, channels) -> ImageArrays:
+    index = {c: i for i, c in enumerate(classes)}
+    images = np.stack([decoded[p] for p, _ in samples]) if samples else np.zeros((0, *size, channels), np.uint8)
+    return ImageArrays(images, np.array([index[c] for _, c in samples], dtype=np.int64), [p for p, _ in samples])
+
+
+def load_samples(
+    root: str | Path, samples: list[tuple[str, str]], classes: list[str], preprocessing: Preprocessing
+) -> ImageArrays:
+    """Decode listed (relative path, class) samples with a run's preprocessing; any unreadable file is an error."""
+    root = Path(root)
+    unknown = sorted({c for _, c in samples} - set(classes))
+    if unknown:
+        raise DataError(f"Data in {root} has classes {unknown} that the model was not trained on (model: {classes}).")
+    arrays, errors = _decode_many([root / p for p, _ in samples], preprocessing.image_size, preprocessing.channels,
+                                  preprocessing.interpolation)
+    _report_bad([e for e in errors if e], skip_bad=False)
+    decoded = {p: a for (p, _), a in zip(samples, arrays)}
+    return _stack(samples, decoded, classes, preprocessing.image_size, preprocessing.channels)
+
+
+def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessing) -> ImageArrays:
+    """All images of a class-folder tree (its test split if it has train/val/test), checked against ``classes``."""
+    scan = scan_folder(root)
+    samples = scan.samples.get("test") or [s for found in scan.samples.values() for s in found]
+    missing, extra = sorted(set(classes) - set(scan.classes)), sorted(set(scan.classes) - set(classes))
+    if missing or extra:
+        raise DataError(
+            f"Classes of {scan.root} do not match the model's. Missing from the data: {missing or 'none'}; "
+            f"not known to the model: {extra or 'none'}."
+        )
+    return load_samples(scan.root, samples, classes, preprocessing)

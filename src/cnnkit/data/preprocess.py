@@ -1,0 +1,49 @@
+"""What the network expects of its input; saved with every run and applied identically in training and prediction."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Images are resized to ``image_size`` (height, width), given ``channels``, scaled to [0, 1], then standardised."""
+
+    image_size: tuple[int, int]
+    channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str = "bilinear"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preprocessing:
+        return cls(tuple(data["image_size"]), int(data["channels"]), tuple(data["mean"]), tuple(data["std"]),
+                   data.get("interpolation", "bilinear"))
+
+
+def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std in [0, 1] units of a (N, H, W, C) uint8 array."""
+    values = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+    std = np.maximum(values.std(axis=0), 1e-3)
+    return tuple(float(m) for m in values.mean(axis=0)), tuple(float(s) for s in std)
+
+
+def to_tensor(images: np.ndarray, preprocessing: Preprocessing):
+    """(N, H, W, C) uint8 array -> standardised float32 torch tensor (N, C, H, W)."""
+    import torch
+
+    return standardize(torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2), preprocessing)
+
+
+def standardize(images, preprocessing: Preprocessing):
+    """(N, C, H, W) uint8 tensor -> float32, scaled to [0, 1], minus mean, over std; on the tensor's device."""
+    import torch
+
+    mean = torch.tensor(preprocessing.mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    std = torch.tensor(preprocessing.std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    return (images.float() / 255.0 - mean) / std

@@ -1,0 +1,85 @@
+"""Seeded, stratified splits, saved with the run so evaluation never sees a training image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnnkit.errors import DataError
+
+
+@dataclass(frozen=True)
+class SplitManifest:
+    """Which file went where: ``splits[name]`` lists (path relative to ``root``, class name)."""
+
+    root: str
+    layout: str
+    seed: int
+    val_fraction: float
+    test_fraction: float
+    splits: dict[str, list[tuple[str, str]]]
+
+    def to_dict(self) -> dict:
+        return {
+            "root": self.root,
+            "layout": self.layout,
+            "seed": self.seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "splits": {name: [list(s) for s in samples] for name, samples in self.splits.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SplitManifest:
+        splits = {name: [(str(p), str(c)) for p, c in samples] for name, samples in data["splits"].items()}
+        return cls(data["root"], data["layout"], int(data["seed"]), float(data["val_fraction"]),
+                   float(data["test_fraction"]), splits)
+
+
+def stratified_indices(labels: list[str], fractions: dict[str, float], seed: int) -> dict[str, list[int]]:
+    """Split indices class by class; each named split gets ``round(n * fraction)`` (at least one when n >= 3).
+
+    What is left goes to 'train'. The same labels and seed always give the same split.
+    """
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[int]] = {"train": [], **{name: [] for name in fractions}}
+    by_class: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(label, []).append(i)
+    for label in sorted(by_class):
+        idx = np.array(by_class[label])
+        idx = idx[rng.permutation(len(idx))]
+        start = 0
+        for name, fraction in fractions.items():
+            take = int(round(len(idx) * fraction))
+            if fraction > 0 and len(idx) >= 3:
+                take = max(take, 1)
+            take = min(take, len(idx) - start - 1)  # keep at least one image for training
+            out[name].extend(int(i) for i in idx[start:start + max(take, 0)])
+            start += max(take, 0)
+        out["train"].extend(int(i) for i in idx[start:])
+    return {name: sorted(ids) for name, ids in out.items()}
+
+
+def make_split(
+    root: str, layout: str, samples: dict[str, list[tuple[str, str]]], val_fraction: float, test_fraction: float,
+    seed: int,
+) -> SplitManifest:
+    """Split a flat folder into train/val/test, or keep given splits (carving val from train when absent)."""
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 <= value < 1:
+            raise DataError(f"Expected {name} in [0, 1). Received: {name}={value}")
+    if layout == "flat":
+        pool, fractions = samples["all"], {"val": val_fraction, "test": test_fraction}
+        if val_fraction + test_fraction >= 1:
+            raise DataError(f"val_fraction + test_fraction must be below 1. Received: {val_fraction + test_fraction}")
+        kept: dict[str, list[tuple[str, str]]] = {}
+    else:
+        pool, fractions = samples["train"], ({} if "val" in samples else {"val": val_fraction})
+        kept = {name: list(samples[name]) for name in ("val", "test") if name in samples}
+    parts = stratified_indices([c for _, c in pool], fractions, seed)
+    splits = {name: [pool[i] for i in ids] for name, ids in parts.items()}
+    splits.update(kept)
+    ordered = {name: splits.get(name, []) for name in ("train", "val", "test")}
+    return SplitManifest(root, layout, seed, val_fraction, test_fraction, ordered)

@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny real image folders written by the tests, and one small trained run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def pattern_image(label: int, rng: np.random.Generator, size: int = 16, mode: str = "RGB") -> Image.Image:
+    """Class 0: bright left half; class 1: bright right half; class 2: bright top half; plus noise."""
+    pixels = rng.integers(0, 60, (size, size)).astype(np.uint8)
+    half = size // 2
+    region = [(slice(None), slice(0, half)), (slice(None), slice(half, None)), (slice(0, half), slice(None))][label]
+    pixels[region] += 150
+    image = Image.fromarray(pixels, mode="L")
+    return image if mode == "L" else image.convert(mode)
+
+
+def write_image_folder(root: Path, classes: list[str], per_class: int, size: int = 16, mode: str = "RGB",
+                       seed: int = 0, ext: str = "png") -> Path:
+    rng = np.random.default_rng(seed)
+    for label, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pattern_image(label, rng, size, mode).save(root / name / f"{name}_{i:03d}.{ext}")
+    return root
+
+
+@pytest.fixture
+def two_classes(tmp_path: Path) -> Path:
+    return write_image_folder(tmp_path / "data", ["left", "right"], per_class=12)
+
+
+@pytest.fixture(scope="session")
+def pattern_data(tmp_path_factory) -> Path:
+    """Three easy classes, 30 images each, flat layout."""
+    return write_image_folder(tmp_path_factory.mktemp("patterns"), ["left", "right", "top"], per_class=30)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, pattern_data: Path) -> Path:
+    """A tiny_cnn trained for a few epochs: shared by prediction, evaluation and summary tests."""
+    from cnnkit.config import TrainConfig
+    from cnnkit.training.fit import train
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    train(pattern_data, out, TrainConfig(model="tiny_cnn", epochs=4, batch_size=16, lr=0.01), progress=False)
+    return out

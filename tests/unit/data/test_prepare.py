@@ -1,0 +1,44 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnkit.data.prepare import load_folder, prepare_training_data
+from cnnkit.errors import DataError
+from tests.conftest import write_image_folder
+
+
+def test_auto_size_channels_and_stats_from_train(tmp_path: Path):
+    write_image_folder(tmp_path, ["a", "b"], per_class=10, size=20, mode="L")
+    data = prepare_training_data(tmp_path, seed=0)
+    assert data.preprocessing.image_size == (20, 20) and data.preprocessing.channels == 1
+    train = data.splits["train"].images
+    assert np.isclose(data.preprocessing.mean[0], train.mean() / 255, atol=1e-6)
+    assert sum(len(s) for s in data.splits.values()) == 20
+
+
+def test_rgb_if_any_image_is_colour_and_model_size_wins(tmp_path: Path):
+    write_image_folder(tmp_path, ["a", "b"], per_class=5, mode="L")
+    write_image_folder(tmp_path, ["c"], per_class=5, mode="RGB")
+    data = prepare_training_data(tmp_path, default_image_size=(32, 32))
+    assert data.preprocessing.channels == 3 and data.splits["train"].images.shape[1:] == (32, 32, 3)
+
+
+def test_corrupt_image_stops_unless_skipped(tmp_path: Path):
+    write_image_folder(tmp_path, ["a", "b"], per_class=6)
+    (tmp_path / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    with pytest.raises(DataError, match=r"broken\.png") as info:
+        prepare_training_data(tmp_path)
+    assert "--skip-bad" in str(info.value)
+    data = prepare_training_data(tmp_path, skip_bad=True)
+    assert data.skipped == ["a/broken.png"]
+    assert all("broken" not in p for s in data.manifest.splits.values() for p, _ in s)
+
+
+def test_load_folder_refuses_mismatched_classes(tmp_path: Path, trained_run):
+    from cnnkit.inference import Predictor
+
+    predictor = Predictor.load(trained_run)
+    write_image_folder(tmp_path, ["left", "right", "zebra"], per_class=2)
+    with pytest.raises(DataError, match=r"Missing from the data: \['top'\].*not known to the model: \['zebra'\]"):
+        load_folder(tmp_path, predictor.classes, predictor.preprocessing)
