@@ -1,0 +1,46 @@
+"""Model registry: each architecture is a builder function registered under its name (as timm does)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cnnkit.errors import ModelError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Callable
+    default_image_size: tuple[int, int] | None
+    description: str
+
+    def options(self) -> dict[str, object]:
+        """Builder keyword options beyond the input and class count, with their defaults."""
+        fixed = {"num_classes", "in_channels", "image_size"}
+        return {n: p.default for n, p in inspect.signature(self.builder).parameters.items() if n not in fixed}
+
+
+_MODELS: dict[str, ModelEntry] = {}
+
+
+def register_model(default_image_size: tuple[int, int] | None = None) -> Callable[[Callable], Callable]:
+    """Register ``builder(num_classes, in_channels, image_size, **options)`` under its function name."""
+
+    def wrap(builder: Callable) -> Callable:
+        doc = (builder.__doc__ or "").strip().splitlines()
+        _MODELS[builder.__name__] = ModelEntry(builder.__name__, builder, default_image_size, doc[0] if doc else "")
+        return builder
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    if name not in _MODELS:
+        raise ModelError(f"Unknown model {name!r}. Available: {', '.join(list_models())}.")
+    return _MODELS[name]

@@ -1,0 +1,126 @@
+"""A Keras-like model summary: output shape, parameters and receptive field of every layer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+WHOLE_INPUT = None  # receptive field of a unit that sees the whole input (after flatten or global pooling)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    params: int
+    trainable: int
+    rf_size: tuple[int, int] | None  # (height, width) in input pixels; None: the whole input
+    rf_jump: tuple[int, int] | None  # input pixels between neighbouring outputs
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    input_shape: tuple[int, int, int]
+    layers: list[LayerInfo]
+    total_params: int
+    trainable_params: int
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.total_params - self.trainable_params
+
+    def format(self) -> str:
+        header = ("Layer (type)", "Output Shape", "Param #", "Receptive field (size / jump)")
+        rows = [(f"{layer.name} ({layer.kind})", "(None, " + ", ".join(map(str, layer.output_shape)) + ")",
+                 f"{layer.params:,}", _format_rf(layer)) for layer in self.layers]
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+        line = "  ".join(f"{{:<{w}}}" for w in widths)
+        rule = "-" * (sum(widths) + 6)
+        c, h, w = self.input_shape
+        return "\n".join(row.rstrip() for row in [
+            f'Model: "{self.name}"   input: {c}x{h}x{w}', rule, line.format(*header), "=" * len(rule),
+            *[line.format(*r) for r in rows], "=" * len(rule),
+            f"Total params: {self.total_params:,}",
+            f"Trainable params: {self.trainable_params:,}",
+            f"Non-trainable params: {self.non_trainable_params:,}",
+        ])
+
+
+def _format_rf(layer: LayerInfo) -> str:
+    if layer.rf_size is WHOLE_INPUT:
+        return "whole input"
+    (rh, rw), (jh, jw) = layer.rf_size, layer.rf_jump
+    size = f"{rh}x{rw}"
+    jump = str(jh) if jh == jw else f"{jh}x{jw}"
+    return f"{size} / {jump}"
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _next_rf(module: nn.Module, size, jump):
+    """Receptive field after ``module``: r' = r + (k_eff - 1) * j and j' = j * s, per axis."""
+    if size is WHOLE_INPUT:
+        return WHOLE_INPUT, WHOLE_INPUT
+    if isinstance(module, (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        return WHOLE_INPUT, WHOLE_INPUT
+    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        kernel, stride = _pair(module.kernel_size), _pair(module.stride or module.kernel_size)
+        dilation = _pair(getattr(module, "dilation", 1))
+        size = tuple(r + dilation[i] * (kernel[i] - 1) * jump[i] for i, r in enumerate(size))
+        jump = tuple(j * stride[i] for i, j in enumerate(jump))
+    return size, jump
+
+
+def summary(
+    model: nn.Module | str,
+    input_shape: tuple[int, int, int] | None = None,
+    num_classes: int = 10,
+    print_fn: Callable[[str], None] | None = None,
+    **model_options,
+) -> ModelSummary:
+    """Summarise ``model`` (a module, or a registered name built on the meta device: no memory, no weights).
+
+    Receptive fields are followed along the layers in the order they run, exact for sequential networks.
+    """
+    name = model if isinstance(model, str) else type(model).__name__
+    if isinstance(model, str):
+        from cnnkit.models import create_model, default_image_size
+
+        if input_shape is None:
+            input_shape = (3, *(default_image_size(model) or (32, 32)))
+        with torch.device("meta"):
+            model = create_model(model, num_classes, input_shape[0], tuple(input_shape[1:]), **model_options)
+    if input_shape is None:
+        raise ValueError("input_shape (channels, height, width) is needed to summarise a module.")
+    device = next(model.parameters()).device
+    records: list[tuple[str, nn.Module, tuple[int, ...]]] = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: records.append((n, mod, tuple(out.shape[1:]))))
+             for n, m in model.named_modules() if not list(m.children())]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    layers, size, jump = [], (1, 1), (1, 1)
+    for layer_name, module, shape in records:
+        size, jump = _next_rf(module, size, jump)
+        params = sum(p.numel() for p in module.parameters(recurse=False))
+        trainable = sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad)
+        layers.append(LayerInfo(layer_name, type(module).__name__, shape, params, trainable, size, jump))
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    result = ModelSummary(name, tuple(input_shape), layers, total, trainable)
+    if print_fn is not None:
+        print_fn(result.format())
+    return result
