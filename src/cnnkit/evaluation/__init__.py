@@ -1,0 +1,1 @@
+"""Measuring a classifier: metrics from one confusion matrix, and evaluation of a run on held-out data."""

@@ -1,0 +1,97 @@
+"""Load a run folder and predict: needs torch and the model code only, never the training stack."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnnkit.data.decode import load_image
+from cnnkit.data.files import is_image_file
+from cnnkit.data.preprocess import Preprocessing, to_tensor
+from cnnkit.errors import DataError, RunError
+from cnnkit.run import RunFolder
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: str
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+
+
+def build_model_from_config(config: dict) -> torch.nn.Module:
+    """The network a run's config describes, with fresh weights."""
+    from cnnkit.models import create_model
+
+    spec = config["model"]
+    size = tuple(config["preprocessing"]["image_size"])
+    try:
+        return create_model(spec["name"], len(config["classes"]), int(config["preprocessing"]["channels"]), size,
+                            **spec.get("options", {}))
+    except (KeyError, TypeError) as e:
+        raise RunError(f"The model entry of the run's config is broken: {e!r}.") from None
+
+
+def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """Files as given; folders replaced by the images inside them (sorted)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f))
+            if not found:
+                raise DataError(f"Folder {p} holds no images.")
+            out += found
+        elif not p.exists():
+            raise DataError(f"Image {p} does not exist.")
+        else:
+            out.append(p)
+    return out
+
+
+class Predictor:
+    """A trained network with its classes and preprocessing; ``Predictor.load(run_dir)`` is all it takes."""
+
+    def __init__(self, model: torch.nn.Module, classes: list[str], preprocessing: Preprocessing,
+                 run_dir: Path | None = None):
+        self.model = model.eval()
+        self.classes = list(classes)
+        self.preprocessing = preprocessing
+        self.run_dir = run_dir
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> Predictor:
+        from cnnkit.weights import load_weights
+
+        run = RunFolder(run_dir)
+        config = run.read_config()
+        model = load_weights(build_model_from_config(config), run.weights_path)
+        return cls(model, config["classes"], Preprocessing.from_dict(config["preprocessing"]), run.path)
+
+    @torch.no_grad()
+    def predict_arrays(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
+        """Class probabilities (N, classes) for decoded (N, H, W, C) uint8 images."""
+        device = next(self.model.parameters()).device
+        out = [torch.softmax(self.model(to_tensor(images[i:i + batch_size], self.preprocessing).to(device)), 1).cpu()
+               for i in range(0, len(images), batch_size)]
+        return torch.cat(out).numpy() if out else np.zeros((0, len(self.classes)), np.float32)
+
+    def load_images(self, paths: Sequence[str | Path]) -> np.ndarray:
+        p = self.preprocessing
+        return np.stack([load_image(path, p.image_size, p.channels, p.interpolation) for path in paths])
+
+    def predict_proba(self, paths: Sequence[str | Path]) -> np.ndarray:
+        return self.predict_arrays(self.load_images(expand_image_paths(paths)))
+
+    def predict(self, paths: Sequence[str | Path]) -> list[Prediction]:
+        files = expand_image_paths(paths)
+        probabilities = self.predict_arrays(self.load_images(files))
+        return [
+            Prediction(str(f), self.classes[int(row.argmax())], float(row.max()),
+                       {c: float(v) for c, v in zip(self.classes, row)})
+            for f, row in zip(files, probabilities)
+        ]
