@@ -1,0 +1,238 @@
+"""The ``cnnkit`` command line: one thin function per command, heavy imports inside them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from cnnkit.errors import CnnkitError
+
+log = logging.getLogger("cnnkit")
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+def _train_config(args: argparse.Namespace):
+    from cnnkit.config import TrainConfig, parse_options, parse_size
+
+    return TrainConfig(
+        model=args.model, model_options=parse_options(args.option), init=args.init,
+        image_size=parse_size(args.image_size) if args.image_size else None, channels=args.channels,
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+        momentum=args.momentum, weight_decay=args.weight_decay, scheduler=args.scheduler,
+        early_stopping=args.early_stopping, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+        seed=args.seed, skip_bad=args.skip_bad, accelerator=args.accelerator,
+    )
+
+
+def _print_result(result) -> None:
+    print(f"Run folder: {result.run_dir}")
+    print(f"Best epoch: {result.best_epoch + 1} of {result.epochs_run} (validation loss {result.best_val_loss:.4f}),"
+          f" trained in {result.train_seconds:.1f} s")
+    if result.test_metrics:
+        m = result.test_metrics
+        print(f"Test accuracy: {m['accuracy']:.4f}  balanced accuracy: {m['balanced_accuracy']:.4f}  "
+              f"macro F1: {m['macro_f1']:.4f}  (n={m['n']}, metrics in {result.run_dir / 'metrics.json'})")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from cnnkit.training.fit import resume, train
+
+    if args.resume:
+        _print_result(resume(args.resume, epochs=args.epochs, progress=not args.no_progress))
+        return
+    if not args.data:
+        raise CnnkitError("cnnkit train needs a DATA folder (or --resume RUN).")
+    out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-{args.model}"
+    args.epochs = args.epochs or 20
+    _print_result(train(args.data, out, _train_config(args), progress=not args.no_progress))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from cnnkit.data.builtin import export_dataset
+    from cnnkit.training.fit import train
+
+    out = Path(args.out or f"runs/demo-{args.dataset}")
+    data = out / "dataset"
+    if (out / "config.json").exists():
+        raise CnnkitError(f"{out} already holds a run; pass --out NEW_FOLDER.")
+    if not data.exists():
+        log.info("Writing the built-in dataset %r to %s", args.dataset, data)
+        export_dataset(args.dataset, data, seed=args.seed)
+    _print_result(train(data, out, _train_config(args), progress=not args.no_progress))
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from cnnkit.inference import Predictor
+
+    predictions = Predictor.load(args.run).predict(args.images)
+    if args.json:
+        print(json.dumps([{"path": p.path, "class": p.label, "probability": p.probability,
+                           "probabilities": p.probabilities} for p in predictions], indent=2))
+        return
+    width = max(len(p.path) for p in predictions)
+    for p in predictions:
+        print(f"{p.path.ljust(width)}  {p.label}  {p.probability:.4f}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from cnnkit.evaluation.evaluate import evaluate_run
+
+    metrics, path = evaluate_run(args.run, data=args.data, out=args.out)
+    print(f"Accuracy: {metrics['accuracy']:.4f}  balanced accuracy: {metrics['balanced_accuracy']:.4f}  "
+          f"macro F1: {metrics['macro_f1']:.4f}  (n={metrics['n']}, {metrics['data']})")
+    width = max(len(c) for c in metrics["classes"])
+    print(f"{'class'.ljust(width)}  precision  recall      f1  support")
+    for name, s in metrics["per_class"].items():
+        print(f"{name.ljust(width)}  {s['precision']:9.3f}  {s['recall']:6.3f}  {s['f1']:6.3f}  {s['support']:7d}")
+    print(f"Metrics written to {path}")
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    from cnnkit.config import parse_options, parse_size
+
+    target = Path(args.model)
+    if target.is_dir():
+        from cnnkit.inference import build_model_from_config
+        from cnnkit.models.summary import summary
+        from cnnkit.run import RunFolder
+
+        config = RunFolder(target).read_config()
+        shape = (config["preprocessing"]["channels"], *config["preprocessing"]["image_size"])
+        summary(build_model_from_config(config), tuple(shape), print_fn=print)
+        return
+    from cnnkit.models.summary import summary
+
+    shape = parse_size(args.input) if args.input else None
+    if shape is not None and len(shape) != 3:
+        raise CnnkitError(f"--input takes CxHxW, for example 1x32x32. Received: {args.input!r}")
+    summary(args.model, shape, num_classes=args.classes, print_fn=print, **parse_options(args.option))
+
+
+def cmd_datasets(args: argparse.Namespace) -> None:
+    from cnnkit.data.builtin import describe_dataset, export_dataset, list_datasets
+
+    if args.action == "list":
+        for name in list_datasets():
+            print(f"{name:10s}  {describe_dataset(name)}")
+        return
+    if not args.name or not args.dir:
+        raise CnnkitError("Usage: cnnkit datasets export NAME DIR")
+    counts = export_dataset(args.name, args.dir, seed=args.seed, balanced=args.balanced, size=args.size)
+    print(f"Wrote {sum(counts.values())} images in {len(counts)} classes to {args.dir}: "
+          + ", ".join(f"{c} {n}" for c, n in counts.items()))
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from cnnkit.models import list_models, model_options
+    from cnnkit.models._registry import get_model_entry
+
+    for name in list_models():
+        options = ", ".join(f"{k}={v}" for k, v in model_options(name).items())
+        print(f"{name:12s}  {get_model_entry(name).description}\n{'':12s}  options: {options}")
+
+
+def _add_training_options(p: argparse.ArgumentParser, default_epochs: int) -> None:
+    from_scratch = p.add_argument_group("model and training")
+    from_scratch.add_argument("--model", default="simple_cnn", help="registered model name (see `cnnkit models`)")
+    from_scratch.add_argument("--option", action="append", metavar="NAME=VALUE",
+                              help="model option, repeatable (e.g. batch_norm=false, filters=16,32)")
+    from_scratch.add_argument("--init", default="default", choices=["default", "kaiming", "xavier"])
+    from_scratch.add_argument("--epochs", type=int, default=default_epochs,
+                              help=f"maximum epochs (default {default_epochs or 20}); with --resume, the new total")
+    from_scratch.add_argument("--batch-size", type=int, default=32)
+    from_scratch.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "rmsprop", "adagrad"])
+    from_scratch.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    from_scratch.add_argument("--momentum", type=float, default=0.9, help="for sgd and rmsprop")
+    from_scratch.add_argument("--weight-decay", type=float, default=0.0)
+    from_scratch.add_argument("--scheduler", default="cosine", choices=["none", "cosine", "step", "plateau"])
+    from_scratch.add_argument("--early-stopping", type=int, default=10, metavar="PATIENCE",
+                              help="epochs without a lower validation loss before stopping; 0 turns it off")
+    from_scratch.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, mps")
+    data = p.add_argument_group("data")
+    data.add_argument("--image-size", help="HxW or one side; default: the model's, else the data's median (16..64)")
+    data.add_argument("--channels", type=int, choices=[1, 3], help="default: 1 if all images are grayscale")
+    data.add_argument("--val-fraction", type=float, default=0.15)
+    data.add_argument("--test-fraction", type=float, default=0.15)
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--skip-bad", action="store_true",
+                      help="leave out unreadable images (listed in a warning) instead of stopping")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cnnkit", description="Convolutional image classifiers for scarce data.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and results")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="train and evaluate a CNN on a built-in dataset (no download)")
+    p.add_argument("--dataset", default="wafers", choices=["wafers", "digits"])
+    p.add_argument("--out", help="run folder (default runs/demo-DATASET)")
+    _add_training_options(p, default_epochs=30)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train on DATA (root/<class>/* or root/{train,val,test}/<class>/*)")
+    p.add_argument("data", nargs="?", help="data folder")
+    p.add_argument("--out", help="run folder to create (default runs/DATA-MODEL)")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    _add_training_options(p, default_epochs=None)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="class and probability for each image")
+    p.add_argument("run", help="run folder")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="metrics on the run's test split or on --data")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--data", help="another labelled folder (its test/ split if it has one)")
+    p.add_argument("--out", help="folder for metrics.json (default: the run, or RUN/eval-FOLDER for --data)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("summary", help="layers, output shapes, parameters and receptive fields")
+    p.add_argument("model", help="registered model name or run folder")
+    p.add_argument("--input", help="CxHxW, e.g. 1x32x32 (default: the model's own, else 3x32x32)")
+    p.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
+    p.add_argument("--option", action="append", metavar="NAME=VALUE", help="model option, repeatable")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("datasets", help="built-in datasets: list, or export NAME DIR as image folders")
+    p.add_argument("action", choices=["list", "export"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("dir", nargs="?")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--balanced", action="store_true", help="synthetic sets: the same count in every class")
+    p.add_argument("--size", type=int, help="synthetic sets: images per class (balanced) or in the rarest class")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("models", help="list registered models and their options")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.quiet)
+    try:
+        args.func(args)
+    except CnnkitError as e:
+        print(f"cnnkit: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cnnkit: interrupted; a run can be continued with `cnnkit train --resume RUN`.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training on Lightning: the LightningModule, callbacks, optimisers and ``train``/``resume``."""

@@ -1,0 +1,38 @@
+"""Callbacks that write into the run folder."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning as L
+
+from cnnkit.weights import save_weights
+
+
+class BestWeights(L.Callback):
+    """Write the network's weights to ``model.safetensors`` whenever the validation loss reaches a new low.
+
+    Its state (best loss and epoch) is saved in Lightning checkpoints, so a resumed run keeps the true best.
+    """
+
+    def __init__(self, path: Path, monitor: str = "val_loss"):
+        self.path = Path(path)
+        self.monitor = monitor
+        self.best_score = math.inf
+        self.best_epoch = -1
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        score = float(trainer.callback_metrics[self.monitor])
+        if score < self.best_score:
+            self.best_score, self.best_epoch = score, trainer.current_epoch
+            save_weights(pl_module.model, self.path, {"epoch": str(self.best_epoch), self.monitor: f"{score:.6f}"})
+
+    def state_dict(self) -> dict:
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best_score = float(state_dict["best_score"])
+        self.best_epoch = int(state_dict["best_epoch"])
