@@ -52,7 +52,7 @@ def stratified_indices(labels: list[str], fractions: dict[str, float], seed: int
         idx = idx[rng.permutation(len(idx))]
         start = 0
         for name, fraction in fractions.items():
-            take = int(round(len(idx) * fraction))
+            take = int(len(idx) * fraction + 0.5)  # round half up
             if fraction > 0 and len(idx) >= 3:
                 take = max(take, 1)
             take = min(take, len(idx) - start - 1)  # keep at least one image for training

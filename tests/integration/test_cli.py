@@ -1,0 +1,122 @@
+"""The command line end to end, as a user drives it."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cnnkit.cli import main
+from tests.conftest import write_image_folder
+
+
+def run_cli(*args, capsys) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_is_fast_and_imports_nothing_heavy():
+    code = "import sys; from cnnkit.cli import build_parser; build_parser(); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cnnkit.cli", "--help"], check=True, capture_output=True)
+    assert time.perf_counter() - start < 2.0  # typically ~0.1 s; generous for a loaded CI machine
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("cli")
+    assert main(["datasets", "export", "digits", str(base / "digits")]) == 0
+    code = main(["-q", "train", str(base / "digits"), "--model", "simple_cnn", "--epochs", "3", "--out",
+                 str(base / "run"), "--no-progress"])
+    assert code == 0
+    return base / "digits", base / "run"
+
+
+def test_train_evaluate_predict_summary_on_digits(digits_run, capsys):
+    data, run = digits_run
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.85 and metrics["n"] == 269  # chance is 0.1
+    assert set(metrics) >= {"accuracy", "n", "classes", "per_class", "confusion_matrix"}
+    assert len(metrics["confusion_matrix"]) == 10
+
+    (run / "metrics.json").unlink()
+    code, out, _ = run_cli("evaluate", run, capsys=capsys)
+    assert code == 0 and "Accuracy:" in out
+    assert json.loads((run / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+
+    images = sorted((data / "3").glob("*.png"))[:2]
+    code, out, _ = run_cli("predict", run, *images, "--json", capsys=capsys)
+    predictions = json.loads(out)
+    assert code == 0 and [p["path"] for p in predictions] == [str(i) for i in images]
+    assert all(0 <= p["probability"] <= 1 and p["class"] in [str(d) for d in range(10)] for p in predictions)
+
+    code, out, _ = run_cli("summary", run, capsys=capsys)
+    assert code == 0 and "Total params" in out and "(None, 32, 16, 16)" in out
+
+
+def test_summary_of_a_registered_model(capsys):
+    code, out, _ = run_cli("summary", "lenet5", "--input", "1x32x32", capsys=capsys)
+    assert code == 0 and "Total params: 61,706" in out and "16x16 / 4" in out
+
+
+def test_datasets_and_models_listings(capsys):
+    assert run_cli("datasets", "list", capsys=capsys)[1].count("\n") >= 2
+    assert "lenet5" in run_cli("models", capsys=capsys)[1]
+
+
+def _bad_cases(tmp: Path, digits_run) -> dict:
+    data, run = digits_run
+    empty = write_image_folder(tmp / "empty", ["a", "b"], 3)
+    (empty / "c").mkdir()
+    corrupt = write_image_folder(tmp / "corrupt", ["a", "b"], 3)
+    (corrupt / "a" / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    text = tmp / "note.png"
+    text.write_text("not an image")
+    other = write_image_folder(tmp / "other", ["3", "cat"], 2)
+    broken = tmp / "broken_run"
+    broken.mkdir()
+    (broken / "config.json").write_text("{")
+    return {
+        "missing data": (["train", tmp / "nowhere"], "does not exist"),
+        "empty class": (["train", empty], "contains no images"),
+        "single class": (["train", write_image_folder(tmp / "one", ["a"], 3)], "only one class"),
+        "corrupt image": (["train", corrupt], "bad.jpg"),
+        "non-image predict": (["predict", run, text], "note.png"),
+        "mismatched classes": (["evaluate", run, "--data", other], "not known to the model: ['cat']"),
+        "broken run": (["predict", broken, text], "config.json is broken"),
+        "not a run": (["evaluate", tmp / "nowhere"], "does not exist"),
+        "unknown model": (["summary", "resnet9000"], "Unknown model"),
+        "existing run": (["train", data, "--out", run], "already holds a run"),
+    }
+
+
+def test_bad_input_gives_one_clear_line_and_exit_1(tmp_path, digits_run, capsys):
+    for name, (args, message) in _bad_cases(tmp_path, digits_run).items():
+        code, _, err = run_cli("-q", *args, capsys=capsys)
+        assert code == 1, name
+        assert message in err, (name, err)
+        assert "Traceback" not in err
+
+
+def test_skip_bad_trains_and_lists_the_file(tmp_path, capsys):
+    data = write_image_folder(tmp_path / "d", ["left", "right"], 10)
+    (data / "left" / "bad.png").write_bytes(b"\x89PNG garbage")
+    code, _, err = run_cli("train", data, "--model", "tiny_cnn", "--epochs", "1", "--skip-bad", "--out",
+                           tmp_path / "run", "--no-progress", capsys=capsys)
+    assert code == 0 and "bad.png" in err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"]["skipped"] == ["left/bad.png"]
+
+
+@pytest.mark.slow
+def test_demo_as_the_readme_runs_it(tmp_path, capsys):
+    """The README's first command: wafers, simple_cnn, default settings, under 5 minutes on 2 cores."""
+    start = time.perf_counter()
+    code, out, _ = run_cli("demo", "--out", tmp_path / "demo", "--no-progress", capsys=capsys)
+    assert code == 0
+    assert time.perf_counter() - start < 300
+    metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.9 and "Test accuracy" in out and str(tmp_path / "demo") in out

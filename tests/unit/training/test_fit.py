@@ -1,0 +1,84 @@
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from cnnkit._io import read_json
+from cnnkit.config import OPTIMIZERS, TrainConfig
+from cnnkit.errors import ConfigError, RunError
+from cnnkit.training.fit import resume, train
+from cnnkit.training.optim import create_optimizer, create_scheduler
+
+FAST = dict(model="tiny_cnn", batch_size=16, lr=0.01)
+
+
+def test_run_folder_holds_everything(trained_run: Path):
+    config = read_json(trained_run / "config.json")
+    assert config["status"] == "finished" and config["classes"] == ["left", "right", "top"]
+    assert config["model"]["name"] == "tiny_cnn" and config["preprocessing"]["image_size"] == [16, 16]
+    split = read_json(trained_run / "split.json")
+    assert {k: len(v) for k, v in split["splits"].items()} == {"train": 60, "val": 15, "test": 15}
+    for name in ("model.safetensors", "metrics.json", "logs/metrics.csv", "checkpoints/last.ckpt"):
+        assert (trained_run / name).exists(), name
+    assert list((trained_run / "logs").glob("events.out.tfevents*")), "TensorBoard log missing"
+    metrics = read_json(trained_run / "metrics.json")
+    assert metrics["n"] == 15 and metrics["accuracy"] > 0.8  # three easy classes: far above chance (1/3)
+
+
+def test_same_seed_same_weights(pattern_data: Path, tmp_path: Path):
+    config = TrainConfig(epochs=2, **FAST)
+    train(pattern_data, tmp_path / "a", config, progress=False)
+    train(pattern_data, tmp_path / "b", config, progress=False)
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    train(pattern_data, tmp_path / "c", TrainConfig(epochs=2, seed=1, **FAST), progress=False)
+    c = load_file(tmp_path / "c" / "model.safetensors")
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_existing_run_is_never_overwritten(trained_run: Path, pattern_data: Path):
+    before = (trained_run / "model.safetensors").read_bytes()
+    with pytest.raises(RunError, match="already holds a run"):
+        train(pattern_data, trained_run, TrainConfig(epochs=1, **FAST), progress=False)
+    assert (trained_run / "model.safetensors").read_bytes() == before
+
+
+def test_resume_continues_from_last_checkpoint(pattern_data: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    train(pattern_data, run, TrainConfig(epochs=2, early_stopping=0, **FAST), progress=False)
+    result = resume(run, epochs=4, progress=False)
+    assert result.epochs_run == 4
+    epochs = [line.split(",")[0] for line in (run / "logs" / "metrics.csv").read_text().splitlines()[1:]]
+    assert sorted(set(epochs)) == ["0", "1", "2", "3"]  # the epochs before the resume are kept in the log
+    assert read_json(run / "config.json")["training"]["epochs"] == 4
+
+
+def test_resume_without_checkpoint(tmp_path: Path, trained_run: Path):
+    with pytest.raises(RunError, match="does not exist"):
+        resume(tmp_path / "nothing")
+
+
+def test_early_stopping_stops(pattern_data: Path, tmp_path: Path):
+    result = train(pattern_data, tmp_path / "r", TrainConfig(epochs=30, early_stopping=1, model="tiny_cnn",
+                                                             lr=0.5, optimizer="sgd"), progress=False)
+    assert result.epochs_run < 30
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("scheduler", ["none", "cosine", "step", "plateau"])
+def test_every_optimizer_and_schedule_builds(optimizer: str, scheduler: str):
+    config = TrainConfig(optimizer=optimizer, scheduler=scheduler, lr=0.1, momentum=0.5)
+    params = [torch.nn.Parameter(torch.ones(3))]
+    opt = create_optimizer(params, config)
+    assert type(opt).__name__.lower() == optimizer
+    assert opt.param_groups[0]["lr"] == 0.1
+    assert (create_scheduler(opt, config) is None) == (scheduler == "none")
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="'optimizer' parameter of TrainConfig must be one of"):
+        TrainConfig(optimizer="lbfgs")
+    with pytest.raises(ConfigError, match="epochs=0"):
+        TrainConfig(epochs=0)
+    assert TrainConfig.from_dict(TrainConfig(image_size=(8, 9)).to_dict()) == TrainConfig(image_size=(8, 9))
