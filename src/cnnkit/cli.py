@@ -174,11 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and results")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="train and evaluate a CNN on a built-in dataset (no download)")
+    p = sub.add_parser("demo", help="train and evaluate a CNN (vgg_small) on a built-in dataset (no download)")
     p.add_argument("--dataset", default="wafers", choices=["wafers", "digits"])
     p.add_argument("--out", help="run folder (default runs/demo-DATASET)")
     _add_training_options(p, default_epochs=30)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo, model="vgg_small")
 
     p = sub.add_parser("train", help="train on DATA (root/<class>/* or root/{train,val,test}/<class>/*)")
     p.add_argument("data", nargs="?", help="data folder")
