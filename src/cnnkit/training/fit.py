@@ -76,7 +76,10 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     run = RunFolder(out_dir)
     if run.exists():
         raise RunError(f"{run.path} already holds a run. Choose another --out, or continue it with --resume {run.path}.")
-    create_model(config.model, 2, 3, default_image_size(config.model) or (32, 32), **config.model_options)  # fail early
+    import torch
+
+    with torch.device("meta"):  # a wrong model name or option fails now, before any image is decoded
+        create_model(config.model, 2, 3, default_image_size(config.model) or (32, 32), **config.model_options)
     prepared = prepare_training_data(
         data_dir, image_size=config.image_size, channels=config.channels, val_fraction=config.val_fraction,
         test_fraction=config.test_fraction, seed=config.seed, skip_bad=config.skip_bad,

@@ -29,10 +29,8 @@ class ClassifierModule(L.LightningModule):
         logits = self(images)
         loss = F.cross_entropy(logits, labels)
         accuracy = (logits.argmax(1) == labels).float().mean()
-        on_step = stage == "train"
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
-        self.log(f"{stage}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=not on_step,
-                 batch_size=len(labels))
+        for name, value in (("loss", loss), ("acc", accuracy)):
+            self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
