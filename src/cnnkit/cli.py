@@ -79,9 +79,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
         print(json.dumps([{"path": p.path, "class": p.label, "probability": p.probability,
                            "probabilities": p.probabilities} for p in predictions], indent=2))
         return
-    width = max(len(p.path) for p in predictions)
+    width, label_width = max(len(p.path) for p in predictions), max(len(p.label) for p in predictions)
     for p in predictions:
-        print(f"{p.path.ljust(width)}  {p.label}  {p.probability:.4f}")
+        print(f"{p.path.ljust(width)}  {p.label.ljust(label_width)}  {p.probability:.4f}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -228,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     except CnnkitError as e:
         print(f"cnnkit: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and friends: stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("cnnkit: interrupted; a run can be continued with `cnnkit train --resume RUN`.", file=sys.stderr)
         return 130

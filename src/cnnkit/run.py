@@ -48,6 +48,19 @@ class RunFolder:
                 raise RunError(f"{self.config_path} is broken: it has no {key!r} entry.")
         return config
 
+    def data_root(self, manifest) -> Path:
+        """The split's data folder; a relative root (data kept inside the run, as ``demo`` does) is under the run."""
+        root = Path(manifest.root)
+        return root if root.is_absolute() else self.path / root
+
+    def portable_root(self, root: str | Path) -> str:
+        """``root`` relative to the run folder when it lies inside it (the run can then be moved), else absolute."""
+        root = Path(root).resolve()
+        try:
+            return root.relative_to(self.path.resolve()).as_posix()
+        except ValueError:
+            return str(root)
+
     def read_split(self):
         from cnnkit.data.split import SplitManifest
 

@@ -120,3 +120,15 @@ def test_demo_as_the_readme_runs_it(tmp_path, capsys):
     assert time.perf_counter() - start < 300
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert metrics["accuracy"] > 0.9 and "Test accuracy" in out and str(tmp_path / "demo") in out
+
+
+def test_a_run_with_its_data_inside_can_be_moved(tmp_path, capsys):
+    """demo keeps its dataset inside the run folder; the split then points inside it and survives a move."""
+    run = tmp_path / "run"
+    write_image_folder(run / "dataset", ["left", "right"], 10)
+    assert main(["-q", "train", str(run / "dataset"), "--model", "tiny_cnn", "--epochs", "1", "--out", str(run),
+                 "--no-progress"]) == 0
+    assert json.loads((run / "split.json").read_text())["root"] == "dataset"
+    moved = run.rename(tmp_path / "moved")
+    code, out, err = run_cli("evaluate", moved, capsys=capsys)
+    assert code == 0 and "Accuracy" in out, err

@@ -26,7 +26,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
         manifest = run.read_split()
         if not manifest.splits.get("test"):
             raise RunError(f"Run {run.path} has no test split; pass --data FOLDER to evaluate on other images.")
-        root = Path(manifest.root)
+        root = run.data_root(manifest)
         if not root.is_dir():
             raise RunError(f"The run's data folder {root} is gone; pass --data FOLDER to evaluate elsewhere.")
         arrays = load_samples(root, manifest.splits["test"], classes, preprocessing)

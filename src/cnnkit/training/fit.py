@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -87,6 +87,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     )
     if len(prepared.splits["val"]) == 0:
         raise DataError(f"No validation images in {data_dir}: add a val/ folder or raise --val-fraction.")
+    manifest = replace(prepared.manifest, root=run.portable_root(prepared.manifest.root))
     counts = _counts(prepared.splits, prepared.classes)
     report_counts(counts)
     config_data = {
@@ -96,12 +97,12 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         "classes": prepared.classes,
         "preprocessing": prepared.preprocessing.to_dict(),
         "training": config.to_dict(),
-        "data": {"root": prepared.manifest.root, "layout": prepared.manifest.layout, "counts": counts,
+        "data": {"root": manifest.root, "layout": manifest.layout, "counts": counts,
                  "skipped": prepared.skipped},
         "split": "split.json",
     }
     run.path.mkdir(parents=True, exist_ok=True)
-    write_json(run.split_path, prepared.manifest.to_dict())
+    write_json(run.split_path, manifest.to_dict())
     write_json(run.config_path, config_data)
     return _fit(run, config_data, prepared.splits, config, ckpt_path=None, progress=progress)
 
@@ -121,7 +122,7 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
         config_data = {**config_data, "training": config.to_dict()}
     manifest = run.read_split()
     preprocessing = Preprocessing.from_dict(config_data["preprocessing"])
-    splits = {name: load_samples(manifest.root, samples, config_data["classes"], preprocessing)
+    splits = {name: load_samples(run.data_root(manifest), samples, config_data["classes"], preprocessing)
               for name, samples in manifest.splits.items()}
     return _fit(run, config_data, splits, config, ckpt_path=run.last_checkpoint, progress=progress)
 
