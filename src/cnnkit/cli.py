@@ -38,7 +38,10 @@ def _print_result(result) -> None:
     print(f"Run folder: {result.run_dir}")
     print(f"Best epoch: {result.best_epoch + 1} of {result.epochs_run} (validation loss {result.best_val_loss:.4f}),"
           f" trained in {result.train_seconds:.1f} s")
-    if result.test_metrics:
+    if not result.test_metrics:
+        print("No test split (the data folder has train/ but no test/): nothing held out was scored. "
+              "Evaluate on other labelled images with `cnnkit evaluate RUN --data FOLDER`.")
+    else:
         m = result.test_metrics
         print(f"Test accuracy: {m['accuracy']:.4f}  balanced accuracy: {m['balanced_accuracy']:.4f}  "
               f"macro F1: {m['macro_f1']:.4f}  (n={m['n']}, metrics in {result.run_dir / 'metrics.json'})")

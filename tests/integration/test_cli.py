@@ -132,3 +132,17 @@ def test_a_run_with_its_data_inside_can_be_moved(tmp_path, capsys):
     moved = run.rename(tmp_path / "moved")
     code, out, err = run_cli("evaluate", moved, capsys=capsys)
     assert code == 0 and "Accuracy" in out, err
+
+
+def test_presplit_without_test_folder_says_there_is_no_test_split(tmp_path, capsys):
+    write_image_folder(tmp_path / "d" / "train", ["left", "right"], 10)
+    write_image_folder(tmp_path / "d" / "val", ["left", "right"], 4, seed=1)
+    code, out, _ = run_cli("train", tmp_path / "d", "--model", "tiny_cnn", "--epochs", "1", "--out",
+                           tmp_path / "run", "--no-progress", capsys=capsys)
+    assert code == 0 and "No test split" in out
+    split = json.loads((tmp_path / "run" / "split.json").read_text())["splits"]
+    assert len(split["val"]) == 8 and split["test"] == []  # the given val/ is used as it is
+    code, _, err = run_cli("evaluate", tmp_path / "run", capsys=capsys)
+    assert code == 1 and "--data" in err
+    code, out, _ = run_cli("evaluate", tmp_path / "run", "--data", tmp_path / "d" / "val", capsys=capsys)
+    assert code == 0 and "n=8" in out
