@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnkit.data.decode import load_image
 from cnnkit.data.files import is_image_file
+from cnnkit.data.prepare import decode_images
 from cnnkit.data.preprocess import Preprocessing, to_tensor
 from cnnkit.errors import DataError, RunError
 from cnnkit.run import RunFolder
@@ -81,8 +81,7 @@ class Predictor:
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.classes)), np.float32)
 
     def load_images(self, paths: Sequence[str | Path]) -> np.ndarray:
-        p = self.preprocessing
-        return np.stack([load_image(path, p.image_size, p.channels, p.interpolation) for path in paths])
+        return decode_images([Path(p) for p in paths], self.preprocessing)
 
     def predict_proba(self, paths: Sequence[str | Path]) -> np.ndarray:
         return self.predict_arrays(self.load_images(expand_image_paths(paths)))

@@ -56,10 +56,25 @@ def _decode_many(paths: list[Path], image_size: tuple[int, int], channels: int, 
     return [r[0] for r in results], [r[1] for r in results]
 
 
+def _listing(errors: list[str]) -> str:
+    return "\n  ".join(errors[:10]) + (f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else "")
+
+
+def decode_images(paths: list[Path], preprocessing: Preprocessing) -> np.ndarray:
+    """Decode ``paths`` with a run's preprocessing into (N, H, W, C) uint8; any unreadable file is an error."""
+    arrays, errors = _decode_many(paths, preprocessing.image_size, preprocessing.channels, preprocessing.interpolation)
+    bad = [e for e in errors if e]
+    if bad:
+        raise DataError(f"{len(bad)} unreadable image(s):\n  {_listing(bad)}")
+    if not arrays:
+        return np.zeros((0, *preprocessing.image_size, preprocessing.channels), np.uint8)
+    return np.stack(arrays)
+
+
 def _report_bad(errors: list[str], skip_bad: bool) -> None:
     if not errors:
         return
-    listing = "\n  ".join(errors[:10]) + (f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else "")
+    listing = _listing(errors)
     if not skip_bad:
         raise DataError(
             f"{len(errors)} unreadable image(s); fix or remove them, or pass --skip-bad to leave them out:\n  {listing}"
@@ -138,11 +153,9 @@ def load_samples(
     unknown = sorted({c for _, c in samples} - set(classes))
     if unknown:
         raise DataError(f"Data in {root} has classes {unknown} that the model was not trained on (model: {classes}).")
-    arrays, errors = _decode_many([root / p for p, _ in samples], preprocessing.image_size, preprocessing.channels,
-                                  preprocessing.interpolation)
-    _report_bad([e for e in errors if e], skip_bad=False)
-    decoded = {p: a for (p, _), a in zip(samples, arrays)}
-    return _stack(samples, decoded, classes, preprocessing.image_size, preprocessing.channels)
+    index = {c: i for i, c in enumerate(classes)}
+    images = decode_images([root / p for p, _ in samples], preprocessing)
+    return ImageArrays(images, np.array([index[c] for _, c in samples], dtype=np.int64), [p for p, _ in samples])
 
 
 def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessing) -> ImageArrays:
