@@ -49,3 +49,27 @@ def trained_run(tmp_path_factory, pattern_data: Path) -> Path:
     out = tmp_path_factory.mktemp("runs") / "tiny"
     train(pattern_data, out, TrainConfig(model="tiny_cnn", epochs=4, batch_size=16, lr=0.01), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def binary_data(tmp_path_factory) -> Path:
+    """Two classes with an overlap (faint patterns), so the ROC is not a perfect corner."""
+    root = tmp_path_factory.mktemp("binary")
+    rng = np.random.default_rng(7)
+    for label, name in enumerate(["left", "right"]):
+        (root / name).mkdir()
+        for i in range(40):
+            pixels = rng.integers(0, 120, (16, 16)).astype(np.uint8)
+            pixels[:, 8 * label: 8 * label + 8] += rng.integers(0, 50, dtype=np.uint8)
+            Image.fromarray(pixels, mode="L").save(root / name / f"{name}_{i:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def binary_run(tmp_path_factory, binary_data: Path) -> Path:
+    from cnnkit.config import TrainConfig
+    from cnnkit.training.fit import train
+
+    out = tmp_path_factory.mktemp("runs") / "binary"
+    train(binary_data, out, TrainConfig(model="tiny_cnn", epochs=3, batch_size=16, lr=0.01), progress=False)
+    return out

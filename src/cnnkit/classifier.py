@@ -64,7 +64,7 @@ class ImageClassifier:
         from cnnkit.evaluation.evaluate import evaluate_run
 
         self._check_fitted()
-        return evaluate_run(self.run_dir_, data=data, predictor=self.predictor_)[0]
+        return evaluate_run(self.run_dir_, data=data, predictor=self.predictor_).metrics
 
     def save(self, directory: str | Path) -> Path:
         """Copy what prediction needs (config, split, weights) into ``directory``."""

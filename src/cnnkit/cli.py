@@ -34,17 +34,33 @@ def _train_config(args: argparse.Namespace):
     )
 
 
+def _scores(m: dict) -> str:
+    auc = "" if m.get("auc") is None else f"  AUC {m['auc']:.4f}"
+    return (f"accuracy {m['accuracy']:.4f}  balanced accuracy {m['balanced_accuracy']:.4f}  "
+            f"macro F1 {m['macro_f1']:.4f}{auc}  (n={m['n']})")
+
+
 def _print_result(result) -> None:
-    print(f"Run folder: {result.run_dir}")
-    print(f"Best epoch: {result.best_epoch + 1} of {result.epochs_run} (validation loss {result.best_val_loss:.4f}),"
-          f" trained in {result.train_seconds:.1f} s")
+    """The one-screen summary at the end of training."""
+    val = result.val_metrics
+    rows = [("Run folder", str(result.run_dir)),
+            ("Best epoch", f"{result.best_epoch + 1} of {result.epochs_run} (its weights are kept), "
+                           f"trained in {result.train_seconds:.1f} s"),
+            ("Validation", f"loss {result.best_val_loss:.4f}"
+                           + (f"  accuracy {val['val_acc']:.4f}" if "val_acc" in val else ""))]
     if not result.test_metrics:
-        print("No test split (the data folder has train/ but no test/): nothing held out was scored. "
-              "Evaluate on other labelled images with `cnnkit evaluate RUN --data FOLDER`.")
+        rows.append(("Test", "No test split (the data folder has train/ but no test/): nothing held out was scored; "
+                             "use `cnnkit evaluate RUN --data FOLDER`"))
     else:
         m = result.test_metrics
-        print(f"Test accuracy: {m['accuracy']:.4f}  balanced accuracy: {m['balanced_accuracy']:.4f}  "
-              f"macro F1: {m['macro_f1']:.4f}  (n={m['n']}, metrics in {result.run_dir / 'metrics.json'})")
+        rows.append(("Test", _scores(m)))
+        worst = min(m["per_class"].items(), key=lambda item: (item[1]["support"] == 0, item[1]["recall"]))
+        rows.append(("Weakest class", f"{worst[0]}: recall {worst[1]['recall']:.3f} of {worst[1]['support']} images"))
+        rows.append(("Report", str(result.report)))
+    rows.append(("Next", f"cnnkit predict {result.run_dir} IMAGES...  |  cnnkit evaluate {result.run_dir} --data DIR"))
+    print()
+    for name, text in rows:
+        print(f"{name:<14}{text}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -90,14 +106,31 @@ def cmd_predict(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from cnnkit.evaluation.evaluate import evaluate_run
 
-    metrics, path = evaluate_run(args.run, data=args.data, out=args.out)
-    print(f"Accuracy: {metrics['accuracy']:.4f}  balanced accuracy: {metrics['balanced_accuracy']:.4f}  "
-          f"macro F1: {metrics['macro_f1']:.4f}  (n={metrics['n']}, {metrics['data']})")
-    width = max(len(c) for c in metrics["classes"])
+    evaluation = evaluate_run(args.run, data=args.data, out=args.out, threshold=args.threshold,
+                              choose=args.choose_threshold, shared_classes=args.shared_classes)
+    m = evaluation.metrics
+    print(f"{m['data']}: {_scores(m)}")
+    if m["threshold"]:
+        t = m["threshold"]
+        print(f"Decision: '{t['positive_class']}' when its probability >= {t['value']:.4f} ({t['source']}; "
+              f"stored in the run)")
+    width = max(len(c) for c in m["classes"])
     print(f"{'class'.ljust(width)}  precision  recall      f1  support")
-    for name, s in metrics["per_class"].items():
+    for name, s in m["per_class"].items():
         print(f"{name.ljust(width)}  {s['precision']:9.3f}  {s['recall']:6.3f}  {s['f1']:6.3f}  {s['support']:7d}")
-    print(f"Metrics written to {path}")
+    for pair in m["most_confused"][:3]:
+        print(f"confused: {pair['true']} -> {pair['predicted']} ({pair['count']} images)")
+    print(f"Report: {evaluation.report_path}  (metrics: {evaluation.metrics_path})")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from cnnkit.evaluation.compare import compare_runs, render_compare_html, render_compare_text
+    from cnnkit._io import write_text
+
+    rows = compare_runs(args.runs)
+    print(render_compare_text(rows))
+    write_text(args.out, render_compare_html(rows))
+    print(f"Written to {args.out}")
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
@@ -199,8 +232,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="metrics on the run's test split or on --data")
     p.add_argument("run", help="run folder")
     p.add_argument("--data", help="another labelled folder (its test/ split if it has one)")
-    p.add_argument("--out", help="folder for metrics.json (default: the run, or RUN/eval-FOLDER for --data)")
+    p.add_argument("--out", help="folder for metrics.json and report.html (default: the run, or RUN/eval-FOLDER "
+                                 "for --data)")
+    p.add_argument("--threshold", type=float, metavar="T",
+                   help="two classes: predict the second class when its probability >= T; stored in the run")
+    p.add_argument("--choose-threshold", action="store_true",
+                   help="two classes: store the threshold closest to (0, 1) on the validation split's ROC")
+    p.add_argument("--shared-classes", action="store_true",
+                   help="with --data whose classes differ from the model's: evaluate on the shared classes only")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="side-by-side table of runs evaluated on the same test set")
+    p.add_argument("runs", nargs="+", help="run folders (or evaluation folders holding metrics.json)")
+    p.add_argument("--out", default="compare.html", help="HTML table to write (default compare.html)")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("summary", help="layers, output shapes, parameters and receptive fields")
     p.add_argument("model", help="registered model name or run folder")

@@ -12,7 +12,7 @@ import torch
 from cnnkit.data.files import is_image_file
 from cnnkit.data.prepare import decode_images
 from cnnkit.data.preprocess import Preprocessing, to_tensor
-from cnnkit.errors import DataError, RunError
+from cnnkit.errors import ConfigError, DataError, RunError
 from cnnkit.run import RunFolder
 
 
@@ -22,6 +22,23 @@ class Prediction:
     label: str
     probability: float
     probabilities: dict[str, float]
+
+
+def decide(probabilities: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Predicted class indices: the most probable class, or with two classes and a ``threshold``,
+    the positive class (index 1) wherever its probability is at least ``threshold``."""
+    probabilities = np.asarray(probabilities)
+    if threshold is None:
+        return probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, np.int64)
+    check_threshold(threshold, probabilities.shape[1])
+    return (probabilities[:, 1] >= threshold).astype(np.int64)
+
+
+def check_threshold(threshold: float, num_classes: int) -> None:
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError(f"Expected a threshold in [0, 1]. Received: {threshold}")
+    if num_classes != 2:
+        raise ConfigError(f"A decision threshold needs exactly two classes; this model has {num_classes}.")
 
 
 def build_model_from_config(config: dict) -> torch.nn.Module:
@@ -54,14 +71,20 @@ def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
 
 
 class Predictor:
-    """A trained network with its classes and preprocessing; ``Predictor.load(run_dir)`` is all it takes."""
+    """A trained network with its classes, preprocessing and decision threshold (two classes only; None: argmax).
+
+    ``Predictor.load(run_dir)`` is all it takes.
+    """
 
     def __init__(self, model: torch.nn.Module, classes: list[str], preprocessing: Preprocessing,
-                 run_dir: Path | None = None):
+                 run_dir: Path | None = None, threshold: float | None = None):
         self.model = model.eval()
         self.classes = list(classes)
         self.preprocessing = preprocessing
         self.run_dir = run_dir
+        if threshold is not None:
+            check_threshold(threshold, len(self.classes))
+        self.threshold = threshold
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Predictor:
@@ -70,7 +93,8 @@ class Predictor:
         run = RunFolder(run_dir)
         config = run.read_config()
         model = load_weights(build_model_from_config(config), run.weights_path)
-        return cls(model, config["classes"], Preprocessing.from_dict(config["preprocessing"]), run.path)
+        threshold = config.get("decision", {}).get("threshold")
+        return cls(model, config["classes"], Preprocessing.from_dict(config["preprocessing"]), run.path, threshold)
 
     @torch.no_grad()
     def predict_arrays(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
@@ -89,8 +113,8 @@ class Predictor:
     def predict(self, paths: Sequence[str | Path]) -> list[Prediction]:
         files = expand_image_paths(paths)
         probabilities = self.predict_arrays(self.load_images(files))
+        chosen = decide(probabilities, self.threshold)
         return [
-            Prediction(str(f), self.classes[int(row.argmax())], float(row.max()),
-                       {c: float(v) for c, v in zip(self.classes, row)})
-            for f, row in zip(files, probabilities)
+            Prediction(str(f), self.classes[k], float(row[k]), {c: float(v) for c, v in zip(self.classes, row)})
+            for f, row, k in zip(files, probabilities, chosen)
         ]

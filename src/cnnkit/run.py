@@ -31,7 +31,7 @@ class RunFolder:
     def exists(self) -> bool:
         return self.config_path.exists()
 
-    def _read(self, path: Path, what: str) -> dict:
+    def read_file(self, path: Path, what: str) -> dict:
         if not self.path.is_dir():
             raise RunError(f"Run folder {self.path} does not exist.")
         if not path.exists():
@@ -42,7 +42,7 @@ class RunFolder:
             raise RunError(f"{path} is broken ({e}); it is not valid JSON.") from None
 
     def read_config(self) -> dict:
-        config = self._read(self.config_path, "the run's settings")
+        config = self.read_file(self.config_path, "the run's settings")
         for key in ("model", "classes", "preprocessing"):
             if key not in config:
                 raise RunError(f"{self.config_path} is broken: it has no {key!r} entry.")
@@ -64,7 +64,7 @@ class RunFolder:
     def read_split(self):
         from cnnkit.data.split import SplitManifest
 
-        data = self._read(self.split_path, "the train/val/test split")
+        data = self.read_file(self.split_path, "the train/val/test split")
         try:
             return SplitManifest.from_dict(data)
         except (KeyError, TypeError, ValueError) as e:

@@ -36,6 +36,19 @@ def digits_run(tmp_path_factory) -> tuple[Path, Path]:
     return base / "digits", base / "run"
 
 
+def test_train_ends_with_a_one_screen_summary(tmp_path, capsys):
+    data = write_image_folder(tmp_path / "d", ["left", "right", "top"], 12)
+    code, out, _ = run_cli("train", data, "--model", "tiny_cnn", "--epochs", "2", "--out", tmp_path / "run",
+                           "--no-progress", capsys=capsys)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) <= 12
+    assert f"Best epoch    {config['result']['best_epoch'] + 1} of 2" in out
+    assert f"loss {config['result']['best_val_loss']:.4f}  accuracy {config['result']['best_val_acc']:.4f}" in out
+    assert f"accuracy {config['result']['test_accuracy']:.4f}" in out
+    assert f"Report        {tmp_path / 'run' / 'report.html'}" in out
+
+
 def test_train_evaluate_predict_summary_on_digits(digits_run, capsys):
     data, run = digits_run
     metrics = json.loads((run / "metrics.json").read_text())
@@ -45,7 +58,8 @@ def test_train_evaluate_predict_summary_on_digits(digits_run, capsys):
 
     (run / "metrics.json").unlink()
     code, out, _ = run_cli("evaluate", run, capsys=capsys)
-    assert code == 0 and "Accuracy:" in out
+    assert code == 0 and f"accuracy {metrics['accuracy']:.4f}" in out and str(run / "report.html") in out
+    assert (run / "report.html").exists() and (run / "figures" / "confusion_matrix.png").exists()
     assert json.loads((run / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
 
     images = sorted((data / "3").glob("*.png"))[:2]
@@ -80,6 +94,10 @@ def _bad_cases(tmp: Path, digits_run) -> dict:
     broken = tmp / "broken_run"
     broken.mkdir()
     (broken / "config.json").write_text("{")
+    no_model = tmp / "no_model"
+    no_model.mkdir()
+    (no_model / "config.json").write_text((run / "config.json").read_text())
+    (tmp / "empty_dir").mkdir()
     return {
         "missing data": (["train", tmp / "nowhere"], "does not exist"),
         "empty class": (["train", empty], "contains no images"),
@@ -89,6 +107,11 @@ def _bad_cases(tmp: Path, digits_run) -> dict:
         "mismatched classes": (["evaluate", run, "--data", other], "not known to the model: ['cat']"),
         "broken run": (["predict", broken, text], "config.json is broken"),
         "not a run": (["evaluate", tmp / "nowhere"], "does not exist"),
+        "run without a model": (["evaluate", no_model], "model.safetensors does not exist"),
+        "empty data folder": (["evaluate", run, "--data", tmp / "empty_dir"], "empty_dir"),
+        "threshold out of range": (["evaluate", run, "--threshold", "1.5"], "threshold in [0, 1]"),
+        "threshold, ten classes": (["evaluate", run, "--threshold", "0.5"], "needs exactly two classes"),
+        "compare one run": (["compare", run], "at least two runs"),
         "unknown model": (["summary", "resnet9000"], "Unknown model"),
         "existing run": (["train", data, "--out", run], "already holds a run"),
     }
@@ -113,13 +136,14 @@ def test_skip_bad_trains_and_lists_the_file(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_demo_as_the_readme_runs_it(tmp_path, capsys):
-    """The README's first command: wafers, simple_cnn, default settings, under 5 minutes on 2 cores."""
+    """The README's first command: wafers, vgg_small, default settings, under 5 minutes on 2 cores."""
     start = time.perf_counter()
     code, out, _ = run_cli("demo", "--out", tmp_path / "demo", "--no-progress", capsys=capsys)
     assert code == 0
     assert time.perf_counter() - start < 300
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
-    assert metrics["accuracy"] > 0.9 and "Test accuracy" in out and str(tmp_path / "demo") in out
+    assert metrics["accuracy"] > 0.9 and f"accuracy {metrics['accuracy']:.4f}" in out
+    assert (tmp_path / "demo" / "report.html").exists() and str(tmp_path / "demo" / "report.html") in out
 
 
 def test_a_run_with_its_data_inside_can_be_moved(tmp_path, capsys):
@@ -131,7 +155,7 @@ def test_a_run_with_its_data_inside_can_be_moved(tmp_path, capsys):
     assert json.loads((run / "split.json").read_text())["root"] == "dataset"
     moved = run.rename(tmp_path / "moved")
     code, out, err = run_cli("evaluate", moved, capsys=capsys)
-    assert code == 0 and "Accuracy" in out, err
+    assert code == 0 and "balanced accuracy" in out, err
 
 
 def test_presplit_without_test_folder_says_there_is_no_test_split(tmp_path, capsys):

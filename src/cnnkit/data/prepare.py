@@ -27,7 +27,8 @@ class ImageArrays:
 
     images: np.ndarray
     labels: np.ndarray
-    paths: list[str]
+    paths: list[str]  # relative to ``root``
+    root: Path | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -155,17 +156,31 @@ def load_samples(
         raise DataError(f"Data in {root} has classes {unknown} that the model was not trained on (model: {classes}).")
     index = {c: i for i, c in enumerate(classes)}
     images = decode_images([root / p for p, _ in samples], preprocessing)
-    return ImageArrays(images, np.array([index[c] for _, c in samples], dtype=np.int64), [p for p, _ in samples])
+    return ImageArrays(images, np.array([index[c] for _, c in samples], dtype=np.int64), [p for p, _ in samples], root)
 
 
-def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessing) -> ImageArrays:
-    """All images of a class-folder tree (its test split if it has train/val/test), checked against ``classes``."""
+def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessing,
+                shared_only: bool = False) -> tuple[ImageArrays, dict | None]:
+    """All images of a class-folder tree (its test split if it has train/val/test), checked against ``classes``.
+
+    Classes must match the model's, unless ``shared_only``: then images of classes the model does not know are left
+    out, and the second value says what was left out (None when nothing was).
+    """
     scan = scan_folder(root)
     samples = scan.samples.get("test") or [s for found in scan.samples.values() for s in found]
     missing, extra = sorted(set(classes) - set(scan.classes)), sorted(set(scan.classes) - set(classes))
-    if missing or extra:
+    note = None
+    if (missing or extra) and not shared_only:
         raise DataError(
             f"Classes of {scan.root} do not match the model's. Missing from the data: {missing or 'none'}; "
-            f"not known to the model: {extra or 'none'}."
+            f"not known to the model: {extra or 'none'}. Pass --shared-classes to evaluate on the shared ones only."
         )
-    return load_samples(scan.root, samples, classes, preprocessing)
+    if missing or extra:
+        kept = [s for s in samples if s[1] in classes]
+        if not kept:
+            raise DataError(f"{scan.root} shares no class with the model (model: {classes}; data: {scan.classes}).")
+        note = {"missing": missing, "extra": extra, "left_out": len(samples) - len(kept)}
+        log.warning("Evaluating on the shared classes only: %d image(s) of %s left out; model classes absent "
+                    "from the data: %s.", note["left_out"], extra or "no class", missing or "none")
+        samples = kept
+    return load_samples(scan.root, samples, classes, preprocessing), note

@@ -1,27 +1,71 @@
-"""Evaluate a run on its saved test split (never seen in training) or on another labelled folder."""
+"""Evaluate a run on its saved test split (never seen in training) or on another labelled folder, and write the
+metrics, the figures and ``report.html`` together."""
 
 from __future__ import annotations
 
+import hashlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from cnnkit._io import write_json
-from cnnkit.data.prepare import load_folder, load_samples
-from cnnkit.errors import RunError
-from cnnkit.evaluation.metrics import classification_metrics
-from cnnkit.inference import Predictor
+import numpy as np
+
+from cnnkit._io import write_bytes, write_json, write_text
+from cnnkit.data.prepare import ImageArrays, load_folder, load_samples
+from cnnkit.errors import ConfigError, RunError
+from cnnkit.evaluation import metrics as M
+from cnnkit.inference import Predictor, check_threshold, decide
 from cnnkit.run import RunFolder
 
+WORST_MISTAKES = 16
 
-def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None,
-                 predictor: Predictor | None = None) -> tuple[dict, Path]:
-    """Score the run's model; write ``metrics.json`` (in the run, or ``eval-<folder>/`` for other data).
 
-    Returns the metrics and the path written.
-    """
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: dict
+    folder: Path  # holds metrics.json, report.html and figures/
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.folder / "metrics.json"
+
+    @property
+    def report_path(self) -> Path:
+        return self.folder / "report.html"
+
+
+def fingerprint(arrays: ImageArrays, classes: list[str]) -> str:
+    """A digest of the evaluated images' bytes and labels: equal for the same test set wherever it is stored."""
+    items = sorted(f"{classes[label]}:{hashlib.sha256((Path(arrays.root) / path).read_bytes()).hexdigest()}"
+                   for path, label in zip(arrays.paths, arrays.labels))
+    return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
+
+
+def store_threshold(run_dir: str | Path, threshold: float, source: str) -> None:
+    """Write a two-class decision threshold into the run's config; ``predict`` and ``evaluate`` use it from then on."""
+    run = RunFolder(run_dir)
+    config = run.read_config()
+    check_threshold(threshold, len(config["classes"]))
+    config["decision"] = {"threshold": float(threshold), "positive_class": config["classes"][1], "source": source}
+    write_json(run.config_path, config)
+
+
+def choose_threshold(run_dir: str | Path, predictor: Predictor | None = None) -> float:
+    """The threshold closest to (0, 1) on the ROC of the run's validation split (never the test split)."""
     run = RunFolder(run_dir)
     predictor = predictor or Predictor.load(run.path)
-    classes, preprocessing = predictor.classes, predictor.preprocessing
+    if len(predictor.classes) != 2:
+        raise ConfigError(f"--choose-threshold needs two classes; this model has {len(predictor.classes)}.")
+    manifest = run.read_split()
+    val = load_samples(run.data_root(manifest), manifest.splits.get("val", []), predictor.classes,
+                       predictor.preprocessing)
+    curve = M.roc_curve(predictor.predict_arrays(val.images)[:, 1], val.labels == 1)
+    if curve.auc is None:
+        raise RunError(f"The validation split of {run.path} lacks one of the two classes; no ROC to choose from.")
+    return M.closest_to_corner(curve)
+
+
+def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, shared_classes: bool):
     if data is None:
         manifest = run.read_split()
         if not manifest.splits.get("test"):
@@ -29,17 +73,98 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
         root = run.data_root(manifest)
         if not root.is_dir():
             raise RunError(f"The run's data folder {root} is gone; pass --data FOLDER to evaluate elsewhere.")
-        arrays = load_samples(root, manifest.splits["test"], classes, preprocessing)
-        source, target = f"test split of {root}", Path(out or run.path) / "metrics.json"
-    else:
-        arrays = load_folder(data, classes, preprocessing)
-        source, target = str(Path(data).resolve()), Path(out or run.path / f"eval-{Path(data).resolve().name}") / (
-            "metrics.json")
+        arrays = load_samples(root, manifest.splits["test"], predictor.classes, predictor.preprocessing)
+        return arrays, f"test split of {root}", Path(out or run.path), None
+    arrays, note = load_folder(data, predictor.classes, predictor.preprocessing, shared_only=shared_classes)
+    resolved = Path(data).resolve()
+    return arrays, str(resolved), Path(out or run.path / f"eval-{resolved.name}"), note
+
+
+def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None,
+                 predictor: Predictor | None = None, *, threshold: float | None = None,
+                 choose: bool = False, shared_classes: bool = False, report: bool = True) -> Evaluation:
+    """Score the run's model and write ``metrics.json``, ``report.html`` and ``figures/*.png``.
+
+    They go into the run for its own test split, into ``RUN/eval-<folder>/`` for ``data``, or into ``out``.
+    ``threshold`` (or ``choose``: the best one on the validation split) is stored in the run first (two classes).
+    ``shared_classes`` evaluates on the classes that model and data share instead of refusing a mismatch.
+    """
+    run = RunFolder(run_dir)
+    predictor = predictor or Predictor.load(run.path)
+    classes = predictor.classes
+    if threshold is not None and choose:
+        raise ConfigError("Pass either --threshold or --choose-threshold, not both.")
+    if choose:
+        threshold = choose_threshold(run.path, predictor)
+        store_threshold(run.path, threshold, "chosen on the validation split: closest to (0, 1) on its ROC")
+    elif threshold is not None:
+        store_threshold(run.path, threshold, "set by the user")
+    config = run.read_config()
+    predictor.threshold = config.get("decision", {}).get("threshold")
+
+    arrays, source, folder, shared_note = _evaluation_data(run, predictor, data, out, shared_classes)
     start = time.perf_counter()
     probabilities = predictor.predict_arrays(arrays.images)
     seconds = time.perf_counter() - start
-    metrics = classification_metrics(arrays.labels, probabilities, classes)
-    metrics["data"] = source
-    metrics["inference_ms_per_image"] = 1000.0 * seconds / max(len(arrays), 1)
-    write_json(target, metrics)
-    return metrics, target
+    y_pred = decide(probabilities, predictor.threshold)
+    metrics = M.classification_metrics(arrays.labels, y_pred, classes)
+    curves = M.roc_curves(arrays.labels, probabilities, classes)
+    metrics.update(M.auc_summary(curves))
+    losses = M.losses(arrays.labels, probabilities)
+    worst = np.argsort(-losses, kind="stable")[:WORST_MISTAKES]
+    metrics.update({
+        "run": str(run.path.resolve()),
+        "data": source,
+        "test_set": {"n": len(arrays), "fingerprint": fingerprint(arrays, classes)},
+        "threshold": None if predictor.threshold is None else {
+            "value": predictor.threshold, "positive_class": classes[1], "source": config["decision"]["source"]},
+        "roc_points": _roc_points(curves, arrays.labels, probabilities, predictor.threshold, config),
+        "shared_classes_only": shared_note,
+        "most_confused": M.most_confused(np.array(metrics["confusion_matrix"]), classes),
+        "worst_mistakes": [{"path": arrays.paths[i], "true": classes[arrays.labels[i]], "predicted": classes[y_pred[i]],
+                            "probability": float(probabilities[i, y_pred[i]]), "loss": float(losses[i])}
+                           for i in worst],
+        "parameters": sum(p.numel() for p in predictor.model.parameters()),
+        "inference_ms_per_image": 1000.0 * seconds / max(len(arrays), 1),
+    })
+    evaluation = Evaluation(metrics, folder)
+    write_json(evaluation.metrics_path, metrics)
+    if report:
+        _write_report(evaluation, run, config, arrays, curves, worst)
+    return evaluation
+
+
+def _roc_points(curves, labels, probabilities, threshold, config) -> list[dict]:
+    """Two classes: the (fpr, tpr) of the threshold in use and of the threshold closest to (0, 1) on this data."""
+    if len(curves) != 1 or next(iter(curves.values())).auc is None:
+        return []
+    curve, scores, positive = next(iter(curves.values())), probabilities[:, 1], labels == 1
+    in_use = 0.5 if threshold is None else threshold
+    label = "threshold in use: " + ("0.5 (argmax)" if threshold is None else f"{threshold:.3f} (stored in the run)")
+    best = M.closest_to_corner(curve)
+    return [{"label": label, "threshold": in_use, **dict(zip(("fpr", "tpr"), curve.point(in_use, scores, positive)))},
+            {"label": f"closest to (0, 1) on this data: {best:.3f}", "threshold": best,
+             **dict(zip(("fpr", "tpr"), curve.point(best, scores, positive)))}]
+
+
+def _write_report(evaluation: Evaluation, run: RunFolder, config: dict, arrays: ImageArrays, curves, worst) -> None:
+    from cnnkit.evaluation import figures as F
+    from cnnkit.evaluation.history import read_history
+    from cnnkit.evaluation.report import render_report
+
+    m = evaluation.metrics
+    pngs = {"confusion_matrix": F.confusion_matrix_png(np.array(m["confusion_matrix"]), m["classes"])}
+    if any(c.auc is not None for c in curves.values()):
+        pngs["roc"] = F.roc_png(curves, [(p["label"], p["fpr"], p["tpr"]) for p in m["roc_points"]])
+    if len(worst):
+        captions = [f"true {w['true']}\npredicted {w['predicted']} ({w['probability']:.2f})"
+                    for w in m["worst_mistakes"]]
+        pngs["mistakes"] = F.image_grid_png(arrays.images[worst], captions)
+    history = read_history(run.log_dir / "metrics.csv")
+    if history.get("epoch"):
+        best = config.get("result", {}).get("best_epoch")
+        pngs["training_curves"] = F.training_curves_png(history, None if best is None else best + 1)
+    for name, png in pngs.items():
+        write_bytes(evaluation.folder / "figures" / f"{name}.png", png)
+    title = f"cnnkit report: {run.path.resolve().name}"
+    write_text(evaluation.report_path, render_report(title, m, config, pngs))

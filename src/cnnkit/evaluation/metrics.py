@@ -1,6 +1,8 @@
-"""Classification metrics, all derived from one confusion matrix computed with torchmetrics."""
+"""Classification metrics: scores from one confusion matrix, ROC curves and AUC, mistakes ranked by loss."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,18 +18,24 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     return matrix.numpy().astype(np.int64)
 
 
+def row_normalized(matrix: np.ndarray) -> np.ndarray:
+    """Percent of each true class (row) predicted as each class; rows without images are 0."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.divide(100.0 * matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+
+
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=denominator > 0)
 
 
-def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict:
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
     """Accuracy, balanced accuracy, macro F1, per-class precision/recall/F1/support and the confusion matrix.
 
     Precision and recall of a class with nothing predicted or no images are 0 (scikit-learn's zero_division=0).
     Balanced accuracy and macro F1 average over the classes present in ``y_true``.
     """
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = np.asarray(probabilities).argmax(axis=1) if len(y_true) else np.zeros(0, np.int64)
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     matrix = confusion_matrix(y_true, y_pred, len(classes))
     correct, support, predicted = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
     precision, recall = _ratio(correct, predicted), _ratio(correct, support)
@@ -47,3 +55,73 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, classe
         },
         "confusion_matrix": matrix.tolist(),
     }
+
+
+@dataclass(frozen=True)
+class RocCurve:
+    """One ROC curve: false and true positive rates at each threshold (highest first; the first is +inf)."""
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    thresholds: np.ndarray
+    auc: float | None  # None when the positives or the negatives are missing
+
+    def point(self, threshold: float, scores: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
+        """(fpr, tpr) of the rule ``score >= threshold``."""
+        chosen = scores >= threshold
+        return float(chosen[~positive].mean()) if (~positive).any() else 0.0, (
+            float(chosen[positive].mean()) if positive.any() else 0.0)
+
+
+def roc_curve(scores: np.ndarray, positive: np.ndarray) -> RocCurve:
+    """ROC of ``scores`` for the boolean labels ``positive`` (torchmetrics; thresholds as scikit-learn's)."""
+    import torch
+    from torchmetrics.functional.classification import binary_auroc, binary_roc
+
+    positive = np.asarray(positive, dtype=bool)
+    if not positive.any() or positive.all():
+        return RocCurve(np.zeros(0), np.zeros(0), np.zeros(0), None)
+    preds, target = torch.as_tensor(np.asarray(scores, dtype=np.float64)), torch.as_tensor(positive.astype(np.int64))
+    fpr, tpr, thresholds = (t.numpy().astype(np.float64) for t in binary_roc(preds, target))
+    thresholds[0] = np.inf  # torchmetrics writes 1.0 for the (0, 0) corner; a score of 1.0 must not fall on it
+    return RocCurve(fpr, tpr, thresholds, float(binary_auroc(preds, target)))
+
+
+def roc_curves(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict[str, RocCurve]:
+    """Two classes: one curve for ``classes[1]`` (the positive class). More: one-vs-rest, one curve per class."""
+    y_true, probabilities = np.asarray(y_true), np.asarray(probabilities)
+    targets = [1] if len(classes) == 2 else range(len(classes))
+    return {classes[k]: roc_curve(probabilities[:, k], y_true == k) for k in targets}
+
+
+def closest_to_corner(curve: RocCurve) -> float:
+    """The threshold whose (fpr, tpr) lies closest to (0, 1); on a tie (within 1e-6), the highest such threshold."""
+    if curve.auc is None:
+        raise ValueError("A ROC curve needs both positive and negative examples.")
+    distance = np.hypot(curve.fpr[1:], 1.0 - curve.tpr[1:])  # skip the +inf corner, which predicts nothing
+    first_best = int(np.flatnonzero(distance <= distance.min() + 1e-6)[0])
+    return float(curve.thresholds[1:][first_best])
+
+
+def auc_summary(curves: dict[str, RocCurve]) -> dict:
+    """``{"auc": binary AUC}`` for two classes, else per-class one-vs-rest AUCs and their mean (macro)."""
+    aucs = {name: curve.auc for name, curve in curves.items()}
+    if len(curves) == 1:
+        return {"auc": next(iter(aucs.values()))}
+    defined = [a for a in aucs.values() if a is not None]
+    return {"auc": float(np.mean(defined)) if defined else None, "auc_per_class": aucs}
+
+
+def losses(y_true: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """Cross-entropy of each image: -log p(true class)."""
+    p_true = np.asarray(probabilities)[np.arange(len(y_true)), np.asarray(y_true, dtype=np.int64)]
+    return -np.log(np.clip(p_true, 1e-12, 1.0))
+
+
+def most_confused(matrix: np.ndarray, classes: list[str], limit: int = 10) -> list[dict]:
+    """Off-diagonal cells of the confusion matrix with at least one image, most frequent first."""
+    matrix = np.asarray(matrix)
+    pairs = [(int(matrix[i, j]), i, j) for i in range(len(classes)) for j in range(len(classes))
+             if i != j and matrix[i, j] > 0]
+    pairs.sort(key=lambda t: (-t[0], t[1], t[2]))
+    return [{"true": classes[i], "predicted": classes[j], "count": n} for n, i, j in pairs[:limit]]

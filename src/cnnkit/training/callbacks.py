@@ -21,6 +21,7 @@ class BestWeights(L.Callback):
         self.monitor = monitor
         self.best_score = math.inf
         self.best_epoch = -1
+        self.best_metrics: dict[str, float] = {}  # every validation metric logged at the best epoch
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
@@ -28,11 +29,13 @@ class BestWeights(L.Callback):
         score = float(trainer.callback_metrics[self.monitor])
         if score < self.best_score:
             self.best_score, self.best_epoch = score, trainer.current_epoch
+            self.best_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
             save_weights(pl_module.model, self.path, {"epoch": str(self.best_epoch), self.monitor: f"{score:.6f}"})
 
     def state_dict(self) -> dict:
-        return {"best_score": self.best_score, "best_epoch": self.best_epoch}
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch, "best_metrics": self.best_metrics}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.best_score = float(state_dict["best_score"])
         self.best_epoch = int(state_dict["best_epoch"])
+        self.best_metrics = dict(state_dict.get("best_metrics", {}))

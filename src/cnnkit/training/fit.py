@@ -7,8 +7,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-
-
 from cnnkit import __version__
 from cnnkit._io import write_json
 from cnnkit.config import TrainConfig
@@ -27,7 +25,9 @@ class TrainResult:
     best_val_loss: float
     epochs_run: int
     train_seconds: float
+    val_metrics: dict[str, float]  # logged at the best epoch: val_loss, val_acc
     test_metrics: dict | None
+    report: Path | None  # report.html of the test split, when there is one
 
 
 def _counts(prepared_splits: dict[str, ImageArrays], classes: list[str]) -> dict[str, dict[str, int]]:
@@ -173,19 +173,19 @@ def _fit(run: RunFolder, config_data: dict, splits: dict[str, ImageArrays], conf
     if earlier_log:
         _merge_csv_log(run.log_dir / "metrics.csv", earlier_log)
     seconds = time.perf_counter() - start + config_data.get("result", {}).get("train_seconds", 0.0)
-    test_metrics = None
+    result = {"best_epoch": best.best_epoch, "best_val_loss": best.best_score,
+              "best_val_acc": best.best_metrics.get("val_acc"), "epochs_run": trainer.current_epoch,
+              "train_seconds": round(seconds, 2), "test_accuracy": None}
+    config_data = {**config_data, "status": "finished", "result": result}
+    write_json(run.config_path, config_data)  # the report reads the result
+    evaluation = None
     if len(splits.get("test", [])) and run.weights_path.exists():
-        test_metrics, _ = evaluate_run(run.path)
-    config_data = {**config_data, "status": "finished", "result": {
-        "best_epoch": best.best_epoch, "best_val_loss": best.best_score, "epochs_run": trainer.current_epoch,
-        "train_seconds": round(seconds, 2),
-        "test_accuracy": None if test_metrics is None else test_metrics["accuracy"],
-    }}
-    write_json(run.config_path, config_data)
-    return TrainResult(run.path, best.best_epoch, best.best_score, trainer.current_epoch, seconds, test_metrics)
-
-
-
+        evaluation = evaluate_run(run.path)
+        config_data = run.read_config()  # evaluation may have added to it
+        config_data["result"]["test_accuracy"] = evaluation.metrics["accuracy"]
+        write_json(run.config_path, config_data)
+    return TrainResult(run.path, best.best_epoch, best.best_score, trainer.current_epoch, seconds, best.best_metrics,
+                       evaluation and evaluation.metrics, evaluation and evaluation.report_path)
 
 def _read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""

@@ -1,0 +1,97 @@
+"""``cnnkit compare``: runs side by side, only when they were scored on the very same test images."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from cnnkit.errors import RunError
+from cnnkit.run import METRICS_FILE, RunFolder
+
+COLUMNS = (("run", "run"), ("model", "model"), ("data", "data"), ("n", "images"), ("accuracy", "accuracy"),
+           ("balanced_accuracy", "balanced acc."), ("macro_f1", "macro F1"), ("auc", "AUC"),
+           ("parameters", "parameters"), ("train_seconds", "train s"), ("inference_ms", "ms/image"))
+
+
+def _load(folder: Path) -> dict:
+    """A run folder, or an evaluation folder (``evaluate --data/--out``): its metrics and its run's config."""
+    metrics_path = folder / METRICS_FILE
+    if not folder.is_dir():
+        raise RunError(f"{folder} does not exist.")
+    if not metrics_path.exists():
+        raise RunError(f"{folder} has no {METRICS_FILE}; run `cnnkit evaluate {folder}` first.")
+    metrics = RunFolder(folder).read_file(metrics_path, "the evaluation's scores")
+    if "test_set" not in metrics:
+        raise RunError(f"{metrics_path} predates test-set fingerprints; run `cnnkit evaluate` again.")
+    run = RunFolder(folder if (folder / "config.json").exists() else metrics.get("run", folder))
+    config = run.read_config()
+    model = config["model"]
+    options = ",".join(f"{k}={v}" for k, v in model.get("options", {}).items())
+    return {
+        "run": str(folder), "model": model["name"] + (f" ({options})" if options else ""),
+        "data": metrics.get("data", ""), "n": metrics["n"], "accuracy": metrics["accuracy"],
+        "balanced_accuracy": metrics["balanced_accuracy"], "macro_f1": metrics["macro_f1"],
+        "auc": metrics.get("auc"), "parameters": metrics.get("parameters"),
+        "train_seconds": config.get("result", {}).get("train_seconds"),
+        "inference_ms": metrics.get("inference_ms_per_image"), "fingerprint": metrics["test_set"]["fingerprint"],
+    }
+
+
+def compare_runs(folders: list[str | Path]) -> list[dict]:
+    """One row per run; refuses runs whose metrics come from different test images (or labels)."""
+    if len(folders) < 2:
+        raise RunError("cnnkit compare needs at least two runs.")
+    rows = [_load(Path(f)) for f in folders]
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["fingerprint"], []).append(row)
+    if len(groups) > 1:
+        listing = "\n  ".join(f"test set {fp}: " + ", ".join(f"{r['run']} (n={r['n']}, {r['data']})" for r in group)
+                              for fp, group in groups.items())
+        raise RunError("These runs were evaluated on different test sets, so their scores are not comparable "
+                       "(different images, labels or splits):\n  " + listing
+                       + "\nEvaluate them on one folder with `cnnkit evaluate RUN --data FOLDER`, then compare "
+                         "the RUN/eval-FOLDER folders.")
+    return rows
+
+
+def _cell(key: str, value) -> str:
+    if value is None:
+        return "n/a"
+    if key in ("accuracy", "balanced_accuracy", "macro_f1", "auc"):
+        return f"{value:.4f}"
+    if key == "parameters":
+        return f"{value:,}"
+    if key in ("train_seconds", "inference_ms"):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def render_compare_text(rows: list[dict]) -> str:
+    """An aligned table for the terminal (the data column is printed once, above it)."""
+    keys = [(k, h) for k, h in COLUMNS if k != "data"]
+    cells = [[h for _, h in keys]] + [[_cell(k, r[k]) for k, _ in keys] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(keys))]
+    lines = [f"Test set: {rows[0]['data']} (n={rows[0]['n']}, fingerprint {rows[0]['fingerprint']})"]
+    for row in cells:
+        lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    return "\n".join(lines)
+
+
+def render_compare_html(rows: list[dict]) -> str:
+    """The same table as a self-contained HTML page; the best score in each metric column is bold."""
+    best = {k: max((r[k] for r in rows if r[k] is not None), default=None)
+            for k in ("accuracy", "balanced_accuracy", "macro_f1", "auc")}
+    head = "".join(f"<th>{escape(h)}</th>" for _, h in COLUMNS)
+    body = ""
+    for r in rows:
+        cells = ""
+        for k, _ in COLUMNS:
+            text = escape(_cell(k, r[k]))
+            cells += f"<td><b>{text}</b></td>" if best.get(k) is not None and r[k] == best[k] else f"<td>{text}</td>"
+        body += f"<tr>{cells}</tr>"
+    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>cnnkit compare</title><style>'
+            "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ddd;padding:.3em .6em}th{background:#f4f4f4}</style></head><body>"
+            f"<h1>Runs compared on one test set</h1><p>fingerprint {escape(rows[0]['fingerprint'])}, "
+            f"n={rows[0]['n']}</p><table><tr>{head}</tr>{body}</table></body></html>\n")

@@ -1,0 +1,112 @@
+"""The report's figures, drawn with matplotlib (Agg, no display) and returned as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+from cnnkit.evaluation.metrics import RocCurve, row_normalized
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def confusion_matrix_png(matrix: np.ndarray, classes: list[str]) -> bytes:
+    """Row-normalised confusion matrix in percent, each cell with its count; sized to stay readable at 30+ classes."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    percent, n = row_normalized(matrix), len(classes)
+    side = max(4.5, 0.5 * n + 2.0)
+    font = float(np.clip(11 - n / 3.5, 4.5, 10))
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    image = ax.imshow(percent, cmap="Blues", vmin=0, vmax=100)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="% of the true class")
+    for i in range(n):
+        for j in range(n):
+            if matrix[i, j]:
+                color = "white" if percent[i, j] > 55 else "black"
+                ax.text(j, i, f"{percent[i, j]:.0f}%\n{matrix[i, j]}", ha="center", va="center",
+                        fontsize=font, color=color, linespacing=0.9)
+    ax.set_xticks(range(n), classes, rotation=90 if n > 6 else 0, fontsize=font + 1)
+    ax.set_yticks(range(n), classes, fontsize=font + 1)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title("Confusion matrix (row-normalised: % of each true class; counts below)")
+    return _png(fig)
+
+
+def roc_png(curves: dict[str, RocCurve], marks: list[tuple[str, float, float]] = ()) -> bytes:
+    """ROC curves with their AUC; ``marks`` are labelled (fpr, tpr) points such as the threshold in use."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="0.7", linestyle="--", linewidth=1, label="chance")
+    many = len(curves) > 12
+    for name, curve in curves.items():
+        if curve.auc is not None:
+            ax.plot(curve.fpr, curve.tpr, linewidth=1.2 if many else 1.8,
+                    label=None if many else f"{name} (AUC {curve.auc:.3f})")
+    for (label, fpr, tpr), marker in zip(marks, ("o", "s", "^", "D")):
+        ax.plot([fpr], [tpr], marker=marker, markersize=8, linestyle="none", label=label)
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"ROC, positive class '{next(iter(curves))}'" if len(curves) == 1
+                 else "ROC, one class against the rest")
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(fig)
+
+
+def image_grid_png(images: np.ndarray, captions: list[str], columns: int = 4, title: str = "") -> bytes:
+    """A grid of (N, H, W, C) uint8 images, each with a caption; small images are enlarged without smoothing."""
+    plt = _pyplot()
+    n = max(len(images), 1)
+    columns = min(columns, n)
+    rows = math.ceil(n / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.7 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions):
+        gray = image.shape[-1] == 1
+        ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0, vmax=255,
+                  interpolation="nearest")
+        ax.set_title(caption, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _png(fig)
+
+
+def training_curves_png(history: dict[str, list[float]], best_epoch: int | None = None) -> bytes:
+    """Loss and accuracy per epoch, train and validation, with the epoch whose weights were kept."""
+    plt = _pyplot()
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    epochs = history.get("epoch", [])
+    for ax, kind in ((loss_ax, "loss"), (acc_ax, "acc")):
+        for split, style in (("train", "-"), ("val", "-o")):
+            values = history.get(f"{split}_{kind}", [])
+            if any(not math.isnan(v) for v in values):
+                ax.plot(epochs, values, style, markersize=3, label="train" if split == "train" else "validation")
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="0.5", linestyle=":", label=f"kept (epoch {best_epoch})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss" if kind == "loss" else "accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    loss_ax.set_title("Loss")
+    acc_ax.set_title("Accuracy")
+    return _png(fig)

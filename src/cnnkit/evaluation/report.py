@@ -1,0 +1,123 @@
+"""``report.html``: one self-contained page (inline CSS, images embedded as data URIs, no external links)."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+STYLE = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;
+color:#222}
+h1{font-size:1.5em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}
+.headline td{font-size:1.15em}.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}
+img{max-width:100%;height:auto}.muted{color:#777}
+"""
+
+SECTIONS = ("summary", "settings", "per-class", "confusion-matrix", "roc", "mistakes", "training-curves")
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _image(png: bytes | None, alt: str) -> str:
+    if not png:
+        return f'<p class="muted">No figure: {escape(alt)}.</p>'
+    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+
+
+def _fmt(value, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _settings(config: dict, metrics: dict) -> str:
+    training, model = config.get("training", {}), config.get("model", {})
+    result, data = config.get("result", {}), config.get("data", {})
+    pre = config.get("preprocessing", {})
+    options = ", ".join(f"{k}={v}" for k, v in model.get("options", {}).items()) or "defaults"
+    rows = [
+        ["model", f"{model.get('name')} ({options}), init {model.get('init', 'default')}"],
+        ["parameters", f"{metrics.get('parameters', 0):,}"],
+        ["input", f"{pre.get('channels')} channel(s), {'x'.join(map(str, pre.get('image_size', [])))} pixels"],
+        ["optimizer", f"{training.get('optimizer')}, lr {training.get('lr')}, weight decay "
+                      f"{training.get('weight_decay')}, batch {training.get('batch_size')}, "
+                      f"scheduler {training.get('scheduler')}"],
+        ["epochs", f"{result.get('epochs_run', '?')} run of {training.get('epochs')} "
+                   f"(early stopping patience {training.get('early_stopping')}); "
+                   f"weights kept from epoch {(result.get('best_epoch') or 0) + 1}"],
+        ["augmentation", training.get("augment") or "none"],
+        ["training time", f"{result.get('train_seconds', 0):.1f} s"],
+        ["inference", f"{metrics.get('inference_ms_per_image', 0):.2f} ms per image"],
+        ["data", f"{data.get('root')} ({data.get('layout')} layout), split seed {training.get('seed')}"],
+    ]
+    if data.get("skipped"):
+        rows.append(["skipped files", f"{len(data['skipped'])} unreadable: " + ", ".join(data["skipped"][:5])])
+    html = _table(["setting", "value"], rows)
+    counts = data.get("counts", {})
+    if counts:
+        classes = config.get("classes", [])
+        splits = list(counts)
+        rows = [[c] + [counts[s].get(c, 0) for s in splits] for c in classes]
+        rows.append(["total"] + [sum(counts[s].values()) for s in splits])
+        html += "<h3>Images per split and class</h3>" + _table(["class"] + splits, rows)
+    return html
+
+
+def render_report(title: str, metrics: dict, config: dict, figures: dict[str, bytes]) -> str:
+    """The whole page as a string; ``figures`` maps names (confusion_matrix, roc, mistakes, training_curves) to PNG."""
+    classes = metrics["classes"]
+    notes = []
+    if metrics.get("threshold") is not None:
+        t = metrics["threshold"]
+        notes.append(f"Decision rule: '{classes[1]}' when its probability is at least {t['value']:.4f} "
+                     f"({t['source']}).")
+    if metrics.get("shared_classes_only"):
+        s = metrics["shared_classes_only"]
+        notes.append(f"Evaluated on the classes shared by model and data only. Left out of the data: "
+                     f"{', '.join(s['extra']) or 'none'} ({s['left_out']} images). Model classes absent from the "
+                     f"data: {', '.join(s['missing']) or 'none'}.")
+    headline = _table(
+        ["images", "accuracy", "balanced accuracy", "macro F1", "AUC"],
+        [[metrics["n"], _fmt(metrics["accuracy"]), _fmt(metrics["balanced_accuracy"]), _fmt(metrics["macro_f1"]),
+          _fmt(metrics.get("auc"))]],
+    ).replace("<table>", '<table class="headline">', 1)
+    per_class = _table(
+        ["class", "precision", "recall", "F1", "support"] + (["AUC (one vs rest)"] if "auc_per_class" in metrics
+                                                             else []),
+        [[c, _fmt(s["precision"], 3), _fmt(s["recall"], 3), _fmt(s["f1"], 3), s["support"]]
+         + ([_fmt(metrics["auc_per_class"].get(c), 3)] if "auc_per_class" in metrics else [])
+         for c, s in metrics["per_class"].items()],
+    )
+    roc_text = ""
+    if metrics.get("roc_points"):
+        roc_text = _table(["point", "threshold", "false positive rate", "true positive rate"],
+                          [[p["label"], _fmt(p["threshold"]), _fmt(p["fpr"], 3), _fmt(p["tpr"], 3)]
+                           for p in metrics["roc_points"]])
+    confused = metrics.get("most_confused", [])
+    confused_html = _table(["true class", "predicted as", "images"],
+                           [[p["true"], p["predicted"], p["count"]] for p in confused]) if confused else (
+        "<p>No image was misclassified.</p>")
+    body = [
+        f"<h1>{escape(title)}</h1>",
+        f'<section id="summary"><h2>Summary</h2><p>Data: {escape(str(metrics.get("data", "")))}</p>{headline}',
+        *(f'<p class="note">{escape(n)}</p>' for n in notes),
+        "</section>",
+        f'<section id="settings"><h2>Run settings</h2>{_settings(config, metrics)}</section>',
+        f'<section id="per-class"><h2>Per-class scores</h2>{per_class}</section>',
+        '<section id="confusion-matrix"><h2>Confusion matrix</h2>'
+        "<p>Row i, column j: the share of class i predicted as class j, in percent, with the count below. "
+        "The diagonal is each class's recall.</p>"
+        f'{_image(figures.get("confusion_matrix"), "confusion matrix")}</section>',
+        f'<section id="roc"><h2>ROC and AUC</h2>{_image(figures.get("roc"), "ROC curves")}{roc_text}</section>',
+        '<section id="mistakes"><h2>Worst mistakes</h2><p>The test images with the highest loss: true class, '
+        "predicted class and its probability.</p>"
+        f'{_image(figures.get("mistakes"), "no test images")}<h3>Most confused pairs</h3>{confused_html}</section>',
+        '<section id="training-curves"><h2>Training curves</h2>'
+        f'{_image(figures.get("training_curves"), "the run has no training log")}</section>',
+    ]
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")

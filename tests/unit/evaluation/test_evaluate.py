@@ -1,0 +1,137 @@
+"""evaluate_run end to end: the report, the numbers behind it, thresholds, shared classes and compare."""
+
+import base64
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
+
+from cnnkit._io import read_json
+from cnnkit.data.prepare import load_samples
+from cnnkit.errors import CnnkitError, RunError
+from cnnkit.evaluation.compare import compare_runs, render_compare_html
+from cnnkit.evaluation.evaluate import evaluate_run
+from cnnkit.evaluation.figures import confusion_matrix_png
+from cnnkit.evaluation.report import SECTIONS
+from cnnkit.inference import Predictor
+from cnnkit.run import RunFolder
+from tests.conftest import write_image_folder
+
+
+def split_predictions(run: Path, split: str):
+    predictor = Predictor.load(run)
+    manifest = RunFolder(run).read_split()
+    arrays = load_samples(manifest.root, manifest.splits[split], predictor.classes, predictor.preprocessing)
+    return arrays.labels, predictor.predict_arrays(arrays.images)
+
+
+def test_report_holds_every_section_and_embeds_its_figures(trained_run, tmp_path):
+    evaluation = evaluate_run(trained_run, out=tmp_path)
+    html = evaluation.report_path.read_text()
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in html, section
+    assert not re.search(r"(href|src)=\"(?!data:)", html) and "http" not in html  # nothing outside the file
+    embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    names = ["confusion_matrix", "roc", "mistakes", "training_curves"]
+    assert len(embedded) == len(names)
+    for name, data in zip(names, embedded):
+        assert base64.b64decode(data) == (tmp_path / "figures" / f"{name}.png").read_bytes()
+    config = read_json(trained_run / "config.json")
+    for text in ("tiny_cnn", f"{evaluation.metrics['parameters']:,}", "Images per split and class", "Most confused"):
+        assert text in html, text
+    assert f"{sum(config['data']['counts']['test'].values())}" in html
+
+
+def test_metrics_file_matches_scikit_learn_on_the_test_split(trained_run, tmp_path):
+    m = evaluate_run(trained_run, out=tmp_path, report=False).metrics
+    y_true, probabilities = split_predictions(trained_run, "test")
+    y_pred = probabilities.argmax(1)
+    assert m["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=[0, 1, 2]).tolist()
+    expected = roc_auc_score(y_true, probabilities, multi_class="ovr", average=None)
+    assert [m["auc_per_class"][c] for c in m["classes"]] == pytest.approx(expected)
+    losses = -np.log(probabilities[np.arange(len(y_true)), y_true])
+    assert [w["loss"] for w in m["worst_mistakes"]] == pytest.approx(sorted(losses, reverse=True)[:16], rel=1e-5)
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_choose_threshold_uses_validation_and_is_kept_by_the_run(binary_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(binary_run, run)
+    evaluation = evaluate_run(run, choose=True)
+    # The same choice made independently with scikit-learn on the validation split.
+    y_val, p_val = split_predictions(run, "val")
+    fpr, tpr, thresholds = roc_curve(y_val, p_val[:, 1], drop_intermediate=False)
+    distance = np.hypot(fpr, 1 - tpr)
+    expected = thresholds[np.flatnonzero(distance <= distance.min() + 1e-6)[0]]
+    config = read_json(run / "config.json")
+    assert config["decision"]["threshold"] == pytest.approx(expected)
+    assert "validation" in config["decision"]["source"]
+    assert evaluation.metrics["threshold"]["value"] == pytest.approx(expected)
+
+    predictor = Predictor.load(run)
+    assert predictor.threshold == pytest.approx(expected)
+    y_test, p_test = split_predictions(run, "test")
+    y_pred = (p_test[:, 1] >= expected).astype(int)
+    assert evaluation.metrics["confusion_matrix"] == confusion_matrix(y_test, y_pred, labels=[0, 1]).tolist()
+    in_use = evaluation.metrics["roc_points"][0]
+    assert in_use["fpr"] == pytest.approx(y_pred[y_test == 0].mean())
+    assert in_use["tpr"] == pytest.approx(y_pred[y_test == 1].mean())
+
+
+def test_a_set_threshold_changes_predictions(binary_run, binary_data, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(binary_run, run)
+    m = evaluate_run(run, threshold=0.0, report=False).metrics
+    assert m["per_class"]["right"]["recall"] == 1.0 and m["per_class"]["left"]["recall"] == 0.0
+    assert {p.label for p in Predictor.load(run).predict([binary_data / "left"])} == {"right"}
+    m = evaluate_run(run, threshold=1.0 + 1e-9 - 1e-9, report=False).metrics
+    assert m["threshold"]["source"] == "set by the user"
+    with pytest.raises(CnnkitError, match="not both"):
+        evaluate_run(run, threshold=0.3, choose=True)
+
+
+def test_mismatched_classes_fail_or_use_the_shared_ones(trained_run, tmp_path):
+    data = write_image_folder(tmp_path / "d", ["left", "right", "cat"], 4)
+    with pytest.raises(CnnkitError, match=r"Missing from the data: \['top'\]; not known to the model: \['cat'\]"):
+        evaluate_run(trained_run, data=data, out=tmp_path / "e")
+    evaluation = evaluate_run(trained_run, data=data, out=tmp_path / "e", shared_classes=True)
+    m = evaluation.metrics
+    assert m["n"] == 8 and m["per_class"]["top"]["support"] == 0
+    assert m["shared_classes_only"] == {"missing": ["top"], "extra": ["cat"], "left_out": 4}
+    assert "shared by model and data only" in evaluation.report_path.read_text()
+
+
+def test_compare_accepts_the_same_test_set_and_refuses_another(trained_run, pattern_data, tmp_path):
+    from cnnkit.config import TrainConfig
+    from cnnkit.training.fit import train
+
+    same = tmp_path / "same"
+    train(pattern_data, same, TrainConfig(model="tiny_cnn", epochs=1, lr=0.01, init="kaiming"), progress=False)
+    rows = compare_runs([trained_run, same])
+    assert [r["run"] for r in rows] == [str(trained_run), str(same)]
+    assert rows[0]["accuracy"] == read_json(trained_run / "metrics.json")["accuracy"]
+    assert "<table>" in render_compare_html(rows) and str(same) in render_compare_html(rows)
+
+    other_split = tmp_path / "other"
+    train(pattern_data, other_split, TrainConfig(model="tiny_cnn", epochs=1, seed=1), progress=False)
+    with pytest.raises(RunError, match="different test sets"):
+        compare_runs([trained_run, other_split])
+    # Evaluated on one folder, the same two runs become comparable.
+    data = write_image_folder(tmp_path / "common", ["left", "right", "top"], 3)
+    for run in (trained_run, other_split):
+        evaluate_run(run, data=data, out=tmp_path / f"eval-{run.name}", report=False)
+    assert len(compare_runs([tmp_path / f"eval-{r.name}" for r in (trained_run, other_split)])) == 2
+
+
+def test_confusion_matrix_figure_grows_with_thirty_classes():
+    from PIL import Image
+    import io
+
+    small = Image.open(io.BytesIO(confusion_matrix_png(np.eye(3, dtype=int) * 5, list("abc"))))
+    rng = np.random.default_rng(0)
+    classes = [f"class_{i:02d}" for i in range(30)]
+    big = Image.open(io.BytesIO(confusion_matrix_png(rng.integers(0, 20, (30, 30)), classes)))
+    assert big.width >= 2.5 * small.width and big.height >= 2.5 * small.height
