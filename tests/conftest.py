@@ -73,3 +73,16 @@ def binary_run(tmp_path_factory, binary_data: Path) -> Path:
     out = tmp_path_factory.mktemp("runs") / "binary"
     train(binary_data, out, TrainConfig(model="tiny_cnn", epochs=3, batch_size=16, lr=0.01), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def augmented_run(tmp_path_factory, pattern_data: Path) -> Path:
+    """Trained with flips, rotation, mixup and class weights: the run test-time augmentation draws on."""
+    from cnnkit.config import TrainConfig
+    from cnnkit.training.fit import train
+
+    out = tmp_path_factory.mktemp("runs") / "augmented"
+    config = TrainConfig(model="tiny_cnn", epochs=3, batch_size=16, lr=0.01, augment="flip=hv,rotate=10",
+                         mixup=0.2, balance="weights")
+    train(pattern_data, out, config, progress=False)
+    return out

@@ -51,20 +51,21 @@ class ImageClassifier:
         if not hasattr(self, "predictor_"):
             raise RunError("This ImageClassifier is not fitted yet. Call fit(folder) or ImageClassifier.load(run).")
 
-    def predict_proba(self, paths: Sequence[str | Path]) -> np.ndarray:
+    def predict_proba(self, paths: Sequence[str | Path], tta: int = 1) -> np.ndarray:
+        """Class probabilities, one row per image; ``tta`` > 1 averages that many augmented versions."""
         self._check_fitted()
-        return self.predictor_.predict_proba(paths)
+        return self.predictor_.predict_proba(paths, tta=tta)
 
-    def predict(self, paths: Sequence[str | Path]) -> list[str]:
+    def predict(self, paths: Sequence[str | Path], tta: int = 1) -> list[str]:
         self._check_fitted()
-        return [p.label for p in self.predictor_.predict(paths)]
+        return [p.label for p in self.predictor_.predict(paths, tta=tta)]
 
-    def evaluate(self, data: str | Path | None = None) -> dict:
-        """Metrics on the run's held-out test split, or on another labelled folder."""
+    def evaluate(self, data: str | Path | None = None, tta: int = 1) -> dict:
+        """Metrics on the run's held-out test split, or on another labelled folder; writes the report too."""
         from cnnkit.evaluation.evaluate import evaluate_run
 
         self._check_fitted()
-        return evaluate_run(self.run_dir_, data=data, predictor=self.predictor_).metrics
+        return evaluate_run(self.run_dir_, data=data, predictor=self.predictor_, tta=tta).metrics
 
     def save(self, directory: str | Path) -> Path:
         """Copy what prediction needs (config, split, weights) into ``directory``."""

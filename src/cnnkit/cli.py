@@ -30,7 +30,8 @@ def _train_config(args: argparse.Namespace):
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
         momentum=args.momentum, weight_decay=args.weight_decay, scheduler=args.scheduler,
         early_stopping=args.early_stopping, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-        seed=args.seed, skip_bad=args.skip_bad, accelerator=args.accelerator,
+        seed=args.seed, skip_bad=args.skip_bad, accelerator=args.accelerator, augment=args.augment,
+        mixup=args.mixup, cutmix=args.cutmix, balance=args.balance,
     )
 
 
@@ -93,7 +94,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_predict(args: argparse.Namespace) -> None:
     from cnnkit.inference import Predictor
 
-    predictions = Predictor.load(args.run).predict(args.images)
+    predictions = Predictor.load(args.run).predict(args.images, tta=args.tta)
     if args.json:
         print(json.dumps([{"path": p.path, "class": p.label, "probability": p.probability,
                            "probabilities": p.probabilities} for p in predictions], indent=2))
@@ -107,9 +108,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from cnnkit.evaluation.evaluate import evaluate_run
 
     evaluation = evaluate_run(args.run, data=args.data, out=args.out, threshold=args.threshold,
-                              choose=args.choose_threshold, shared_classes=args.shared_classes)
+                              choose=args.choose_threshold, shared_classes=args.shared_classes, tta=args.tta)
     m = evaluation.metrics
     print(f"{m['data']}: {_scores(m)}")
+    if m["tta"]:
+        t = m["tta"]
+        print(f"With TTA x{t['n']}; without: accuracy {t['accuracy_without']:.4f}  balanced accuracy "
+              f"{t['balanced_accuracy_without']:.4f}; time {t['time_ratio']:.1f}x "
+              f"({m['inference_ms_per_image']:.2f} vs {t['ms_per_image_without']:.2f} ms per image)")
     if m["threshold"]:
         t = m["threshold"]
         print(f"Decision: '{t['positive_class']}' when its probability >= {t['value']:.4f} ({t['source']}; "
@@ -131,6 +137,16 @@ def cmd_compare(args: argparse.Namespace) -> None:
     print(render_compare_text(rows))
     write_text(args.out, render_compare_html(rows))
     print(f"Written to {args.out}")
+
+
+def cmd_augment_preview(args: argparse.Namespace) -> None:
+    from cnnkit.augment.preview import augment_preview
+    from cnnkit.config import parse_size
+
+    size = parse_size(args.image_size) if args.image_size else None
+    path = augment_preview(args.data, args.augment, args.out, per_class=args.per_class, copies=args.copies,
+                           image_size=size, seed=args.seed)
+    print(f"Wrote {path}: each row is one original image (left) and {args.copies} augmented copies")
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
@@ -194,6 +210,14 @@ def _add_training_options(p: argparse.ArgumentParser, default_epochs: int) -> No
     from_scratch.add_argument("--early-stopping", type=int, default=10, metavar="PATIENCE",
                               help="epochs without a lower validation loss before stopping; 0 turns it off")
     from_scratch.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, mps")
+    augment = p.add_argument_group("augmentation and imbalance")
+    augment.add_argument("--augment", metavar="SPEC",
+                         help='random transforms while training, e.g. "flip,rotate=15,translate=0.1,noise=0.05" '
+                              "(see the README for names and ranges)")
+    augment.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA)")
+    augment.add_argument("--cutmix", type=float, default=0.0, metavar="ALPHA", help="CutMix with Beta(ALPHA, ALPHA)")
+    augment.add_argument("--balance", default="none", choices=["none", "oversample", "weights"],
+                         help="imbalanced classes: oversample rare ones, or weight the loss by class")
     data = p.add_argument_group("data")
     data.add_argument("--image-size", help="HxW or one side; default: the model's, else the data's median (16..64)")
     data.add_argument("--channels", type=int, choices=[1, 3], help="default: 1 if all images are grayscale")
@@ -227,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder")
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--tta", type=int, default=1, metavar="N",
+                   help="average N augmented versions of each image (the run's --augment transforms)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="metrics on the run's test split or on --data")
@@ -240,7 +266,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="two classes: store the threshold closest to (0, 1) on the validation split's ROC")
     p.add_argument("--shared-classes", action="store_true",
                    help="with --data whose classes differ from the model's: evaluate on the shared classes only")
+    p.add_argument("--tta", type=int, default=1, metavar="N",
+                   help="test-time augmentation: N versions per image; the report shows scores with and without")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("augment-preview", help="a grid of images and augmented copies, to check labels survive")
+    p.add_argument("data", help="data folder (root/<class>/* or root/{train,val,test}/<class>/*)")
+    p.add_argument("--augment", required=True, metavar="SPEC", help="the spec to preview")
+    p.add_argument("--out", default="augment-preview.png", help="PNG to write (default augment-preview.png)")
+    p.add_argument("--per-class", type=int, default=2, help="originals per class (default 2)")
+    p.add_argument("--copies", type=int, default=5, help="augmented copies per original (default 5)")
+    p.add_argument("--image-size", help="HxW or one side (default: as training would choose)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_augment_preview)
 
     p = sub.add_parser("compare", help="side-by-side table of runs evaluated on the same test set")
     p.add_argument("runs", nargs="+", help="run folders (or evaluation folders holding metrics.json)")

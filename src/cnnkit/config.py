@@ -8,6 +8,7 @@ from cnnkit.errors import ConfigError, check_choice
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULERS = ("none", "cosine", "step", "plateau")
+BALANCE = ("none", "oversample", "weights")
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,22 @@ class TrainConfig:
     seed: int = 0
     skip_bad: bool = False
     accelerator: str = "auto"
+    augment: str | None = None  # spec such as "flip,rotate=15,noise=0.05" (cnnkit.augment.spec); None: no augmentation
+    mixup: float = 0.0  # Beta(alpha, alpha) of mixup; 0 turns it off
+    cutmix: float = 0.0  # Beta(alpha, alpha) of CutMix; 0 turns it off
+    balance: str = "none"  # "oversample" (each class seen about equally often) or "weights" (class-weighted loss)
 
     def __post_init__(self) -> None:
         check_choice("optimizer", self.optimizer, OPTIMIZERS, "TrainConfig")
         check_choice("scheduler", self.scheduler, SCHEDULERS, "TrainConfig")
+        check_choice("balance", self.balance, BALANCE, "TrainConfig")
+        for name in ("mixup", "cutmix"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"Expected {name} >= 0 (0 turns it off). Received: {name}={getattr(self, name)}")
+        if self.augment is not None:
+            from cnnkit.augment.spec import AugmentSpec
+
+            object.__setattr__(self, "augment", str(AugmentSpec.parse(self.augment)) or None)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"Expected {name} >= 1. Received: {name}={getattr(self, name)}")

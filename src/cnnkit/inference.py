@@ -11,7 +11,7 @@ import torch
 
 from cnnkit.data.files import is_image_file
 from cnnkit.data.prepare import decode_images
-from cnnkit.data.preprocess import Preprocessing, to_tensor
+from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.errors import ConfigError, DataError, RunError
 from cnnkit.run import RunFolder
 
@@ -77,8 +77,9 @@ class Predictor:
     """
 
     def __init__(self, model: torch.nn.Module, classes: list[str], preprocessing: Preprocessing,
-                 run_dir: Path | None = None, threshold: float | None = None):
+                 run_dir: Path | None = None, threshold: float | None = None, augment: str | None = None):
         self.model = model.eval()
+        self.augment = augment  # the run's training augmentation spec: what test-time augmentation may use
         self.classes = list(classes)
         self.preprocessing = preprocessing
         self.run_dir = run_dir
@@ -94,25 +95,52 @@ class Predictor:
         config = run.read_config()
         model = load_weights(build_model_from_config(config), run.weights_path)
         threshold = config.get("decision", {}).get("threshold")
-        return cls(model, config["classes"], Preprocessing.from_dict(config["preprocessing"]), run.path, threshold)
+        return cls(model, config["classes"], Preprocessing.from_dict(config["preprocessing"]), run.path, threshold,
+                   config.get("training", {}).get("augment"))
 
     @torch.no_grad()
-    def predict_arrays(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
-        """Class probabilities (N, classes) for decoded (N, H, W, C) uint8 images."""
+    def predict_arrays(self, images: np.ndarray, batch_size: int = 128, tta: int = 1) -> np.ndarray:
+        """Class probabilities (N, classes) for decoded (N, H, W, C) uint8 images.
+
+        ``tta`` > 1 averages the probabilities of that many versions of each image (see ``augment.tta``), using the
+        transforms the run was trained with.
+        """
+        if tta < 1:
+            raise ConfigError(f"Expected --tta N with N >= 1. Received: {tta}")
         device = next(self.model.parameters()).device
-        out = [torch.softmax(self.model(to_tensor(images[i:i + batch_size], self.preprocessing).to(device)), 1).cpu()
-               for i in range(0, len(images), batch_size)]
+        augmentation = self._tta_augmentation() if tta > 1 else None
+        out = []
+        for start in range(0, len(images), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+            batch = batch.permute(0, 3, 1, 2).float() / 255.0
+            if augmentation is None:
+                views = [batch]
+            else:
+                from cnnkit.augment.tta import tta_views
+
+                views = tta_views(batch, tta, augmentation, seed=start)
+            probabilities = [torch.softmax(self.model(normalize(v, self.preprocessing)), 1) for v in views]
+            out.append(torch.stack(probabilities).mean(0).cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.classes)), np.float32)
+
+    def _tta_augmentation(self):
+        from cnnkit.augment.layer import Augmentation
+
+        if not self.augment:
+            raise ConfigError("Test-time augmentation uses the transforms the run was trained with, and this run "
+                              "was trained without --augment. Retrain with --augment SPEC (label-preserving "
+                              "transforms for your data), or predict without --tta.")
+        return Augmentation(self.augment, self.preprocessing.image_size).to(next(self.model.parameters()).device)
 
     def load_images(self, paths: Sequence[str | Path]) -> np.ndarray:
         return decode_images([Path(p) for p in paths], self.preprocessing)
 
-    def predict_proba(self, paths: Sequence[str | Path]) -> np.ndarray:
-        return self.predict_arrays(self.load_images(expand_image_paths(paths)))
+    def predict_proba(self, paths: Sequence[str | Path], tta: int = 1) -> np.ndarray:
+        return self.predict_arrays(self.load_images(expand_image_paths(paths)), tta=tta)
 
-    def predict(self, paths: Sequence[str | Path]) -> list[Prediction]:
+    def predict(self, paths: Sequence[str | Path], tta: int = 1) -> list[Prediction]:
         files = expand_image_paths(paths)
-        probabilities = self.predict_arrays(self.load_images(files))
+        probabilities = self.predict_arrays(self.load_images(files), tta=tta)
         chosen = decide(probabilities, self.threshold)
         return [
             Prediction(str(f), self.classes[k], float(row[k]), {c: float(v) for c, v in zip(self.classes, row)})

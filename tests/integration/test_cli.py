@@ -170,3 +170,42 @@ def test_presplit_without_test_folder_says_there_is_no_test_split(tmp_path, caps
     assert code == 1 and "--data" in err
     code, out, _ = run_cli("evaluate", tmp_path / "run", "--data", tmp_path / "d" / "val", capsys=capsys)
     assert code == 0 and "n=8" in out
+
+
+def test_augmented_training_records_what_it_did_and_tta_is_reported(tmp_path, capsys):
+    data = write_image_folder(tmp_path / "d", ["left", "right", "top"], 6)
+    write_image_folder(tmp_path / "d", ["top"], 30, seed=4)  # top: 30 images, the others 6
+    run = tmp_path / "run"
+    code, _, err = run_cli("train", data, "--model", "tiny_cnn", "--epochs", "2", "--augment", "rotate=10,flip",
+                           "--cutmix", "1.0", "--balance", "oversample", "--out", run, "--no-progress",
+                           capsys=capsys)
+    assert code == 0 and "imbalanced" in err
+    config = json.loads((run / "config.json").read_text())
+    assert config["training"]["augment"] == "flip,rotate=10" and config["training"]["cutmix"] == 1.0
+    assert config["balance"]["mode"] == "oversample"
+    assert len(set(config["balance"]["draws_per_class_per_epoch"].values())) == 1
+
+    code, out, _ = run_cli("evaluate", run, "--tta", "3", capsys=capsys)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert code == 0 and metrics["tta"]["n"] == 3 and "With TTA x3" in out
+    assert "Test-time augmentation: 3 versions" in (run / "report.html").read_text()
+    assert "flip,rotate=10" in (run / "report.html").read_text()
+
+    code, out, _ = run_cli("predict", run, data / "left", "--tta", "4", "--json", capsys=capsys)
+    assert code == 0 and len(json.loads(out)) == 6
+
+    code, out, _ = run_cli("augment-preview", data, "--augment", "flip,rotate=30", "--per-class", "2", "--copies",
+                           "3", "--out", tmp_path / "grid.png", capsys=capsys)
+    from PIL import Image
+
+    grid = Image.open(tmp_path / "grid.png")
+    assert code == 0 and grid.width > 3 * 100 and grid.height > grid.width  # 6 rows of 4 images
+
+
+def test_bad_augmentation_options_fail_cleanly(tmp_path, capsys):
+    data = write_image_folder(tmp_path / "d", ["left", "right"], 4)
+    for args, message in ((["train", data, "--augment", "spin"], "Unknown augmentation 'spin'"),
+                          (["train", data, "--mixup", "-1"], "mixup >= 0"),
+                          (["augment-preview", data, "--augment", "none"], "non-empty --augment")):
+        code, _, err = run_cli(*args, "--out", tmp_path / "x", capsys=capsys)
+        assert code == 1 and message in err, err

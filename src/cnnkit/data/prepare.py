@@ -83,7 +83,8 @@ def _report_bad(errors: list[str], skip_bad: bool) -> None:
     log.warning("Skipping %d unreadable image(s):\n  %s", len(errors), listing)
 
 
-def _auto_size(infos: list, default_image_size: tuple[int, int] | None) -> tuple[int, int]:
+def auto_image_size(infos: list, default_image_size: tuple[int, int] | None) -> tuple[int, int]:
+    """The model's own input size if it has one, else the median image side clamped to AUTO_SIZE_RANGE."""
     if default_image_size:
         return tuple(default_image_size)
     side = int(np.median([max(i.width, i.height) for i in infos]))
@@ -121,7 +122,7 @@ def prepare_training_data(
     good_infos = [i for i in infos if i is not None]
     if not good_infos:
         _report_bad(errors, skip_bad=False)
-    size = tuple(image_size) if image_size else _auto_size(good_infos, default_image_size)
+    size = tuple(image_size) if image_size else auto_image_size(good_infos, default_image_size)
     n_channels = channels or (1 if all(i.grayscale for i in good_infos) else 3)
     log.info("Decoding %d images from %s at %dx%d, %d channel(s)", len(everything), scan.root, *size, n_channels)
     arrays, decode_errors = _decode_many([scan.root / rel for rel, _ in everything], size, n_channels, interpolation)

@@ -33,17 +33,15 @@ def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, .
     return tuple(float(m) for m in values.mean(axis=0)), tuple(float(s) for s in std)
 
 
-def to_tensor(images: np.ndarray, preprocessing: Preprocessing):
-    """(N, H, W, C) uint8 array -> standardised float32 torch tensor (N, C, H, W)."""
-    import torch
-
-    return standardize(torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2), preprocessing)
-
-
 def standardize(images, preprocessing: Preprocessing):
     """(N, C, H, W) uint8 tensor -> float32, scaled to [0, 1], minus mean, over std; on the tensor's device."""
+    return normalize(images.float() / 255.0, preprocessing)
+
+
+def normalize(images, preprocessing: Preprocessing):
+    """(N, C, H, W) float tensor in [0, 1] (after augmentation) -> minus mean, over std."""
     import torch
 
     mean = torch.tensor(preprocessing.mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
     std = torch.tensor(preprocessing.std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
-    return (images.float() / 255.0 - mean) / std
+    return (images - mean) / std

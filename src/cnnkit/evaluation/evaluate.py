@@ -82,13 +82,17 @@ def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, shared_cla
 
 def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None,
                  predictor: Predictor | None = None, *, threshold: float | None = None,
-                 choose: bool = False, shared_classes: bool = False, report: bool = True) -> Evaluation:
+                 choose: bool = False, shared_classes: bool = False, tta: int = 1, report: bool = True) -> Evaluation:
     """Score the run's model and write ``metrics.json``, ``report.html`` and ``figures/*.png``.
 
     They go into the run for its own test split, into ``RUN/eval-<folder>/`` for ``data``, or into ``out``.
     ``threshold`` (or ``choose``: the best one on the validation split) is stored in the run first (two classes).
     ``shared_classes`` evaluates on the classes that model and data share instead of refusing a mismatch.
+    ``tta`` > 1: the scores are those of test-time augmentation, and ``metrics["tta"]`` holds the plain ones and the
+    time each took.
     """
+    if tta < 1:
+        raise ConfigError(f"Expected --tta N with N >= 1. Received: {tta}")
     run = RunFolder(run_dir)
     predictor = predictor or Predictor.load(run.path)
     classes = predictor.classes
@@ -106,6 +110,17 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     start = time.perf_counter()
     probabilities = predictor.predict_arrays(arrays.images)
     seconds = time.perf_counter() - start
+    tta_record = None
+    if tta > 1:
+        plain = M.classification_metrics(arrays.labels, decide(probabilities, predictor.threshold), classes)
+        start = time.perf_counter()
+        probabilities = predictor.predict_arrays(arrays.images, tta=tta)
+        tta_seconds = time.perf_counter() - start
+        tta_record = {"n": tta, "augment": predictor.augment, "accuracy_without": plain["accuracy"],
+                      "balanced_accuracy_without": plain["balanced_accuracy"], "macro_f1_without": plain["macro_f1"],
+                      "ms_per_image_without": 1000.0 * seconds / max(len(arrays), 1),
+                      "time_ratio": tta_seconds / max(seconds, 1e-9)}
+        seconds = tta_seconds
     y_pred = decide(probabilities, predictor.threshold)
     metrics = M.classification_metrics(arrays.labels, y_pred, classes)
     curves = M.roc_curves(arrays.labels, probabilities, classes)
@@ -120,6 +135,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
             "value": predictor.threshold, "positive_class": classes[1], "source": config["decision"]["source"]},
         "roc_points": _roc_points(curves, arrays.labels, probabilities, predictor.threshold, config),
         "shared_classes_only": shared_note,
+        "tta": tta_record,
         "most_confused": M.most_confused(np.array(metrics["confusion_matrix"]), classes),
         "worst_mistakes": [{"path": arrays.paths[i], "true": classes[arrays.labels[i]], "predicted": classes[y_pred[i]],
                             "probability": float(probabilities[i, y_pred[i]]), "loss": float(losses[i])}

@@ -86,8 +86,9 @@ def image_grid_png(images: np.ndarray, captions: list[str], columns: int = 4, ti
         ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0, vmax=255,
                   interpolation="nearest")
         ax.set_title(caption, fontsize=8)
+    fig.tight_layout()
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.0 + 0.15 / rows)
     return _png(fig)
 
 

@@ -49,7 +49,8 @@ def _settings(config: dict, metrics: dict) -> str:
         ["epochs", f"{result.get('epochs_run', '?')} run of {training.get('epochs')} "
                    f"(early stopping patience {training.get('early_stopping')}); "
                    f"weights kept from epoch {(result.get('best_epoch') or 0) + 1}"],
-        ["augmentation", training.get("augment") or "none"],
+        ["augmentation", f"{training.get('augment') or 'none'}; mixup {training.get('mixup', 0)}, cutmix "
+                         f"{training.get('cutmix', 0)}; balance {config.get('balance', {}).get('mode', 'none')}"],
         ["training time", f"{result.get('train_seconds', 0):.1f} s"],
         ["inference", f"{metrics.get('inference_ms_per_image', 0):.2f} ms per image"],
         ["data", f"{data.get('root')} ({data.get('layout')} layout), split seed {training.get('seed')}"],
@@ -80,6 +81,12 @@ def render_report(title: str, metrics: dict, config: dict, figures: dict[str, by
         notes.append(f"Evaluated on the classes shared by model and data only. Left out of the data: "
                      f"{', '.join(s['extra']) or 'none'} ({s['left_out']} images). Model classes absent from the "
                      f"data: {', '.join(s['missing']) or 'none'}.")
+    if metrics.get("tta"):
+        t = metrics["tta"]
+        notes.append(f"Test-time augmentation: {t['n']} versions of each image ({t['augment']}), probabilities "
+                     f"averaged. Without it: accuracy {t['accuracy_without']:.4f}, balanced accuracy "
+                     f"{t['balanced_accuracy_without']:.4f}, {t['ms_per_image_without']:.2f} ms per image; with it "
+                     f"{metrics['inference_ms_per_image']:.2f} ms ({t['time_ratio']:.1f}x the time).")
     headline = _table(
         ["images", "accuracy", "balanced accuracy", "macro F1", "AUC"],
         [[metrics["n"], _fmt(metrics["accuracy"]), _fmt(metrics["balanced_accuracy"]), _fmt(metrics["macro_f1"]),

@@ -50,12 +50,14 @@ def report_counts(counts: dict[str, dict[str, int]]) -> None:
                     "Look at balanced accuracy and per-class recall, not accuracy alone.", ratio, rare, train[rare])
 
 
-def _loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int):
+def _loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int, sampler=None):
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
     images = torch.from_numpy(arrays.images).permute(0, 3, 1, 2).contiguous()
     dataset = TensorDataset(images, torch.from_numpy(arrays.labels))
+    if sampler is not None:
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
 
@@ -71,7 +73,9 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
 
     Refuses an ``out_dir`` that already holds a run, so a finished run is never overwritten.
     """
+    from cnnkit.augment.spec import OVERSAMPLE_DEFAULT
     from cnnkit.models import create_model, default_image_size
+    from cnnkit.training.balance import balance_record
 
     run = RunFolder(out_dir)
     if run.exists():
@@ -90,6 +94,10 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     manifest = replace(prepared.manifest, root=run.portable_root(prepared.manifest.root))
     counts = _counts(prepared.splits, prepared.classes)
     report_counts(counts)
+    if config.balance == "oversample" and not config.augment:
+        config = replace(config, augment=OVERSAMPLE_DEFAULT)
+        log.info("--balance oversample without --augment: repeated images get '%s' so that copies differ.",
+                 OVERSAMPLE_DEFAULT)
     config_data = {
         "cnnkit_version": __version__,
         "status": "training",
@@ -97,6 +105,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         "classes": prepared.classes,
         "preprocessing": prepared.preprocessing.to_dict(),
         "training": config.to_dict(),
+        "balance": balance_record(config.balance, counts["train"]),
         "data": {"root": manifest.root, "layout": manifest.layout, "counts": counts,
                  "skipped": prepared.skipped},
         "split": "split.json",
@@ -147,6 +156,7 @@ def _fit(run: RunFolder, config_data: dict, splits: dict[str, ImageArrays], conf
     from cnnkit.evaluation.evaluate import evaluate_run
     from cnnkit.inference import build_model_from_config
     from cnnkit.models.init import init_weights
+    from cnnkit.training.balance import oversampler
     from cnnkit.training.callbacks import BestWeights
     from cnnkit.training.module import ClassifierModule
 
@@ -154,7 +164,11 @@ def _fit(run: RunFolder, config_data: dict, splits: dict[str, ImageArrays], conf
     L.seed_everything(config.seed, workers=True, verbose=False)
     preprocessing = Preprocessing.from_dict(config_data["preprocessing"])
     model = init_weights(build_model_from_config(config_data), config.init)
-    module = ClassifierModule(model, config, preprocessing)
+    balance = config_data.get("balance", {})
+    weights = list(balance["class_weights"].values()) if balance.get("mode") == "weights" else None
+    module = ClassifierModule(model, config, preprocessing, class_weights=weights)
+    sampler = (oversampler(splits["train"].labels, len(config_data["classes"]), config.seed)
+               if config.balance == "oversample" else None)
     best = BestWeights(run.weights_path)
     callbacks = [best, ModelCheckpoint(dirpath=run.checkpoint_dir, save_last=True, save_top_k=0)]
     if config.early_stopping:
@@ -167,7 +181,7 @@ def _fit(run: RunFolder, config_data: dict, splits: dict[str, ImageArrays], conf
     )
     earlier_log = _read_text(run.log_dir / "metrics.csv") if ckpt_path else ""
     start = time.perf_counter()
-    trainer.fit(module, _loader(splits["train"], config.batch_size, True, config.seed),
+    trainer.fit(module, _loader(splits["train"], config.batch_size, True, config.seed, sampler),
                 _loader(splits["val"], config.batch_size, False, config.seed),
                 ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
     if earlier_log:

@@ -1,4 +1,4 @@
-"""The LightningModule: loss, metrics and optimiser around any cnnkit network."""
+"""The LightningModule: augmentation, mixing, loss, metrics and optimiser around any cnnkit network."""
 
 from __future__ import annotations
 
@@ -7,37 +7,53 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnkit.augment.layer import Augmentation
+from cnnkit.augment.mixing import mix_batch
 from cnnkit.config import TrainConfig
-from cnnkit.data.preprocess import Preprocessing, standardize
+from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.training.optim import create_optimizer, create_scheduler
 
 
 class ClassifierModule(L.LightningModule):
-    """Batches arrive as uint8 (N, C, H, W); standardisation happens here, on the model's device."""
+    """Batches arrive as uint8 (N, C, H, W). On the model's device they are scaled to [0, 1], augmented (training
+    only: ``Augmentation`` is the identity in eval mode), mixed (mixup/CutMix, training only), then standardised.
 
-    def __init__(self, model: nn.Module, config: TrainConfig, preprocessing: Preprocessing):
+    ``class_weights`` (``--balance weights``) weight the cross-entropy of training and validation alike.
+    """
+
+    def __init__(self, model: nn.Module, config: TrainConfig, preprocessing: Preprocessing,
+                 class_weights: list[float] | None = None):
         super().__init__()
         self.model = model
+        self.augment = Augmentation(config.augment, preprocessing.image_size)
         self.config = config
         self.preprocessing = preprocessing
+        weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.register_buffer("class_weights", weights, persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(standardize(images, self.preprocessing))
+        return self.model(normalize(self.augment(images.float() / 255.0), self.preprocessing))
 
-    def _step(self, batch, stage: str) -> torch.Tensor:
-        images, labels = batch
-        logits = self(images)
-        loss = F.cross_entropy(logits, labels)
-        accuracy = (logits.argmax(1) == labels).float().mean()
+    def _log(self, stage: str, loss: torch.Tensor, accuracy: torch.Tensor, n: int) -> None:
         for name, value in (("loss", loss), ("acc", accuracy)):
-            self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
-        return loss
+            self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+        images, labels = batch
+        x = self.augment(images.float() / 255.0)
+        targets = labels
+        if self.config.mixup or self.config.cutmix:
+            x, targets, _ = mix_batch(x, labels, self.model.num_classes, self.config.mixup, self.config.cutmix)
+        logits = self.model(normalize(x, self.preprocessing))
+        loss = F.cross_entropy(logits, targets, weight=self.class_weights)
+        self._log("train", loss, (logits.argmax(1) == labels).float().mean(), len(labels))
+        return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+        images, labels = batch
+        logits = self(images)
+        loss = F.cross_entropy(logits, labels, weight=self.class_weights)
+        self._log("val", loss, (logits.argmax(1) == labels).float().mean(), len(labels))
 
     def configure_optimizers(self):
         optimizer = create_optimizer(self.model.parameters(), self.config)
