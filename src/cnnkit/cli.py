@@ -24,14 +24,17 @@ def _setup_logging(quiet: bool) -> None:
 def _train_config(args: argparse.Namespace):
     from cnnkit.config import TrainConfig, parse_options, parse_size
 
+    options = {**parse_options(args.head.split(",") if args.head else None), **parse_options(args.option)}
     return TrainConfig(
-        model=args.model, model_options=parse_options(args.option), init=args.init,
+        model=args.model, model_options=options, init=args.init,
         image_size=parse_size(args.image_size) if args.image_size else None, channels=args.channels,
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
         momentum=args.momentum, weight_decay=args.weight_decay, scheduler=args.scheduler,
         early_stopping=args.early_stopping, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
         seed=args.seed, skip_bad=args.skip_bad, accelerator=args.accelerator, augment=args.augment,
-        mixup=args.mixup, cutmix=args.cutmix, balance=args.balance,
+        mixup=args.mixup, cutmix=args.cutmix, balance=args.balance, pretrained=args.pretrained, weights=args.weights,
+        strategy=args.strategy, unfreeze=args.unfreeze, finetune_epochs=args.finetune_epochs,
+        finetune_lr=args.finetune_lr, feature_cache=not args.no_cache, cache_views=args.cache_views,
     )
 
 
@@ -167,7 +170,8 @@ def cmd_summary(args: argparse.Namespace) -> None:
     shape = parse_size(args.input) if args.input else None
     if shape is not None and len(shape) != 3:
         raise CnnkitError(f"--input takes CxHxW, for example 1x32x32. Received: {args.input!r}")
-    summary(args.model, shape, num_classes=args.classes, print_fn=print, **parse_options(args.option))
+    summary(args.model, shape, num_classes=args.classes, print_fn=print, strategy=args.strategy,
+            unfreeze=args.unfreeze, **parse_options(args.option))
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
@@ -210,6 +214,21 @@ def _add_training_options(p: argparse.ArgumentParser, default_epochs: int) -> No
     from_scratch.add_argument("--early-stopping", type=int, default=10, metavar="PATIENCE",
                               help="epochs without a lower validation loss before stopping; 0 turns it off")
     from_scratch.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, mps")
+    transfer = p.add_argument_group("pretrained backbones (any timm model; efficientnet_lite0 works offline)")
+    transfer.add_argument("--pretrained", action="store_true", help="start from ImageNet weights")
+    transfer.add_argument("--weights", metavar="FILE", help="backbone weights from a local safetensors or state-dict "
+                                                            "file (implies --pretrained)")
+    transfer.add_argument("--strategy", default="auto", choices=["auto", "scratch", "transfer", "finetune"],
+                          help="transfer: frozen backbone, new head; finetune: then unfreeze (default: transfer with "
+                               "--pretrained, else scratch)")
+    transfer.add_argument("--head", metavar="SPEC", help='the new head, e.g. "dropout=0.5,hidden=0" (default '
+                                                         'dropout=0.2, no hidden layer)')
+    transfer.add_argument("--unfreeze", type=int, metavar="N", help="finetune: the last N backbone stages (default all)")
+    transfer.add_argument("--finetune-epochs", type=int, default=5, help="finetune: epochs after the head's (5)")
+    transfer.add_argument("--finetune-lr", type=float, help="finetune: learning rate of the backbone (default lr/10)")
+    transfer.add_argument("--no-cache", action="store_true", help="frozen backbone: run it every epoch, no cache")
+    transfer.add_argument("--cache-views", type=int, metavar="K",
+                          help="with --augment and a frozen backbone: cache K views per image (default: no cache)")
     augment = p.add_argument_group("augmentation and imbalance")
     augment.add_argument("--augment", metavar="SPEC",
                          help='random transforms while training, e.g. "flip,rotate=15,translate=0.1,noise=0.05" '
@@ -290,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="CxHxW, e.g. 1x32x32 (default: the model's own, else 3x32x32)")
     p.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
     p.add_argument("--option", action="append", metavar="NAME=VALUE", help="model option, repeatable")
+    p.add_argument("--strategy", default="scratch", choices=["scratch", "transfer", "finetune"],
+                   help="backbones: which parameters train (transfer: the head only)")
+    p.add_argument("--unfreeze", type=int, metavar="N", help="with --strategy finetune: the last N stages")
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("datasets", help="built-in datasets: list, or export NAME DIR as image folders")

@@ -9,6 +9,7 @@ from cnnkit.errors import ConfigError, check_choice
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULERS = ("none", "cosine", "step", "plateau")
 BALANCE = ("none", "oversample", "weights")
+STRATEGIES = ("auto", "scratch", "transfer", "finetune")
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,33 @@ class TrainConfig:
     mixup: float = 0.0  # Beta(alpha, alpha) of mixup; 0 turns it off
     cutmix: float = 0.0  # Beta(alpha, alpha) of CutMix; 0 turns it off
     balance: str = "none"  # "oversample" (each class seen about equally often) or "weights" (class-weighted loss)
+    pretrained: bool = False  # start a timm backbone from ImageNet weights (or from ``weights``)
+    weights: str | None = None  # a local safetensors file or state dict for the backbone; implies pretrained
+    strategy: str = "auto"  # scratch: train everything; transfer: frozen backbone, new head; finetune: then unfreeze
+    unfreeze: int | None = None  # finetune: the last N backbone stages; None: all of it
+    finetune_epochs: int = 5  # finetune: epochs of the second phase
+    finetune_lr: float | None = None  # finetune: learning rate of the unfrozen backbone; None: lr / 10
+    feature_cache: bool = True  # frozen backbone: compute pooled features once, train the head on them
+    cache_views: int | None = None  # with --augment: cache this many views per image; None: no cache
 
     def __post_init__(self) -> None:
         check_choice("optimizer", self.optimizer, OPTIMIZERS, "TrainConfig")
         check_choice("scheduler", self.scheduler, SCHEDULERS, "TrainConfig")
         check_choice("balance", self.balance, BALANCE, "TrainConfig")
+        check_choice("strategy", self.strategy, STRATEGIES, "TrainConfig")
+        if self.weights is not None:
+            object.__setattr__(self, "pretrained", True)
+        if self.strategy == "auto":
+            object.__setattr__(self, "strategy", "transfer" if self.pretrained else "scratch")
+        if self.strategy in ("transfer", "finetune") and not self.pretrained:
+            raise ConfigError(f"--strategy {self.strategy} starts from a pretrained backbone: add --pretrained "
+                              "(or --weights FILE).")
+        if self.finetune_lr is None:
+            object.__setattr__(self, "finetune_lr", self.lr / 10)
+        if self.finetune_lr <= 0 or self.finetune_epochs < 1 or (self.unfreeze is not None and self.unfreeze < 1):
+            raise ConfigError("Expected --finetune-lr > 0, --finetune-epochs >= 1 and --unfreeze >= 1.")
+        if self.cache_views is not None and self.cache_views < 1:
+            raise ConfigError(f"Expected --cache-views >= 1. Received: {self.cache_views}")
         for name in ("mixup", "cutmix"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"Expected {name} >= 0 (0 turns it off). Received: {name}={getattr(self, name)}")

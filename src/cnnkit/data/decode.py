@@ -80,23 +80,39 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return img
 
 
+def _resize_and_crop(img: Image.Image, height: int, width: int, crop_pct: float, resample) -> Image.Image:
+    """Resize the shorter side to size / crop_pct, keeping the aspect ratio, then cut the centre (timm's eval crop)."""
+    scale = max(height, width) / crop_pct / min(img.size)
+    size = (max(width, round(img.width * scale)), max(height, round(img.height * scale)))
+    img = img.resize(size, resample)
+    left, top = (size[0] - width) // 2, (size[1] - height) // 2
+    return img.crop((left, top, left + width, top + height))
+
+
 def load_image(
-    path: str | Path, image_size: tuple[int, int], channels: int, interpolation: str = "bilinear"
+    path: str | Path, image_size: tuple[int, int], channels: int, interpolation: str = "bilinear",
+    crop_pct: float | None = None,
 ) -> np.ndarray:
-    """Decode ``path`` to a (height, width, channels) uint8 array, EXIF orientation applied."""
+    """Decode ``path`` to a (height, width, channels) uint8 array, EXIF orientation applied.
+
+    ``crop_pct`` None: stretch to ``image_size`` (Keras). A number: keep the aspect ratio, resize the shorter side to
+    size / crop_pct and cut the centre (the preprocessing of pretrained backbones).
+    """
     path = Path(path)
     height, width = image_size
     img = _open(path)
     try:
         with img:
             if img.format == "JPEG":  # decode at a reduced scale when the file is much larger than needed
-                side = max(height, width)
+                side = int(max(height, width) / (crop_pct or 1.0)) + 1
                 img.draft("L" if channels == 1 else "RGB", (side, side))
             img.load()
             img = ImageOps.exif_transpose(img)
             img = _to_8bit(img)
             img = img.convert("L" if channels == 1 else "RGB")
-            if img.size != (width, height):
+            if crop_pct is not None:
+                img = _resize_and_crop(img, height, width, crop_pct, INTERPOLATIONS[interpolation])
+            elif img.size != (width, height):
                 img = img.resize((width, height), INTERPOLATIONS[interpolation])
             array = np.asarray(img, dtype=np.uint8)
     except DataError:

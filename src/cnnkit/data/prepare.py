@@ -43,12 +43,13 @@ class PreparedData:
     skipped: list[str]
 
 
-def _decode_many(paths: list[Path], image_size: tuple[int, int], channels: int, interpolation: str):
+def _decode_many(paths: list[Path], image_size: tuple[int, int], channels: int, interpolation: str,
+                 crop_pct: float | None = None):
     """Decode in threads (Pillow releases the GIL); return arrays and errors, both aligned with ``paths``."""
 
     def one(path: Path):
         try:
-            return load_image(path, image_size, channels, interpolation), None
+            return load_image(path, image_size, channels, interpolation, crop_pct), None
         except DataError as e:
             return None, str(e)
 
@@ -63,7 +64,8 @@ def _listing(errors: list[str]) -> str:
 
 def decode_images(paths: list[Path], preprocessing: Preprocessing) -> np.ndarray:
     """Decode ``paths`` with a run's preprocessing into (N, H, W, C) uint8; any unreadable file is an error."""
-    arrays, errors = _decode_many(paths, preprocessing.image_size, preprocessing.channels, preprocessing.interpolation)
+    arrays, errors = _decode_many(paths, preprocessing.image_size, preprocessing.channels, preprocessing.interpolation,
+                                  preprocessing.crop_pct)
     bad = [e for e in errors if e]
     if bad:
         raise DataError(f"{len(bad)} unreadable image(s):\n  {_listing(bad)}")
@@ -98,6 +100,8 @@ def prepare_training_data(
     image_size: tuple[int, int] | None = None,
     channels: int | None = None,
     interpolation: str = "bilinear",
+    crop_pct: float | None = None,
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
     seed: int = 0,
@@ -109,6 +113,7 @@ def prepare_training_data(
     Unreadable images stop the run with a list of them, unless ``skip_bad`` (then they are listed and left out).
     Without ``image_size``: the model's own input size if it has one, else the median image side clamped to 16..64.
     Without ``channels``: 1 if every image is grayscale, else 3.
+    ``normalization`` (mean, std) replaces the train split's own statistics (a pretrained backbone's).
     """
     scan = scan_folder(root)
     everything = [s for samples in scan.samples.values() for s in samples]
@@ -125,7 +130,8 @@ def prepare_training_data(
     size = tuple(image_size) if image_size else auto_image_size(good_infos, default_image_size)
     n_channels = channels or (1 if all(i.grayscale for i in good_infos) else 3)
     log.info("Decoding %d images from %s at %dx%d, %d channel(s)", len(everything), scan.root, *size, n_channels)
-    arrays, decode_errors = _decode_many([scan.root / rel for rel, _ in everything], size, n_channels, interpolation)
+    arrays, decode_errors = _decode_many([scan.root / rel for rel, _ in everything], size, n_channels, interpolation,
+                                         crop_pct)
     errors += [e for e, info in zip(decode_errors, infos) if e is not None and info is not None]
     _report_bad(errors, skip_bad)
     decoded = {rel: a for (rel, _), a in zip(everything, arrays) if a is not None}
@@ -133,18 +139,20 @@ def prepare_training_data(
     samples = {name: [s for s in found if s[0] in decoded] for name, found in scan.samples.items()}
     manifest = make_split(str(scan.root.resolve()), scan.layout, samples, val_fraction, test_fraction, seed)
     classes = list(scan.classes)
-    splits = {name: _stack(found, decoded, classes, size, n_channels) for name, found in manifest.splits.items()}
+    splits = {name: _stack(found, decoded, classes, size, n_channels, scan.root)
+              for name, found in manifest.splits.items()}
     if len(splits["train"]) == 0:
         raise DataError(f"No training images left in {scan.root} after leaving out unreadable ones.")
-    mean, std = channel_stats(splits["train"].images)
-    preprocessing = Preprocessing(size, n_channels, mean, std, interpolation)
+    mean, std = normalization or channel_stats(splits["train"].images)
+    preprocessing = Preprocessing(size, n_channels, tuple(mean), tuple(std), interpolation, crop_pct)
     return PreparedData(classes, manifest, preprocessing, splits, skipped)
 
 
-def _stack(samples, decoded, classes, size, channels) -> ImageArrays:
+def _stack(samples, decoded, classes, size, channels, root: Path) -> ImageArrays:
     index = {c: i for i, c in enumerate(classes)}
     images = np.stack([decoded[p] for p, _ in samples]) if samples else np.zeros((0, *size, channels), np.uint8)
-    return ImageArrays(images, np.array([index[c] for _, c in samples], dtype=np.int64), [p for p, _ in samples])
+    return ImageArrays(images, np.array([index[c] for _, c in samples], dtype=np.int64), [p for p, _ in samples],
+                       root)
 
 
 def load_samples(

@@ -9,13 +9,17 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """Images are resized to ``image_size`` (height, width), given ``channels``, scaled to [0, 1], then standardised."""
+    """Images are resized to ``image_size`` (height, width), given ``channels``, scaled to [0, 1], then standardised.
+
+    ``crop_pct`` None stretches each image to the size; a number keeps its aspect ratio and cuts the centre.
+    """
 
     image_size: tuple[int, int]
     channels: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
     interpolation: str = "bilinear"
+    crop_pct: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -23,7 +27,7 @@ class Preprocessing:
     @classmethod
     def from_dict(cls, data: dict) -> Preprocessing:
         return cls(tuple(data["image_size"]), int(data["channels"]), tuple(data["mean"]), tuple(data["std"]),
-                   data.get("interpolation", "bilinear"))
+                   data.get("interpolation", "bilinear"), data.get("crop_pct"))
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:

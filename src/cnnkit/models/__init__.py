@@ -7,8 +7,10 @@ from cnnkit.models import lenet, simple_cnn, vgg  # noqa: F401  (registers the b
 from cnnkit.models._registry import get_model_entry, list_models, register_model
 from cnnkit.models.init import init_weights
 from cnnkit.models.network import ConvNet
+from cnnkit.models.transfer import HEAD_OPTIONS, TransferNet, backbone_config, build_transfer_net, is_timm_model
 
-__all__ = ["ConvNet", "create_model", "default_image_size", "list_models", "model_options", "register_model"]
+__all__ = ["ConvNet", "TransferNet", "create_model", "default_image_size", "list_models", "model_options",
+           "register_model"]
 
 
 def create_model(
@@ -19,25 +21,41 @@ def create_model(
     init: str = "default",
     **options,
 ) -> ConvNet:
-    """Build the registered model ``name`` for inputs of ``in_channels`` x ``image_size``.
+    """Build the model ``name`` for inputs of ``in_channels`` x ``image_size``: a registered cnnkit network, or any
+    timm architecture as a ``TransferNet`` (timm backbone, new head; random weights, see ``models.pretrained``).
 
     ``options`` are the builder's own (see ``model_options(name)``); an unknown one is an error, not ignored.
     """
-    entry = get_model_entry(name)
-    allowed = entry.options()
+    allowed = model_options(name)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ModelError(f"Model {name!r} has no option(s) {unknown}. Options: {', '.join(allowed) or 'none'}.")
     if num_classes < 1:
         raise ModelError(f"Expected num_classes >= 1. Received: num_classes={num_classes}")
-    size = tuple(image_size or entry.default_image_size or (32, 32))
-    model = entry.builder(num_classes=num_classes, in_channels=in_channels, image_size=size, **options)
+    if _is_registered(name):
+        entry = get_model_entry(name)
+        size = tuple(image_size or entry.default_image_size or (32, 32))
+        model = entry.builder(num_classes=num_classes, in_channels=in_channels, image_size=size, **options)
+    else:
+        model = build_transfer_net(name, num_classes, in_channels, **options)
     return init_weights(model, init)
 
 
+def _is_registered(name: str) -> bool:
+    if name in list_models():
+        return True
+    if is_timm_model(name):
+        return False
+    get_model_entry(name)  # raises the unknown-model error
+    return False
+
+
 def model_options(name: str) -> dict[str, object]:
-    return get_model_entry(name).options()
+    """Options and defaults: a builder's own, or for a timm backbone the head's (dropout, hidden)."""
+    return get_model_entry(name).options() if _is_registered(name) else dict(HEAD_OPTIONS)
 
 
 def default_image_size(name: str) -> tuple[int, int] | None:
-    return get_model_entry(name).default_image_size
+    if _is_registered(name):
+        return get_model_entry(name).default_image_size
+    return tuple(backbone_config(name)["input_size"][1:])

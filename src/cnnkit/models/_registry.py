@@ -42,5 +42,6 @@ def list_models() -> list[str]:
 
 def get_model_entry(name: str) -> ModelEntry:
     if name not in _MODELS:
-        raise ModelError(f"Unknown model {name!r}. Available: {', '.join(list_models())}.")
+        raise ModelError(f"Unknown model {name!r}. Available: {', '.join(list_models())}, or any timm architecture "
+                         "(`python -c \"import timm; print(timm.list_models())\"`).")
     return _MODELS[name]

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnnkit.errors import ModelError
+
 WHOLE_INPUT = None  # receptive field of a unit that sees the whole input (after flatten or global pooling)
 
 
@@ -83,10 +85,14 @@ def summary(
     input_shape: tuple[int, int, int] | None = None,
     num_classes: int = 10,
     print_fn: Callable[[str], None] | None = None,
+    strategy: str = "scratch",
+    unfreeze: int | None = None,
     **model_options,
 ) -> ModelSummary:
-    """Summarise ``model`` (a module, or a registered name built on the meta device: no memory, no weights).
+    """Summarise ``model`` (a module, or a model name built on the meta device: no memory, no weights).
 
+    For a backbone, ``strategy`` "transfer" freezes it and "finetune" leaves its last ``unfreeze`` stages (default all)
+    trainable, as in the second phase of fine-tuning; the trainable and frozen counts show the difference.
     Receptive fields are followed along the layers in the order they run, exact for sequential networks.
     """
     name = model if isinstance(model, str) else type(model).__name__
@@ -99,6 +105,13 @@ def summary(
             model = create_model(model, num_classes, input_shape[0], tuple(input_shape[1:]), **model_options)
     if input_shape is None:
         raise ValueError("input_shape (channels, height, width) is needed to summarise a module.")
+    if strategy != "scratch":
+        from cnnkit.models.transfer import TransferNet
+
+        if not isinstance(model, TransferNet):
+            raise ModelError(f"--strategy {strategy} applies to timm backbones, not to {name!r}.")
+        model.set_trainable_stages(0 if strategy == "transfer" else (unfreeze or -1))
+        name = f"{name}, {strategy}" + (f" (last {unfreeze} stages)" if strategy == "finetune" and unfreeze else "")
     device = next(model.parameters()).device
     records: list[tuple[str, nn.Module, tuple[int, ...]]] = []
     hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: records.append((n, mod, tuple(out.shape[1:]))))

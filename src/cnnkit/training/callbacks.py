@@ -22,13 +22,14 @@ class BestWeights(L.Callback):
         self.best_score = math.inf
         self.best_epoch = -1
         self.best_metrics: dict[str, float] = {}  # every validation metric logged at the best epoch
+        self.epoch_offset = 0  # epochs of earlier training phases (fine-tuning counts on from the head's)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
         score = float(trainer.callback_metrics[self.monitor])
         if score < self.best_score:
-            self.best_score, self.best_epoch = score, trainer.current_epoch
+            self.best_score, self.best_epoch = score, trainer.current_epoch + self.epoch_offset
             self.best_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
             save_weights(pl_module.model, self.path, {"epoch": str(self.best_epoch), self.monitor: f"{score:.6f}"})
 
@@ -39,3 +40,22 @@ class BestWeights(L.Callback):
         self.best_score = float(state_dict["best_score"])
         self.best_epoch = int(state_dict["best_epoch"])
         self.best_metrics = dict(state_dict.get("best_metrics", {}))
+
+
+class EpochTimer(L.Callback):
+    """Wall time of every training epoch (its validation included), in seconds."""
+
+    def __init__(self):
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import time
+
+        self._start = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import time
+
+        if not trainer.sanity_checking:
+            self.seconds.append(time.perf_counter() - self._start)

@@ -12,7 +12,7 @@ from cnnkit._io import write_json
 from cnnkit.config import TrainConfig
 from cnnkit.data.prepare import ImageArrays, load_samples, prepare_training_data
 from cnnkit.data.preprocess import Preprocessing
-from cnnkit.errors import DataError, RunError
+from cnnkit.errors import ConfigError, DataError, RunError
 from cnnkit.run import RunFolder
 
 log = logging.getLogger("cnnkit")
@@ -67,6 +67,25 @@ def _model_spec(config: TrainConfig, classes: list[str], preprocessing: Preproce
             "num_classes": len(classes), "in_channels": preprocessing.channels}
 
 
+def _input_settings(config: TrainConfig, is_backbone: bool) -> dict:
+    """How images are decoded and standardised: the data's own way, or the way a pretrained backbone expects."""
+    if not is_backbone:
+        if config.pretrained or config.strategy != "scratch":
+            raise ConfigError(f"--pretrained and --strategy {config.strategy} need a timm backbone such as "
+                              f"efficientnet_lite0; {config.model!r} is one of cnnkit's own networks.")
+        return {"channels": config.channels}
+    from cnnkit.data.decode import INTERPOLATIONS
+    from cnnkit.models.pretrained import pretrained_normalization
+    from cnnkit.models.transfer import backbone_config
+
+    if config.channels == 1:
+        raise ConfigError("Backbones take 3 channels; grayscale images are repeated to 3 (drop --channels 1).")
+    cfg = backbone_config(config.model)
+    interpolation = cfg["interpolation"] if cfg["interpolation"] in INTERPOLATIONS else "bilinear"
+    normalization = pretrained_normalization(config.model, config.weights) if config.pretrained else None
+    return {"channels": 3, "interpolation": interpolation, "crop_pct": cfg["crop_pct"], "normalization": normalization}
+
+
 def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = TrainConfig(),
           progress: bool = True) -> TrainResult:
     """Train ``config.model`` on ``data_dir``; the run folder ``out_dir`` gets config, split, weights, logs, metrics.
@@ -74,7 +93,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     Refuses an ``out_dir`` that already holds a run, so a finished run is never overwritten.
     """
     from cnnkit.augment.spec import OVERSAMPLE_DEFAULT
-    from cnnkit.models import create_model, default_image_size
+    from cnnkit.models import TransferNet, create_model, default_image_size
     from cnnkit.training.balance import balance_record
 
     run = RunFolder(out_dir)
@@ -83,11 +102,11 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     import torch
 
     with torch.device("meta"):  # a wrong model name or option fails now, before any image is decoded
-        create_model(config.model, 2, 3, default_image_size(config.model) or (32, 32), **config.model_options)
+        probe = create_model(config.model, 2, 3, default_image_size(config.model) or (32, 32), **config.model_options)
     prepared = prepare_training_data(
-        data_dir, image_size=config.image_size, channels=config.channels, val_fraction=config.val_fraction,
-        test_fraction=config.test_fraction, seed=config.seed, skip_bad=config.skip_bad,
-        default_image_size=default_image_size(config.model),
+        data_dir, image_size=config.image_size, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+        seed=config.seed, skip_bad=config.skip_bad, default_image_size=default_image_size(config.model),
+        **_input_settings(config, is_backbone=isinstance(probe, TransferNet)),
     )
     if len(prepared.splits["val"]) == 0:
         raise DataError(f"No validation images in {data_dir}: add a val/ folder or raise --val-fraction.")
@@ -126,6 +145,9 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
     if not run.last_checkpoint.exists():
         raise RunError(f"Run {run.path} has no checkpoint to resume from ({run.last_checkpoint} is missing).")
     config = TrainConfig.from_dict(config_data["training"])
+    if config.strategy != "scratch":
+        raise RunError(f"Run {run.path} used --strategy {config.strategy}; resuming is for runs that train the whole "
+                       "network (--strategy scratch). With the feature cache, training it again is quick.")
     if epochs is not None:
         config = TrainConfig.from_dict({**config.to_dict(), "epochs": epochs})
         config_data = {**config_data, "training": config.to_dict()}
@@ -145,51 +167,137 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*Experiment logs directory.*")
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # frozen backbones, on purpose
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    epochs: int
+    trainable_stages: int  # of a backbone: 0 frozen, -1 all; ignored for cnnkit's own networks
+    backbone_lr: float | None = None
+
+
+def plan_phases(config: TrainConfig) -> list[Phase]:
+    """scratch: one phase, everything trains. transfer: the head on a frozen backbone. finetune: that, then the last
+    ``unfreeze`` stages (or all) with ``finetune_lr``."""
+    if config.strategy == "scratch":
+        return [Phase("train", config.epochs, -1)]
+    head = Phase("head", config.epochs, 0)
+    if config.strategy == "transfer":
+        return [head]
+    return [head, Phase("finetune", config.finetune_epochs, config.unfreeze or -1, config.finetune_lr)]
+
+
+def _trainer(run: RunFolder, config: TrainConfig, phase: Phase, callbacks: list, progress: bool, tb_version: str):
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    callbacks = [*callbacks, ModelCheckpoint(dirpath=run.checkpoint_dir, save_last=True, save_top_k=0)]
+    if config.early_stopping:
+        callbacks.append(EarlyStopping(monitor="val_loss", patience=config.early_stopping))
+    return L.Trainer(
+        max_epochs=phase.epochs, accelerator=config.accelerator, devices=1, deterministic=True,
+        callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
+        logger=[CSVLogger(run.path, name="logs", version=""),
+                TensorBoardLogger(run.path, name="logs", version=tb_version)],
+        log_every_n_steps=1,
+    )
+
+
+def _feature_loaders(model, splits, config: TrainConfig, preprocessing: Preprocessing, sampler, progress: bool):
+    """Loaders of cached backbone features, or None (with the reason) when the cache cannot stand in for images."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from cnnkit.training.features import cached_features
+
+    if not config.feature_cache:
+        return None, {"used": False, "reason": "turned off (--no-cache)"}
+    if config.cutmix:
+        return None, {"used": False, "reason": "CutMix mixes images, not features"}
+    if config.augment and not config.cache_views:
+        return None, {"used": False, "reason": "--augment without --cache-views: every epoch sees new views"}
+    views = config.cache_views or 1
+    train, stats = cached_features(model, splits["train"].images, preprocessing, views, config.augment,
+                                   progress=progress)
+    val, val_stats = cached_features(model, splits["val"].images, preprocessing, 1, None, progress=progress)
+    labels = {name: torch.from_numpy(splits[name].labels) for name in ("train", "val")}
+    generator = torch.Generator().manual_seed(config.seed)
+    train_loader = (DataLoader(TensorDataset(train, labels["train"]), batch_size=config.batch_size, sampler=sampler)
+                    if sampler is not None else
+                    DataLoader(TensorDataset(train, labels["train"]), batch_size=config.batch_size, shuffle=True,
+                               generator=generator))
+    val_loader = DataLoader(TensorDataset(val, labels["val"]), batch_size=config.batch_size)
+    return (train_loader, val_loader), {"used": True, "views": views, "directory": stats.directory,
+                                        "reused": stats.reused + val_stats.reused,
+                                        "computed": stats.computed + val_stats.computed}
 
 
 def _fit(run: RunFolder, config_data: dict, splits: dict[str, ImageArrays], config: TrainConfig,
          ckpt_path: Path | None, progress: bool) -> TrainResult:
     import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from cnnkit.evaluation.evaluate import evaluate_run
     from cnnkit.inference import build_model_from_config
+    from cnnkit.models import TransferNet
     from cnnkit.models.init import init_weights
     from cnnkit.training.balance import oversampler
-    from cnnkit.training.callbacks import BestWeights
+    from cnnkit.training.callbacks import BestWeights, EpochTimer
     from cnnkit.training.module import ClassifierModule
+    from cnnkit.weights import load_weights
 
     _quiet_lightning()
     L.seed_everything(config.seed, workers=True, verbose=False)
     preprocessing = Preprocessing.from_dict(config_data["preprocessing"])
     model = init_weights(build_model_from_config(config_data), config.init)
+    if config.pretrained and ckpt_path is None:
+        from cnnkit.models.pretrained import load_pretrained
+
+        config_data["pretrained"] = {"source": load_pretrained(model, config.model, config.weights)["source"]}
+        log.info("Backbone weights: %s", config_data["pretrained"]["source"])
     balance = config_data.get("balance", {})
     weights = list(balance["class_weights"].values()) if balance.get("mode") == "weights" else None
-    module = ClassifierModule(model, config, preprocessing, class_weights=weights)
     sampler = (oversampler(splits["train"].labels, len(config_data["classes"]), config.seed)
                if config.balance == "oversample" else None)
-    best = BestWeights(run.weights_path)
-    callbacks = [best, ModelCheckpoint(dirpath=run.checkpoint_dir, save_last=True, save_top_k=0)]
-    if config.early_stopping:
-        callbacks.append(EarlyStopping(monitor="val_loss", patience=config.early_stopping))
-    trainer = L.Trainer(
-        max_epochs=config.epochs, accelerator=config.accelerator, devices=1, deterministic=True,
-        callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
-        logger=[CSVLogger(run.path, name="logs", version=""), TensorBoardLogger(run.path, name="logs", version="")],
-        log_every_n_steps=1,
-    )
+    best, timer = BestWeights(run.weights_path), EpochTimer()
+    phases = plan_phases(config)
     earlier_log = _read_text(run.log_dir / "metrics.csv") if ckpt_path else ""
-    start = time.perf_counter()
-    trainer.fit(module, _loader(splits["train"], config.batch_size, True, config.seed, sampler),
-                _loader(splits["val"], config.batch_size, False, config.seed),
-                ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
-    if earlier_log:
-        _merge_csv_log(run.log_dir / "metrics.csv", earlier_log)
+    start, epochs_before, phase_records = time.perf_counter(), 0, []
+    for i, phase in enumerate(phases):
+        if i > 0:
+            load_weights(model, run.weights_path)  # the next phase starts from the best weights so far
+            earlier_log = _read_text(run.log_dir / "metrics.csv")
+        if isinstance(model, TransferNet):
+            model.set_trainable_stages(phase.trainable_stages)
+        loaders, cache = (None, None)
+        if isinstance(model, TransferNet) and model.frozen:
+            loaders, cache = _feature_loaders(model, splits, config, preprocessing, sampler, progress)
+            config_data["feature_cache"] = cache
+            if cache["used"]:
+                log.info("Feature cache: %d computed, %d reused (%s)", cache["computed"], cache["reused"],
+                         cache["directory"])
+        if loaders is None:
+            loaders = (_loader(splits["train"], config.batch_size, True, config.seed, sampler),
+                       _loader(splits["val"], config.batch_size, False, config.seed))
+        module = ClassifierModule(model, config, preprocessing, class_weights=weights,
+                                  features=bool(cache and cache["used"]), backbone_lr=phase.backbone_lr,
+                                  epochs=phase.epochs)
+        best.epoch_offset = epochs_before
+        trainer = _trainer(run, config, phase, [best, timer], progress, "" if i == 0 else phase.name)
+        trainer.fit(module, *loaders, ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
+        if earlier_log:
+            _merge_csv_log(run.log_dir / "metrics.csv", earlier_log, epoch_offset=epochs_before if i else 0)
+        phase_records.append({"name": phase.name, "epochs_run": trainer.current_epoch,
+                              "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+                              "backbone_lr": phase.backbone_lr})
+        epochs_before += trainer.current_epoch
     seconds = time.perf_counter() - start + config_data.get("result", {}).get("train_seconds", 0.0)
     result = {"best_epoch": best.best_epoch, "best_val_loss": best.best_score,
-              "best_val_acc": best.best_metrics.get("val_acc"), "epochs_run": trainer.current_epoch,
-              "train_seconds": round(seconds, 2), "test_accuracy": None}
+              "best_val_acc": best.best_metrics.get("val_acc"), "epochs_run": epochs_before,
+              "train_seconds": round(seconds, 2), "epoch_seconds": [round(t, 4) for t in timer.seconds],
+              "phases": phase_records, "test_accuracy": None}
     config_data = {**config_data, "status": "finished", "result": result}
     write_json(run.config_path, config_data)  # the report reads the result
     evaluation = None
@@ -198,21 +306,26 @@ def _fit(run: RunFolder, config_data: dict, splits: dict[str, ImageArrays], conf
         config_data = run.read_config()  # evaluation may have added to it
         config_data["result"]["test_accuracy"] = evaluation.metrics["accuracy"]
         write_json(run.config_path, config_data)
-    return TrainResult(run.path, best.best_epoch, best.best_score, trainer.current_epoch, seconds, best.best_metrics,
+    return TrainResult(run.path, best.best_epoch, best.best_score, epochs_before, seconds, best.best_metrics,
                        evaluation and evaluation.metrics, evaluation and evaluation.report_path)
+
 
 def _read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
-def _merge_csv_log(path: Path, earlier: str) -> None:
-    """Lightning's CSV logger starts a new file on resume; put the epochs logged before the resume back in front."""
+def _merge_csv_log(path: Path, earlier: str, epoch_offset: int = 0) -> None:
+    """Lightning's CSV logger starts a new file on resume and in a second phase; put the epochs logged before back
+    in front (a second phase counts its epochs from ``epoch_offset``)."""
     import csv
     import io
 
     from cnnkit._io import write_text
 
     old_rows, new_rows = (list(csv.DictReader(io.StringIO(t))) for t in (earlier, _read_text(path)))
+    for row in new_rows:
+        if row.get("epoch"):
+            row["epoch"] = str(int(row["epoch"]) + epoch_offset)
     first_new = min((int(r["epoch"]) for r in new_rows if r.get("epoch")), default=10**9)
     rows = [r for r in old_rows if r.get("epoch") and int(r["epoch"]) < first_new] + new_rows
     header = list(dict.fromkeys(k for r in rows for k in r))

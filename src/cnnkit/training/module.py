@@ -11,7 +11,7 @@ from cnnkit.augment.layer import Augmentation
 from cnnkit.augment.mixing import mix_batch
 from cnnkit.config import TrainConfig
 from cnnkit.data.preprocess import Preprocessing, normalize
-from cnnkit.training.optim import create_optimizer, create_scheduler
+from cnnkit.training.optim import create_optimizer, create_scheduler, param_groups
 
 
 class ClassifierModule(L.LightningModule):
@@ -19,32 +19,49 @@ class ClassifierModule(L.LightningModule):
     only: ``Augmentation`` is the identity in eval mode), mixed (mixup/CutMix, training only), then standardised.
 
     ``class_weights`` (``--balance weights``) weight the cross-entropy of training and validation alike.
+    With ``features=True`` batches are cached backbone features (N, views, F) instead: one view per sample is drawn
+    at random in training, view 0 (the image itself) in validation, and only the head runs.
+    ``backbone_lr`` is the learning rate of a trainable backbone (fine-tuning); ``epochs`` sets the schedule's length.
     """
 
     def __init__(self, model: nn.Module, config: TrainConfig, preprocessing: Preprocessing,
-                 class_weights: list[float] | None = None):
+                 class_weights: list[float] | None = None, features: bool = False, backbone_lr: float | None = None,
+                 epochs: int | None = None):
         super().__init__()
         self.model = model
-        self.augment = Augmentation(config.augment, preprocessing.image_size)
+        self.augment = Augmentation(None if features else config.augment, preprocessing.image_size)
         self.config = config
         self.preprocessing = preprocessing
+        self.features = features
+        self.backbone_lr = backbone_lr
+        self.epochs = epochs or config.epochs
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(normalize(self.augment(images.float() / 255.0), self.preprocessing))
+    def _inputs(self, batch: torch.Tensor) -> torch.Tensor:
+        """What the network's trainable part takes: augmented, standardised images, or one view of features."""
+        if self.features:
+            pick = torch.randint(batch.shape[1], (len(batch),), device=batch.device) if self.training else 0
+            return batch[torch.arange(len(batch), device=batch.device), pick]
+        return self.augment(batch.float() / 255.0)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_head(x) if self.features else self.model(normalize(x, self.preprocessing))
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self._logits(self._inputs(batch))
 
     def _log(self, stage: str, loss: torch.Tensor, accuracy: torch.Tensor, n: int) -> None:
         for name, value in (("loss", loss), ("acc", accuracy)):
             self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        images, labels = batch
-        x = self.augment(images.float() / 255.0)
+        inputs, labels = batch
+        x = self._inputs(inputs)
         targets = labels
         if self.config.mixup or self.config.cutmix:
             x, targets, _ = mix_batch(x, labels, self.model.num_classes, self.config.mixup, self.config.cutmix)
-        logits = self.model(normalize(x, self.preprocessing))
+        logits = self._logits(x)
         loss = F.cross_entropy(logits, targets, weight=self.class_weights)
         self._log("train", loss, (logits.argmax(1) == labels).float().mean(), len(labels))
         return loss
@@ -56,6 +73,6 @@ class ClassifierModule(L.LightningModule):
         self._log("val", loss, (logits.argmax(1) == labels).float().mean(), len(labels))
 
     def configure_optimizers(self):
-        optimizer = create_optimizer(self.model.parameters(), self.config)
-        scheduler = create_scheduler(optimizer, self.config)
+        optimizer = create_optimizer(param_groups(self.model, self.config, self.backbone_lr), self.config)
+        scheduler = create_scheduler(optimizer, self.config, self.epochs)
         return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}

