@@ -44,12 +44,28 @@ def _scores(m: dict) -> str:
             f"macro F1 {m['macro_f1']:.4f}{auc}  (n={m['n']})")
 
 
+def _phases(run_dir) -> list[tuple[str, str]]:
+    """For transfer and fine-tuning: the phases and the feature cache, one line."""
+    from cnnkit.run import RunFolder
+
+    config = RunFolder(run_dir).read_config()
+    phases = config.get("result", {}).get("phases", [])
+    if config.get("training", {}).get("strategy", "scratch") == "scratch":
+        return []
+    text = " + ".join(f"{p['name']} {p['epochs_run']} epochs" for p in phases)
+    cache = config.get("feature_cache") or {}
+    if cache.get("used"):
+        text += f"; feature cache: {cache['computed']} computed, {cache['reused']} reused"
+    return [("Phases", text)]
+
+
 def _print_result(result) -> None:
     """The one-screen summary at the end of training."""
     val = result.val_metrics
     rows = [("Run folder", str(result.run_dir)),
             ("Best epoch", f"{result.best_epoch + 1} of {result.epochs_run} (its weights are kept), "
                            f"trained in {result.train_seconds:.1f} s"),
+            *_phases(result.run_dir),
             ("Validation", f"loss {result.best_val_loss:.4f}"
                            + (f"  accuracy {val['val_acc']:.4f}" if "val_acc" in val else ""))]
     if not result.test_metrics:
@@ -195,6 +211,8 @@ def cmd_models(args: argparse.Namespace) -> None:
     for name in list_models():
         options = ", ".join(f"{k}={v}" for k, v in model_options(name).items())
         print(f"{name:12s}  {get_model_entry(name).description}\n{'':12s}  options: {options}")
+    print("Any timm architecture works too, as a backbone with a new head (options: dropout, hidden); with "
+          "--pretrained, efficientnet_lite0 needs no download.")
 
 
 def _add_training_options(p: argparse.ArgumentParser, default_epochs: int) -> None:

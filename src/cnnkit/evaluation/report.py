@@ -55,6 +55,15 @@ def _settings(config: dict, metrics: dict) -> str:
         ["inference", f"{metrics.get('inference_ms_per_image', 0):.2f} ms per image"],
         ["data", f"{data.get('root')} ({data.get('layout')} layout), split seed {training.get('seed')}"],
     ]
+    if training.get("strategy", "scratch") != "scratch":
+        phases = ", ".join(f"{p['name']} {p['epochs_run']} epochs ({p['trainable_params']:,} trainable parameters)"
+                           for p in result.get("phases", []))
+        rows.insert(1, ["strategy", f"{training['strategy']} from {config.get('pretrained', {}).get('source')}: "
+                                    f"{phases}"])
+        cache = config.get("feature_cache") or {}
+        rows.insert(2, ["feature cache", (f"{cache.get('views')} view(s) per image; {cache.get('computed')} computed, "
+                                          f"{cache.get('reused')} reused") if cache.get("used")
+                        else f"off: {cache.get('reason', 'backbone not frozen')}"])
     if data.get("skipped"):
         rows.append(["skipped files", f"{len(data['skipped'])} unreadable: " + ", ".join(data["skipped"][:5])])
     html = _table(["setting", "value"], rows)

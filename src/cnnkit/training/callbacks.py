@@ -43,19 +43,23 @@ class BestWeights(L.Callback):
 
 
 class EpochTimer(L.Callback):
-    """Wall time of every training epoch (its validation included), in seconds."""
+    """Wall time of every epoch, start to start: training, validation, logging and checkpoints, in seconds."""
 
     def __init__(self):
         self.seconds: list[float] = []
-        self._start = 0.0
+        self._start: float | None = None
+
+    def _lap(self) -> None:
+        import time
+
+        now = time.perf_counter()
+        if self._start is not None:
+            self.seconds.append(now - self._start)
+        self._start = now
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        import time
+        self._lap()
 
-        self._start = time.perf_counter()
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        import time
-
-        if not trainer.sanity_checking:
-            self.seconds.append(time.perf_counter() - self._start)
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._lap()
+        self._start = None

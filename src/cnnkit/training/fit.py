@@ -103,6 +103,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
 
     with torch.device("meta"):  # a wrong model name or option fails now, before any image is decoded
         probe = create_model(config.model, 2, 3, default_image_size(config.model) or (32, 32), **config.model_options)
+    pretrained = _pretrained_backbone(config) if config.pretrained else None  # missing weights fail now, too
     prepared = prepare_training_data(
         data_dir, image_size=config.image_size, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
         seed=config.seed, skip_bad=config.skip_bad, default_image_size=default_image_size(config.model),
@@ -132,7 +133,17 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     run.path.mkdir(parents=True, exist_ok=True)
     write_json(run.split_path, manifest.to_dict())
     write_json(run.config_path, config_data)
-    return _fit(run, config_data, prepared.splits, config, ckpt_path=None, progress=progress)
+    return _fit(run, config_data, prepared.splits, config, ckpt_path=None, progress=progress, pretrained=pretrained)
+
+
+def _pretrained_backbone(config: TrainConfig) -> tuple[dict, str]:
+    """The backbone's pretrained state dict and where it came from."""
+    from cnnkit.models import create_model
+    from cnnkit.models.pretrained import load_pretrained
+
+    model = create_model(config.model, 2, 3, **config.model_options)
+    source = load_pretrained(model, config.model, config.weights)["source"]
+    return model.backbone.state_dict(), source
 
 
 def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True) -> TrainResult:
@@ -142,12 +153,12 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
     """
     run = RunFolder(run_dir)
     config_data = run.read_config()
-    if not run.last_checkpoint.exists():
-        raise RunError(f"Run {run.path} has no checkpoint to resume from ({run.last_checkpoint} is missing).")
     config = TrainConfig.from_dict(config_data["training"])
     if config.strategy != "scratch":
         raise RunError(f"Run {run.path} used --strategy {config.strategy}; resuming is for runs that train the whole "
                        "network (--strategy scratch). With the feature cache, training it again is quick.")
+    if not run.last_checkpoint.exists():
+        raise RunError(f"Run {run.path} has no checkpoint to resume from ({run.last_checkpoint} is missing).")
     if epochs is not None:
         config = TrainConfig.from_dict({**config.to_dict(), "epochs": epochs})
         config_data = {**config_data, "training": config.to_dict()}
@@ -194,11 +205,14 @@ def _trainer(run: RunFolder, config: TrainConfig, phase: Phase, callbacks: list,
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-    callbacks = [*callbacks, ModelCheckpoint(dirpath=run.checkpoint_dir, save_last=True, save_top_k=0)]
+    if config.strategy == "scratch":  # the checkpoint serves --resume, which only whole-network training supports
+        callbacks = [*callbacks, ModelCheckpoint(dirpath=run.checkpoint_dir, save_last=True, save_top_k=0,
+                                                enable_version_counter=False)]
     if config.early_stopping:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=config.early_stopping))
     return L.Trainer(
         max_epochs=phase.epochs, accelerator=config.accelerator, devices=1, deterministic=True,
+        enable_checkpointing=config.strategy == "scratch",
         callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
         logger=[CSVLogger(run.path, name="logs", version=""),
                 TensorBoardLogger(run.path, name="logs", version=tb_version)],
@@ -236,7 +250,7 @@ def _feature_loaders(model, splits, config: TrainConfig, preprocessing: Preproce
 
 
 def _fit(run: RunFolder, config_data: dict, splits: dict[str, ImageArrays], config: TrainConfig,
-         ckpt_path: Path | None, progress: bool) -> TrainResult:
+         ckpt_path: Path | None, progress: bool, pretrained: tuple[dict, str] | None = None) -> TrainResult:
     import lightning as L
 
     from cnnkit.evaluation.evaluate import evaluate_run
@@ -252,11 +266,10 @@ def _fit(run: RunFolder, config_data: dict, splits: dict[str, ImageArrays], conf
     L.seed_everything(config.seed, workers=True, verbose=False)
     preprocessing = Preprocessing.from_dict(config_data["preprocessing"])
     model = init_weights(build_model_from_config(config_data), config.init)
-    if config.pretrained and ckpt_path is None:
-        from cnnkit.models.pretrained import load_pretrained
-
-        config_data["pretrained"] = {"source": load_pretrained(model, config.model, config.weights)["source"]}
-        log.info("Backbone weights: %s", config_data["pretrained"]["source"])
+    if pretrained is not None:
+        model.backbone.load_state_dict(pretrained[0])
+        config_data["pretrained"] = {"source": pretrained[1]}
+        log.info("Backbone weights: %s", pretrained[1])
     balance = config_data.get("balance", {})
     weights = list(balance["class_weights"].values()) if balance.get("mode") == "weights" else None
     sampler = (oversampler(splits["train"].labels, len(config_data["classes"]), config.seed)
