@@ -127,7 +127,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from cnnkit.evaluation.evaluate import evaluate_run
 
     evaluation = evaluate_run(args.run, data=args.data, out=args.out, threshold=args.threshold,
-                              choose=args.choose_threshold, shared_classes=args.shared_classes, tta=args.tta)
+                              choose=args.choose_threshold, shared_classes=args.shared_classes, tta=args.tta,
+                              knn=args.knn)
     m = evaluation.metrics
     print(f"{m['data']}: {_scores(m)}")
     if m["tta"]:
@@ -135,6 +136,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"With TTA x{t['n']}; without: accuracy {t['accuracy_without']:.4f}  balanced accuracy "
               f"{t['balanced_accuracy_without']:.4f}; time {t['time_ratio']:.1f}x "
               f"({m['inference_ms_per_image']:.2f} vs {t['ms_per_image_without']:.2f} ms per image)")
+    if m.get("knn"):
+        print(f"Latent k-NN (k={m['knn']['k']}): {_scores({**m['knn'], 'n': m['n']})}")
     if m["threshold"]:
         t = m["threshold"]
         print(f"Decision: '{t['positive_class']}' when its probability >= {t['value']:.4f} ({t['source']}; "
@@ -146,6 +149,77 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     for pair in m["most_confused"][:3]:
         print(f"confused: {pair['true']} -> {pair['predicted']} ({pair['count']} images)")
     print(f"Report: {evaluation.report_path}  (metrics: {evaluation.metrics_path})")
+
+
+def cmd_features(args: argparse.Namespace) -> None:
+    from cnnkit.inference import Predictor
+    from cnnkit.latent.features import folder_features, save_features
+
+    arrays = folder_features(Predictor.load(args.run), args.data)
+    save_features(args.out, arrays)
+    print(f"Wrote {args.out}: {arrays['features'].shape[0]} vectors of dimension {arrays['features'].shape[1]} "
+          "(arrays: features, paths, labels, classes)")
+
+
+def cmd_similar(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from cnnkit._io import write_bytes
+    from cnnkit.evaluation.figures import image_grid_png
+    from cnnkit.inference import Predictor
+    from cnnkit.latent.index import run_index
+
+    predictor = Predictor.load(args.run)
+    index = run_index(args.run, predictor, args.metric, args.index)
+    query = predictor.load_images([args.query])
+    distances, ids = index.search(predictor.embed_arrays(query), args.k)
+    neighbours = [index.paths[i] for i in ids[0]]
+    if index.recall_at_10 is not None:
+        print(f"Approximate index ({args.index}): recall@10 against exact search {index.recall_at_10:.3f}")
+    for rank, (i, d) in enumerate(zip(ids[0], distances[0]), 1):
+        print(f"{rank:3d}  {d:10.4f}  {predictor.classes[index.labels[i]]:<12}  {index.root / index.paths[i]}")
+    images = [query[0], *predictor.load_images([index.root / p for p in neighbours])]
+    captions = ["query"] + [f"{predictor.classes[index.labels[i]]}\n{args.metric} {d:.3f}"
+                            for i, d in zip(ids[0], distances[0])]
+    write_bytes(args.out, image_grid_png(np.stack(images), captions, columns=min(len(images), 6)))
+    print(f"Grid written to {args.out}")
+
+
+def cmd_tsne(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from cnnkit._io import write_bytes
+    from cnnkit.data.prepare import load_folder, load_run_split
+    from cnnkit.inference import Predictor
+    from cnnkit.latent.tsne import tsne_coordinates, tsne_png
+
+    predictor = Predictor.load(args.run)
+    if args.data:
+        arrays = load_folder(args.data, predictor.classes, predictor.preprocessing, shared_only=True)[0]
+        images, labels = arrays.images, arrays.labels
+    else:
+        parts = [load_run_split(args.run, s, predictor.classes, predictor.preprocessing) for s in ("train", "val", "test")]
+        images = np.concatenate([p.images for p in parts])
+        labels = np.concatenate([p.labels for p in parts])
+    coords = tsne_coordinates(predictor.embed_arrays(images), seed=args.seed)
+    write_bytes(args.out, tsne_png(coords, labels, predictor.classes, images, args.thumbnails, args.seed))
+    print(f"t-SNE of {len(coords)} images written to {args.out}")
+
+
+def cmd_baseline(args: argparse.Namespace) -> None:
+    from cnnkit.baselines.fit import train_baseline
+    from cnnkit.config import parse_size
+
+    out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-baseline-{args.method}"
+    result = train_baseline(args.data, out, args.method, image_size=parse_size(args.image_size) if args.image_size
+                            else None, channels=args.channels, val_fraction=args.val_fraction,
+                            test_fraction=args.test_fraction, seed=args.seed, skip_bad=args.skip_bad, folds=args.folds)
+    print(f"Run folder    {result.run_dir}")
+    print(f"CV accuracy   {result.val_metrics['val_acc']:.4f} (train+val, {args.folds}-fold at most), fitted in "
+          f"{result.train_seconds:.1f} s")
+    if result.test_metrics:
+        print(f"Test          {_scores(result.test_metrics)}")
+        print(f"Report        {result.report}")
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -305,7 +379,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --data whose classes differ from the model's: evaluate on the shared classes only")
     p.add_argument("--tta", type=int, default=1, metavar="N",
                    help="test-time augmentation: N versions per image; the report shows scores with and without")
+    p.add_argument("--knn", type=int, default=0, metavar="K",
+                   help="also classify by the K nearest training images in the latent space, beside the head")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("features", help="latent vectors (the layer before the classifier) of a folder's images")
+    p.add_argument("run", help="run folder")
+    p.add_argument("data", help="class-folder tree (labels from folder names) or a folder of images")
+    p.add_argument("--out", default="features.npz", help=".npz with features, paths, labels, classes")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("similar", help="the training images nearest to a query in the latent space")
+    p.add_argument("run", help="run folder")
+    p.add_argument("query", help="query image")
+    p.add_argument("-k", type=int, default=5, help="neighbours (default 5)")
+    p.add_argument("--metric", default="l2", choices=["l2", "cosine"])
+    p.add_argument("--index", default="flat", choices=["flat", "ivf"],
+                   help="flat: exact search; ivf: approximate, for large collections (its recall is printed)")
+    p.add_argument("--out", default="similar.png", help="grid PNG, query first (default similar.png)")
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("tsne", help="2-D t-SNE map of the latent vectors, coloured by class")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--data", help="labelled folder (default: the run's train, val and test images)")
+    p.add_argument("--out", default="tsne.png")
+    p.add_argument("--thumbnails", type=int, default=0, metavar="N", help="draw N images at their points")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_tsne)
 
     p = sub.add_parser("augment-preview", help="a grid of images and augmented copies, to check labels survive")
     p.add_argument("data", help="data folder (root/<class>/* or root/{train,val,test}/<class>/*)")
@@ -316,6 +416,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", help="HxW or one side (default: as training would choose)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_augment_preview)
+
+    p = sub.add_parser("baseline", help="a classical baseline on the same split: k-NN or softmax on pixels, or "
+                                        "hand-crafted features")
+    p.add_argument("data", help="data folder (as for train)")
+    p.add_argument("--method", required=True, choices=["knn", "linear", "handcrafted"])
+    p.add_argument("--out", help="run folder (default runs/DATA-baseline-METHOD)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds on train+val (default 5)")
+    p.add_argument("--image-size", help="HxW or one side (default as for train)")
+    p.add_argument("--channels", type=int, choices=[1, 3])
+    p.add_argument("--val-fraction", type=float, default=0.15)
+    p.add_argument("--test-fraction", type=float, default=0.15)
+    p.add_argument("--seed", type=int, default=0, help="the split's seed: the same as a CNN run gives the same split")
+    p.add_argument("--skip-bad", action="store_true")
+    p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("compare", help="side-by-side table of runs evaluated on the same test set")
     p.add_argument("runs", nargs="+", help="run folders (or evaluation folders holding metrics.json)")

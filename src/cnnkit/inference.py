@@ -93,6 +93,10 @@ class Predictor:
 
         run = RunFolder(run_dir)
         config = run.read_config()
+        if config["model"].get("kind") == "baseline":
+            from cnnkit.baselines.model import BaselinePredictor
+
+            return BaselinePredictor.from_run(run.path, config)
         model = load_weights(build_model_from_config(config), run.weights_path)
         threshold = config.get("decision", {}).get("threshold")
         return cls(model, config["classes"], Preprocessing.from_dict(config["preprocessing"]), run.path, threshold,
@@ -122,6 +126,21 @@ class Predictor:
             probabilities = [torch.softmax(self.model(normalize(v, self.preprocessing)), 1) for v in views]
             out.append(torch.stack(probabilities).mean(0).cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.classes)), np.float32)
+
+    @torch.no_grad()
+    def embed_arrays(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
+        """Latent vectors (N, D): the layer before the classifier (``forward_head(pre_logits=True)``)."""
+        device = next(self.model.parameters()).device
+        out = []
+        for start in range(0, len(images), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+            x = normalize(batch.permute(0, 3, 1, 2).float() / 255.0, self.preprocessing)
+            out.append(self.model.forward_head(self.model.forward_features(x), pre_logits=True).flatten(1).cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
 
     def _tta_augmentation(self):
         from cnnkit.augment.layer import Augmentation

@@ -193,3 +193,16 @@ def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessi
                     "from the data: %s.", note["left_out"], extra or "no class", missing or "none")
         samples = kept
     return load_samples(scan.root, samples, classes, preprocessing), note
+
+
+def load_run_split(run_dir: str | Path, split: str, classes: list[str], preprocessing: Preprocessing) -> ImageArrays:
+    """One split (train, val or test) of a run's saved split, decoded with the run's preprocessing."""
+    from cnnkit.errors import RunError
+    from cnnkit.run import RunFolder
+
+    run = RunFolder(run_dir)
+    manifest = run.read_split()
+    root = run.data_root(manifest)
+    if not root.is_dir():
+        raise RunError(f"The run's data folder {root} is gone; the {split} split cannot be read.")
+    return load_samples(root, manifest.splits.get(split, []), classes, preprocessing)

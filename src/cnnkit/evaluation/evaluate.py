@@ -82,7 +82,8 @@ def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, shared_cla
 
 def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None,
                  predictor: Predictor | None = None, *, threshold: float | None = None,
-                 choose: bool = False, shared_classes: bool = False, tta: int = 1, report: bool = True) -> Evaluation:
+                 choose: bool = False, shared_classes: bool = False, tta: int = 1, knn: int = 0,
+                 report: bool = True) -> Evaluation:
     """Score the run's model and write ``metrics.json``, ``report.html`` and ``figures/*.png``.
 
     They go into the run for its own test split, into ``RUN/eval-<folder>/`` for ``data``, or into ``out``.
@@ -90,6 +91,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     ``shared_classes`` evaluates on the classes that model and data share instead of refusing a mismatch.
     ``tta`` > 1: the scores are those of test-time augmentation, and ``metrics["tta"]`` holds the plain ones and the
     time each took.
+    ``knn`` > 0 also classifies by majority vote of the ``knn`` nearest training images in the latent space
+    (``metrics["knn"]``), beside the network's own head.
     """
     if tta < 1:
         raise ConfigError(f"Expected --tta N with N >= 1. Received: {tta}")
@@ -140,14 +143,29 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
         "worst_mistakes": [{"path": arrays.paths[i], "true": classes[arrays.labels[i]], "predicted": classes[y_pred[i]],
                             "probability": float(probabilities[i, y_pred[i]]), "loss": float(losses[i])}
                            for i in worst],
-        "parameters": sum(p.numel() for p in predictor.model.parameters()),
+        "parameters": predictor.num_parameters,
         "inference_ms_per_image": 1000.0 * seconds / max(len(arrays), 1),
     })
+    if knn:
+        metrics["knn"] = _latent_knn(run, predictor, arrays, knn)
     evaluation = Evaluation(metrics, folder)
     write_json(evaluation.metrics_path, metrics)
     if report:
         _write_report(evaluation, run, config, arrays, curves, worst)
     return evaluation
+
+
+def _latent_knn(run: RunFolder, predictor: Predictor, arrays: ImageArrays, k: int) -> dict:
+    from cnnkit.latent.index import knn_vote, run_index
+
+    if k < 1:
+        raise ConfigError(f"Expected --knn K with K >= 1. Received: {k}")
+    index = run_index(run.path, predictor, "l2", "flat")
+    distances, ids = index.search(predictor.embed_arrays(arrays.images), k)
+    probabilities = knn_vote(index.labels[ids], distances, len(predictor.classes))
+    scores = M.classification_metrics(arrays.labels, probabilities.argmax(1), predictor.classes)
+    return {"k": k, "metric": "l2", "train_images": len(index.paths),
+            **{name: scores[name] for name in ("accuracy", "balanced_accuracy", "macro_f1", "per_class")}}
 
 
 def _roc_points(curves, labels, probabilities, threshold, config) -> list[dict]:

@@ -34,10 +34,24 @@ def _fmt(value, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _baseline_rows(config: dict, metrics: dict) -> list[list[str]]:
+    model, cv = config["model"], config.get("training", {}).get("cross_validation", {})
+    return [["model", f"{model['name']}: {model['params']}"],
+            ["stored numbers", f"{metrics.get('parameters', 0):,}"],
+            ["cross-validation", f"{cv.get('folds')} stratified folds on {cv.get('samples')} train+val images, "
+                                 f"{cv.get('candidates')} candidates; best {cv.get('best')} "
+                                 f"(accuracy {cv.get('cv_accuracy', 0):.4f}); the test split was not used"],
+            ["fitting time", f"{config.get('result', {}).get('train_seconds', 0):.1f} s"]]
+
+
 def _settings(config: dict, metrics: dict) -> str:
     training, model = config.get("training", {}), config.get("model", {})
     result, data = config.get("result", {}), config.get("data", {})
     pre = config.get("preprocessing", {})
+    if model.get("kind") == "baseline":
+        rows = _baseline_rows(config, metrics)
+        rows.append(["data", f"{data.get('root')} ({data.get('layout')} layout), split seed {training.get('seed')}"])
+        return _table(["setting", "value"], rows) + _counts_table(config)
     options = ", ".join(f"{k}={v}" for k, v in model.get("options", {}).items()) or "defaults"
     rows = [
         ["model", f"{model.get('name')} ({options}), init {model.get('init', 'default')}"],
@@ -66,15 +80,17 @@ def _settings(config: dict, metrics: dict) -> str:
                         else f"off: {cache.get('reason', 'backbone not frozen')}"])
     if data.get("skipped"):
         rows.append(["skipped files", f"{len(data['skipped'])} unreadable: " + ", ".join(data["skipped"][:5])])
-    html = _table(["setting", "value"], rows)
-    counts = data.get("counts", {})
-    if counts:
-        classes = config.get("classes", [])
-        splits = list(counts)
-        rows = [[c] + [counts[s].get(c, 0) for s in splits] for c in classes]
-        rows.append(["total"] + [sum(counts[s].values()) for s in splits])
-        html += "<h3>Images per split and class</h3>" + _table(["class"] + splits, rows)
-    return html
+    return _table(["setting", "value"], rows) + _counts_table(config)
+
+
+def _counts_table(config: dict) -> str:
+    counts = config.get("data", {}).get("counts", {})
+    if not counts:
+        return ""
+    classes, splits = config.get("classes", []), list(counts)
+    rows = [[c] + [counts[s].get(c, 0) for s in splits] for c in classes]
+    rows.append(["total"] + [sum(counts[s].values()) for s in splits])
+    return "<h3>Images per split and class</h3>" + _table(["class"] + splits, rows)
 
 
 def render_report(title: str, metrics: dict, config: dict, figures: dict[str, bytes]) -> str:
@@ -101,6 +117,14 @@ def render_report(title: str, metrics: dict, config: dict, figures: dict[str, by
         [[metrics["n"], _fmt(metrics["accuracy"]), _fmt(metrics["balanced_accuracy"]), _fmt(metrics["macro_f1"]),
           _fmt(metrics.get("auc"))]],
     ).replace("<table>", '<table class="headline">', 1)
+    if metrics.get("knn"):
+        knn = metrics["knn"]
+        headline += "<h3>Latent k-NN beside the network's head</h3>" + _table(
+            ["classifier", "accuracy", "balanced accuracy", "macro F1"],
+            [["the network's head", _fmt(metrics["accuracy"]), _fmt(metrics["balanced_accuracy"]),
+              _fmt(metrics["macro_f1"])],
+             [f"k-NN in the latent space (k={knn['k']}, {knn['metric']}, {knn['train_images']} training images)",
+              _fmt(knn["accuracy"]), _fmt(knn["balanced_accuracy"]), _fmt(knn["macro_f1"])]])
     per_class = _table(
         ["class", "precision", "recall", "F1", "support"] + (["AUC (one vs rest)"] if "auc_per_class" in metrics
                                                              else []),

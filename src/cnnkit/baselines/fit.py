@@ -1,0 +1,131 @@
+"""``cnnkit baseline``: fit a classical classifier on a run's train+val images, choosing its settings by stratified
+cross-validation there; the test split is scored once, at the end, by the same evaluation as a CNN run."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from cnnkit import __version__
+from cnnkit._io import atomic_write, write_json
+from cnnkit.baselines.model import METHODS, method_inputs
+from cnnkit.data.prepare import prepare_training_data
+from cnnkit.errors import DataError, RunError, check_choice
+from cnnkit.run import RunFolder
+
+log = logging.getLogger("cnnkit")
+
+KNN_GRID = {"n_neighbors": [1, 3, 5, 7, 9], "p": [1, 2]}
+C_GRID = [0.01, 0.1, 1.0, 10.0]
+
+
+def search_space(method: str, seed: int):
+    """The estimator and its grid: k-NN (k, L1 or L2) on pixels, a softmax on pixels, or a standardised pipeline
+    choosing between a softmax and k-NN on hand-crafted features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    linear = LogisticRegression(max_iter=1000, tol=1e-3, random_state=seed)
+    if method == "knn":
+        return KNeighborsClassifier(), KNN_GRID
+    if method == "linear":
+        return linear, {"C": C_GRID}
+    pipeline = Pipeline([("scale", StandardScaler()), ("clf", linear)])
+    return pipeline, [{"clf": [linear], "clf__C": C_GRID},
+                      {"clf": [KNeighborsClassifier()], **{f"clf__{k}": v for k, v in KNN_GRID.items()}}]
+
+
+def cross_validate(method: str, x: np.ndarray, y: np.ndarray, folds: int, seed: int):
+    """GridSearchCV with stratified folds on (x, y) only; returns the refitted best estimator and a summary."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    smallest = int(np.bincount(y).min())
+    if smallest < 2:
+        raise DataError("Cross-validation needs at least 2 train+val images in every class.")
+    folds = min(folds, smallest)
+    estimator, grid = search_space(method, seed)
+    search = GridSearchCV(estimator, grid, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+                          scoring="accuracy", n_jobs=1)
+    search.fit(x, y)
+    best = {k: (type(v).__name__ if hasattr(v, "fit") else v) for k, v in search.best_params_.items()}
+    return search.best_estimator_, {"folds": folds, "best": best, "cv_accuracy": float(search.best_score_),
+                                    "candidates": len(search.cv_results_["params"]), "samples": int(len(y))}
+
+
+def export(estimator, num_classes: int) -> tuple[dict, dict[str, np.ndarray]]:
+    """Parameters and arrays that rebuild ``estimator`` in ``BaselineModel``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    arrays: dict[str, np.ndarray] = {}
+    if isinstance(estimator, Pipeline):
+        scaler, estimator = estimator.named_steps["scale"], estimator.named_steps["clf"]
+        arrays["mean"], arrays["scale"] = scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32)
+    if isinstance(estimator, LogisticRegression):
+        coef, intercept = estimator.coef_, estimator.intercept_
+        if coef.shape[0] == 1:  # two classes: sigmoid(w.x + b) is the softmax of (0, w.x + b)
+            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.array([0.0, intercept[0]])
+        full_coef = np.zeros((num_classes, coef.shape[1]))
+        full_intercept = np.full(num_classes, -1e9)  # a class absent from training is never predicted
+        full_coef[estimator.classes_], full_intercept[estimator.classes_] = coef, intercept
+        arrays["coef"], arrays["intercept"] = full_coef.astype(np.float32), full_intercept.astype(np.float32)
+        return {"classifier": "linear", "C": float(estimator.C)}, arrays
+    arrays["x"], arrays["y"] = estimator._fit_X.astype(np.float32), estimator._y.astype(np.int64)
+    arrays["y"] = estimator.classes_[arrays["y"]].astype(np.int64)
+    return {"classifier": "knn", "k": int(estimator.n_neighbors), "p": int(estimator.p)}, arrays
+
+
+def train_baseline(data_dir: str | Path, out_dir: str | Path, method: str = "knn", *,
+                   image_size: tuple[int, int] | None = None, channels: int | None = None, val_fraction: float = 0.15,
+                   test_fraction: float = 0.15, seed: int = 0, skip_bad: bool = False, folds: int = 5):
+    """Fit ``method`` into the run folder ``out_dir`` (config, split, model.safetensors), then evaluate it on the
+    test split. With the same seed and fractions as a CNN run on the same folder, the split is the same."""
+    from safetensors.numpy import save_file
+
+    from cnnkit.evaluation.evaluate import evaluate_run
+    from cnnkit.training.fit import TrainResult, _counts, report_counts
+
+    check_choice("method", method, METHODS, "cnnkit baseline")
+    run = RunFolder(out_dir)
+    if run.exists():
+        raise RunError(f"{run.path} already holds a run. Choose another --out.")
+    prepared = prepare_training_data(data_dir, image_size=image_size, channels=channels, val_fraction=val_fraction,
+                                     test_fraction=test_fraction, seed=seed, skip_bad=skip_bad)
+    counts = _counts(prepared.splits, prepared.classes)
+    report_counts(counts)
+    start = time.perf_counter()
+    images = np.concatenate([prepared.splits["train"].images, prepared.splits["val"].images])
+    y = np.concatenate([prepared.splits["train"].labels, prepared.splits["val"].labels])
+    estimator, cv = cross_validate(method, method_inputs(method, images), y, folds, seed)
+    params, arrays = export(estimator, len(prepared.classes))
+    seconds = time.perf_counter() - start
+    log.info("Cross-validation (%d folds on %d train+val images): best %s, accuracy %.4f", cv["folds"],
+             cv["samples"], cv["best"], cv["cv_accuracy"])
+    manifest = replace(prepared.manifest, root=run.portable_root(prepared.manifest.root))
+    config = {
+        "cnnkit_version": __version__,
+        "status": "finished",
+        "model": {"kind": "baseline", "name": f"baseline-{method}", "method": method, "params": params,
+                  "options": {}},
+        "classes": prepared.classes,
+        "preprocessing": prepared.preprocessing.to_dict(),
+        "training": {"method": method, "seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
+                     "cross_validation": cv},
+        "data": {"root": manifest.root, "layout": manifest.layout, "counts": counts, "skipped": prepared.skipped},
+        "split": "split.json",
+        "result": {"train_seconds": round(seconds, 2), "best_epoch": None, "epochs_run": 0},
+    }
+    run.path.mkdir(parents=True, exist_ok=True)
+    write_json(run.split_path, manifest.to_dict())
+    atomic_write(run.weights_path, lambda tmp: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                                                         str(tmp)))
+    write_json(run.config_path, config)
+    evaluation = evaluate_run(run.path) if len(prepared.splits.get("test", [])) else None
+    return TrainResult(run.path, -1, float("nan"), 0, seconds, {"val_acc": cv["cv_accuracy"]},
+                       evaluation and evaluation.metrics, evaluation and evaluation.report_path)

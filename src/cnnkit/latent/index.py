@@ -1,0 +1,126 @@
+"""A FAISS index of a run's training images in the latent space, saved in the run and rebuilt when the run changes."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnkit._io import atomic_write, read_json, write_json
+from cnnkit.data.prepare import load_run_split
+from cnnkit.errors import check_choice
+from cnnkit.inference import Predictor
+from cnnkit.run import RunFolder
+
+METRICS = ("l2", "cosine")
+KINDS = ("flat", "ivf")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def prepare_vectors(vectors: np.ndarray, metric: str) -> np.ndarray:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if metric == "cosine":
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return vectors
+
+
+def build_faiss_index(vectors: np.ndarray, metric: str = "l2", kind: str = "flat", nprobe: int = 8):
+    """Exact (``flat``) or inverted-file (``ivf``, about sqrt(n) lists, ``nprobe`` of them searched) index."""
+    import faiss
+
+    check_choice("metric", metric, METRICS)
+    check_choice("index", kind, KINDS)
+    dim = vectors.shape[1]
+    flat = faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
+    if kind == "flat":
+        index = flat
+    else:
+        nlist = max(1, min(int(np.sqrt(len(vectors))), len(vectors) // 39 or 1))
+        index = faiss.IndexIVFFlat(flat, dim, nlist, faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.nprobe = min(nprobe, nlist)
+    index.add(vectors)
+    return index
+
+
+def to_distances(scores: np.ndarray, metric: str) -> np.ndarray:
+    """FAISS scores to distances: L2 (not squared) or cosine distance 1 - similarity."""
+    return np.sqrt(np.maximum(scores, 0.0)) if metric == "l2" else 1.0 - scores
+
+
+def recall_at_k(index, exact, queries: np.ndarray, k: int = 10) -> float:
+    """Share of the exact k nearest neighbours that ``index`` also returns."""
+    k = min(k, exact.ntotal)
+    _, approx_ids = index.search(queries, k)
+    _, exact_ids = exact.search(queries, k)
+    return float(np.mean([len(set(a) & set(e)) / k for a, e in zip(approx_ids, exact_ids)]))
+
+
+@dataclass
+class LatentIndex:
+    """The training split of a run, searchable in its latent space."""
+
+    index: object
+    metric: str
+    kind: str
+    paths: list[str]
+    labels: np.ndarray
+    root: Path
+    recall_at_10: float | None
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, indices), nearest first, for each query vector."""
+        k = min(k, self.index.ntotal)
+        scores, ids = self.index.search(prepare_vectors(vectors, self.metric), k)
+        return to_distances(scores, self.metric), ids
+
+
+def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: str = "l2",
+              kind: str = "flat") -> LatentIndex:
+    """The run's index for ``metric`` and ``kind`` from ``RUN/index/``, built (and saved) when it is missing or was
+    made for other weights or another split."""
+    import faiss
+
+    check_choice("metric", metric, METRICS)
+    check_choice("index", kind, KINDS)
+    run = RunFolder(run_dir)
+    predictor = predictor or Predictor.load(run.path)
+    key = {"weights": _digest(run.weights_path), "split": _digest(run.split_path), "metric": metric, "kind": kind}
+    folder = run.path / "index"
+    meta_path, index_path = folder / f"{metric}-{kind}.json", folder / f"{metric}-{kind}.faiss"
+    manifest = run.read_split()
+    if meta_path.exists() and index_path.exists():
+        meta = read_json(meta_path)
+        if meta.get("key") == key:
+            return LatentIndex(faiss.read_index(str(index_path)), metric, kind, meta["paths"],
+                               np.array(meta["labels"]), run.data_root(manifest), meta.get("recall_at_10"))
+    train = load_run_split(run.path, "train", predictor.classes, predictor.preprocessing)
+    vectors = prepare_vectors(predictor.embed_arrays(train.images), metric)
+    start = time.perf_counter()
+    index = build_faiss_index(vectors, metric, kind)
+    recall = None
+    if kind != "flat":
+        queries = vectors[np.random.default_rng(0).permutation(len(vectors))[:256]]
+        recall = recall_at_k(index, build_faiss_index(vectors, metric, "flat"), queries)
+    atomic_write(index_path, lambda tmp: faiss.write_index(index, str(tmp)))
+    write_json(meta_path, {"key": key, "paths": train.paths, "labels": train.labels.tolist(),
+                           "recall_at_10": recall, "build_seconds": time.perf_counter() - start})
+    return LatentIndex(index, metric, kind, train.paths, train.labels, run.data_root(manifest), recall)
+
+
+def knn_vote(neighbor_labels: np.ndarray, distances: np.ndarray, num_classes: int) -> np.ndarray:
+    """Class probabilities as vote shares of the neighbours; ties go to the class whose voters are nearer."""
+    votes = np.zeros((len(neighbor_labels), num_classes))
+    closeness = np.zeros_like(votes)
+    for row, (labels, dist) in enumerate(zip(neighbor_labels, distances)):
+        np.add.at(votes[row], labels, 1.0)
+        np.add.at(closeness[row], labels, -dist)
+    # Break ties: a tiny amount orders classes with equal votes by their summed distance (smaller wins).
+    scores = votes + 1e-6 * (closeness - closeness.min(1, keepdims=True)) / (np.abs(closeness).max() + 1.0)
+    return scores / scores.sum(1, keepdims=True)

@@ -1,0 +1,48 @@
+"""A 2-D t-SNE map of latent vectors, coloured by class, with thumbnails of some images."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def tsne_coordinates(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
+    """(N, 2) t-SNE coordinates (scikit-learn, PCA initialisation, perplexity at most 30 and below N/3)."""
+    from sklearn.manifold import TSNE
+
+    n = len(vectors)
+    if n < 4:
+        from cnnkit.errors import DataError
+
+        raise DataError(f"t-SNE needs at least 4 images; received {n}.")
+    perplexity = float(min(30.0, max(1.0, (n - 1) / 3.0)))
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+        np.asarray(vectors, dtype=np.float32))
+
+
+def tsne_png(coords: np.ndarray, labels: np.ndarray, classes: list[str], images: np.ndarray | None = None,
+             thumbnails: int = 0, seed: int = 0, title: str = "") -> bytes:
+    """Scatter plot by class; ``thumbnails`` images (a random sample) drawn at their points."""
+    from cnnkit.evaluation.figures import _png, _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 7))
+    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    for k, name in enumerate(classes):
+        chosen = labels == k
+        if chosen.any():
+            ax.scatter(coords[chosen, 0], coords[chosen, 1], s=12, color=cmap(k % cmap.N), label=name, alpha=0.8)
+    if thumbnails and images is not None:
+        from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+        zoom = 28.0 / max(images.shape[1:3])
+        for i in np.random.default_rng(seed).permutation(len(coords))[:thumbnails]:
+            image = images[i]
+            gray = image.shape[-1] == 1
+            box = OffsetImage(image[..., 0] if gray else image, zoom=zoom, cmap="gray" if gray else None)
+            ax.add_artist(AnnotationBbox(box, coords[i], frameon=True, pad=0.1,
+                                         bboxprops={"edgecolor": cmap(int(labels[i]) % cmap.N)}))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or "t-SNE of the latent vectors")
+    ax.legend(fontsize=8, markerscale=1.5, loc="best")
+    return _png(fig)

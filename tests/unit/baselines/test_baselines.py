@@ -1,0 +1,93 @@
+"""Classical baselines: the same split as a CNN, cross-validation on train+val only, scikit-learn's results."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+
+from cnnkit._io import read_json
+from cnnkit.baselines import fit as baseline_fit
+from cnnkit.baselines.features import handcrafted_features, pixel_features
+from cnnkit.baselines.fit import train_baseline
+from cnnkit.data.prepare import load_run_split
+from cnnkit.evaluation.compare import compare_runs
+from cnnkit.inference import Predictor
+
+
+def splits(run):
+    predictor = Predictor.load(run)
+    return predictor, [load_run_split(run, s, predictor.classes, predictor.preprocessing) for s in ("train", "val",
+                                                                                                      "test")]
+
+
+@pytest.fixture(scope="module")
+def knn_run(tmp_path_factory, pattern_data):
+    return train_baseline(pattern_data, tmp_path_factory.mktemp("b") / "knn", "knn").run_dir
+
+
+def test_knn_baseline_equals_scikit_learn(knn_run):
+    predictor, (train, val, test) = splits(knn_run)
+    params = read_json(knn_run / "config.json")["model"]["params"]
+    reference = KNeighborsClassifier(params["k"], p=params["p"]).fit(
+        pixel_features(np.concatenate([train.images, val.images])), np.concatenate([train.labels, val.labels]))
+    expected = reference.predict_proba(pixel_features(test.images))
+    assert np.allclose(predictor.predict_arrays(test.images), expected)
+    metrics = read_json(knn_run / "metrics.json")
+    assert metrics["accuracy"] == pytest.approx((expected.argmax(1) == test.labels).mean())
+
+
+def test_cross_validation_never_sees_the_test_split(pattern_data, tmp_path, monkeypatch):
+    seen = {}
+    original = baseline_fit.cross_validate
+
+    def spy(method, x, y, folds, seed):
+        seen["x"] = x
+        return original(method, x, y, folds, seed)
+
+    monkeypatch.setattr(baseline_fit, "cross_validate", spy)
+    run = train_baseline(pattern_data, tmp_path / "lin", "linear").run_dir
+    _, (train, val, test) = splits(run)
+    rows = {row.tobytes() for row in seen["x"]}
+    assert rows == {row.tobytes() for row in pixel_features(np.concatenate([train.images, val.images]))}
+    assert not rows & {row.tobytes() for row in pixel_features(test.images)}
+    cv = read_json(run / "config.json")["training"]["cross_validation"]
+    assert cv["samples"] == len(train) + len(val) and cv["best"]["C"] in baseline_fit.C_GRID
+
+
+def test_linear_baseline_is_a_softmax_equal_to_scikit_learn(pattern_data, tmp_path):
+    run = train_baseline(pattern_data, tmp_path / "lin", "linear").run_dir
+    predictor, (train, val, test) = splits(run)
+    c = read_json(run / "config.json")["model"]["params"]["C"]
+    reference = LogisticRegression(C=c, max_iter=1000, tol=1e-3, random_state=0).fit(
+        pixel_features(np.concatenate([train.images, val.images])), np.concatenate([train.labels, val.labels]))
+    assert np.allclose(predictor.predict_arrays(test.images), reference.predict_proba(pixel_features(test.images)),
+                       atol=1e-4)
+
+
+def test_handcrafted_features_see_regions():
+    images = np.zeros((2, 32, 32, 1), np.uint8)
+    images[0, 8:24, 8:24] = 255  # a 16x16 square: a quarter of the image
+    images[1, :, :16] = 255
+    features = handcrafted_features(images)
+    assert features.shape[0] == 2 and np.isfinite(features).all()
+    assert np.array_equal(features, handcrafted_features(images))
+    area = features[:, -9]  # the region block: area, perimeter, centroid y, centroid x, moments
+    assert area == pytest.approx([0.25, 0.5])
+    assert features[0, -7] == pytest.approx(15.5 / 32) and features[1, -6] == pytest.approx(7.5 / 32)
+
+
+def test_a_baseline_run_is_evaluated_and_compared_like_a_cnn_run(knn_run, trained_run):
+    report = (knn_run / "report.html").read_text()
+    assert "cross-validation" in report and "the test split was not used" in report
+    rows = compare_runs([knn_run, trained_run])  # same folder, seed and fractions: the same test split
+    assert [r["model"] for r in rows] == ["baseline-knn", "tiny_cnn"]
+
+
+def test_baseline_command(pattern_data, tmp_path, capsys):
+    from cnnkit.cli import main
+
+    assert main(["baseline", str(pattern_data), "--method", "handcrafted", "--out", str(tmp_path / "h")]) == 0
+    out = capsys.readouterr().out
+    assert "CV accuracy" in out and "Test" in out and (tmp_path / "h" / "model.safetensors").exists()
+    assert main(["predict", str(tmp_path / "h"), str(pattern_data / "left")]) == 0
+    assert main(["evaluate", str(tmp_path / "h"), "--tta", "2"]) == 1  # no TTA for baselines: a clear error
