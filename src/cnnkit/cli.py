@@ -222,6 +222,26 @@ def cmd_baseline(args: argparse.Namespace) -> None:
         print(f"Report        {result.report}")
 
 
+def cmd_scan(args: argparse.Namespace) -> None:
+    from cnnkit.scan.photo import scan_photo
+
+    summary = scan_photo(args.run, args.photo, args.out, stride=args.stride, threshold=args.threshold,
+                         min_distance=args.min_distance, ignore=tuple(args.ignore) if args.ignore else None,
+                         method=args.method, scale=args.scale, tile=args.tile, dots=args.dots, radius=args.radius)
+    print(f"Scanned {args.photo} ({summary['photo_size'][0]}x{summary['photo_size'][1]} after scale "
+          f"{summary['scale']}) with {summary['method']} windows of {summary['window'][0]}x{summary['window'][1]} "
+          f"every {summary['stride']} px ({'exact' if summary['exact'] else 'approximate at window borders'}) in "
+          f"{summary['seconds']:.2f} s, peak memory {summary['peak_memory_mb']:.0f} MB")
+    print("Counts: " + ", ".join(f"{c} {n}" for c, n in summary["counts"].items()))
+    if summary["dots"]:
+        for name, r in summary["dots"].items():
+            p = "n/a" if r["precision"] is None else f"{r['precision']:.2f}"
+            rc = "n/a" if r["recall"] is None else f"{r['recall']:.2f}"
+            print(f"  {name:<16} detected {r['detected']:4d}  dots {r['dots']:4d}  error {r['count_error']:+4d}  "
+                  f"precision {p}  recall {rc}")
+    print(f"Heatmaps, counts.json, detections.csv and detections.png in {args.out}")
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from cnnkit.evaluation.compare import compare_runs, render_compare_html, render_compare_text
     from cnnkit._io import write_text
@@ -430,6 +450,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="the split's seed: the same as a CNN run gives the same split")
     p.add_argument("--skip-bad", action="store_true")
     p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("scan", help="a patch classifier over a whole photograph: heatmaps, detections, counts")
+    p.add_argument("run", help="run folder of a patch classifier (patch_cnn is exact)")
+    p.add_argument("photo", help="the photograph")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--stride", type=int, help="pixels between windows (a multiple of the network's stride)")
+    p.add_argument("--threshold", type=float, default=0.5, help="least probability of a detection (0.5)")
+    p.add_argument("--min-distance", type=float, help="least distance between two detections of a class, in "
+                                                      "pixels (default half a patch)")
+    p.add_argument("--ignore", action="append", metavar="CLASS", help="class not to count (default: background)")
+    p.add_argument("--method", default="dense", choices=["dense", "sliding"],
+                   help="dense: fully convolutional, in tiles; sliding: every window alone (reference)")
+    p.add_argument("--scale", type=float, default=1.0, help="resize the photo first so objects match the patches")
+    p.add_argument("--tile", type=int, default=1024, help="tile side in pixels (bounds memory)")
+    p.add_argument("--dots", help="CSV with class_name,row,col per object: count errors, precision and recall")
+    p.add_argument("--radius", type=float, help="match distance for --dots, pixels (default half a patch)")
+    p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("compare", help="side-by-side table of runs evaluated on the same test set")
     p.add_argument("runs", nargs="+", help="run folders (or evaluation folders holding metrics.json)")

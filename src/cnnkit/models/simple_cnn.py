@@ -1,4 +1,5 @@
-"""Small from-scratch CNNs: ``simple_cnn`` (two conv blocks and a dense layer) and ``tiny_cnn`` for tests."""
+"""Small from-scratch CNNs: ``simple_cnn`` (two conv blocks and a dense layer), ``patch_cnn`` (unpadded, for
+scanning large images) and ``tiny_cnn`` for tests."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from cnnkit.models._registry import register_model
 from cnnkit.models.network import ConvNet, dense_neck, feature_shape
 
 
-def conv_block(in_channels: int, out_channels: int, convs: int = 1, batch_norm: bool = True) -> list[nn.Module]:
-    """``convs`` x (3x3 'same' conv, optional batch norm, ReLU), then 2x2 max pooling."""
+def conv_block(in_channels: int, out_channels: int, convs: int = 1, batch_norm: bool = True,
+               padding: str = "same") -> list[nn.Module]:
+    """``convs`` x (3x3 conv, 'same' or 'valid', optional batch norm, ReLU), then 2x2 max pooling."""
     layers: list[nn.Module] = []
     for i in range(convs):
-        layers.append(nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1,
-                                bias=not batch_norm))
+        layers.append(nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3,
+                                padding=1 if padding == "same" else 0, bias=not batch_norm))
         if batch_norm:
             layers.append(nn.BatchNorm2d(out_channels))
         layers.append(nn.ReLU())
@@ -22,12 +24,12 @@ def conv_block(in_channels: int, out_channels: int, convs: int = 1, batch_norm: 
 
 
 def block_net(name: str, num_classes: int, in_channels: int, image_size: tuple[int, int], filters: tuple[int, ...],
-              convs_per_block: int, hidden: int, batch_norm: bool, dropout: float) -> ConvNet:
+              convs_per_block: int, hidden: int, batch_norm: bool, dropout: float, padding: str = "same") -> ConvNet:
     """Conv blocks, flatten, (dropout) dense ``hidden`` + ReLU, dropout, classifier; ``hidden=0`` skips the dense."""
     layers: list[nn.Module] = []
     channels = in_channels
     for width in filters:
-        layers += conv_block(channels, width, convs_per_block, batch_norm)
+        layers += conv_block(channels, width, convs_per_block, batch_norm, padding)
         channels = width
     features = nn.Sequential(*layers)
     c, h, w = feature_shape(features, in_channels, image_size, name)
@@ -43,6 +45,16 @@ def simple_cnn(num_classes: int = 10, in_channels: int = 3, image_size: tuple[in
     """Two conv blocks (3x3 conv, batch norm, ReLU, max pool) and a dense layer."""
     return block_net("simple_cnn", num_classes, in_channels, image_size, tuple(filters), 1, hidden, batch_norm,
                      dropout)
+
+
+@register_model()
+def patch_cnn(num_classes: int = 10, in_channels: int = 3, image_size: tuple[int, int] = (32, 32),
+              filters: tuple[int, ...] = (32, 64), convs_per_block: int = 2, hidden: int = 128,
+              batch_norm: bool = True, dropout: float = 0.25) -> ConvNet:
+    """Unpadded conv blocks (2 x valid 3x3 conv, batch norm, ReLU, max pool) and a dense layer: scanning a large
+    image with it fully convolutionally gives exactly the probabilities of each patch classified alone."""
+    return block_net("patch_cnn", num_classes, in_channels, image_size, tuple(filters), convs_per_block, hidden,
+                     batch_norm, dropout, padding="valid")
 
 
 @register_model()

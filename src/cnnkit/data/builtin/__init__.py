@@ -28,6 +28,12 @@ def _wafers(out: Path, seed: int = 0, balanced: bool = False, size: int | None =
     return export_wafers(out, seed=seed, balanced=balanced, per_class=size)
 
 
+def _aerial(out: Path, seed: int = 0, balanced: bool = False, size: int | None = None) -> dict[str, int]:
+    from cnnkit.data.builtin.aerial import export_aerial
+
+    return export_aerial(out, seed=seed, per_class=size)
+
+
 _DATASETS = {
     d.name: d
     for d in (
@@ -35,6 +41,8 @@ _DATASETS = {
                        _digits),
         BuiltinDataset("wafers", "Synthetic wafer defect maps in the 9 WM-811K classes; imbalanced like a real fab "
                        "('none' common, 'Near-full' rare) unless balanced.", _wafers),
+        BuiltinDataset("aerial", "Synthetic aerial scenes (boats, cars, trees on ground and water) with dot files, "
+                       "and 24x24 patches in patches/{train,val,test}: for cnnkit scan.", _aerial),
     )
 }
 

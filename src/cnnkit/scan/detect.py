@@ -1,0 +1,91 @@
+"""From probability maps to detections and counts, and a comparison with experts' dots."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnkit.errors import DataError
+from cnnkit.scan.scan import ScanResult
+
+
+@dataclass(frozen=True)
+class Detection:
+    label: str
+    row: float
+    col: float
+    score: float
+
+
+def detect(result: ScanResult, classes: list[str], threshold: float = 0.5, min_distance: float = 8.0,
+           ignore: tuple[str, ...] = ("background",), scale: float = 1.0) -> list[Detection]:
+    """Local maxima of each class's probability at least ``threshold``, at least ``min_distance`` pixels apart
+    (of the original photo); positions in the original photo's pixels (``scale`` undone)."""
+    from scipy.ndimage import maximum_filter
+
+    radius = max(1, int(np.ceil(min_distance * scale / result.stride)))
+    found = []
+    for k, name in enumerate(classes):
+        if name in ignore:
+            continue
+        p = result.probabilities[k]
+        peaks = (p >= threshold) & (p == maximum_filter(p, size=2 * radius + 1, mode="constant", cval=-1.0))
+        for i, j in zip(*np.nonzero(peaks)):
+            row, col = result.centre(int(i), int(j))
+            found.append(Detection(name, row / scale, col / scale, float(p[i, j])))
+    found = _suppress_plateaus(found, min_distance)
+    return sorted(found, key=lambda d: (d.label, -d.score))
+
+
+def _suppress_plateaus(found: list[Detection], min_distance: float) -> list[Detection]:
+    """Equal neighbouring maxima (a flat top) count once."""
+    kept: list[Detection] = []
+    for d in sorted(found, key=lambda d: -d.score):
+        if all(k.label != d.label or (k.row - d.row) ** 2 + (k.col - d.col) ** 2 >= min_distance ** 2 for k in kept):
+            kept.append(d)
+    return kept
+
+
+def read_dots(path: str | Path) -> list[tuple[str, float, float]]:
+    """Rows ``class_name,row,col`` (other columns ignored) from a CSV with a header."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Dots file {path} does not exist.")
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("class_name", "row", "col") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"Dots file {path} has no column(s) {missing}; it needs a header with class_name, row "
+                            f"and col (found: {reader.fieldnames}).")
+        try:
+            return [(r["class_name"], float(r["row"]), float(r["col"])) for r in reader]
+        except (TypeError, ValueError) as e:
+            raise DataError(f"Dots file {path}: a row or col is not a number ({e}).") from None
+
+
+def compare_with_dots(detections: list[Detection], dots: list[tuple[str, float, float]], classes: list[str],
+                      radius: float) -> dict:
+    """Per class: counts, count error, and precision/recall of detections matched to dots within ``radius``
+    (greedy, highest score first, each dot matched once)."""
+    report = {}
+    for name in sorted({d.label for d in detections} | {c for c, _, _ in dots}):
+        mine = sorted((d for d in detections if d.label == name), key=lambda d: -d.score)
+        theirs = [(r, c) for label, r, c in dots if label == name]
+        free = list(range(len(theirs)))
+        matched = 0
+        for d in mine:
+            if not free:
+                break
+            distances = [np.hypot(d.row - theirs[k][0], d.col - theirs[k][1]) for k in free]
+            best = int(np.argmin(distances))
+            if distances[best] <= radius:
+                matched += 1
+                free.pop(best)
+        report[name] = {"detected": len(mine), "dots": len(theirs), "count_error": len(mine) - len(theirs),
+                        "matched": matched, "precision": matched / len(mine) if mine else None,
+                        "recall": matched / len(theirs) if theirs else None,
+                        "known_class": name in classes}
+    return report

@@ -1,0 +1,105 @@
+"""What ``cnnkit scan`` writes: heatmaps (PNG overlay and .npy), counts.json, detections.csv and an overlay."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from cnnkit._io import write_bytes, write_json, write_text
+from cnnkit.scan.detect import Detection
+from cnnkit.scan.scan import ScanResult
+
+PREVIEW_SIDE = 1600
+COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)]
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "class"
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def preview(photo: np.ndarray) -> tuple[Image.Image, float]:
+    """A reduced RGB copy of the photo (longest side at most PREVIEW_SIDE) and its scale."""
+    image = Image.fromarray(photo[..., 0] if photo.shape[-1] == 1 else photo).convert("RGB")
+    factor = min(1.0, PREVIEW_SIDE / max(image.size))
+    if factor < 1.0:
+        image = image.resize((round(image.width * factor), round(image.height * factor)), Image.Resampling.BILINEAR)
+    return image, factor
+
+
+def heatmap_overlay(base: Image.Image, factor: float, result: ScanResult, k: int) -> Image.Image:
+    """The class's probability in colour over the photo: each window's value painted at its centre cell."""
+    from matplotlib import colormaps
+
+    p = result.probabilities[k]
+    heat = np.zeros((base.height, base.width), np.float32)
+    half = result.stride * factor / 2.0
+    for i, j in zip(*np.nonzero(p > 0.02)):
+        row, col = (x * factor for x in result.centre(int(i), int(j)))
+        r0, r1 = int(max(0, row - half)), int(min(base.height, row + half + 1))
+        c0, c1 = int(max(0, col - half)), int(min(base.width, col + half + 1))
+        heat[r0:r1, c0:c1] = p[i, j]
+    colour = colormaps["inferno"](heat)[..., :3] * 255.0
+    alpha = (0.65 * heat)[..., None]
+    blended = np.asarray(base, dtype=np.float32) * (1 - alpha) + colour * alpha
+    return Image.fromarray(blended.round().astype(np.uint8))
+
+
+def detections_overlay(base: Image.Image, factor: float, detections: list[Detection], classes: list[str],
+                       radius: float) -> Image.Image:
+    """A circle of ``radius`` photo pixels around each detection, coloured by class, with a legend."""
+    image = base.copy()
+    draw = ImageDraw.Draw(image)
+    radius = max(3.0, radius * factor)
+    for d in detections:
+        colour = COLOURS[classes.index(d.label) % len(COLOURS)] if d.label in classes else (255, 255, 255)
+        row, col = d.row * factor, d.col * factor
+        draw.ellipse((col - radius, row - radius, col + radius, row + radius), outline=colour, width=2)
+    y = 5
+    for name in classes:
+        if any(d.label == name for d in detections):
+            draw.rectangle((5, y, 17, y + 12), fill=COLOURS[classes.index(name) % len(COLOURS)])
+            draw.text((22, y), name, fill=(255, 255, 255))
+            y += 16
+    return image
+
+
+def write_outputs(out: Path, photo: np.ndarray, result: ScanResult, classes: list[str], detections: list[Detection],
+                  ignore: tuple[str, ...], radius: float, scale: float, settings: dict,
+                  dots_report: dict | None = None) -> dict:
+    """Every output file, written atomically; returns the counts per class. ``photo`` is the scanned (scaled)
+    photo; detections and ``radius`` are in original pixels."""
+    out = Path(out)
+    base, factor = preview(photo)
+    for k, name in enumerate(classes):
+        write_bytes(out / f"heatmap_{safe_name(name)}.npy", _npy(result.probabilities[k]))
+        write_bytes(out / f"heatmap_{safe_name(name)}.png", _png(heatmap_overlay(base, factor, result, k)))
+    counts = {name: sum(d.label == name for d in detections) for name in classes if name not in ignore}
+    write_json(out / "counts.json", counts)
+    rows = io.StringIO()
+    writer = csv.writer(rows, lineterminator="\n")
+    writer.writerow(["class", "row", "col", "score"])
+    writer.writerows([d.label, f"{d.row:.1f}", f"{d.col:.1f}", f"{d.score:.4f}"] for d in detections)
+    write_text(out / "detections.csv", rows.getvalue())
+    write_bytes(out / "detections.png", _png(detections_overlay(base, factor * scale, detections, classes, radius)))
+    if dots_report is not None:
+        write_json(out / "dots.json", dots_report)
+    write_json(out / "scan.json", {**settings, "counts": counts})
+    return counts

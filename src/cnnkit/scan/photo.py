@@ -1,0 +1,45 @@
+"""``cnnkit scan RUN PHOTO``: everything from loading the photo to the files in the output folder."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+from cnnkit.inference import Predictor
+from cnnkit.scan.detect import compare_with_dots, detect, read_dots
+from cnnkit.scan.output import write_outputs
+from cnnkit.scan.scan import load_photo, scan
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far (MB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, *, stride: int | None = None,
+               threshold: float = 0.5, min_distance: float | None = None, ignore: tuple[str, ...] | None = None,
+               method: str = "dense", scale: float = 1.0, tile: int = 1024, dots: str | Path | None = None,
+               radius: float | None = None) -> dict:
+    """Scan one photograph with a run's patch classifier and write heatmaps, counts, detections (and the comparison
+    with ``dots``) into ``out``. ``scale`` resizes the photo first, so that objects have the size they had in the
+    training patches; positions in the outputs are in the original photo's pixels."""
+    predictor = Predictor.load(run_dir)
+    classes = predictor.classes
+    ignore = tuple(ignore) if ignore is not None else tuple(c for c in classes if c.lower() == "background")
+    expected_dots = read_dots(dots) if dots else None  # a broken dots file fails before the scan, not after
+    photo = load_photo(photo_path, predictor.preprocessing.channels, scale)
+    result = scan(predictor.model, predictor.preprocessing, photo, stride, method, tile)
+    window = predictor.preprocessing.image_size
+    min_distance = min_distance if min_distance is not None else min(window) / 2.0 / scale
+    radius = radius if radius is not None else min(window) / 2.0 / scale
+    detections = detect(result, classes, threshold, min_distance, ignore, scale)
+    report = compare_with_dots(detections, expected_dots, classes, radius) if expected_dots is not None else None
+    settings = {"run": str(Path(run_dir).resolve()), "photo": str(Path(photo_path).resolve()),
+                "photo_size": list(photo.shape[:2]), "scale": scale, "method": method, "window": list(window),
+                "stride": result.stride, "exact": result.exact, "threshold": threshold,
+                "min_distance": min_distance, "ignore": list(ignore), "seconds": round(result.seconds, 3),
+                "grid": list(result.probabilities.shape[1:]), "peak_memory_mb": round(peak_memory_mb(), 1)}
+    counts = write_outputs(Path(out), photo, result, classes, detections, ignore, radius, scale, settings, report)
+    return {**settings, "counts": counts, "detections": len(detections), "dots": report}

@@ -1,0 +1,112 @@
+"""Class probabilities over a whole photograph: the dense network in tiles, or the naive sliding-window loop."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnnkit.data.decode import load_image, probe_image
+from cnnkit.data.preprocess import Preprocessing, normalize
+from cnnkit.errors import ConfigError, DataError
+from cnnkit.scan.dense import DenseNet, dense_network
+
+
+@dataclass
+class ScanResult:
+    probabilities: np.ndarray  # (classes, rows, cols): window (i, j) starts at (i * stride, j * stride)
+    stride: int
+    window: tuple[int, int]
+    seconds: float
+    exact: bool
+    method: str
+
+    def centre(self, i: int, j: int) -> tuple[float, float]:
+        """Pixel (row, col) of the centre of window (i, j)."""
+        return i * self.stride + self.window[0] / 2.0, j * self.stride + self.window[1] / 2.0
+
+
+def load_photo(path: str | Path, channels: int, scale: float = 1.0) -> np.ndarray:
+    """The whole photograph as (H, W, C) uint8, optionally resized by ``scale`` (to the patches' pixel size)."""
+    info = probe_image(path)
+    if info.grayscale and channels == 3:
+        raise DataError(f"{path} is a grayscale photo, but the model was trained on colour patches: its colour "
+                        "features would see nothing. Scan colour photos, or train on grayscale patches "
+                        "(--channels 1).")
+    if scale <= 0:
+        raise ConfigError(f"Expected --scale > 0. Received: {scale}")
+    size = (max(1, round(info.height * scale)), max(1, round(info.width * scale)))
+    return np.array(load_image(path, size, channels, "bilinear"))  # writable: torch shares its memory
+
+
+def _to_input(photo: np.ndarray, preprocessing: Preprocessing) -> torch.Tensor:
+    x = torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1)[None].float() / 255.0
+    return normalize(x, preprocessing)
+
+
+def grid_size(length: int, window: int, stride: int) -> int:
+    return (length - window) // stride + 1
+
+
+@torch.no_grad()
+def dense_scan(dense: DenseNet, photo: np.ndarray, preprocessing: Preprocessing, tile: int = 1024) -> np.ndarray:
+    """Probabilities (classes, rows, cols) computed in tiles of about ``tile`` pixels that overlap by what each
+    window needs (its own extent, plus the receptive field for padded networks); stitched, they equal one pass over
+    the whole photo."""
+    (wh, ww), s, m = dense.window, dense.stride, dense.margin
+    height, width = photo.shape[:2]
+    rows, cols = grid_size(height, wh, s), grid_size(width, ww, s)
+    per_tile = max(1, (max(tile, max(wh, ww) + 2 * m) - max(wh, ww)) // s + 1)
+    out = None
+    for a in range(0, rows, per_tile):
+        for b in range(0, cols, per_tile):
+            a2, b2 = min(a + per_tile, rows), min(b + per_tile, cols)
+            top, left = max(0, a * s - m), max(0, b * s - m)
+            bottom, right = min(height, (a2 - 1) * s + wh + m), min(width, (b2 - 1) * s + ww + m)
+            logits = dense(_to_input(photo[top:bottom, left:right], preprocessing))[0]
+            if out is None:
+                out = np.zeros((logits.shape[0], rows, cols), np.float32)
+            di, dj = (a * s - top) // s, (b * s - left) // s
+            out[:, a:a2, b:b2] = torch.softmax(logits, 0)[:, di:di + a2 - a, dj:dj + b2 - b].numpy()
+    return out
+
+
+@torch.no_grad()
+def sliding_scan(model: torch.nn.Module, photo: np.ndarray, preprocessing: Preprocessing, window: tuple[int, int],
+                 stride: int, batch_size: int = 256) -> np.ndarray:
+    """The reference: cut every window and classify it alone, batch by batch."""
+    wh, ww = window
+    rows, cols = grid_size(photo.shape[0], wh, stride), grid_size(photo.shape[1], ww, stride)
+    positions = [(i, j) for i in range(rows) for j in range(cols)]
+    out = None
+    for start in range(0, len(positions), batch_size):
+        chunk = positions[start:start + batch_size]
+        crops = np.stack([photo[i * stride:i * stride + wh, j * stride:j * stride + ww] for i, j in chunk])
+        x = normalize(torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0, preprocessing)
+        probabilities = torch.softmax(model(x), 1).numpy()
+        if out is None:
+            out = np.zeros((probabilities.shape[1], rows, cols), np.float32)
+        for (i, j), p in zip(chunk, probabilities):
+            out[:, i, j] = p
+    return out
+
+
+def scan(model: torch.nn.Module, preprocessing: Preprocessing, photo: np.ndarray, stride: int | None = None,
+         method: str = "dense", tile: int = 1024) -> ScanResult:
+    """Scan ``photo`` with the patch classifier ``model`` (trained on ``preprocessing.image_size`` patches)."""
+    window = tuple(preprocessing.image_size)
+    if photo.shape[0] < window[0] or photo.shape[1] < window[1]:
+        raise DataError(f"The photo ({photo.shape[0]}x{photo.shape[1]}) is smaller than one patch "
+                        f"({window[0]}x{window[1]}); nothing to scan.")
+    dense = dense_network(model, preprocessing.channels, window, stride)
+    start = time.perf_counter()
+    if method == "dense":
+        probabilities = dense_scan(dense, photo, preprocessing, tile)
+    elif method == "sliding":
+        probabilities = sliding_scan(model.eval(), photo, preprocessing, window, dense.stride)
+    else:
+        raise ConfigError(f"Unknown scan method {method!r}: dense or sliding.")
+    return ScanResult(probabilities, dense.stride, window, time.perf_counter() - start, dense.exact, method)

@@ -1,0 +1,146 @@
+"""Scanning: the dense network is exact for unpadded CNNs, tiles stitch exactly, counts on a known scene."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnkit.cli import main
+from cnnkit.data.preprocess import Preprocessing
+from cnnkit.errors import CnnkitError
+from cnnkit.models import create_model
+from cnnkit.scan.dense import dense_network
+from cnnkit.scan.detect import compare_with_dots, read_dots
+from cnnkit.scan.scan import dense_scan, scan, sliding_scan
+
+PREP = Preprocessing((24, 24), 3, (0.4, 0.5, 0.3), (0.2, 0.25, 0.2))
+
+
+def random_model(name: str, seed: int = 0, **options):
+    torch.manual_seed(seed)
+    model = create_model(name, 4, 3, (24, 24), **options)
+    with torch.no_grad():  # batch-norm statistics away from their defaults, so that they matter
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def photo(height: int, width: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("stride_factor", [1, 3])
+def test_dense_scan_equals_classifying_each_patch_alone(stride_factor):
+    model = random_model("patch_cnn")
+    dense = dense_network(model, 3, (24, 24))
+    assert dense.exact and dense.natural_stride == 4
+    stride = dense.natural_stride * stride_factor
+    image = photo(83, 70)
+    dense_p = scan(model, PREP, image, stride).probabilities
+    sliding_p = sliding_scan(model, image, PREP, (24, 24), stride)
+    assert dense_p.shape == sliding_p.shape == (4, (83 - 24) // stride + 1, (70 - 24) // stride + 1)
+    assert np.abs(dense_p - sliding_p).max() < 1e-4
+
+
+@pytest.mark.parametrize("name", ["patch_cnn", "simple_cnn"])
+def test_tiles_stitch_to_the_untiled_result(name):
+    model = random_model(name)
+    dense = dense_network(model, 3, (24, 24))
+    image = photo(150, 131, seed=2)
+    whole = dense_scan(dense, image, PREP, tile=10_000)
+    tiled = dense_scan(dense, image, PREP, tile=40)
+    assert whole.shape == tiled.shape and np.abs(whole - tiled).max() < 1e-5
+
+
+def test_padded_networks_are_flagged_approximate():
+    model = random_model("simple_cnn")
+    dense = dense_network(model, 3, (24, 24))
+    assert not dense.exact and dense.margin > 0
+    image = photo(60, 60)
+    approximate = scan(model, PREP, image).probabilities
+    reference = sliding_scan(model, image, PREP, (24, 24), dense.stride)
+    assert approximate.shape == reference.shape
+    assert np.abs(approximate - reference).max() < 1.0  # close in places, not equal: zero padding vs real context
+
+
+def test_a_backbone_with_a_pooling_head_scans_densely():
+    torch.manual_seed(0)
+    model = create_model("efficientnet_lite0", 3).eval()
+    prep = Preprocessing((64, 64), 3, (0.5,) * 3, (0.5,) * 3)
+    result = scan(model, prep, photo(160, 128), stride=32)
+    assert not result.exact and result.probabilities.shape == (3, 4, 3)
+    assert np.allclose(result.probabilities.sum(0), 1, atol=1e-5)
+    with pytest.raises(CnnkitError, match="multiple of the network's own stride 32"):
+        scan(model, prep, photo(160, 128), stride=16)
+
+
+def test_bad_photos_and_dots_give_clear_errors(tmp_path):
+    model = random_model("patch_cnn")
+    with pytest.raises(CnnkitError, match="smaller than one patch"):
+        scan(model, PREP, photo(20, 100))
+    from cnnkit.scan.scan import load_photo
+
+    Image.fromarray(photo(40, 40)[..., 0]).save(tmp_path / "gray.png")
+    with pytest.raises(CnnkitError, match="gray.png is a grayscale photo"):
+        load_photo(tmp_path / "gray.png", 3)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    with pytest.raises(CnnkitError, match="broken.jpg"):
+        load_photo(tmp_path / "broken.jpg", 3)
+    (tmp_path / "dots.csv").write_text("tid,cls,row,x\n1,0,5,6\n")
+    with pytest.raises(CnnkitError, match=r"no column\(s\) \['class_name', 'col'\]"):
+        read_dots(tmp_path / "dots.csv")
+
+
+def test_matching_detections_to_dots():
+    from cnnkit.scan.detect import Detection
+
+    detections = [Detection("car", 10, 10, 0.9), Detection("car", 50, 50, 0.8), Detection("car", 90, 90, 0.7)]
+    dots = [("car", 12, 11), ("car", 52, 47), ("boat", 5, 5)]
+    report = compare_with_dots(detections, dots, ["boat", "car"], radius=5)
+    assert report["car"] == {"detected": 3, "dots": 2, "count_error": 1, "matched": 2, "precision": 2 / 3,
+                             "recall": 1.0, "known_class": True}
+    assert report["boat"]["recall"] == 0.0 and report["boat"]["precision"] is None
+
+
+@pytest.fixture(scope="module")
+def aerial(tmp_path_factory):
+    root = tmp_path_factory.mktemp("aerial")
+    assert main(["datasets", "export", "aerial", str(root / "data"), "--size", "60"]) == 0
+    assert main(["-q", "train", str(root / "data" / "patches"), "--model", "patch_cnn", "--epochs", "25",
+                 "--augment", "flip=hv,rotate=180", "--out", str(root / "run"), "--no-progress"]) == 0
+    return root
+
+
+def test_counts_on_synthetic_scenes_match_the_dots(aerial, capsys):
+    for k in (0, 1):
+        out = aerial / f"scan{k}"
+        scene = aerial / "data" / "scenes" / f"scene_{k}.png"
+        dots = aerial / "data" / "scenes" / f"scene_{k}-dots.csv"
+        assert main(["scan", str(aerial / "run"), str(scene), "--out", str(out), "--dots", str(dots)]) == 0
+        expected = {c: sum(1 for label, _, _ in read_dots(dots) if label == c) for c in ("boat", "car", "tree")}
+        counts = json.loads((out / "counts.json").read_text())
+        assert set(counts) == {"boat", "car", "tree"}  # background is not counted
+        assert all(abs(counts[c] - expected[c]) <= 1 for c in expected), (counts, expected)
+        report = json.loads((out / "dots.json").read_text())
+        assert all(report[c]["recall"] >= 0.75 for c in expected), report
+    for name in ("heatmap_boat.png", "heatmap_boat.npy", "heatmap_background.npy", "detections.csv",
+                 "detections.png", "scan.json"):
+        assert (out / name).exists(), name
+    assert np.load(out / "heatmap_car.npy", allow_pickle=False).ndim == 2
+    assert "exact" in capsys.readouterr().out
+
+
+def test_sliding_method_gives_the_same_counts(aerial):
+    from cnnkit.scan.photo import scan_photo
+
+    scene = aerial / "data" / "scenes" / "scene_2.png"
+    dense = scan_photo(aerial / "run", scene, aerial / "d", method="dense")
+    sliding = scan_photo(aerial / "run", scene, aerial / "s", method="sliding")
+    assert dense["counts"] == sliding["counts"] and dense["grid"] == sliding["grid"]
+    a = np.load(aerial / "d" / "heatmap_tree.npy")
+    b = np.load(aerial / "s" / "heatmap_tree.npy")
+    assert np.abs(a - b).max() < 1e-4
