@@ -18,18 +18,27 @@ def save_weights(model: nn.Module, path: str | Path, metadata: dict[str, str] | 
     return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata or {}))
 
 
-def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load ``path`` into ``model``, checking every tensor name and shape; raise RunError naming the file."""
+def read_safetensors(path: str | Path, framework: str = "torch") -> dict:
+    """Every tensor of a safetensors file (torch tensors or numpy arrays); RunError naming the file if it is
+    missing or broken."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
+    if framework == "numpy":
+        from safetensors.numpy import load_file
+    else:
+        from safetensors.torch import load_file
     path = Path(path)
     if not path.exists():
         raise RunError(f"Weights file {path} does not exist (did training finish at least one epoch?).")
     try:
-        state = load_file(str(path))
+        return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise RunError(f"Weights file {path} is broken ({e}). Retrain, or restore the file from a copy.") from None
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load ``path`` into ``model``, checking every tensor name and shape; raise RunError naming the file."""
+    state = read_safetensors(path)
     expected = model.state_dict()
     missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()

@@ -209,3 +209,14 @@ def test_bad_augmentation_options_fail_cleanly(tmp_path, capsys):
                           (["augment-preview", data, "--augment", "none"], "non-empty --augment")):
         code, _, err = run_cli(*args, "--out", tmp_path / "x", capsys=capsys)
         assert code == 1 and message in err, err
+
+
+def test_demo_on_aerial_trains_a_patch_classifier_and_scans_a_scene(tmp_path, capsys):
+    code, out, _ = run_cli("-q", "demo", "--dataset", "aerial", "--out", tmp_path / "demo", "--epochs", "20",
+                           "--no-progress", capsys=capsys)
+    config = json.loads((tmp_path / "demo" / "config.json").read_text())
+    assert code == 0 and config["model"]["name"] == "patch_cnn" and config["training"]["augment"] == "flip=hv,rotate=180"
+    scan = json.loads((tmp_path / "demo" / "scan-scene_0" / "scan.json").read_text())
+    assert scan["exact"] and "counts against the dots" in out
+    dots = json.loads((tmp_path / "demo" / "scan-scene_0" / "dots.json").read_text())
+    assert sum(r["dots"] for r in dots.values()) > 5 and all(r["recall"] >= 0.5 for r in dots.values())

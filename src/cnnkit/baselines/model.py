@@ -8,7 +8,7 @@ import numpy as np
 
 from cnnkit.baselines.features import handcrafted_features, pixel_features
 from cnnkit.data.preprocess import Preprocessing
-from cnnkit.errors import ConfigError, RunError
+from cnnkit.errors import ConfigError
 from cnnkit.inference import Predictor
 
 METHODS = ("knn", "linear", "handcrafted")
@@ -71,16 +71,9 @@ class BaselinePredictor(Predictor):
 
     @classmethod
     def from_run(cls, run_dir: Path, config: dict) -> BaselinePredictor:
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
+        from cnnkit.weights import read_safetensors
 
-        path = Path(run_dir) / "model.safetensors"
-        if not path.exists():
-            raise RunError(f"Weights file {path} does not exist.")
-        try:
-            arrays = load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as e:
-            raise RunError(f"Weights file {path} is broken ({e}).") from None
+        arrays = read_safetensors(Path(run_dir) / "model.safetensors", framework="numpy")
         spec = config["model"]
         model = BaselineModel(spec["method"], spec["params"], arrays, len(config["classes"]))
         return cls(model, config["classes"], Preprocessing.from_dict(config["preprocessing"]), Path(run_dir))

@@ -44,9 +44,9 @@ class ConvNet(nn.Module):
 def feature_shape(features: nn.Module, in_channels: int, image_size: tuple[int, int], model: str) -> torch.Size:
     """Shape (C, H, W) that ``features`` gives for one input, computed on the meta device (no memory, no time)."""
     try:
-        probe = copy.deepcopy(features).to("meta")
+        probe = copy.deepcopy(features).to("meta").eval()
         shape = probe(torch.empty(1, in_channels, *image_size, device="meta")).shape[1:]
-    except RuntimeError as e:
+    except (RuntimeError, ValueError) as e:
         raise ModelError(
             f"Input {in_channels}x{image_size[0]}x{image_size[1]} does not fit model {model!r}: {e}. "
             "Use a larger --image-size."

@@ -20,14 +20,14 @@ def peak_memory_mb() -> float:
 
 def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, *, stride: int | None = None,
                threshold: float = 0.5, min_distance: float | None = None, ignore: tuple[str, ...] | None = None,
-               method: str = "dense", scale: float = 1.0, tile: int = 1024, dots: str | Path | None = None,
+               method: str = "dense", scale: float = 1.0, tile: int = 512, dots: str | Path | None = None,
                radius: float | None = None) -> dict:
     """Scan one photograph with a run's patch classifier and write heatmaps, counts, detections (and the comparison
     with ``dots``) into ``out``. ``scale`` resizes the photo first, so that objects have the size they had in the
     training patches; positions in the outputs are in the original photo's pixels."""
     predictor = Predictor.load(run_dir)
     classes = predictor.classes
-    ignore = tuple(ignore) if ignore is not None else tuple(c for c in classes if c.lower() == "background")
+    ignore = tuple(ignore) if ignore is not None else tuple(c for c in classes if c.lower().startswith("background"))
     expected_dots = read_dots(dots) if dots else None  # a broken dots file fails before the scan, not after
     photo = load_photo(photo_path, predictor.preprocessing.channels, scale)
     result = scan(predictor.model, predictor.preprocessing, photo, stride, method, tile)

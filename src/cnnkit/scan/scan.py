@@ -52,7 +52,7 @@ def grid_size(length: int, window: int, stride: int) -> int:
 
 
 @torch.no_grad()
-def dense_scan(dense: DenseNet, photo: np.ndarray, preprocessing: Preprocessing, tile: int = 1024) -> np.ndarray:
+def dense_scan(dense: DenseNet, photo: np.ndarray, preprocessing: Preprocessing, tile: int = 512) -> np.ndarray:
     """Probabilities (classes, rows, cols) computed in tiles of about ``tile`` pixels that overlap by what each
     window needs (its own extent, plus the receptive field for padded networks); stitched, they equal one pass over
     the whole photo."""
@@ -95,7 +95,7 @@ def sliding_scan(model: torch.nn.Module, photo: np.ndarray, preprocessing: Prepr
 
 
 def scan(model: torch.nn.Module, preprocessing: Preprocessing, photo: np.ndarray, stride: int | None = None,
-         method: str = "dense", tile: int = 1024) -> ScanResult:
+         method: str = "dense", tile: int = 512) -> ScanResult:
     """Scan ``photo`` with the patch classifier ``model`` (trained on ``preprocessing.image_size`` patches)."""
     window = tuple(preprocessing.image_size)
     if photo.shape[0] < window[0] or photo.shape[1] < window[1]:

@@ -102,7 +102,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     import torch
 
     with torch.device("meta"):  # a wrong model name or option fails now, before any image is decoded
-        probe = create_model(config.model, 2, 3, default_image_size(config.model) or (32, 32), **config.model_options)
+        probe = create_model(config.model, 2, 3, config.image_size or default_image_size(config.model) or (32, 32),
+                             **config.model_options)
     pretrained = _pretrained_backbone(config) if config.pretrained else None  # missing weights fail now, too
     prepared = prepare_training_data(
         data_dir, image_size=config.image_size, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
