@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from cnnkit.data.prepare import load_run_split
 from cnnkit.errors import check_choice
 from cnnkit.inference import Predictor
 from cnnkit.run import RunFolder
+
+log = logging.getLogger("cnnkit")
 
 METRICS = ("l2", "cosine")
 KINDS = ("flat", "ivf")
@@ -96,10 +99,13 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
     meta_path, index_path = folder / f"{metric}-{kind}.json", folder / f"{metric}-{kind}.faiss"
     manifest = run.read_split()
     if meta_path.exists() and index_path.exists():
-        meta = read_json(meta_path)
-        if meta.get("key") == key:
-            return LatentIndex(faiss.read_index(str(index_path)), metric, kind, meta["paths"],
-                               np.array(meta["labels"]), run.data_root(manifest), meta.get("recall_at_10"))
+        try:
+            meta = read_json(meta_path)
+            if meta.get("key") == key:
+                return LatentIndex(faiss.read_index(str(index_path)), metric, kind, meta["paths"],
+                                   np.array(meta["labels"]), run.data_root(manifest), meta.get("recall_at_10"))
+        except (RuntimeError, OSError, ValueError, KeyError) as e:  # a damaged index is rebuilt, not trusted
+            log.warning("The saved index %s is damaged (%s); rebuilding it.", index_path, str(e).splitlines()[0])
     train = load_run_split(run.path, "train", predictor.classes, predictor.preprocessing)
     vectors = prepare_vectors(predictor.embed_arrays(train.images), metric)
     start = time.perf_counter()

@@ -6,6 +6,7 @@ import resource
 import sys
 from pathlib import Path
 
+from cnnkit.errors import ConfigError
 from cnnkit.inference import Predictor
 from cnnkit.scan.detect import compare_with_dots, detect, read_dots
 from cnnkit.scan.output import write_outputs
@@ -26,6 +27,8 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, *, 
     with ``dots``) into ``out``. ``scale`` resizes the photo first, so that objects have the size they had in the
     training patches; positions in the outputs are in the original photo's pixels."""
     predictor = Predictor.load(run_dir)
+    if not hasattr(predictor, "model"):
+        raise ConfigError(f"{run_dir} is a baseline run; scanning needs a CNN patch classifier (patch_cnn is exact).")
     classes = predictor.classes
     ignore = tuple(ignore) if ignore is not None else tuple(c for c in classes if c.lower().startswith("background"))
     expected_dots = read_dots(dots) if dots else None  # a broken dots file fails before the scan, not after

@@ -91,3 +91,6 @@ def test_baseline_command(pattern_data, tmp_path, capsys):
     assert "CV accuracy" in out and "Test" in out and (tmp_path / "h" / "model.safetensors").exists()
     assert main(["predict", str(tmp_path / "h"), str(pattern_data / "left")]) == 0
     assert main(["evaluate", str(tmp_path / "h"), "--tta", "2"]) == 1  # no TTA for baselines: a clear error
+    photo = sorted((pattern_data / "left").glob("*.png"))[0]
+    assert main(["scan", str(tmp_path / "h"), str(photo), "--out", str(tmp_path / "scan")]) == 1
+    assert "scanning needs a CNN patch classifier" in capsys.readouterr().err

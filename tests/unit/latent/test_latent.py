@@ -60,6 +60,8 @@ def test_the_saved_index_is_reused_then_rebuilt_after_retraining(trained_run, tm
     save_weights(model, run / "model.safetensors")  # what retraining does to the run
     rebuilt = run_index(run)
     assert calls == [1]
+    saved.write_bytes(b"damaged")  # a broken index file is rebuilt, never trusted
+    assert run_index(run).index.ntotal == rebuilt.index.ntotal and calls == [1, 1]
     predictor = Predictor.load(run)
     train = load_run_split(run, "train", predictor.classes, predictor.preprocessing)
     expected = predictor.embed_arrays(train.images[:1])
