@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit._io import write_bytes, write_json, write_text
-from cnnkit.data.prepare import ImageArrays, load_folder, load_samples
+from cnnkit.data.prepare import ImageArrays, load_folder, load_run_split, load_samples
 from cnnkit.errors import ConfigError, RunError
 from cnnkit.evaluation import metrics as M
 from cnnkit.inference import Predictor, check_threshold, decide
@@ -56,9 +56,7 @@ def choose_threshold(run_dir: str | Path, predictor: Predictor | None = None) ->
     predictor = predictor or Predictor.load(run.path)
     if len(predictor.classes) != 2:
         raise ConfigError(f"--choose-threshold needs two classes; this model has {len(predictor.classes)}.")
-    manifest = run.read_split()
-    val = load_samples(run.data_root(manifest), manifest.splits.get("val", []), predictor.classes,
-                       predictor.preprocessing)
+    val = load_run_split(run.path, "val", predictor.classes, predictor.preprocessing)
     curve = M.roc_curve(predictor.predict_arrays(val.images)[:, 1], val.labels == 1)
     if curve.auc is None:
         raise RunError(f"The validation split of {run.path} lacks one of the two classes; no ROC to choose from.")

@@ -52,10 +52,17 @@ def report_counts(counts: dict[str, dict[str, int]]) -> None:
 
 def _loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int, sampler=None):
     import torch
-    from torch.utils.data import DataLoader, TensorDataset
 
     images = torch.from_numpy(arrays.images).permute(0, 3, 1, 2).contiguous()
-    dataset = TensorDataset(images, torch.from_numpy(arrays.labels))
+    return _tensor_loader(images, arrays.labels, batch_size, shuffle, seed, sampler)
+
+
+def _tensor_loader(inputs, labels, batch_size: int, shuffle: bool, seed: int, sampler=None):
+    """Batches of (inputs, labels): images or cached features, shuffled with ``seed`` or drawn by ``sampler``."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    dataset = TensorDataset(inputs, torch.as_tensor(labels))
     if sampler is not None:
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
     generator = torch.Generator().manual_seed(seed)
@@ -223,9 +230,6 @@ def _trainer(run: RunFolder, config: TrainConfig, phase: Phase, callbacks: list,
 
 def _feature_loaders(model, splits, config: TrainConfig, preprocessing: Preprocessing, sampler, progress: bool):
     """Loaders of cached backbone features, or None (with the reason) when the cache cannot stand in for images."""
-    import torch
-    from torch.utils.data import DataLoader, TensorDataset
-
     from cnnkit.training.features import cached_features
 
     if not config.feature_cache:
@@ -238,13 +242,8 @@ def _feature_loaders(model, splits, config: TrainConfig, preprocessing: Preproce
     train, stats = cached_features(model, splits["train"].images, preprocessing, views, config.augment,
                                    progress=progress)
     val, val_stats = cached_features(model, splits["val"].images, preprocessing, 1, None, progress=progress)
-    labels = {name: torch.from_numpy(splits[name].labels) for name in ("train", "val")}
-    generator = torch.Generator().manual_seed(config.seed)
-    train_loader = (DataLoader(TensorDataset(train, labels["train"]), batch_size=config.batch_size, sampler=sampler)
-                    if sampler is not None else
-                    DataLoader(TensorDataset(train, labels["train"]), batch_size=config.batch_size, shuffle=True,
-                               generator=generator))
-    val_loader = DataLoader(TensorDataset(val, labels["val"]), batch_size=config.batch_size)
+    train_loader = _tensor_loader(train, splits["train"].labels, config.batch_size, True, config.seed, sampler)
+    val_loader = _tensor_loader(val, splits["val"].labels, config.batch_size, False, config.seed)
     return (train_loader, val_loader), {"used": True, "views": views, "directory": stats.directory,
                                         "reused": stats.reused + val_stats.reused,
                                         "computed": stats.computed + val_stats.computed}
