@@ -44,10 +44,12 @@ def pattern_data(tmp_path_factory) -> Path:
 def trained_run(tmp_path_factory, pattern_data: Path) -> Path:
     """A tiny_cnn trained for a few epochs: shared by prediction, evaluation and summary tests."""
     from cnnkit.config import TrainConfig
+    from cnnkit.evaluation.evaluate import evaluate_run
     from cnnkit.training.fit import train
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     train(pattern_data, out, TrainConfig(model="tiny_cnn", epochs=4, batch_size=16, lr=0.01), progress=False)
+    evaluate_run(out)  # as `cnnkit train` does: the run holds its test scores and report
     return out
 
 
@@ -68,10 +70,12 @@ def binary_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def binary_run(tmp_path_factory, binary_data: Path) -> Path:
     from cnnkit.config import TrainConfig
+    from cnnkit.evaluation.evaluate import evaluate_run
     from cnnkit.training.fit import train
 
     out = tmp_path_factory.mktemp("runs") / "binary"
     train(binary_data, out, TrainConfig(model="tiny_cnn", epochs=3, batch_size=16, lr=0.01), progress=False)
+    evaluate_run(out)
     return out
 
 
@@ -79,6 +83,7 @@ def binary_run(tmp_path_factory, binary_data: Path) -> Path:
 def augmented_run(tmp_path_factory, pattern_data: Path) -> Path:
     """Trained with flips, rotation, mixup and class weights: the run test-time augmentation draws on."""
     from cnnkit.config import TrainConfig
+    from cnnkit.evaluation.evaluate import evaluate_run
     from cnnkit.training.fit import train
 
     out = tmp_path_factory.mktemp("runs") / "augmented"

@@ -11,6 +11,23 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "ImageClassifier": "cnnkit.classifier",
+    "TrainConfig": "cnnkit.config",
+    "BaselineConfig": "cnnkit.config",
+    "EvaluateConfig": "cnnkit.config",
+    "ScanConfig": "cnnkit.config",
+    "SearchConfig": "cnnkit.config",
+    "train": "cnnkit.training.fit",
+    "resume": "cnnkit.training.fit",
+    "train_baseline": "cnnkit.baselines.fit",
+    "evaluate": ("cnnkit.evaluation.evaluate", "evaluate_run"),
+    "store_threshold": "cnnkit.evaluation.threshold",
+    "choose_threshold": "cnnkit.evaluation.threshold",
+    "compare_runs": "cnnkit.evaluation.compare",
+    "similar": "cnnkit.latent.similar",
+    "tsne": ("cnnkit.latent.tsne", "run_tsne"),
+    "scan_photo": "cnnkit.scan.photo",
+    "RunFolder": "cnnkit.run",
+    "RunRecord": "cnnkit.run",
     "create_model": "cnnkit.models",
     "list_models": "cnnkit.models",
     "summary": "cnnkit.models.summary",
@@ -19,19 +36,24 @@ _LAZY = {
     "export_dataset": "cnnkit.data.builtin",
 }
 
+from cnnkit.errors import CnnkitError, ConfigError, DataError, ModelError, RunError  # noqa: E402  (light)
+
 if TYPE_CHECKING:  # pragma: no cover
     from cnnkit.classifier import ImageClassifier
+    from cnnkit.config import BaselineConfig, EvaluateConfig, ScanConfig, SearchConfig, TrainConfig
+    from cnnkit.evaluation.evaluate import evaluate_run as evaluate
     from cnnkit.data.builtin import export_dataset, list_datasets
     from cnnkit.inference import Predictor
     from cnnkit.models import create_model, list_models
     from cnnkit.models.summary import summary
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", "CnnkitError", "ConfigError", "DataError", "ModelError", "RunError", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module, attribute = _LAZY[name] if isinstance(_LAZY[name], tuple) else (_LAZY[name], name)
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'cnnkit' has no attribute {name!r}")

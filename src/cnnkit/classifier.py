@@ -1,7 +1,12 @@
-"""``ImageClassifier``: the Python API a scikit-learn or Keras user guesses, over the same code as the CLI."""
+"""``ImageClassifier``: the Python API a scikit-learn or Keras user guesses, over the same code as the CLI.
+
+Its parameters are the options of ``cnnkit.config.TrainConfig`` (declared once there); the signature shown by
+``help()`` and read by ``sklearn.base.clone`` is generated from that declaration.
+"""
 
 from __future__ import annotations
 
+import inspect
 import shutil
 from collections.abc import Sequence
 from dataclasses import fields
@@ -11,34 +16,61 @@ import numpy as np
 
 from cnnkit.config import TrainConfig
 from cnnkit.errors import RunError
+from cnnkit.options import default_of
 from cnnkit.run import CONFIG_FILE, SPLIT_FILE, WEIGHTS_FILE
+
+PARAMETERS = [f.name for f in fields(TrainConfig)]
+
+
+def free_run_folder(base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``... : the first that does not hold a run yet."""
+    candidate, n = base, 1
+    while (candidate / CONFIG_FILE).exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
 
 
 class ImageClassifier:
     """Train with ``fit(folder)``, then ``predict``, ``predict_proba``, ``evaluate``, ``save`` and ``load``.
 
-    Keyword arguments are the fields of :class:`cnnkit.config.TrainConfig` (``epochs``, ``optimizer``, ``lr``, ...).
-    Fitted attributes: ``classes_``, ``run_dir_``, ``history_`` (the TrainResult).
+    Parameters are those of :class:`cnnkit.config.TrainConfig` (``model``, ``epochs``, ``optimizer``, ``lr``, ...).
+    Fitted attributes: ``classes_``, ``run_dir_``, ``history_`` (the training result: best epoch, losses, time).
     """
 
-    def __init__(self, model: str = "simple_cnn", **settings):
-        unknown = sorted(set(settings) - {f.name for f in fields(TrainConfig)})
+    def __init__(self, model: str = TrainConfig.model, **settings):
+        unknown = sorted(set(settings) - set(PARAMETERS))
         if unknown:
             raise TypeError(f"ImageClassifier got unknown settings {unknown}; see cnnkit.config.TrainConfig.")
         self.model = model
-        self.settings = settings
+        for name in PARAMETERS:
+            if name != "model":
+                setattr(self, name, settings.get(name, default_of(TrainConfig.__dataclass_fields__[name])))
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self, name) for name in PARAMETERS}
+
+    def set_params(self, **params) -> ImageClassifier:
+        unknown = sorted(set(params) - set(PARAMETERS))
+        if unknown:
+            raise ValueError(f"ImageClassifier has no parameter(s) {unknown}.")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
 
     @property
     def config(self) -> TrainConfig:
-        return TrainConfig(model=self.model, **self.settings)
+        return TrainConfig(**self.get_params())
 
     def fit(self, data: str | Path, out: str | Path | None = None, progress: bool = False) -> ImageClassifier:
-        """Train on a class-folder tree; the run folder ``out`` (default ``runs/<data>-<model>``) keeps everything."""
+        """Train on a class-folder tree into the run folder ``out`` (default: a new ``runs/<data>-<model>[-N]``)."""
         from cnnkit.inference import Predictor
         from cnnkit.training.fit import train
 
-        out = Path(out or Path("runs") / f"{Path(data).resolve().name}-{self.model}")
-        self.history_ = train(data, out, self.config, progress=progress)
+        config = self.config
+        out = Path(out) if out else free_run_folder(Path("runs") / f"{Path(data).resolve().name}-{config.model}")
+        trained = train(data, out, config, progress=progress)
+        self.history_ = trained.record.result
         self._use(Predictor.load(out))
         return self
 
@@ -68,7 +100,7 @@ class ImageClassifier:
         return evaluate_run(self.run_dir_, data=data, predictor=self.predictor_, tta=tta).metrics
 
     def save(self, directory: str | Path) -> Path:
-        """Copy what prediction needs (config, split, weights) into ``directory``."""
+        """Copy what prediction needs (record, split, weights) into ``directory``."""
         self._check_fitted()
         target = Path(directory)
         target.mkdir(parents=True, exist_ok=True)
@@ -83,8 +115,20 @@ class ImageClassifier:
         from cnnkit.run import RunFolder
 
         predictor = Predictor.load(directory)
-        training = RunFolder(directory).read_config().get("training", {})
-        settings = {k: v for k, v in TrainConfig.from_dict(training).to_dict().items() if k != "model"}
-        classifier = cls(training.get("model", "simple_cnn"), **settings)
+        record = RunFolder(directory).read_record()
+        classifier = cls(**record.training.to_dict()) if record.training else cls()
         classifier._use(predictor)
         return classifier
+
+
+def _signature() -> inspect.Signature:
+    """``__init__(self, model='simple_cnn', *, image_size=None, ...)`` from TrainConfig's fields."""
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                  inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=TrainConfig.model,
+                                    annotation="str")]
+    parameters += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default_of(f),
+                                     annotation=f.type) for f in fields(TrainConfig) if f.name != "model"]
+    return inspect.Signature(parameters)
+
+
+ImageClassifier.__init__.__signature__ = _signature()

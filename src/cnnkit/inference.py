@@ -1,4 +1,8 @@
-"""Load a run folder and predict: needs torch and the model code only, never the training stack."""
+"""Load a run folder and predict: needs torch and the model code only, never the training stack.
+
+``Predictor.load(run)`` gives a ``NetworkPredictor`` for a CNN run and a ``BaselinePredictor`` for a baseline run;
+both take decoded images and give class probabilities, so predict, evaluate and compare read either kind.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnkit.data.files import is_image_file
+from cnnkit.data.files import expand_image_paths
 from cnnkit.data.prepare import decode_images
 from cnnkit.data.preprocess import Preprocessing, normalize
-from cnnkit.errors import ConfigError, DataError, RunError
-from cnnkit.run import RunFolder
+from cnnkit.errors import ConfigError
+from cnnkit.run import RunFolder, RunRecord
 
 
 @dataclass(frozen=True)
@@ -41,115 +45,45 @@ def check_threshold(threshold: float, num_classes: int) -> None:
         raise ConfigError(f"A decision threshold needs exactly two classes; this model has {num_classes}.")
 
 
-def build_model_from_config(config: dict) -> torch.nn.Module:
-    """The network a run's config describes, with fresh weights."""
-    from cnnkit.models import create_model
-
-    spec = config["model"]
-    size = tuple(config["preprocessing"]["image_size"])
-    try:
-        return create_model(spec["name"], len(config["classes"]), int(config["preprocessing"]["channels"]), size,
-                            **spec.get("options", {}))
-    except (KeyError, TypeError) as e:
-        raise RunError(f"The model entry of the run's config is broken: {e!r}.") from None
-
-
-def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
-    """Files as given; folders replaced by the images inside them (sorted)."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f))
-            if not found:
-                raise DataError(f"Folder {p} holds no images.")
-            out += found
-        elif not p.exists():
-            raise DataError(f"Image {p} does not exist.")
-        else:
-            out.append(p)
-    return out
+def _check_tta(tta: int) -> None:
+    if tta < 1:
+        raise ConfigError(f"Expected `tta` >= 1. Received: tta={tta}")
 
 
 class Predictor:
-    """A trained network with its classes, preprocessing and decision threshold (two classes only; None: argmax).
+    """Classes, preprocessing and decision threshold (two classes only; None: argmax) of a trained run, and the
+    model behind them. ``Predictor.load(run_dir)`` is all it takes."""
 
-    ``Predictor.load(run_dir)`` is all it takes.
-    """
+    has_latent_space = False
 
-    def __init__(self, model: torch.nn.Module, classes: list[str], preprocessing: Preprocessing,
-                 run_dir: Path | None = None, threshold: float | None = None, augment: str | None = None):
-        self.model = model.eval()
-        self.augment = augment  # the run's training augmentation spec: what test-time augmentation may use
+    def __init__(self, classes: list[str], preprocessing: Preprocessing, run_dir: Path | None = None,
+                 threshold: float | None = None, augment: str | None = None):
         self.classes = list(classes)
         self.preprocessing = preprocessing
         self.run_dir = run_dir
+        self.augment = augment  # the run's training augmentation spec: what test-time augmentation may use
         if threshold is not None:
             check_threshold(threshold, len(self.classes))
         self.threshold = threshold
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Predictor:
-        from cnnkit.weights import load_weights
-
         run = RunFolder(run_dir)
-        config = run.read_config()
-        if config["model"].get("kind") == "baseline":
-            from cnnkit.baselines.model import BaselinePredictor
+        record = run.read_record()
+        kind = BaselinePredictor if record.model.is_baseline else NetworkPredictor
+        return kind.from_record(run, record)
 
-            return BaselinePredictor.from_run(run.path, config)
-        model = load_weights(build_model_from_config(config), run.weights_path)
-        threshold = config.get("decision", {}).get("threshold")
-        return cls(model, config["classes"], Preprocessing.from_dict(config["preprocessing"]), run.path, threshold,
-                   config.get("training", {}).get("augment"))
-
-    @torch.no_grad()
     def predict_arrays(self, images: np.ndarray, batch_size: int = 128, tta: int = 1) -> np.ndarray:
-        """Class probabilities (N, classes) for decoded (N, H, W, C) uint8 images.
+        """Class probabilities (N, classes) for decoded (N, H, W, C) uint8 images."""
+        raise NotImplementedError
 
-        ``tta`` > 1 averages the probabilities of that many versions of each image (see ``augment.tta``), using the
-        transforms the run was trained with.
-        """
-        if tta < 1:
-            raise ConfigError(f"Expected --tta N with N >= 1. Received: {tta}")
-        device = next(self.model.parameters()).device
-        augmentation = self._tta_augmentation() if tta > 1 else None
-        out = []
-        for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
-            batch = batch.permute(0, 3, 1, 2).float() / 255.0
-            if augmentation is None:
-                views = [batch]
-            else:
-                from cnnkit.augment.tta import tta_views
-
-                views = tta_views(batch, tta, augmentation, seed=start)
-            probabilities = [torch.softmax(self.model(normalize(v, self.preprocessing)), 1) for v in views]
-            out.append(torch.stack(probabilities).mean(0).cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, len(self.classes)), np.float32)
-
-    @torch.no_grad()
     def embed_arrays(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
-        """Latent vectors (N, D): the layer before the classifier (``forward_head(pre_logits=True)``)."""
-        device = next(self.model.parameters()).device
-        out = []
-        for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
-            x = normalize(batch.permute(0, 3, 1, 2).float() / 255.0, self.preprocessing)
-            out.append(self.model.forward_head(self.model.forward_features(x), pre_logits=True).flatten(1).cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+        """Latent vectors (N, D) for decoded (N, H, W, C) uint8 images."""
+        raise NotImplementedError
 
     @property
     def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
-    def _tta_augmentation(self):
-        from cnnkit.augment.layer import Augmentation
-
-        if not self.augment:
-            raise ConfigError("Test-time augmentation uses the transforms the run was trained with, and this run "
-                              "was trained without --augment. Retrain with --augment SPEC (label-preserving "
-                              "transforms for your data), or predict without --tta.")
-        return Augmentation(self.augment, self.preprocessing.image_size).to(next(self.model.parameters()).device)
+        raise NotImplementedError
 
     def load_images(self, paths: Sequence[str | Path]) -> np.ndarray:
         return decode_images([Path(p) for p in paths], self.preprocessing)
@@ -165,3 +99,97 @@ class Predictor:
             Prediction(str(f), self.classes[k], float(row[k]), {c: float(v) for c, v in zip(self.classes, row)})
             for f, row, k in zip(files, probabilities, chosen)
         ]
+
+
+class NetworkPredictor(Predictor):
+    """A trained network (see ``cnnkit.models.Network``) in inference mode."""
+
+    has_latent_space = True
+
+    def __init__(self, model: torch.nn.Module, classes: list[str], preprocessing: Preprocessing,
+                 run_dir: Path | None = None, threshold: float | None = None, augment: str | None = None):
+        super().__init__(classes, preprocessing, run_dir, threshold, augment)
+        self.model = model.eval()
+
+    @classmethod
+    def from_record(cls, run: RunFolder, record: RunRecord) -> NetworkPredictor:
+        from cnnkit.weights import load_weights
+
+        model = load_weights(record.build_network(), run.weights_path)
+        threshold = record.decision.threshold if record.decision else None
+        return cls(model, list(record.classes), record.preprocessing, run.path, threshold, record.augment)
+
+    def _batches(self, images: np.ndarray, batch_size: int):
+        device = next(self.model.parameters()).device
+        for start in range(0, len(images), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+            yield start, batch.permute(0, 3, 1, 2).float() / 255.0
+
+    @torch.no_grad()
+    def predict_arrays(self, images: np.ndarray, batch_size: int = 128, tta: int = 1) -> np.ndarray:
+        """``tta`` > 1 averages the probabilities of that many versions of each image (see ``augment.tta``), using
+        the transforms the run was trained with."""
+        _check_tta(tta)
+        augmentation = self._tta_augmentation() if tta > 1 else None
+        out = []
+        for start, batch in self._batches(images, batch_size):
+            if augmentation is None:
+                views = [batch]
+            else:
+                from cnnkit.augment.tta import tta_views
+
+                views = tta_views(batch, tta, augmentation, seed=start)
+            probabilities = [torch.softmax(self.model(normalize(v, self.preprocessing)), 1) for v in views]
+            out.append(torch.stack(probabilities).mean(0).cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, len(self.classes)), np.float32)
+
+    @torch.no_grad()
+    def embed_arrays(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
+        """The layer before the classifier: ``forward_head(forward_features(x), pre_logits=True)``."""
+        out = [self.model.forward_head(self.model.forward_features(normalize(batch, self.preprocessing)),
+                                       pre_logits=True).flatten(1).cpu()
+               for _, batch in self._batches(images, batch_size)]
+        return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def _tta_augmentation(self):
+        from cnnkit.augment.layer import Augmentation
+
+        if not self.augment:
+            raise ConfigError("Test-time augmentation uses the transforms the run was trained with, and this run "
+                              "was trained without `augment`. Retrain with an augment spec (label-preserving "
+                              "transforms for your data), or predict without `tta`.")
+        return Augmentation(self.augment, self.preprocessing.image_size).to(next(self.model.parameters()).device)
+
+
+class BaselinePredictor(Predictor):
+    """A fitted classical baseline (``cnnkit.baselines.model.BaselineModel``) behind the same interface."""
+
+    def __init__(self, baseline, classes: list[str], preprocessing: Preprocessing, run_dir: Path | None = None):
+        super().__init__(classes, preprocessing, run_dir)
+        self.baseline = baseline
+
+    @classmethod
+    def from_record(cls, run: RunFolder, record: RunRecord) -> BaselinePredictor:
+        from cnnkit.baselines.model import BaselineModel
+        from cnnkit.weights import read_safetensors
+
+        arrays = read_safetensors(run.weights_path, framework="numpy")
+        model = BaselineModel(record.model.method, record.model.params, arrays, len(record.classes))
+        return cls(model, list(record.classes), record.preprocessing, run.path)
+
+    def predict_arrays(self, images: np.ndarray, batch_size: int = 1024, tta: int = 1) -> np.ndarray:
+        if tta != 1:
+            raise ConfigError("Test-time augmentation applies to CNN runs, not to baselines.")
+        parts = [self.baseline.predict_proba(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+        return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, len(self.classes)), np.float32)
+
+    def embed_arrays(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
+        raise ConfigError("Baseline runs have no latent space; use a CNN run for features, similar, tsne or knn.")
+
+    @property
+    def num_parameters(self) -> int:
+        return self.baseline.size

@@ -45,7 +45,8 @@ def test_train_ends_with_a_one_screen_summary(tmp_path, capsys):
     assert code == 0 and len(lines) <= 12
     assert f"Best epoch    {config['result']['best_epoch'] + 1} of 2" in out
     assert f"loss {config['result']['best_val_loss']:.4f}  accuracy {config['result']['best_val_acc']:.4f}" in out
-    assert f"accuracy {config['result']['test_accuracy']:.4f}" in out
+    test = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert f"accuracy {test['accuracy']:.4f}" in out
     assert f"Report        {tmp_path / 'run' / 'report.html'}" in out
 
 
@@ -109,7 +110,7 @@ def _bad_cases(tmp: Path, digits_run) -> dict:
         "not a run": (["evaluate", tmp / "nowhere"], "does not exist"),
         "run without a model": (["evaluate", no_model], "model.safetensors does not exist"),
         "empty data folder": (["evaluate", run, "--data", tmp / "empty_dir"], "empty_dir"),
-        "threshold out of range": (["evaluate", run, "--threshold", "1.5"], "threshold in [0, 1]"),
+        "threshold out of range": (["evaluate", run, "--threshold", "1.5"], "Expected `--threshold` >= 0.0 and <= 1.0"),
         "threshold, ten classes": (["evaluate", run, "--threshold", "0.5"], "needs exactly two classes"),
         "compare one run": (["compare", run], "at least two runs"),
         "unknown model": (["summary", "resnet9000"], "Unknown model"),
@@ -205,7 +206,7 @@ def test_augmented_training_records_what_it_did_and_tta_is_reported(tmp_path, ca
 def test_bad_augmentation_options_fail_cleanly(tmp_path, capsys):
     data = write_image_folder(tmp_path / "d", ["left", "right"], 4)
     for args, message in ((["train", data, "--augment", "spin"], "Unknown augmentation 'spin'"),
-                          (["train", data, "--mixup", "-1"], "mixup >= 0"),
+                          (["train", data, "--mixup", "-1"], "Expected `--mixup` >= 0"),
                           (["augment-preview", data, "--augment", "none"], "non-empty --augment")):
         code, _, err = run_cli(*args, "--out", tmp_path / "x", capsys=capsys)
         assert code == 1 and message in err, err

@@ -10,23 +10,25 @@ from cnnkit._io import write_bytes
 from cnnkit.data.decode import load_image, probe_image
 from cnnkit.data.files import scan_folder
 from cnnkit.data.prepare import auto_image_size
+from cnnkit.config import PreviewConfig
 from cnnkit.errors import ConfigError
+from cnnkit.options import with_options
 
 
-def augment_preview(data: str | Path, spec: str, out: str | Path, per_class: int = 2, copies: int = 5,
-                    image_size: tuple[int, int] | None = None, seed: int = 0) -> Path:
+@with_options(PreviewConfig)
+def augment_preview(data: str | Path, spec: str, out: str | Path, config: PreviewConfig | None = None) -> Path:
     """Write a PNG grid: one row per original image (the first ``per_class`` of each class), then ``copies``
     augmented versions at the size training would use."""
     import torch
 
     from cnnkit.augment.layer import Augmentation
-    from cnnkit.evaluation.figures import image_grid_png
+    from cnnkit.plots import image_grid_png
 
     augmentation = Augmentation(spec, (1, 1))
     if not augmentation.spec:
         raise ConfigError("augment-preview needs a non-empty --augment spec.")
-    if per_class < 1 or copies < 1:
-        raise ConfigError("--per-class and --copies must be at least 1.")
+    config = config or PreviewConfig()
+    per_class, copies, image_size, seed = config.per_class, config.copies, config.image_size, config.seed
     scan = scan_folder(data)
     samples = scan.samples.get("train") or [s for found in scan.samples.values() for s in found]
     chosen = [s for c in scan.classes for s in [s for s in samples if s[1] == c][:per_class]]

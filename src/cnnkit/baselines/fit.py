@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit import __version__
-from cnnkit._io import atomic_write, write_json
-from cnnkit.baselines.model import METHODS, method_inputs
-from cnnkit.data.prepare import prepare_training_data
-from cnnkit.errors import DataError, RunError, check_choice
-from cnnkit.run import RunFolder
+from cnnkit._io import atomic_write
+from cnnkit.baselines.model import method_inputs
+from cnnkit.config import BaselineConfig
+from cnnkit.data.prepare import prepare_training_data, report_counts, split_counts
+from cnnkit.errors import DataError, RunError
+from cnnkit.options import with_options
+from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun, TrainingResult
+from cnnkit.run.record import CrossValidation, DataRecord
 
 log = logging.getLogger("cnnkit")
 
@@ -81,51 +83,40 @@ def export(estimator, num_classes: int) -> tuple[dict, dict[str, np.ndarray]]:
     return {"classifier": "knn", "k": int(estimator.n_neighbors), "p": int(estimator.p)}, arrays
 
 
-def train_baseline(data_dir: str | Path, out_dir: str | Path, method: str = "knn", *,
-                   image_size: tuple[int, int] | None = None, channels: int | None = None, val_fraction: float = 0.15,
-                   test_fraction: float = 0.15, seed: int = 0, skip_bad: bool = False, folds: int = 5):
-    """Fit ``method`` into the run folder ``out_dir`` (config, split, model.safetensors), then evaluate it on the
-    test split. With the same seed and fractions as a CNN run on the same folder, the split is the same."""
+@with_options(BaselineConfig)
+def train_baseline(data_dir: str | Path, out_dir: str | Path, config: BaselineConfig | None = None) -> TrainedRun:
+    """Fit ``config.method`` into the run folder ``out_dir`` (record, split, model.safetensors). With the same seed
+    and fractions as a network run on the same folder, the split is the same. Score it with ``cnnkit.evaluate``."""
     from safetensors.numpy import save_file
 
-    from cnnkit.evaluation.evaluate import evaluate_run
-    from cnnkit.training.fit import TrainResult, _counts, report_counts
-
-    check_choice("method", method, METHODS, "cnnkit baseline")
+    config = config or BaselineConfig()
     run = RunFolder(out_dir)
     if run.exists():
-        raise RunError(f"{run.path} already holds a run. Choose another --out.")
-    prepared = prepare_training_data(data_dir, image_size=image_size, channels=channels, val_fraction=val_fraction,
-                                     test_fraction=test_fraction, seed=seed, skip_bad=skip_bad)
-    counts = _counts(prepared.splits, prepared.classes)
+        raise RunError(f"{run.path} already holds a run. Choose another `out`.")
+    prepared = prepare_training_data(data_dir, image_size=config.image_size, channels=config.channels,
+                                     val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                                     seed=config.seed, skip_bad=config.skip_bad)
+    counts = split_counts(prepared.splits, prepared.classes)
     report_counts(counts)
     start = time.perf_counter()
     images = np.concatenate([prepared.splits["train"].images, prepared.splits["val"].images])
     y = np.concatenate([prepared.splits["train"].labels, prepared.splits["val"].labels])
-    estimator, cv = cross_validate(method, method_inputs(method, images), y, folds, seed)
+    estimator, cv = cross_validate(config.method, method_inputs(config.method, images), y, config.folds, config.seed)
     params, arrays = export(estimator, len(prepared.classes))
     seconds = time.perf_counter() - start
     log.info("Cross-validation (%d folds on %d train+val images): best %s, accuracy %.4f", cv["folds"],
              cv["samples"], cv["best"], cv["cv_accuracy"])
     manifest = replace(prepared.manifest, root=run.portable_root(prepared.manifest.root))
-    config = {
-        "cnnkit_version": __version__,
-        "status": "finished",
-        "model": {"kind": "baseline", "name": f"baseline-{method}", "method": method, "params": params,
-                  "options": {}},
-        "classes": prepared.classes,
-        "preprocessing": prepared.preprocessing.to_dict(),
-        "training": {"method": method, "seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
-                     "cross_validation": cv},
-        "data": {"root": manifest.root, "layout": manifest.layout, "counts": counts, "skipped": prepared.skipped},
-        "split": "split.json",
-        "result": {"train_seconds": round(seconds, 2), "best_epoch": None, "epochs_run": 0},
-    }
+    record = RunRecord(
+        model=ModelSpec(f"baseline-{config.method}", len(prepared.classes), prepared.preprocessing.channels,
+                        kind="baseline", method=config.method, params=params),
+        classes=tuple(prepared.classes), preprocessing=prepared.preprocessing,
+        data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped)),
+        baseline=config, cross_validation=CrossValidation(**cv), status="finished",
+        result=TrainingResult(best_epoch=None, best_val_acc=cv["cv_accuracy"], train_seconds=round(seconds, 2)))
     run.path.mkdir(parents=True, exist_ok=True)
-    write_json(run.split_path, manifest.to_dict())
+    run.write_split(manifest)
     atomic_write(run.weights_path, lambda tmp: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
                                                          str(tmp)))
-    write_json(run.config_path, config)
-    evaluation = evaluate_run(run.path) if len(prepared.splits.get("test", [])) else None
-    return TrainResult(run.path, -1, float("nan"), 0, seconds, {"val_acc": cv["cv_accuracy"]},
-                       evaluation and evaluation.metrics, evaluation and evaluation.report_path)
+    run.write_record(record)
+    return TrainedRun(run.path, record)

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from cnnkit.baselines.features import handcrafted_features, pixel_features
-from cnnkit.data.preprocess import Preprocessing
-from cnnkit.errors import ConfigError
-from cnnkit.inference import Predictor
-
-METHODS = ("knn", "linear", "handcrafted")
+from cnnkit.baselines.handcrafted import handcrafted_features, pixel_features
 
 
 def method_inputs(method: str, images: np.ndarray) -> np.ndarray:
@@ -55,38 +48,3 @@ class BaselineModel:
     def size(self) -> int:
         """Stored numbers (the training set itself, for k-NN)."""
         return int(sum(a.size for a in self.arrays.values()))
-
-
-class BaselinePredictor(Predictor):
-    """A ``Predictor`` for baseline runs, so that predict, evaluate and compare read them like CNN runs."""
-
-    def __init__(self, baseline: BaselineModel, classes: list[str], preprocessing: Preprocessing,
-                 run_dir: Path | None = None):
-        self.baseline = baseline
-        self.classes = list(classes)
-        self.preprocessing = preprocessing
-        self.run_dir = run_dir
-        self.threshold = None
-        self.augment = None
-
-    @classmethod
-    def from_run(cls, run_dir: Path, config: dict) -> BaselinePredictor:
-        from cnnkit.weights import read_safetensors
-
-        arrays = read_safetensors(Path(run_dir) / "model.safetensors", framework="numpy")
-        spec = config["model"]
-        model = BaselineModel(spec["method"], spec["params"], arrays, len(config["classes"]))
-        return cls(model, config["classes"], Preprocessing.from_dict(config["preprocessing"]), Path(run_dir))
-
-    def predict_arrays(self, images: np.ndarray, batch_size: int = 1024, tta: int = 1) -> np.ndarray:
-        if tta != 1:
-            raise ConfigError("Test-time augmentation applies to CNN runs, not to baselines.")
-        parts = [self.baseline.predict_proba(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
-        return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, len(self.classes)), np.float32)
-
-    def embed_arrays(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
-        raise ConfigError("Baseline runs have no latent space; use a CNN run for features, similar, tsne or --knn.")
-
-    @property
-    def num_parameters(self) -> int:
-        return self.baseline.size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,3 +94,19 @@ def scan_folder(root: str | Path) -> FolderScan:
         shown = ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else "")
         log.warning("Ignored %d files that are not images (by extension) in %s: %s", len(ignored), root, shown)
     return FolderScan(root=root, layout=layout, classes=classes, samples=samples, ignored=tuple(ignored))
+
+
+def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """Files as given; folders replaced by the images inside them (sorted)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f))
+            if not found:
+                raise DataError(f"Folder {p} holds no images.")
+            out += found
+        elif not p.exists():
+            raise DataError(f"Image {p} does not exist.")
+        else:
+            out.append(p)
+    return out

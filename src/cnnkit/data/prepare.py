@@ -195,14 +195,22 @@ def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessi
     return load_samples(scan.root, samples, classes, preprocessing), note
 
 
-def load_run_split(run_dir: str | Path, split: str, classes: list[str], preprocessing: Preprocessing) -> ImageArrays:
-    """One split (train, val or test) of a run's saved split, decoded with the run's preprocessing."""
-    from cnnkit.errors import RunError
-    from cnnkit.run import RunFolder
+def split_counts(splits: dict[str, ImageArrays], classes: list[str]) -> dict[str, dict[str, int]]:
+    """Images per split and class."""
+    return {name: {c: int((arrays.labels == i).sum()) for i, c in enumerate(classes)}
+            for name, arrays in splits.items()}
 
-    run = RunFolder(run_dir)
-    manifest = run.read_split()
-    root = run.data_root(manifest)
-    if not root.is_dir():
-        raise RunError(f"The run's data folder {root} is gone; the {split} split cannot be read.")
-    return load_samples(root, manifest.splits.get(split, []), classes, preprocessing)
+
+def report_counts(counts: dict[str, dict[str, int]]) -> None:
+    """Log images per class and split, and warn about imbalance before any training starts."""
+    classes = list(next(iter(counts.values())))
+    width = max(len(c) for c in classes)
+    log.info("%s  %s", "class".ljust(width), "  ".join(f"{s:>6}" for s in counts))
+    for c in classes:
+        log.info("%s  %s", c.ljust(width), "  ".join(f"{counts[s][c]:>6}" for s in counts))
+    train = counts["train"]
+    ratio = max(train.values()) / max(min(train.values()), 1)
+    if ratio >= 3:
+        rare = min(train, key=train.get)
+        log.warning("Classes are imbalanced: %.1f:1 between the largest and the smallest ('%s', %d training images). "
+                    "Look at balanced accuracy and per-class recall, not accuracy alone.", ratio, rare, train[rare])

@@ -6,7 +6,7 @@ from html import escape
 from pathlib import Path
 
 from cnnkit.errors import RunError
-from cnnkit.run import METRICS_FILE, RunFolder
+from cnnkit.run import CONFIG_FILE, METRICS_FILE, RunFolder
 
 COLUMNS = (("run", "run"), ("model", "model"), ("data", "data"), ("n", "images"), ("accuracy", "accuracy"),
            ("balanced_accuracy", "balanced acc."), ("macro_f1", "macro F1"), ("auc", "AUC"),
@@ -23,16 +23,15 @@ def _load(folder: Path) -> dict:
     metrics = RunFolder(folder).read_file(metrics_path, "the evaluation's scores")
     if "test_set" not in metrics:
         raise RunError(f"{metrics_path} predates test-set fingerprints; run `cnnkit evaluate` again.")
-    run = RunFolder(folder if (folder / "config.json").exists() else metrics.get("run", folder))
-    config = run.read_config()
-    model = config["model"]
-    options = ",".join(f"{k}={v}" for k, v in model.get("options", {}).items())
+    run = RunFolder(folder if (folder / CONFIG_FILE).exists() else metrics.get("run", folder))
+    record = run.read_record()
+    options = ",".join(f"{k}={v}" for k, v in record.model.options.items())
     return {
-        "run": str(folder), "model": model["name"] + (f" ({options})" if options else ""),
+        "run": str(folder), "model": record.model.name + (f" ({options})" if options else ""),
         "data": metrics.get("data", ""), "n": metrics["n"], "accuracy": metrics["accuracy"],
         "balanced_accuracy": metrics["balanced_accuracy"], "macro_f1": metrics["macro_f1"],
         "auc": metrics.get("auc"), "parameters": metrics.get("parameters"),
-        "train_seconds": config.get("result", {}).get("train_seconds"),
+        "train_seconds": record.result.train_seconds if record.result else None,
         "inference_ms": metrics.get("inference_ms_per_image"), "fingerprint": metrics["test_set"]["fingerprint"],
     }
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit._io import write_bytes, write_json, write_text
-from cnnkit.data.prepare import ImageArrays, load_folder, load_run_split, load_samples
-from cnnkit.errors import ConfigError, RunError
+from cnnkit.config import EvaluateConfig
+from cnnkit.data.prepare import ImageArrays, load_folder, load_samples
+from cnnkit.errors import RunError
 from cnnkit.evaluation import metrics as M
-from cnnkit.inference import Predictor, check_threshold, decide
-from cnnkit.run import RunFolder
+from cnnkit.inference import Predictor, decide
+from cnnkit.options import with_options
+from cnnkit.run import RunFolder, RunRecord
 
 WORST_MISTAKES = 16
 
@@ -41,36 +43,12 @@ def fingerprint(arrays: ImageArrays, classes: list[str]) -> str:
     return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
 
 
-def store_threshold(run_dir: str | Path, threshold: float, source: str) -> None:
-    """Write a two-class decision threshold into the run's config; ``predict`` and ``evaluate`` use it from then on."""
-    run = RunFolder(run_dir)
-    config = run.read_config()
-    check_threshold(threshold, len(config["classes"]))
-    config["decision"] = {"threshold": float(threshold), "positive_class": config["classes"][1], "source": source}
-    write_json(run.config_path, config)
-
-
-def choose_threshold(run_dir: str | Path, predictor: Predictor | None = None) -> float:
-    """The threshold closest to (0, 1) on the ROC of the run's validation split (never the test split)."""
-    run = RunFolder(run_dir)
-    predictor = predictor or Predictor.load(run.path)
-    if len(predictor.classes) != 2:
-        raise ConfigError(f"--choose-threshold needs two classes; this model has {len(predictor.classes)}.")
-    val = load_run_split(run.path, "val", predictor.classes, predictor.preprocessing)
-    curve = M.roc_curve(predictor.predict_arrays(val.images)[:, 1], val.labels == 1)
-    if curve.auc is None:
-        raise RunError(f"The validation split of {run.path} lacks one of the two classes; no ROC to choose from.")
-    return M.closest_to_corner(curve)
-
-
 def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, shared_classes: bool):
     if data is None:
         manifest = run.read_split()
         if not manifest.splits.get("test"):
-            raise RunError(f"Run {run.path} has no test split; pass --data FOLDER to evaluate on other images.")
-        root = run.data_root(manifest)
-        if not root.is_dir():
-            raise RunError(f"The run's data folder {root} is gone; pass --data FOLDER to evaluate elsewhere.")
+            raise RunError(f"Run {run.path} has no test split; pass `data` to evaluate on other images.")
+        root = run.existing_data_root(manifest, "pass `data` to evaluate elsewhere")
         arrays = load_samples(root, manifest.splits["test"], predictor.classes, predictor.preprocessing)
         return arrays, f"test split of {root}", Path(out or run.path), None
     arrays, note = load_folder(data, predictor.classes, predictor.preprocessing, shared_only=shared_classes)
@@ -78,86 +56,82 @@ def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, shared_cla
     return arrays, str(resolved), Path(out or run.path / f"eval-{resolved.name}"), note
 
 
-def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None,
-                 predictor: Predictor | None = None, *, threshold: float | None = None,
-                 choose: bool = False, shared_classes: bool = False, tta: int = 1, knn: int = 0,
-                 report: bool = True) -> Evaluation:
-    """Score the run's model and write ``metrics.json``, ``report.html`` and ``figures/*.png``.
-
-    They go into the run for its own test split, into ``RUN/eval-<folder>/`` for ``data``, or into ``out``.
-    ``threshold`` (or ``choose``: the best one on the validation split) is stored in the run first (two classes).
-    ``shared_classes`` evaluates on the classes that model and data share instead of refusing a mismatch.
-    ``tta`` > 1: the scores are those of test-time augmentation, and ``metrics["tta"]`` holds the plain ones and the
-    time each took.
-    ``knn`` > 0 also classifies by majority vote of the ``knn`` nearest training images in the latent space
-    (``metrics["knn"]``), beside the network's own head.
-    """
-    if tta < 1:
-        raise ConfigError(f"Expected --tta N with N >= 1. Received: {tta}")
-    run = RunFolder(run_dir)
-    predictor = predictor or Predictor.load(run.path)
-    classes = predictor.classes
-    if threshold is not None and choose:
-        raise ConfigError("Pass either --threshold or --choose-threshold, not both.")
-    if choose:
-        threshold = choose_threshold(run.path, predictor)
-        store_threshold(run.path, threshold, "chosen on the validation split: closest to (0, 1) on its ROC")
-    elif threshold is not None:
-        store_threshold(run.path, threshold, "set by the user")
-    config = run.read_config()
-    predictor.threshold = config.get("decision", {}).get("threshold")
-
-    arrays, source, folder, shared_note = _evaluation_data(run, predictor, data, out, shared_classes)
+def _timed_probabilities(predictor: Predictor, arrays: ImageArrays, tta: int, classes: list[str]):
+    """Probabilities (with ``tta`` versions per image when above 1), seconds, and the scores without TTA."""
     start = time.perf_counter()
     probabilities = predictor.predict_arrays(arrays.images)
     seconds = time.perf_counter() - start
-    tta_record = None
-    if tta > 1:
-        plain = M.classification_metrics(arrays.labels, decide(probabilities, predictor.threshold), classes)
-        start = time.perf_counter()
-        probabilities = predictor.predict_arrays(arrays.images, tta=tta)
-        tta_seconds = time.perf_counter() - start
-        tta_record = {"n": tta, "augment": predictor.augment, "accuracy_without": plain["accuracy"],
-                      "balanced_accuracy_without": plain["balanced_accuracy"], "macro_f1_without": plain["macro_f1"],
-                      "ms_per_image_without": 1000.0 * seconds / max(len(arrays), 1),
-                      "time_ratio": tta_seconds / max(seconds, 1e-9)}
-        seconds = tta_seconds
-    y_pred = decide(probabilities, predictor.threshold)
+    if tta == 1:
+        return probabilities, seconds, None
+    plain = M.classification_metrics(arrays.labels, decide(probabilities, predictor.threshold), classes)
+    start = time.perf_counter()
+    probabilities = predictor.predict_arrays(arrays.images, tta=tta)
+    tta_seconds = time.perf_counter() - start
+    record = {"n": tta, "augment": predictor.augment, "accuracy_without": plain["accuracy"],
+              "balanced_accuracy_without": plain["balanced_accuracy"], "macro_f1_without": plain["macro_f1"],
+              "ms_per_image_without": 1000.0 * seconds / max(len(arrays), 1),
+              "time_ratio": tta_seconds / max(seconds, 1e-9)}
+    return probabilities, tta_seconds, record
+
+
+@with_options(EvaluateConfig)
+def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None,
+                 config: EvaluateConfig | None = None, *, predictor: Predictor | None = None,
+                 report: bool = True) -> Evaluation:
+    """Score the run's model and write ``metrics.json``, ``report.html`` and ``figures/*.png``.
+
+    They go into the run for its own test split, into ``RUN/eval-<folder>/`` for ``data``, or into ``out``. The
+    run's record is only read: its decision threshold (see ``store_threshold``) is applied.
+    ``shared_classes`` evaluates on the classes that model and data share instead of refusing a mismatch.
+    ``tta`` > 1: the scores are those of test-time augmentation, and ``metrics["tta"]`` holds the plain ones and the
+    time each took. ``knn`` > 0 also classifies by majority vote of the ``knn`` nearest training images in the
+    latent space (``metrics["knn"]``), beside the network's own head.
+    """
+    config = config or EvaluateConfig()
+    run = RunFolder(run_dir)
+    predictor = predictor or Predictor.load(run.path)
+    record = run.read_record()
+    predictor.threshold = record.decision.threshold if record.decision else None
+    arrays, source, folder, shared_note = _evaluation_data(run, predictor, data, out, config.shared_classes)
+    probabilities, seconds, tta_record = _timed_probabilities(predictor, arrays, config.tta, predictor.classes)
+    metrics, curves, worst = _metrics(predictor, record, arrays, probabilities)
+    metrics.update({"run": str(run.path.resolve()), "data": source, "shared_classes_only": shared_note,
+                    "tta": tta_record, "inference_ms_per_image": 1000.0 * seconds / max(len(arrays), 1)})
+    if config.knn:
+        metrics["knn"] = _latent_knn(run, predictor, arrays, config.knn)
+    evaluation = Evaluation(metrics, folder)
+    write_json(evaluation.metrics_path, metrics)
+    if report:
+        _write_report(evaluation, run, record, arrays, curves, worst)
+    return evaluation
+
+
+def _metrics(predictor: Predictor, record: RunRecord, arrays: ImageArrays, probabilities: np.ndarray):
+    """Every score of ``probabilities`` against the labels, with the ROC curves and the worst images' indices."""
+    classes, threshold = predictor.classes, predictor.threshold
+    y_pred = decide(probabilities, threshold)
     metrics = M.classification_metrics(arrays.labels, y_pred, classes)
     curves = M.roc_curves(arrays.labels, probabilities, classes)
     metrics.update(M.auc_summary(curves))
     losses = M.losses(arrays.labels, probabilities)
     worst = np.argsort(-losses, kind="stable")[:WORST_MISTAKES]
     metrics.update({
-        "run": str(run.path.resolve()),
-        "data": source,
         "test_set": {"n": len(arrays), "fingerprint": fingerprint(arrays, classes)},
-        "threshold": None if predictor.threshold is None else {
-            "value": predictor.threshold, "positive_class": classes[1], "source": config["decision"]["source"]},
-        "roc_points": _roc_points(curves, arrays.labels, probabilities, predictor.threshold, config),
-        "shared_classes_only": shared_note,
-        "tta": tta_record,
+        "threshold": None if threshold is None else {
+            "value": threshold, "positive_class": classes[1], "source": record.decision.source},
+        "roc_points": _roc_points(curves, arrays.labels, probabilities, threshold),
         "most_confused": M.most_confused(np.array(metrics["confusion_matrix"]), classes),
         "worst_mistakes": [{"path": arrays.paths[i], "true": classes[arrays.labels[i]], "predicted": classes[y_pred[i]],
                             "probability": float(probabilities[i, y_pred[i]]), "loss": float(losses[i])}
                            for i in worst],
         "parameters": predictor.num_parameters,
-        "inference_ms_per_image": 1000.0 * seconds / max(len(arrays), 1),
     })
-    if knn:
-        metrics["knn"] = _latent_knn(run, predictor, arrays, knn)
-    evaluation = Evaluation(metrics, folder)
-    write_json(evaluation.metrics_path, metrics)
-    if report:
-        _write_report(evaluation, run, config, arrays, curves, worst)
-    return evaluation
+    return metrics, curves, worst
 
 
 def _latent_knn(run: RunFolder, predictor: Predictor, arrays: ImageArrays, k: int) -> dict:
     from cnnkit.latent.index import knn_vote, run_index
 
-    if k < 1:
-        raise ConfigError(f"Expected --knn K with K >= 1. Received: {k}")
     index = run_index(run.path, predictor, "l2", "flat")
     distances, ids = index.search(predictor.embed_arrays(arrays.images), k)
     probabilities = knn_vote(index.labels[ids], distances, len(predictor.classes))
@@ -166,7 +140,7 @@ def _latent_knn(run: RunFolder, predictor: Predictor, arrays: ImageArrays, k: in
             **{name: scores[name] for name in ("accuracy", "balanced_accuracy", "macro_f1", "per_class")}}
 
 
-def _roc_points(curves, labels, probabilities, threshold, config) -> list[dict]:
+def _roc_points(curves, labels, probabilities, threshold) -> list[dict]:
     """Two classes: the (fpr, tpr) of the threshold in use and of the threshold closest to (0, 1) on this data."""
     if len(curves) != 1 or next(iter(curves.values())).auc is None:
         return []
@@ -179,8 +153,9 @@ def _roc_points(curves, labels, probabilities, threshold, config) -> list[dict]:
              **dict(zip(("fpr", "tpr"), curve.point(best, scores, positive)))}]
 
 
-def _write_report(evaluation: Evaluation, run: RunFolder, config: dict, arrays: ImageArrays, curves, worst) -> None:
-    from cnnkit.evaluation import figures as F
+def _write_report(evaluation: Evaluation, run: RunFolder, record: RunRecord, arrays: ImageArrays, curves,
+                  worst) -> None:
+    from cnnkit import plots as F
     from cnnkit.evaluation.history import read_history
     from cnnkit.evaluation.report import render_report
 
@@ -194,9 +169,9 @@ def _write_report(evaluation: Evaluation, run: RunFolder, config: dict, arrays: 
         pngs["mistakes"] = F.image_grid_png(arrays.images[worst], captions)
     history = read_history(run.log_dir / "metrics.csv")
     if history.get("epoch"):
-        best = config.get("result", {}).get("best_epoch")
+        best = record.result.best_epoch if record.result else None
         pngs["training_curves"] = F.training_curves_png(history, None if best is None else best + 1)
     for name, png in pngs.items():
         write_bytes(evaluation.folder / "figures" / f"{name}.png", png)
     title = f"cnnkit report: {run.path.resolve().name}"
-    write_text(evaluation.report_path, render_report(title, m, config, pngs))
+    write_text(evaluation.report_path, render_report(title, m, record, pngs))

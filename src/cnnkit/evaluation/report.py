@@ -34,69 +34,80 @@ def _fmt(value, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def _baseline_rows(config: dict, metrics: dict) -> list[list[str]]:
-    model, cv = config["model"], config.get("training", {}).get("cross_validation", {})
-    return [["model", f"{model['name']}: {model['params']}"],
-            ["stored numbers", f"{metrics.get('parameters', 0):,}"],
-            ["cross-validation", f"{cv.get('folds')} stratified folds on {cv.get('samples')} train+val images, "
-                                 f"{cv.get('candidates')} candidates; best {cv.get('best')} "
-                                 f"(accuracy {cv.get('cv_accuracy', 0):.4f}); the test split was not used"],
-            ["fitting time", f"{config.get('result', {}).get('train_seconds', 0):.1f} s"]]
+def _baseline_rows(record, metrics: dict) -> list[list[str]]:
+    cv, result = record.cross_validation, record.result
+    rows = [["model", f"{record.model.name}: {record.model.params}"],
+            ["stored numbers", f"{metrics.get('parameters', 0):,}"]]
+    if cv is not None:
+        rows.append(["cross-validation", f"{cv.folds} stratified folds on {cv.samples} train+val images, "
+                                         f"{cv.candidates} candidates; best {cv.best} (accuracy "
+                                         f"{cv.cv_accuracy:.4f}); the test split was not used"])
+    rows.append(["fitting time", f"{result.train_seconds if result else 0:.1f} s"])
+    return rows
 
 
-def _settings(config: dict, metrics: dict) -> str:
-    training, model = config.get("training", {}), config.get("model", {})
-    result, data = config.get("result", {}), config.get("data", {})
-    pre = config.get("preprocessing", {})
-    if model.get("kind") == "baseline":
-        rows = _baseline_rows(config, metrics)
-        rows.append(["data", f"{data.get('root')} ({data.get('layout')} layout), split seed {training.get('seed')}"])
-        return _table(["setting", "value"], rows) + _counts_table(config)
-    options = ", ".join(f"{k}={v}" for k, v in model.get("options", {}).items()) or "defaults"
-    rows = [
-        ["model", f"{model.get('name')} ({options}), init {model.get('init', 'default')}"],
+def _data_row(record, seed) -> list[str]:
+    data = record.data
+    where = f"{data.root} ({data.layout} layout)" if data else "unknown"
+    return ["data", f"{where}, split seed {seed}"]
+
+
+def _network_rows(record, metrics: dict) -> list[list[str]]:
+    training, model, pre = record.training, record.model, record.preprocessing
+    result = record.result
+    options = ", ".join(f"{k}={v}" for k, v in model.options.items()) or "defaults"
+    return [
+        ["model", f"{model.name} ({options}), init {model.init}"],
         ["parameters", f"{metrics.get('parameters', 0):,}"],
-        ["input", f"{pre.get('channels')} channel(s), {'x'.join(map(str, pre.get('image_size', [])))} pixels"],
-        ["optimizer", f"{training.get('optimizer')}, lr {training.get('lr')}, weight decay "
-                      f"{training.get('weight_decay')}, batch {training.get('batch_size')}, "
-                      f"scheduler {training.get('scheduler')}"],
-        ["epochs", f"{result.get('epochs_run', '?')} run of {training.get('epochs')} "
-                   f"(early stopping patience {training.get('early_stopping')}); "
-                   f"weights kept from epoch {(result.get('best_epoch') or 0) + 1}"],
-        ["augmentation", f"{training.get('augment') or 'none'}; mixup {training.get('mixup', 0)}, cutmix "
-                         f"{training.get('cutmix', 0)}; balance {config.get('balance', {}).get('mode', 'none')}"],
-        ["training time", f"{result.get('train_seconds', 0):.1f} s"],
+        ["input", f"{pre.channels} channel(s), {'x'.join(map(str, pre.image_size))} pixels"],
+        ["optimizer", f"{training.optimizer}, lr {training.lr}, weight decay {training.weight_decay}, batch "
+                      f"{training.batch_size}, scheduler {training.scheduler}"],
+        ["epochs", f"{result.epochs_run if result else '?'} run of {training.epochs} (early stopping patience "
+                   f"{training.early_stopping}); weights kept from epoch "
+                   f"{((result.best_epoch if result else None) or 0) + 1}"],
+        ["augmentation", f"{training.augment or 'none'}; mixup {training.mixup}, cutmix {training.cutmix}; balance "
+                         f"{record.balance.mode}"],
+        ["training time", f"{result.train_seconds if result else 0:.1f} s"],
         ["inference", f"{metrics.get('inference_ms_per_image', 0):.2f} ms per image"],
-        ["data", f"{data.get('root')} ({data.get('layout')} layout), split seed {training.get('seed')}"],
+        _data_row(record, training.seed),
     ]
-    if training.get("strategy", "scratch") != "scratch":
-        phases = ", ".join(f"{p['name']} {p['epochs_run']} epochs ({p['trainable_params']:,} trainable parameters)"
-                           for p in result.get("phases", []))
-        rows.insert(1, ["strategy", f"{training['strategy']} from {config.get('pretrained', {}).get('source')}: "
-                                    f"{phases}"])
-        cache = config.get("feature_cache") or {}
-        rows.insert(2, ["feature cache", (f"{cache.get('views')} view(s) per image; {cache.get('computed')} computed, "
-                                          f"{cache.get('reused')} reused") if cache.get("used")
-                        else f"off: {cache.get('reason', 'backbone not frozen')}"])
-    if data.get("skipped"):
-        rows.append(["skipped files", f"{len(data['skipped'])} unreadable: " + ", ".join(data["skipped"][:5])])
-    return _table(["setting", "value"], rows) + _counts_table(config)
 
 
-def _counts_table(config: dict) -> str:
-    counts = config.get("data", {}).get("counts", {})
+def _transfer_rows(record) -> list[list[str]]:
+    phases = ", ".join(f"{p.name} {p.epochs_run} epochs ({p.trainable_params:,} trainable parameters)"
+                       for p in (record.result.phases if record.result else ()))
+    cache = record.feature_cache
+    cache_text = (f"{cache.views} view(s) per image; {cache.computed} computed, {cache.reused} reused"
+                  if cache and cache.used else f"off: {cache.reason if cache else 'backbone not frozen'}")
+    return [["strategy", f"{record.training.strategy} from {record.pretrained_source}: {phases}"],
+            ["feature cache", cache_text]]
+
+
+def _settings(record, metrics: dict) -> str:
+    if record.model.is_baseline:
+        rows = _baseline_rows(record, metrics) + [_data_row(record, record.baseline.seed)]
+        return _table(["setting", "value"], rows) + _counts_table(record)
+    rows = _network_rows(record, metrics)
+    if record.training.strategy != "scratch":
+        rows[1:1] = _transfer_rows(record)
+    if record.data and record.data.skipped:
+        rows.append(["skipped files", f"{len(record.data.skipped)} unreadable: " + ", ".join(record.data.skipped[:5])])
+    return _table(["setting", "value"], rows) + _counts_table(record)
+
+
+def _counts_table(record) -> str:
+    counts = record.data.counts if record.data else {}
     if not counts:
         return ""
-    classes, splits = config.get("classes", []), list(counts)
-    rows = [[c] + [counts[s].get(c, 0) for s in splits] for c in classes]
+    splits = list(counts)
+    rows = [[c] + [counts[s].get(c, 0) for s in splits] for c in record.classes]
     rows.append(["total"] + [sum(counts[s].values()) for s in splits])
     return "<h3>Images per split and class</h3>" + _table(["class"] + splits, rows)
 
 
-def render_report(title: str, metrics: dict, config: dict, figures: dict[str, bytes]) -> str:
-    """The whole page as a string; ``figures`` maps names (confusion_matrix, roc, mistakes, training_curves) to PNG."""
-    classes = metrics["classes"]
-    notes = []
+def _notes(metrics: dict) -> list[str]:
+    """What the reader must know to read the scores: decision rule, classes left out, test-time augmentation."""
+    classes, notes = metrics["classes"], []
     if metrics.get("threshold") is not None:
         t = metrics["threshold"]
         notes.append(f"Decision rule: '{classes[1]}' when its probability is at least {t['value']:.4f} "
@@ -112,6 +123,10 @@ def render_report(title: str, metrics: dict, config: dict, figures: dict[str, by
                      f"averaged. Without it: accuracy {t['accuracy_without']:.4f}, balanced accuracy "
                      f"{t['balanced_accuracy_without']:.4f}, {t['ms_per_image_without']:.2f} ms per image; with it "
                      f"{metrics['inference_ms_per_image']:.2f} ms ({t['time_ratio']:.1f}x the time).")
+    return notes
+
+
+def _headline(metrics: dict) -> str:
     headline = _table(
         ["images", "accuracy", "balanced accuracy", "macro F1", "AUC"],
         [[metrics["n"], _fmt(metrics["accuracy"]), _fmt(metrics["balanced_accuracy"]), _fmt(metrics["macro_f1"]),
@@ -125,6 +140,12 @@ def render_report(title: str, metrics: dict, config: dict, figures: dict[str, by
               _fmt(metrics["macro_f1"])],
              [f"k-NN in the latent space (k={knn['k']}, {knn['metric']}, {knn['train_images']} training images)",
               _fmt(knn["accuracy"]), _fmt(knn["balanced_accuracy"]), _fmt(knn["macro_f1"])]])
+    return headline
+
+
+def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) -> str:
+    """The whole page as a string; ``figures`` maps names (confusion_matrix, roc, mistakes, training_curves) to PNG."""
+    notes, headline = _notes(metrics), _headline(metrics)
     per_class = _table(
         ["class", "precision", "recall", "F1", "support"] + (["AUC (one vs rest)"] if "auc_per_class" in metrics
                                                              else []),
@@ -146,7 +167,7 @@ def render_report(title: str, metrics: dict, config: dict, figures: dict[str, by
         f'<section id="summary"><h2>Summary</h2><p>Data: {escape(str(metrics.get("data", "")))}</p>{headline}',
         *(f'<p class="note">{escape(n)}</p>' for n in notes),
         "</section>",
-        f'<section id="settings"><h2>Run settings</h2>{_settings(config, metrics)}</section>',
+        f'<section id="settings"><h2>Run settings</h2>{_settings(record, metrics)}</section>',
         f'<section id="per-class"><h2>Per-class scores</h2>{per_class}</section>',
         '<section id="confusion-matrix"><h2>Confusion matrix</h2>'
         "<p>Row i, column j: the share of class i predicted as class j, in percent, with the count below. "

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit._io import atomic_write
-from cnnkit.data.files import scan_folder
+from cnnkit.data.files import expand_image_paths, scan_folder
 from cnnkit.data.prepare import decode_images
 from cnnkit.errors import DataError
-from cnnkit.inference import Predictor, expand_image_paths
+from cnnkit.inference import Predictor
 
 
 def folder_features(predictor: Predictor, data: str | Path) -> dict[str, np.ndarray]:

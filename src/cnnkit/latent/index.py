@@ -11,15 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit._io import atomic_write, read_json, write_json
-from cnnkit.data.prepare import load_run_split
+from cnnkit.config.commands import INDEX_KINDS, METRICS
 from cnnkit.errors import check_choice
 from cnnkit.inference import Predictor
 from cnnkit.run import RunFolder
 
 log = logging.getLogger("cnnkit")
-
-METRICS = ("l2", "cosine")
-KINDS = ("flat", "ivf")
 
 
 def _digest(path: Path) -> str:
@@ -38,7 +35,7 @@ def build_faiss_index(vectors: np.ndarray, metric: str = "l2", kind: str = "flat
     import faiss
 
     check_choice("metric", metric, METRICS)
-    check_choice("index", kind, KINDS)
+    check_choice("index", kind, INDEX_KINDS)
     dim = vectors.shape[1]
     flat = faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
     if kind == "flat":
@@ -91,11 +88,11 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
     import faiss
 
     check_choice("metric", metric, METRICS)
-    check_choice("index", kind, KINDS)
+    check_choice("index", kind, INDEX_KINDS)
     run = RunFolder(run_dir)
     predictor = predictor or Predictor.load(run.path)
     key = {"weights": _digest(run.weights_path), "split": _digest(run.split_path), "metric": metric, "kind": kind}
-    folder = run.path / "index"
+    folder = run.index_dir
     meta_path, index_path = folder / f"{metric}-{kind}.json", folder / f"{metric}-{kind}.faiss"
     manifest = run.read_split()
     if meta_path.exists() and index_path.exists():
@@ -106,7 +103,7 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
                                    np.array(meta["labels"]), run.data_root(manifest), meta.get("recall_at_10"))
         except (RuntimeError, OSError, ValueError, KeyError) as e:  # a damaged index is rebuilt, not trusted
             log.warning("The saved index %s is damaged (%s); rebuilding it.", index_path, str(e).splitlines()[0])
-    train = load_run_split(run.path, "train", predictor.classes, predictor.preprocessing)
+    train = run.load_split("train", predictor.classes, predictor.preprocessing)
     vectors = prepare_vectors(predictor.embed_arrays(train.images), metric)
     start = time.perf_counter()
     index = build_faiss_index(vectors, metric, kind)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
+
+from cnnkit.config import TsneConfig
+from cnnkit.options import with_options
 
 
 def tsne_coordinates(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -22,9 +28,9 @@ def tsne_coordinates(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
 def tsne_png(coords: np.ndarray, labels: np.ndarray, classes: list[str], images: np.ndarray | None = None,
              thumbnails: int = 0, seed: int = 0, title: str = "") -> bytes:
     """Scatter plot by class; ``thumbnails`` images (a random sample) drawn at their points."""
-    from cnnkit.evaluation.figures import _png, _pyplot
+    from cnnkit.plots import figure_png, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 7))
     cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
     for k, name in enumerate(classes):
@@ -45,4 +51,32 @@ def tsne_png(coords: np.ndarray, labels: np.ndarray, classes: list[str], images:
     ax.set_yticks([])
     ax.set_title(title or "t-SNE of the latent vectors")
     ax.legend(fontsize=8, markerscale=1.5, loc="best")
-    return _png(fig)
+    return figure_png(fig)
+
+
+@dataclass(frozen=True)
+class TsneMap:
+    coordinates: np.ndarray  # (N, 2)
+    labels: np.ndarray
+    png: bytes
+
+
+@with_options(TsneConfig)
+def run_tsne(run_dir: str | Path, data: str | Path | None = None, config: TsneConfig | None = None) -> TsneMap:
+    """t-SNE of the latent vectors of ``data`` (a labelled folder) or of the run's train, val and test images."""
+    from cnnkit.data.prepare import load_folder
+    from cnnkit.inference import Predictor
+    from cnnkit.run import RunFolder
+
+    config = config or TsneConfig()
+    predictor = Predictor.load(run_dir)
+    if data:
+        arrays = load_folder(data, predictor.classes, predictor.preprocessing, shared_only=True)[0]
+        images, labels = arrays.images, arrays.labels
+    else:
+        run = RunFolder(run_dir)
+        parts = [run.load_split(s, predictor.classes, predictor.preprocessing) for s in ("train", "val", "test")]
+        images, labels = np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts])
+    coords = tsne_coordinates(predictor.embed_arrays(images), seed=config.seed)
+    png = tsne_png(coords, labels, predictor.classes, images, config.thumbnails, config.seed)
+    return TsneMap(coords, labels, png)

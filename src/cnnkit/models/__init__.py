@@ -6,11 +6,11 @@ from cnnkit.errors import ModelError
 from cnnkit.models import lenet, simple_cnn, vgg  # noqa: F401  (registers the builders)
 from cnnkit.models._registry import get_model_entry, list_models, register_model
 from cnnkit.models.init import init_weights
-from cnnkit.models.network import ConvNet
+from cnnkit.models.network import ConvNet, Network
 from cnnkit.models.transfer import HEAD_OPTIONS, TransferNet, backbone_config, build_transfer_net, is_timm_model
 
-__all__ = ["ConvNet", "TransferNet", "create_model", "default_image_size", "list_models", "model_options",
-           "register_model"]
+__all__ = ["ConvNet", "Network", "TransferNet", "create_model", "default_image_size", "describe_model", "list_models",
+           "model_options", "register_model"]
 
 
 def create_model(
@@ -20,7 +20,7 @@ def create_model(
     image_size: tuple[int, int] | None = None,
     init: str = "default",
     **options,
-) -> ConvNet:
+) -> Network:
     """Build the model ``name`` for inputs of ``in_channels`` x ``image_size``: a registered cnnkit network, or any
     timm architecture as a ``TransferNet`` (timm backbone, new head; random weights, see ``models.pretrained``).
 
@@ -53,6 +53,11 @@ def _is_registered(name: str) -> bool:
 def model_options(name: str) -> dict[str, object]:
     """Options and defaults: a builder's own, or for a timm backbone the head's (dropout, hidden)."""
     return get_model_entry(name).options() if _is_registered(name) else dict(HEAD_OPTIONS)
+
+
+def describe_model(name: str) -> str:
+    """The first line of a registered model's docstring."""
+    return get_model_entry(name).description
 
 
 def default_image_size(name: str) -> tuple[int, int] | None:

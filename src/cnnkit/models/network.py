@@ -10,35 +10,84 @@ from torch import nn
 from cnnkit.errors import ModelError
 
 
-class ConvNet(nn.Module):
-    """``features`` (convolutions) -> ``neck`` (flatten, hidden dense layers) -> ``classifier`` (logits).
+class Network(nn.Module):
+    """The contract of every cnnkit network, scratch CNN or pretrained backbone alike (as timm's):
 
-    Mirrors timm: ``forward_features``, ``forward_head(x, pre_logits=True)`` for embeddings, ``reset_classifier``.
+    - ``forward_features(x)``: the feature map (N, ``num_features``, H', W');
+    - ``pool(map)``: the vector (N, P) the head starts from (a flatten, or a backbone's global pooling);
+    - ``head(vector, pre_logits=False)``: hidden layers, then the classifier (``pre_logits``: stop before it);
+    - ``forward_head(map, pre_logits=False) = head(pool(map), pre_logits)``, ``forward = forward_head(forward_features)``;
+    - ``reset_classifier(n)``, ``num_classes``, ``head_hidden_size`` (the width of the pre-logits vectors);
+    - ``set_trainable_stages(n)`` and ``frozen``: which part trains (a backbone's stages; cnnkit's own networks
+      always train whole).
     """
 
-    def __init__(self, features: nn.Sequential, neck: nn.Sequential, num_features: int, num_classes: int,
-                 dropout: float = 0.0):
-        super().__init__()
-        self.features = features
-        self.neck = neck
-        self.head_drop = nn.Dropout(dropout)
-        self.num_features = num_features
-        self.num_classes = num_classes
-        self.classifier = nn.Linear(num_features, num_classes)
+    num_classes: int
+    num_features: int
+    head_hidden_size: int
+    trainable_stages: int = -1
+    has_backbone: bool = False
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+        raise NotImplementedError
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        raise NotImplementedError
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.head_drop(self.neck(x))
-        return x if pre_logits else self.classifier(x)
+        return self.head(self.pool(x), pre_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
+    @property
+    def frozen(self) -> bool:
+        """Whether the feature extractor is frozen as a whole (its pooled features can then be cached)."""
+        return self.trainable_stages == 0
+
+    def set_trainable_stages(self, n: int) -> None:
+        if n != -1:
+            raise ModelError(f"{type(self).__name__} trains whole; freezing stages applies to pretrained backbones.")
+
+
+class ConvNet(Network):
+    """``features`` (convolutions) -> ``neck`` (flatten, hidden dense layers) -> ``classifier`` (logits)."""
+
+    def __init__(self, features: nn.Sequential, neck: nn.Sequential, head_hidden_size: int, num_classes: int,
+                 dropout: float = 0.0, num_features: int | None = None):
+        super().__init__()
+        self.features = features
+        self.neck = neck
+        self.head_drop = nn.Dropout(dropout)
+        self.head_hidden_size = head_hidden_size
+        self.num_features = num_features or _out_channels(features)
+        self.num_classes = num_classes
+        self.classifier = nn.Linear(head_hidden_size, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(x, 1)
+
+    def head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.head_drop(self.neck(x))
+        return x if pre_logits else self.classifier(x)
+
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
-        self.classifier = nn.Linear(self.num_features, num_classes)
+        self.classifier = nn.Linear(self.head_hidden_size, num_classes)
+
+
+def _out_channels(features: nn.Module) -> int:
+    """Channels of the feature map: those of the last layer that sets them."""
+    channels = [m.out_channels for m in features.modules() if isinstance(m, nn.Conv2d)]
+    if not channels:
+        raise ModelError("A ConvNet needs at least one convolution in its feature extractor.")
+    return channels[-1]
 
 
 def feature_shape(features: nn.Module, in_channels: int, image_size: tuple[int, int], model: str) -> torch.Size:

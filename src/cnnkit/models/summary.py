@@ -9,9 +9,7 @@ import torch
 from torch import nn
 
 from cnnkit.errors import ModelError
-
-WHOLE_INPUT = None  # receptive field of a unit that sees the whole input (after flatten or global pooling)
-
+from cnnkit.models.receptive_field import WHOLE_INPUT, next_receptive_field
 
 @dataclass(frozen=True)
 class LayerInfo:
@@ -62,24 +60,6 @@ def _format_rf(layer: LayerInfo) -> str:
     return f"{size} / {jump}"
 
 
-def _pair(value) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else tuple(value)
-
-
-def _next_rf(module: nn.Module, size, jump):
-    """Receptive field after ``module``: r' = r + (k_eff - 1) * j and j' = j * s, per axis."""
-    if size is WHOLE_INPUT:
-        return WHOLE_INPUT, WHOLE_INPUT
-    if isinstance(module, (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-        return WHOLE_INPUT, WHOLE_INPUT
-    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-        kernel, stride = _pair(module.kernel_size), _pair(module.stride or module.kernel_size)
-        dilation = _pair(getattr(module, "dilation", 1))
-        size = tuple(r + dilation[i] * (kernel[i] - 1) * jump[i] for i, r in enumerate(size))
-        jump = tuple(j * stride[i] for i, j in enumerate(jump))
-    return size, jump
-
-
 def summary(
     model: nn.Module | str,
     input_shape: tuple[int, int, int] | None = None,
@@ -106,9 +86,7 @@ def summary(
     if input_shape is None:
         raise ValueError("input_shape (channels, height, width) is needed to summarise a module.")
     if strategy != "scratch":
-        from cnnkit.models.transfer import TransferNet
-
-        if not isinstance(model, TransferNet):
+        if not getattr(model, "has_backbone", False):
             raise ModelError(f"--strategy {strategy} applies to timm backbones, not to {name!r}.")
         model.set_trainable_stages(0 if strategy == "transfer" else (unfreeze or -1))
         name = f"{name}, {strategy}" + (f" (last {unfreeze} stages)" if strategy == "finetune" and unfreeze else "")
@@ -127,7 +105,7 @@ def summary(
             h.remove()
     layers, size, jump = [], (1, 1), (1, 1)
     for layer_name, module, shape in records:
-        size, jump = _next_rf(module, size, jump)
+        size, jump = next_receptive_field(module, size, jump)
         params = sum(p.numel() for p in module.parameters(recurse=False))
         trainable = sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad)
         layers.append(LayerInfo(layer_name, type(module).__name__, shape, params, trainable, size, jump))

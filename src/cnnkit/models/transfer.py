@@ -1,7 +1,9 @@
 """Backbones from timm with a new head, for transfer learning and fine-tuning.
 
 ``TransferNet`` = a feature-extraction network (any timm model, its classifier removed, globally average-pooled)
-followed by a head: dropout, an optional hidden dense layer, and a linear classifier.
+followed by a head: dropout, an optional hidden dense layer, and a linear classifier. It keeps the ``Network``
+contract: ``forward_features`` gives the backbone's feature map, ``pool`` its pooled vector (what the feature cache
+stores), ``head`` the rest.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from cnnkit.errors import ModelError
+from cnnkit.models.network import Network
 
 HEAD_OPTIONS = {"dropout": 0.2, "hidden": 0}
 
@@ -21,7 +24,7 @@ def is_timm_model(name: str) -> bool:
     return timm.is_model(name)
 
 
-class TransferNet(nn.Module):
+class TransferNet(Network):
     """``backbone`` (pooled features) -> ``head`` (dropout, [dense, ReLU, dropout], classifier).
 
     ``set_trainable_stages(n)`` freezes the backbone except its last ``n`` stages (0: all frozen; -1: none).
@@ -40,19 +43,23 @@ class TransferNet(nn.Module):
             layers += [nn.Linear(width, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)]
             width = hidden
         self.neck = nn.Sequential(*layers)
+        self.head_hidden_size = width
         self.classifier = nn.Linear(width, num_classes)
         self.trainable_stages = -1
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled backbone features (N, num_features): what the feature cache stores."""
-        return self.backbone(x)
+    has_backbone = True
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's feature map (N, num_features, H', W')."""
+        return self.backbone.forward_features(x)
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's own pooling (timm's ``forward_head(pre_logits=True)``): (N, num_features)."""
+        return self.backbone.forward_head(x, pre_logits=True)
+
+    def head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.neck(x)
         return x if pre_logits else self.classifier(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
@@ -76,10 +83,6 @@ class TransferNet(nn.Module):
             p.requires_grad_(True)
         self.trainable_stages = -1 if n == len(stages) else n
         self.train(self.training)
-
-    @property
-    def frozen(self) -> bool:
-        return self.trainable_stages == 0
 
     def train(self, mode: bool = True) -> TransferNet:
         super().train(mode)

@@ -20,7 +20,7 @@ from torch import nn
 
 from cnnkit.errors import ConfigError, ModelError
 from cnnkit.models.network import ConvNet, feature_shape
-from cnnkit.models.summary import _next_rf
+from cnnkit.models.receptive_field import next_receptive_field
 from cnnkit.models.transfer import TransferNet
 
 
@@ -30,7 +30,7 @@ def _geometry(features: nn.Module) -> tuple[int, int, bool]:
     for module in features.modules():
         if list(module.children()):
             continue
-        size, jump = _next_rf(module, size, jump)
+        size, jump = next_receptive_field(module, size, jump)
         if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
             padding = module.padding if isinstance(module.padding, tuple) else (module.padding,)
             unpadded &= all(p == 0 for p in padding) and not getattr(module, "ceil_mode", False)
@@ -94,11 +94,11 @@ class DenseBackboneNet(DenseNet):
         self.natural_stride = base_stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fmap = self.net.backbone.forward_features(x)
+        fmap = self.net.forward_features(x)
         pooled = F.avg_pool2d(fmap, self.cells, stride=self.step)
         n, c, h, w = pooled.shape
         flat = pooled.permute(0, 2, 3, 1).reshape(-1, c)
-        logits = self.net.forward_head(flat)
+        logits = self.net.head(flat)
         return logits.view(n, h, w, -1).permute(0, 3, 1, 2)
 
 

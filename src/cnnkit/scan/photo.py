@@ -6,8 +6,10 @@ import resource
 import sys
 from pathlib import Path
 
+from cnnkit.config import ScanConfig
 from cnnkit.errors import ConfigError
-from cnnkit.inference import Predictor
+from cnnkit.inference import NetworkPredictor, Predictor
+from cnnkit.options import with_options
 from cnnkit.scan.detect import compare_with_dots, detect, read_dots
 from cnnkit.scan.output import write_outputs
 from cnnkit.scan.scan import load_photo, scan
@@ -19,30 +21,30 @@ def peak_memory_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, *, stride: int | None = None,
-               threshold: float = 0.5, min_distance: float | None = None, ignore: tuple[str, ...] | None = None,
-               method: str = "dense", scale: float = 1.0, tile: int = 512, dots: str | Path | None = None,
-               radius: float | None = None) -> dict:
+@with_options(ScanConfig)
+def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, config: ScanConfig | None = None, *,
+               dots: str | Path | None = None) -> dict:
     """Scan one photograph with a run's patch classifier and write heatmaps, counts, detections (and the comparison
     with ``dots``) into ``out``. ``scale`` resizes the photo first, so that objects have the size they had in the
     training patches; positions in the outputs are in the original photo's pixels."""
+    c = config or ScanConfig()
     predictor = Predictor.load(run_dir)
-    if not hasattr(predictor, "model"):
+    if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; scanning needs a CNN patch classifier (patch_cnn is exact).")
     classes = predictor.classes
-    ignore = tuple(ignore) if ignore is not None else tuple(c for c in classes if c.lower().startswith("background"))
+    ignore = c.ignore if c.ignore is not None else tuple(x for x in classes if x.lower().startswith("background"))
     expected_dots = read_dots(dots) if dots else None  # a broken dots file fails before the scan, not after
-    photo = load_photo(photo_path, predictor.preprocessing.channels, scale)
-    result = scan(predictor.model, predictor.preprocessing, photo, stride, method, tile)
+    photo = load_photo(photo_path, predictor.preprocessing.channels, c.scale)
+    result = scan(predictor.model, predictor.preprocessing, photo, c.stride, c.method, c.tile)
     window = predictor.preprocessing.image_size
-    min_distance = min_distance if min_distance is not None else min(window) / 2.0 / scale
-    radius = radius if radius is not None else min(window) / 2.0 / scale
-    detections = detect(result, classes, threshold, min_distance, ignore, scale)
+    min_distance = c.min_distance if c.min_distance is not None else min(window) / 2.0 / c.scale
+    radius = c.radius if c.radius is not None else min(window) / 2.0 / c.scale
+    detections = detect(result, classes, c.threshold, min_distance, ignore, c.scale)
     report = compare_with_dots(detections, expected_dots, classes, radius) if expected_dots is not None else None
     settings = {"run": str(Path(run_dir).resolve()), "photo": str(Path(photo_path).resolve()),
-                "photo_size": list(photo.shape[:2]), "scale": scale, "method": method, "window": list(window),
-                "stride": result.stride, "exact": result.exact, "threshold": threshold,
+                "photo_size": list(photo.shape[:2]), "scale": c.scale, "method": c.method, "window": list(window),
+                "stride": result.stride, "exact": result.exact, "threshold": c.threshold,
                 "min_distance": min_distance, "ignore": list(ignore), "seconds": round(result.seconds, 3),
                 "grid": list(result.probabilities.shape[1:]), "peak_memory_mb": round(peak_memory_mb(), 1)}
-    counts = write_outputs(Path(out), photo, result, classes, detections, ignore, radius, scale, settings, report)
+    counts = write_outputs(Path(out), photo, result, classes, detections, ignore, radius, c.scale, settings, report)
     return {**settings, "counts": counts, "detections": len(detections), "dots": report}

@@ -11,7 +11,8 @@ import torch
 
 from cnnkit.data.decode import load_image, probe_image
 from cnnkit.data.preprocess import Preprocessing, normalize
-from cnnkit.errors import ConfigError, DataError
+from cnnkit.config.commands import SCAN_METHODS
+from cnnkit.errors import ConfigError, DataError, check_choice
 from cnnkit.scan.dense import DenseNet, dense_network
 
 
@@ -108,5 +109,5 @@ def scan(model: torch.nn.Module, preprocessing: Preprocessing, photo: np.ndarray
     elif method == "sliding":
         probabilities = sliding_scan(model.eval(), photo, preprocessing, window, dense.stride)
     else:
-        raise ConfigError(f"Unknown scan method {method!r}: dense or sliding.")
+        check_choice("method", method, SCAN_METHODS, "scan")
     return ScanResult(probabilities, dense.stride, window, time.perf_counter() - start, dense.exact, method)

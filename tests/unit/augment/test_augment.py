@@ -62,7 +62,7 @@ def test_the_training_module_augments_only_in_training(augmented_run):
     from cnnkit.training.module import ClassifierModule
 
     predictor = Predictor.load(augmented_run)
-    config = TrainConfig.from_dict(RunFolder(augmented_run).read_config()["training"])
+    config = RunFolder(augmented_run).read_record().training
     module = ClassifierModule(predictor.model, config, predictor.preprocessing)
     batch = (torch.rand(4, 3, 16, 16) * 255).to(torch.uint8)
     module.eval()
@@ -135,7 +135,7 @@ def test_tta_of_one_is_plain_prediction_and_more_views_change_it(augmented_run, 
 def test_tta_needs_a_run_trained_with_augmentation(trained_run, pattern_data):
     from cnnkit.inference import Predictor
 
-    with pytest.raises(ConfigError, match="trained without --augment"):
+    with pytest.raises(ConfigError, match="trained without `augment`"):
         Predictor.load(trained_run).predict([pattern_data / "left"], tta=3)
 
 

@@ -7,22 +7,25 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from cnnkit._io import read_json
 from cnnkit.baselines import fit as baseline_fit
-from cnnkit.baselines.features import handcrafted_features, pixel_features
+from cnnkit.baselines.handcrafted import handcrafted_features, pixel_features
 from cnnkit.baselines.fit import train_baseline
-from cnnkit.data.prepare import load_run_split
 from cnnkit.evaluation.compare import compare_runs
+from cnnkit.evaluation.evaluate import evaluate_run
 from cnnkit.inference import Predictor
+from cnnkit.run import RunFolder
 
 
 def splits(run):
     predictor = Predictor.load(run)
-    return predictor, [load_run_split(run, s, predictor.classes, predictor.preprocessing) for s in ("train", "val",
-                                                                                                      "test")]
+    return predictor, [RunFolder(run).load_split(s, predictor.classes, predictor.preprocessing)
+                       for s in ("train", "val", "test")]
 
 
 @pytest.fixture(scope="module")
 def knn_run(tmp_path_factory, pattern_data):
-    return train_baseline(pattern_data, tmp_path_factory.mktemp("b") / "knn", "knn").run_dir
+    run = train_baseline(pattern_data, tmp_path_factory.mktemp("b") / "knn", method="knn").run_dir
+    evaluate_run(run)
+    return run
 
 
 def test_knn_baseline_equals_scikit_learn(knn_run):
@@ -45,17 +48,17 @@ def test_cross_validation_never_sees_the_test_split(pattern_data, tmp_path, monk
         return original(method, x, y, folds, seed)
 
     monkeypatch.setattr(baseline_fit, "cross_validate", spy)
-    run = train_baseline(pattern_data, tmp_path / "lin", "linear").run_dir
+    run = train_baseline(pattern_data, tmp_path / "lin", method="linear").run_dir
     _, (train, val, test) = splits(run)
     rows = {row.tobytes() for row in seen["x"]}
     assert rows == {row.tobytes() for row in pixel_features(np.concatenate([train.images, val.images]))}
     assert not rows & {row.tobytes() for row in pixel_features(test.images)}
-    cv = read_json(run / "config.json")["training"]["cross_validation"]
+    cv = read_json(run / "config.json")["cross_validation"]
     assert cv["samples"] == len(train) + len(val) and cv["best"]["C"] in baseline_fit.C_GRID
 
 
 def test_linear_baseline_is_a_softmax_equal_to_scikit_learn(pattern_data, tmp_path):
-    run = train_baseline(pattern_data, tmp_path / "lin", "linear").run_dir
+    run = train_baseline(pattern_data, tmp_path / "lin", method="linear").run_dir
     predictor, (train, val, test) = splits(run)
     c = read_json(run / "config.json")["model"]["params"]["C"]
     reference = LogisticRegression(C=c, max_iter=1000, tol=1e-3, random_state=0).fit(

@@ -14,7 +14,9 @@ from cnnkit.data.prepare import load_samples
 from cnnkit.errors import CnnkitError, RunError
 from cnnkit.evaluation.compare import compare_runs, render_compare_html
 from cnnkit.evaluation.evaluate import evaluate_run
-from cnnkit.evaluation.figures import confusion_matrix_png
+from cnnkit.config.commands import DecisionConfig
+from cnnkit.evaluation.threshold import store_threshold
+from cnnkit.plots import confusion_matrix_png
 from cnnkit.evaluation.report import SECTIONS
 from cnnkit.inference import Predictor
 from cnnkit.run import RunFolder
@@ -60,7 +62,8 @@ def test_metrics_file_matches_scikit_learn_on_the_test_split(trained_run, tmp_pa
 def test_choose_threshold_uses_validation_and_is_kept_by_the_run(binary_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(binary_run, run)
-    evaluation = evaluate_run(run, choose=True)
+    store_threshold(run, choose=True)
+    evaluation = evaluate_run(run)
     # The same choice made independently with scikit-learn on the validation split.
     y_val, p_val = split_predictions(run, "val")
     fpr, tpr, thresholds = roc_curve(y_val, p_val[:, 1], drop_intermediate=False)
@@ -84,13 +87,17 @@ def test_choose_threshold_uses_validation_and_is_kept_by_the_run(binary_run, tmp
 def test_a_set_threshold_changes_predictions(binary_run, binary_data, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(binary_run, run)
-    m = evaluate_run(run, threshold=0.0, report=False).metrics
+    store_threshold(run, 0.0)
+    m = evaluate_run(run, report=False).metrics
     assert m["per_class"]["right"]["recall"] == 1.0 and m["per_class"]["left"]["recall"] == 0.0
     assert {p.label for p in Predictor.load(run).predict([binary_data / "left"])} == {"right"}
-    m = evaluate_run(run, threshold=1.0 + 1e-9 - 1e-9, report=False).metrics
+    store_threshold(run, 1.0 + 1e-9 - 1e-9)
+    m = evaluate_run(run, report=False).metrics
     assert m["threshold"]["source"] == "set by the user"
     with pytest.raises(CnnkitError, match="not both"):
-        evaluate_run(run, threshold=0.3, choose=True)
+        DecisionConfig(threshold=0.3, choose_threshold=True)
+    with pytest.raises(CnnkitError, match="either"):
+        store_threshold(run, 0.3, choose=True)
 
 
 def test_mismatched_classes_fail_or_use_the_shared_ones(trained_run, tmp_path):
@@ -110,6 +117,7 @@ def test_compare_accepts_the_same_test_set_and_refuses_another(trained_run, patt
 
     same = tmp_path / "same"
     train(pattern_data, same, TrainConfig(model="tiny_cnn", epochs=1, lr=0.01, init="kaiming"), progress=False)
+    evaluate_run(same)
     rows = compare_runs([trained_run, same])
     assert [r["run"] for r in rows] == [str(trained_run), str(same)]
     assert rows[0]["accuracy"] == read_json(trained_run / "metrics.json")["accuracy"]
@@ -117,6 +125,7 @@ def test_compare_accepts_the_same_test_set_and_refuses_another(trained_run, patt
 
     other_split = tmp_path / "other"
     train(pattern_data, other_split, TrainConfig(model="tiny_cnn", epochs=1, seed=1), progress=False)
+    evaluate_run(other_split)
     with pytest.raises(RunError, match="different test sets"):
         compare_runs([trained_run, other_split])
     # Evaluated on one folder, the same two runs become comparable.

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cnnkit.cli import main
-from cnnkit.data.prepare import load_run_split
+from cnnkit.run import RunFolder
 from cnnkit.evaluation.evaluate import evaluate_run
 from cnnkit.inference import Predictor
 from cnnkit.latent import index as latent_index
@@ -19,7 +19,7 @@ from cnnkit.weights import load_weights, save_weights
 
 def test_latent_vectors_are_the_layer_before_the_classifier(trained_run):
     predictor = Predictor.load(trained_run)
-    train = load_run_split(trained_run, "train", predictor.classes, predictor.preprocessing)
+    train = RunFolder(trained_run).load_split("train", predictor.classes, predictor.preprocessing)
     vectors = predictor.embed_arrays(train.images[:5])
     logits = torch.from_numpy(vectors) @ predictor.model.classifier.weight.T.detach() + predictor.model.classifier.bias
     expected = np.log(predictor.predict_arrays(train.images[:5]))
@@ -31,7 +31,7 @@ def test_a_training_image_finds_itself_first(trained_run, tmp_path):
     shutil.copytree(trained_run, run)
     predictor = Predictor.load(run)
     index = run_index(run, predictor, "l2", "flat")
-    train = load_run_split(run, "train", predictor.classes, predictor.preprocessing)
+    train = RunFolder(run).load_split("train", predictor.classes, predictor.preprocessing)
     assert index.paths == train.paths and index.index.ntotal == len(train)
     for i in (0, 7, len(train) - 1):
         distances, ids = index.search(predictor.embed_arrays(train.images[i:i + 1]), 3)
@@ -63,7 +63,7 @@ def test_the_saved_index_is_reused_then_rebuilt_after_retraining(trained_run, tm
     saved.write_bytes(b"damaged")  # a broken index file is rebuilt, never trusted
     assert run_index(run).index.ntotal == rebuilt.index.ntotal and calls == [1, 1]
     predictor = Predictor.load(run)
-    train = load_run_split(run, "train", predictor.classes, predictor.preprocessing)
+    train = RunFolder(run).load_split("train", predictor.classes, predictor.preprocessing)
     expected = predictor.embed_arrays(train.images[:1])
     assert np.allclose(rebuilt.index.reconstruct(0), expected[0], atol=1e-5)
 
@@ -91,8 +91,8 @@ def test_evaluate_knn_sits_beside_the_head(trained_run, tmp_path):
     evaluation = evaluate_run(trained_run, out=tmp_path, knn=3)
     knn = evaluation.metrics["knn"]
     predictor = Predictor.load(trained_run)
-    train = load_run_split(trained_run, "train", predictor.classes, predictor.preprocessing)
-    test = load_run_split(trained_run, "test", predictor.classes, predictor.preprocessing)
+    train = RunFolder(trained_run).load_split("train", predictor.classes, predictor.preprocessing)
+    test = RunFolder(trained_run).load_split("test", predictor.classes, predictor.preprocessing)
     reference = KNeighborsClassifier(3).fit(predictor.embed_arrays(train.images), train.labels)
     expected = (reference.predict(predictor.embed_arrays(test.images)) == test.labels).mean()
     assert knn["k"] == 3 and knn["accuracy"] == pytest.approx(expected)

@@ -2,25 +2,40 @@ import pytest
 import torch
 
 from cnnkit.errors import ConfigError, ModelError
-from cnnkit.models import create_model, list_models, model_options
+from cnnkit.models import Network, create_model, list_models, model_options
 
 SMALL = [name for name in list_models() if name != "vgg16"]
+TINY_TIMM = "test_efficientnet"  # timm's own test network: a backbone with the real code paths, tiny
 
 
-@pytest.mark.parametrize("name", SMALL)
-def test_model_contract(name: str):
-    """Every registered model: logits shape, features/head split, embeddings, reset_classifier."""
+@pytest.mark.parametrize("name", [*SMALL, TINY_TIMM])
+def test_network_contract(name: str):
+    """Every registered model and a timm backbone: forward_features gives the map, forward_head(map, pre_logits)
+    pools and classifies, pool and head compose to it, reset_classifier; one contract for all."""
     torch.manual_seed(0)
-    model = create_model(name, num_classes=5, in_channels=1, image_size=(32, 32)).eval()
-    x = torch.randn(2, 1, 32, 32)
+    channels = 3 if name == TINY_TIMM else 1
+    model = create_model(name, num_classes=5, in_channels=channels, image_size=(32, 32)).eval()
+    assert isinstance(model, Network)
+    x = torch.randn(2, channels, 32, 32)
     logits = model(x)
     assert logits.shape == (2, 5)
     features = model.forward_features(x)
+    assert features.ndim == 4 and features.shape[:2] == (2, model.num_features)  # a map, as timm's
     assert torch.allclose(model.forward_head(features), logits)
+    assert torch.allclose(model.head(model.pool(features)), logits)
     embedding = model.forward_head(features, pre_logits=True)
-    assert embedding.shape == (2, model.num_features)
+    assert embedding.shape == (2, model.head_hidden_size)
+    assert not model.frozen
     model.reset_classifier(3)
     assert model(x).shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_cnnkits_own_networks_train_whole(name: str):
+    model = create_model(name, num_classes=2, in_channels=1, image_size=(32, 32))
+    model.set_trainable_stages(-1)
+    with pytest.raises(ModelError, match="trains whole"):
+        model.set_trainable_stages(0)
 
 
 def test_vgg16_builds_on_meta_device():

@@ -21,7 +21,7 @@ from cnnkit.models.pretrained import (
     load_pretrained,
     read_state_dict,
 )
-from cnnkit.training.features import cached_features
+from cnnkit.training.feature_cache import cached_features
 from cnnkit.weights import save_weights
 from tests.conftest import write_image_folder
 
@@ -136,6 +136,7 @@ def packaged_backbone() -> dict[str, torch.Tensor]:
 
 
 def test_transfer_freezes_the_backbone_and_caches_features(small_rgb, tmp_path, monkeypatch):
+    from cnnkit.evaluation.evaluate import evaluate_run
     from cnnkit.training.fit import train
 
     monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
@@ -151,7 +152,7 @@ def test_transfer_freezes_the_backbone_and_caches_features(small_rgb, tmp_path, 
     cached = sum(counts["train"].values()) + sum(counts["val"].values())  # the test split never goes through the cache
     assert cache["used"] and cache["computed"] == cached == 30 and cache["reused"] == 0
     assert config_data["result"]["phases"][0]["trainable_params"] == 1280 * 3 + 3
-    assert result.test_metrics["accuracy"] > 0.5  # above chance (1/3)
+    assert evaluate_run(result.run_dir).metrics["accuracy"] > 0.5  # above chance (1/3)
     # The same images again: every feature comes from the cache.
     train(small_rgb, tmp_path / "run2", config, progress=False)
     cache = json.loads((tmp_path / "run2" / "config.json").read_text())["feature_cache"]
@@ -182,6 +183,7 @@ def test_a_finetuning_step_changes_only_the_unfrozen_stages():
 
 
 def test_finetune_runs_the_head_then_the_backbone(small_rgb, tmp_path, monkeypatch):
+    from cnnkit.evaluation.evaluate import evaluate_run
     from cnnkit.training.fit import train
 
     monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
@@ -227,7 +229,10 @@ def test_a_saved_pretrained_model_predicts_as_in_memory(tmp_path):
 
 
 def test_strategy_needs_a_backbone_and_pretrained_weights():
-    with pytest.raises(CnnkitError, match="add --pretrained"):
+    with pytest.raises(CnnkitError, match="set `pretrained`") as error:
         TrainConfig(model="efficientnet_lite0", strategy="finetune")
+    from cnnkit.cli.options import to_flags
+
+    assert "set `--pretrained`" in to_flags(str(error.value))  # the CLI names its flag
     assert TrainConfig(model="efficientnet_lite0", weights="w.pth").strategy == "transfer"
     assert isinstance(create_model("efficientnet_lite0", 2), TransferNet)

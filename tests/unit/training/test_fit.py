@@ -5,7 +5,8 @@ import torch
 from safetensors.torch import load_file
 
 from cnnkit._io import read_json
-from cnnkit.config import OPTIMIZERS, TrainConfig
+from cnnkit.config import TrainConfig
+from cnnkit.config.training import OPTIMIZERS
 from cnnkit.errors import ConfigError, RunError
 from cnnkit.training.fit import resume, train
 from cnnkit.training.optim import create_optimizer, create_scheduler
@@ -48,7 +49,7 @@ def test_resume_continues_from_last_checkpoint(pattern_data: Path, tmp_path: Pat
     run = tmp_path / "run"
     train(pattern_data, run, TrainConfig(epochs=2, early_stopping=0, **FAST), progress=False)
     result = resume(run, epochs=4, progress=False)
-    assert result.epochs_run == 4
+    assert result.result.epochs_run == 4
     epochs = [line.split(",")[0] for line in (run / "logs" / "metrics.csv").read_text().splitlines()[1:]]
     assert sorted(set(epochs)) == ["0", "1", "2", "3"]  # the epochs before the resume are kept in the log
     assert read_json(run / "config.json")["training"]["epochs"] == 4
@@ -62,7 +63,7 @@ def test_resume_without_checkpoint(tmp_path: Path, trained_run: Path):
 def test_early_stopping_stops(pattern_data: Path, tmp_path: Path):
     result = train(pattern_data, tmp_path / "r", TrainConfig(epochs=30, early_stopping=1, model="tiny_cnn",
                                                              lr=0.5, optimizer="sgd"), progress=False)
-    assert result.epochs_run < 30
+    assert result.result.epochs_run < 30
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)

@@ -45,7 +45,7 @@ class CacheStats:
 def cached_features(model, images: np.ndarray, preprocessing: Preprocessing, views: int = 1,
                     augment: str | None = None, cache_dir: Path | None = None, batch_size: int = 32,
                     progress: bool = True) -> tuple[torch.Tensor, CacheStats]:
-    """Features (N, views, F) of ``model.forward_features`` for (N, H, W, C) uint8 ``images``.
+    """Pooled features (N, views, F) of ``model.pool(model.forward_features(x))`` for (N, H, W, C) uint8 ``images``.
 
     View 0 is the image itself; views 1.. are random draws of ``augment`` (seeded per batch, so a rerun on the same
     images computes the same views).
@@ -57,14 +57,7 @@ def cached_features(model, images: np.ndarray, preprocessing: Preprocessing, vie
     folder = (cache_dir or default_cache_dir()) / backbone_key(model.backbone, preprocessing, augment, views)
     folder.mkdir(parents=True, exist_ok=True)
     keys = [hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()[:32] for image in images]
-    found: dict[int, np.ndarray] = {}
-    for i, key in enumerate(keys):
-        path = folder / f"{key}.npy"
-        if path.exists():
-            try:
-                found[i] = np.load(path, allow_pickle=False)
-            except (OSError, ValueError):
-                path.unlink(missing_ok=True)  # a broken entry is recomputed
+    found = _read_entries(folder, keys)
     missing = [i for i in range(len(images)) if i not in found]
     augmentation = Augmentation(augment, preprocessing.image_size).to(device) if views > 1 else None
     bar = tqdm(total=len(missing) * views, desc="Backbone features (cached for later runs)", unit="img",
@@ -72,12 +65,12 @@ def cached_features(model, images: np.ndarray, preprocessing: Preprocessing, vie
     for start in range(0, len(missing), batch_size):
         chunk = missing[start:start + batch_size]
         batch = torch.from_numpy(images[chunk]).to(device).permute(0, 3, 1, 2).float() / 255.0
-        outs = [model.forward_features(normalize(batch, preprocessing))]
+        outs = [_pooled(model, batch, preprocessing)]
         bar.update(len(chunk))
         for view in range(1, views):
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(int(keys[chunk[0]][:8], 16) + view)
-                outs.append(model.forward_features(normalize(augmentation.apply(batch), preprocessing)))
+                outs.append(_pooled(model, augmentation.apply(batch), preprocessing))
             bar.update(len(chunk))
         stacked = torch.stack(outs, 1).cpu().numpy().astype(np.float32)
         for i, features in zip(chunk, stacked):
@@ -87,6 +80,23 @@ def cached_features(model, images: np.ndarray, preprocessing: Preprocessing, vie
     features = torch.from_numpy(np.stack([found[i] for i in range(len(images))])) if len(images) else torch.zeros(
         0, views, model.num_features)
     return features, CacheStats(str(folder), views, len(images) - len(missing), len(missing))
+
+
+def _read_entries(folder: Path, keys: list[str]) -> dict[int, np.ndarray]:
+    """The cached features of each key that has an entry; a broken entry is deleted (and recomputed)."""
+    found: dict[int, np.ndarray] = {}
+    for i, key in enumerate(keys):
+        path = folder / f"{key}.npy"
+        if path.exists():
+            try:
+                found[i] = np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                path.unlink(missing_ok=True)
+    return found
+
+
+def _pooled(model, batch: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
+    return model.pool(model.forward_features(normalize(batch, preprocessing)))
 
 
 def _save(path: Path, array: np.ndarray) -> None:

@@ -1,4 +1,5 @@
-"""The report's figures, drawn with matplotlib (Agg, no display) and returned as PNG bytes."""
+"""Figures drawn with matplotlib (Agg, no display) and returned as PNG bytes: the report's, grids of images, and
+the plotting machinery every other figure uses (``pyplot``, ``figure_png``)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import math
 
 import numpy as np
 
-from cnnkit.evaluation.metrics import RocCurve, row_normalized
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg back-end (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -19,18 +20,24 @@ def _pyplot():
     return plt
 
 
-def _png(fig) -> bytes:
+def figure_png(fig) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return buffer.getvalue()
+
+
+def _row_percent(matrix: np.ndarray) -> np.ndarray:
+    totals = matrix.sum(axis=1, keepdims=True)
+    return 100.0 * matrix / np.maximum(totals, 1)
 
 
 def confusion_matrix_png(matrix: np.ndarray, classes: list[str]) -> bytes:
     """Row-normalised confusion matrix in percent, each cell with its count; sized to stay readable at 30+ classes."""
-    plt = _pyplot()
+    plt = pyplot()
     matrix = np.asarray(matrix)
-    percent, n = row_normalized(matrix), len(classes)
+    percent, n = _row_percent(matrix), len(classes)
     side = max(4.5, 0.5 * n + 2.0)
     font = float(np.clip(11 - n / 3.5, 4.5, 10))
     fig, ax = plt.subplots(figsize=(side + 1.2, side))
@@ -47,12 +54,12 @@ def confusion_matrix_png(matrix: np.ndarray, classes: list[str]) -> bytes:
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title("Confusion matrix (row-normalised: % of each true class; counts below)")
-    return _png(fig)
+    return figure_png(fig)
 
 
-def roc_png(curves: dict[str, RocCurve], marks: list[tuple[str, float, float]] = ()) -> bytes:
+def roc_png(curves: dict, marks: list[tuple[str, float, float]] = ()) -> bytes:
     """ROC curves with their AUC; ``marks`` are labelled (fpr, tpr) points such as the threshold in use."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], color="0.7", linestyle="--", linewidth=1, label="chance")
     many = len(curves) > 12
@@ -69,12 +76,12 @@ def roc_png(curves: dict[str, RocCurve], marks: list[tuple[str, float, float]] =
     ax.set_title(f"ROC, positive class '{next(iter(curves))}'" if len(curves) == 1
                  else "ROC, one class against the rest")
     ax.legend(loc="lower right", fontsize=8)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def image_grid_png(images: np.ndarray, captions: list[str], columns: int = 4, title: str = "") -> bytes:
     """A grid of (N, H, W, C) uint8 images, each with a caption; small images are enlarged without smoothing."""
-    plt = _pyplot()
+    plt = pyplot()
     n = max(len(images), 1)
     columns = min(columns, n)
     rows = math.ceil(n / columns)
@@ -89,12 +96,12 @@ def image_grid_png(images: np.ndarray, captions: list[str], columns: int = 4, ti
     fig.tight_layout()
     if title:
         fig.suptitle(title, y=1.0 + 0.15 / rows)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def training_curves_png(history: dict[str, list[float]], best_epoch: int | None = None) -> bytes:
     """Loss and accuracy per epoch, train and validation, with the epoch whose weights were kept."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     epochs = history.get("epoch", [])
     for ax, kind in ((loss_ax, "loss"), (acc_ax, "acc")):
@@ -110,4 +117,4 @@ def training_curves_png(history: dict[str, list[float]], best_epoch: int | None 
         ax.legend(fontsize=8)
     loss_ax.set_title("Loss")
     acc_ax.set_title("Accuracy")
-    return _png(fig)
+    return figure_png(fig)

@@ -1,0 +1,56 @@
+"""The ``cnnkit`` command line: one module per command group, one thin function per command; every option comes
+from its declaration in ``cnnkit.config``. Heavy imports happen inside the commands, so ``--help`` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from cnnkit.errors import CnnkitError
+
+log = logging.getLogger("cnnkit")
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cnnkit.cli import info, latent, scan, train, use
+
+    parser = argparse.ArgumentParser(prog="cnnkit", description="Convolutional image classifiers for scarce data.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and results")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in (train, use, latent, scan, info):
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.quiet)
+    try:
+        args.func(args)
+    except CnnkitError as e:
+        from cnnkit.cli.options import to_flags
+
+        print(f"cnnkit: error: {to_flags(str(e))}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # output piped into `head` and friends: stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        print("cnnkit: interrupted; a run can be continued with `cnnkit train --resume RUN`.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""``cnnkit scan``: a patch classifier over a whole photograph."""
+
+from __future__ import annotations
+
+import argparse
+
+from cnnkit.cli.options import add_options, settings
+
+
+def _print_dots(dots: dict) -> None:
+    for name, r in dots.items():
+        p = "n/a" if r["precision"] is None else f"{r['precision']:.2f}"
+        rc = "n/a" if r["recall"] is None else f"{r['recall']:.2f}"
+        print(f"  {name:<16} detected {r['detected']:4d}  dots {r['dots']:4d}  error {r['count_error']:+4d}  "
+              f"precision {p}  recall {rc}")
+
+
+def cmd_scan(args: argparse.Namespace) -> None:
+    from cnnkit.config import ScanConfig
+    from cnnkit.scan.photo import scan_photo
+
+    summary = scan_photo(args.run, args.photo, args.out, settings(args, ScanConfig), dots=args.dots)
+    print(f"Scanned {args.photo} ({summary['photo_size'][0]}x{summary['photo_size'][1]} after scale "
+          f"{summary['scale']}) with {summary['method']} windows of {summary['window'][0]}x{summary['window'][1]} "
+          f"every {summary['stride']} px ({'exact' if summary['exact'] else 'approximate at window borders'}) in "
+          f"{summary['seconds']:.2f} s, peak memory {summary['peak_memory_mb']:.0f} MB")
+    print("Counts: " + ", ".join(f"{c} {n}" for c, n in summary["counts"].items()))
+    if summary["dots"]:
+        _print_dots(summary["dots"])
+    print(f"Heatmaps, counts.json, detections.csv and detections.png in {args.out}")
+
+
+def register(sub) -> None:
+    from cnnkit.config import ScanConfig
+
+    p = sub.add_parser("scan", help="a patch classifier over a whole photograph: heatmaps, detections, counts")
+    p.add_argument("run", help="run folder of a patch classifier (patch_cnn is exact)")
+    p.add_argument("photo", help="the photograph")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--dots", help="CSV with class_name,row,col per object: count errors, precision and recall")
+    add_options(p, ScanConfig, grouped=False)
+    p.set_defaults(func=cmd_scan)

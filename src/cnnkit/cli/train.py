@@ -1,0 +1,171 @@
+"""``cnnkit train``, ``demo`` and ``baseline``: make a run, score its test split, print one screen."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from cnnkit.cli.options import add_options, settings
+from cnnkit.errors import CnnkitError
+
+log = logging.getLogger("cnnkit")
+
+
+def scores(m: dict) -> str:
+    auc = "" if m.get("auc") is None else f"  AUC {m['auc']:.4f}"
+    return (f"accuracy {m['accuracy']:.4f}  balanced accuracy {m['balanced_accuracy']:.4f}  "
+            f"macro F1 {m['macro_f1']:.4f}{auc}  (n={m['n']})")
+
+
+def _phases(record) -> list[tuple[str, str]]:
+    """For transfer and fine-tuning: the phases and the feature cache, one line."""
+    if record.strategy in ("scratch", "baseline") or not record.result:
+        return []
+    text = " + ".join(f"{p.name} {p.epochs_run} epochs" for p in record.result.phases)
+    cache = record.feature_cache
+    if cache and cache.used:
+        text += f"; feature cache: {cache.computed} computed, {cache.reused} reused"
+    return [("Phases", text)]
+
+
+def _test_rows(evaluation) -> list[tuple[str, str]]:
+    if evaluation is None:
+        return [("Test", "No test split (the data folder has train/ but no test/): nothing held out was scored; "
+                         "use `cnnkit evaluate RUN --data FOLDER`")]
+    m = evaluation.metrics
+    worst = min(m["per_class"].items(), key=lambda item: (item[1]["support"] == 0, item[1]["recall"]))
+    return [("Test", scores(m)),
+            ("Weakest class", f"{worst[0]}: recall {worst[1]['recall']:.3f} of {worst[1]['support']} images"),
+            ("Report", str(evaluation.report_path))]
+
+
+def evaluate_test_split(trained):
+    """Score the run's test split once, when it has one (the report goes into the run)."""
+    from cnnkit.evaluation.evaluate import evaluate_run
+    from cnnkit.run import RunFolder
+
+    if not RunFolder(trained.run_dir).read_split().splits.get("test"):
+        return None
+    return evaluate_run(trained.run_dir)
+
+
+def print_summary(trained, evaluation) -> None:
+    """The one-screen summary at the end of training."""
+    result, run_dir = trained.record.result, trained.run_dir
+    rows = [("Run folder", str(run_dir))]
+    if trained.record.model.is_baseline:
+        rows.append(("CV accuracy", f"{result.best_val_acc:.4f} (train+val, {trained.record.cross_validation.folds}"
+                                    f" folds), fitted in {result.train_seconds:.1f} s"))
+    else:
+        rows += [("Best epoch", f"{result.best_epoch + 1} of {result.epochs_run} (its weights are kept), "
+                                f"trained in {result.train_seconds:.1f} s"),
+                 *_phases(trained.record),
+                 ("Validation", f"loss {result.best_val_loss:.4f}"
+                  + (f"  accuracy {result.best_val_acc:.4f}" if result.best_val_acc is not None else ""))]
+    rows += _test_rows(evaluation)
+    rows.append(("Next", f"cnnkit predict {run_dir} IMAGES...  |  cnnkit evaluate {run_dir} --data DIR"))
+    print()
+    for name, text in rows:
+        print(f"{name:<14}{text}")
+
+
+def _train_config(args: argparse.Namespace, **extra):
+    from cnnkit.config import TrainConfig, parse_head
+
+    config = settings(args, TrainConfig, **extra)
+    head = parse_head(getattr(args, "head", None))
+    return config.replace(model_options={**head, **config.model_options}) if head else config
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from cnnkit.training.fit import resume, train
+
+    if args.resume:
+        trained = resume(args.resume, epochs=getattr(args, "epochs", None), progress=not args.no_progress)
+    else:
+        if not args.data:
+            raise CnnkitError("cnnkit train needs a DATA folder (or --resume RUN).")
+        config = _train_config(args)
+        out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-{config.model}"
+        trained = train(args.data, out, config, progress=not args.no_progress)
+    print_summary(trained, evaluate_test_split(trained))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from cnnkit.data.builtin import export_dataset
+    from cnnkit.training.fit import train
+
+    aerial = args.dataset == "aerial"
+    extra = {"model": getattr(args, "model", None) or ("patch_cnn" if aerial else "vgg_small")}
+    if aerial and not getattr(args, "augment", None):
+        extra["augment"] = "flip=hv,rotate=180"
+    out = Path(args.out or f"runs/demo-{args.dataset}")
+    data = out / "dataset"
+    if (out / "config.json").exists():
+        raise CnnkitError(f"{out} already holds a run; pass --out NEW_FOLDER.")
+    if not data.exists():
+        log.info("Writing the built-in dataset %r to %s", args.dataset, data)
+        export_dataset(args.dataset, data, seed=getattr(args, "seed", 0))
+    trained = train(data / "patches" if aerial else data, out, _train_config(args, **extra),
+                    progress=not args.no_progress)
+    print_summary(trained, evaluate_test_split(trained))
+    if aerial:
+        _scan_demo_scene(out, data)
+
+
+def _scan_demo_scene(out: Path, data: Path) -> None:
+    """The patch classifier at work: count the objects of a whole scene."""
+    from cnnkit.scan.photo import scan_photo
+
+    scene, dots = data / "scenes" / "scene_0.png", data / "scenes" / "scene_0-dots.csv"
+    summary = scan_photo(out, scene, out / "scan-scene_0", dots=dots)
+    print(f"\nScanned {scene} (exact: {summary['exact']}, {summary['seconds']:.2f} s); counts against the dots:")
+    for name, r in summary["dots"].items():
+        print(f"  {name:<8} detected {r['detected']:3d}  dots {r['dots']:3d}  recall {r['recall']:.2f}")
+    print(f"Heatmaps and detections in {out / 'scan-scene_0'}")
+
+
+def cmd_baseline(args: argparse.Namespace) -> None:
+    from cnnkit.baselines.fit import train_baseline
+    from cnnkit.config import BaselineConfig
+
+    config = settings(args, BaselineConfig)
+    out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-baseline-{config.method}"
+    trained = train_baseline(args.data, out, config)
+    print_summary(trained, evaluate_test_split(trained))
+
+
+def _training_options(p: argparse.ArgumentParser, defaults: dict | None = None) -> None:
+    from cnnkit.config import TrainConfig
+    from cnnkit.config.training import BACKBONE
+
+    groups = add_options(p, TrainConfig, defaults=defaults)
+    groups[BACKBONE].add_argument("--head", metavar="SPEC", help='the new head of a backbone, e.g. "dropout=0.5,hidden=0" '
+                                                     "(default dropout=0.2, no hidden layer); same as --option")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="train and evaluate a CNN (vgg_small) on a built-in dataset (no download); "
+                                    "aerial: a patch_cnn, then a scan of a whole scene")
+    p.add_argument("--dataset", default="wafers", choices=["wafers", "digits", "aerial"])
+    p.add_argument("--out", help="run folder (default runs/demo-DATASET)")
+    _training_options(p, defaults={"epochs": 30})
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train on DATA (root/<class>/* or root/{train,val,test}/<class>/*)")
+    p.add_argument("data", nargs="?", help="data folder")
+    p.add_argument("--out", help="run folder to create (default runs/DATA-MODEL)")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    _training_options(p)
+    p.set_defaults(func=cmd_train)
+
+    from cnnkit.config import BaselineConfig
+
+    p = sub.add_parser("baseline", help="a classical baseline on the same split: k-NN or softmax on pixels, or "
+                                        "hand-crafted features")
+    p.add_argument("data", help="data folder (as for train)")
+    p.add_argument("--out", help="run folder (default runs/DATA-baseline-METHOD)")
+    add_options(p, BaselineConfig, grouped=False)
+    p.set_defaults(func=cmd_baseline)

@@ -1,0 +1,118 @@
+"""Settings of the commands that use a trained run: prediction, evaluation, the latent space and scanning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnnkit.config.parse import parse_size
+from cnnkit.errors import ConfigError
+from cnnkit.options import check_declared, check_range, option
+
+METRICS = ("l2", "cosine")
+INDEX_KINDS = ("flat", "ivf")
+SCAN_METHODS = ("dense", "sliding")
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    tta: int = option(1, "test-time augmentation: average N versions of each image (the run's augment transforms)",
+                      metavar="N")
+
+    def __post_init__(self) -> None:
+        check_range(self, "tta", 1)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig(PredictConfig):
+    """How a run is scored; the report shows the scores with and without test-time augmentation."""
+
+    shared_classes: bool = option(False, "with data whose classes differ from the model's: evaluate on the shared "
+                                         "classes only")
+    knn: int = option(0, "also classify by the K nearest training images in the latent space, beside the head",
+                      metavar="K")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range(self, "knn", 0)
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    """A two-class decision threshold to store in the run before evaluating."""
+
+    threshold: float | None = option(None, "two classes: predict the second class when its probability >= T; "
+                                           "stored in the run", metavar="T")
+    choose_threshold: bool = option(False, "two classes: store the threshold closest to (0, 1) on the validation "
+                                           "split's ROC")
+
+    def __post_init__(self) -> None:
+        check_range(self, "threshold", 0.0, 1.0)
+        if self.threshold is not None and self.choose_threshold:
+            raise ConfigError("Pass either `threshold` or `choose_threshold`, not both.")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Retrieval in a run's latent space."""
+
+    k: int = option(5, "neighbours", flag="-k")
+    metric: str = option("l2", "distance", choices=METRICS)
+    index: str = option("flat", "flat: exact search; ivf: approximate, for large collections (its recall is "
+                                "printed)", choices=INDEX_KINDS)
+
+    def __post_init__(self) -> None:
+        check_declared(self)
+        check_range(self, "k", 1)
+
+
+@dataclass(frozen=True)
+class TsneConfig:
+    thumbnails: int = option(0, "draw N images at their points", metavar="N")
+    seed: int = option(0, "seed of t-SNE and of the thumbnails drawn")
+
+    def __post_init__(self) -> None:
+        check_range(self, "thumbnails", 0)
+        check_range(self, "seed", 0, 2**32 - 1)
+
+
+@dataclass(frozen=True)
+class PreviewConfig:
+    per_class: int = option(2, "originals per class")
+    copies: int = option(5, "augmented copies per original")
+    image_size: tuple[int, int] | None = option(None, "HxW or one side (default: as training would choose)",
+                                                parse=parse_size, metavar="SIZE")
+    seed: int = option(0, "seed of the augmented copies")
+
+    def __post_init__(self) -> None:
+        check_range(self, "per_class", 1)
+        check_range(self, "copies", 1)
+        check_range(self, "seed", 0, 2**32 - 1)
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """How a photograph is scanned and what counts as a detection."""
+
+    stride: int | None = option(None, "pixels between windows (a multiple of the network's own stride; default "
+                                      "that stride)")
+    threshold: float = option(0.5, "least probability of a detection")
+    min_distance: float | None = option(None, "least distance between two detections of a class, in pixels "
+                                              "(default half a patch)")
+    ignore: tuple[str, ...] | None = option(None, "class not to count, repeatable (default: classes named "
+                                                  "background*)", metavar="CLASS", repeat=True)
+    method: str = option("dense", "dense: fully convolutional, in tiles; sliding: every window alone (reference)",
+                         choices=SCAN_METHODS)
+    scale: float = option(1.0, "resize the photo first so objects match the patches")
+    tile: int = option(512, "tile side in pixels (bounds memory; 512 is fastest here)")
+    radius: float | None = option(None, "match distance for dots, in pixels (default half a patch)")
+
+    def __post_init__(self) -> None:
+        check_declared(self)
+        check_range(self, "stride", 1)
+        check_range(self, "threshold", 0.0, 1.0)
+        check_range(self, "min_distance", 0.0)
+        check_range(self, "scale", 0.0, strict_low=True)
+        check_range(self, "tile", 1)
+        check_range(self, "radius", 0.0)
+        if self.ignore is not None:
+            object.__setattr__(self, "ignore", tuple(self.ignore))

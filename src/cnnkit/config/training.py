@@ -1,0 +1,157 @@
+"""Settings of training and baselines as frozen dataclasses: every option declared once, with its default, allowed
+values and help; written into every run folder."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from cnnkit.config.parse import parse_options, parse_size
+from cnnkit.errors import ConfigError
+from cnnkit.options import check_declared, check_range, option
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+SCHEDULERS = ("none", "cosine", "step", "plateau")
+BALANCE = ("none", "oversample", "weights")
+STRATEGIES = ("auto", "scratch", "transfer", "finetune")
+INIT_SCHEMES = ("default", "kaiming", "xavier")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+BASELINE_METHODS = ("knn", "linear", "handcrafted")
+
+DATA, MODEL, BACKBONE, AUGMENT = ("data", "model and training", "pretrained backbones (any timm model; "
+                                  "efficientnet_lite0 works offline)", "augmentation and imbalance")
+
+
+def _from_dict(cls, data: dict):
+    """The dataclass ``cls`` from a JSON dict: unknown keys ignored, lists back to tuples where declared."""
+    known = {f.name for f in fields(cls)}
+    values = {k: v for k, v in data.items() if k in known}
+    if values.get("image_size") is not None:
+        values["image_size"] = tuple(values["image_size"])
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How a data folder becomes decoded, split images: shared by network training and baselines."""
+
+    image_size: tuple[int, int] | None = option(
+        None, "HxW or one side; default: the model's own, else the data's median side (16..64)", group=DATA,
+        parse=parse_size, metavar="SIZE")
+    channels: int | None = option(None, "1 or 3; default: 1 if every image is grayscale, else 3", group=DATA,
+                                  choices=(None, 1, 3))
+    val_fraction: float = option(0.15, "share of each class held out for validation (flat folders)", group=DATA)
+    test_fraction: float = option(0.15, "share of each class held out for the test (flat folders)", group=DATA)
+    seed: int = option(0, "seed of the split, the initial weights and the batches: the same seed gives the same "
+                          "split", group=DATA)
+    skip_bad: bool = option(False, "leave out unreadable images (listed in a warning) instead of stopping",
+                            group=DATA)
+
+    def __post_init__(self) -> None:
+        check_declared(self)
+        check_range(self, "seed", 0, 2**32 - 1)
+        for name in ("val_fraction", "test_fraction"):
+            check_range(self, name, 0.0, None)
+            if not getattr(self, name) < 1:
+                raise ConfigError(f"Expected `{name}` in [0, 1). Received: {name}={getattr(self, name)}")
+        if self.image_size is not None:
+            size = tuple(int(s) for s in self.image_size)
+            if len(size) != 2 or min(size) < 1:
+                raise ConfigError(f"Expected `image_size` as (height, width). Received: image_size={self.image_size}")
+            object.__setattr__(self, "image_size", size)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        return _from_dict(cls, data)
+
+    @property
+    def data(self) -> DataConfig:
+        """The data settings alone (for a baseline or a network run alike)."""
+        return DataConfig(**{f.name: getattr(self, f.name) for f in fields(DataConfig)})
+
+
+@dataclass(frozen=True)
+class TrainConfig(DataConfig):
+    """Everything that decides how a network is trained; defaults suit small from-scratch CNNs."""
+
+    model: str = option("simple_cnn", "registered model name or any timm architecture (see `cnnkit models`)",
+                        group=MODEL)
+    model_options: dict = option(default_factory=dict, help="model option, repeatable (e.g. batch_norm=false, "
+                                 "filters=16,32); for backbones the head's dropout and hidden", group=MODEL,
+                                 flag="--option", metavar="NAME=VALUE", repeat=True, parse=parse_options)
+    init: str = option("default", "weight initialisation of cnnkit's own networks", choices=INIT_SCHEMES,
+                       group=MODEL)
+    epochs: int = option(20, "maximum epochs (of the head, for pretrained backbones); with resume, the new total",
+                         group=MODEL)
+    batch_size: int = option(32, "images per batch", group=MODEL)
+    optimizer: str = option("adam", "optimiser", choices=OPTIMIZERS, group=MODEL)
+    lr: float = option(1e-3, "learning rate", group=MODEL)
+    momentum: float = option(0.9, "momentum of sgd and rmsprop", group=MODEL)
+    weight_decay: float = option(0.0, "L2 weight decay", group=MODEL)
+    scheduler: str = option("cosine", "learning-rate schedule over the epochs", choices=SCHEDULERS, group=MODEL)
+    early_stopping: int = option(10, "epochs without a lower validation loss before stopping; 0 turns it off",
+                                 group=MODEL, metavar="PATIENCE")
+    accelerator: str = option("auto", "Lightning accelerator", choices=ACCELERATORS, group=MODEL)
+    augment: str | None = option(None, 'random transforms while training, e.g. "flip,rotate=15,translate=0.1,'
+                                       'noise=0.05" (see the README for names and ranges)', group=AUGMENT,
+                                 metavar="SPEC")
+    mixup: float = option(0.0, "mixup with Beta(ALPHA, ALPHA); 0 turns it off", group=AUGMENT, metavar="ALPHA")
+    cutmix: float = option(0.0, "CutMix with Beta(ALPHA, ALPHA); 0 turns it off", group=AUGMENT, metavar="ALPHA")
+    balance: str = option("none", "imbalanced classes: oversample rare ones, or weight the loss by class",
+                          choices=BALANCE, group=AUGMENT)
+    pretrained: bool = option(False, "start a timm backbone from ImageNet weights", group=BACKBONE)
+    weights: str | None = option(None, "backbone weights from a local safetensors or state-dict file (implies "
+                                       "pretrained)", group=BACKBONE, metavar="FILE")
+    strategy: str = option("auto", "transfer: frozen backbone, new head; finetune: then unfreeze; auto: transfer "
+                                   "when pretrained, else scratch", choices=STRATEGIES, group=BACKBONE)
+    unfreeze: int | None = option(None, "finetune: the last N backbone stages (default: all)", group=BACKBONE,
+                                  metavar="N")
+    finetune_epochs: int = option(5, "finetune: epochs after the head's", group=BACKBONE)
+    finetune_lr: float | None = option(None, "finetune: learning rate of the backbone (default: lr / 10)",
+                                       group=BACKBONE)
+    feature_cache: bool = option(True, "frozen backbone: run it every epoch instead of caching its features",
+                                 group=BACKBONE, flag="--no-cache", negate=True)
+    cache_views: int | None = option(None, "with augment and a frozen backbone: cache K views per image (default: "
+                                           "no cache)", group=BACKBONE, metavar="K")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.weights is not None:
+            object.__setattr__(self, "pretrained", True)
+        if self.strategy == "auto":
+            object.__setattr__(self, "strategy", "transfer" if self.pretrained else "scratch")
+        if self.strategy in ("transfer", "finetune") and not self.pretrained:
+            raise ConfigError(f"strategy={self.strategy!r} starts from a pretrained backbone: set `pretrained` "
+                              "(or `weights`).")
+        if self.finetune_lr is None:
+            object.__setattr__(self, "finetune_lr", self.lr / 10)
+        self._check_numbers()
+        if self.augment is not None:
+            from cnnkit.augment.spec import AugmentSpec
+
+            object.__setattr__(self, "augment", str(AugmentSpec.parse(self.augment)) or None)
+
+    def _check_numbers(self) -> None:
+        for name in ("epochs", "batch_size", "finetune_epochs", "unfreeze", "cache_views"):
+            check_range(self, name, 1)
+        for name in ("lr", "finetune_lr"):
+            check_range(self, name, 0.0, strict_low=True)
+        for name in ("mixup", "cutmix", "momentum", "weight_decay", "early_stopping"):
+            check_range(self, name, 0.0)
+
+    def replace(self, **changes) -> TrainConfig:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class BaselineConfig(DataConfig):
+    """A classical baseline on the same split as a network run (same data settings, same seed)."""
+
+    method: str = option("knn", "k-NN or softmax on pixels, or hand-crafted features", choices=BASELINE_METHODS)
+    folds: int = option(5, "cross-validation folds on train+val (at most the smallest class's count)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range(self, "folds", 2)

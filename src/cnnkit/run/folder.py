@@ -1,0 +1,118 @@
+"""The run folder: everything one training run needs and produces, so any command can take it as input.
+
+``RunFolder`` is the one reader and writer of the run's record (``config.json``): training writes it when it starts
+and when it ends, a baseline once, and ``store_decision`` when a command is asked to store a threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cnnkit._io import read_json, write_json
+from cnnkit.data.split import SplitManifest
+from cnnkit.errors import RunError
+from cnnkit.run.record import Decision, RunRecord
+
+CONFIG_FILE = "config.json"
+SPLIT_FILE = "split.json"
+WEIGHTS_FILE = "model.safetensors"
+METRICS_FILE = "metrics.json"
+
+
+class RunFolder:
+    """Paths inside a run folder and checked reads and writes of its files."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    config_path = property(lambda self: self.path / CONFIG_FILE)
+    split_path = property(lambda self: self.path / SPLIT_FILE)
+    weights_path = property(lambda self: self.path / WEIGHTS_FILE)
+    metrics_path = property(lambda self: self.path / METRICS_FILE)
+    checkpoint_dir = property(lambda self: self.path / "checkpoints")
+    last_checkpoint = property(lambda self: self.path / "checkpoints" / "last.ckpt")
+    log_dir = property(lambda self: self.path / "logs")
+    index_dir = property(lambda self: self.path / "index")
+
+    def exists(self) -> bool:
+        return self.config_path.exists()
+
+    def read_file(self, path: Path, what: str) -> dict:
+        if not self.path.is_dir():
+            raise RunError(f"Run folder {self.path} does not exist.")
+        if not path.exists():
+            raise RunError(f"{self.path} is not a complete run folder: {path.name} ({what}) is missing.")
+        try:
+            data = read_json(path)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunError(f"{path} is broken ({e}); it is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise RunError(f"{path} is broken: expected a JSON object, found {type(data).__name__}.")
+        return data
+
+    def read_record(self) -> RunRecord:
+        """The run's typed record; RunError naming the file when it is missing or broken."""
+        data = self.read_file(self.config_path, "the run's settings")
+        for key in ("model", "classes", "preprocessing"):
+            if key not in data:
+                raise RunError(f"{self.config_path} is broken: it has no {key!r} entry.")
+        try:
+            return RunRecord.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise RunError(f"{self.config_path} is broken: {type(e).__name__}: {e}.") from None
+
+    def write_record(self, record: RunRecord) -> None:
+        """Write the record atomically (readers never see half a file)."""
+        write_json(self.config_path, record.to_dict())
+
+    def store_decision(self, threshold: float, source: str) -> RunRecord:
+        """Store a two-class decision threshold; ``predict`` and ``evaluate`` use it from then on."""
+        from cnnkit.errors import ConfigError
+
+        record = self.read_record()
+        if len(record.classes) != 2:
+            raise ConfigError(f"A decision threshold needs exactly two classes; this model has "
+                              f"{len(record.classes)}.")
+        if not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"Expected a threshold in [0, 1]. Received: {threshold}")
+        record = record.replace(decision=Decision(float(threshold), record.classes[1], source))
+        self.write_record(record)
+        return record
+
+    def write_split(self, manifest: SplitManifest) -> None:
+        write_json(self.split_path, manifest.to_dict())
+
+    def read_split(self) -> SplitManifest:
+        data = self.read_file(self.split_path, "the train/val/test split")
+        try:
+            return SplitManifest.from_dict(data)
+        except (KeyError, TypeError, ValueError) as e:
+            raise RunError(f"{self.split_path} is broken: {e!r}.") from None
+
+    def load_split(self, split: str, classes: list[str], preprocessing):
+        """One split (train, val or test) of the run's saved split, decoded with ``preprocessing``."""
+        from cnnkit.data.prepare import load_samples
+
+        manifest = self.read_split()
+        root = self.existing_data_root(manifest, f"the {split} split cannot be read")
+        return load_samples(root, manifest.splits.get(split, []), classes, preprocessing)
+
+    def data_root(self, manifest: SplitManifest) -> Path:
+        """The split's data folder; a relative root (data kept inside the run, as ``demo`` does) is under the run."""
+        root = Path(manifest.root)
+        return root if root.is_absolute() else self.path / root
+
+    def existing_data_root(self, manifest: SplitManifest, what: str) -> Path:
+        root = self.data_root(manifest)
+        if not root.is_dir():
+            raise RunError(f"The run's data folder {root} is gone; {what}.")
+        return root
+
+    def portable_root(self, root: str | Path) -> str:
+        """``root`` relative to the run folder when it lies inside it (the run can then be moved), else absolute."""
+        root = Path(root).resolve()
+        try:
+            return root.relative_to(self.path.resolve()).as_posix()
+        except ValueError:
+            return str(root)

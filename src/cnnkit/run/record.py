@@ -1,0 +1,226 @@
+"""The run record: what a run folder's ``config.json`` says, as typed, frozen dataclasses.
+
+Version 2 adds ``record_version`` and stores a baseline's settings under ``baseline``; version 1 (cnnkit 0.1.0,
+commit f7c7ce8) loads unchanged. ``RunFolder`` (``run/folder.py``) is the one reader and writer of the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from cnnkit import __version__
+from cnnkit.config import BaselineConfig, TrainConfig
+from cnnkit.data.preprocess import Preprocessing
+
+RECORD_VERSION = 2
+STATUSES = ("training", "finished")
+
+
+def _build(cls, data: dict | None):
+    """``cls`` from a JSON object, ignoring keys it does not know (a newer writer's)."""
+    if data is None:
+        return None
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The network (or baseline) to build: name, options, classes and input channels."""
+
+    name: str
+    num_classes: int
+    in_channels: int
+    options: dict = field(default_factory=dict)
+    init: str = "default"
+    kind: str = "network"  # or "baseline"
+    method: str | None = None  # baseline: knn, linear, handcrafted
+    params: dict = field(default_factory=dict)  # baseline: the fitted classifier's numbers
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.kind == "baseline"
+
+
+@dataclass(frozen=True)
+class DataRecord:
+    """Where the images came from and how many each split and class holds."""
+
+    root: str
+    layout: str
+    counts: dict[str, dict[str, int]]
+    skipped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BalanceRecord:
+    mode: str = "none"
+    class_weights: dict[str, float] | None = None
+    draws_per_class_per_epoch: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class FeatureCacheRecord:
+    used: bool
+    reason: str | None = None
+    views: int | None = None
+    directory: str | None = None
+    reused: int = 0
+    computed: int = 0
+
+
+@dataclass(frozen=True)
+class PhaseRecord:
+    name: str
+    epochs_run: int
+    trainable_params: int
+    backbone_lr: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What training achieved: the kept (best) epoch, its validation scores, epochs and time."""
+
+    best_epoch: int | None
+    best_val_loss: float | None = None
+    best_val_acc: float | None = None
+    epochs_run: int = 0
+    train_seconds: float = 0.0
+    epoch_seconds: tuple[float, ...] = ()
+    phases: tuple[PhaseRecord, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> TrainingResult | None:
+        if data is None:
+            return None
+        result = _build(cls, data)
+        return replace(result, epoch_seconds=tuple(result.epoch_seconds),
+                       phases=tuple(p if isinstance(p, PhaseRecord) else _build(PhaseRecord, p)
+                                    for p in result.phases))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A two-class decision threshold: the positive class when its probability is at least ``threshold``."""
+
+    threshold: float
+    positive_class: str
+    source: str
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    folds: int
+    best: dict
+    cv_accuracy: float
+    candidates: int
+    samples: int
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything a run folder's ``config.json`` holds."""
+
+    model: ModelSpec
+    classes: tuple[str, ...]
+    preprocessing: Preprocessing
+    data: DataRecord | None = None
+    training: TrainConfig | None = None  # a network run's settings
+    baseline: BaselineConfig | None = None  # a baseline run's settings
+    cross_validation: CrossValidation | None = None
+    status: str = "training"
+    balance: BalanceRecord = field(default_factory=BalanceRecord)
+    pretrained_source: str | None = None
+    feature_cache: FeatureCacheRecord | None = None
+    result: TrainingResult | None = None
+    decision: Decision | None = None
+    cnnkit_version: str = __version__
+    record_version: int = RECORD_VERSION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", tuple(self.classes))
+
+    def replace(self, **changes: Any) -> RunRecord:
+        return replace(self, **changes)
+
+    @property
+    def augment(self) -> str | None:
+        """The training augmentation spec: what test-time augmentation may draw on."""
+        return self.training.augment if self.training else None
+
+    def build_network(self):
+        """The network this record describes, with fresh weights (``cnnkit.models.Network``)."""
+        from cnnkit.errors import RunError
+        from cnnkit.models import create_model
+
+        spec = self.model
+        try:
+            return create_model(spec.name, len(self.classes), self.preprocessing.channels,
+                                self.preprocessing.image_size, **spec.options)
+        except TypeError as e:
+            raise RunError(f"The model entry of the run's record is broken: {e}.") from None
+
+    @property
+    def strategy(self) -> str:
+        return self.training.strategy if self.training else "baseline"
+
+    def to_dict(self) -> dict:
+        """The JSON form (the keys of version 1, plus ``record_version`` and ``baseline``)."""
+        out = {"record_version": self.record_version, "cnnkit_version": self.cnnkit_version, "status": self.status,
+               "model": asdict(self.model), "classes": list(self.classes),
+               "preprocessing": self.preprocessing.to_dict(),
+               "training": self.training.to_dict() if self.training else None,
+               "baseline": self.baseline.to_dict() if self.baseline else None,
+               "cross_validation": asdict(self.cross_validation) if self.cross_validation else None,
+               "balance": asdict(self.balance), "data": asdict(self.data) if self.data else None,
+               "split": "split.json",
+               "pretrained": {"source": self.pretrained_source} if self.pretrained_source else None,
+               "feature_cache": asdict(self.feature_cache) if self.feature_cache else None,
+               "result": asdict(self.result) if self.result else None,
+               "decision": asdict(self.decision) if self.decision else None}
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunRecord:
+        """Read version 1 or 2; raises KeyError, TypeError or ValueError on a broken record (the caller names the
+        file)."""
+        training, baseline, cross_validation = _settings(data)
+        data_record = _build(DataRecord, data.get("data"))
+        if data_record is not None:
+            data_record = replace(data_record, skipped=tuple(data_record.skipped))
+        model = {"num_classes": len(data["classes"]), "in_channels": data["preprocessing"]["channels"],
+                 **data["model"]}
+        return cls(
+            model=_build(ModelSpec, model), classes=tuple(data["classes"]),
+            preprocessing=Preprocessing.from_dict(data["preprocessing"]), data=data_record,
+            training=training, baseline=baseline, cross_validation=cross_validation,
+            status=data.get("status", "finished"), balance=_build(BalanceRecord, data.get("balance") or {}),
+            pretrained_source=(data.get("pretrained") or {}).get("source"),
+            feature_cache=_build(FeatureCacheRecord, data.get("feature_cache")),
+            result=TrainingResult.from_dict(data.get("result")), decision=_build(Decision, data.get("decision")),
+            cnnkit_version=data.get("cnnkit_version", "0.1.0"), record_version=int(data.get("record_version", 1)),
+        )
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """What training (a network or a baseline) returns: the run folder and its final record."""
+
+    run_dir: Path
+    record: RunRecord
+
+    @property
+    def result(self) -> TrainingResult:
+        return self.record.result
+
+
+def _settings(data: dict):
+    """(training, baseline, cross-validation) of a version 1 or 2 record."""
+    cv = data.get("cross_validation")
+    if data.get("model", {}).get("kind") == "baseline":
+        settings = data.get("baseline") or data.get("training") or {}  # version 1 kept them under "training"
+        cv = cv or settings.get("cross_validation")
+        return None, BaselineConfig.from_dict(settings), _build(CrossValidation, cv)
+    return TrainConfig.from_dict(data["training"]) if data.get("training") else None, None, None

@@ -1,0 +1,62 @@
+"""Batches for Lightning: decoded images (uint8, N x C x H x W) or cached backbone features, with their labels."""
+
+from __future__ import annotations
+
+from cnnkit.config import TrainConfig
+from cnnkit.data.prepare import ImageArrays
+from cnnkit.data.preprocess import Preprocessing
+from cnnkit.run.record import FeatureCacheRecord
+
+
+def image_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int, sampler=None):
+    import torch
+
+    images = torch.from_numpy(arrays.images).permute(0, 3, 1, 2).contiguous()
+    return tensor_loader(images, arrays.labels, batch_size, shuffle, seed, sampler)
+
+
+def tensor_loader(inputs, labels, batch_size: int, shuffle: bool, seed: int, sampler=None):
+    """Batches of (inputs, labels): images or cached features, shuffled with ``seed`` or drawn by ``sampler``."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    dataset = TensorDataset(inputs, torch.as_tensor(labels))
+    if sampler is not None:
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def image_loaders(splits: dict[str, ImageArrays], config: TrainConfig, sampler):
+    return (image_loader(splits["train"], config.batch_size, True, config.seed, sampler),
+            image_loader(splits["val"], config.batch_size, False, config.seed))
+
+
+def cache_refusal(config: TrainConfig) -> str | None:
+    """Why cached features cannot stand in for images in this configuration (None: they can)."""
+    if not config.feature_cache:
+        return "turned off (feature_cache=False)"
+    if config.cutmix:
+        return "CutMix mixes images, not features"
+    if config.augment and not config.cache_views:
+        return "augment without cache_views: every epoch sees new views"
+    return None
+
+
+def feature_loaders(model, splits: dict[str, ImageArrays], config: TrainConfig, preprocessing: Preprocessing,
+                    sampler, progress: bool):
+    """Loaders of cached pooled backbone features, or None (with the reason) when the cache cannot stand in."""
+    from cnnkit.training.feature_cache import cached_features
+
+    reason = cache_refusal(config)
+    if reason:
+        return None, FeatureCacheRecord(used=False, reason=reason)
+    views = config.cache_views or 1
+    train, stats = cached_features(model, splits["train"].images, preprocessing, views, config.augment,
+                                   progress=progress)
+    val, val_stats = cached_features(model, splits["val"].images, preprocessing, 1, None, progress=progress)
+    loaders = (tensor_loader(train, splits["train"].labels, config.batch_size, True, config.seed, sampler),
+               tensor_loader(val, splits["val"].labels, config.batch_size, False, config.seed))
+    return loaders, FeatureCacheRecord(used=True, views=views, directory=stats.directory,
+                                       reused=stats.reused + val_stats.reused,
+                                       computed=stats.computed + val_stats.computed)
