@@ -23,11 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit.config import TrainConfig
-from cnnkit.data.builtin import export_dataset
+from cnnkit import TrainConfig, evaluate, export_dataset, train
 from cnnkit.data.files import scan_folder
-from cnnkit.evaluation.evaluate import evaluate_run
-from cnnkit.training.fit import train
 
 GEOMETRIC = {"wafers": "flip=hv,rotate=180", "digits": "rotate=10,translate=0.1,zoom=0.1,shear=5"}
 SETTINGS = {"none": {}, "geometric": {"augment": "GEOMETRIC"}, "mixup": {"mixup": 0.4}}
@@ -54,12 +51,13 @@ def few_shot_folder(source: Path, out: Path, per_class: int, seed: int) -> Path:
 def fit_and_score(data: Path, run: Path, seed: int, tta: bool = False, **settings) -> dict:
     config = TrainConfig(model="simple_cnn", epochs=60, early_stopping=20, batch_size=16, seed=seed, **settings)
     start = time.perf_counter()
-    result = train(data, run, config, progress=False)
-    scores = {"accuracy": result.test_metrics["accuracy"],
-              "balanced_accuracy": result.test_metrics["balanced_accuracy"],
-              "train_seconds": time.perf_counter() - start, "n_test": result.test_metrics["n"]}
+    train(data, run, config, progress=False)
+    seconds = time.perf_counter() - start
+    test = evaluate(run, report=False).metrics
+    scores = {"accuracy": test["accuracy"], "balanced_accuracy": test["balanced_accuracy"],
+              "train_seconds": seconds, "n_test": test["n"]}
     if tta:
-        m = evaluate_run(run, tta=TTA, report=False).metrics
+        m = evaluate(run, tta=TTA, report=False).metrics
         scores.update({"tta_accuracy": m["accuracy"], "tta_balanced_accuracy": m["balanced_accuracy"],
                        "tta_time_ratio": m["tta"]["time_ratio"]})
     return scores
@@ -95,8 +93,8 @@ def main() -> None:
     for mode in ("none", "oversample", "weights"):
         for seed in args.seeds:
             config = TrainConfig(model="simple_cnn", epochs=30, seed=seed, balance=mode)
-            result = train(imbalanced, args.out / "runs" / f"balance-{mode}-s{seed}", config, progress=False)
-            m = result.test_metrics
+            trained = train(imbalanced, args.out / "runs" / f"balance-{mode}-s{seed}", config, progress=False)
+            m = evaluate(trained.run_dir, report=False).metrics
             worst = min(m["per_class"].values(), key=lambda s: s["recall"])["recall"]
             results["balance"].setdefault(mode, []).append(
                 {"accuracy": m["accuracy"], "balanced_accuracy": m["balanced_accuracy"], "worst_recall": worst})

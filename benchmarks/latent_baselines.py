@@ -21,12 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit.baselines.fit import train_baseline
-from cnnkit.config import TrainConfig
-from cnnkit.data.builtin import export_dataset
-from cnnkit.evaluation.evaluate import evaluate_run
+from cnnkit import TrainConfig, evaluate, export_dataset, train, train_baseline
 from cnnkit.latent.index import build_faiss_index, recall_at_k
-from cnnkit.training.fit import train
 
 
 def hymenoptera_with_test(source: Path, out: Path) -> Path:
@@ -46,19 +42,21 @@ def timed(fn):
 def table_rows(name: str, data: Path, out: Path, cnn: dict, transfer: bool) -> list[dict]:
     rows = []
     for method in ("knn", "linear", "handcrafted"):
-        result, seconds = timed(lambda: train_baseline(data, out / f"{name}-{method}", method))
-        rows.append({"data": name, "method": f"baseline {method}", "accuracy": result.test_metrics["accuracy"],
-                     "balanced_accuracy": result.test_metrics["balanced_accuracy"], "seconds": seconds})
+        result, seconds = timed(lambda: train_baseline(data, out / f"{name}-{method}", method=method))
+        test = evaluate(result.run_dir, report=False).metrics
+        rows.append({"data": name, "method": f"baseline {method}", "accuracy": test["accuracy"],
+                     "balanced_accuracy": test["balanced_accuracy"], "seconds": seconds})
         print(rows[-1], file=sys.stderr, flush=True)
     runs = [("simple_cnn from scratch", out / f"{name}-cnn", TrainConfig(**cnn))]
     if transfer:
         runs.append(("efficientnet_lite0 transfer", out / f"{name}-lite0",
                      TrainConfig(model="efficientnet_lite0", pretrained=True, epochs=30)))
     for label, run, config in runs:
-        result, seconds = timed(lambda: train(data, run, config, progress=False))
-        rows.append({"data": name, "method": label, "accuracy": result.test_metrics["accuracy"],
-                     "balanced_accuracy": result.test_metrics["balanced_accuracy"], "seconds": seconds})
-        knn, knn_seconds = timed(lambda: evaluate_run(run, out=out / f"{run.name}-knn", knn=5, report=False))
+        _, seconds = timed(lambda: train(data, run, config, progress=False))
+        test = evaluate(run, report=False).metrics
+        rows.append({"data": name, "method": label, "accuracy": test["accuracy"],
+                     "balanced_accuracy": test["balanced_accuracy"], "seconds": seconds})
+        knn, knn_seconds = timed(lambda: evaluate(run, out=out / f"{run.name}-knn", knn=5, report=False))
         rows.append({"data": name, "method": f"k-NN (k=5) in the latent space of {label.split()[0]}",
                      "accuracy": knn.metrics["knn"]["accuracy"],
                      "balanced_accuracy": knn.metrics["knn"]["balanced_accuracy"], "seconds": knn_seconds})

@@ -22,12 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnkit.config import TrainConfig
-from cnnkit.data.builtin import export_dataset
-from cnnkit.inference import Predictor
+from cnnkit import Predictor, TrainConfig, evaluate, export_dataset, train
 from cnnkit.scan.dense import dense_network
 from cnnkit.scan.scan import dense_scan, grid_size, load_photo
-from cnnkit.training.fit import train
 
 CNNKIT = [sys.executable, "-m", "cnnkit.cli", "-q"]
 
@@ -78,10 +75,10 @@ def main() -> None:
     run = args.out / "sealions-run"
     config = TrainConfig(model="patch_cnn", model_options={"filters": (16, 32, 64)}, image_size=(96, 96), epochs=40,
                          augment="flip=hv,rotate=180", early_stopping=15)
-    result = train(args.sealions / "patches", run, config, progress=False)
+    trained = train(args.sealions / "patches", run, config, progress=False)
+    test = evaluate(run, report=False).metrics
     print(f"patch_cnn (filters 16,32,64) on sealions patches 96x96: test accuracy "
-          f"{result.test_metrics['accuracy']:.4f} (n={result.test_metrics['n']}), trained in "
-          f"{result.train_seconds:.0f} s\n")
+          f"{test['accuracy']:.4f} (n={test['n']}), trained in {trained.result.train_seconds:.0f} s\n")
     photo, dots = args.sealions / "scenes" / "5.jpg", args.sealions / "scenes" / "5-dots.csv"
     scans = {m: run_scan(run, photo, args.out / f"scan-{m}", m, args.stride, dots, ("--min-distance", "40"))
              for m in ("dense", "sliding")}

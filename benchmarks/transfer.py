@@ -20,9 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from cnnkit.config import TrainConfig
-from cnnkit.evaluation.evaluate import evaluate_run
-from cnnkit.training.fit import train
+from cnnkit import RunFolder, TrainConfig, evaluate, train
 
 RUNS = {
     "simple_cnn from scratch (64x64, 30 epochs, flip augmentation)":
@@ -47,19 +45,19 @@ def main() -> None:
     for i, (name, settings) in enumerate(RUNS.items()):
         run = args.out / f"run{i}"
         start = time.perf_counter()
-        result = train(args.data, run, TrainConfig(seed=args.seed, **settings), progress=False)
+        result = train(args.data, run, TrainConfig(seed=args.seed, **settings), progress=False).result
         seconds = time.perf_counter() - start
-        m = evaluate_run(run, data=args.data / "val", report=False).metrics  # the best weights, on val
-        config = json.loads((run / "config.json").read_text())
+        m = evaluate(run, data=args.data / "val", report=False).metrics  # the best weights, on val
+        record = RunFolder(run).read_record()
         rows.append({"name": name, "val_accuracy": m["accuracy"], "best_epoch": result.best_epoch + 1,
-                     "epochs": result.epochs_run, "seconds": seconds,
-                     "epoch_seconds": config["result"]["epoch_seconds"], "cache": config.get("feature_cache")})
+                     "epochs": result.epochs_run, "seconds": seconds, "epoch_seconds": list(result.epoch_seconds),
+                     "cache": record.feature_cache})
         print(rows[-1], file=sys.stderr, flush=True)
     # Head training without the cache: the frozen backbone runs on every image, every epoch.
     uncached = TrainConfig(model="efficientnet_lite0", pretrained=True, epochs=2, feature_cache=False,
                            seed=args.seed)
     train(args.data, args.out / "uncached", uncached, progress=False)
-    slow = json.loads((args.out / "uncached" / "config.json").read_text())["result"]["epoch_seconds"]
+    slow = RunFolder(args.out / "uncached").read_record().result.epoch_seconds
     fast = rows[1]["epoch_seconds"]
     (args.out / "results.json").write_text(json.dumps({"runs": rows, "uncached_epoch_seconds": slow}, indent=2))
 

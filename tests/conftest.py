@@ -83,7 +83,6 @@ def binary_run(tmp_path_factory, binary_data: Path) -> Path:
 def augmented_run(tmp_path_factory, pattern_data: Path) -> Path:
     """Trained with flips, rotation, mixup and class weights: the run test-time augmentation draws on."""
     from cnnkit.config import TrainConfig
-    from cnnkit.evaluation.evaluate import evaluate_run
     from cnnkit.training.fit import train
 
     out = tmp_path_factory.mktemp("runs") / "augmented"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from cnnkit._version import __version__
 
 _LAZY = {
     "ImageClassifier": "cnnkit.classifier",

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,24 @@ def run_cli(*args, capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_help_is_fast_and_imports_nothing_heavy():
-    code = "import sys; from cnnkit.cli import build_parser; build_parser(); assert 'torch' not in sys.modules"
+def test_help_imports_nothing_heavy():
+    """``--help`` answers at once because it loads no torch, Lightning or timm (its time is in benchmarks/)."""
+    code = ("import sys; from cnnkit.cli import build_parser; build_parser()\n"
+            "heavy = [m for m in ('torch', 'lightning', 'timm', 'sklearn', 'matplotlib') if m in sys.modules]\n"
+            "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cnnkit.cli", "--help"], check=True, capture_output=True)
-    assert time.perf_counter() - start < 2.0  # typically ~0.1 s; generous for a loaded CI machine
+    done = subprocess.run([sys.executable, "-m", "cnnkit.cli", "--help"], check=True, capture_output=True, text=True)
+    assert "train" in done.stdout and "evaluate" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> Path:
+    """Three classes, tiny_cnn, one epoch: a real run for the bad-input cases, made in a second."""
+    base = tmp_path_factory.mktemp("quick")
+    data = write_image_folder(base / "data", ["left", "right", "top"], 8)
+    assert main(["-q", "train", str(data), "--model", "tiny_cnn", "--epochs", "1", "--out", str(base / "run"),
+                 "--no-progress"]) == 0
+    return base / "run"
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +61,7 @@ def test_train_ends_with_a_one_screen_summary(tmp_path, capsys):
     assert f"Report        {tmp_path / 'run' / 'report.html'}" in out
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict_summary_on_digits(digits_run, capsys):
     data, run = digits_run
     metrics = json.loads((run / "metrics.json").read_text())
@@ -83,15 +95,15 @@ def test_datasets_and_models_listings(capsys):
     assert "lenet5" in run_cli("models", capsys=capsys)[1]
 
 
-def _bad_cases(tmp: Path, digits_run) -> dict:
-    data, run = digits_run
+def _bad_cases(tmp: Path, run: Path) -> dict:
+    data = run.parent / "data"
     empty = write_image_folder(tmp / "empty", ["a", "b"], 3)
     (empty / "c").mkdir()
     corrupt = write_image_folder(tmp / "corrupt", ["a", "b"], 3)
     (corrupt / "a" / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     text = tmp / "note.png"
     text.write_text("not an image")
-    other = write_image_folder(tmp / "other", ["3", "cat"], 2)
+    other = write_image_folder(tmp / "other", ["left", "cat"], 2)
     broken = tmp / "broken_run"
     broken.mkdir()
     (broken / "config.json").write_text("{")
@@ -110,16 +122,16 @@ def _bad_cases(tmp: Path, digits_run) -> dict:
         "not a run": (["evaluate", tmp / "nowhere"], "does not exist"),
         "run without a model": (["evaluate", no_model], "model.safetensors does not exist"),
         "empty data folder": (["evaluate", run, "--data", tmp / "empty_dir"], "empty_dir"),
-        "threshold out of range": (["evaluate", run, "--threshold", "1.5"], "Expected `--threshold` >= 0.0 and <= 1.0"),
-        "threshold, ten classes": (["evaluate", run, "--threshold", "0.5"], "needs exactly two classes"),
+        "threshold out of range": (["evaluate", run, "--threshold", "1.5"], "Expected --threshold >= 0.0 and <= 1.0"),
+        "threshold, three classes": (["evaluate", run, "--threshold", "0.5"], "needs exactly two classes"),
         "compare one run": (["compare", run], "at least two runs"),
         "unknown model": (["summary", "resnet9000"], "Unknown model"),
         "existing run": (["train", data, "--out", run], "already holds a run"),
     }
 
 
-def test_bad_input_gives_one_clear_line_and_exit_1(tmp_path, digits_run, capsys):
-    for name, (args, message) in _bad_cases(tmp_path, digits_run).items():
+def test_bad_input_gives_one_clear_line_and_exit_1(tmp_path, quick_run, capsys):
+    for name, (args, message) in _bad_cases(tmp_path, quick_run).items():
         code, _, err = run_cli("-q", *args, capsys=capsys)
         assert code == 1, name
         assert message in err, (name, err)
@@ -137,11 +149,9 @@ def test_skip_bad_trains_and_lists_the_file(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_demo_as_the_readme_runs_it(tmp_path, capsys):
-    """The README's first command: wafers, vgg_small, default settings, under 5 minutes on 2 cores."""
-    start = time.perf_counter()
+    """The README's first command: wafers, vgg_small, default settings (its time is measured in benchmarks/)."""
     code, out, _ = run_cli("demo", "--out", tmp_path / "demo", "--no-progress", capsys=capsys)
     assert code == 0
-    assert time.perf_counter() - start < 300
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert metrics["accuracy"] > 0.9 and f"accuracy {metrics['accuracy']:.4f}" in out
     assert (tmp_path / "demo" / "report.html").exists() and str(tmp_path / "demo" / "report.html") in out
@@ -206,12 +216,13 @@ def test_augmented_training_records_what_it_did_and_tta_is_reported(tmp_path, ca
 def test_bad_augmentation_options_fail_cleanly(tmp_path, capsys):
     data = write_image_folder(tmp_path / "d", ["left", "right"], 4)
     for args, message in ((["train", data, "--augment", "spin"], "Unknown augmentation 'spin'"),
-                          (["train", data, "--mixup", "-1"], "Expected `--mixup` >= 0"),
-                          (["augment-preview", data, "--augment", "none"], "non-empty --augment")):
+                          (["train", data, "--mixup", "-1"], "Expected --mixup >= 0"),
+                          (["augment-preview", data, "--augment", "none"], "non-empty --augment spec")):
         code, _, err = run_cli(*args, "--out", tmp_path / "x", capsys=capsys)
         assert code == 1 and message in err, err
 
 
+@pytest.mark.slow
 def test_demo_on_aerial_trains_a_patch_classifier_and_scans_a_scene(tmp_path, capsys):
     code, out, _ = run_cli("-q", "demo", "--dataset", "aerial", "--out", tmp_path / "demo", "--epochs", "20",
                            "--no-progress", capsys=capsys)

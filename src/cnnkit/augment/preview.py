@@ -26,7 +26,7 @@ def augment_preview(data: str | Path, spec: str, out: str | Path, config: Previe
 
     augmentation = Augmentation(spec, (1, 1))
     if not augmentation.spec:
-        raise ConfigError("augment-preview needs a non-empty --augment spec.")
+        raise ConfigError("augment-preview needs a non-empty `augment` spec.")
     config = config or PreviewConfig()
     per_class, copies, image_size, seed = config.per_class, config.copies, config.image_size, config.seed
     scan = scan_folder(data)
@@ -45,5 +45,5 @@ def augment_preview(data: str | Path, spec: str, out: str | Path, config: Previe
     stacked = torch.stack(versions, 1).flatten(0, 1)  # original, copy 1..k for each image in turn
     images = (stacked.permute(0, 2, 3, 1).numpy() * 255.0).round().astype(np.uint8)
     captions = [f"{label}" if k == 0 else f"copy {k}" for _, label in chosen for k in range(copies + 1)]
-    title = f"--augment {augmentation.spec}"
+    title = f"augment: {augmentation.spec}"
     return write_bytes(out, image_grid_png(images, captions, columns=copies + 1, title=title))

@@ -78,7 +78,7 @@ def settings(args: argparse.Namespace, cls: type, **extra: Any):
 
 def flag_table() -> dict[str, str]:
     """Parameter name -> command-line flag, for every declared option."""
-    from cnnkit import config
+    import cnnkit.config as config
 
     table = {}
     for cls in (config.TrainConfig, config.BaselineConfig, config.EvaluateConfig, config.DecisionConfig,
@@ -90,6 +90,6 @@ def flag_table() -> dict[str, str]:
 def to_flags(message: str) -> str:
     """A library message as the command line's user reads it: `lr` -> `--lr`, "The 'lr' parameter" -> "--lr"."""
     table = flag_table()
-    message = re.sub(r"`(\w+)`", lambda m: f"`{table.get(m[1], m[1])}`", message)
+    message = re.sub(r"`(\w+)`", lambda m: table.get(m[1], m[0]), message)
     return re.sub(r"The '(\w+)' parameter of \w+",
                   lambda m: f"The {table[m[1]]} option" if m[1] in table else m[0], message)

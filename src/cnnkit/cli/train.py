@@ -141,8 +141,8 @@ def _training_options(p: argparse.ArgumentParser, defaults: dict | None = None) 
     from cnnkit.config.training import BACKBONE
 
     groups = add_options(p, TrainConfig, defaults=defaults)
-    groups[BACKBONE].add_argument("--head", metavar="SPEC", help='the new head of a backbone, e.g. "dropout=0.5,hidden=0" '
-                                                     "(default dropout=0.2, no hidden layer); same as --option")
+    groups[BACKBONE].add_argument("--head", metavar="SPEC", help='the new head of a backbone, e.g. '
+                                  '"dropout=0.5,hidden=0" (default dropout=0.2, no hidden layer); same as --option')
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

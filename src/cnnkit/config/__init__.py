@@ -5,5 +5,5 @@ from cnnkit.config.commands import (DecisionConfig, EvaluateConfig, PredictConfi
 from cnnkit.config.parse import parse_head, parse_options, parse_size
 from cnnkit.config.training import BaselineConfig, DataConfig, TrainConfig
 
-__all__ = ["BaselineConfig", "DataConfig", "DecisionConfig", "EvaluateConfig", "PredictConfig", "PreviewConfig", "ScanConfig", "SearchConfig",
-           "TrainConfig", "TsneConfig", "parse_head", "parse_options", "parse_size"]
+__all__ = ["BaselineConfig", "DataConfig", "DecisionConfig", "EvaluateConfig", "PredictConfig", "PreviewConfig",
+           "ScanConfig", "SearchConfig", "TrainConfig", "TsneConfig", "parse_head", "parse_options", "parse_size"]

@@ -80,7 +80,7 @@ def _report_bad(errors: list[str], skip_bad: bool) -> None:
     listing = _listing(errors)
     if not skip_bad:
         raise DataError(
-            f"{len(errors)} unreadable image(s); fix or remove them, or pass --skip-bad to leave them out:\n  {listing}"
+            f"{len(errors)} unreadable image(s); fix or remove them, or set `skip_bad` to leave them out:\n  {listing}"
         )
     log.warning("Skipping %d unreadable image(s):\n  %s", len(errors), listing)
 
@@ -182,7 +182,7 @@ def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessi
     if (missing or extra) and not shared_only:
         raise DataError(
             f"Classes of {scan.root} do not match the model's. Missing from the data: {missing or 'none'}; "
-            f"not known to the model: {extra or 'none'}. Pass --shared-classes to evaluate on the shared ones only."
+            f"not known to the model: {extra or 'none'}. Set `shared_classes` to evaluate on the shared ones only."
         )
     if missing or extra:
         kept = [s for s in samples if s[1] in classes]

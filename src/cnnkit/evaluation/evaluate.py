@@ -155,7 +155,7 @@ def _roc_points(curves, labels, probabilities, threshold) -> list[dict]:
 
 def _write_report(evaluation: Evaluation, run: RunFolder, record: RunRecord, arrays: ImageArrays, curves,
                   worst) -> None:
-    from cnnkit import plots as F
+    import cnnkit.plots as F
     from cnnkit.evaluation.history import read_history
     from cnnkit.evaluation.report import render_report
 

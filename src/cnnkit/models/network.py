@@ -16,7 +16,8 @@ class Network(nn.Module):
     - ``forward_features(x)``: the feature map (N, ``num_features``, H', W');
     - ``pool(map)``: the vector (N, P) the head starts from (a flatten, or a backbone's global pooling);
     - ``head(vector, pre_logits=False)``: hidden layers, then the classifier (``pre_logits``: stop before it);
-    - ``forward_head(map, pre_logits=False) = head(pool(map), pre_logits)``, ``forward = forward_head(forward_features)``;
+    - ``forward_head(map, pre_logits=False) = head(pool(map), pre_logits)``;
+    - ``forward(x) = forward_head(forward_features(x))``;
     - ``reset_classifier(n)``, ``num_classes``, ``head_hidden_size`` (the width of the pre-logits vectors);
     - ``set_trainable_stages(n)`` and ``frozen``: which part trains (a backbone's stages; cnnkit's own networks
       always train whole).
@@ -98,7 +99,7 @@ def feature_shape(features: nn.Module, in_channels: int, image_size: tuple[int, 
     except (RuntimeError, ValueError) as e:
         raise ModelError(
             f"Input {in_channels}x{image_size[0]}x{image_size[1]} does not fit model {model!r}: {e}. "
-            "Use a larger --image-size."
+            "Use a larger `image_size`."
         ) from None
     if any(s < 1 for s in shape):
         raise ModelError(f"Input {image_size[0]}x{image_size[1]} is too small for model {model!r}.")

@@ -144,7 +144,7 @@ def _load_from_timm_hub(model: TransferNet, name: str) -> str:
             f"Pretrained weights for {name!r} are not on this machine and could not be downloaded from {where} "
             f"({type(e).__name__}: {str(e)[:120]}). On a machine with internet, run `python -c \"import timm, torch; "
             f"torch.save(timm.create_model('{name}', pretrained=True).state_dict(), '{name}.pth')\"`, copy the "
-            f"file here and pass --weights {name}.pth (a safetensors file works too). Offline, efficientnet_lite0 "
+            f"file here and pass `weights` {name}.pth (a safetensors file works too). Offline, efficientnet_lite0 "
             f"needs no download (package {LITE0_PACKAGE})."
         ) from None
     load_by_name(model, reference.state_dict(), f"timm ({name})")

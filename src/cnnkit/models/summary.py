@@ -87,7 +87,7 @@ def summary(
         raise ValueError("input_shape (channels, height, width) is needed to summarise a module.")
     if strategy != "scratch":
         if not getattr(model, "has_backbone", False):
-            raise ModelError(f"--strategy {strategy} applies to timm backbones, not to {name!r}.")
+            raise ModelError(f"strategy={strategy!r} applies to timm backbones, not to {name!r}.")
         model.set_trainable_stages(0 if strategy == "transfer" else (unfreeze or -1))
         name = f"{name}, {strategy}" + (f" (last {unfreeze} stages)" if strategy == "finetune" and unfreeze else "")
     device = next(model.parameters()).device

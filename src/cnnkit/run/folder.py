@@ -12,7 +12,7 @@ from pathlib import Path
 from cnnkit._io import read_json, write_json
 from cnnkit.data.split import SplitManifest
 from cnnkit.errors import RunError
-from cnnkit.run.record import Decision, RunRecord
+from cnnkit.run.record import RECORD_VERSION, Decision, RunRecord
 
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
@@ -63,8 +63,8 @@ class RunFolder:
             raise RunError(f"{self.config_path} is broken: {type(e).__name__}: {e}.") from None
 
     def write_record(self, record: RunRecord) -> None:
-        """Write the record atomically (readers never see half a file)."""
-        write_json(self.config_path, record.to_dict())
+        """Write the record atomically (readers never see half a file), in the current version."""
+        write_json(self.config_path, record.replace(record_version=RECORD_VERSION).to_dict())
 
     def store_decision(self, threshold: float, source: str) -> RunRecord:
         """Store a two-class decision threshold; ``predict`` and ``evaluate`` use it from then on."""

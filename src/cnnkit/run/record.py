@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from cnnkit import __version__
+from cnnkit._version import __version__
 from cnnkit.config import BaselineConfig, TrainConfig
 from cnnkit.data.preprocess import Preprocessing
 

@@ -116,7 +116,7 @@ def dense_network(model: nn.Module, in_channels: int, window: tuple[int, int], s
     base = probe.natural_stride
     stride = stride or base
     if stride % base:
-        raise ConfigError(f"--stride must be a multiple of the network's own stride {base}. Received: {stride}")
+        raise ConfigError(f"`stride` must be a multiple of the network's own stride {base}. Received: {stride}")
     if stride == base:
         return probe.eval()
     step = stride // base

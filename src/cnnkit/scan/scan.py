@@ -36,9 +36,9 @@ def load_photo(path: str | Path, channels: int, scale: float = 1.0) -> np.ndarra
     if info.grayscale and channels == 3:
         raise DataError(f"{path} is a grayscale photo, but the model was trained on colour patches: its colour "
                         "features would see nothing. Scan colour photos, or train on grayscale patches "
-                        "(--channels 1).")
+                        "(`channels` 1).")
     if scale <= 0:
-        raise ConfigError(f"Expected --scale > 0. Received: {scale}")
+        raise ConfigError(f"Expected `scale` > 0. Received: {scale}")
     size = (max(1, round(info.height * scale)), max(1, round(info.width * scale)))
     return np.array(load_image(path, size, channels, "bilinear"))  # writable: torch shares its memory
 

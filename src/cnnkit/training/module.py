@@ -19,7 +19,7 @@ class ClassifierModule(L.LightningModule):
     only: ``Augmentation`` is the identity in eval mode), mixed (mixup/CutMix, training only), then standardised.
 
     ``class_weights`` (``--balance weights``) weight the cross-entropy of training and validation alike.
-    With ``features=True`` batches are cached pooled backbone features (N, views, F) instead: one view per sample is drawn
+    With ``features=True`` batches are cached pooled backbone features (N, views, F): one view per sample is drawn
     at random in training, view 0 (the image itself) in validation, and only the head runs.
     ``backbone_lr`` is the learning rate of a trainable backbone (fine-tuning); ``epochs`` sets the schedule's length.
     """

@@ -55,7 +55,6 @@ def test_inactive_in_eval_mode_random_per_sample_in_train_mode():
 
 
 def test_the_training_module_augments_only_in_training(augmented_run):
-    from cnnkit.config import TrainConfig
     from cnnkit.data.preprocess import Preprocessing
     from cnnkit.inference import Predictor
     from cnnkit.run import RunFolder

@@ -29,7 +29,7 @@ def test_corrupt_image_stops_unless_skipped(tmp_path: Path):
     (tmp_path / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
     with pytest.raises(DataError, match=r"broken\.png") as info:
         prepare_training_data(tmp_path)
-    assert "--skip-bad" in str(info.value)
+    assert "`skip_bad`" in str(info.value)
     data = prepare_training_data(tmp_path, skip_bad=True)
     assert data.skipped == ["a/broken.png"]
     assert all("broken" not in p for s in data.manifest.splits.values() for p, _ in s)

@@ -1,6 +1,5 @@
 """Latent vectors, the FAISS index of a run, k-NN votes, t-SNE and the CLI commands on them."""
 
-import os
 import shutil
 
 import numpy as np

@@ -183,7 +183,6 @@ def test_a_finetuning_step_changes_only_the_unfrozen_stages():
 
 
 def test_finetune_runs_the_head_then_the_backbone(small_rgb, tmp_path, monkeypatch):
-    from cnnkit.evaluation.evaluate import evaluate_run
     from cnnkit.training.fit import train
 
     monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
@@ -233,6 +232,6 @@ def test_strategy_needs_a_backbone_and_pretrained_weights():
         TrainConfig(model="efficientnet_lite0", strategy="finetune")
     from cnnkit.cli.options import to_flags
 
-    assert "set `--pretrained`" in to_flags(str(error.value))  # the CLI names its flag
+    assert "set --pretrained" in to_flags(str(error.value))  # the CLI names its flag
     assert TrainConfig(model="efficientnet_lite0", weights="w.pth").strategy == "transfer"
     assert isinstance(create_model("efficientnet_lite0", 2), TransferNet)

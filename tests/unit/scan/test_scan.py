@@ -115,6 +115,7 @@ def aerial(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_counts_on_synthetic_scenes_match_the_dots(aerial, capsys):
     for k in (0, 1):
         out = aerial / f"scan{k}"
@@ -134,6 +135,7 @@ def test_counts_on_synthetic_scenes_match_the_dots(aerial, capsys):
     assert "exact" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_sliding_method_gives_the_same_counts(aerial):
     from cnnkit.scan.photo import scan_photo
 

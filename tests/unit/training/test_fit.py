@@ -83,3 +83,29 @@ def test_config_validation():
     with pytest.raises(ConfigError, match="epochs=0"):
         TrainConfig(epochs=0)
     assert TrainConfig.from_dict(TrainConfig(image_size=(8, 9)).to_dict()) == TrainConfig(image_size=(8, 9))
+
+
+def test_settings_fail_before_any_image_is_decoded(pattern_data: Path, tmp_path: Path, monkeypatch):
+    from cnnkit.training import fit
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("images were decoded before the settings were checked")
+
+    monkeypatch.setattr(fit, "prepare_training_data", no_decoding)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(ConfigError, match="accelerator 'cuda' is not available"):
+        train(pattern_data, tmp_path / "r", TrainConfig(accelerator="cuda", **FAST), progress=False)
+    with pytest.raises(ConfigError, match="'init' parameter"):
+        train(pattern_data, tmp_path / "r", init="he", progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_classifier_fitted_twice_keeps_both_runs(pattern_data: Path, tmp_path: Path, monkeypatch):
+    from cnnkit import ImageClassifier
+
+    monkeypatch.chdir(tmp_path)
+    classifier = ImageClassifier("tiny_cnn", epochs=1, batch_size=16)
+    first = classifier.fit(pattern_data).run_dir_
+    second = classifier.fit(pattern_data).run_dir_
+    assert first != second and (first / "config.json").exists() and (second / "config.json").exists()
+    assert classifier.history_.epochs_run == 1 and classifier.classes_ == ["left", "right", "top"]

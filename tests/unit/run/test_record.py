@@ -1,0 +1,90 @@
+"""The run record: typed, versioned, one owner; runs written by f7c7ce8 still load and predict alike."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnkit.errors import RunError
+from cnnkit.inference import Predictor
+from cnnkit.run import RunFolder, RunRecord
+
+OLD_RUNS = Path(__file__).resolve().parents[2] / "fixtures" / "f7c7ce8"
+
+
+@pytest.fixture
+def old_runs(tmp_path) -> Path:
+    return Path(shutil.copytree(OLD_RUNS, tmp_path / "f7c7ce8"))
+
+
+@pytest.mark.parametrize("name", ["tiny_binary", "baseline_linear", "transfer_test_efficientnet"])
+def test_runs_written_by_f7c7ce8_load_and_predict_as_they_did(old_runs, name):
+    expected = json.loads((old_runs / "expected_predictions.json").read_text())[name]
+    run = old_runs / name
+    record = RunFolder(run).read_record()
+    assert record.record_version == 1 and record.status == "finished"
+    predictor = Predictor.load(run)
+    probabilities = predictor.predict_proba([run / p for p in expected["paths"]])
+    assert np.allclose(probabilities, expected["probabilities"], atol=1e-5)
+
+
+def test_the_old_records_fields_are_typed(old_runs):
+    binary = RunFolder(old_runs / "tiny_binary").read_record()
+    assert binary.training.model == "tiny_cnn" and binary.training.augment == "flip"
+    assert binary.decision.positive_class == "right" and 0 <= binary.decision.threshold <= 1
+    assert binary.result.phases[0].name == "train" and binary.data.counts["train"] == {"left": 6, "right": 6}
+    baseline = RunFolder(old_runs / "baseline_linear").read_record()
+    assert baseline.model.is_baseline and baseline.baseline.method == "linear" and baseline.training is None
+    assert baseline.cross_validation.folds == 2  # version 1 kept it under "training"
+    transfer = RunFolder(old_runs / "transfer_test_efficientnet").read_record()
+    assert transfer.training.strategy == "transfer" and transfer.pretrained_source.endswith(".safetensors")
+    assert transfer.feature_cache.used
+
+
+@pytest.mark.parametrize("name", ["tiny_binary", "baseline_linear", "transfer_test_efficientnet"])
+def test_a_record_survives_a_round_trip(old_runs, name):
+    folder = RunFolder(old_runs / name)
+    record = folder.read_record()
+    folder.write_record(record)
+    assert folder.read_record() == record.replace(record_version=2)  # the writer upgrades the version
+    assert RunRecord.from_dict(record.to_dict()).to_dict() == record.to_dict()
+
+
+@pytest.mark.parametrize("content", ['{"model": 3, "classes": ["a"], "preprocessing": {}}',
+                                     '{"model": {"name": "tiny_cnn"}, "classes": 5, "preprocessing": []}',
+                                     '[1, 2]', '{"model": {}, "classes": ["a", "b"], "preprocessing": '
+                                     '{"image_size": [8, 8], "channels": 1, "mean": [0], "std": [1]}}'])
+def test_a_record_of_the_wrong_shape_is_a_clear_error(old_runs, content):
+    run = old_runs / "tiny_binary"
+    (run / "config.json").write_text(content)
+    with pytest.raises(RunError, match="config.json is broken"):
+        Predictor.load(run)
+
+
+def test_evaluation_never_writes_the_record_but_storing_a_threshold_does(old_runs):
+    from cnnkit.evaluation.evaluate import evaluate_run
+    from cnnkit.evaluation.threshold import store_threshold
+
+    run = old_runs / "tiny_binary"
+    before = (run / "config.json").read_bytes()
+    evaluate_run(run, report=False)
+    evaluate_run(run, data=run / "dataset", out=old_runs / "elsewhere", report=False)
+    assert (run / "config.json").read_bytes() == before
+    store_threshold(run, 0.25)
+    record = RunFolder(run).read_record()
+    assert record.decision.threshold == 0.25 and record.decision.source == "set by the user"
+    assert record.record_version == 2
+
+
+def test_training_writes_the_record_and_leaves_scoring_to_evaluation(pattern_data, tmp_path):
+    from cnnkit.config import TrainConfig
+    from cnnkit.training.fit import train
+
+    trained = train(pattern_data, tmp_path / "run", TrainConfig(model="tiny_cnn", epochs=1), progress=False)
+    assert trained.record == RunFolder(tmp_path / "run").read_record()
+    assert trained.record.status == "finished" and trained.result.epochs_run == 1
+    assert not (tmp_path / "run" / "metrics.json").exists()  # the test split is scored by evaluate, once

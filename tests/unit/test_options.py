@@ -1,0 +1,127 @@
+"""Every option is declared once (cnnkit.config): the command line and the Python API are generated from that
+declaration, and these tests prove that they agree."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+
+import pytest
+
+from cnnkit import config as C
+from cnnkit.cli import build_parser
+from cnnkit.cli.options import settings, to_flags
+from cnnkit.errors import ConfigError
+from cnnkit.options import default_of, options_of
+
+# command -> (declarations it offers, the API function that takes them)
+COMMANDS = {
+    "train": [C.TrainConfig], "demo": [C.TrainConfig], "baseline": [C.BaselineConfig], "predict": [C.PredictConfig],
+    "evaluate": [C.DecisionConfig, C.EvaluateConfig], "similar": [C.SearchConfig], "tsne": [C.TsneConfig],
+    "augment-preview": [C.PreviewConfig], "scan": [C.ScanConfig],
+}
+
+
+def api_functions():
+    from cnnkit.augment.preview import augment_preview
+    from cnnkit.baselines.fit import train_baseline
+    from cnnkit.evaluation.evaluate import evaluate_run
+    from cnnkit.latent.similar import similar
+    from cnnkit.latent.tsne import run_tsne
+    from cnnkit.scan.photo import scan_photo
+    from cnnkit.training.fit import train
+
+    return {C.TrainConfig: train, C.BaselineConfig: train_baseline, C.EvaluateConfig: evaluate_run,
+            C.SearchConfig: similar, C.TsneConfig: run_tsne, C.PreviewConfig: augment_preview, C.ScanConfig: scan_photo}
+
+
+def subparser(command: str) -> argparse.ArgumentParser:
+    actions = build_parser()._subparsers._group_actions[0]
+    return actions.choices[command]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_the_command_line_offers_every_declared_option_as_declared(command):
+    actions = {a.dest: a for a in subparser(command)._actions}
+    for cls in COMMANDS[command]:
+        for name, (field, declared) in options_of(cls).items():
+            action = actions[name]
+            assert declared.flag_for(name) in action.option_strings
+            assert declared.help in action.help
+            if declared.choices is not None:
+                assert list(action.choices) == [c for c in declared.choices if c is not None]
+            if action.default is not argparse.SUPPRESS:  # a command's own default, said in its help
+                assert f"(default: {action.default})" in action.help
+
+
+@pytest.mark.parametrize("command", sorted(set(COMMANDS) - {"demo"}))
+def test_without_flags_the_command_line_gives_the_declared_defaults(command):
+    positional = {"train": ["data"], "baseline": ["data"], "predict": ["run", "x.png"], "evaluate": ["run"],
+                  "similar": ["run", "q.png"], "tsne": ["run"], "augment-preview": ["data", "--augment", "flip"],
+                  "scan": ["run", "photo.jpg", "--out", "o"]}[command]
+    args = build_parser().parse_args([command, *positional])
+    for cls in COMMANDS[command]:
+        assert settings(args, cls) == cls()
+
+
+def test_flags_reach_the_settings():
+    args = build_parser().parse_args(
+        ["train", "data", "--lr", "0.05", "--image-size", "24x32", "--option", "filters=8,16", "--option",
+         "hidden=0", "--no-cache", "--skip-bad", "--optimizer", "sgd", "--channels", "1"])
+    config = settings(args, C.TrainConfig)
+    assert (config.lr, config.image_size, config.optimizer, config.channels) == (0.05, (24, 32), "sgd", 1)
+    assert config.model_options == {"filters": (8, 16), "hidden": 0}
+    assert config.feature_cache is False and config.skip_bad is True
+    scan = settings(build_parser().parse_args(["scan", "r", "p", "--out", "o", "--ignore", "a", "--ignore", "b"]),
+                    C.ScanConfig)
+    assert scan.ignore == ("a", "b")
+
+
+@pytest.mark.parametrize("cls", [C.TrainConfig, C.BaselineConfig, C.EvaluateConfig, C.SearchConfig, C.TsneConfig,
+                                 C.PreviewConfig, C.ScanConfig], ids=lambda c: c.__name__)
+def test_the_python_api_takes_every_option_with_its_declared_default(cls):
+    signature = inspect.signature(api_functions()[cls])
+    for field in dataclasses.fields(cls):
+        assert signature.parameters[field.name].default == default_of(field)
+
+
+def test_the_classifier_signature_is_the_declaration_and_clone_works():
+    from sklearn.base import clone
+
+    from cnnkit import ImageClassifier
+
+    parameters = inspect.signature(ImageClassifier).parameters
+    assert list(parameters) == ["model"] + [f.name for f in dataclasses.fields(C.TrainConfig) if f.name != "model"]
+    assert all(parameters[f.name].default == default_of(f) for f in dataclasses.fields(C.TrainConfig))
+    classifier = ImageClassifier("tiny_cnn", epochs=3, lr=0.05)
+    copy = clone(classifier)
+    assert copy.get_params() == classifier.get_params() and copy is not classifier
+    assert copy.set_params(lr=0.1).config.lr == 0.1
+
+
+def test_declared_values_are_checked_when_the_settings_are_made():
+    with pytest.raises(ConfigError, match="'init' parameter of TrainConfig must be one of"):
+        C.TrainConfig(init="he")
+    with pytest.raises(ConfigError, match="'accelerator' parameter"):
+        C.TrainConfig(accelerator="abacus")
+    for bad in ({"lr": float("nan")}, {"seed": -1}, {"epochs": 0}, {"val_fraction": 1.0}, {"mixup": -1}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            C.TrainConfig(**bad)
+    for cls, bad in ((C.ScanConfig, {"stride": -4}), (C.ScanConfig, {"tile": 0}), (C.ScanConfig, {"threshold": -1}),
+                     (C.SearchConfig, {"k": 0}), (C.BaselineConfig, {"folds": 1}), (C.EvaluateConfig, {"tta": 0})):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            cls(**bad)
+
+
+def test_the_command_line_names_flags_where_the_library_names_parameters():
+    assert to_flags("Expected `lr` > 0. Received: lr=nan") == "Expected --lr > 0. Received: lr=nan"
+    assert to_flags("set `feature_cache` or `cache_views`") == "set --no-cache or --cache-views"
+    assert to_flags("The 'optimizer' parameter of TrainConfig must be one of {'adam'}.") == (
+        "The --optimizer option must be one of {'adam'}.")
+    assert to_flags("`cnnkit` stays") == "`cnnkit` stays"
+
+
+def test_settings_are_recorded_and_read_back_alike():
+    config = C.TrainConfig(model="tiny_cnn", image_size=(24, 24), model_options={"filters": (8,)}, augment="flip")
+    assert C.TrainConfig.from_dict(config.to_dict()) == config
