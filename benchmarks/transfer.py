@@ -11,6 +11,7 @@ The data has train/ and val/ only, like the PyTorch tutorial this compares with:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -51,7 +52,7 @@ def main() -> None:
         record = RunFolder(run).read_record()
         rows.append({"name": name, "val_accuracy": m["accuracy"], "best_epoch": result.best_epoch + 1,
                      "epochs": result.epochs_run, "seconds": seconds, "epoch_seconds": list(result.epoch_seconds),
-                     "cache": record.feature_cache})
+                     "cache": record.feature_cache and dataclasses.asdict(record.feature_cache)})
         print(rows[-1], file=sys.stderr, flush=True)
     # Head training without the cache: the frozen backbone runs on every image, every epoch.
     uncached = TrainConfig(model="efficientnet_lite0", pretrained=True, epochs=2, feature_cache=False,

@@ -1,25 +1,73 @@
-"""Atomic file writes: a reader never sees half a file, a crash never clobbers a finished one."""
+"""Atomic file writes: a reader never sees half a file, a crash never clobbers a finished one.
+
+Files get the mode the user's umask gives new files (not the 0600 of temporary files), and a write that cannot happen
+(a read-only folder, a full disk, a path that is a file) is an ``OutputError`` naming the path.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cnnkit.errors import OutputError
+
+_UMASK: int | None = None
+
+
+def _umask() -> int:
+    """The process's umask (read once: reading it means setting it)."""
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK
+
+
+def file_mode() -> int:
+    return 0o666 & ~_umask()
+
+
+def folder_mode() -> int:
+    return 0o777 & ~_umask()
+
+
+def output_error(path: Path, error: OSError) -> OutputError:
+    return OutputError(f"Cannot write {path}: {error.strerror or error}.")
+
+
+def make_folder(path: str | Path) -> Path:
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"Cannot write into {path}: it is a file, not a folder.") from None
+    except OSError as e:
+        raise output_error(path, e) from None
+    return path
+
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then move the temporary file over ``path`` in one step."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_folder(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise output_error(path, e) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, path)
+    except OSError as e:
+        tmp_path.unlink(missing_ok=True)
+        raise output_error(path, e) from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -41,3 +89,30 @@ def read_json(path: str | Path) -> Any:
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def replace_folder(target: str | Path, fill: Callable[[Path], None]) -> Path:
+    """Write a set of outputs as a whole: ``fill(tmp_folder)`` writes them, then the new folder replaces ``target`` in
+    one step, so files of an earlier set never mix with the new ones and a killed writer leaves the old set intact."""
+    target = Path(target)
+    make_folder(target.parent)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as e:
+        raise output_error(target, e) from None
+    try:
+        fill(tmp)
+        os.chmod(tmp, folder_mode())
+        old = target.with_name(f".{target.name}.old.tmp")
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise output_error(target, e) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target

@@ -21,6 +21,18 @@ class ConfigError(CnnkitError):
     """A setting has a value outside what is allowed."""
 
 
+class OutputError(CnnkitError):
+    """An output cannot be written (a read-only folder, a full disk, a file where a folder should be)."""
+
+
+class Interrupted(CnnkitError):
+    """Training was stopped by a signal (Ctrl-C or SIGTERM); the run is marked interrupted and can be resumed."""
+
+    def __init__(self, message: str, signal_number: int):
+        super().__init__(message)
+        self.signal_number = signal_number
+
+
 def check_choice(name: str, value: object, allowed: set | list | tuple, owner: str = "cnnkit") -> None:
     """Raise ConfigError unless ``value`` is one of ``allowed`` (scikit-learn's wording)."""
     if value not in allowed:

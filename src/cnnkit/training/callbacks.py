@@ -1,20 +1,28 @@
-"""Callbacks that write into the run folder."""
+"""Callbacks that write into the run folder. Each keeps its state in Lightning's checkpoint, so a resumed run goes on
+exactly where the interrupted one stopped: best weights so far, the per-epoch history, the phase, the random state."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import os
+import random
+import time
 from pathlib import Path
 
 import lightning as L
+import numpy as np
+import torch
 
+from cnnkit._io import write_text
 from cnnkit.weights import save_weights
+
+HISTORY_COLUMNS = ("epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
 
 class BestWeights(L.Callback):
-    """Write the network's weights to ``model.safetensors`` whenever the validation loss reaches a new low.
-
-    Its state (best loss and epoch) is saved in Lightning checkpoints, so a resumed run keeps the true best.
-    """
+    """Write the network's weights to ``model.safetensors`` whenever the validation loss reaches a new low."""
 
     def __init__(self, path: Path, monitor: str = "val_loss"):
         self.path = Path(path)
@@ -42,24 +50,79 @@ class BestWeights(L.Callback):
         self.best_metrics = dict(state_dict.get("best_metrics", {}))
 
 
-class EpochTimer(L.Callback):
-    """Wall time of every epoch, start to start: training, validation, logging and checkpoints, in seconds."""
+class History(L.Callback):
+    """One row per epoch (losses, accuracies, learning rate, seconds), across phases and resumes, rewritten whole
+    into ``logs/metrics.csv`` after every epoch: the log is never lost or half-written."""
 
-    def __init__(self):
-        self.seconds: list[float] = []
+    def __init__(self, path: Path, phase: str, epoch_offset: int, rows: list[dict] | None = None):
+        self.path, self.phase, self.epoch_offset = Path(path), phase, epoch_offset
+        self.rows: list[dict] = list(rows or [])
         self._start: float | None = None
 
-    def _lap(self) -> None:
-        import time
-
-        now = time.perf_counter()
-        if self._start is not None:
-            self.seconds.append(now - self._start)
-        self._start = now
-
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._lap()
+        self._start = time.perf_counter()
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._lap()
-        self._start = None
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        optimizer = trainer.optimizers[0] if trainer.optimizers else None
+        epoch = trainer.current_epoch + self.epoch_offset
+        row = {"epoch": epoch, "phase": self.phase, **{k: metrics.get(k) for k in HISTORY_COLUMNS[2:6]},
+               "lr": optimizer.param_groups[0]["lr"] if optimizer else None,
+               "seconds": round(time.perf_counter() - (self._start or time.perf_counter()), 4)}
+        self.rows = [r for r in self.rows if r["epoch"] < epoch] + [row]
+        self.write()
+
+    def write(self) -> None:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in self.rows)
+        write_text(self.path, out.getvalue())
+
+    def state_dict(self) -> dict:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.rows = [dict(r) for r in state_dict.get("rows", [])]
+
+
+def random_state() -> dict:
+    """The random generators' states as plain numbers and a tensor (a checkpoint loads them without pickle)."""
+    _, keys, position, has_gauss, gauss = np.random.get_state()
+    version, python_state, python_gauss = random.getstate()
+    return {"torch": torch.get_rng_state(), "numpy": [keys.tolist(), int(position), int(has_gauss), float(gauss)],
+            "python": [version, list(python_state), python_gauss]}
+
+
+def set_random_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state(("MT19937", np.array(keys, dtype=np.uint32), position, has_gauss, gauss))
+    version, python_state, python_gauss = state["python"]
+    random.setstate((version, tuple(python_state), python_gauss))
+
+
+class EpochCheckpoint(L.Callback):
+    """After every epoch, the whole training state (weights, optimiser, schedule, epoch, phase, best so far, random
+    state) goes to ``checkpoints/last.ckpt``, written atomically: a killed run loses at most the epoch under way."""
+
+    def __init__(self, path: Path, phase_index: int, phases_done: list[dict] | None = None):
+        self.path, self.phase_index = Path(path), phase_index
+        self.phases_done = list(phases_done or [])  # records of the phases finished before this one
+        self.phase_complete = False
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.save(trainer)
+
+    def save(self, trainer: L.Trainer) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        trainer.save_checkpoint(tmp)
+        os.replace(tmp, self.path)
+
+    def state_dict(self) -> dict:
+        return {"phase_index": self.phase_index, "phases_done": self.phases_done,
+                "phase_complete": self.phase_complete, "random": random_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        set_random_state(state_dict["random"])
