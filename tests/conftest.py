@@ -29,6 +29,17 @@ def write_image_folder(root: Path, classes: list[str], per_class: int, size: int
     return root
 
 
+@pytest.fixture(autouse=True)
+def fresh_cnnkit_logger():
+    """The CLI points the cnnkit logger at the stderr of its time; each test starts with a logger of its own."""
+    import logging
+
+    logger = logging.getLogger("cnnkit")
+    handlers, level, propagate = logger.handlers[:], logger.level, logger.propagate
+    yield
+    logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
+
+
 @pytest.fixture
 def two_classes(tmp_path: Path) -> Path:
     return write_image_folder(tmp_path / "data", ["left", "right"], per_class=12)

@@ -12,18 +12,19 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "cnnkit"
 
 # The floors of ARCHITECTURE.md, lowest first: a module may import its own package and anything on a lower floor.
 FLOORS = {
-    "cnnkit._version": 0, "cnnkit.errors": 0, "cnnkit._io": 0,
-    "cnnkit.options": 1, "cnnkit.plots": 1, "cnnkit.weights": 1, "cnnkit.augment.spec": 1,
-    "cnnkit.config": 2, "cnnkit.data": 2, "cnnkit.models": 2,
-    "cnnkit.augment": 3,
-    "cnnkit.run": 4,
-    "cnnkit.baselines": 5,
-    "cnnkit.inference": 6,
-    "cnnkit.training": 7, "cnnkit.latent": 7,
-    "cnnkit.evaluation": 8, "cnnkit.scan": 8,
-    "cnnkit.classifier": 9,
-    "cnnkit.cli": 10,
-    "cnnkit": 11,  # the package's lazy exports
+    "cnnkit._version": 0, "cnnkit.errors": 0,
+    "cnnkit._io": 1,
+    "cnnkit.options": 2, "cnnkit.plots": 2, "cnnkit.weights": 2, "cnnkit.augment.spec": 2,
+    "cnnkit.config": 3, "cnnkit.data": 3, "cnnkit.models": 3,
+    "cnnkit.augment": 4,
+    "cnnkit.run": 5,
+    "cnnkit.baselines": 6,
+    "cnnkit.inference": 7,
+    "cnnkit.training": 8, "cnnkit.latent": 8,
+    "cnnkit.evaluation": 9, "cnnkit.scan": 9,
+    "cnnkit.classifier": 10,
+    "cnnkit.cli": 11,
+    "cnnkit": 12,  # the package's lazy exports
 }
 
 
@@ -71,7 +72,7 @@ def test_imports_only_run_down_the_data_flow():
         mine = unit(module)
         for target, _, line in imports(path, module):
             theirs = unit(target)
-            if theirs != mine and FLOORS[theirs] >= FLOORS[mine] and not mine.startswith(theirs + "."):
+            if theirs != mine and FLOORS[theirs] >= FLOORS[mine]:
                 wrong.append(f"{path.relative_to(SRC)}:{line} {module} (floor {FLOORS[mine]}) imports {target} "
                              f"(floor {FLOORS[theirs]})")
     assert not wrong, "\n".join(wrong)

@@ -68,6 +68,7 @@ def test_weights_for_another_model_are_refused(trained_run: Path, tmp_path: Path
     shutil.copytree(trained_run, run)
     config = json.loads((run / "config.json").read_text())
     config["classes"].append("extra")
+    config["model"]["num_classes"] = 4  # a consistent record whose weights belong to a 3-class model
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(RunError, match="does not match the model"):
         Predictor.load(run)

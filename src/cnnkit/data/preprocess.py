@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 
+MAX_SIDE = 4096  # the largest input side a run may declare
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """Images are resized to ``image_size`` (height, width), given ``channels``, scaled to [0, 1], then standardised.
@@ -26,8 +29,21 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, data: dict) -> Preprocessing:
-        return cls(tuple(data["image_size"]), int(data["channels"]), tuple(data["mean"]), tuple(data["std"]),
+        """Read and check (ValueError names what is wrong: a crafted or damaged record must not run)."""
+        prep = cls(tuple(int(s) for s in data["image_size"]), int(data["channels"]),
+                   tuple(float(m) for m in data["mean"]), tuple(float(s) for s in data["std"]),
                    data.get("interpolation", "bilinear"), data.get("crop_pct"))
+        if len(prep.image_size) != 2 or not all(0 < s <= MAX_SIDE for s in prep.image_size):
+            raise ValueError(f"image_size {prep.image_size} is not (height, width) in 1..{MAX_SIDE}")
+        if prep.channels not in (1, 3) or len(prep.mean) != prep.channels or len(prep.std) != prep.channels:
+            raise ValueError(f"channels {prep.channels} with mean {prep.mean} and std {prep.std}")
+        if not all(s > 0 and s == s for s in prep.std) or not all(m == m for m in prep.mean):
+            raise ValueError(f"std {prep.std} must be positive (and mean {prep.mean} numbers)")
+        if prep.crop_pct is not None and not 0 < float(prep.crop_pct) <= 1:
+            raise ValueError(f"crop_pct {prep.crop_pct} is not in (0, 1]")
+        if prep.interpolation not in ("bilinear", "nearest", "bicubic"):
+            raise ValueError(f"interpolation {prep.interpolation!r} is not bilinear, nearest or bicubic")
+        return prep
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -101,8 +101,10 @@ def release(folder: Path) -> None:
 
 @contextmanager
 def locked(folder: str | Path):
-    """Hold the folder's lock for the block (re-entrant); temporary files a killed writer left are removed."""
+    """Hold the folder's lock for the block (re-entrant); temporary files a killed writer left are removed. A folder
+    the block created and left empty is removed with the lock."""
     folder = Path(folder)
+    existed = folder.exists()
     acquire(folder)
     try:
         if _held.get((folder / LOCK_FILE).resolve()) == 1:
@@ -110,6 +112,8 @@ def locked(folder: str | Path):
         yield
     finally:
         release(folder)
+        if not existed and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def remove_temporary_files(folder: Path) -> None:

@@ -15,7 +15,7 @@ from cnnkit.config import BaselineConfig, TrainConfig
 from cnnkit.data.preprocess import Preprocessing
 
 RECORD_VERSION = 2
-STATUSES = ("training", "finished")
+STATUSES = ("training", "finished", "interrupted", "failed")  # "training" with no live writer: killed
 
 
 def _build(cls, data: dict | None):
@@ -131,6 +131,7 @@ class RunRecord:
     baseline: BaselineConfig | None = None  # a baseline run's settings
     cross_validation: CrossValidation | None = None
     status: str = "training"
+    status_reason: str | None = None  # why an interrupted or failed run stopped
     balance: BalanceRecord = field(default_factory=BalanceRecord)
     pretrained_source: str | None = None
     feature_cache: FeatureCacheRecord | None = None
@@ -169,6 +170,7 @@ class RunRecord:
     def to_dict(self) -> dict:
         """The JSON form (the keys of version 1, plus ``record_version`` and ``baseline``)."""
         out = {"record_version": self.record_version, "cnnkit_version": self.cnnkit_version, "status": self.status,
+               "status_reason": self.status_reason,
                "model": asdict(self.model), "classes": list(self.classes),
                "preprocessing": self.preprocessing.to_dict(),
                "training": self.training.to_dict() if self.training else None,
@@ -196,12 +198,20 @@ class RunRecord:
             model=_build(ModelSpec, model), classes=tuple(data["classes"]),
             preprocessing=Preprocessing.from_dict(data["preprocessing"]), data=data_record,
             training=training, baseline=baseline, cross_validation=cross_validation,
-            status=data.get("status", "finished"), balance=_build(BalanceRecord, data.get("balance") or {}),
+            status=data.get("status", "finished"), status_reason=data.get("status_reason"),
+            balance=_build(BalanceRecord, data.get("balance") or {}),
             pretrained_source=(data.get("pretrained") or {}).get("source"),
             feature_cache=_build(FeatureCacheRecord, data.get("feature_cache")),
             result=TrainingResult.from_dict(data.get("result")), decision=_build(Decision, data.get("decision")),
             cnnkit_version=data.get("cnnkit_version", "0.1.0"), record_version=int(data.get("record_version", 1)),
-        )
+        )._checked()
+
+    def _checked(self) -> RunRecord:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
+        if len(self.classes) < 2 or self.model.num_classes != len(self.classes):
+            raise ValueError(f"{len(self.classes)} classes for a model of {self.model.num_classes}")
+        return self
 
 
 @dataclass(frozen=True)

@@ -106,10 +106,12 @@ class EpochCheckpoint(L.Callback):
     """After every epoch, the whole training state (weights, optimiser, schedule, epoch, phase, best so far, random
     state) goes to ``checkpoints/last.ckpt``, written atomically: a killed run loses at most the epoch under way."""
 
-    def __init__(self, path: Path, phase_index: int, phases_done: list[dict] | None = None):
+    def __init__(self, path: Path, phase_index: int, phases_done: list[dict] | None = None,
+                 generators: list | None = None):
         self.path, self.phase_index = Path(path), phase_index
+        self.generators = list(generators or [])  # the data loaders' shuffling and sampling generators
         self.phases_done = list(phases_done or [])  # records of the phases finished before this one
-        self.phase_complete = False
+        self.phase_record: dict | None = None  # this phase's record, once it is complete
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.save(trainer)
@@ -121,8 +123,10 @@ class EpochCheckpoint(L.Callback):
         os.replace(tmp, self.path)
 
     def state_dict(self) -> dict:
-        return {"phase_index": self.phase_index, "phases_done": self.phases_done,
-                "phase_complete": self.phase_complete, "random": random_state()}
+        return {"phase_index": self.phase_index, "phases_done": self.phases_done, "phase_record": self.phase_record,
+                "random": random_state(), "generators": [g.get_state() for g in self.generators]}
 
     def load_state_dict(self, state_dict: dict) -> None:
         set_random_state(state_dict["random"])
+        for generator, state in zip(self.generators, state_dict.get("generators", [])):
+            generator.set_state(state)

@@ -15,6 +15,7 @@ from cnnkit.data.prepare import ImageArrays, load_samples, prepare_training_data
 from cnnkit.errors import ConfigError, DataError, RunError
 from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
+from cnnkit.run.lock import locked
 from cnnkit.run.record import BalanceRecord, DataRecord
 
 log = logging.getLogger("cnnkit")
@@ -74,6 +75,7 @@ def _pretrained_backbone(config: TrainConfig) -> tuple[dict, str]:
 
 
 def _first_record(prepared, config: TrainConfig, run: RunFolder, counts: dict) -> tuple[RunRecord, object]:
+    """The record a run starts with (status "training") and its split, the data root relative when inside the run."""
     from cnnkit.training.balance import balance_record
 
     manifest = replace(prepared.manifest, root=run.portable_root(prepared.manifest.root))
@@ -85,23 +87,65 @@ def _first_record(prepared, config: TrainConfig, run: RunFolder, counts: dict) -
     return record, manifest
 
 
+RUN_OUTPUTS = ("config.json", "split.json", "model.safetensors", "metrics.json", "report.html", "figures",
+               "logs", "checkpoints", "index")
+EVALUATION_OUTPUTS = ("metrics.json", "report.html", "figures")
+
+
+def _remove(run: RunFolder, names: tuple[str, ...]) -> list[str]:
+    import shutil
+
+    removed = []
+    for name in names:
+        path = run.path / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        removed.append(name)
+    return removed
+
+
+def _refuse_existing(run: RunFolder) -> None:
+    status = run.read_record().status if run.config_path.exists() else "unknown"
+    if status == "finished":
+        raise RunError(f"{run.path} already holds a run, finished. Choose another `out`, or replace it with "
+                       "`overwrite`.")
+    raise RunError(f"{run.path} already holds a run that did not finish (status: {status}). Continue it with "
+                   "`resume`, or start afresh with `overwrite`.")
+
+
 @with_options(TrainConfig)
 def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
-          progress: bool = True) -> TrainedRun:
+          progress: bool = True, overwrite: bool = False) -> TrainedRun:
     """Train ``config.model`` on ``data_dir``; the run folder ``out_dir`` gets the record, split, weights and logs.
 
-    Refuses an ``out_dir`` that already holds a run, so a finished run is never overwritten.
+    Refuses an ``out_dir`` that already holds a run, unless ``overwrite`` (its run files are replaced; other files
+    in the folder, such as data kept inside it, stay). Every epoch ends with a checkpoint: see ``resume``.
     """
-    from cnnkit.augment.spec import OVERSAMPLE_DEFAULT
-    from cnnkit.models import default_image_size
-
     config = config or TrainConfig()
     run = RunFolder(out_dir)
-    if run.exists():
-        raise RunError(f"{run.path} already holds a run. Choose another `out`, or continue it with `resume`.")
+    if run.exists() and not overwrite:
+        _refuse_existing(run)
     check_accelerator(config.accelerator)
     probe = _probe(config)
     pretrained = _pretrained_backbone(config) if config.pretrained else None  # missing weights fail now, too
+    with locked(run.path):
+        if overwrite and _remove(run, RUN_OUTPUTS):
+            log.info("Replacing the run in %s (overwrite).", run.path)
+        prepared, config = _prepare(data_dir, config, probe)
+        record, manifest = _first_record(prepared, config, run, split_counts(prepared.splits, prepared.classes))
+        run.write_split(manifest)
+        run.write_record(record)
+        return _fit(run, record, prepared.splits, ckpt_path=None, progress=progress, pretrained=pretrained)
+
+
+def _prepare(data_dir, config: TrainConfig, probe):
+    from cnnkit.augment.spec import OVERSAMPLE_DEFAULT
+    from cnnkit.models import default_image_size
+
     prepared = prepare_training_data(
         data_dir, image_size=config.image_size, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
         seed=config.seed, skip_bad=config.skip_bad, default_image_size=default_image_size(config.model),
@@ -109,46 +153,70 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
     )
     if len(prepared.splits["val"]) == 0:
         raise DataError(f"No validation images in {data_dir}: add a val/ folder or raise `val_fraction`.")
-    counts = split_counts(prepared.splits, prepared.classes)
-    report_counts(counts)
+    report_counts(split_counts(prepared.splits, prepared.classes))
     if config.balance == "oversample" and not config.augment:
         config = config.replace(augment=OVERSAMPLE_DEFAULT)
         log.info("Oversampling without `augment`: repeated images get '%s' so that copies differ.",
                  OVERSAMPLE_DEFAULT)
-    record, manifest = _first_record(prepared, config, run, counts)
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.write_split(manifest)
-    run.write_record(record)
-    return _fit(run, record, prepared.splits, ckpt_path=None, progress=progress, pretrained=pretrained)
+    return prepared, config
 
 
-def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True) -> TrainedRun:
-    """Continue an interrupted run from ``checkpoints/last.ckpt`` with its saved record and split.
+RESUMABLE_CHANGES = ("epochs", "finetune_epochs")
 
-    ``epochs`` raises the total number of epochs (to train a finished run further).
+
+def _resumed_config(run: RunFolder, record: RunRecord, changes: dict) -> TrainConfig:
+    """The run's settings with ``changes``; only more epochs may differ from what the run was trained with."""
+    from dataclasses import fields
+
+    wanted = TrainConfig(**{**record.training.to_dict(), **changes})
+    contradicting = [f"{f.name}={getattr(wanted, f.name)!r} (the run has {getattr(record.training, f.name)!r})"
+                     for f in fields(TrainConfig) if f.name not in RESUMABLE_CHANGES
+                     and getattr(wanted, f.name) != getattr(record.training, f.name)]
+    if contradicting:
+        raise ConfigError(f"Resuming continues {run.path} with its own settings; these differ: "
+                          f"{', '.join(contradicting)}. Resume without them, or start afresh with `overwrite`.")
+    return wanted
+
+
+def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True,
+           changes: dict | None = None) -> TrainedRun:
+    """Continue a run from ``checkpoints/last.ckpt`` (written after every epoch) with its saved record and split, in
+    the phase and epoch where it stopped, with the optimiser, schedule, best-so-far and random state it had.
+
+    ``epochs`` (or ``changes={"finetune_epochs": N}``) raises the number of epochs, to train a finished run further;
+    any other setting in ``changes`` that differs from the run's is refused.
     """
     run = RunFolder(run_dir)
     record = run.read_record()
     if record.training is None:
         raise RunError(f"Run {run.path} is a baseline; there is no training to resume.")
-    if record.training.strategy != "scratch":
-        raise RunError(f"Run {run.path} used strategy {record.training.strategy!r}; resuming is for runs that train "
-                       "the whole network (strategy 'scratch'). With the feature cache, training it again is quick.")
+    changes = {**(changes or {}), **({"epochs": epochs} if epochs is not None else {})}
+    config = _resumed_config(run, record, changes)
+    more_epochs = config != record.training
+    if record.status == "finished" and not more_epochs:
+        raise RunError(f"Run {run.path} is finished; there is nothing to resume. Raise `epochs` to train it further.")
     if not run.last_checkpoint.exists():
-        raise RunError(f"Run {run.path} has no checkpoint to resume from ({run.last_checkpoint} is missing).")
-    if epochs is not None:
-        record = record.replace(training=record.training.replace(epochs=epochs))
-    manifest = run.read_split()
-    splits = {name: load_samples(run.data_root(manifest), samples, list(record.classes), record.preprocessing)
-              for name, samples in manifest.splits.items()}
-    return _fit(run, record, splits, ckpt_path=run.last_checkpoint, progress=progress)
+        raise RunError(f"Run {run.path} has no checkpoint to resume from ({run.last_checkpoint} is missing: it "
+                       "stopped before its first epoch ended). Start afresh with `overwrite`.")
+    with locked(run.path):
+        record = record.replace(training=config, status="training", status_reason=None)
+        stale = _remove(run, EVALUATION_OUTPUTS)
+        if stale:
+            log.info("Removed the earlier evaluation of %s (%s): it describes weights that training will change.",
+                     run.path, ", ".join(stale))
+        run.write_record(record)
+        manifest = run.read_split()
+        splits = {name: load_samples(run.data_root(manifest), samples, list(record.classes), record.preprocessing)
+                  for name, samples in manifest.splits.items()}
+        return _fit(run, record, splits, ckpt_path=run.last_checkpoint, progress=progress, more_epochs=more_epochs)
 
 
 def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt_path: Path | None, progress: bool,
-         pretrained: tuple[dict, str] | None = None) -> TrainedRun:
+         pretrained: tuple[dict, str] | None = None, more_epochs: bool = False) -> TrainedRun:
     import lightning as L
 
     from cnnkit.models.init import init_weights
+    from cnnkit.training.interrupts import signals_interrupt
     from cnnkit.training.phases import PhaseRunner, quiet_lightning
 
     quiet_lightning()
@@ -159,7 +227,24 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
         record = record.replace(pretrained_source=pretrained[1])
         log.info("Backbone weights: %s", pretrained[1])
     runner = PhaseRunner(run, record, splits, model, progress)
-    result = runner.run_all(ckpt_path)
+    try:
+        with signals_interrupt():
+            result = runner.run_all(ckpt_path, more_epochs)
+    except BaseException as error:
+        _record_stop(run, record.replace(feature_cache=runner.feature_cache), error)
+        raise
     record = record.replace(status="finished", result=result, feature_cache=runner.feature_cache)
     run.write_record(record)
     return TrainedRun(run.path, record)
+
+
+def _record_stop(run: RunFolder, record: RunRecord, error: BaseException) -> None:
+    """Mark the run interrupted (a signal) or failed (an error), saying why and how to go on."""
+    from cnnkit.errors import Interrupted
+
+    interrupted = isinstance(error, (Interrupted, KeyboardInterrupt))
+    reason = str(error) if isinstance(error, Interrupted) else f"{type(error).__name__}: {error}"
+    where = "the last complete epoch is in checkpoints/last.ckpt" if run.last_checkpoint.exists() else (
+        "no epoch had ended")
+    run.write_record(record.replace(status="interrupted" if interrupted else "failed",
+                                    status_reason=f"{reason[:300]} ({where})"))

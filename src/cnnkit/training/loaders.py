@@ -16,7 +16,10 @@ def image_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int,
 
 
 def tensor_loader(inputs, labels, batch_size: int, shuffle: bool, seed: int, sampler=None):
-    """Batches of (inputs, labels): images or cached features, shuffled with ``seed`` or drawn by ``sampler``."""
+    """Batches of (inputs, labels): images or cached features, shuffled with ``seed`` or drawn by ``sampler``.
+
+    The shuffling generator is the loader's ``generator``; the epoch checkpoint saves its state, so a resumed run
+    draws the batches an uninterrupted one would."""
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -25,6 +28,12 @@ def tensor_loader(inputs, labels, batch_size: int, shuffle: bool, seed: int, sam
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def generators(loaders, sampler=None) -> list:
+    """Every random generator the loaders draw from (shuffling, sampling, worker seeds)."""
+    found = [loader.generator for loader in loaders if getattr(loader, "generator", None) is not None]
+    return found + ([sampler.generator] if getattr(sampler, "generator", None) is not None else [])
 
 
 def image_loaders(splits: dict[str, ImageArrays], config: TrainConfig, sampler):

@@ -1,17 +1,20 @@
-"""Training phases on Lightning: one for a network trained whole, the head then the backbone for fine-tuning."""
+"""Training phases on Lightning: one for a network trained whole, the head then the backbone for fine-tuning.
+
+Every epoch ends with a checkpoint of the whole state (``callbacks.EpochCheckpoint``), so a killed run resumes in the
+phase and epoch where it stopped, with the optimiser, schedule, best-so-far, history and random state it had.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cnnkit.config import TrainConfig
 from cnnkit.data.prepare import ImageArrays
 from cnnkit.run import RunFolder, RunRecord, TrainingResult
 from cnnkit.run.record import FeatureCacheRecord, PhaseRecord
-from cnnkit.training.csv_log import merge_csv_log, read_text
 
 log = logging.getLogger("cnnkit")
 
@@ -50,31 +53,50 @@ def quiet_lightning() -> None:
 def create_trainer(run: RunFolder, config: TrainConfig, phase: Phase, callbacks: list, progress: bool,
                    tb_version: str):
     import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from lightning.pytorch.callbacks import EarlyStopping
+    from lightning.pytorch.loggers import TensorBoardLogger
 
-    if config.strategy == "scratch":  # the checkpoint serves resume, which only whole-network training supports
-        callbacks = [*callbacks, ModelCheckpoint(dirpath=run.checkpoint_dir, save_last=True, save_top_k=0,
-                                                enable_version_counter=False)]
     if config.early_stopping:
-        callbacks.append(EarlyStopping(monitor="val_loss", patience=config.early_stopping))
+        callbacks = [*callbacks, EarlyStopping(monitor="val_loss", patience=config.early_stopping)]
     return L.Trainer(
         max_epochs=phase.epochs, accelerator=config.accelerator, devices=1, deterministic=True,
-        enable_checkpointing=config.strategy == "scratch",
-        callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
-        logger=[CSVLogger(run.path, name="logs", version=""),
-                TensorBoardLogger(run.path, name="logs", version=tb_version)],
+        enable_checkpointing=False, callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False,
+        num_sanity_val_steps=0, logger=TensorBoardLogger(run.path, name="logs", version=tb_version),
         log_every_n_steps=1,
     )
 
 
+def read_progress(checkpoint: Path) -> dict:
+    """What a checkpoint says of the training's progress: the phase index, the phases done before it, whether its
+    phase was complete (and its record), the history rows and the best-so-far state."""
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    callbacks = [v for v in state.get("callbacks", {}).values() if isinstance(v, dict)]
+
+    def find(key: str) -> dict:
+        return next((v for v in callbacks if key in v), {})
+
+    progress = {"phase_index": 0, "phases_done": [], "phase_record": None,
+                **find("phase_index")}  # a checkpoint of cnnkit 0.1.0 holds one whole-network phase
+    return {**progress, "history": find("rows").get("rows"), "best": find("best_score") or None}
+
+
+def load_checkpoint_weights(model, checkpoint: Path) -> None:
+    """The network's weights from a Lightning checkpoint of ``ClassifierModule`` (keys ``model.*``)."""
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
+
+
 class PhaseRunner:
     """Runs the phases of one training into a run folder: the best weights go to ``model.safetensors`` as they
-    come, the epochs to ``logs/metrics.csv``; returns the record's result."""
+    come, the epochs to ``logs/metrics.csv``, the state to ``checkpoints/last.ckpt``; returns the record's result."""
 
     def __init__(self, run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], model, progress: bool):
         from cnnkit.training.balance import oversampler
-        from cnnkit.training.callbacks import BestWeights, EpochTimer
+        from cnnkit.training.callbacks import BestWeights
 
         self.run, self.record, self.splits, self.model, self.progress = run, record, splits, model, progress
         self.config: TrainConfig = record.training
@@ -82,30 +104,45 @@ class PhaseRunner:
         self.class_weights = list(weights.values()) if record.balance.mode == "weights" and weights else None
         self.sampler = (oversampler(splits["train"].labels, len(record.classes), self.config.seed)
                         if self.config.balance == "oversample" else None)
-        self.best, self.timer = BestWeights(run.weights_path), EpochTimer()
+        self.best = BestWeights(run.weights_path)
         self.feature_cache: FeatureCacheRecord | None = record.feature_cache
+        self.history: list[dict] = []
 
-    def run_all(self, ckpt_path: Path | None) -> TrainingResult:
+    def run_all(self, resume_from: Path | None, more_epochs: bool = False) -> TrainingResult:
+        """Run the phases, from the start or from the checkpoint ``resume_from``; a phase that checkpoint marks
+        complete is skipped unless ``more_epochs`` (a finished run trained further)."""
         from cnnkit.weights import load_weights
 
-        start, epochs_before, phases = time.perf_counter(), 0, []
-        earlier_log = read_text(self.run.log_dir / "metrics.csv") if ckpt_path else ""
+        start = time.perf_counter()
+        progress = read_progress(resume_from) if resume_from else {"phase_index": 0, "phases_done": []}
+        done = [PhaseRecord(**p) for p in progress["phases_done"]]
+        self.history = progress.get("history") or []
+        if progress.get("best"):
+            self.best.load_state_dict(progress["best"])
+        if resume_from:  # the weights before anything runs on them (the feature cache is keyed by the backbone's)
+            load_checkpoint_weights(self.model, resume_from)
         for i, phase in enumerate(plan_phases(self.config)):
-            if i > 0:
+            if i < progress["phase_index"]:
+                continue
+            checkpoint = resume_from if i == progress["phase_index"] else None
+            finished = progress.get("phase_record") if checkpoint else None
+            if finished and not more_epochs:
+                done.append(PhaseRecord(**finished))
+                continue
+            if i > 0 and checkpoint is None:
                 load_weights(self.model, self.run.weights_path)  # the next phase starts from the best weights so far
-                earlier_log = read_text(self.run.log_dir / "metrics.csv")
-            epochs = self._run_phase(phase, i, epochs_before, ckpt_path)
-            if earlier_log:
-                merge_csv_log(self.run.log_dir / "metrics.csv", earlier_log, epoch_offset=epochs_before if i else 0)
-            phases.append(PhaseRecord(phase.name, epochs, sum(p.numel() for p in self.model.parameters()
-                                                              if p.requires_grad), phase.backbone_lr))
-            epochs_before += epochs
+            done.append(self._run_phase(phase, i, sum(p.epochs_run for p in done), done, checkpoint))
+        if not self.run.weights_path.exists():
+            from cnnkit.errors import RunError
+
+            raise RunError("No epoch ended with a finite validation loss, so no weights were kept; lower `lr` or "
+                           "check the data.")
         before = self.record.result.train_seconds if self.record.result else 0.0
         return TrainingResult(
             best_epoch=self.best.best_epoch, best_val_loss=self.best.best_score,
-            best_val_acc=self.best.best_metrics.get("val_acc"), epochs_run=epochs_before,
+            best_val_acc=self.best.best_metrics.get("val_acc"), epochs_run=sum(p.epochs_run for p in done),
             train_seconds=round(time.perf_counter() - start + before, 2),
-            epoch_seconds=tuple(round(t, 4) for t in self.timer.seconds), phases=tuple(phases))
+            epoch_seconds=tuple(r["seconds"] for r in self.history), phases=tuple(done))
 
     def _loaders(self):
         from cnnkit.training.loaders import feature_loaders, image_loaders
@@ -119,7 +156,10 @@ class PhaseRunner:
                          self.feature_cache.reused, self.feature_cache.directory)
         return loaders or image_loaders(self.splits, self.config, self.sampler)
 
-    def _run_phase(self, phase: Phase, index: int, epochs_before: int, ckpt_path: Path | None) -> int:
+    def _run_phase(self, phase: Phase, index: int, epochs_before: int, done: list[PhaseRecord],
+                   checkpoint: Path | None) -> PhaseRecord:
+        from cnnkit.training.callbacks import EpochCheckpoint, History
+        from cnnkit.training.loaders import generators
         from cnnkit.training.module import ClassifierModule
 
         self.model.set_trainable_stages(phase.trainable_stages)
@@ -129,7 +169,14 @@ class PhaseRunner:
                                   class_weights=self.class_weights, features=on_features,
                                   backbone_lr=phase.backbone_lr, epochs=phase.epochs)
         self.best.epoch_offset = epochs_before
-        trainer = create_trainer(self.run, self.config, phase, [self.best, self.timer], self.progress,
+        history = History(self.run.log_dir / "metrics.csv", phase.name, epochs_before, self.history)
+        saver = EpochCheckpoint(self.run.last_checkpoint, index, [asdict(p) for p in done],
+                                generators(loaders, self.sampler))
+        trainer = create_trainer(self.run, self.config, phase, [self.best, history, saver], self.progress,
                                  "" if index == 0 else phase.name)
-        trainer.fit(module, *loaders, ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
-        return trainer.current_epoch
+        trainer.fit(module, *loaders, ckpt_path=str(checkpoint) if checkpoint else None, weights_only=True)
+        saver.phase_record = asdict(PhaseRecord(phase.name, trainer.current_epoch, sum(
+            p.numel() for p in self.model.parameters() if p.requires_grad), phase.backbone_lr))
+        saver.save(trainer)  # the phase's end: a resume goes on with the next phase
+        self.history = history.rows
+        return PhaseRecord(**saver.phase_record)

@@ -199,10 +199,10 @@ def test_finetune_runs_the_head_then_the_backbone(small_rgb, tmp_path, monkeypat
     assert phases[1]["trainable_params"] > 100 * phases[0]["trainable_params"]
     log = (tmp_path / "run" / "logs" / "metrics.csv").read_text().splitlines()[1:]
     assert sorted({int(line.split(",")[0]) for line in log}) == [0, 1, 2, 3]  # both phases, one epoch count
-    assert not (tmp_path / "run" / "checkpoints").exists()  # no resume for phased runs, so no checkpoint
-    with pytest.raises(CnnkitError, match="resuming is for runs that train the whole network"):
-        from cnnkit.training.fit import resume
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()  # every phase is resumable
+    from cnnkit.training.fit import resume
 
+    with pytest.raises(CnnkitError, match="is finished; there is nothing to resume"):
         resume(tmp_path / "run")
 
 
