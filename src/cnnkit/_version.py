@@ -1,3 +1,3 @@
 """The package version, on the lowest floor so that anything may name it."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

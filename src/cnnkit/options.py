@@ -86,15 +86,19 @@ def with_options(cls: type, name: str = "config") -> Callable:
     names = [f.name for f in dataclasses.fields(cls)]
 
     def wrap(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+
         @functools.wraps(fn)
         def call(*args: Any, **kwargs: Any) -> Any:
             given = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+            bound = signature.bind(*args, **kwargs)
             if given:
-                base = kwargs.get(name)
-                kwargs[name] = cls(**given) if base is None else dataclasses.replace(base, **given)
-            return fn(*args, **kwargs)
+                base = bound.arguments.get(name)
+                changed = getattr(base, "replace", None)
+                bound.arguments[name] = (cls(**given) if base is None else changed(**given) if changed
+                                         else dataclasses.replace(base, **given))
+            return fn(*bound.args, **bound.kwargs)
 
-        signature = inspect.signature(fn)
         extra = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default_of(f), annotation=f.type)
                  for f in dataclasses.fields(cls)]
         call.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *extra])

@@ -118,3 +118,30 @@ def training_curves_png(history: dict[str, list[float]], best_epoch: int | None 
     loss_ax.set_title("Loss")
     acc_ax.set_title("Accuracy")
     return figure_png(fig)
+
+
+def tsne_png(coords: np.ndarray, labels: np.ndarray, classes: list[str], images: np.ndarray | None = None,
+             thumbnails: int = 0, seed: int = 0, title: str = "") -> bytes:
+    """Scatter plot by class; ``thumbnails`` images (a random sample) drawn at their points."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 7))
+    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    for k, name in enumerate(classes):
+        chosen = labels == k
+        if chosen.any():
+            ax.scatter(coords[chosen, 0], coords[chosen, 1], s=12, color=cmap(k % cmap.N), label=name, alpha=0.8)
+    if thumbnails and images is not None:
+        from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+        zoom = 28.0 / max(images.shape[1:3])
+        for i in np.random.default_rng(seed).permutation(len(coords))[:thumbnails]:
+            image = images[i]
+            gray = image.shape[-1] == 1
+            box = OffsetImage(image[..., 0] if gray else image, zoom=zoom, cmap="gray" if gray else None)
+            ax.add_artist(AnnotationBbox(box, coords[i], frameon=True, pad=0.1,
+                                         bboxprops={"edgecolor": cmap(int(labels[i]) % cmap.N)}))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or "t-SNE of the latent vectors")
+    ax.legend(fontsize=8, markerscale=1.5, loc="best")
+    return figure_png(fig)

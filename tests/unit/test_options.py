@@ -57,12 +57,28 @@ def test_the_command_line_offers_every_declared_option_as_declared(command):
 
 @pytest.mark.parametrize("command", sorted(set(COMMANDS) - {"demo"}))
 def test_without_flags_the_command_line_gives_the_declared_defaults(command):
-    positional = {"train": ["data"], "baseline": ["data"], "predict": ["run", "x.png"], "evaluate": ["run"],
+    positional = {"train": ["data"], "baseline": ["data", "--method", "knn"], "predict": ["run", "x.png"], "evaluate": ["run"],
                   "similar": ["run", "q.png"], "tsne": ["run"], "augment-preview": ["data", "--augment", "flip"],
                   "scan": ["run", "photo.jpg", "--out", "o"]}[command]
     args = build_parser().parse_args([command, *positional])
     for cls in COMMANDS[command]:
         assert settings(args, cls) == cls()
+
+
+def test_a_bad_value_is_a_usage_error_naming_the_flag(capsys):
+    for argv in (["train", "d", "--image-size", "abc"], ["train", "d", "--option", "foo"]):
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args(argv)
+        assert exit_.value.code == 2 and f"argument {argv[2]}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["baseline", "d"])  # the method is required on the command line
+    assert "--method" in capsys.readouterr().err
+
+
+def test_derived_settings_follow_what_they_derive_from():
+    assert C.TrainConfig(lr=0.1).replace(lr=0.01).finetune_lr == pytest.approx(0.001)
+    assert C.TrainConfig(pretrained=True).replace(pretrained=False).strategy == "scratch"
+    assert C.TrainConfig(finetune_lr=0.5).replace(lr=0.01).finetune_lr == 0.5  # given, so kept
 
 
 def test_flags_reach_the_settings():

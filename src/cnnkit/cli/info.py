@@ -63,6 +63,7 @@ def cmd_augment_preview(args: argparse.Namespace) -> None:
 
 def register(sub) -> None:
     from cnnkit.config import PreviewConfig
+    from cnnkit.config.training import STRATEGIES
 
     p = sub.add_parser("augment-preview", help="a grid of images and augmented copies, to check labels survive")
     p.add_argument("data", help="data folder (root/<class>/* or root/{train,val,test}/<class>/*)")
@@ -76,7 +77,7 @@ def register(sub) -> None:
     p.add_argument("--input", help="CxHxW, e.g. 1x32x32 (default: the model's own, else 3x32x32)")
     p.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
     p.add_argument("--option", action="append", metavar="NAME=VALUE", help="model option, repeatable")
-    p.add_argument("--strategy", default="scratch", choices=["scratch", "transfer", "finetune"],
+    p.add_argument("--strategy", default="scratch", choices=[s for s in STRATEGIES if s != "auto"],
                    help="backbones: which parameters train (transfer: the head only)")
     p.add_argument("--unfreeze", type=int, metavar="N", help="with --strategy finetune: the last N stages")
     p.set_defaults(func=cmd_summary)

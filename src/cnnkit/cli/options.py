@@ -9,29 +9,49 @@ import dataclasses
 import re
 from typing import Any
 
+from cnnkit.errors import ConfigError
 from cnnkit.options import Option, default_of, options_of
 
 TYPES = {"int": int, "float": float, "str": str}
-EXTRA_FLAGS = {"resume": "--resume RUN", "out": "--out", "data": "--data", "feature_cache": "--no-cache"}
+EXTRA_FLAGS = {"resume": "--resume RUN", "out": "--out", "data": "--data", "overwrite": "--overwrite",
+               "choose": "--choose-threshold"}
 
 
 def _type(field: dataclasses.Field, declared: Option):
-    if declared.parse is not None:
-        return declared.parse
-    base = str(field.type).split("|")[0].strip()
-    base = base.split("[")[1].split(",")[0].strip() if base.startswith("tuple[") else base
-    return TYPES.get(base, str)
+    if declared.parse is None:
+        base = str(field.type).split("|")[0].strip()
+        base = base.split("[")[1].split(",")[0].strip() if base.startswith("tuple[") else base
+        return TYPES.get(base, str)
+
+    def parse(text: str):
+        try:
+            return declared.parse(text)
+        except ConfigError as e:  # argparse reports it as a usage error naming the flag
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = field.name
+    return parse
 
 
 def _help(field: dataclasses.Field, declared: Option, defaults: dict) -> str:
     default = defaults.get(field.name, default_of(field))
+    if isinstance(default, Shown):
+        return f"{declared.help} (default: {default.text})"
     if declared.negate or isinstance(default, bool) or default in (None, {}, ()):
         return declared.help
     return f"{declared.help} (default: {default})"
 
 
+class Shown:
+    """A command's default that its own code applies (``demo`` picks the model by data set): shown, not set."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
 def add_options(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = (),
-                defaults: dict[str, Any] | None = None, grouped: bool = True) -> dict[str, Any]:
+                defaults: dict[str, Any] | None = None, grouped: bool = True,
+                required: tuple[str, ...] = ()) -> dict[str, Any]:
     """Add every declared option of ``cls`` (but ``skip``) to ``parser``, under its group's heading; returns the
     groups by heading.
 
@@ -43,8 +63,11 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, 
         if grouped and declared.group not in groups:
             groups[declared.group] = parser.add_argument_group(declared.group)
         target = groups[declared.group] if grouped else parser
+        default = defaults.get(name, argparse.SUPPRESS)
         how: dict[str, Any] = {"dest": name, "help": _help(field, declared, defaults),
-                               "default": defaults.get(name, argparse.SUPPRESS)}
+                               "default": argparse.SUPPRESS if isinstance(default, Shown) else default}
+        if name in required:
+            how["required"] = True
         if declared.negate:
             how.update(action="store_const", const=False)
         elif field.type == "bool":

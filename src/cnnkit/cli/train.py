@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from cnnkit.cli.options import add_options, settings
+from cnnkit.cli.options import Shown, add_options, settings
 from cnnkit.errors import CnnkitError
 
 log = logging.getLogger("cnnkit")
@@ -40,16 +40,6 @@ def _test_rows(evaluation) -> list[tuple[str, str]]:
             ("Report", str(evaluation.report_path))]
 
 
-def evaluate_test_split(trained):
-    """Score the run's test split once, when it has one (the report goes into the run)."""
-    from cnnkit.evaluation.evaluate import evaluate_run
-    from cnnkit.run import RunFolder
-
-    if not RunFolder(trained.run_dir).read_split().splits.get("test"):
-        return None
-    return evaluate_run(trained.run_dir)
-
-
 def print_summary(trained, evaluation) -> None:
     """The one-screen summary at the end of training."""
     result, run_dir = trained.record.result, trained.run_dir
@@ -68,6 +58,13 @@ def print_summary(trained, evaluation) -> None:
     print()
     for name, text in rows:
         print(f"{name:<14}{text}")
+
+
+def finish(trained) -> None:
+    """Score the test split once (when there is one) and print the one-screen summary."""
+    from cnnkit.evaluation.evaluate import evaluate_test_split
+
+    print_summary(trained, evaluate_test_split(trained.run_dir))
 
 
 def _train_config(args: argparse.Namespace, **extra):
@@ -89,11 +86,12 @@ def cmd_train(args: argparse.Namespace) -> None:
         config = _train_config(args)
         out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-{config.model}"
         trained = train(args.data, out, config, progress=not args.no_progress)
-    print_summary(trained, evaluate_test_split(trained))
+    finish(trained)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from cnnkit.data.builtin import export_dataset
+    from cnnkit.run import RunFolder
     from cnnkit.training.fit import train
 
     aerial = args.dataset == "aerial"
@@ -102,14 +100,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
         extra["augment"] = "flip=hv,rotate=180"
     out = Path(args.out or f"runs/demo-{args.dataset}")
     data = out / "dataset"
-    if (out / "config.json").exists():
+    if RunFolder(out).exists():
         raise CnnkitError(f"{out} already holds a run; pass --out NEW_FOLDER.")
     if not data.exists():
         log.info("Writing the built-in dataset %r to %s", args.dataset, data)
         export_dataset(args.dataset, data, seed=getattr(args, "seed", 0))
     trained = train(data / "patches" if aerial else data, out, _train_config(args, **extra),
                     progress=not args.no_progress)
-    print_summary(trained, evaluate_test_split(trained))
+    finish(trained)
     if aerial:
         _scan_demo_scene(out, data)
 
@@ -133,7 +131,7 @@ def cmd_baseline(args: argparse.Namespace) -> None:
     config = settings(args, BaselineConfig)
     out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-baseline-{config.method}"
     trained = train_baseline(args.data, out, config)
-    print_summary(trained, evaluate_test_split(trained))
+    finish(trained)
 
 
 def _training_options(p: argparse.ArgumentParser, defaults: dict | None = None) -> None:
@@ -147,11 +145,13 @@ def _training_options(p: argparse.ArgumentParser, defaults: dict | None = None) 
 
 
 def register(sub) -> None:
+    from cnnkit.data.builtin import list_datasets
+
     p = sub.add_parser("demo", help="train and evaluate a CNN (vgg_small) on a built-in dataset (no download); "
                                     "aerial: a patch_cnn, then a scan of a whole scene")
-    p.add_argument("--dataset", default="wafers", choices=["wafers", "digits", "aerial"])
+    p.add_argument("--dataset", default="wafers", choices=list_datasets())
     p.add_argument("--out", help="run folder (default runs/demo-DATASET)")
-    _training_options(p, defaults={"epochs": 30})
+    _training_options(p, defaults={"epochs": 30, "model": Shown("vgg_small; patch_cnn for aerial")})
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train on DATA (root/<class>/* or root/{train,val,test}/<class>/*)")
@@ -167,5 +167,5 @@ def register(sub) -> None:
                                         "hand-crafted features")
     p.add_argument("data", help="data folder (as for train)")
     p.add_argument("--out", help="run folder (default runs/DATA-baseline-METHOD)")
-    add_options(p, BaselineConfig, grouped=False)
+    add_options(p, BaselineConfig, grouped=False, required=("method",))
     p.set_defaults(func=cmd_baseline)

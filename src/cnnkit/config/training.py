@@ -14,7 +14,7 @@ SCHEDULERS = ("none", "cosine", "step", "plateau")
 BALANCE = ("none", "oversample", "weights")
 STRATEGIES = ("auto", "scratch", "transfer", "finetune")
 INIT_SCHEMES = ("default", "kaiming", "xavier")
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 BASELINE_METHODS = ("knn", "linear", "handcrafted")
 
 DATA, MODEL, BACKBONE, AUGMENT = ("data", "model and training", "pretrained backbones (any timm model; "
@@ -66,11 +66,6 @@ class DataConfig:
     def from_dict(cls, data: dict):
         return _from_dict(cls, data)
 
-    @property
-    def data(self) -> DataConfig:
-        """The data settings alone (for a baseline or a network run alike)."""
-        return DataConfig(**{f.name: getattr(self, f.name) for f in fields(DataConfig)})
-
 
 @dataclass(frozen=True)
 class TrainConfig(DataConfig):
@@ -118,15 +113,20 @@ class TrainConfig(DataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.weights is not None:
+        derived = set()  # settings resolved from others: replace() resolves them again
+        if self.weights is not None and not self.pretrained:
             object.__setattr__(self, "pretrained", True)
+            derived.add("pretrained")
         if self.strategy == "auto":
             object.__setattr__(self, "strategy", "transfer" if self.pretrained else "scratch")
+            derived.add("strategy")
         if self.strategy in ("transfer", "finetune") and not self.pretrained:
             raise ConfigError(f"strategy={self.strategy!r} starts from a pretrained backbone: set `pretrained` "
                               "(or `weights`).")
         if self.finetune_lr is None:
             object.__setattr__(self, "finetune_lr", self.lr / 10)
+            derived.add("finetune_lr")
+        object.__setattr__(self, "_derived", frozenset(derived))
         self._check_numbers()
         if self.augment is not None:
             from cnnkit.augment.spec import AugmentSpec
@@ -142,7 +142,11 @@ class TrainConfig(DataConfig):
             check_range(self, name, 0.0)
 
     def replace(self, **changes) -> TrainConfig:
-        return replace(self, **changes)
+        """A copy with ``changes``; settings that were derived (``finetune_lr`` from ``lr``, ``strategy`` from
+        ``pretrained``) are derived again from the new values."""
+        undo = {"pretrained": False, "strategy": "auto", "finetune_lr": None}
+        resolved = {k: undo[k] for k in getattr(self, "_derived", ()) if k not in changes}
+        return replace(self, **{**resolved, **changes})
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,14 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     return evaluation
 
 
+def evaluate_test_split(run_dir: str | Path) -> Evaluation | None:
+    """Score the run's test split once, when it has one (what the ``train`` command does after training); None when
+    the data came without a test split."""
+    if not RunFolder(run_dir).read_split().splits.get("test"):
+        return None
+    return evaluate_run(run_dir)
+
+
 def _metrics(predictor: Predictor, record: RunRecord, arrays: ImageArrays, probabilities: np.ndarray):
     """Every score of ``probabilities`` against the labels, with the ROC curves and the worst images' indices."""
     classes, threshold = predictor.classes, predictor.threshold

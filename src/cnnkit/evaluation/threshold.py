@@ -30,7 +30,7 @@ def store_threshold(run_dir: str | Path, threshold: float | None = None, choose:
     """Store a decision threshold in the run (the given one, or with ``choose`` the one chosen on the validation
     split); ``predict`` and ``evaluate`` use it from then on. Returns it."""
     if (threshold is None) == (not choose):
-        raise ConfigError("Pass either `threshold` or `choose_threshold`.")
+        raise ConfigError("Pass either `threshold` or `choose`.")
     run = RunFolder(run_dir)
     value = choose_threshold(run.path) if choose else threshold
     run.store_decision(value, CHOSEN if choose else SET_BY_USER)

@@ -25,35 +25,6 @@ def tsne_coordinates(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
         np.asarray(vectors, dtype=np.float32))
 
 
-def tsne_png(coords: np.ndarray, labels: np.ndarray, classes: list[str], images: np.ndarray | None = None,
-             thumbnails: int = 0, seed: int = 0, title: str = "") -> bytes:
-    """Scatter plot by class; ``thumbnails`` images (a random sample) drawn at their points."""
-    from cnnkit.plots import figure_png, pyplot
-
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 7))
-    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
-    for k, name in enumerate(classes):
-        chosen = labels == k
-        if chosen.any():
-            ax.scatter(coords[chosen, 0], coords[chosen, 1], s=12, color=cmap(k % cmap.N), label=name, alpha=0.8)
-    if thumbnails and images is not None:
-        from matplotlib.offsetbox import AnnotationBbox, OffsetImage
-
-        zoom = 28.0 / max(images.shape[1:3])
-        for i in np.random.default_rng(seed).permutation(len(coords))[:thumbnails]:
-            image = images[i]
-            gray = image.shape[-1] == 1
-            box = OffsetImage(image[..., 0] if gray else image, zoom=zoom, cmap="gray" if gray else None)
-            ax.add_artist(AnnotationBbox(box, coords[i], frameon=True, pad=0.1,
-                                         bboxprops={"edgecolor": cmap(int(labels[i]) % cmap.N)}))
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title or "t-SNE of the latent vectors")
-    ax.legend(fontsize=8, markerscale=1.5, loc="best")
-    return figure_png(fig)
-
-
 @dataclass(frozen=True)
 class TsneMap:
     coordinates: np.ndarray  # (N, 2)
@@ -78,5 +49,7 @@ def run_tsne(run_dir: str | Path, data: str | Path | None = None, config: TsneCo
         parts = [run.load_split(s, predictor.classes, predictor.preprocessing) for s in ("train", "val", "test")]
         images, labels = np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts])
     coords = tsne_coordinates(predictor.embed_arrays(images), seed=config.seed)
+    from cnnkit.plots import tsne_png
+
     png = tsne_png(coords, labels, predictor.classes, images, config.thumbnails, config.seed)
     return TsneMap(coords, labels, png)

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 
 from cnnkit._io import read_json, write_json
+from cnnkit._version import __version__
 from cnnkit.data.split import SplitManifest
-from cnnkit.errors import RunError
+from cnnkit.errors import CnnkitError, RunError
 from cnnkit.run.record import RECORD_VERSION, Decision, RunRecord
 
 CONFIG_FILE = "config.json"
@@ -59,12 +60,12 @@ class RunFolder:
                 raise RunError(f"{self.config_path} is broken: it has no {key!r} entry.")
         try:
             return RunRecord.from_dict(data)
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise RunError(f"{self.config_path} is broken: {type(e).__name__}: {e}.") from None
+        except (KeyError, TypeError, ValueError, AttributeError, CnnkitError) as e:
+            raise RunError(f"{self.config_path} is broken: {type(e).__name__}: {e}") from None
 
     def write_record(self, record: RunRecord) -> None:
         """Write the record atomically (readers never see half a file), in the current version."""
-        write_json(self.config_path, record.replace(record_version=RECORD_VERSION).to_dict())
+        write_json(self.config_path, record.replace(record_version=RECORD_VERSION, cnnkit_version=__version__).to_dict())
 
     def store_decision(self, threshold: float, source: str) -> RunRecord:
         """Store a two-class decision threshold; ``predict`` and ``evaluate`` use it from then on."""
