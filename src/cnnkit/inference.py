@@ -6,6 +6,7 @@ both take decoded images and give class probabilities, so predict, evaluate and 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from cnnkit.data.prepare import decode_images
 from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.errors import ConfigError
 from cnnkit.run import RunFolder, RunRecord
+
+log = logging.getLogger("cnnkit")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class Predictor:
     def load(cls, run_dir: str | Path) -> Predictor:
         run = RunFolder(run_dir)
         record = run.read_record()
+        note = run.status_note(record)
+        if note:
+            log.warning(note)
         kind = BaselinePredictor if record.model.is_baseline else NetworkPredictor
         return kind.from_record(run, record)
 
@@ -91,9 +97,16 @@ class Predictor:
     def predict_proba(self, paths: Sequence[str | Path], tta: int = 1) -> np.ndarray:
         return self.predict_arrays(self.load_images(expand_image_paths(paths)), tta=tta)
 
-    def predict(self, paths: Sequence[str | Path], tta: int = 1) -> list[Prediction]:
+    def predict(self, paths: Sequence[str | Path], tta: int = 1, skip_bad: bool = False) -> list[Prediction]:
+        """One prediction per image; with ``skip_bad``, unreadable images are left out (each listed in a
+        warning) instead of stopping."""
         files = expand_image_paths(paths)
-        probabilities = self.predict_arrays(self.load_images(files), tta=tta)
+        if skip_bad:
+            images, good = decode_images(files, self.preprocessing, skip_bad=True)
+            files = [f for f, ok in zip(files, good) if ok]
+        else:
+            images = self.load_images(files)
+        probabilities = self.predict_arrays(images, tta=tta)
         chosen = decide(probabilities, self.threshold)
         return [
             Prediction(str(f), self.classes[k], float(row[k]), {c: float(v) for c, v in zip(self.classes, row)})
@@ -115,7 +128,7 @@ class NetworkPredictor(Predictor):
     def from_record(cls, run: RunFolder, record: RunRecord) -> NetworkPredictor:
         from cnnkit.weights import load_weights
 
-        model = load_weights(record.build_network(), run.weights_path)
+        model = load_weights(run.network(record), run.weights_path)
         threshold = record.decision.threshold if record.decision else None
         return cls(model, list(record.classes), record.preprocessing, run.path, threshold, record.augment)
 

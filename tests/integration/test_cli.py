@@ -179,8 +179,12 @@ def test_presplit_without_test_folder_says_there_is_no_test_split(tmp_path, caps
     assert len(split["val"]) == 8 and split["test"] == []  # the given val/ is used as it is
     code, _, err = run_cli("evaluate", tmp_path / "run", capsys=capsys)
     assert code == 1 and "--data" in err
-    code, out, _ = run_cli("evaluate", tmp_path / "run", "--data", tmp_path / "d" / "val", capsys=capsys)
-    assert code == 0 and "n=8" in out
+    # The natural answer, val/, chose the best epoch: it is refused, not scored as if it were new.
+    code, out, err = run_cli("evaluate", tmp_path / "run", "--data", tmp_path / "d" / "val", capsys=capsys)
+    assert code == 1 and "Every image of" in err and "validate (8)" in err and "--include-seen" in err
+    write_image_folder(tmp_path / "new", ["left", "right"], 5, seed=9)
+    code, out, _ = run_cli("evaluate", tmp_path / "run", "--data", tmp_path / "new", capsys=capsys)
+    assert code == 0 and "n=10" in out
 
 
 def test_augmented_training_records_what_it_did_and_tta_is_reported(tmp_path, capsys):

@@ -17,6 +17,7 @@ from cnnkit.data.prepare import prepare_training_data, report_counts, split_coun
 from cnnkit.errors import DataError, RunError
 from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun, TrainingResult
+from cnnkit.run.lock import locked
 from cnnkit.run.record import CrossValidation, DataRecord
 
 log = logging.getLogger("cnnkit")
@@ -114,9 +115,9 @@ def train_baseline(data_dir: str | Path, out_dir: str | Path, config: BaselineCo
         data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped)),
         baseline=config, cross_validation=CrossValidation(**cv), status="finished",
         result=TrainingResult(best_epoch=None, best_val_acc=cv["cv_accuracy"], train_seconds=round(seconds, 2)))
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.write_split(manifest)
-    atomic_write(run.weights_path, lambda tmp: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
-                                                         str(tmp)))
-    run.write_record(record)
+    with locked(run.path):
+        run.write_split(manifest)
+        atomic_write(run.weights_path, lambda tmp: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                                                             str(tmp)))
+        run.write_record(record)
     return TrainedRun(run.path, record)

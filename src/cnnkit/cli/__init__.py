@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 
-from cnnkit.errors import CnnkitError
+from cnnkit.errors import CnnkitError, Interrupted
 
 log = logging.getLogger("cnnkit")
 
@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.quiet)
     try:
         args.func(args)
+    except Interrupted as e:
+        from cnnkit.cli.options import to_flags
+
+        print(f"cnnkit: {to_flags(str(e))}", file=sys.stderr)
+        return 128 + e.signal_number
     except CnnkitError as e:
         from cnnkit.cli.options import to_flags
 
@@ -47,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except KeyboardInterrupt:
-        print("cnnkit: interrupted; a run can be continued with `cnnkit train --resume RUN`.", file=sys.stderr)
+        print("cnnkit: interrupted.", file=sys.stderr)
         return 130
     return 0
 

@@ -17,9 +17,12 @@ def cmd_summary(args: argparse.Namespace) -> None:
     if target.is_dir():
         from cnnkit.run import RunFolder
 
+        import torch
+
         record = RunFolder(target).read_record()
-        summary(record.build_network(), (record.preprocessing.channels, *record.preprocessing.image_size),
-                print_fn=print)
+        with torch.device("meta"):  # a run's network is summarised without memory or weights
+            network = record.build_network()
+        summary(network, (record.preprocessing.channels, *record.preprocessing.image_size), print_fn=print)
         return
     shape = parse_size(args.input) if args.input else None
     if shape is not None and len(shape) != 3:

@@ -11,7 +11,9 @@ def cmd_features(args: argparse.Namespace) -> None:
     from cnnkit.inference import Predictor
     from cnnkit.latent.features import folder_features, save_features
 
-    arrays = folder_features(Predictor.load(args.run), args.data)
+    from cnnkit.config.reading import ReadConfig
+
+    arrays = folder_features(Predictor.load(args.run), args.data, skip_bad=settings(args, ReadConfig).skip_bad)
     save_features(args.out, arrays)
     print(f"Wrote {args.out}: {arrays['features'].shape[0]} vectors of dimension {arrays['features'].shape[1]} "
           "(arrays: features, paths, labels, classes)")
@@ -44,11 +46,13 @@ def cmd_tsne(args: argparse.Namespace) -> None:
 
 def register(sub) -> None:
     from cnnkit.config import SearchConfig, TsneConfig
+    from cnnkit.config.reading import ReadConfig
 
     p = sub.add_parser("features", help="latent vectors (the layer before the classifier) of a folder's images")
     p.add_argument("run", help="run folder")
     p.add_argument("data", help="class-folder tree (labels from folder names) or a folder of images")
     p.add_argument("--out", default="features.npz", help=".npz with features, paths, labels, classes")
+    add_options(p, ReadConfig, grouped=False)
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("similar", help="the training images nearest to a query in the latent space")

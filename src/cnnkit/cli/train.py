@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from cnnkit.cli.options import Shown, add_options, settings
+from cnnkit.cli.options import Shown, add_options, settings, values
 from cnnkit.errors import CnnkitError
 
 log = logging.getLogger("cnnkit")
@@ -78,14 +78,19 @@ def _train_config(args: argparse.Namespace, **extra):
 def cmd_train(args: argparse.Namespace) -> None:
     from cnnkit.training.fit import resume, train
 
+    from cnnkit.config import TrainConfig
+
     if args.resume:
-        trained = resume(args.resume, epochs=getattr(args, "epochs", None), progress=not args.no_progress)
+        if args.data or args.out or args.overwrite:
+            raise CnnkitError("--resume RUN continues RUN from its own data and folder; drop DATA, --out and "
+                              "--overwrite, or train afresh without --resume.")
+        trained = resume(args.resume, progress=not args.no_progress, changes=values(args, TrainConfig))
     else:
         if not args.data:
             raise CnnkitError("cnnkit train needs a DATA folder (or --resume RUN).")
         config = _train_config(args)
         out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-{config.model}"
-        trained = train(args.data, out, config, progress=not args.no_progress)
+        trained = train(args.data, out, config, progress=not args.no_progress, overwrite=args.overwrite)
     finish(trained)
 
 
@@ -157,7 +162,9 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train on DATA (root/<class>/* or root/{train,val,test}/<class>/*)")
     p.add_argument("data", nargs="?", help="data folder")
     p.add_argument("--out", help="run folder to create (default runs/DATA-MODEL)")
-    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint (its "
+                                                   "settings; only --epochs and --finetune-epochs may be raised)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (its run files only)")
     _training_options(p)
     p.set_defaults(func=cmd_train)
 

@@ -7,13 +7,17 @@ import json
 
 from cnnkit.cli.options import add_options, settings
 from cnnkit.cli.train import scores
+from cnnkit.errors import CnnkitError
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
     from cnnkit.config import PredictConfig
     from cnnkit.inference import Predictor
 
-    predictions = Predictor.load(args.run).predict(args.images, tta=settings(args, PredictConfig).tta)
+    config = settings(args, PredictConfig)
+    predictions = Predictor.load(args.run).predict(args.images, tta=config.tta, skip_bad=config.skip_bad)
+    if not predictions:
+        raise CnnkitError("No image could be read; nothing was predicted.")
     if args.json:
         print(json.dumps([{"path": p.path, "class": p.label, "probability": p.probability,
                            "probabilities": p.probabilities} for p in predictions], indent=2))

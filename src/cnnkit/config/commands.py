@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnnkit.config.parse import parse_size
+from cnnkit.config.reading import ReadConfig
 from cnnkit.errors import ConfigError
 from cnnkit.options import check_declared, check_range, option
 
@@ -14,7 +15,7 @@ SCAN_METHODS = ("dense", "sliding")
 
 
 @dataclass(frozen=True)
-class PredictConfig:
+class PredictConfig(ReadConfig):
     tta: int = option(1, "test-time augmentation: average N versions of each image (the run's augment transforms)",
                       metavar="N")
 
@@ -28,6 +29,8 @@ class EvaluateConfig(PredictConfig):
 
     shared_classes: bool = option(False, "with data whose classes differ from the model's: evaluate on the shared "
                                          "classes only")
+    include_seen: bool = option(False, "with data: also score the images the run was trained or validated on "
+                                       "(left out by default; the report says so)")
     knn: int = option(0, "also classify by the K nearest training images in the latent space, beside the head",
                       metavar="K")
 

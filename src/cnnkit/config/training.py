@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from cnnkit.config.parse import parse_options, parse_size
+from cnnkit.config.reading import ReadConfig
 from cnnkit.errors import ConfigError
 from cnnkit.options import check_declared, check_range, option
 
@@ -31,7 +32,7 @@ def _from_dict(cls, data: dict):
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(ReadConfig):
     """How a data folder becomes decoded, split images: shared by network training and baselines."""
 
     image_size: tuple[int, int] | None = option(
@@ -43,8 +44,6 @@ class DataConfig:
     test_fraction: float = option(0.15, "share of each class held out for the test (flat folders)", group=DATA)
     seed: int = option(0, "seed of the split, the initial weights and the batches: the same seed gives the same "
                           "split", group=DATA)
-    skip_bad: bool = option(False, "leave out unreadable images (listed in a warning) instead of stopping",
-                            group=DATA)
 
     def __post_init__(self) -> None:
         check_declared(self)

@@ -60,14 +60,16 @@ def probe_image(path: str | Path) -> ImageInfo:
         return ImageInfo(width=img.width, height=img.height, grayscale=gray)
 
 
+FORMAT_RANGE = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535, "F": 1.0}
+
+
 def _to_8bit(img: Image.Image) -> Image.Image:
-    """Return an 'L' or 'RGB' image; alpha is composited over black, high bit depths are scaled, not clipped."""
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        values = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I") and values.max(initial=0) > 255 else 255.0
-        if img.mode == "F":
-            top = max(float(values.max(initial=0)), 1.0) if values.max(initial=0) > 1 else 1.0
-        return Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+    """Return an 'L' or 'RGB' image; alpha is composited over black. High bit depths are scaled by their format's
+    range (16-bit and 32-bit integers: 0..65535; float: 0..1), the same for every image, then clipped; Pillow does
+    it in place of a float copy of the whole image."""
+    if img.mode in FORMAT_RANGE:
+        scale = 255.0 / FORMAT_RANGE[img.mode]
+        return img.point(lambda v: v * scale + 0.5).convert("L")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("LA", "La", "RGBA", "RGBa", "PA"):

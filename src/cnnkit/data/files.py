@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +36,29 @@ def _visible_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def _walk(folder: Path):
+    """Every file under ``folder``, symbolic links to folders followed (each real folder once), hidden ones skipped."""
+    seen = set()
+    for current, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(current)
+        if real in seen:  # a link back up the tree
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(current) / name
+
+
 def _class_files(class_dir: Path, root: Path, ignored: list[str]) -> list[str]:
     images = []
-    for path in sorted(class_dir.rglob("*")):
-        if path.is_dir() or any(part.startswith(".") for part in path.relative_to(class_dir).parts):
+    for path in _walk(class_dir):
+        if not path.exists():
+            log.warning("Skipping %s: a symbolic link to nothing.", path)
             continue
         (images if is_image_file(path) else ignored).append(path.relative_to(root).as_posix())
-    return images
+    return sorted(images)
 
 
 def _scan_classes(folder: Path, root: Path, ignored: list[str]) -> dict[str, list[str]]:
@@ -60,8 +77,9 @@ def _scan_classes(folder: Path, root: Path, ignored: list[str]) -> dict[str, lis
     return found
 
 
-def scan_folder(root: str | Path) -> FolderScan:
-    """List the labelled images under ``root``; raise DataError for anything a classifier cannot train on."""
+def scan_folder(root: str | Path, min_classes: int = 2) -> FolderScan:
+    """List the labelled images under ``root``; raise DataError for anything a classifier cannot train on
+    (``min_classes=1`` accepts a single class, e.g. to label latent vectors)."""
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"Data folder {root} does not exist.")
@@ -86,7 +104,7 @@ def scan_folder(root: str | Path) -> FolderScan:
         classes = tuple(sorted(found))
         samples = {"all": [(f, c) for c, files in found.items() for f in files]}
         layout = "flat"
-    if len(classes) < 2:
+    if len(classes) < min_classes:
         raise DataError(
             f"Found only one class ({classes[0]!r}) in {root}; a classifier needs at least two class folders."
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +29,15 @@ class ImageArrays:
     labels: np.ndarray
     paths: list[str]  # relative to ``root``
     root: Path | None = None
+    skipped: list[str] = field(default_factory=list)  # unreadable files left out (relative to ``root``)
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def subset(self, keep: np.ndarray) -> ImageArrays:
+        """The images where ``keep`` is true."""
+        return ImageArrays(self.images[keep], self.labels[keep], [p for p, k in zip(self.paths, keep) if k],
+                           self.root, self.skipped)
 
 
 @dataclass
@@ -53,7 +59,7 @@ def _decode_many(paths: list[Path], image_size: tuple[int, int], channels: int, 
         except DataError as e:
             return None, str(e)
 
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # bounds decoding memory, too
         results = list(pool.map(one, paths))
     return [r[0] for r in results], [r[1] for r in results]
 
@@ -62,16 +68,22 @@ def _listing(errors: list[str]) -> str:
     return "\n  ".join(errors[:10]) + (f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else "")
 
 
-def decode_images(paths: list[Path], preprocessing: Preprocessing) -> np.ndarray:
-    """Decode ``paths`` with a run's preprocessing into (N, H, W, C) uint8; any unreadable file is an error."""
+def decode_images(paths: list[Path], preprocessing: Preprocessing, skip_bad: bool = False):
+    """Decode ``paths`` with a run's preprocessing into (N, H, W, C) uint8.
+
+    An unreadable file is an error; with ``skip_bad`` it is left out instead, every one listed in a warning, and the
+    second value is the mask of the paths that decoded (without ``skip_bad``, the array alone is returned)."""
     arrays, errors = _decode_many(paths, preprocessing.image_size, preprocessing.channels, preprocessing.interpolation,
                                   preprocessing.crop_pct)
     bad = [e for e in errors if e]
+    if bad and not skip_bad:
+        raise DataError(f"{len(bad)} unreadable image(s); fix or remove them, or set `skip_bad` to leave them "
+                        f"out:\n  {_listing(bad)}")
     if bad:
-        raise DataError(f"{len(bad)} unreadable image(s):\n  {_listing(bad)}")
-    if not arrays:
-        return np.zeros((0, *preprocessing.image_size, preprocessing.channels), np.uint8)
-    return np.stack(arrays)
+        log.warning("Skipping %d unreadable image(s):\n  %s", len(bad), "\n  ".join(bad))
+    good = [a for a in arrays if a is not None]
+    stacked = np.stack(good) if good else np.zeros((0, *preprocessing.image_size, preprocessing.channels), np.uint8)
+    return (stacked, np.array([e is None for e in errors], dtype=bool)) if skip_bad else stacked
 
 
 def _report_bad(errors: list[str], skip_bad: bool) -> None:
@@ -136,6 +148,10 @@ def prepare_training_data(
     _report_bad(errors, skip_bad)
     decoded = {rel: a for (rel, _), a in zip(everything, arrays) if a is not None}
     skipped = [rel for rel, _ in everything if rel not in decoded]
+    if not channels and n_channels == 3 and all(i.grayscale for (rel, _), i in zip(everything, infos)
+                                               if rel in decoded and i is not None):
+        n_channels = 1  # the only colour files were left out: the data set is grayscale
+        decoded = {rel: a[..., :1] for rel, a in decoded.items()}  # a gray image decoded as RGB has R = G = B
     samples = {name: [s for s in found if s[0] in decoded] for name, found in scan.samples.items()}
     manifest = make_split(str(scan.root.resolve()), scan.layout, samples, val_fraction, test_fraction, seed)
     classes = list(scan.classes)
@@ -155,21 +171,24 @@ def _stack(samples, decoded, classes, size, channels, root: Path) -> ImageArrays
                        root)
 
 
-def load_samples(
-    root: str | Path, samples: list[tuple[str, str]], classes: list[str], preprocessing: Preprocessing
-) -> ImageArrays:
-    """Decode listed (relative path, class) samples with a run's preprocessing; any unreadable file is an error."""
+def load_samples(root: str | Path, samples: list[tuple[str, str]], classes: list[str], preprocessing: Preprocessing,
+                 skip_bad: bool = False) -> ImageArrays:
+    """Decode listed (relative path, class) samples with a run's preprocessing; an unreadable file is an error, or
+    with ``skip_bad`` left out (listed in a warning and in ``skipped``)."""
     root = Path(root)
     unknown = sorted({c for _, c in samples} - set(classes))
     if unknown:
         raise DataError(f"Data in {root} has classes {unknown} that the model was not trained on (model: {classes}).")
     index = {c: i for i, c in enumerate(classes)}
-    images = decode_images([root / p for p, _ in samples], preprocessing)
-    return ImageArrays(images, np.array([index[c] for _, c in samples], dtype=np.int64), [p for p, _ in samples], root)
+    images, good = decode_images([root / p for p, _ in samples], preprocessing, skip_bad=True) if skip_bad else (
+        decode_images([root / p for p, _ in samples], preprocessing), np.ones(len(samples), dtype=bool))
+    kept = [s for s, ok in zip(samples, good) if ok]
+    return ImageArrays(images, np.array([index[c] for _, c in kept], dtype=np.int64), [p for p, _ in kept], root,
+                       [p for (p, _), ok in zip(samples, good) if not ok])
 
 
 def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessing,
-                shared_only: bool = False) -> tuple[ImageArrays, dict | None]:
+                shared_only: bool = False, skip_bad: bool = False) -> tuple[ImageArrays, dict | None]:
     """All images of a class-folder tree (its test split if it has train/val/test), checked against ``classes``.
 
     Classes must match the model's, unless ``shared_only``: then images of classes the model does not know are left
@@ -192,7 +211,7 @@ def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessi
         log.warning("Evaluating on the shared classes only: %d image(s) of %s left out; model classes absent "
                     "from the data: %s.", note["left_out"], extra or "no class", missing or "none")
         samples = kept
-    return load_samples(scan.root, samples, classes, preprocessing), note
+    return load_samples(scan.root, samples, classes, preprocessing, skip_bad), note
 
 
 def split_counts(splits: dict[str, ImageArrays], classes: list[str]) -> dict[str, dict[str, int]]:

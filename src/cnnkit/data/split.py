@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
 
 import numpy as np
 
@@ -32,7 +33,14 @@ class SplitManifest:
 
     @classmethod
     def from_dict(cls, data: dict) -> SplitManifest:
+        """Read and check: every path must stay inside the data folder (relative, no '..'), so a crafted split
+        cannot point evaluation at files elsewhere."""
         splits = {name: [(str(p), str(c)) for p, c in samples] for name, samples in data["splits"].items()}
+        for name, samples in splits.items():
+            for path, _ in samples:
+                if PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute() or ".." in \
+                        PurePosixPath(path.replace("\\", "/")).parts:
+                    raise ValueError(f"the {name} split lists {path!r}, a path outside the data folder")
         return cls(data["root"], data["layout"], int(data["seed"]), float(data["val_fraction"]),
                    float(data["test_fraction"]), splits)
 

@@ -4,21 +4,25 @@ metrics, the figures and ``report.html`` together."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from cnnkit._io import write_bytes, write_json, write_text
+from cnnkit._io import replace_folder, write_bytes, write_json, write_text
 from cnnkit.config import EvaluateConfig
 from cnnkit.data.prepare import ImageArrays, load_folder, load_samples
-from cnnkit.errors import RunError
+from cnnkit.errors import DataError, OutputError, RunError
 from cnnkit.evaluation import metrics as M
 from cnnkit.inference import Predictor, decide
 from cnnkit.options import with_options
 from cnnkit.run import RunFolder, RunRecord
+from cnnkit.run.lock import locked
 
+log = logging.getLogger("cnnkit")
 WORST_MISTAKES = 16
 
 
@@ -43,17 +47,42 @@ def fingerprint(arrays: ImageArrays, classes: list[str]) -> str:
     return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
 
 
-def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, shared_classes: bool):
+def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, config: EvaluateConfig):
     if data is None:
         manifest = run.read_split()
         if not manifest.splits.get("test"):
-            raise RunError(f"Run {run.path} has no test split; pass `data` to evaluate on other images.")
+            raise RunError(f"Run {run.path} has no test split; pass `data` to evaluate on images it never saw.")
         root = run.existing_data_root(manifest, "pass `data` to evaluate elsewhere")
-        arrays = load_samples(root, manifest.splits["test"], predictor.classes, predictor.preprocessing)
-        return arrays, f"test split of {root}", Path(out or run.path), None
-    arrays, note = load_folder(data, predictor.classes, predictor.preprocessing, shared_only=shared_classes)
+        arrays = load_samples(root, manifest.splits["test"], predictor.classes, predictor.preprocessing,
+                              config.skip_bad)
+        return arrays, f"test split of {root}", Path(out or run.path), None, None
+    arrays, note = load_folder(data, predictor.classes, predictor.preprocessing, shared_only=config.shared_classes,
+                               skip_bad=config.skip_bad)
+    arrays, seen = _leave_out_seen(run, predictor, arrays, data, config.include_seen)
     resolved = Path(data).resolve()
-    return arrays, str(resolved), Path(out or run.path / f"eval-{resolved.name}"), note
+    return arrays, str(resolved), Path(out or run.path / f"eval-{resolved.name}"), note, seen
+
+
+def _leave_out_seen(run: RunFolder, predictor: Predictor, arrays: ImageArrays, data, include: bool):
+    """Leave out (or with ``include``, keep and say so) the images the run trained or validated on."""
+    from cnnkit.evaluation.seen import seen_in_training
+
+    mask, counts = seen_in_training(run, predictor, arrays)
+    if not mask.any():
+        return arrays, None
+    record = {**counts, "included": include, "left_out": 0 if include else int(mask.sum())}
+    text = (f"{int(mask.sum())} of the {len(arrays)} images of {data} were used to train ({counts['train']}) or "
+            f"validate ({counts['val']}) {run.path}")
+    if include:
+        log.warning("%s; they are scored anyway (`include_seen`), so the score is optimistic.", text)
+        return arrays, record
+    if mask.all():
+        raise DataError(f"Every image of {data} was used to train ({counts['train']}) or validate "
+                        f"({counts['val']}) {run.path}: a score on them says nothing about new images. Evaluate on "
+                        "images the run never saw, or set `include_seen` to score them anyway.")
+    log.warning("%s; they are left out, %d are scored (set `include_seen` to keep them).", text,
+                len(arrays) - int(mask.sum()))
+    return arrays.subset(~mask), record
 
 
 def _timed_probabilities(predictor: Predictor, arrays: ImageArrays, tta: int, classes: list[str]):
@@ -92,18 +121,41 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     predictor = predictor or Predictor.load(run.path)
     record = run.read_record()
     predictor.threshold = record.decision.threshold if record.decision else None
-    arrays, source, folder, shared_note = _evaluation_data(run, predictor, data, out, config.shared_classes)
+    arrays, source, folder, shared_note, seen = _evaluation_data(run, predictor, data, out, config)
     probabilities, seconds, tta_record = _timed_probabilities(predictor, arrays, config.tta, predictor.classes)
     metrics, curves, worst = _metrics(predictor, record, arrays, probabilities)
     metrics.update({"run": str(run.path.resolve()), "data": source, "shared_classes_only": shared_note,
-                    "tta": tta_record, "inference_ms_per_image": 1000.0 * seconds / max(len(arrays), 1)})
+                    "tta": tta_record, "inference_ms_per_image": 1000.0 * seconds / max(len(arrays), 1),
+                    "seen_in_training": seen, "skipped": arrays.skipped, "run_status": run.status_note(record)})
     if config.knn:
         metrics["knn"] = _latent_knn(run, predictor, arrays, config.knn)
     evaluation = Evaluation(metrics, folder)
-    write_json(evaluation.metrics_path, metrics)
-    if report:
-        _write_report(evaluation, run, record, arrays, curves, worst)
+    _write_outputs(evaluation, run, lambda target: _fill(target, evaluation, run, record, arrays, curves, worst,
+                                                         report))
     return evaluation
+
+
+def _fill(target: Path, evaluation: Evaluation, run: RunFolder, record: RunRecord, arrays: ImageArrays, curves,
+          worst, report: bool) -> None:
+    """Write the evaluation's files into ``target``."""
+    write_json(target / "metrics.json", evaluation.metrics)
+    if report:
+        _write_report(target, evaluation, run, record, arrays, curves, worst)
+
+
+def _write_outputs(evaluation: Evaluation, run: RunFolder, fill) -> None:
+    """Into the run itself (its test split): metrics and report replaced, figures replaced as a whole. Elsewhere: the
+    whole folder replaced, so an earlier evaluation's files never mix with this one's."""
+    folder = evaluation.folder
+    inside = folder.resolve() == run.path.resolve() or run.path.resolve() in folder.resolve().parents
+    with locked(run.path) if inside else nullcontext():
+        if folder.resolve() == run.path.resolve():
+            fill(folder)
+            return
+        if folder.exists() and any(folder.iterdir()) and not (folder / "metrics.json").exists():
+            raise OutputError(f"{folder} exists and is not an evaluation folder (it has no metrics.json); choose "
+                              "a new `out` so that nothing in it is replaced.")
+        replace_folder(folder, fill)
 
 
 def evaluate_test_split(run_dir: str | Path) -> Evaluation | None:
@@ -161,8 +213,8 @@ def _roc_points(curves, labels, probabilities, threshold) -> list[dict]:
              **dict(zip(("fpr", "tpr"), curve.point(best, scores, positive)))}]
 
 
-def _write_report(evaluation: Evaluation, run: RunFolder, record: RunRecord, arrays: ImageArrays, curves,
-                  worst) -> None:
+def _write_report(target: Path, evaluation: Evaluation, run: RunFolder, record: RunRecord, arrays: ImageArrays,
+                  curves, worst) -> None:
     import cnnkit.plots as F
     from cnnkit.evaluation.history import read_history
     from cnnkit.evaluation.report import render_report
@@ -179,7 +231,14 @@ def _write_report(evaluation: Evaluation, run: RunFolder, record: RunRecord, arr
     if history.get("epoch"):
         best = record.result.best_epoch if record.result else None
         pngs["training_curves"] = F.training_curves_png(history, None if best is None else best + 1)
-    for name, png in pngs.items():
-        write_bytes(evaluation.folder / "figures" / f"{name}.png", png)
+    if target.resolve() == run.path.resolve():  # the run's own figures: the set is replaced as a whole
+        replace_folder(target / "figures", lambda folder: _write_figures(folder, pngs))
+    else:
+        _write_figures(target / "figures", pngs)
     title = f"cnnkit report: {run.path.resolve().name}"
-    write_text(evaluation.report_path, render_report(title, m, record, pngs))
+    write_text(target / "report.html", render_report(title, m, record, pngs))
+
+
+def _write_figures(folder: Path, pngs: dict[str, bytes]) -> None:
+    for name, png in pngs.items():
+        write_bytes(folder / f"{name}.png", png)

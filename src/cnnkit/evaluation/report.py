@@ -108,6 +108,18 @@ def _counts_table(record) -> str:
 def _notes(metrics: dict) -> list[str]:
     """What the reader must know to read the scores: decision rule, classes left out, test-time augmentation."""
     classes, notes = metrics["classes"], []
+    if metrics.get("run_status"):
+        notes.append(metrics["run_status"])
+    seen = metrics.get("seen_in_training")
+    if seen and seen["included"]:
+        notes.append(f"{seen['train'] + seen['val']} of these images were used to train ({seen['train']}) or validate "
+                     f"({seen['val']}) the run and are scored anyway: the score is optimistic.")
+    elif seen:
+        notes.append(f"{seen['left_out']} images of this folder were used to train ({seen['train']}) or validate "
+                     f"({seen['val']}) the run; they were left out of the score.")
+    if metrics.get("skipped"):
+        notes.append(f"{len(metrics['skipped'])} unreadable image(s) were left out: "
+                     + ", ".join(metrics["skipped"][:10]) + (" ..." if len(metrics["skipped"]) > 10 else ""))
     if metrics.get("threshold") is not None:
         t = metrics["threshold"]
         notes.append(f"Decision rule: '{classes[1]}' when its probability is at least {t['value']:.4f} "

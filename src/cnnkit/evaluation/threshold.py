@@ -8,6 +8,7 @@ from cnnkit.errors import ConfigError, RunError
 from cnnkit.evaluation import metrics as M
 from cnnkit.inference import Predictor
 from cnnkit.run import RunFolder
+from cnnkit.run.lock import locked
 
 CHOSEN = "chosen on the validation split: closest to (0, 1) on its ROC"
 SET_BY_USER = "set by the user"
@@ -33,5 +34,6 @@ def store_threshold(run_dir: str | Path, threshold: float | None = None, choose:
         raise ConfigError("Pass either `threshold` or `choose`.")
     run = RunFolder(run_dir)
     value = choose_threshold(run.path) if choose else threshold
-    run.store_decision(value, CHOSEN if choose else SET_BY_USER)
+    with locked(run.path):
+        run.store_decision(value, CHOSEN if choose else SET_BY_USER)
     return value

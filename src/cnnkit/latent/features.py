@@ -9,21 +9,27 @@ import numpy as np
 from cnnkit._io import atomic_write
 from cnnkit.data.files import expand_image_paths, scan_folder
 from cnnkit.data.prepare import decode_images
-from cnnkit.errors import DataError
 from cnnkit.inference import Predictor
 
 
-def folder_features(predictor: Predictor, data: str | Path) -> dict[str, np.ndarray]:
+def folder_features(predictor: Predictor, data: str | Path, skip_bad: bool = False) -> dict[str, np.ndarray]:
     """Vectors, paths and labels of every image under ``data``: a class-folder tree (labels are the folder names,
-    all splits included) or a plain folder of images (labels empty)."""
-    try:
-        scan = scan_folder(data)
+    all splits included, one class is enough) or a folder of images without sub-folders (labels empty). With
+    ``skip_bad``, unreadable images are left out, each listed in a warning."""
+    root = Path(data)
+    if root.is_dir() and any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir()):
+        scan = scan_folder(root, min_classes=1)  # an empty class folder is an error, never labels dropped silently
         samples = [s for found in scan.samples.values() for s in found]
         paths, labels = [scan.root / rel for rel, _ in samples], [label for _, label in samples]
-    except DataError:
+    else:
         paths = expand_image_paths([data])
         labels = [""] * len(paths)
-    vectors = predictor.embed_arrays(decode_images(paths, predictor.preprocessing))
+    if skip_bad:
+        images, good = decode_images(paths, predictor.preprocessing, skip_bad=True)
+        paths, labels = [p for p, ok in zip(paths, good) if ok], [x for x, ok in zip(labels, good) if ok]
+    else:
+        images = decode_images(paths, predictor.preprocessing)
+    vectors = predictor.embed_arrays(images)
     return {"features": vectors.astype(np.float32), "paths": np.array([str(p) for p in paths]),
             "labels": np.array(labels), "classes": np.array(predictor.classes)}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 import logging
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from cnnkit.config.commands import INDEX_KINDS, METRICS
 from cnnkit.errors import check_choice
 from cnnkit.inference import Predictor
 from cnnkit.run import RunFolder
+from cnnkit.run.lock import locked
 
 log = logging.getLogger("cnnkit")
 
@@ -62,6 +64,19 @@ def recall_at_k(index, exact, queries: np.ndarray, k: int = 10) -> float:
     return float(np.mean([len(set(a) & set(e)) / k for a, e in zip(approx_ids, exact_ids)]))
 
 
+def check_index_file(path: Path) -> None:
+    """Refuse a saved index whose header promises more vectors than the file holds (FAISS would allocate them all
+    before failing): every index cnnkit writes stores its n x d float32 vectors in the file."""
+    with open(path, "rb") as f:
+        header = f.read(16)
+    if len(header) < 16:
+        raise ValueError("too short for a FAISS index")
+    dim, count = struct.unpack("<i", header[4:8])[0], struct.unpack("<q", header[8:16])[0]
+    if not 0 < dim <= 1 << 16 or not 0 <= count or 4 * dim * count > path.stat().st_size:
+        raise ValueError(f"its header promises {count} vectors of dimension {dim}, more than its "
+                         f"{path.stat().st_size} bytes hold")
+
+
 @dataclass
 class LatentIndex:
     """The training split of a run, searchable in its latent space."""
@@ -99,6 +114,7 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
         try:
             meta = read_json(meta_path)
             if meta.get("key") == key:
+                check_index_file(index_path)
                 return LatentIndex(faiss.read_index(str(index_path)), metric, kind, meta["paths"],
                                    np.array(meta["labels"]), run.data_root(manifest), meta.get("recall_at_10"))
         except (RuntimeError, OSError, ValueError, KeyError) as e:  # a damaged index is rebuilt, not trusted
@@ -111,9 +127,10 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
     if kind != "flat":
         queries = vectors[np.random.default_rng(0).permutation(len(vectors))[:256]]
         recall = recall_at_k(index, build_faiss_index(vectors, metric, "flat"), queries)
-    atomic_write(index_path, lambda tmp: faiss.write_index(index, str(tmp)))
-    write_json(meta_path, {"key": key, "paths": train.paths, "labels": train.labels.tolist(),
-                           "recall_at_10": recall, "build_seconds": time.perf_counter() - start})
+    with locked(run.path):
+        atomic_write(index_path, lambda tmp: faiss.write_index(index, str(tmp)))
+        write_json(meta_path, {"key": key, "paths": train.paths, "labels": train.labels.tolist(),
+                               "recall_at_10": recall, "build_seconds": time.perf_counter() - start})
     return LatentIndex(index, metric, kind, train.paths, train.labels, run.data_root(manifest), recall)
 
 

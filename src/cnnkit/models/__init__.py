@@ -32,12 +32,16 @@ def create_model(
         raise ModelError(f"Model {name!r} has no option(s) {unknown}. Options: {', '.join(allowed) or 'none'}.")
     if num_classes < 1:
         raise ModelError(f"Expected num_classes >= 1. Received: num_classes={num_classes}")
-    if _is_registered(name):
-        entry = get_model_entry(name)
-        size = tuple(image_size or entry.default_image_size or (32, 32))
-        model = entry.builder(num_classes=num_classes, in_channels=in_channels, image_size=size, **options)
-    else:
-        model = build_transfer_net(name, num_classes, in_channels, **options)
+    try:
+        if _is_registered(name):
+            entry = get_model_entry(name)
+            size = tuple(image_size or entry.default_image_size or (32, 32))
+            model = entry.builder(num_classes=num_classes, in_channels=in_channels, image_size=size, **options)
+        else:
+            model = build_transfer_net(name, num_classes, in_channels, **options)
+    except (TypeError, ValueError, RuntimeError) as e:  # an option of the wrong type or range
+        shown = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "no options"
+        raise ModelError(f"Model {name!r} cannot be built with {shown}: {e}") from None
     return init_weights(model, init)
 
 

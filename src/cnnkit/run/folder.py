@@ -63,6 +63,38 @@ class RunFolder:
         except (KeyError, TypeError, ValueError, AttributeError, CnnkitError) as e:
             raise RunError(f"{self.config_path} is broken: {type(e).__name__}: {e}") from None
 
+    def network(self, record: RunRecord):
+        """The record's network with fresh weights, once a build on the meta device (no memory) has shown that its
+        tensors fit in the weights file: a crafted record cannot allocate more than the run's files hold."""
+        import torch
+
+        with torch.device("meta"):
+            probe = record.build_network()
+        expected = sum(t.numel() * t.element_size() for t in probe.state_dict().values())
+        size = self.weights_path.stat().st_size if self.weights_path.exists() else 0
+        if expected > size * 1.05 + (1 << 20):
+            raise RunError(f"{self.config_path} describes a network of {expected / 1e6:.1f} MB of tensors, but "
+                           f"{self.weights_path.name} holds {size / 1e6:.1f} MB: the record and the weights do not "
+                           "belong together.")
+        return record.build_network()
+
+    def status_note(self, record: RunRecord) -> str | None:
+        """What a reader must know about a run that did not finish (None for a finished one)."""
+        from cnnkit.run.lock import owner_alive, read_owner
+
+        if record.status == "finished":
+            return None
+        owner = read_owner(self.path)
+        if record.status == "training" and owner_alive(owner):
+            return (f"Run {self.path} is still training (process {owner.get('pid')}); its weights are the best "
+                    "so far.")
+        how = "continue it with `resume`, or start afresh with `overwrite`" if self.last_checkpoint.exists() else (
+            "start it afresh with `overwrite`")
+        if record.status == "training":
+            return (f"Run {self.path} was killed while training (its status says training, and no process holds "
+                    f"it); its weights are the best of the epochs it finished: {how}.")
+        return f"Run {self.path} is {record.status}: {record.status_reason}; {how}."
+
     def write_record(self, record: RunRecord) -> None:
         """Write the record atomically (readers never see half a file), in the current version."""
         write_json(self.config_path, record.replace(record_version=RECORD_VERSION, cnnkit_version=__version__).to_dict())

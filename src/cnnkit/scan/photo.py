@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from cnnkit.config import ScanConfig
-from cnnkit.errors import ConfigError
+from cnnkit._io import replace_folder
+from cnnkit.errors import ConfigError, OutputError
 from cnnkit.inference import NetworkPredictor, Predictor
 from cnnkit.options import with_options
 from cnnkit.scan.detect import compare_with_dots, detect, read_dots
@@ -31,6 +32,10 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     predictor = Predictor.load(run_dir)
     if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; scanning needs a CNN patch classifier (patch_cnn is exact).")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "scan.json").exists())):
+        raise OutputError(f"{out} exists and is not a scan's output folder (it has no scan.json); choose a new "
+                          "`out` so that nothing in it is replaced.")
     classes = predictor.classes
     ignore = c.ignore if c.ignore is not None else tuple(x for x in classes if x.lower().startswith("background"))
     expected_dots = read_dots(dots) if dots else None  # a broken dots file fails before the scan, not after
@@ -46,5 +51,11 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
                 "stride": result.stride, "exact": result.exact, "threshold": c.threshold,
                 "min_distance": min_distance, "ignore": list(ignore), "seconds": round(result.seconds, 3),
                 "grid": list(result.probabilities.shape[1:]), "peak_memory_mb": round(peak_memory_mb(), 1)}
-    counts = write_outputs(Path(out), photo, result, classes, detections, ignore, radius, c.scale, settings, report)
+    counts = {}
+
+    def fill(folder: Path) -> None:
+        counts.update(write_outputs(folder, photo, result, classes, detections, ignore, radius, c.scale, settings,
+                                    report))
+
+    replace_folder(out, fill)
     return {**settings, "counts": counts, "detections": len(detections), "dots": report}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from cnnkit.data.decode import load_image, probe_image
 from cnnkit.data.preprocess import Preprocessing, normalize
@@ -40,6 +41,10 @@ def load_photo(path: str | Path, channels: int, scale: float = 1.0) -> np.ndarra
     if scale <= 0:
         raise ConfigError(f"Expected `scale` > 0. Received: {scale}")
     size = (max(1, round(info.height * scale)), max(1, round(info.width * scale)))
+    limit = Image.MAX_IMAGE_PIXELS or 2**31
+    if size[0] * size[1] > limit:
+        raise ConfigError(f"`scale` {scale} makes {path} {size[1]}x{size[0]} pixels, above the {limit:,} that "
+                          "decoding allows; use a smaller scale, or cut the photo into parts.")
     return np.array(load_image(path, size, channels, "bilinear"))  # writable: torch shares its memory
 
 
