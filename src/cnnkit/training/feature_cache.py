@@ -48,11 +48,20 @@ def cached_features(model, images: np.ndarray, preprocessing: Preprocessing, vie
     """Pooled features (N, views, F) of ``model.pool(model.forward_features(x))`` for (N, H, W, C) uint8 ``images``.
 
     View 0 is the image itself; views 1.. are random draws of ``augment`` (seeded per batch, so a rerun on the same
-    images computes the same views).
+    images computes the same views). The model's training mode is left as it was.
     """
+    was_training = model.training
+    model.eval()
+    try:
+        return _features(model, images, preprocessing, views, augment, cache_dir, batch_size, progress)
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def _features(model, images, preprocessing, views, augment, cache_dir, batch_size, progress):
     from tqdm.auto import tqdm
 
-    model.eval()
     device = next(model.parameters()).device
     folder = (cache_dir or default_cache_dir()) / backbone_key(model.backbone, preprocessing, augment, views)
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cnnkit.config import TrainConfig
 from cnnkit.data.prepare import ImageArrays, load_samples, prepare_training_data, report_counts, split_counts
-from cnnkit.errors import ConfigError, DataError, RunError
+from cnnkit.errors import ConfigError, DataError, Interrupted, RunError
 from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
 from cnnkit.run.lock import locked
@@ -178,6 +178,23 @@ def _resumed_config(run: RunFolder, record: RunRecord, changes: dict) -> TrainCo
     return wanted
 
 
+def _check_epochs(run: RunFolder, config: TrainConfig) -> None:
+    """The checkpoint must be readable, and the epochs asked for at least those its phase already ran."""
+    from cnnkit.training.phases import plan_phases, read_progress
+
+    progress = read_progress(run.last_checkpoint)
+    phases = plan_phases(config)
+    if progress["phase_index"] >= len(phases):
+        raise RunError(f"The checkpoint of {run.path} is from phase {progress['phase_index'] + 1}, and the run has "
+                       f"{len(phases)}.")
+    phase = phases[progress["phase_index"]]
+    ran = sum(1 for row in progress.get("history") or [] if row.get("phase") == phase.name)
+    if phase.epochs < ran:
+        name = "epochs" if progress["phase_index"] == 0 else "finetune_epochs"
+        raise ConfigError(f"{run.path} already ran {ran} epochs of its {phase.name} phase; `{name}`={phase.epochs} "
+                          "would undo them. Ask for at least as many, or start afresh with `overwrite`.")
+
+
 def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True,
            changes: dict | None = None) -> TrainedRun:
     """Continue a run from ``checkpoints/last.ckpt`` (written after every epoch) with its saved record and split, in
@@ -198,6 +215,7 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
     if not run.last_checkpoint.exists():
         raise RunError(f"Run {run.path} has no checkpoint to resume from ({run.last_checkpoint} is missing: it "
                        "stopped before its first epoch ended). Start afresh with `overwrite`.")
+    _check_epochs(run, config)  # a damaged checkpoint or too few epochs fail here, before anything changes
     with locked(run.path):
         record = record.replace(training=config, status="training", status_reason=None)
         stale = _remove(run, EVALUATION_OUTPUTS)
@@ -230,6 +248,11 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
     try:
         with signals_interrupt():
             result = runner.run_all(ckpt_path, more_epochs)
+    except Interrupted as error:
+        _record_stop(run, record.replace(feature_cache=runner.feature_cache), error)
+        kept = ("the last complete epoch is kept in checkpoints/last.ckpt: continue it with `resume`"
+                if run.last_checkpoint.exists() else "no epoch had ended: start it afresh with `overwrite`")
+        raise Interrupted(f"{error}. {run.path} is marked interrupted; {kept}.", error.signal_number) from None
     except BaseException as error:
         _record_stop(run, record.replace(feature_cache=runner.feature_cache), error)
         raise
@@ -240,8 +263,6 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
 
 def _record_stop(run: RunFolder, record: RunRecord, error: BaseException) -> None:
     """Mark the run interrupted (a signal) or failed (an error), saying why and how to go on."""
-    from cnnkit.errors import Interrupted
-
     interrupted = isinstance(error, (Interrupted, KeyboardInterrupt))
     reason = str(error) if isinstance(error, Interrupted) else f"{type(error).__name__}: {error}"
     where = "the last complete epoch is in checkpoints/last.ckpt" if run.last_checkpoint.exists() else (

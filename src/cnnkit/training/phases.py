@@ -66,12 +66,28 @@ def create_trainer(run: RunFolder, config: TrainConfig, phase: Phase, callbacks:
     )
 
 
+def _load(checkpoint: Path) -> dict:
+    """A Lightning checkpoint's contents, loaded without running code; RunError naming the file when damaged."""
+    import pickle
+
+    import torch
+
+    from cnnkit.errors import RunError
+
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as e:
+        raise RunError(f"The checkpoint {checkpoint} is damaged ({type(e).__name__}: {str(e)[:120]}); the run "
+                       "cannot be resumed from it. Start afresh with `overwrite`.") from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise RunError(f"{checkpoint} is not a checkpoint of a cnnkit training.")
+    return state
+
+
 def read_progress(checkpoint: Path) -> dict:
     """What a checkpoint says of the training's progress: the phase index, the phases done before it, whether its
     phase was complete (and its record), the history rows and the best-so-far state."""
-    import torch
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = _load(checkpoint)
     callbacks = [v for v in state.get("callbacks", {}).values() if isinstance(v, dict)]
 
     def find(key: str) -> dict:
@@ -84,9 +100,7 @@ def read_progress(checkpoint: Path) -> dict:
 
 def load_checkpoint_weights(model, checkpoint: Path) -> None:
     """The network's weights from a Lightning checkpoint of ``ClassifierModule`` (keys ``model.*``)."""
-    import torch
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    state = _load(checkpoint)["state_dict"]
     model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
 
 
@@ -164,6 +178,9 @@ class PhaseRunner:
 
         self.model.set_trainable_stages(phase.trainable_stages)
         loaders = self._loaders()
+        # Lightning keeps each submodule's mode as it finds it: train mode here (frozen parts stay in inference mode,
+        # see TransferNet.train), the same whether the phase starts afresh, after another phase or from a checkpoint.
+        self.model.train()
         on_features = bool(self.model.frozen and self.feature_cache and self.feature_cache.used)
         module = ClassifierModule(self.model, self.config, self.record.preprocessing,
                                   class_weights=self.class_weights, features=on_features,

@@ -140,7 +140,7 @@ def test_transfer_freezes_the_backbone_and_caches_features(small_rgb, tmp_path, 
     from cnnkit.training.fit import train
 
     monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
-    config = TrainConfig(model="efficientnet_lite0", pretrained=True, image_size=(64, 64), epochs=3, lr=0.01)
+    config = TrainConfig(model="efficientnet_lite0", pretrained=True, image_size=(64, 64), epochs=15, lr=0.01)
     result = train(small_rgb, tmp_path / "run", config, progress=False)
     saved, original = backbone_state(tmp_path / "run"), packaged_backbone()
     assert saved.keys() == original.keys()
