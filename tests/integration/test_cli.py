@@ -111,6 +111,9 @@ def _bad_cases(tmp: Path, run: Path) -> dict:
     no_model.mkdir()
     (no_model / "config.json").write_text((run / "config.json").read_text())
     (tmp / "empty_dir").mkdir()
+    shaped = tmp / "shaped_run"
+    shaped.mkdir()
+    (shaped / "config.json").write_text('{"model": [], "classes": "ab", "preprocessing": 3}')
     return {
         "missing data": (["train", tmp / "nowhere"], "does not exist"),
         "empty class": (["train", empty], "contains no images"),
@@ -127,6 +130,26 @@ def _bad_cases(tmp: Path, run: Path) -> dict:
         "compare one run": (["compare", run], "at least two runs"),
         "unknown model": (["summary", "resnet9000"], "Unknown model"),
         "existing run": (["train", data, "--out", run], "already holds a run"),
+        "no epochs": (["train", data, "--epochs", "0", "--out", tmp / "r0"], "Expected --epochs >= 1"),
+        "nan learning rate": (["train", data, "--lr", "nan", "--out", tmp / "r1"], "Expected --lr > 0.0"),
+        "negative seed": (["train", data, "--seed", "-1", "--out", tmp / "r2"], "Expected --seed >= 0"),
+        "dropout above 1": (["train", data, "--model", "simple_cnn", "--option", "dropout=2", "--out", tmp / "r3"],
+                            "dropout=2"),
+        "option of the wrong type": (["train", data, "--option", "filters=abc", "--out", tmp / "r4"],
+                                     "filters='abc'"),
+        "resume with data": (["train", data, "--resume", run], "drop DATA"),
+        "nothing to resume": (["train", "--resume", run], "is finished; there is nothing to resume"),
+        "no neighbours": (["similar", run, text, "-k", "0"], "Expected -k >= 1"),
+        "one fold": (["baseline", data, "--method", "knn", "--folds", "1", "--out", tmp / "b"], "Expected --folds"),
+        "negative stride": (["scan", run, text, "--out", tmp / "s", "--stride", "-4"], "Expected --stride >= 1"),
+        "no tile": (["scan", run, text, "--out", tmp / "s", "--tile", "0"], "Expected --tile >= 1"),
+        "negative scan threshold": (["scan", run, text, "--out", tmp / "s", "--threshold", "-1"],
+                                    "Expected --threshold >= 0.0"),
+        "huge scale": (["scan", run, data / "left" / "left_000.png", "--out", tmp / "s", "--scale", "5000"],
+                       "--scale 5000"),
+        "output under a file": (["evaluate", run, "--out", text / "sub"], "Cannot write"),
+        "record of the wrong shape": (["predict", shaped, text], "config.json is broken"),
+        "features of an empty class": (["features", run, empty, "--out", tmp / "f.npz"], "contains no images"),
     }
 
 

@@ -93,3 +93,16 @@ def test_huge_image_is_refused_with_a_clear_reason(tmp_path: Path, monkeypatch):
 def test_missing_file(tmp_path: Path):
     with pytest.raises(DataError, match="does not exist"):
         load_image(tmp_path / "nope.png", (8, 8), 1)
+
+
+def test_16_bit_and_float_images_are_scaled_by_their_formats_range(tmp_path: Path):
+    """The same value decodes the same in every image: 16-bit by 0..65535, float by 0..1 (not each image's max)."""
+    values = {}
+    for name, value in (("low", 200), ("high", 300), ("top", 65535), ("half", 32768)):
+        Image.fromarray(np.full((8, 8), value, np.uint16)).save(tmp_path / f"{name}.png")
+        values[name] = int(load_image(tmp_path / f"{name}.png", (4, 4), 1)[0, 0, 0])
+    assert values == {"low": 1, "high": 1, "top": 255, "half": 128}
+    Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(tmp_path / "float.tif")
+    Image.fromarray(np.full((8, 8), 7.0, np.float32)).save(tmp_path / "bright.tif")
+    assert load_image(tmp_path / "float.tif", (4, 4), 1)[0, 0, 0] == 128
+    assert load_image(tmp_path / "bright.tif", (4, 4), 1)[0, 0, 0] == 255  # clipped, not rescaled by its maximum

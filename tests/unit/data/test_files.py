@@ -69,3 +69,24 @@ def test_unknown_class_in_test_split_is_an_error(tmp_path: Path):
     write_image_folder(tmp_path / "test", ["a", "z"], per_class=2)
     with pytest.raises(DataError, match=r"\['z'\]"):
         scan_folder(tmp_path)
+
+
+def test_symlinked_folders_inside_a_class_are_followed(tmp_path: Path):
+    from tests.conftest import write_image_folder
+
+    data = write_image_folder(tmp_path / "data", ["a", "b"], 2)
+    elsewhere = write_image_folder(tmp_path / "more", ["a"], 3, seed=4)
+    (data / "a" / "linked").symlink_to(elsewhere / "a", target_is_directory=True)
+    (data / "a" / "loop").symlink_to(data / "a", target_is_directory=True)  # a link back up is walked once
+    scan = scan_folder(data)
+    found = [p for p, c in scan.samples["all"] if c == "a"]
+    assert len(found) == 5 and sum(p.startswith("a/linked/") for p in found) == 3
+
+
+def test_one_class_is_enough_where_labels_only_name_vectors(tmp_path: Path):
+    from tests.conftest import write_image_folder
+
+    data = write_image_folder(tmp_path / "data", ["only"], 3)
+    assert scan_folder(data, min_classes=1).classes == ("only",)
+    with pytest.raises(DataError, match="only one class"):
+        scan_folder(data)

@@ -42,3 +42,30 @@ def test_load_folder_refuses_mismatched_classes(tmp_path: Path, trained_run):
     write_image_folder(tmp_path, ["left", "right", "zebra"], per_class=2)
     with pytest.raises(DataError, match=r"Missing from the data: \['top'\].*not known to the model: \['zebra'\]"):
         load_folder(tmp_path, predictor.classes, predictor.preprocessing)
+
+
+def test_a_skipped_colour_file_does_not_make_a_grayscale_set_colour(tmp_path: Path):
+    from PIL import Image
+
+    write_image_folder(tmp_path, ["a", "b"], per_class=6, mode="L")
+    Image.fromarray(np.full((16, 16, 3), (200, 10, 10), np.uint8)).save(tmp_path / "a" / "red.png")
+    whole = (tmp_path / "a" / "red.png").read_bytes()
+    (tmp_path / "a" / "red.png").write_bytes(whole[: len(whole) // 2])  # the header says RGB; the pixels are cut
+    data = prepare_training_data(tmp_path, skip_bad=True)
+    assert data.skipped == ["a/red.png"] and data.preprocessing.channels == 1
+    assert data.splits["train"].images.shape[-1] == 1
+
+
+def test_unreadable_images_stop_prediction_unless_skipped_and_every_one_is_listed(tmp_path: Path, trained_run,
+                                                                                  caplog):
+    from cnnkit.inference import Predictor
+
+    images = write_image_folder(tmp_path / "x", ["left"], per_class=3, seed=8) / "left"
+    for name in ("bad1.png", "bad2.png"):
+        (images / name).write_bytes(b"not an image")
+    predictor = Predictor.load(trained_run)
+    with pytest.raises(DataError, match="2 unreadable"):
+        predictor.predict([images])
+    predictions = predictor.predict([images], skip_bad=True)
+    assert [Path(p.path).name for p in predictions] == ["left_000.png", "left_001.png", "left_002.png"]
+    assert "bad1.png" in caplog.text and "bad2.png" in caplog.text

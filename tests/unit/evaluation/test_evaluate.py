@@ -144,3 +144,42 @@ def test_confusion_matrix_figure_grows_with_thirty_classes():
     classes = [f"class_{i:02d}" for i in range(30)]
     big = Image.open(io.BytesIO(confusion_matrix_png(rng.integers(0, 20, (30, 30)), classes)))
     assert big.width >= 2.5 * small.width and big.height >= 2.5 * small.height
+
+
+def test_evaluating_a_folder_leaves_out_images_the_run_trained_or_validated_on(trained_run, pattern_data, tmp_path):
+    """By path (the run's own folder) and by pixels (a copy under another name): never scored unannounced."""
+    from cnnkit.run import RunFolder
+
+    split = RunFolder(trained_run).read_split().splits
+    folder = write_image_folder(tmp_path / "mixed", ["left", "right", "top"], 2, seed=11)  # 6 new images
+    for rel, label in split["train"][:3] + split["val"][:2]:
+        shutil.copy(pattern_data / rel, folder / label / f"copy-{Path(rel).name}")
+    evaluation = evaluate_run(trained_run, data=folder, out=tmp_path / "e")
+    m = evaluation.metrics
+    assert m["n"] == 6 and m["seen_in_training"] == {"train": 3, "val": 2, "included": False, "left_out": 5}
+    assert "were left out of the score" in evaluation.report_path.read_text()
+    scored_anyway = evaluate_run(trained_run, data=folder, out=tmp_path / "e", include_seen=True)
+    assert scored_anyway.metrics["n"] == 11 and "the score is optimistic" in scored_anyway.report_path.read_text()
+    # The folder the run came from: exactly its test split is scored, as `cnnkit evaluate RUN` scores it.
+    whole_folder = evaluate_run(trained_run, data=pattern_data, out=tmp_path / "all").metrics
+    assert whole_folder["n"] == len(split["test"]) == 15
+    assert whole_folder["accuracy"] == read_json(trained_run / "metrics.json")["accuracy"]
+    seen_only = write_image_folder(tmp_path / "seen", ["left", "right", "top"], 0)
+    for rel, label in split["val"]:
+        shutil.copy(pattern_data / rel, seen_only / label / Path(rel).name)
+    with pytest.raises(CnnkitError, match="Every image of .* was used to train"):
+        evaluate_run(trained_run, data=seen_only, out=tmp_path / "v")
+
+
+def test_an_evaluation_folder_is_replaced_whole_and_a_foreign_one_is_refused(trained_run, tmp_path):
+    data = write_image_folder(tmp_path / "d", ["left", "right", "top"], 2, seed=12)
+    out = tmp_path / "e"
+    evaluate_run(trained_run, data=data, out=out)
+    (out / "figures" / "stale.png").write_bytes(b"from an earlier evaluation")
+    evaluate_run(trained_run, data=data, out=out)
+    assert not (out / "figures" / "stale.png").exists() and (out / "report.html").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("never replaced")
+    with pytest.raises(CnnkitError, match="not an evaluation folder"):
+        evaluate_run(trained_run, data=data, out=tmp_path / "mine")
+    assert (tmp_path / "mine" / "thesis.tex").exists()

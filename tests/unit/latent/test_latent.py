@@ -118,3 +118,17 @@ def test_features_similar_and_tsne_commands(trained_run, pattern_data, tmp_path,
     assert (tmp_path / "t.png").stat().st_size > 1000
     assert main(["similar", str(trained_run), str(query), "--index", "ivf", "--out", str(tmp_path / "s2.png")]) == 0
     assert "recall@10" in capsys.readouterr().out
+
+
+def test_a_crafted_index_header_is_refused_before_faiss_reads_it(trained_run, tmp_path, caplog):
+    import struct
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    good = run_index(run)
+    saved = run / "index" / "l2-flat.faiss"
+    header = saved.read_bytes()[:4] + struct.pack("<i", 1280) + struct.pack("<q", 10**9)  # 5 TB of vectors
+    saved.write_bytes(header + b"\0" * 93)  # 109 bytes
+    with pytest.raises(ValueError, match="promises 1000000000 vectors"):
+        latent_index.check_index_file(saved)
+    assert run_index(run).index.ntotal == good.index.ntotal and "damaged" in caplog.text  # rebuilt, not read

@@ -89,3 +89,41 @@ def test_training_writes_the_record_and_leaves_scoring_to_evaluation(pattern_dat
     assert trained.record == RunFolder(tmp_path / "run").read_record()
     assert trained.record.status == "finished" and trained.result.epochs_run == 1
     assert not (tmp_path / "run" / "metrics.json").exists()  # the test split is scored by evaluate, once
+
+
+def test_split_paths_never_leave_the_data_folder(old_runs):
+    run = old_runs / "tiny_binary"
+    split = json.loads((run / "split.json").read_text())
+    for bad in ("../../outside.png", "/etc/passwd", "left/../../x.png"):
+        split["splits"]["test"][0][0] = bad
+        (run / "split.json").write_text(json.dumps(split))
+        with pytest.raises(RunError, match="outside the data folder"):
+            RunFolder(run).read_split()
+
+
+def test_a_crafted_record_cannot_allocate_beyond_its_files(old_runs):
+    run = old_runs / "tiny_binary"
+    record = json.loads((run / "config.json").read_text())
+    record["model"]["options"] = {"hidden": 366000}  # a dense layer of 366000 x 1152: 1.7 GB of weights
+    (run / "config.json").write_text(json.dumps(record))
+    with pytest.raises(RunError, match="do not belong together"):
+        Predictor.load(run)
+
+
+@pytest.mark.parametrize("entry, value", [("std", [0.0]), ("std", [float("nan")]), ("channels", 2),
+                                          ("image_size", [0, 16]), ("image_size", [99999, 99999])])
+def test_preprocessing_out_of_range_is_refused(old_runs, entry, value):
+    run = old_runs / "tiny_binary"
+    record = json.loads((run / "config.json").read_text())
+    record["preprocessing"][entry] = value
+    (run / "config.json").write_text(json.dumps(record))
+    with pytest.raises(RunError, match="config.json is broken"):
+        Predictor.load(run)
+
+
+def test_a_run_that_did_not_finish_says_so_to_its_readers(old_runs, caplog):
+    run = old_runs / "tiny_binary"
+    folder = RunFolder(run)
+    folder.write_record(folder.read_record().replace(status="interrupted", status_reason="Training was stopped"))
+    Predictor.load(run)
+    assert "is interrupted: Training was stopped" in caplog.text and "`resume`" in caplog.text
