@@ -136,6 +136,7 @@ def test_a_signal_ends_training_with_a_message_a_status_and_a_checkpoint(data, t
     assert refused.returncode == 1 and "--resume" in refused.stderr and "--overwrite" in refused.stderr
 
 
+@pytest.mark.slow
 def test_two_trainings_into_one_folder_one_is_refused(data, tmp_path):
     other = write_image_folder(tmp_path / "other", ["cat", "dog"], 10, seed=3)
     run = tmp_path / "run"
@@ -153,6 +154,7 @@ def test_two_trainings_into_one_folder_one_is_refused(data, tmp_path):
     assert {c for samples in split["splits"].values() for _, c in samples} == {"left", "right", "top"}
 
 
+@pytest.mark.slow
 def test_a_failed_resume_keeps_the_history_and_the_run(data, tmp_path):
     run = tmp_path / "run"
     process = start(*train_args(data, run, "--epochs", "400"))
