@@ -96,6 +96,8 @@ def replace_folder(target: str | Path, fill: Callable[[Path], None]) -> Path:
     one step, so files of an earlier set never mix with the new ones and a killed writer leaves the old set intact."""
     target = Path(target)
     make_folder(target.parent)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a writer killed mid-way
+        shutil.rmtree(stale, ignore_errors=True)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     except OSError as e:

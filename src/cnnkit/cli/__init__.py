@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cnnkit: interrupted.", file=sys.stderr)
         return 130
+    except OSError as e:  # a write deep in a library (a full disk, a folder made read-only meanwhile): one line
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"cnnkit: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     return 0
 
 

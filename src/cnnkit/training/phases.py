@@ -125,6 +125,7 @@ class PhaseRunner:
     def run_all(self, resume_from: Path | None, more_epochs: bool = False) -> TrainingResult:
         """Run the phases, from the start or from the checkpoint ``resume_from``; a phase that checkpoint marks
         complete is skipped unless ``more_epochs`` (a finished run trained further)."""
+        from cnnkit.training.callbacks import set_random_state
         from cnnkit.weights import load_weights
 
         start = time.perf_counter()
@@ -140,8 +141,9 @@ class PhaseRunner:
                 continue
             checkpoint = resume_from if i == progress["phase_index"] else None
             finished = progress.get("phase_record") if checkpoint else None
-            if finished and not more_epochs:
+            if finished and not more_epochs:  # complete: the next phase starts from the state this one ended in
                 done.append(PhaseRecord(**finished))
+                set_random_state(progress["random"])
                 continue
             if i > 0 and checkpoint is None:
                 load_weights(self.model, self.run.weights_path)  # the next phase starts from the best weights so far

@@ -109,3 +109,39 @@ def test_a_classifier_fitted_twice_keeps_both_runs(pattern_data: Path, tmp_path:
     second = classifier.fit(pattern_data).run_dir_
     assert first != second and (first / "config.json").exists() and (second / "config.json").exists()
     assert classifier.history_.epochs_run == 1 and classifier.classes_ == ["left", "right", "top"]
+
+
+def test_a_run_stopped_between_phases_resumes_as_if_never_stopped(tmp_path: Path, monkeypatch):
+    """Stopped after the head's last checkpoint, before fine-tuning began: the resumed run starts fine-tuning from
+    the state (weights, random state) the uninterrupted one had there."""
+    import timm
+    from safetensors.torch import save_file
+
+    from cnnkit.errors import Interrupted
+    from cnnkit.training import phases
+    from tests.conftest import write_image_folder
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    weights = tmp_path / "backbone.safetensors"
+    save_file(timm.create_model("test_efficientnet", num_classes=0).state_dict(), str(weights))
+    data = write_image_folder(tmp_path / "data", ["a", "b"], 12, size=32)
+    config = TrainConfig(model="test_efficientnet", weights=str(weights), strategy="finetune", epochs=2,
+                         finetune_epochs=3, early_stopping=0, batch_size=4, image_size=(32, 32))
+    train(data, tmp_path / "whole", config, progress=False)
+    run_phase = phases.PhaseRunner._run_phase
+
+    def stop_before_fine_tuning(self, phase, index, *args):
+        if index == 1:
+            raise Interrupted("Training was stopped by SIGTERM", 15)
+        return run_phase(self, phase, index, *args)
+
+    monkeypatch.setattr(phases.PhaseRunner, "_run_phase", stop_before_fine_tuning)
+    with pytest.raises(Interrupted):
+        train(data, tmp_path / "stopped", config, progress=False)
+    monkeypatch.setattr(phases.PhaseRunner, "_run_phase", run_phase)
+    resume(tmp_path / "stopped", progress=False)
+    whole, stopped = (load_file(tmp_path / r / "model.safetensors") for r in ("whole", "stopped"))
+    assert all(torch.equal(whole[k], stopped[k]) for k in whole)
+    logs = [(tmp_path / r / "logs" / "metrics.csv").read_text().splitlines() for r in ("whole", "stopped")]
+    assert [line.rsplit(",", 1)[0] for line in logs[0]] == [line.rsplit(",", 1)[0] for line in logs[1]]
