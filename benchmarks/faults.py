@@ -54,7 +54,8 @@ def scenarios(root: Path) -> dict[str, tuple[list, dict]]:
     scratch = ["train", small, "--model", "tiny_cnn", "--epochs", "40", "--batch-size", "4", "--early-stopping",
                "0", "--lr", "0.01", "--no-progress"]
     finetune = ["train", rgb, "--model", "test_efficientnet", "--weights", weights, "--strategy", "finetune",
-                "--epochs", "6", "--finetune-epochs", "14", "--finetune-lr", "0.001", "--early-stopping", "0",
+                "--epochs", "6", "--head-solver", "epochs", "--finetune-epochs", "14", "--finetune-lr", "0.001",
+                "--early-stopping", "0",
                 "--batch-size", "4", "--image-size", "32", "--no-progress"]
     return {"scratch": (scratch, env, 40), "finetune": (finetune, env, 20)}
 

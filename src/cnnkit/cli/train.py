@@ -22,11 +22,29 @@ def _phases(record) -> list[tuple[str, str]]:
     """For transfer and fine-tuning: the phases and the feature cache, one line."""
     if record.strategy in ("scratch", "baseline") or not record.result:
         return []
-    text = " + ".join(f"{p.name} {p.epochs_run} epochs" for p in record.result.phases)
+    text = " + ".join(f"{p.name} solved (L-BFGS)" if p.solver else f"{p.name} {p.epochs_run} epochs"
+                      for p in record.result.phases)
     cache = record.feature_cache
     if cache and cache.used:
         text += f"; feature cache: {cache.computed} computed, {cache.reused} reused"
     return [("Phases", text)]
+
+
+def _head_rows(record) -> list[tuple[str, str]]:
+    """The kept epoch, or for a head solved to the optimum, how."""
+    result = record.result
+    solver = result.phases[0].solver if result.phases else None
+    rows = []
+    if solver:
+        rows.append(("Head", f"fitted to the optimum (L-BFGS, C={solver['C']:.3g} chosen on the validation split "
+                             f"among {len(solver['grid'])})" + ("" if solver["converged"] else "; not converged")))
+        if result.epochs_run == 1:
+            return rows + [("Time", f"trained in {result.train_seconds:.1f} s")]
+    last = result.best_epoch + 1 == result.epochs_run and result.epochs_run > 1 and not solver
+    rows.append(("Best epoch", f"{result.best_epoch + 1} of {result.epochs_run} (its weights are kept), trained in "
+                               f"{result.train_seconds:.1f} s" + ("; the last epoch was the best: more epochs may "
+                                                                   "help" if last else "")))
+    return rows
 
 
 def _test_rows(evaluation) -> list[tuple[str, str]]:
@@ -48,8 +66,7 @@ def print_summary(trained, evaluation) -> None:
         rows.append(("CV accuracy", f"{result.best_val_acc:.4f} (train+val, {trained.record.cross_validation.folds}"
                                     f" folds), fitted in {result.train_seconds:.1f} s"))
     else:
-        rows += [("Best epoch", f"{result.best_epoch + 1} of {result.epochs_run} (its weights are kept), "
-                                f"trained in {result.train_seconds:.1f} s"),
+        rows += [*_head_rows(trained.record),
                  *_phases(trained.record),
                  ("Validation", f"loss {result.best_val_loss:.4f}"
                   + (f"  accuracy {result.best_val_acc:.4f}" if result.best_val_acc is not None else ""))]

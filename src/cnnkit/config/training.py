@@ -17,6 +17,7 @@ STRATEGIES = ("auto", "scratch", "transfer", "finetune")
 INIT_SCHEMES = ("default", "kaiming", "xavier")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 BASELINE_METHODS = ("knn", "linear", "handcrafted")
+HEAD_SOLVERS = ("auto", "lbfgs", "epochs")
 
 DATA, MODEL, BACKBONE, AUGMENT = ("data", "model and training", "pretrained backbones (any timm model; "
                                   "efficientnet_lite0 works offline)", "augmentation and imbalance")
@@ -102,6 +103,10 @@ class TrainConfig(DataConfig):
                                    "when pretrained, else scratch", choices=STRATEGIES, group=BACKBONE)
     unfreeze: int | None = option(None, "finetune: the last N backbone stages (default: all)", group=BACKBONE,
                                   metavar="N")
+    head_solver: str = option("auto", "frozen backbone, linear head: 'lbfgs' fits it to the optimum of the "
+                                      "regularised cross-entropy (L2 chosen on the validation split), 'epochs' trains "
+                                      "it epoch by epoch; auto: lbfgs where it applies (cached features, no hidden "
+                                      "layer, no mixing)", choices=HEAD_SOLVERS, group=BACKBONE)
     finetune_epochs: int = option(5, "finetune: epochs after the head's", group=BACKBONE)
     finetune_lr: float | None = option(None, "finetune: learning rate of the backbone (default: lr / 10)",
                                        group=BACKBONE)
@@ -127,6 +132,12 @@ class TrainConfig(DataConfig):
             derived.add("finetune_lr")
         object.__setattr__(self, "_derived", frozenset(derived))
         self._check_numbers()
+        if self.head_solver == "lbfgs" and (self.strategy == "scratch" or self.mixup or self.cutmix
+                                            or self.model_options.get("hidden") or not self.feature_cache
+                                            or (self.augment and (self.cache_views or 0) != 1)):
+            raise ConfigError("head_solver='lbfgs' solves a linear head on cached features of a frozen backbone: it "
+                              "needs a pretrained backbone, no hidden layer, no mixup or CutMix, and the feature "
+                              "cache with one view per image. Use head_solver='epochs' otherwise.")
         if self.augment is not None:
             from cnnkit.augment.spec import AugmentSpec
 

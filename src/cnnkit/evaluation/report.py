@@ -74,7 +74,9 @@ def _network_rows(record, metrics: dict) -> list[list[str]]:
 
 
 def _transfer_rows(record) -> list[list[str]]:
-    phases = ", ".join(f"{p.name} {p.epochs_run} epochs ({p.trainable_params:,} trainable parameters)"
+    phases = ", ".join((f"{p.name} fitted to the optimum by L-BFGS (C={p.solver['C']:.3g}, chosen on the validation "
+                        "split)" if p.solver else f"{p.name} {p.epochs_run} epochs")
+                       + f" ({p.trainable_params:,} trainable parameters)"
                        for p in (record.result.phases if record.result else ()))
     cache = record.feature_cache
     cache_text = (f"{cache.views} view(s) per image; {cache.computed} computed, {cache.reused} reused"

@@ -77,6 +77,7 @@ class PhaseRecord:
     epochs_run: int
     trainable_params: int
     backbone_lr: float | None = None
+    solver: dict | None = None  # a head fitted to the optimum: the chosen C, the validation loss of every C
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,15 @@ class BestWeights(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
-        score = float(trainer.callback_metrics[self.monitor])
+        self.offer(pl_module.model, trainer.current_epoch + self.epoch_offset,
+                   {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")})
+
+    def offer(self, model, epoch: int, metrics: dict[str, float]) -> None:
+        """Keep ``model``'s weights if its validation loss is the lowest so far."""
+        score = metrics[self.monitor]
         if score < self.best_score:
-            self.best_score, self.best_epoch = score, trainer.current_epoch + self.epoch_offset
-            self.best_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
-            save_weights(pl_module.model, self.path, {"epoch": str(self.best_epoch), self.monitor: f"{score:.6f}"})
+            self.best_score, self.best_epoch, self.best_metrics = score, epoch, dict(metrics)
+            save_weights(model, self.path, {"epoch": str(epoch), self.monitor: f"{score:.6f}"})
 
     def state_dict(self) -> dict:
         return {"best_score": self.best_score, "best_epoch": self.best_epoch, "best_metrics": self.best_metrics}
@@ -100,6 +104,20 @@ def set_random_state(state: dict) -> None:
     np.random.set_state(("MT19937", np.array(keys, dtype=np.uint32), position, has_gauss, gauss))
     version, python_state, python_gauss = state["python"]
     random.setstate((version, tuple(python_state), python_gauss))
+
+
+def save_solved_phase(path: Path, model, phase_index: int, phases_done: list[dict], phase_record: dict,
+                      history: list[dict], best: BestWeights) -> None:
+    """A checkpoint for a phase solved without epochs (the converged head), with what ``read_progress`` and a
+    resumed run need: the weights, the phase's record, the history, the best so far and the random state."""
+    state = {"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+             "callbacks": {"EpochCheckpoint": {"phase_index": phase_index, "phases_done": phases_done,
+                                               "phase_record": phase_record, "random": random_state()},
+                           "History": {"rows": history}, "BestWeights": best.state_dict()}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
 
 
 class EpochCheckpoint(L.Callback):

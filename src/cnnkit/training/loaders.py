@@ -52,20 +52,25 @@ def cache_refusal(config: TrainConfig) -> str | None:
     return None
 
 
-def feature_loaders(model, splits: dict[str, ImageArrays], config: TrainConfig, preprocessing: Preprocessing,
-                    sampler, progress: bool):
-    """Loaders of cached pooled backbone features, or None (with the reason) when the cache cannot stand in."""
+def split_features(model, splits: dict[str, ImageArrays], config: TrainConfig, preprocessing: Preprocessing,
+                   progress: bool):
+    """Cached pooled backbone features of the train (N, views, F) and val (N, 1, F) splits, and the cache record;
+    (None, None, record with the reason) when the cache cannot stand in for the images."""
     from cnnkit.training.feature_cache import cached_features
 
     reason = cache_refusal(config)
     if reason:
-        return None, FeatureCacheRecord(used=False, reason=reason)
+        return None, None, FeatureCacheRecord(used=False, reason=reason)
     views = config.cache_views or 1
     train, stats = cached_features(model, splits["train"].images, preprocessing, views, config.augment,
                                    progress=progress)
     val, val_stats = cached_features(model, splits["val"].images, preprocessing, 1, None, progress=progress)
-    loaders = (tensor_loader(train, splits["train"].labels, config.batch_size, True, config.seed, sampler),
-               tensor_loader(val, splits["val"].labels, config.batch_size, False, config.seed))
-    return loaders, FeatureCacheRecord(used=True, views=views, directory=stats.directory,
-                                       reused=stats.reused + val_stats.reused,
-                                       computed=stats.computed + val_stats.computed)
+    return train, val, FeatureCacheRecord(used=True, views=views, directory=stats.directory,
+                                          reused=stats.reused + val_stats.reused,
+                                          computed=stats.computed + val_stats.computed)
+
+
+def feature_loaders(train, val, splits: dict[str, ImageArrays], config: TrainConfig, sampler):
+    """Batches of cached features for the epoch-by-epoch head."""
+    return (tensor_loader(train, splits["train"].labels, config.batch_size, True, config.seed, sampler),
+            tensor_loader(val, splits["val"].labels, config.batch_size, False, config.seed))

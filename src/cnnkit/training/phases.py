@@ -160,17 +160,65 @@ class PhaseRunner:
             train_seconds=round(time.perf_counter() - start + before, 2),
             epoch_seconds=tuple(r["seconds"] for r in self.history), phases=tuple(done))
 
-    def _loaders(self):
+    def _features(self):
+        """The cached features of train and val when the backbone is frozen and the cache applies, else Nones."""
+        from cnnkit.training.loaders import split_features
+
+        if not self.model.frozen:
+            return None, None
+        train, val, self.feature_cache = split_features(self.model, self.splits, self.config,
+                                                        self.record.preprocessing, self.progress)
+        if self.feature_cache.used:
+            log.info("Feature cache: %d computed, %d reused (%s)", self.feature_cache.computed,
+                     self.feature_cache.reused, self.feature_cache.directory)
+        return train, val
+
+    def _loaders(self, train, val):
         from cnnkit.training.loaders import feature_loaders, image_loaders
 
-        loaders = None
-        if self.model.frozen:
-            loaders, self.feature_cache = feature_loaders(self.model, self.splits, self.config,
-                                                          self.record.preprocessing, self.sampler, self.progress)
-            if self.feature_cache.used:
-                log.info("Feature cache: %d computed, %d reused (%s)", self.feature_cache.computed,
-                         self.feature_cache.reused, self.feature_cache.directory)
-        return loaders or image_loaders(self.splits, self.config, self.sampler)
+        if train is not None:
+            return feature_loaders(train, val, self.splits, self.config, self.sampler)
+        return image_loaders(self.splits, self.config, self.sampler)
+
+    def _solves_head(self, train) -> bool:
+        """Whether the head is a convex problem on cached features: then it is solved, not trained."""
+        config = self.config
+        return (config.head_solver != "epochs" and train is not None and train.shape[1] == 1
+                and not config.model_options.get("hidden") and not config.mixup and not config.cutmix)
+
+    def _solve_head(self, phase: Phase, index: int, epochs_before: int, done: list[PhaseRecord], train,
+                    val) -> PhaseRecord:
+        """The linear head at the optimum of the regularised cross-entropy, C chosen on the validation split."""
+        import numpy as np
+        import torch
+
+        from cnnkit.training.callbacks import History, save_solved_phase
+        from cnnkit.training.linear_head import choose_and_fit
+
+        start = time.perf_counter()
+        labels = self.splits["train"].labels, self.splits["val"].labels
+        fit, scores = choose_and_fit(train[:, 0].numpy(), labels[0], val[:, 0].numpy(), labels[1],
+                                     len(self.record.classes), self.class_weights)
+        with torch.no_grad():
+            self.model.classifier.weight.copy_(torch.from_numpy(fit.weight))
+            self.model.classifier.bias.copy_(torch.from_numpy(np.maximum(fit.bias, -1e4)))
+        chosen = next(s for s in scores if s["C"] == fit.C)
+        self.best.offer(self.model, epochs_before, {"val_loss": chosen["val_loss"], "val_acc": chosen["val_acc"]})
+        self.history = [*self.history, {"epoch": epochs_before, "phase": f"{phase.name} (L-BFGS, C={fit.C:.3g})",
+                                        "train_loss": None, "train_acc": None, "val_loss": chosen["val_loss"],
+                                        "val_acc": chosen["val_acc"], "lr": None,
+                                        "seconds": round(time.perf_counter() - start, 4)}]
+        History(self.run.log_dir / "metrics.csv", phase.name, epochs_before, self.history).write()
+        if not fit.converged:
+            log.warning("The head's solver stopped before converging (C=%g).", fit.C)
+        log.info("Head fitted to the optimum: C=%g chosen on the validation split (loss %.4f, accuracy %.4f), "
+                 "%.1f s.", fit.C, chosen["val_loss"], chosen["val_acc"], time.perf_counter() - start)
+        record = PhaseRecord(phase.name, 1, self.model.classifier.weight.numel() + self.model.classifier.bias.numel(),
+                             solver={"method": "lbfgs", "C": fit.C, "iterations": fit.iterations,
+                                     "converged": fit.converged, "grid": scores})
+        save_solved_phase(self.run.last_checkpoint, self.model, index, [asdict(p) for p in done], asdict(record),
+                          self.history, self.best)
+        return record
 
     def _run_phase(self, phase: Phase, index: int, epochs_before: int, done: list[PhaseRecord],
                    checkpoint: Path | None) -> PhaseRecord:
@@ -179,11 +227,14 @@ class PhaseRunner:
         from cnnkit.training.module import ClassifierModule
 
         self.model.set_trainable_stages(phase.trainable_stages)
-        loaders = self._loaders()
+        train, val = self._features()
+        if phase.trainable_stages == 0 and self._solves_head(train):
+            return self._solve_head(phase, index, epochs_before, done, train, val)
+        loaders = self._loaders(train, val)
         # Lightning keeps each submodule's mode as it finds it: train mode here (frozen parts stay in inference mode,
         # see TransferNet.train), the same whether the phase starts afresh, after another phase or from a checkpoint.
         self.model.train()
-        on_features = bool(self.model.frozen and self.feature_cache and self.feature_cache.used)
+        on_features = train is not None
         module = ClassifierModule(self.model, self.config, self.record.preprocessing,
                                   class_weights=self.class_weights, features=on_features,
                                   backbone_lr=phase.backbone_lr, epochs=phase.epochs)

@@ -1,0 +1,81 @@
+"""A linear head on frozen features, fitted to the optimum: multinomial logistic regression with an L2 penalty
+(scikit-learn's ``LogisticRegression``, L-BFGS, warm-started along the grid), its strength chosen on the validation
+split, and stored as the softmax classifier a network's head computes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))  # from strong to weak regularisation
+
+
+@dataclass(frozen=True)
+class LinearFit:
+    weight: np.ndarray  # (classes, features): softmax(x @ weight.T + bias) are the class probabilities
+    bias: np.ndarray  # (classes,)
+    C: float
+    iterations: int
+    converged: bool
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        z = np.asarray(x, dtype=np.float64) @ self.weight.T + self.bias
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def _as_softmax(estimator, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's coefficients as a softmax over every class (a class absent from training is never predicted;
+    two classes: sigmoid(w.x + b) is the softmax of (0, w.x + b))."""
+    coef, intercept = estimator.coef_, estimator.intercept_
+    if coef.shape[0] == 1:
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.array([0.0, intercept[0]])
+    weight = np.zeros((num_classes, coef.shape[1]))
+    bias = np.full(num_classes, -1e9)
+    weight[estimator.classes_], bias[estimator.classes_] = coef, intercept
+    return weight, bias
+
+
+def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, C: float, class_weights: list[float] | None = None,
+                estimator=None, max_iter: int = 2000):
+    """The regularised softmax regression's optimum for one C (``estimator`` given: warm-started from it)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    weights = dict(enumerate(class_weights)) if class_weights else None
+    if estimator is None:
+        estimator = LogisticRegression(C=C, max_iter=max_iter, tol=1e-6, class_weight=weights, warm_start=True)
+    estimator.set_params(C=C)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        estimator.fit(np.asarray(x, dtype=np.float64), np.asarray(y))
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    weight, bias = _as_softmax(estimator, num_classes)
+    return LinearFit(weight, bias, C, int(np.max(estimator.n_iter_)), converged), estimator
+
+
+def log_loss(fit: LinearFit, x: np.ndarray, y: np.ndarray, class_weights: list[float] | None = None) -> float:
+    p = fit.probabilities(x)[np.arange(len(y)), np.asarray(y)]
+    weights = np.asarray(class_weights, dtype=np.float64)[np.asarray(y)] if class_weights else np.ones(len(y))
+    return float((weights * -np.log(np.maximum(p, 1e-15))).sum() / weights.sum())
+
+
+def choose_and_fit(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
+                   num_classes: int, class_weights: list[float] | None = None,
+                   grid: tuple[float, ...] = C_GRID) -> tuple[LinearFit, list[dict]]:
+    """Fit on the training features for each C of ``grid`` (warm-started from the previous, stronger penalty) and
+    keep the C with the lowest validation loss; returns that fit and the validation scores of every C."""
+    estimator, scores, best = None, [], None
+    for C in grid:
+        fit, estimator = fit_softmax(train_x, train_y, num_classes, C, class_weights, estimator)
+        loss = log_loss(fit, val_x, val_y, class_weights)
+        accuracy = float((fit.probabilities(val_x).argmax(1) == np.asarray(val_y)).mean())
+        scores.append({"C": C, "val_loss": loss, "val_acc": accuracy, "iterations": fit.iterations,
+                       "converged": fit.converged})
+        if best is None or loss < best[0]:
+            best = (loss, fit)
+    return best[1], scores

@@ -1,0 +1,42 @@
+"""The converged linear head: scikit-learn's LogisticRegression optimum stored as a softmax head, its strength
+chosen on validation data only."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from cnnkit.training.linear_head import choose_and_fit, fit_softmax
+
+
+def features(seed: int, n: int = 240, dim: int = 32, classes: int = 3):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, dim))
+    y = (x[:, 0] + 0.5 * x[:, 1] + 0.7 * rng.normal(size=n) > 0).astype(int)
+    return x, (y + (x[:, 2] > 0.8)) if classes == 3 else y
+
+
+@pytest.mark.parametrize("classes, C", [(3, 0.01), (3, 1.0), (3, 10.0), (2, 1.0)])
+def test_the_head_gives_scikit_learns_probabilities_at_its_optimum(classes, C):
+    x, y = features(0, classes=classes)
+    fit, _ = fit_softmax(x, y, classes, C)
+    reference = LogisticRegression(C=C, max_iter=10_000, tol=1e-10).fit(x, y)
+    assert fit.converged
+    assert np.abs(fit.probabilities(x) - reference.predict_proba(x)).max() < 1e-4
+
+
+def test_class_weights_are_those_of_scikit_learn_and_an_absent_class_is_never_predicted():
+    x, y = features(1)
+    y[y == 1] = 2  # class 1 has no training image
+    fit, _ = fit_softmax(x, y, 3, 1.0, class_weights=[0.5, 1.0, 3.0])
+    reference = LogisticRegression(C=1.0, max_iter=10_000, tol=1e-10, class_weight={0: 0.5, 2: 3.0}).fit(x, y)
+    assert np.abs(fit.probabilities(x)[:, [0, 2]] - reference.predict_proba(x)).max() < 1e-4
+    assert fit.probabilities(x)[:, 1].max() < 1e-12
+
+
+def test_the_strength_is_chosen_on_validation_data_only():
+    x, y = features(2)
+    train, val = slice(0, 160), slice(160, 240)
+    fit, scores = choose_and_fit(x[train], y[train], x[val], y[val], 3)
+    assert fit.C == min(scores, key=lambda s: s["val_loss"])["C"] and len(scores) == 11
+    shuffled = choose_and_fit(x[train], y[train], x[val], np.random.default_rng(5).permutation(y[val]), 3)[1]
+    assert [s["val_loss"] for s in shuffled] != [s["val_loss"] for s in scores]  # the validation labels decide
