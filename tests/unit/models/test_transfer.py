@@ -46,6 +46,30 @@ def test_packaged_imagenet_weights_recognise_chelsea_and_coffee(picture, expecte
     assert top[0] in expected, top
 
 
+@pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_lite1_and_lite2_pair_every_tensor_and_recognise_the_pictures(name, tmp_path):
+    """Each with its own input size and crop (timm's config), the same [-1, 1] scaling as Lite0."""
+    from cnnkit.models.pretrained import PACKAGED, package_tensors, packaged_imagenet
+    from cnnkit.models.transfer import backbone_config
+
+    pytest.importorskip(PACKAGED[name][1], reason=f"pip install 'cnnkit[lite]' brings {PACKAGED[name][0]}")
+    skimage_data = pytest.importorskip("skimage.data")
+    tensors, _ = package_tensors(name)
+    model = packaged_imagenet(name)
+    assert len(tensors) == len(model.state_dict()) == 386
+    assert all(torch.equal(t, v) for t, v in zip(tensors, model.state_dict().values()))
+    cfg = backbone_config(name)
+    size = cfg["input_size"][1:]
+    for picture, expected in (("chelsea", IMAGENET_CATS), ("coffee", IMAGENET_COFFEE)):
+        path = tmp_path / f"{picture}.png"
+        Image.fromarray(getattr(skimage_data, picture)()).save(path)
+        array = load_image(path, size, 3, "bicubic", crop_pct=cfg["crop_pct"])
+        x = normalize(torch.from_numpy(array.copy()).permute(2, 0, 1)[None].float() / 255.0,
+                      Preprocessing(size, 3, *LITE0_NORMALIZATION))
+        with torch.no_grad():
+            assert model(x).softmax(1)[0].argmax().item() in expected, (name, picture)
+
+
 def test_the_package_pairs_all_296_tensors_with_timm():
     tensors, _ = lite0_package_tensors()
     assert len(tensors) == 296

@@ -40,3 +40,38 @@ def test_the_strength_is_chosen_on_validation_data_only():
     assert fit.C == min(scores, key=lambda s: s["val_loss"])["C"] and len(scores) == 11
     shuffled = choose_and_fit(x[train], y[train], x[val], np.random.default_rng(5).permutation(y[val]), 3)[1]
     assert [s["val_loss"] for s in shuffled] != [s["val_loss"] for s in scores]  # the validation labels decide
+
+
+def test_a_run_with_a_solved_head_predicts_what_the_solver_found(tmp_path, monkeypatch):
+    """Stored as the torch head: predict gives the solver's probabilities on the backbone's features."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    from cnnkit.config import TrainConfig
+    from cnnkit.inference import Predictor
+    from cnnkit.run import RunFolder
+    from cnnkit.training.fit import train
+    from tests.conftest import write_image_folder
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    weights = tmp_path / "backbone.safetensors"
+    save_file(timm.create_model("test_efficientnet", num_classes=0).state_dict(), str(weights))
+    data = write_image_folder(tmp_path / "data", ["a", "b", "c"], 10, size=32)
+    trained = train(data, tmp_path / "run", TrainConfig(model="test_efficientnet", weights=str(weights),
+                                                         image_size=(32, 32)), progress=False)
+    solver = trained.result.phases[0].solver
+    assert solver["method"] == "lbfgs" and solver["C"] == min(solver["grid"], key=lambda s: s["val_loss"])["C"]
+    predictor = Predictor.load(trained.run_dir)
+    val = RunFolder(trained.run_dir).load_split("val", predictor.classes, predictor.preprocessing)
+    x = torch.from_numpy(val.images).permute(0, 3, 1, 2).float() / 255.0
+    from cnnkit.data.preprocess import normalize
+
+    with torch.no_grad():
+        pooled = predictor.model.pool(predictor.model.forward_features(normalize(x, predictor.preprocessing)))
+        head = predictor.model.classifier
+        expected = torch.softmax(pooled @ head.weight.T + head.bias, 1).numpy()
+    assert np.allclose(predictor.predict_arrays(val.images), expected, atol=1e-5)
+    accuracy = float((expected.argmax(1) == val.labels).mean())
+    assert accuracy == pytest.approx(next(s for s in solver["grid"] if s["C"] == solver["C"])["val_acc"])
