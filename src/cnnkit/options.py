@@ -68,7 +68,7 @@ def check_range(settings: Any, name: str, low: float | None = None, high: float 
     value = getattr(settings, name)
     if value is None:
         return
-    ok = value == value  # NaN is never in range
+    ok = value == value and abs(value) != float("inf")  # NaN and infinities are never in range
     if low is not None:
         ok = ok and (value > low if strict_low else value >= low)
     if high is not None:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from cnnkit.cli import main
 from tests.conftest import write_image_folder
@@ -111,6 +112,8 @@ def _bad_cases(tmp: Path, run: Path) -> dict:
     no_model.mkdir()
     (no_model / "config.json").write_text((run / "config.json").read_text())
     (tmp / "empty_dir").mkdir()
+    big = tmp / "big.png"
+    Image.new("RGB", (160, 160)).save(big)  # at scale 64: 10240 x 10240 pixels, above Pillow's limit
     shaped = tmp / "shaped_run"
     shaped.mkdir()
     (shaped / "config.json").write_text('{"model": [], "classes": "ab", "preprocessing": 3}')
@@ -145,8 +148,10 @@ def _bad_cases(tmp: Path, run: Path) -> dict:
         "no tile": (["scan", run, text, "--out", tmp / "s", "--tile", "0"], "Expected --tile >= 1"),
         "negative scan threshold": (["scan", run, text, "--out", tmp / "s", "--threshold", "-1"],
                                     "Expected --threshold >= 0.0"),
-        "huge scale": (["scan", run, data / "left" / "left_000.png", "--out", tmp / "s", "--scale", "5000"],
-                       "--scale 5000"),
+        "scale out of range": (["scan", run, data / "left" / "left_000.png", "--out", tmp / "s", "--scale", "5000"],
+                               "Expected --scale > 0.0 and <= 64.0"),
+        "scale beyond the decoder's limit": (["scan", run, big, "--out", tmp / "s", "--scale", "64"],
+                                             "--scale 64.0 makes"),
         "output under a file": (["evaluate", run, "--out", text / "sub"], "Cannot write"),
         "record of the wrong shape": (["predict", shaped, text], "config.json is broken"),
         "features of an empty class": (["features", run, empty, "--out", tmp / "f.npz"], "contains no images"),
@@ -259,3 +264,13 @@ def test_demo_on_aerial_trains_a_patch_classifier_and_scans_a_scene(tmp_path, ca
     assert scan["exact"] and "counts against the dots" in out
     dots = json.loads((tmp_path / "demo" / "scan-scene_0" / "dots.json").read_text())
     assert sum(r["dots"] for r in dots.values()) > 5 and all(r["recall"] >= 0.5 for r in dots.values())
+
+
+def test_library_warnings_name_flags_on_the_command_line(tmp_path, capsys):
+    import logging
+
+    from cnnkit.cli import _setup_logging
+
+    _setup_logging(quiet=False)
+    logging.getLogger("cnnkit").warning("set `include_seen` to keep them, or `overwrite`")
+    assert "set --include-seen to keep them, or --overwrite" in capsys.readouterr().err

@@ -17,7 +17,7 @@ FLOORS = {
     "cnnkit.options": 2, "cnnkit.plots": 2, "cnnkit.weights": 2, "cnnkit.augment.spec": 2,
     "cnnkit.config": 3, "cnnkit.data": 3, "cnnkit.models": 3,
     "cnnkit.augment": 4,
-    "cnnkit.run": 5,
+    "cnnkit.run": 5, "cnnkit.feature_cache": 5,
     "cnnkit.baselines": 6,
     "cnnkit.inference": 7,
     "cnnkit.training": 8, "cnnkit.latent": 8,

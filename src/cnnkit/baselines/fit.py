@@ -15,6 +15,7 @@ from cnnkit.baselines.model import method_inputs
 from cnnkit.config import BaselineConfig
 from cnnkit.data.prepare import prepare_training_data, report_counts, split_counts
 from cnnkit.errors import DataError, RunError
+from cnnkit.models.linear_head import as_softmax
 from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun, TrainingResult
 from cnnkit.run.lock import locked
@@ -71,13 +72,7 @@ def export(estimator, num_classes: int) -> tuple[dict, dict[str, np.ndarray]]:
         scaler, estimator = estimator.named_steps["scale"], estimator.named_steps["clf"]
         arrays["mean"], arrays["scale"] = scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32)
     if isinstance(estimator, LogisticRegression):
-        coef, intercept = estimator.coef_, estimator.intercept_
-        if coef.shape[0] == 1:  # two classes: sigmoid(w.x + b) is the softmax of (0, w.x + b)
-            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.array([0.0, intercept[0]])
-        full_coef = np.zeros((num_classes, coef.shape[1]))
-        full_intercept = np.full(num_classes, -1e9)  # a class absent from training is never predicted
-        full_coef[estimator.classes_], full_intercept[estimator.classes_] = coef, intercept
-        arrays["coef"], arrays["intercept"] = full_coef.astype(np.float32), full_intercept.astype(np.float32)
+        arrays["coef"], arrays["intercept"] = (a.astype(np.float32) for a in as_softmax(estimator, num_classes))
         return {"classifier": "linear", "C": float(estimator.C)}, arrays
     arrays["x"], arrays["y"] = estimator._fit_X.astype(np.float32), estimator._y.astype(np.int64)
     arrays["y"] = estimator.classes_[arrays["y"]].astype(np.int64)
@@ -94,6 +89,10 @@ def train_baseline(data_dir: str | Path, out_dir: str | Path, config: BaselineCo
     run = RunFolder(out_dir)
     if run.exists():
         raise RunError(f"{run.path} already holds a run. Choose another `out`.")
+    if config.method == "probe":
+        from cnnkit.baselines.probe import fit_probe
+
+        return fit_probe(data_dir, run, config)
     prepared = prepare_training_data(data_dir, image_size=config.image_size, channels=config.channels,
                                      val_fraction=config.val_fraction, test_fraction=config.test_fraction,
                                      seed=config.seed, skip_bad=config.skip_bad)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from cnnkit.errors import CnnkitError, Interrupted
@@ -12,9 +13,18 @@ from cnnkit.errors import CnnkitError, Interrupted
 log = logging.getLogger("cnnkit")
 
 
+class _FlagsFormatter(logging.Formatter):
+    """Warnings from the library name parameters (`include_seen`); on the command line they name flags."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from cnnkit.cli.options import to_flags
+
+        return to_flags(super().format(record))
+
+
 def _setup_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_FlagsFormatter("%(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(logging.WARNING if quiet else logging.INFO)
     log.propagate = False
@@ -34,8 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.quiet)
+    from cnnkit.training.interrupts import received, signals_interrupt
+
+    received.clear()
     try:
-        args.func(args)
+        with signals_interrupt():
+            args.func(args)
+        if received:  # a signal whose exception a library swallowed (raised inside a finaliser)
+            raise Interrupted("Stopped by a signal", received[0])
     except Interrupted as e:
         from cnnkit.cli.options import to_flags
 
@@ -47,8 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cnnkit: error: {to_flags(str(e))}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into `head` and friends: stop quietly
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except KeyboardInterrupt:
@@ -57,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # a write deep in a library (a full disk, a folder made read-only meanwhile): one line
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"cnnkit: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a fault cnnkit did not foresee: one line, the traceback on demand
+        if os.environ.get("CNNKIT_DEBUG"):
+            raise
+        print(f"cnnkit: error: unexpected {type(e).__name__}: {str(e)[:300]} (set CNNKIT_DEBUG=1 to see where; "
+              "please report it)", file=sys.stderr)
         return 1
     return 0
 

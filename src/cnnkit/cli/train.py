@@ -36,8 +36,9 @@ def _head_rows(record) -> list[tuple[str, str]]:
     solver = result.phases[0].solver if result.phases else None
     rows = []
     if solver:
-        rows.append(("Head", f"fitted to the optimum (L-BFGS, C={solver['C']:.3g} chosen on the validation split "
-                             f"among {len(solver['grid'])})" + ("" if solver["converged"] else "; not converged")))
+        rows.append(("Head", f"fitted to the optimum (L-BFGS, C={solver['C']:.3g} by cross-validation on "
+                             f"train+val among {len(solver['grid'])}, fitted on {solver['fitted_on']})"
+                             + ("" if solver["converged"] else "; not converged")))
         if result.epochs_run == 1:
             return rows + [("Time", f"trained in {result.train_seconds:.1f} s")]
     last = result.best_epoch + 1 == result.epochs_run and result.epochs_run > 1 and not solver
@@ -62,7 +63,7 @@ def print_summary(trained, evaluation) -> None:
     """The one-screen summary at the end of training."""
     result, run_dir = trained.record.result, trained.run_dir
     rows = [("Run folder", str(run_dir))]
-    if trained.record.model.is_baseline:
+    if trained.record.training is None:  # a baseline or a probe: cross-validated, no epochs
         rows.append(("CV accuracy", f"{result.best_val_acc:.4f} (train+val, {trained.record.cross_validation.folds}"
                                     f" folds), fitted in {result.train_seconds:.1f} s"))
     else:

@@ -114,7 +114,7 @@ class ScanConfig:
         check_range(self, "stride", 1)
         check_range(self, "threshold", 0.0, 1.0)
         check_range(self, "min_distance", 0.0)
-        check_range(self, "scale", 0.0, strict_low=True)
+        check_range(self, "scale", 0.0, 64.0, strict_low=True)
         check_range(self, "tile", 1)
         check_range(self, "radius", 0.0)
         if self.ignore is not None:

@@ -16,7 +16,7 @@ BALANCE = ("none", "oversample", "weights")
 STRATEGIES = ("auto", "scratch", "transfer", "finetune")
 INIT_SCHEMES = ("default", "kaiming", "xavier")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-BASELINE_METHODS = ("knn", "linear", "handcrafted")
+BASELINE_METHODS = ("knn", "linear", "handcrafted", "probe")
 HEAD_SOLVERS = ("auto", "lbfgs", "epochs")
 
 DATA, MODEL, BACKBONE, AUGMENT = ("data", "model and training", "pretrained backbones (any timm model; "
@@ -147,9 +147,10 @@ class TrainConfig(DataConfig):
         for name in ("epochs", "batch_size", "finetune_epochs", "unfreeze", "cache_views"):
             check_range(self, name, 1)
         for name in ("lr", "finetune_lr"):
-            check_range(self, name, 0.0, strict_low=True)
-        for name in ("mixup", "cutmix", "momentum", "weight_decay", "early_stopping"):
+            check_range(self, name, 0.0, 10.0, strict_low=True)
+        for name in ("mixup", "cutmix", "weight_decay", "early_stopping"):
             check_range(self, name, 0.0)
+        check_range(self, "momentum", 0.0, 1.0)
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with ``changes``; settings that were derived (``finetune_lr`` from ``lr``, ``strategy`` from
@@ -163,7 +164,9 @@ class TrainConfig(DataConfig):
 class BaselineConfig(DataConfig):
     """A classical baseline on the same split as a network run (same data settings, same seed)."""
 
-    method: str = option("knn", "k-NN or softmax on pixels, or hand-crafted features", choices=BASELINE_METHODS)
+    method: str = option("knn", "k-NN or softmax on pixels, hand-crafted features, or probe: a logistic regression "
+                                "on a pretrained backbone's frozen features", choices=BASELINE_METHODS)
+    backbone: str = option("efficientnet_lite0", "probe: the pretrained backbone whose features it classifies")
     folds: int = option(5, "cross-validation folds on train+val (at most the smallest class's count)")
 
     def __post_init__(self) -> None:

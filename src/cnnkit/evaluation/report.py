@@ -74,8 +74,9 @@ def _network_rows(record, metrics: dict) -> list[list[str]]:
 
 
 def _transfer_rows(record) -> list[list[str]]:
-    phases = ", ".join((f"{p.name} fitted to the optimum by L-BFGS (C={p.solver['C']:.3g}, chosen on the validation "
-                        "split)" if p.solver else f"{p.name} {p.epochs_run} epochs")
+    phases = ", ".join((f"{p.name} fitted to the optimum by L-BFGS (C={p.solver['C']:.3g} by cross-validation on "
+                        f"train+val, fitted on {p.solver['fitted_on']})" if p.solver else
+                        f"{p.name} {p.epochs_run} epochs")
                        + f" ({p.trainable_params:,} trainable parameters)"
                        for p in (record.result.phases if record.result else ()))
     cache = record.feature_cache
@@ -86,8 +87,10 @@ def _transfer_rows(record) -> list[list[str]]:
 
 
 def _settings(record, metrics: dict) -> str:
-    if record.model.is_baseline:
+    if record.training is None:  # a baseline or a probe
         rows = _baseline_rows(record, metrics) + [_data_row(record, record.baseline.seed)]
+        if record.pretrained_source:
+            rows.insert(1, ["backbone", f"frozen, ImageNet weights from {record.pretrained_source}"])
         return _table(["setting", "value"], rows) + _counts_table(record)
     rows = _network_rows(record, metrics)
     if record.training.strategy != "scratch":

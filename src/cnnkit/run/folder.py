@@ -93,6 +93,9 @@ class RunFolder:
         if record.status == "training":
             return (f"Run {self.path} was killed while training (its status says training, and no process holds "
                     f"it); its weights are the best of the epochs it finished: {how}.")
+        if record.status == "failed":
+            how = "fix the cause and start it afresh with `overwrite`" + (
+                " (or `resume` from its last checkpoint)" if self.last_checkpoint.exists() else "")
         return f"Run {self.path} is {record.status}: {record.status_reason}; {how}."
 
     def write_record(self, record: RunRecord) -> None:

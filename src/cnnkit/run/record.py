@@ -228,9 +228,9 @@ class TrainedRun:
 
 
 def _settings(data: dict):
-    """(training, baseline, cross-validation) of a version 1 or 2 record."""
+    """(training, baseline, cross-validation) of a version 1 or 2 record (a probe: a network with baseline settings)."""
     cv = data.get("cross_validation")
-    if data.get("model", {}).get("kind") == "baseline":
+    if data.get("baseline") or data.get("model", {}).get("kind") == "baseline":
         settings = data.get("baseline") or data.get("training") or {}  # version 1 kept them under "training"
         cv = cv or settings.get("cross_validation")
         return None, BaselineConfig.from_dict(settings), _build(CrossValidation, cv)

@@ -7,6 +7,7 @@ evaluates: scoring the test split is ``cnnkit.evaluate``'s work (the ``train`` c
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -93,10 +94,12 @@ EVALUATION_OUTPUTS = ("metrics.json", "report.html", "figures")
 
 
 def _remove(run: RunFolder, names: tuple[str, ...]) -> list[str]:
+    """Remove these outputs of the run, and its evaluations of other folders (``eval-*``): they describe weights
+    that are about to change."""
     import shutil
 
     removed = []
-    for name in names:
+    for name in (*names, *(p.name for p in run.path.glob("eval-*") if p.is_dir())):
         path = run.path / name
         if path.is_dir():
             shutil.rmtree(path)
@@ -132,7 +135,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
     check_accelerator(config.accelerator)
     probe = _probe(config)
     pretrained = _pretrained_backbone(config) if config.pretrained else None  # missing weights fail now, too
-    with locked(run.path):
+    with locked(run.path), stopping(run):
         if overwrite and _remove(run, RUN_OUTPUTS):
             log.info("Replacing the run in %s (overwrite).", run.path)
         prepared, config = _prepare(data_dir, config, probe)
@@ -216,7 +219,7 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
         raise RunError(f"Run {run.path} has no checkpoint to resume from ({run.last_checkpoint} is missing: it "
                        "stopped before its first epoch ended). Start afresh with `overwrite`.")
     _check_epochs(run, config)  # a damaged checkpoint or too few epochs fail here, before anything changes
-    with locked(run.path):
+    with locked(run.path), stopping(run):
         record = record.replace(training=config, status="training", status_reason=None)
         stale = _remove(run, EVALUATION_OUTPUTS)
         if stale:
@@ -234,7 +237,6 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
     import lightning as L
 
     from cnnkit.models.init import init_weights
-    from cnnkit.training.interrupts import signals_interrupt
     from cnnkit.training.phases import PhaseRunner, quiet_lightning
 
     quiet_lightning()
@@ -246,26 +248,44 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
         log.info("Backbone weights: %s", pretrained[1])
     runner = PhaseRunner(run, record, splits, model, progress)
     try:
-        with signals_interrupt():
-            result = runner.run_all(ckpt_path, more_epochs)
-    except Interrupted as error:
-        _record_stop(run, record.replace(feature_cache=runner.feature_cache), error)
-        kept = ("the last complete epoch is kept in checkpoints/last.ckpt: continue it with `resume`"
-                if run.last_checkpoint.exists() else "no epoch had ended: start it afresh with `overwrite`")
-        raise Interrupted(f"{error}. {run.path} is marked interrupted; {kept}.", error.signal_number) from None
-    except BaseException as error:
-        _record_stop(run, record.replace(feature_cache=runner.feature_cache), error)
+        result = runner.run_all(ckpt_path, more_epochs)
+    except BaseException:
+        if runner.feature_cache is not None:
+            run.write_record(record.replace(feature_cache=runner.feature_cache))
         raise
     record = record.replace(status="finished", result=result, feature_cache=runner.feature_cache)
     run.write_record(record)
     return TrainedRun(run.path, record)
 
 
-def _record_stop(run: RunFolder, record: RunRecord, error: BaseException) -> None:
-    """Mark the run interrupted (a signal) or failed (an error), saying why and how to go on."""
-    interrupted = isinstance(error, (Interrupted, KeyboardInterrupt))
+@contextmanager
+def stopping(run: RunFolder):
+    """Around a whole training: Ctrl-C and SIGTERM stop it at once (decoding included); a stop or an error marks
+    the run interrupted or failed, with the reason and the way on, and a signal ends in ``Interrupted``."""
+    from cnnkit.training.interrupts import signals_interrupt
+
+    try:
+        with signals_interrupt():
+            yield
+    except BaseException as error:
+        interrupted = isinstance(error, (Interrupted, KeyboardInterrupt))
+        if run.config_path.exists():
+            _record_stop(run, error, interrupted)
+        if not interrupted:
+            raise
+        kept = ("the last complete epoch is kept in checkpoints/last.ckpt: continue it with `resume`"
+                if run.last_checkpoint.exists() else "no epoch had ended: start it afresh with `overwrite`"
+                if run.config_path.exists() else "nothing was written")
+        signal_number = getattr(error, "signal_number", 2)
+        raise Interrupted(f"{str(error) or 'Training was stopped'}. {run.path}: {kept}.", signal_number) from None
+
+
+def _record_stop(run: RunFolder, error: BaseException, interrupted: bool) -> None:
+    """Mark the run interrupted (a signal) or failed (an error), saying why."""
     reason = str(error) if isinstance(error, Interrupted) else f"{type(error).__name__}: {error}"
     where = "the last complete epoch is in checkpoints/last.ckpt" if run.last_checkpoint.exists() else (
         "no epoch had ended")
-    run.write_record(record.replace(status="interrupted" if interrupted else "failed",
-                                    status_reason=f"{reason[:300]} ({where})"))
+    record = run.read_record()
+    if record.status == "training":
+        run.write_record(record.replace(status="interrupted" if interrupted else "failed",
+                                        status_reason=f"{reason[:300]} ({where})"))

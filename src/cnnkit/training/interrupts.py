@@ -1,4 +1,5 @@
-"""Ctrl-C and SIGTERM during training: stop at once, keep the last epoch's checkpoint, say so, exit 130 or 143."""
+"""Ctrl-C and SIGTERM: stop at once with ``Interrupted`` (the command then says so and exits 130 or 143); during
+training, the last epoch's checkpoint is kept."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from contextlib import contextmanager
 from cnnkit.errors import Interrupted
 
 NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
+received: list[int] = []  # every signal turned into Interrupted, even one whose exception was swallowed
 
 
 def _raise(signum: int, frame) -> None:
-    raise Interrupted(f"Training was stopped by {NAMES.get(signum, signum)}", signum)
+    received.append(signum)
+    raise Interrupted(f"Stopped by {NAMES.get(signum, signum)}", signum)
 
 
 @contextmanager

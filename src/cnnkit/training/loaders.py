@@ -56,7 +56,7 @@ def split_features(model, splits: dict[str, ImageArrays], config: TrainConfig, p
                    progress: bool):
     """Cached pooled backbone features of the train (N, views, F) and val (N, 1, F) splits, and the cache record;
     (None, None, record with the reason) when the cache cannot stand in for the images."""
-    from cnnkit.training.feature_cache import cached_features
+    from cnnkit.feature_cache import cached_features
 
     reason = cache_refusal(config)
     if reason:

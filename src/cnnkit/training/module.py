@@ -72,6 +72,19 @@ class ClassifierModule(L.LightningModule):
         loss = F.cross_entropy(logits, labels, weight=self.class_weights)
         self._log("val", loss, (logits.argmax(1) == labels).float().mean(), len(labels))
 
+    def on_train_start(self) -> None:
+        """A run resumed with more epochs: its schedule stretches to the new total (the restored state has the old)."""
+        for config in self.trainer.lr_scheduler_configs:
+            scheduler, changed = config.scheduler, False
+            if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR) and scheduler.T_max != self.epochs:
+                scheduler.T_max, changed = self.epochs, True
+            elif isinstance(scheduler, torch.optim.lr_scheduler.StepLR) and scheduler.step_size != max(
+                    1, self.epochs // 3):
+                scheduler.step_size, changed = max(1, self.epochs // 3), True
+            if changed:  # the rate where the new schedule is at this epoch
+                for group, lr in zip(scheduler.optimizer.param_groups, scheduler._get_closed_form_lr()):
+                    group["lr"] = lr
+
     def configure_optimizers(self):
         optimizer = create_optimizer(param_groups(self.model, self.config, self.backbone_lr), self.config)
         scheduler = create_scheduler(optimizer, self.config, self.epochs)

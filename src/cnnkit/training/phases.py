@@ -153,7 +153,8 @@ class PhaseRunner:
 
             raise RunError("No epoch ended with a finite validation loss, so no weights were kept; lower `lr` or "
                            "check the data.")
-        before = self.record.result.train_seconds if self.record.result else 0.0
+        before = (self.record.result.train_seconds if self.record.result
+                  else sum(row["seconds"] for row in progress.get("history") or []))  # a killed run's epochs
         return TrainingResult(
             best_epoch=self.best.best_epoch, best_val_loss=self.best.best_score,
             best_val_acc=self.best.best_metrics.get("val_acc"), epochs_run=sum(p.epochs_run for p in done),
@@ -188,34 +189,42 @@ class PhaseRunner:
 
     def _solve_head(self, phase: Phase, index: int, epochs_before: int, done: list[PhaseRecord], train,
                     val) -> PhaseRecord:
-        """The linear head at the optimum of the regularised cross-entropy, C chosen on the validation split."""
+        """The linear head at the optimum of the regularised cross-entropy, C chosen by cross-validation on train+val
+        (the probe's choice); fitted on train+val when it is the run's last phase, else on train (validation then
+        stays unseen for the fine-tuning that follows)."""
         import numpy as np
         import torch
 
+        from cnnkit.models.linear_head import choose_by_cv, fit_softmax, log_loss
         from cnnkit.training.callbacks import History, save_solved_phase
-        from cnnkit.training.linear_head import choose_and_fit
 
         start = time.perf_counter()
-        labels = self.splits["train"].labels, self.splits["val"].labels
-        fit, scores = choose_and_fit(train[:, 0].numpy(), labels[0], val[:, 0].numpy(), labels[1],
-                                     len(self.record.classes), self.class_weights)
+        x = np.concatenate([train[:, 0].numpy(), val[:, 0].numpy()])
+        y = np.concatenate([self.splits["train"].labels, self.splits["val"].labels])
+        n, classes, last = len(train), len(self.record.classes), index == len(plan_phases(self.config)) - 1
+        C, scores = choose_by_cv(x, y, classes, seed=self.config.seed, class_weights=self.class_weights)
+        fit, _ = fit_softmax(x if last else x[:n], y if last else y[:n], classes, C, self.class_weights)
         with torch.no_grad():
             self.model.classifier.weight.copy_(torch.from_numpy(fit.weight))
             self.model.classifier.bias.copy_(torch.from_numpy(np.maximum(fit.bias, -1e4)))
-        chosen = next(s for s in scores if s["C"] == fit.C)
-        self.best.offer(self.model, epochs_before, {"val_loss": chosen["val_loss"], "val_acc": chosen["val_acc"]})
-        self.history = [*self.history, {"epoch": epochs_before, "phase": f"{phase.name} (L-BFGS, C={fit.C:.3g})",
-                                        "train_loss": None, "train_acc": None, "val_loss": chosen["val_loss"],
-                                        "val_acc": chosen["val_acc"], "lr": None,
+        chosen = next(s for s in scores if s["C"] == C)
+        val_metrics = ({"val_loss": chosen["cv_loss"], "val_acc": chosen["cv_acc"]} if last else  # held-out folds
+                       {"val_loss": log_loss(fit, x[n:], y[n:], self.class_weights),
+                        "val_acc": float((fit.probabilities(x[n:]).argmax(1) == y[n:]).mean())})
+        self.best.offer(self.model, epochs_before, val_metrics)
+        self.history = [*self.history, {"epoch": epochs_before, "phase": f"{phase.name} (L-BFGS, C={C:.3g})",
+                                        "train_loss": None, "train_acc": None, **val_metrics, "lr": None,
                                         "seconds": round(time.perf_counter() - start, 4)}]
         History(self.run.log_dir / "metrics.csv", phase.name, epochs_before, self.history).write()
         if not fit.converged:
-            log.warning("The head's solver stopped before converging (C=%g).", fit.C)
-        log.info("Head fitted to the optimum: C=%g chosen on the validation split (loss %.4f, accuracy %.4f), "
-                 "%.1f s.", fit.C, chosen["val_loss"], chosen["val_acc"], time.perf_counter() - start)
+            log.warning("The head's solver stopped before converging (C=%g).", C)
+        log.info("Head fitted to the optimum: C=%g by %d-fold cross-validation on train+val (accuracy %.4f), fitted "
+                 "on %s, %.1f s.", C, chosen["folds"], chosen["cv_acc"], "train+val" if last else "train",
+                 time.perf_counter() - start)
         record = PhaseRecord(phase.name, 1, self.model.classifier.weight.numel() + self.model.classifier.bias.numel(),
-                             solver={"method": "lbfgs", "C": fit.C, "iterations": fit.iterations,
-                                     "converged": fit.converged, "grid": scores})
+                             solver={"method": "lbfgs", "C": C, "iterations": fit.iterations,
+                                     "converged": fit.converged, "chosen_by": "cross-validation on train+val",
+                                     "fitted_on": "train+val" if last else "train", "grid": scores})
         save_solved_phase(self.run.last_checkpoint, self.model, index, [asdict(p) for p in done], asdict(record),
                           self.history, self.best)
         return record

@@ -97,3 +97,35 @@ def test_baseline_command(pattern_data, tmp_path, capsys):
     photo = sorted((pattern_data / "left").glob("*.png"))[0]
     assert main(["scan", str(tmp_path / "h"), str(photo), "--out", str(tmp_path / "scan")]) == 1
     assert "scanning needs a CNN patch classifier" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_probe_is_a_cross_validated_logistic_regression_on_frozen_features(tmp_path, monkeypatch):
+    """cnnkit baseline --method probe: the reference a transfer run must match, on the same split, comparable."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from cnnkit.config import BaselineConfig, TrainConfig
+    from cnnkit.feature_cache import cached_features
+    from cnnkit.models.linear_head import C_GRID
+    from cnnkit.training.fit import train
+    from tests.conftest import write_image_folder
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    data = write_image_folder(tmp_path / "data", ["left", "right", "top"], 12, size=40)
+    probe = train_baseline(data, tmp_path / "probe", BaselineConfig(method="probe", image_size=(64, 64),
+                                                                    folds=3)).run_dir
+    predictor, (train_split, val, test) = splits(probe)
+    model = predictor.model
+    features = [cached_features(model, s.images, predictor.preprocessing)[0][:, 0].numpy() for s in (train_split, val,
+                                                                                                    test)]
+    x, y = np.concatenate(features[:2]), np.concatenate([train_split.labels, val.labels])
+    search = GridSearchCV(LogisticRegression(max_iter=2000, tol=1e-6), {"C": list(C_GRID)},
+                          cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(x, y)
+    assert read_json(probe / "config.json")["cross_validation"]["best"]["C"] == search.best_params_["C"]
+    assert np.allclose(predictor.predict_arrays(test.images), search.predict_proba(features[2]), atol=1e-4)
+    evaluate_run(probe)
+    transfer = train(data, tmp_path / "transfer", TrainConfig(model="efficientnet_lite0", pretrained=True,
+                                                              image_size=(64, 64)), progress=False).run_dir
+    evaluate_run(transfer)
+    assert len(compare_runs([probe, transfer])) == 2  # the same split, so the same test set
+    assert "logistic regression on frozen features" in (probe / "report.html").read_text()

@@ -21,7 +21,7 @@ from cnnkit.models.pretrained import (
     load_pretrained,
     read_state_dict,
 )
-from cnnkit.training.feature_cache import cached_features
+from cnnkit.feature_cache import cached_features
 from cnnkit.weights import save_weights
 from tests.conftest import write_image_folder
 

@@ -145,3 +145,50 @@ def test_a_run_stopped_between_phases_resumes_as_if_never_stopped(tmp_path: Path
     assert all(torch.equal(whole[k], stopped[k]) for k in whole)
     logs = [(tmp_path / r / "logs" / "metrics.csv").read_text().splitlines() for r in ("whole", "stopped")]
     assert [line.rsplit(",", 1)[0] for line in logs[0]] == [line.rsplit(",", 1)[0] for line in logs[1]]
+
+
+def test_a_stop_before_the_first_epoch_leaves_no_lock_and_a_true_status(pattern_data: Path, tmp_path: Path,
+                                                                        monkeypatch):
+    from cnnkit.errors import Interrupted
+    from cnnkit.training import fit, phases
+
+    def stopped(*args, **kwargs):
+        raise Interrupted("Stopped by SIGTERM", 15)
+
+    with monkeypatch.context() as patch:  # while the images are decoded: nothing written, nothing left
+        patch.setattr(fit, "prepare_training_data", stopped)
+        with pytest.raises(Interrupted, match="nothing was written"):
+            train(pattern_data, tmp_path / "early", TrainConfig(**FAST), progress=False)
+    assert not (tmp_path / "early").exists()
+    with monkeypatch.context() as patch:  # after the record, before an epoch ended
+        patch.setattr(phases.PhaseRunner, "run_all", stopped)
+        with pytest.raises(Interrupted, match="no epoch had ended: start it afresh with `overwrite`"):
+            train(pattern_data, tmp_path / "run", TrainConfig(**FAST), progress=False)
+    record = read_json(tmp_path / "run" / "config.json")
+    assert record["status"] == "interrupted" and "no epoch had ended" in record["status_reason"]
+    assert not (tmp_path / "run" / ".lock").exists()
+
+
+def test_more_epochs_on_resume_stretch_the_schedule_and_stale_evaluations_go(pattern_data: Path, tmp_path: Path):
+    from cnnkit.evaluation.evaluate import evaluate_run
+    from tests.conftest import write_image_folder
+
+    run = tmp_path / "run"
+    train(pattern_data, run, TrainConfig(epochs=2, early_stopping=0, **FAST), progress=False)
+    evaluate_run(run, data=write_image_folder(tmp_path / "new", ["left", "right", "top"], 2, seed=21))
+    assert (run / "eval-new").exists()
+    resume(run, epochs=4, progress=False)
+    rates = [float(line.split(",")[6]) for line in (run / "logs" / "metrics.csv").read_text().splitlines()[1:]]
+    assert rates[2] > 0 and rates[2] > rates[3]  # the cosine now ends at epoch 4, not at 2
+    assert not (run / "eval-new").exists()  # it described the weights before the resume
+
+
+def test_out_of_range_numbers_are_refused_when_the_settings_are_made():
+    from cnnkit.config import ScanConfig
+
+    for bad in ({"lr": float("inf")}, {"lr": 1e300}, {"momentum": 2.0}, {"weight_decay": float("inf")}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            TrainConfig(**bad)
+    for scale in (1e308, float("inf"), 100.0):
+        with pytest.raises(ConfigError, match="scale"):
+            ScanConfig(scale=scale)

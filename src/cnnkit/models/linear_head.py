@@ -1,6 +1,7 @@
 """A linear head on frozen features, fitted to the optimum: multinomial logistic regression with an L2 penalty
-(scikit-learn's ``LogisticRegression``, L-BFGS, warm-started along the grid), its strength chosen on the validation
-split, and stored as the softmax classifier a network's head computes."""
+(scikit-learn's ``LogisticRegression``, L-BFGS, warm-started along the grid), its strength chosen by stratified
+cross-validation on train+val (``choose_by_cv``, as the linear probe chooses it) or on the validation split
+(``choose_and_fit``), and stored as the softmax classifier a network's head computes."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ class LinearFit:
         return e / e.sum(axis=1, keepdims=True)
 
 
-def _as_softmax(estimator, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def as_softmax(estimator, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's coefficients as a softmax over every class (a class absent from training is never predicted;
     two classes: sigmoid(w.x + b) is the softmax of (0, w.x + b))."""
     coef, intercept = estimator.coef_, estimator.intercept_
@@ -54,7 +55,7 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, C: float, class_
         warnings.simplefilter("always", ConvergenceWarning)
         estimator.fit(np.asarray(x, dtype=np.float64), np.asarray(y))
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    weight, bias = _as_softmax(estimator, num_classes)
+    weight, bias = as_softmax(estimator, num_classes)
     return LinearFit(weight, bias, C, int(np.max(estimator.n_iter_)), converged), estimator
 
 
@@ -79,3 +80,26 @@ def choose_and_fit(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, 
         if best is None or loss < best[0]:
             best = (loss, fit)
     return best[1], scores
+
+
+def choose_by_cv(x: np.ndarray, y: np.ndarray, num_classes: int, folds: int = 5, seed: int = 0,
+                 class_weights: list[float] | None = None, grid: tuple[float, ...] = C_GRID) -> tuple[float, list[dict]]:
+    """The C of ``grid`` with the best mean accuracy over stratified folds of (x, y), ties to the stronger penalty
+    (scikit-learn's GridSearchCV picks the same); returns it and every C's mean accuracy and log loss."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y)
+    folds = max(2, min(folds, int(np.bincount(y, minlength=num_classes)[np.unique(y)].min())))
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y))
+    accuracy = np.zeros((len(grid), folds))
+    loss = np.zeros_like(accuracy)
+    for k, (train, held) in enumerate(splits):
+        estimator = None
+        for i, C in enumerate(grid):
+            fit, estimator = fit_softmax(x[train], y[train], num_classes, C, class_weights, estimator)
+            accuracy[i, k] = float((fit.probabilities(x[held]).argmax(1) == y[held]).mean())
+            loss[i, k] = log_loss(fit, x[held], y[held], class_weights)
+    scores = [{"C": C, "cv_acc": float(accuracy[i].mean()), "cv_loss": float(loss[i].mean()), "folds": folds}
+              for i, C in enumerate(grid)]
+    best = int(np.argmax(accuracy.mean(1)))  # the first maximum: the strongest penalty among ties
+    return grid[best], scores

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from cnnkit.training.linear_head import choose_and_fit, fit_softmax
+from cnnkit.models.linear_head import choose_and_fit, fit_softmax
 
 
 def features(seed: int, n: int = 240, dim: int = 32, classes: int = 3):
@@ -62,7 +62,8 @@ def test_a_run_with_a_solved_head_predicts_what_the_solver_found(tmp_path, monke
     trained = train(data, tmp_path / "run", TrainConfig(model="test_efficientnet", weights=str(weights),
                                                          image_size=(32, 32)), progress=False)
     solver = trained.result.phases[0].solver
-    assert solver["method"] == "lbfgs" and solver["C"] == min(solver["grid"], key=lambda s: s["val_loss"])["C"]
+    best = max(s["cv_acc"] for s in solver["grid"])
+    assert solver["method"] == "lbfgs" and solver["C"] == next(s["C"] for s in solver["grid"] if s["cv_acc"] == best)
     predictor = Predictor.load(trained.run_dir)
     val = RunFolder(trained.run_dir).load_split("val", predictor.classes, predictor.preprocessing)
     x = torch.from_numpy(val.images).permute(0, 3, 1, 2).float() / 255.0
@@ -73,5 +74,25 @@ def test_a_run_with_a_solved_head_predicts_what_the_solver_found(tmp_path, monke
         head = predictor.model.classifier
         expected = torch.softmax(pooled @ head.weight.T + head.bias, 1).numpy()
     assert np.allclose(predictor.predict_arrays(val.images), expected, atol=1e-5)
-    accuracy = float((expected.argmax(1) == val.labels).mean())
-    assert accuracy == pytest.approx(next(s for s in solver["grid"] if s["C"] == solver["C"])["val_acc"])
+    from cnnkit.feature_cache import cached_features
+    from cnnkit.models.linear_head import fit_softmax
+
+    train_split = RunFolder(trained.run_dir).load_split("train", predictor.classes, predictor.preprocessing)
+    features = [cached_features(predictor.model, s.images, predictor.preprocessing)[0][:, 0].numpy()
+                for s in (train_split, val)]
+    refit, _ = fit_softmax(np.concatenate(features), np.concatenate([train_split.labels, val.labels]), 3,
+                           solver["C"])  # a transfer run's head: C from cross-validation, fitted on train+val
+    assert np.allclose(refit.probabilities(features[1]), expected, atol=1e-4)
+
+
+def test_choose_by_cv_picks_scikit_learns_grid_search_choice():
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from cnnkit.models.linear_head import C_GRID, choose_by_cv
+
+    x, y = features(3)
+    C, scores = choose_by_cv(x, y, 3, folds=4, seed=0)
+    search = GridSearchCV(LogisticRegression(max_iter=2000, tol=1e-6), {"C": list(C_GRID)},
+                          cv=StratifiedKFold(4, shuffle=True, random_state=0)).fit(x, y)
+    assert C == search.best_params_["C"]
+    assert [round(s["cv_acc"], 6) for s in scores] == [round(v, 6) for v in search.cv_results_["mean_test_score"]]
