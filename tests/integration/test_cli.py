@@ -274,3 +274,22 @@ def test_library_warnings_name_flags_on_the_command_line(tmp_path, capsys):
     _setup_logging(quiet=False)
     logging.getLogger("cnnkit").warning("set `include_seen` to keep them, or `overwrite`")
     assert "set --include-seen to keep them, or --overwrite" in capsys.readouterr().err
+
+
+def test_the_summary_says_when_fine_tuning_did_not_beat_the_head(capsys):
+    from cnnkit.cli.train import print_summary
+    from cnnkit.config import TrainConfig
+    from cnnkit.data.preprocess import Preprocessing
+    from cnnkit.run import ModelSpec, RunRecord, TrainedRun, TrainingResult
+    from cnnkit.run.record import PhaseRecord
+
+    solver = {"method": "lbfgs", "C": 0.01, "iterations": 20, "converged": True, "fitted_on": "train", "grid": [{}] * 11}
+    result = TrainingResult(best_epoch=0, best_val_loss=0.2, best_val_acc=0.9, epochs_run=5,
+                            phases=(PhaseRecord("head", 1, 10, solver=solver), PhaseRecord("finetune", 4, 99, 1e-4)))
+    record = RunRecord(ModelSpec("efficientnet_lite0", 2, 3), ("a", "b"),
+                       Preprocessing((224, 224), 3, (0.5,) * 3, (0.5,) * 3),
+                       training=TrainConfig(model="efficientnet_lite0", pretrained=True, strategy="finetune"),
+                       status="finished", result=result)
+    print_summary(TrainedRun(Path("run"), record), None)
+    out = capsys.readouterr().out
+    assert "fitted to the optimum (L-BFGS, C=0.01" in out and "the head's weights are kept" in out

@@ -27,7 +27,11 @@ def _phases(record) -> list[tuple[str, str]]:
     cache = record.feature_cache
     if cache and cache.used:
         text += f"; feature cache: {cache.computed} computed, {cache.reused} reused"
-    return [("Phases", text)]
+    rows = [("Phases", text)]
+    phases = record.result.phases
+    if len(phases) > 1 and record.result.best_epoch < phases[0].epochs_run:
+        rows.append(("Fine-tuning", "did not lower the validation loss of the head; the head's weights are kept"))
+    return rows
 
 
 def _head_rows(record) -> list[tuple[str, str]]:
