@@ -18,6 +18,7 @@ _LAZY = {
     "SearchConfig": "cnnkit.config",
     "train": "cnnkit.training.fit",
     "resume": "cnnkit.training.fit",
+    "auto_train": "cnnkit.recipes",
     "train_baseline": "cnnkit.baselines.fit",
     "evaluate": ("cnnkit.evaluation.evaluate", "evaluate_run"),
     "store_threshold": "cnnkit.evaluation.threshold",

@@ -63,7 +63,9 @@ def _features(model, images, preprocessing, views, augment, cache_dir, batch_siz
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
-    folder = (cache_dir or default_cache_dir()) / backbone_key(model.backbone, preprocessing, augment, views)
+    flip = "flip-averaged" if getattr(model, "flip_average", False) else None  # never mixed with plain features
+    folder = (cache_dir or default_cache_dir()) / backbone_key(model.backbone, preprocessing,
+                                                               ",".join(filter(None, (flip, augment))) or None, views)
     folder.mkdir(parents=True, exist_ok=True)
     keys = [hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()[:32] for image in images]
     found = _read_entries(folder, keys)

@@ -102,6 +102,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     from cnnkit.config import TrainConfig
 
+    if args.auto:
+        return _auto(args)
+    if args.budget is not None:
+        raise CnnkitError("--budget is the time of --auto; add --auto, or drop --budget.")
     if args.resume:
         if args.data or args.out or args.overwrite:
             raise CnnkitError("--resume RUN continues RUN from its own data and folder; drop DATA, --out and "
@@ -114,6 +118,29 @@ def cmd_train(args: argparse.Namespace) -> None:
         out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-{config.model}"
         trained = train(args.data, out, config, progress=not args.no_progress, overwrite=args.overwrite)
     finish(trained)
+
+
+def _auto(args: argparse.Namespace) -> None:
+    from cnnkit.recipes import auto_train
+
+    if args.resume or not args.data:
+        raise CnnkitError("--auto trains afresh on a DATA folder; drop --resume and give DATA.")
+    out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-auto"
+    trained = auto_train(args.data, out, _train_config(args), budget=args.budget or "10m",
+                         progress=not args.no_progress, overwrite=args.overwrite)
+    print_leaderboard(trained.record.recipe)
+    finish(trained)
+
+
+def print_leaderboard(recipe: dict) -> None:
+    """The candidates of --auto, best first, with their validation scores and times."""
+    print(f"\nRecipes tried ({recipe['seconds']:.0f} s of a {recipe['budget_seconds']:.0f} s budget; ranked by "
+          "validation accuracy, the test split untouched):")
+    for e in sorted(recipe["candidates"], key=lambda e: -(e.get("val_accuracy") or -1)):
+        score = (f"{e['val_accuracy']:.4f} ({e['validated_by']})" if e.get("val_accuracy") is not None
+                 else e.get("note") or "")
+        time_text = f"{e['seconds']:6.1f} s" if e.get("seconds") is not None else "       -"
+        print(f"  {e['name']:<9} {e['status']:<8} {time_text}  {score}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -187,6 +214,10 @@ def register(sub) -> None:
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint (its "
                                                    "settings; only --epochs and --finetune-epochs may be raised)")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (its run files only)")
+    p.add_argument("--auto", action="store_true", help="try the linear probe, transfer, fine-tuning (and a scratch "
+                                                       "CNN for small grayscale images) within --budget, keep the "
+                                                       "best on validation data (all stay in OUT/candidates)")
+    p.add_argument("--budget", metavar="TIME", help="--auto's time, e.g. 90s, 10m, 1h (default 10m)")
     _training_options(p)
     p.set_defaults(func=cmd_train)
 

@@ -18,6 +18,7 @@ INIT_SCHEMES = ("default", "kaiming", "xavier")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 BASELINE_METHODS = ("knn", "linear", "handcrafted", "probe")
 HEAD_SOLVERS = ("auto", "lbfgs", "epochs")
+PRECISIONS = ("auto", "32", "bf16")
 
 DATA, MODEL, BACKBONE, AUGMENT = ("data", "model and training", "pretrained backbones (any timm model; "
                                   "efficientnet_lite0 works offline)", "augmentation and imbalance")
@@ -108,8 +109,11 @@ class TrainConfig(DataConfig):
                                       "it epoch by epoch; auto: lbfgs where it applies (cached features, no hidden "
                                       "layer, no mixing)", choices=HEAD_SOLVERS, group=BACKBONE)
     finetune_epochs: int = option(5, "finetune: epochs after the head's", group=BACKBONE)
-    finetune_lr: float | None = option(None, "finetune: learning rate of the backbone (default: lr / 10)",
-                                       group=BACKBONE)
+    finetune_lr: float | None = option(None, "finetune: learning rate of the backbone's last stage, falling "
+                                             "geometrically to a tenth of it at the stem; the head keeps lr (default: "
+                                             "lr / 10)", group=BACKBONE)
+    precision: str = option("auto", "finetune: bf16 autocast for the trainable backbone (auto: where the CPU or GPU "
+                                    "supports bf16) or 32 (float32)", choices=PRECISIONS, group=BACKBONE)
     feature_cache: bool = option(True, "frozen backbone: run it every epoch instead of caching its features",
                                  group=BACKBONE, flag="--no-cache", negate=True)
     cache_views: int | None = option(None, "with augment and a frozen backbone: cache K views per image (default: "

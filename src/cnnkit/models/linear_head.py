@@ -40,8 +40,9 @@ def as_softmax(estimator, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, C: float, class_weights: list[float] | None = None,
-                estimator=None, max_iter: int = 2000):
-    """The regularised softmax regression's optimum for one C (``estimator`` given: warm-started from it)."""
+                estimator=None, max_iter: int = 2000, tol: float = 1e-6):
+    """The regularised softmax regression's optimum for one C (``estimator`` given: warm-started from it); ``tol``
+    on the gradient: the kept head is fitted tightly, the cross-validation's fits to scikit-learn's default."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -49,7 +50,7 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, C: float, class_
 
     weights = dict(enumerate(class_weights)) if class_weights else None
     if estimator is None:
-        estimator = LogisticRegression(C=C, max_iter=max_iter, tol=1e-6, class_weight=weights, warm_start=True)
+        estimator = LogisticRegression(C=C, max_iter=max_iter, tol=tol, class_weight=weights, warm_start=True)
     estimator.set_params(C=C)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -96,7 +97,7 @@ def choose_by_cv(x: np.ndarray, y: np.ndarray, num_classes: int, folds: int = 5,
     for k, (train, held) in enumerate(splits):
         estimator = None
         for i, C in enumerate(grid):
-            fit, estimator = fit_softmax(x[train], y[train], num_classes, C, class_weights, estimator)
+            fit, estimator = fit_softmax(x[train], y[train], num_classes, C, class_weights, estimator, tol=1e-4)
             accuracy[i, k] = float((fit.probabilities(x[held]).argmax(1) == y[held]).mean())
             loss[i, k] = log_loss(fit, x[held], y[held], class_weights)
     scores = [{"C": C, "cv_acc": float(accuracy[i].mean()), "cv_loss": float(loss[i].mean()), "folds": folds}

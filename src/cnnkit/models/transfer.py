@@ -15,7 +15,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from cnnkit.errors import ModelError
 from cnnkit.models.network import Network
 
-HEAD_OPTIONS = {"dropout": 0.2, "hidden": 0}
+HEAD_OPTIONS = {"dropout": 0.2, "hidden": 0, "flip_average": False}
 
 
 def is_timm_model(name: str) -> bool:
@@ -28,13 +28,18 @@ class TransferNet(Network):
     """``backbone`` (pooled features) -> ``head`` (dropout, [dense, ReLU, dropout], classifier).
 
     ``set_trainable_stages(n)`` freezes the backbone except its last ``n`` stages (0: all frozen; -1: none).
-    Frozen layers, and the batch-norm statistics of the whole backbone while any of it is frozen, stay in
-    inference mode when the network trains: with small data, re-estimating them does more harm than good.
+    Frozen layers, and the batch-norm statistics of the whole backbone while any of it is frozen (or always, with
+    ``keep_batch_norm_frozen``, as fine-tuning sets it), stay in inference mode when the network trains: with small
+    data, re-estimating them does more harm than good.
     """
 
-    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.2, hidden: int = 0):
+    keep_batch_norm_frozen = False
+
+    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.2, hidden: int = 0,
+                 flip_average: bool = False):
         super().__init__()
         self.backbone = backbone
+        self.flip_average = bool(flip_average)
         self.num_features = backbone.num_features
         self.num_classes = num_classes
         layers: list[nn.Module] = [nn.Dropout(dropout)]
@@ -50,8 +55,13 @@ class TransferNet(Network):
     has_backbone = True
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The backbone's feature map (N, num_features, H', W')."""
-        return self.backbone.forward_features(x)
+        """The backbone's feature map (N, num_features, H', W'); with ``flip_average``, the mean of the image's map and
+        its mirror image's map mirrored back (pooled, the mean of both pooled features: what the solved head chose
+        when flips proved label-preserving)."""
+        features = self.backbone.forward_features(x)
+        if self.flip_average:
+            features = (features + self.backbone.forward_features(x.flip(-1)).flip(-1)) / 2
+        return features
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's own pooling (timm's ``forward_head(pre_logits=True)``): (N, num_features)."""
@@ -86,7 +96,7 @@ class TransferNet(Network):
 
     def train(self, mode: bool = True) -> TransferNet:
         super().train(mode)
-        if mode and self.trainable_stages != -1:
+        if mode and (self.trainable_stages != -1 or self.keep_batch_norm_frozen):
             if self.frozen:
                 self.backbone.eval()
             else:
@@ -107,13 +117,14 @@ def timm_backbone(name: str) -> nn.Module:
 
 
 def build_transfer_net(name: str, num_classes: int, in_channels: int = 3, dropout: float = 0.2,
-                       hidden: int = 0) -> TransferNet:
+                       hidden: int = 0, flip_average: bool = False) -> TransferNet:
     if in_channels != 3:
         raise ModelError(f"Backbone {name!r} takes 3-channel images; grayscale images are repeated to 3 channels.")
     if not 0 <= dropout < 1 or hidden < 0:
         raise ModelError(f"Expected head dropout in [0, 1) and hidden >= 0. Received: dropout={dropout}, "
                          f"hidden={hidden}")
-    return TransferNet(timm_backbone(name), num_classes, dropout=float(dropout), hidden=int(hidden))
+    return TransferNet(timm_backbone(name), num_classes, dropout=float(dropout), hidden=int(hidden),
+                       flip_average=bool(flip_average))
 
 
 def backbone_config(name: str) -> dict:

@@ -78,6 +78,8 @@ class PhaseRecord:
     trainable_params: int
     backbone_lr: float | None = None
     solver: dict | None = None  # a head fitted to the optimum: the chosen C, the validation loss of every C
+    augment: str | None = None  # the phase's random transforms (fine-tuning's default when none was asked for)
+    precision: str | None = None  # "bf16" autocast or "32"; channels_last memory format with a trainable backbone
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ class RunRecord:
     feature_cache: FeatureCacheRecord | None = None
     result: TrainingResult | None = None
     decision: Decision | None = None
+    recipe: dict | None = None  # --auto: the budget, every candidate's validation scores, the kept one
     cnnkit_version: str = __version__
     record_version: int = RECORD_VERSION
 
@@ -182,7 +185,7 @@ class RunRecord:
                "pretrained": {"source": self.pretrained_source} if self.pretrained_source else None,
                "feature_cache": asdict(self.feature_cache) if self.feature_cache else None,
                "result": asdict(self.result) if self.result else None,
-               "decision": asdict(self.decision) if self.decision else None}
+               "decision": asdict(self.decision) if self.decision else None, "recipe": self.recipe}
         return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
@@ -204,7 +207,8 @@ class RunRecord:
             pretrained_source=(data.get("pretrained") or {}).get("source"),
             feature_cache=_build(FeatureCacheRecord, data.get("feature_cache")),
             result=TrainingResult.from_dict(data.get("result")), decision=_build(Decision, data.get("decision")),
-            cnnkit_version=data.get("cnnkit_version", "0.1.0"), record_version=int(data.get("record_version", 1)),
+            recipe=data.get("recipe"), cnnkit_version=data.get("cnnkit_version", "0.1.0"),
+            record_version=int(data.get("record_version", 1)),
         )._checked()
 
     def _checked(self) -> RunRecord:

@@ -122,11 +122,13 @@ def _refuse_existing(run: RunFolder) -> None:
 
 @with_options(TrainConfig)
 def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
-          progress: bool = True, overwrite: bool = False) -> TrainedRun:
+          progress: bool = True, overwrite: bool = False, time_limit: float | None = None) -> TrainedRun:
     """Train ``config.model`` on ``data_dir``; the run folder ``out_dir`` gets the record, split, weights and logs.
 
     Refuses an ``out_dir`` that already holds a run, unless ``overwrite`` (its run files are replaced; other files
     in the folder, such as data kept inside it, stay). Every epoch ends with a checkpoint: see ``resume``.
+    ``time_limit`` (seconds): each epoch-trained phase stops at the first batch end past it, keeping the best weights
+    so far (``--auto``'s budget).
     """
     config = config or TrainConfig()
     run = RunFolder(out_dir)
@@ -142,7 +144,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
         record, manifest = _first_record(prepared, config, run, split_counts(prepared.splits, prepared.classes))
         run.write_split(manifest)
         run.write_record(record)
-        return _fit(run, record, prepared.splits, ckpt_path=None, progress=progress, pretrained=pretrained)
+        return _fit(run, record, prepared.splits, ckpt_path=None, progress=progress, pretrained=pretrained,
+                    time_limit=time_limit)
 
 
 def _prepare(data_dir, config: TrainConfig, probe):
@@ -233,7 +236,8 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
 
 
 def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt_path: Path | None, progress: bool,
-         pretrained: tuple[dict, str] | None = None, more_epochs: bool = False) -> TrainedRun:
+         pretrained: tuple[dict, str] | None = None, more_epochs: bool = False,
+         time_limit: float | None = None) -> TrainedRun:
     import lightning as L
 
     from cnnkit.models.init import init_weights
@@ -246,13 +250,15 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
         model.backbone.load_state_dict(pretrained[0])
         record = record.replace(pretrained_source=pretrained[1])
         log.info("Backbone weights: %s", pretrained[1])
-    runner = PhaseRunner(run, record, splits, model, progress)
+    runner = PhaseRunner(run, record, splits, model, progress, time_limit)
     try:
         result = runner.run_all(ckpt_path, more_epochs)
     except BaseException:
         if runner.feature_cache is not None:
             run.write_record(record.replace(feature_cache=runner.feature_cache))
         raise
+    if getattr(model, "flip_average", False) and not record.model.options.get("flip_average"):
+        record = record.replace(model=replace(record.model, options={**record.model.options, "flip_average": True}))
     record = record.replace(status="finished", result=result, feature_cache=runner.feature_cache)
     run.write_record(record)
     return TrainedRun(run.path, record)

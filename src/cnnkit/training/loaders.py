@@ -74,3 +74,14 @@ def feature_loaders(train, val, splits: dict[str, ImageArrays], config: TrainCon
     """Batches of cached features for the epoch-by-epoch head."""
     return (tensor_loader(train, splits["train"].labels, config.batch_size, True, config.seed, sampler),
             tensor_loader(val, splits["val"].labels, config.batch_size, False, config.seed))
+
+
+def mirrored_features(model, splits: dict[str, ImageArrays], preprocessing: Preprocessing, progress: bool):
+    """Cached pooled features of the mirror images (flipped left to right) of train then val, (N, F) as numpy."""
+    import numpy as np
+
+    from cnnkit.feature_cache import cached_features
+
+    out = [cached_features(model, np.ascontiguousarray(splits[name].images[:, :, ::-1]), preprocessing, 1, None,
+                           progress=progress)[0][:, 0].numpy() for name in ("train", "val")]
+    return np.concatenate(out)

@@ -21,15 +21,19 @@ class ClassifierModule(L.LightningModule):
     ``class_weights`` (``--balance weights``) weight the cross-entropy of training and validation alike.
     With ``features=True`` batches are cached pooled backbone features (N, views, F): one view per sample is drawn
     at random in training, view 0 (the image itself) in validation, and only the head runs.
-    ``backbone_lr`` is the learning rate of a trainable backbone (fine-tuning); ``epochs`` sets the schedule's length.
+    ``backbone_lr`` is the learning rate of a trainable backbone's last stage (fine-tuning; earlier stages get less);
+    ``epochs`` sets the schedule's length, ``warmup`` a linear warm-up of the rates over its first steps;
+    ``augment`` replaces the run's own augmentation; ``channels_last`` feeds images in that memory format.
     """
 
     def __init__(self, model: nn.Module, config: TrainConfig, preprocessing: Preprocessing,
                  class_weights: list[float] | None = None, features: bool = False, backbone_lr: float | None = None,
-                 epochs: int | None = None):
+                 epochs: int | None = None, augment: str | None = None, channels_last: bool = False,
+                 warmup: bool = False):
         super().__init__()
         self.model = model
-        self.augment = Augmentation(None if features else config.augment, preprocessing.image_size)
+        self.augment = Augmentation(None if features else augment or config.augment, preprocessing.image_size)
+        self.channels_last, self.warmup = channels_last, warmup
         self.config = config
         self.preprocessing = preprocessing
         self.features = features
@@ -46,7 +50,10 @@ class ClassifierModule(L.LightningModule):
         return self.augment(batch.float() / 255.0)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.head(x) if self.features else self.model(normalize(x, self.preprocessing))
+        if self.features:
+            return self.model.head(x)
+        x = normalize(x, self.preprocessing)
+        return self.model(x.contiguous(memory_format=torch.channels_last) if self.channels_last else x)
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self._logits(self._inputs(batch))
@@ -87,5 +94,6 @@ class ClassifierModule(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = create_optimizer(param_groups(self.model, self.config, self.backbone_lr), self.config)
-        scheduler = create_scheduler(optimizer, self.config, self.epochs)
+        steps = self.trainer.estimated_stepping_batches if self.warmup else None
+        scheduler = create_scheduler(optimizer, self.config, self.epochs, steps)
         return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -21,20 +21,39 @@ def create_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 def param_groups(model: torch.nn.Module, config: TrainConfig, backbone_lr: float | None = None) -> list[dict]:
-    """Trainable parameters only: the backbone's (if any) at ``backbone_lr`` (default: lr), the rest at lr."""
-    head, body = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (body if name.startswith("backbone.") else head).append(p)
+    """Trainable parameters only: the head's at lr; a backbone's (if any) at discriminative rates, ``backbone_lr``
+    (default: lr) for its last stage falling geometrically to a tenth of it at the first (fastai's ``slice``)."""
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    stages = [[p for p in stage if id(p) in trainable] for stage in model.stages()] if hasattr(
+        model, "stages") else []
+    stages = [stage for stage in stages if stage]
+    in_stages = {id(p) for stage in stages for p in stage}
+    head = [p for p in model.parameters() if id(p) in trainable and id(p) not in in_stages]
+    top = backbone_lr or config.lr
     groups = [{"params": head, "lr": config.lr}]
-    if body:
-        groups.append({"params": body, "lr": backbone_lr or config.lr})
+    for i, stage in enumerate(stages):
+        depth = (len(stages) - 1 - i) / max(1, len(stages) - 1)  # 0 for the last stage, 1 for the first
+        groups.append({"params": stage, "lr": top * 0.1 ** depth})
     return groups
 
 
-def create_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, epochs: int | None = None) -> dict | None:
-    """Lightning's scheduler dict, stepped once per epoch over ``epochs`` (default config.epochs); None: constant."""
+def create_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, epochs: int | None = None,
+                     steps: int | None = None) -> dict | None:
+    """Lightning's scheduler dict, stepped once per epoch over ``epochs`` (default config.epochs); None: constant.
+    With ``steps`` (the phase's optimiser steps), cosine is stepped per batch after a linear warm-up over the first
+    tenth of them (fine-tuning: the new rates do not jolt a head that is already at its optimum)."""
+    import math
+
     epochs = epochs or config.epochs
+    if config.scheduler == "cosine" and steps:
+        warm = max(1, round(0.1 * steps))
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
+
+        return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "interval": "step"}
     if config.scheduler == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     elif config.scheduler == "step":

@@ -1,0 +1,242 @@
+"""``auto_train``: the recipe chooser for people who do not want to choose (``cnnkit train DATA --auto``).
+
+Within a time budget it trains, each into ``OUT/candidates/NAME`` on the same split (same seed and fractions):
+the linear probe and the transfer run (a frozen backbone, the head solved to the optimum: the cheap floor, always
+run), a scratch CNN when the images are small and grayscale (digits, wafer maps), and fine-tuning with as many epochs
+as the rest of the budget holds (estimated from a timed training step, capped by Lightning's ``max_time``). It ranks
+them by validation accuracy (cross-validated on train+val for the probe and the solved head, the validation split for
+epoch-trained runs), ties to the cheaper, copies the best into ``OUT`` with the leaderboard in its record, and never
+looks at the test split: scoring it once, for the kept run, is the caller's work (the ``train`` command does it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from cnnkit.config import BaselineConfig, TrainConfig
+from cnnkit.config.training import DataConfig
+from cnnkit.errors import CnnkitError, ConfigError, RunError
+from cnnkit.run import RunFolder, TrainedRun
+from cnnkit.run.lock import locked
+
+log = logging.getLogger("cnnkit")
+
+CANDIDATES = ("probe", "transfer", "scratch", "finetune")
+DEFAULT_BACKBONE = "efficientnet_lite0"
+MAX_FINETUNE_EPOCHS = 8
+SMALL_GRAY_SIDE = 64  # a scratch CNN is a candidate when every image is grayscale and at most this large
+KEPT_FILES = ("config.json", "split.json", "model.safetensors", "logs", "checkpoints")
+
+
+def _data_settings(config: TrainConfig) -> dict:
+    return {f.name: getattr(config, f.name) for f in fields(DataConfig)}
+
+
+def _backbone(config: TrainConfig) -> str:
+    from cnnkit.models import list_models
+
+    return DEFAULT_BACKBONE if config.model in list_models() else config.model
+
+
+def small_grayscale(data_dir: str | Path, sample: int = 200) -> bool:
+    """Whether the images (a spread sample of them) are all grayscale with a median side of at most 64 pixels."""
+    import numpy as np
+
+    from cnnkit.data.decode import probe_image
+    from cnnkit.data.files import scan_folder
+
+    scan = scan_folder(data_dir)
+    paths = [rel for found in scan.samples.values() for rel, _ in found]
+    picked = paths[::max(1, len(paths) // sample)]
+    infos = []
+    for rel in picked:
+        try:
+            infos.append(probe_image(scan.root / rel))
+        except CnnkitError:
+            continue
+    return bool(infos) and all(i.grayscale for i in infos) and float(
+        np.median([max(i.width, i.height) for i in infos])) <= SMALL_GRAY_SIDE
+
+
+def seconds_per_training_image(backbone: str, image_size: tuple[int, int], precision: str) -> float:
+    """A fine-tuning step's time per image on this machine (channels_last, ``precision``), from two timed steps."""
+    import torch
+
+    from cnnkit.models import create_model
+
+    model = create_model(backbone, 2, 3).to(memory_format=torch.channels_last)
+    model.set_trainable_stages(-1)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    x = torch.randn(8, 3, *image_size).contiguous(memory_format=torch.channels_last)
+    y = torch.tensor([0, 1] * 4)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return min(times[1:]) / len(x)
+
+
+class Chooser:
+    """The candidates' runs, their scores and the time left."""
+
+    def __init__(self, data_dir, out: RunFolder, config: TrainConfig, budget: float, progress: bool):
+        self.data_dir, self.out, self.config, self.budget, self.progress = data_dir, out, config, budget, progress
+        self.start = time.monotonic()
+        self.backbone = _backbone(config)
+        self.board: list[dict] = []
+        self.runs: dict[str, TrainedRun] = {}
+
+    def left(self) -> float:
+        return self.budget - (time.monotonic() - self.start)
+
+    def folder(self, name: str) -> Path:
+        return self.out.path / "candidates" / name
+
+    def attempt(self, name: str, fit, validated_by: str, note: str | None = None) -> None:
+        """Train one candidate, and enter it in the leaderboard (failed ones too, with the reason)."""
+        log.info("--auto: candidate %s (%.0f s of the budget left)", name, self.left())
+        start = time.monotonic()
+        entry = {"name": name, "folder": f"candidates/{name}", "validated_by": validated_by, "note": note}
+        try:
+            trained = fit(self.folder(name))
+        except CnnkitError as e:
+            self.board.append({**entry, "status": "failed", "note": str(e)[:300],
+                               "seconds": round(time.monotonic() - start, 1)})
+            log.warning("--auto: candidate %s failed: %s", name, e)
+            return
+        result = trained.record.result
+        accuracy = (trained.record.cross_validation.cv_accuracy if trained.record.cross_validation
+                    else result.best_val_acc)
+        self.runs[name] = trained
+        self.board.append({**entry, "status": "ranked", "val_accuracy": accuracy,
+                           "val_loss": None if trained.record.cross_validation else result.best_val_loss,
+                           "seconds": round(time.monotonic() - start, 1)})
+
+    def skip(self, name: str, why: str) -> None:
+        self.board.append({"name": name, "status": "skipped", "note": why, "folder": None})
+        log.info("--auto: candidate %s skipped: %s", name, why)
+
+    def probe(self) -> None:
+        from cnnkit.baselines.fit import train_baseline
+
+        settings = BaselineConfig(**_data_settings(self.config), method="probe", backbone=self.backbone)
+        self.attempt("probe", lambda out: train_baseline(self.data_dir, out, settings),
+                     "cross-validation on train+val")
+
+    def network(self, name: str, config: TrainConfig, validated_by: str, time_limit: float | None = None,
+                note: str | None = None) -> None:
+        from cnnkit.training.fit import train
+
+        self.attempt(name, lambda out: train(self.data_dir, out, config, progress=self.progress,
+                                             time_limit=time_limit), validated_by, note)
+
+    def pretrained(self, **changes) -> TrainConfig:
+        return self.config.replace(model=self.backbone, pretrained=True, **changes)
+
+    def finetune(self) -> None:
+        """Fine-tuning with the epochs the budget holds after a reserve for scoring the test split."""
+        from cnnkit.training.phases import bf16_supported
+
+        transfer = self.runs.get("transfer")
+        if transfer is None:
+            return self.skip("finetune", "the transfer candidate failed")
+        counts = {split: sum(c.values()) for split, c in transfer.record.data.counts.items()}
+        precision = "bf16" if self.config.precision == "bf16" or (
+            self.config.precision == "auto" and bf16_supported(self.config.accelerator)) else "32"
+        per_image = seconds_per_training_image(self.backbone, transfer.record.preprocessing.image_size, precision)
+        epoch = per_image * (counts.get("train", 0) + counts.get("val", 0) / 3)
+        reserve = per_image * counts.get("test", 0) / 3 * 2 + 0.01 * sum(counts.values()) + 5  # test, decoding
+        epochs = min(MAX_FINETUNE_EPOCHS, math.floor((self.left() - reserve) / max(epoch, 1e-9)))
+        if epochs < 2:
+            return self.skip("finetune", f"the budget left ({max(0.0, self.left()):.0f} s) holds fewer than 2 epochs "
+                                         f"of about {epoch:.0f} s each")
+        self.network("finetune", self.pretrained(strategy="finetune", finetune_epochs=epochs), "validation split",
+                     time_limit=self.left() - reserve, note=f"{epochs} epochs of about {epoch:.0f} s planned")
+        return None
+
+    def scratch(self) -> None:
+        if not small_grayscale(self.data_dir):
+            return self.skip("scratch", f"not small grayscale images (a scratch CNN is tried on those up to "
+                                        f"{SMALL_GRAY_SIDE} px)")
+        config = TrainConfig(**_data_settings(self.config), model="simple_cnn", epochs=self.config.epochs,
+                             accelerator=self.config.accelerator)
+        self.network("scratch", config, "validation split", time_limit=max(1.0, self.left() * 0.4))
+        return None
+
+    def ranked(self) -> list[dict]:
+        order = {name: i for i, name in enumerate(CANDIDATES)}
+        ranked = [e for e in self.board if e["status"] == "ranked"]
+        return sorted(ranked, key=lambda e: (-(e["val_accuracy"] or 0.0), order[e["name"]]))
+
+
+def parse_budget(text: str | float | int) -> float:
+    """Seconds from "600", "90s", "10m" or "1.5h"; ConfigError naming ``budget`` otherwise."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    value = str(text).strip().lower()
+    scale = units.get(value[-1:], None)
+    try:
+        seconds = float(value[:-1] if scale else value) * (scale or 1)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 7 * 86400 or seconds != seconds:
+        raise ConfigError(f"Expected `budget` as seconds or a duration such as 90s, 10m or 1h (more than 0). "
+                          f"Received: budget={text!r}")
+    return seconds
+
+
+def _keep(out: RunFolder, best: TrainedRun, board: list[dict], summary: dict) -> TrainedRun:
+    """Copy the best candidate's run files into ``out`` and write its record with the leaderboard."""
+    for name in KEPT_FILES:
+        source = best.run_dir / name
+        if source.is_dir():
+            shutil.copytree(source, out.path / name, dirs_exist_ok=True)
+        elif source.exists():
+            shutil.copy2(source, out.path / name)
+    record = best.record.replace(recipe={**summary, "candidates": board})
+    out.write_record(record)
+    return TrainedRun(out.path, record)
+
+
+def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
+               budget: float | str = 600, progress: bool = True, overwrite: bool = False) -> TrainedRun:
+    """Try the recipes within ``budget`` seconds (or "10m"), keep the best on validation data as the run in
+    ``out_dir`` (every candidate stays in ``out_dir/candidates``); the data settings, seed, ``model`` (a backbone;
+    default efficientnet_lite0) and ``precision`` of ``config`` apply to every candidate."""
+    config = config or TrainConfig()
+    seconds = parse_budget(budget)
+    out = RunFolder(out_dir)
+    if out.exists() and not overwrite:
+        raise RunError(f"{out.path} already holds a run. Choose another `out`, or replace it with `overwrite`.")
+    with locked(out.path):
+        for name in (*KEPT_FILES, "candidates", "metrics.json", "report.html", "figures"):
+            path = out.path / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        chooser = Chooser(data_dir, out, config, seconds, progress)
+        chooser.probe()
+        chooser.network("transfer", chooser.pretrained(strategy="transfer"), "cross-validation on train+val")
+        chooser.scratch()
+        chooser.finetune()
+        ranked = chooser.ranked()
+        if not ranked:
+            raise RunError(f"No candidate of the recipe chooser finished: {[e.get('note') for e in chooser.board]}")
+        kept = ranked[0]["name"]
+        for entry in chooser.board:
+            entry["status"] = "kept" if entry["name"] == kept else entry["status"]
+        summary = {"budget_seconds": seconds, "seconds": round(time.monotonic() - chooser.start, 1),
+                   "backbone": chooser.backbone, "kept": kept,
+                   "ranked_by": "validation accuracy (ties: the cheaper candidate); the test split is not used"}
+        log.info("--auto: kept %s (validation accuracy %.4f) after %.0f s of %.0f", kept, ranked[0]["val_accuracy"],
+                 summary["seconds"], seconds)
+        return _keep(out, chooser.runs[kept], chooser.board, summary)
+

@@ -1,0 +1,79 @@
+"""``--auto``: the candidates within a budget, ranked on validation data, the best kept, the test split scored once."""
+
+import json
+
+import pytest
+
+from cnnkit.config import TrainConfig
+from cnnkit.errors import ConfigError
+from cnnkit.recipes.auto import auto_train, parse_budget, small_grayscale
+from tests.conftest import write_image_folder
+
+
+@pytest.mark.parametrize("text, seconds", [("600", 600), ("90s", 90), ("10m", 600), ("1.5h", 5400), (45, 45)])
+def test_budgets_read_as_durations(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "-5m", "ten", "nan", "5d", ""])
+def test_a_wrong_budget_is_refused_by_name(text):
+    with pytest.raises(ConfigError, match="`budget`"):
+        parse_budget(text)
+
+
+def test_small_grayscale_images_are_recognised(tmp_path):
+    assert small_grayscale(write_image_folder(tmp_path / "gray", ["a", "b"], 4, size=16, mode="L"))
+    assert not small_grayscale(write_image_folder(tmp_path / "rgb", ["a", "b"], 4, size=16))
+    assert not small_grayscale(write_image_folder(tmp_path / "big", ["a", "b"], 4, size=96, mode="L"))
+
+
+def candidates(run) -> dict[str, dict]:
+    return {e["name"]: e for e in json.loads((run / "config.json").read_text())["recipe"]["candidates"]}
+
+
+@pytest.mark.slow
+def test_a_tiny_budget_keeps_the_cheap_floor_and_says_what_it_skipped(tmp_path, monkeypatch, capsys):
+    from cnnkit.cli import main
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    data = write_image_folder(tmp_path / "data", ["a", "b"], 10, size=32)
+    code = main(["train", str(data), "--auto", "--budget", "1s", "--image-size", "64", "--out",
+                 str(tmp_path / "run"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    found = candidates(tmp_path / "run")
+    assert set(found) == {"probe", "transfer", "scratch", "finetune"}
+    assert found["finetune"]["status"] == "skipped" and "budget" in found["finetune"]["note"]
+    assert found["scratch"]["status"] == "skipped"  # colour images
+    kept = [e for e in found.values() if e["status"] == "kept"]
+    assert len(kept) == 1 and kept[0]["name"] in ("probe", "transfer")
+    assert "Recipes tried" in out and "Test" in out  # the leaderboard, then the kept run's test score
+    # the test split was scored once, for the kept run only; no candidate ever saw it
+    assert (tmp_path / "run" / "metrics.json").exists()
+    assert not list((tmp_path / "run" / "candidates").rglob("metrics.json"))
+    assert main(["train", str(data), "--budget", "1m"]) == 1  # a budget without --auto is refused
+    assert "--budget is the time of --auto" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_every_candidate_runs_within_a_budget_and_the_best_on_validation_is_kept(tmp_path, monkeypatch):
+    from cnnkit.inference import Predictor
+    from cnnkit.run import RunFolder
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    data = write_image_folder(tmp_path / "data", ["a", "b", "c"], 10, size=16, mode="L")
+    trained = auto_train(data, tmp_path / "run", TrainConfig(image_size=(48, 48), epochs=3), budget="10m",
+                         progress=False)
+    found = candidates(tmp_path / "run")
+    assert all(e["status"] in ("ranked", "kept") for e in found.values()), found
+    assert found["finetune"]["note"].endswith("s planned")
+    best = max(found.values(), key=lambda e: e["val_accuracy"])["val_accuracy"]
+    kept = found[trained.record.recipe["kept"]]
+    assert kept["status"] == "kept" and kept["val_accuracy"] == best
+    source = RunFolder(tmp_path / "run" / kept["folder"]).read_record()
+    assert trained.record.model == source.model and trained.record.result == source.result
+    assert RunFolder(tmp_path / "run").read_split() == RunFolder(tmp_path / "run" / kept["folder"]).read_split()
+    splits = [RunFolder(tmp_path / "run" / e["folder"]).read_split() for e in found.values()]
+    assert all(split == splits[0] for split in splits)  # every candidate on the same split
+    assert Predictor.load(tmp_path / "run").predict_proba(sorted((data / "a").glob("*.png"))[:2]).shape == (2, 3)
+    assert trained.record.recipe["seconds"] <= 600

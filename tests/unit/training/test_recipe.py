@@ -1,0 +1,165 @@
+"""Fine-tuning's recipe (discriminative rates, warm-up then cosine, batch norm in inference mode, channels_last,
+default augmentation) and the head's features averaged with the mirror image's when cross-validation prefers them."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnkit.config import TrainConfig
+from cnnkit.models import create_model
+from cnnkit.models.pretrained import load_pretrained
+
+
+def lite0(classes: int = 3):
+    model = create_model("efficientnet_lite0", classes)
+    load_pretrained(model, "efficientnet_lite0")
+    return model
+
+
+def test_discriminative_rates_fall_geometrically_from_the_last_stage_to_the_stem():
+    from cnnkit.training.optim import param_groups
+
+    model = lite0()
+    model.set_trainable_stages(-1)
+    groups = param_groups(model, TrainConfig(model="efficientnet_lite0", pretrained=True, lr=1e-3), backbone_lr=1e-4)
+    head, stages = groups[0], groups[1:]
+    assert head["lr"] == 1e-3 and {id(p) for p in head["params"]} == {
+        id(p) for p in [*model.neck.parameters(), *model.classifier.parameters()]}
+    assert len(stages) == len(model.stages()) >= 3
+    assert stages[-1]["lr"] == pytest.approx(1e-4) and stages[0]["lr"] == pytest.approx(1e-5)
+    ratios = [b["lr"] / a["lr"] for a, b in zip(stages, stages[1:])]
+    assert np.allclose(ratios, ratios[0]) and ratios[0] > 1  # geometric, rising towards the output
+    every = [id(p) for g in groups for p in g["params"]]
+    assert len(every) == len(set(every)) == sum(1 for p in model.parameters() if p.requires_grad)
+
+
+def test_fine_tuning_warms_up_then_follows_a_cosine_to_zero():
+    from cnnkit.training.optim import create_scheduler
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = create_scheduler(optimizer, TrainConfig(), epochs=4, steps=40)
+    assert scheduler["interval"] == "step"
+    rates = []
+    for _ in range(40):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler["scheduler"].step()
+    assert rates[0] == pytest.approx(0.1 / 4) and rates[3] == pytest.approx(0.1)  # 4 warm-up steps
+    assert all(a <= b for a, b in zip(rates[:4], rates[1:4]))
+    assert all(a >= b for a, b in zip(rates[3:], rates[4:])) and rates[-1] < 0.001
+
+
+def test_batch_norm_stays_in_inference_mode_while_the_whole_backbone_trains():
+    model = lite0()
+    model.set_trainable_stages(-1)
+    model.keep_batch_norm_frozen = True
+    model.train()
+    norms = [m for m in model.backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and not any(m.training for m in norms)
+    before = [m.running_mean.clone() for m in norms]
+    model(torch.randn(4, 3, 64, 64) * 3 + 1).sum().backward()
+    assert all(torch.equal(a, m.running_mean) for a, m in zip(before, norms))
+    assert all(p.grad is not None for p in model.backbone.parameters())  # yet every weight learns
+
+
+def test_a_mirror_averaging_network_predicts_the_mean_of_both_features():
+    model = lite0(2).eval()
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        plain = model.pool(model.forward_features(x))
+        mirrored = model.pool(model.forward_features(x.flip(-1)))
+        model.flip_average = True
+        averaged = model.pool(model.forward_features(x))
+        logits = model(x)
+    assert torch.allclose(averaged, (plain + mirrored) / 2, atol=1e-5)
+    assert torch.allclose(logits, model.classifier(averaged), atol=1e-5)
+    assert create_model("efficientnet_lite0", 2, flip_average=True).flip_average  # the record rebuilds it
+
+
+def write_sided(root, per_class: int, size: int = 48):
+    """Two classes told apart only by the side of a bright bar: a mirror image belongs to the other class."""
+    rng = np.random.default_rng(0)
+    for label in ("left", "right"):
+        (root / label).mkdir(parents=True)
+        for i in range(per_class):
+            image = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
+            columns = slice(4, 14) if label == "left" else slice(size - 14, size - 4)
+            image[:, columns] = 230
+            Image.fromarray(image).save(root / label / f"{i}.png")
+    return root
+
+
+def test_mirror_averaging_is_left_out_where_a_flip_changes_the_class(tmp_path, monkeypatch):
+    from cnnkit.inference import Predictor
+    from cnnkit.training.fit import train
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    data = write_sided(tmp_path / "data", 12)
+    trained = train(data, tmp_path / "run", TrainConfig(model="efficientnet_lite0", pretrained=True,
+                                                        image_size=(64, 64)), progress=False)
+    solver = trained.record.result.phases[0].solver
+    assert solver["mirror_helps"] is False and solver["flip_average"] is False
+    assert not trained.record.model.options.get("flip_average")
+    assert not Predictor.load(tmp_path / "run").model.flip_average
+    assert trained.record.result.best_val_acc > 0.9  # the plain features tell the sides apart
+
+
+def test_a_kept_mirror_average_goes_into_the_record_and_prediction(tmp_path, monkeypatch):
+    """Cross-validation decides: made to prefer the averaged features (the second call), the run keeps them, the
+    record says so, and the loaded run predicts with them."""
+    import cnnkit.models.linear_head as linear_head
+    from cnnkit.inference import Predictor
+    from cnnkit.training.fit import train
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    real, calls = linear_head.choose_by_cv, []
+
+    def prefer_the_second(*args, **kwargs):
+        C, scores = real(*args, **kwargs)
+        calls.append(C)
+        bonus = 0.5 if len(calls) == 2 else 0.0
+        return C, [{**s, "cv_acc": s["cv_acc"] + bonus} for s in scores]
+
+    monkeypatch.setattr(linear_head, "choose_by_cv", prefer_the_second)
+    data = write_sided(tmp_path / "data", 8)
+    trained = train(data, tmp_path / "run", TrainConfig(model="efficientnet_lite0", pretrained=True,
+                                                        image_size=(64, 64)), progress=False)
+    assert len(calls) == 2 and trained.record.result.phases[0].solver["flip_average"] is True
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["options"]["flip_average"] is True
+    predictor = Predictor.load(tmp_path / "run")
+    assert predictor.model.flip_average
+    files = sorted((data / "left").glob("*.png"))[:3] + sorted((data / "right").glob("*.png"))[:3]
+    images = predictor.load_images(files)
+    plain = trained.record.build_network()  # rebuilt from the record: averaging, with the run's weights
+    from cnnkit.data.preprocess import normalize
+    from cnnkit.weights import load_weights
+
+    load_weights(plain, tmp_path / "run" / "model.safetensors").eval()
+    plain.flip_average = False
+    x = normalize(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0, predictor.preprocessing)
+    with torch.no_grad():
+        features = (plain.pool(plain.forward_features(x)) + plain.pool(plain.forward_features(x.flip(-1)))) / 2
+        expected = plain.classifier(features).softmax(1).numpy()
+    assert np.allclose(predictor.predict_proba(files), expected, atol=1e-5)
+
+
+def test_fine_tuning_records_its_augmentation_precision_and_keeps_batch_norm(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from cnnkit.training.fit import train
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    data = write_sided(tmp_path / "data", 8)
+    config = TrainConfig(model="efficientnet_lite0", pretrained=True, image_size=(64, 64), strategy="finetune",
+                         finetune_epochs=2, precision="32")
+    trained = train(data, tmp_path / "run", config, progress=False)
+    head, finetune = trained.record.result.phases
+    assert finetune.augment == "translate=0.05,zoom=0.1"  # no flip: the mirror image is the other class here
+    assert finetune.precision == "32" and finetune.epochs_run == 2
+    saved = load_file(str(tmp_path / "run" / "model.safetensors"))
+    original = lite0(2).backbone.state_dict()
+    assert all(torch.equal(saved[f"backbone.{k}"], v) for k, v in original.items() if "running_" in k)
+    assert all(t.is_contiguous() for t in saved.values())  # channels_last in training, plain layout on disk
