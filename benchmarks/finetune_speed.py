@@ -45,6 +45,23 @@ def step_time(model, optimizer, x, y, bf16: bool, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
+def feature_throughput(x, rounds: int) -> dict[str, float]:
+    """Images/s of the frozen backbone's pooled features (what the feature cache computes), eval mode, no grad."""
+    out = {}
+    for name, channels_last in (("NCHW fp32", False), ("channels_last", True)):
+        model = build(channels_last, True).eval()
+        inputs = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        times = []
+        with torch.no_grad():
+            model.pool(model.forward_features(inputs))
+            for _ in range(rounds):
+                start = time.perf_counter()
+                model.pool(model.forward_features(inputs))
+                times.append(time.perf_counter() - start)
+        out[name] = round(len(x) / statistics.median(times), 1)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -72,8 +89,11 @@ def main() -> None:
              "ratio": round(base / statistics.median(t), 2)} for name, t in times.items()]
     for row in rows:
         print(f"{row['variant']:<32} {row['images_per_s']:>7} img/s  x{row['ratio']}")
+    features = feature_throughput(x, args.rounds)
+    for name, rate in features.items():
+        print(f"feature extraction {name:<13} {rate:>7} img/s")
     print(json.dumps({"machine": f"{platform.machine()} {torch.get_num_threads()} threads",
-                      "torch": torch.__version__, "batch": args.batch, "rows": rows}))
+                      "torch": torch.__version__, "batch": args.batch, "rows": rows, "features": features}))
 
 
 if __name__ == "__main__":

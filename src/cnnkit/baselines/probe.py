@@ -37,21 +37,18 @@ def _backbone_data(data_dir, config: BaselineConfig):
         default_image_size=default_image_size(config.backbone))
 
 
-def _cross_validate(x: np.ndarray, y: np.ndarray, folds: int, seed: int):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-
-    from cnnkit.models.linear_head import C_GRID
+def _cross_validate(x: np.ndarray, y: np.ndarray, num_classes: int, folds: int, seed: int):
+    """C by stratified cross-validation on train+val (standardised features, scikit-learn's LogisticRegression), then
+    the fit on all of train+val at that C: the same solver and choice as a transfer run's head."""
+    from cnnkit.models.linear_head import choose_by_cv, fit_softmax
 
     folds = min(folds, int(np.bincount(y).min()))
     if folds < 2:
         raise DataError("Cross-validation needs at least 2 train+val images in every class.")
-    search = GridSearchCV(LogisticRegression(max_iter=2000, tol=1e-6), {"C": list(C_GRID)},
-                          cv=StratifiedKFold(folds, shuffle=True, random_state=seed), scoring="accuracy", n_jobs=1)
-    search.fit(x, y)
-    return search.best_estimator_, {"folds": folds, "best": {"C": float(search.best_params_["C"])},
-                                    "cv_accuracy": float(search.best_score_),
-                                    "candidates": len(search.cv_results_["params"]), "samples": int(len(y))}
+    C, scores = choose_by_cv(x, y, num_classes, folds=folds, seed=seed)
+    fit, _ = fit_softmax(x, y, num_classes, C)
+    return fit, {"folds": folds, "best": {"C": C}, "cv_accuracy": max(s["cv_acc"] for s in scores),
+                 "candidates": len(scores), "samples": int(len(y))}
 
 
 def fit_probe(data_dir: str | Path, run: RunFolder, config: BaselineConfig) -> TrainedRun:
@@ -59,7 +56,6 @@ def fit_probe(data_dir: str | Path, run: RunFolder, config: BaselineConfig) -> T
 
     from cnnkit.feature_cache import cached_features
     from cnnkit.models import create_model
-    from cnnkit.models.linear_head import as_softmax
     from cnnkit.models.pretrained import load_pretrained
     from cnnkit.weights import save_weights
 
@@ -74,11 +70,10 @@ def fit_probe(data_dir: str | Path, run: RunFolder, config: BaselineConfig) -> T
     parts = [cached_features(model, prepared.splits[s].images, prepared.preprocessing)[0][:, 0].numpy()
              for s in ("train", "val")]
     y = np.concatenate([prepared.splits["train"].labels, prepared.splits["val"].labels])
-    estimator, cv = _cross_validate(np.concatenate(parts), y, config.folds, config.seed)
-    weight, bias = as_softmax(estimator, len(classes))
+    fit, cv = _cross_validate(np.concatenate(parts), y, len(classes), config.folds, config.seed)
     with torch.no_grad():
-        model.classifier.weight.copy_(torch.from_numpy(weight))
-        model.classifier.bias.copy_(torch.from_numpy(np.maximum(bias, -1e4)))
+        model.classifier.weight.copy_(torch.from_numpy(fit.weight))
+        model.classifier.bias.copy_(torch.from_numpy(np.maximum(fit.bias, -1e4)))
     seconds = time.perf_counter() - start
     log.info("Probe: C=%g by %d-fold cross-validation on %d train+val images (accuracy %.4f), %.1f s", cv["best"]["C"],
              cv["folds"], cv["samples"], cv["cv_accuracy"], seconds)

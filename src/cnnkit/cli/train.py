@@ -42,6 +42,8 @@ def _head_rows(record) -> list[tuple[str, str]]:
     if solver:
         rows.append(("Head", f"fitted to the optimum (L-BFGS, C={solver['C']:.3g} by cross-validation on "
                              f"train+val among {len(solver['grid'])}, fitted on {solver['fitted_on']})"
+                             + ("; features averaged with the mirror image's (better by cross-validation)"
+                                if solver.get("flip_average") else "")
                              + ("" if solver["converged"] else "; not converged")))
         if result.epochs_run == 1:
             return rows + [("Time", f"trained in {result.train_seconds:.1f} s")]

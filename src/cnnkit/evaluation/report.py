@@ -75,8 +75,11 @@ def _network_rows(record, metrics: dict) -> list[list[str]]:
 
 def _transfer_rows(record) -> list[list[str]]:
     phases = ", ".join((f"{p.name} fitted to the optimum by L-BFGS (C={p.solver['C']:.3g} by cross-validation on "
-                        f"train+val, fitted on {p.solver['fitted_on']})" if p.solver else
-                        f"{p.name} {p.epochs_run} epochs")
+                        f"train+val, fitted on {p.solver['fitted_on']}"
+                        + ("; features averaged with the mirror image's" if p.solver.get("flip_average") else "")
+                        + ")" if p.solver else
+                        f"{p.name} {p.epochs_run} epochs"
+                        + (f", augment {p.augment or 'none'}, precision {p.precision}" if p.precision else ""))
                        + f" ({p.trainable_params:,} trainable parameters)"
                        for p in (record.result.phases if record.result else ()))
     cache = record.feature_cache
@@ -98,6 +101,22 @@ def _settings(record, metrics: dict) -> str:
     if record.data and record.data.skipped:
         rows.append(["skipped files", f"{len(record.data.skipped)} unreadable: " + ", ".join(record.data.skipped[:5])])
     return _table(["setting", "value"], rows) + _counts_table(record)
+
+
+def _recipe_section(record) -> str:
+    """The leaderboard of ``--auto``: every candidate's validation score, time and status."""
+    recipe = record.recipe
+    if not recipe:
+        return ""
+    rows = [[e["name"], e["status"], _fmt(e.get("val_accuracy")), e.get("validated_by") or "",
+             "" if e.get("seconds") is None else f"{e['seconds']:.1f} s", e.get("note") or ""]
+            for e in sorted(recipe["candidates"], key=lambda e: -(e.get("val_accuracy") or -1))]
+    return ('<section id="recipes"><h2>Recipes tried (--auto)</h2>'
+            f"<p>{recipe['seconds']:.0f} s of a {recipe['budget_seconds']:.0f} s budget, backbone "
+            f"{escape(recipe['backbone'])}; ranked by {escape(recipe['ranked_by'])}. The kept run is "
+            f"{escape(recipe['kept'])}; the others stay in candidates/.</p>"
+            + _table(["candidate", "status", "validation accuracy", "measured on", "time", "note"], rows)
+            + "</section>")
 
 
 def _counts_table(record) -> str:
@@ -185,6 +204,7 @@ def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) 
         *(f'<p class="note">{escape(n)}</p>' for n in notes),
         "</section>",
         f'<section id="settings"><h2>Run settings</h2>{_settings(record, metrics)}</section>',
+        _recipe_section(record),
         f'<section id="per-class"><h2>Per-class scores</h2>{per_class}</section>',
         '<section id="confusion-matrix"><h2>Confusion matrix</h2>'
         "<p>Row i, column j: the share of class i predicted as class j, in percent, with the count below. "

@@ -1,7 +1,11 @@
-"""A linear head on frozen features, fitted to the optimum: multinomial logistic regression with an L2 penalty
-(scikit-learn's ``LogisticRegression``, L-BFGS, warm-started along the grid), its strength chosen by stratified
-cross-validation on train+val (``choose_by_cv``, as the linear probe chooses it) or on the validation split
-(``choose_and_fit``), and stored as the softmax classifier a network's head computes."""
+"""A linear head on frozen features, fitted to the optimum: multinomial logistic regression with an L2 penalty on
+standardised features (scikit-learn's ``StandardScaler`` then ``LogisticRegression``, L-BFGS, warm-started along the
+grid; the scaling is folded into the weights), its strength chosen by stratified cross-validation on train+val
+(``choose_by_cv``, as the linear probe chooses it) or on the validation split (``choose_and_fit``), and stored as the
+softmax classifier a network's head computes.
+
+Standardising makes the problem well conditioned: on 1,528 digit images' EfficientNet-Lite0 features the
+cross-validation takes 19 s instead of 86 s and the final fit 1 s instead of 20 (benchmarks/flip_features.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))  # from strong to weak regularisation
+C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 13))  # from strong to weak regularisation
+PATIENCE = 3  # the cross-validation stops along the grid after this many C without a better accuracy
 
 
 @dataclass(frozen=True)
@@ -39,10 +44,18 @@ def as_softmax(estimator, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     return weight, bias
 
 
+def standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each feature's mean and standard deviation (1 where a feature is constant), as ``StandardScaler``."""
+    x = np.asarray(x, dtype=np.float64)
+    scale = x.std(axis=0)
+    return x.mean(axis=0), np.where(scale > 0, scale, 1.0)
+
+
 def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, C: float, class_weights: list[float] | None = None,
                 estimator=None, max_iter: int = 2000, tol: float = 1e-6):
-    """The regularised softmax regression's optimum for one C (``estimator`` given: warm-started from it); ``tol``
-    on the gradient: the kept head is fitted tightly, the cross-validation's fits to scikit-learn's default."""
+    """The regularised softmax regression's optimum for one C on standardised ``x`` (``estimator`` given:
+    warm-started from it, on the same ``x``), returned in the raw features' terms; ``tol`` on the gradient: the kept
+    head is fitted tightly, the cross-validation's fits to scikit-learn's default."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -51,12 +64,16 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, C: float, class_
     weights = dict(enumerate(class_weights)) if class_weights else None
     if estimator is None:
         estimator = LogisticRegression(C=C, max_iter=max_iter, tol=tol, class_weight=weights, warm_start=True)
+        estimator.scaling_ = standardisation(x)
     estimator.set_params(C=C)
+    mean, scale = estimator.scaling_
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        estimator.fit(np.asarray(x, dtype=np.float64), np.asarray(y))
+        estimator.fit((np.asarray(x, dtype=np.float64) - mean) / scale, np.asarray(y))
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     weight, bias = as_softmax(estimator, num_classes)
+    weight = weight / scale
+    bias = bias - weight @ mean
     return LinearFit(weight, bias, C, int(np.max(estimator.n_iter_)), converged), estimator
 
 
@@ -84,23 +101,28 @@ def choose_and_fit(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, 
 
 
 def choose_by_cv(x: np.ndarray, y: np.ndarray, num_classes: int, folds: int = 5, seed: int = 0,
-                 class_weights: list[float] | None = None, grid: tuple[float, ...] = C_GRID) -> tuple[float, list[dict]]:
+                 class_weights: list[float] | None = None, grid: tuple[float, ...] = C_GRID,
+                 patience: int = PATIENCE) -> tuple[float, list[dict]]:
     """The C of ``grid`` with the best mean accuracy over stratified folds of (x, y), ties to the stronger penalty
-    (scikit-learn's GridSearchCV picks the same); returns it and every C's mean accuracy and log loss."""
+    (scikit-learn's GridSearchCV picks the same), each fold standardised on its own training part; the grid is
+    walked from strong to weak regularisation and left after ``patience`` values without a better accuracy (the weak
+    end is the slow one). Returns C and every tried C's mean accuracy and log loss."""
     from sklearn.model_selection import StratifiedKFold
 
     y = np.asarray(y)
     folds = max(2, min(folds, int(np.bincount(y, minlength=num_classes)[np.unique(y)].min())))
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y))
-    accuracy = np.zeros((len(grid), folds))
-    loss = np.zeros_like(accuracy)
-    for k, (train, held) in enumerate(splits):
-        estimator = None
-        for i, C in enumerate(grid):
-            fit, estimator = fit_softmax(x[train], y[train], num_classes, C, class_weights, estimator, tol=1e-4)
-            accuracy[i, k] = float((fit.probabilities(x[held]).argmax(1) == y[held]).mean())
-            loss[i, k] = log_loss(fit, x[held], y[held], class_weights)
-    scores = [{"C": C, "cv_acc": float(accuracy[i].mean()), "cv_loss": float(loss[i].mean()), "folds": folds}
-              for i, C in enumerate(grid)]
-    best = int(np.argmax(accuracy.mean(1)))  # the first maximum: the strongest penalty among ties
-    return grid[best], scores
+    estimators: list = [None] * folds
+    scores: list[dict] = []
+    for C in grid:
+        accuracy, loss = np.zeros(folds), np.zeros(folds)
+        for k, (train, held) in enumerate(splits):
+            fit, estimators[k] = fit_softmax(x[train], y[train], num_classes, C, class_weights, estimators[k],
+                                             tol=1e-4)
+            accuracy[k] = float((fit.probabilities(x[held]).argmax(1) == y[held]).mean())
+            loss[k] = log_loss(fit, x[held], y[held], class_weights)
+        scores.append({"C": C, "cv_acc": float(accuracy.mean()), "cv_loss": float(loss.mean()), "folds": folds})
+        best = int(np.argmax([s["cv_acc"] for s in scores]))  # the first maximum: the strongest penalty among ties
+        if len(scores) - 1 - best >= patience:
+            break
+    return scores[best]["C"], scores

@@ -21,15 +21,15 @@ def create_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 def param_groups(model: torch.nn.Module, config: TrainConfig, backbone_lr: float | None = None) -> list[dict]:
-    """Trainable parameters only: the head's at lr; a backbone's (if any) at discriminative rates, ``backbone_lr``
-    (default: lr) for its last stage falling geometrically to a tenth of it at the first (fastai's ``slice``)."""
+    """Trainable parameters only, at lr; with ``backbone_lr`` (fine-tuning), a backbone's at discriminative rates:
+    ``backbone_lr`` for its last stage falling geometrically to a tenth of it at the first (fastai's ``slice``)."""
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
-    stages = [[p for p in stage if id(p) in trainable] for stage in model.stages()] if hasattr(
-        model, "stages") else []
+    stages = [[p for p in stage if id(p) in trainable] for stage in model.stages()] if (
+        backbone_lr and hasattr(model, "stages")) else []
     stages = [stage for stage in stages if stage]
     in_stages = {id(p) for stage in stages for p in stage}
     head = [p for p in model.parameters() if id(p) in trainable and id(p) not in in_stages]
-    top = backbone_lr or config.lr
+    top = backbone_lr
     groups = [{"params": head, "lr": config.lr}]
     for i, stage in enumerate(stages):
         depth = (len(stages) - 1 - i) / max(1, len(stages) - 1)  # 0 for the last stage, 1 for the first

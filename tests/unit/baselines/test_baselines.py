@@ -103,6 +103,8 @@ def test_baseline_command(pattern_data, tmp_path, capsys):
 def test_the_probe_is_a_cross_validated_logistic_regression_on_frozen_features(tmp_path, monkeypatch):
     """cnnkit baseline --method probe: the reference a transfer run must match, on the same split, comparable."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     from cnnkit.config import BaselineConfig, TrainConfig
     from cnnkit.feature_cache import cached_features
@@ -119,9 +121,11 @@ def test_the_probe_is_a_cross_validated_logistic_regression_on_frozen_features(t
     features = [cached_features(model, s.images, predictor.preprocessing)[0][:, 0].numpy() for s in (train_split, val,
                                                                                                     test)]
     x, y = np.concatenate(features[:2]), np.concatenate([train_split.labels, val.labels])
-    search = GridSearchCV(LogisticRegression(max_iter=2000, tol=1e-6), {"C": list(C_GRID)},
+    cv = read_json(probe / "config.json")["cross_validation"]
+    search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, tol=1e-8)),
+                          {"logisticregression__C": list(C_GRID[:cv["candidates"]])},
                           cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(x, y)
-    assert read_json(probe / "config.json")["cross_validation"]["best"]["C"] == search.best_params_["C"]
+    assert cv["best"]["C"] == search.best_params_["logisticregression__C"]
     assert np.allclose(predictor.predict_arrays(test.images), search.predict_proba(features[2]), atol=1e-4)
     evaluate_run(probe)
     transfer = train(data, tmp_path / "transfer", TrainConfig(model="efficientnet_lite0", pretrained=True,

@@ -4,6 +4,8 @@ chosen on validation data only."""
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from cnnkit.models.linear_head import choose_and_fit, fit_softmax
 
@@ -19,7 +21,7 @@ def features(seed: int, n: int = 240, dim: int = 32, classes: int = 3):
 def test_the_head_gives_scikit_learns_probabilities_at_its_optimum(classes, C):
     x, y = features(0, classes=classes)
     fit, _ = fit_softmax(x, y, classes, C)
-    reference = LogisticRegression(C=C, max_iter=10_000, tol=1e-10).fit(x, y)
+    reference = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=10_000, tol=1e-10)).fit(x, y)
     assert fit.converged
     assert np.abs(fit.probabilities(x) - reference.predict_proba(x)).max() < 1e-4
 
@@ -28,7 +30,8 @@ def test_class_weights_are_those_of_scikit_learn_and_an_absent_class_is_never_pr
     x, y = features(1)
     y[y == 1] = 2  # class 1 has no training image
     fit, _ = fit_softmax(x, y, 3, 1.0, class_weights=[0.5, 1.0, 3.0])
-    reference = LogisticRegression(C=1.0, max_iter=10_000, tol=1e-10, class_weight={0: 0.5, 2: 3.0}).fit(x, y)
+    reference = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=10_000, tol=1e-10,
+                                                                   class_weight={0: 0.5, 2: 3.0})).fit(x, y)
     assert np.abs(fit.probabilities(x)[:, [0, 2]] - reference.predict_proba(x)).max() < 1e-4
     assert fit.probabilities(x)[:, 1].max() < 1e-12
 
@@ -37,7 +40,7 @@ def test_the_strength_is_chosen_on_validation_data_only():
     x, y = features(2)
     train, val = slice(0, 160), slice(160, 240)
     fit, scores = choose_and_fit(x[train], y[train], x[val], y[val], 3)
-    assert fit.C == min(scores, key=lambda s: s["val_loss"])["C"] and len(scores) == 11
+    assert fit.C == min(scores, key=lambda s: s["val_loss"])["C"] and len(scores) == 13
     shuffled = choose_and_fit(x[train], y[train], x[val], np.random.default_rng(5).permutation(y[val]), 3)[1]
     assert [s["val_loss"] for s in shuffled] != [s["val_loss"] for s in scores]  # the validation labels decide
 
@@ -92,10 +95,25 @@ def test_choose_by_cv_picks_scikit_learns_grid_search_choice():
 
     x, y = features(3)
     C, scores = choose_by_cv(x, y, 3, folds=4, seed=0)
-    search = GridSearchCV(LogisticRegression(max_iter=2000, tol=1e-4), {"C": list(C_GRID)},
+    tried = [s["C"] for s in scores]
+    assert tried == list(C_GRID[:len(tried)])  # strong to weak, left PATIENCE values after the best
+    search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, tol=1e-4)),
+                          {"logisticregression__C": tried},
                           cv=StratifiedKFold(4, shuffle=True, random_state=0)).fit(x, y)
-    assert C == search.best_params_["C"]
+    assert C == search.best_params_["logisticregression__C"]
     # the cross-validation's fits stop at scikit-learn's default tolerance, warm-started along the grid: a held-out
     # image may fall the other way near the boundary, never more than one per fold
     fold = len(y) / 4
     assert np.allclose([s["cv_acc"] for s in scores], search.cv_results_["mean_test_score"], atol=1.01 / fold)
+
+
+def test_the_grid_walk_stops_after_its_patience_and_not_before():
+    from cnnkit.models.linear_head import C_GRID, PATIENCE, choose_by_cv
+
+    x, y = features(4)
+    C, scores = choose_by_cv(x, y, 3, folds=3)
+    accuracies = [s["cv_acc"] for s in scores]
+    best = accuracies.index(max(accuracies))
+    assert C == scores[best]["C"]
+    assert len(scores) == len(C_GRID) or len(scores) - 1 - best == PATIENCE
+    assert all(a <= accuracies[best] for a in accuracies)

@@ -50,6 +50,7 @@ def test_a_tiny_budget_keeps_the_cheap_floor_and_says_what_it_skipped(tmp_path, 
     assert "Recipes tried" in out and "Test" in out  # the leaderboard, then the kept run's test score
     # the test split was scored once, for the kept run only; no candidate ever saw it
     assert (tmp_path / "run" / "metrics.json").exists()
+    assert 'id="recipes"' in (tmp_path / "run" / "report.html").read_text()  # the leaderboard in the report
     assert not list((tmp_path / "run" / "candidates").rglob("metrics.json"))
     assert main(["train", str(data), "--budget", "1m"]) == 1  # a budget without --auto is refused
     assert "--budget is the time of --auto" in capsys.readouterr().err
