@@ -29,15 +29,20 @@ def _phases(record) -> list[tuple[str, str]]:
         text += f"; feature cache: {cache.computed} computed, {cache.reused} reused"
     rows = [("Phases", text)]
     phases = record.result.phases
-    if len(phases) > 1 and record.result.best_epoch < phases[0].epochs_run:
+    if phases[-1].name == "head (fallback)":
+        rows.append(("Fine-tuning", "did not beat the solved head's validation accuracy: the run keeps the head on "
+                                    "the pretrained backbone, re-solved on train+val (what --strategy transfer gives)"))
+    elif len(phases) > 1 and record.result.best_epoch < phases[0].epochs_run:
         rows.append(("Fine-tuning", "did not lower the validation loss of the head; the head's weights are kept"))
+    elif len(phases) > 1:
+        rows.append(("Fine-tuning", "kept: its validation accuracy beats the solved head's"))
     return rows
 
 
 def _head_rows(record) -> list[tuple[str, str]]:
     """The kept epoch, or for a head solved to the optimum, how."""
     result = record.result
-    solver = result.phases[0].solver if result.phases else None
+    solver = next((p.solver for p in reversed(result.phases) if p.solver), None)
     rows = []
     if solver:
         rows.append(("Head", f"fitted to the optimum (L-BFGS, C={solver['C']:.3g} by cross-validation on "
@@ -45,7 +50,7 @@ def _head_rows(record) -> list[tuple[str, str]]:
                              + ("; features averaged with the mirror image's (better by cross-validation)"
                                 if solver.get("flip_average") else "")
                              + ("" if solver["converged"] else "; not converged")))
-        if result.epochs_run == 1:
+        if result.epochs_run == 1 or result.phases[-1].name == "head (fallback)":
             return rows + [("Time", f"trained in {result.train_seconds:.1f} s")]
     last = result.best_epoch + 1 == result.epochs_run and result.epochs_run > 1 and not solver
     rows.append(("Best epoch", f"{result.best_epoch + 1} of {result.epochs_run} (its weights are kept), trained in "

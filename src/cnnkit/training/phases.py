@@ -175,6 +175,8 @@ class PhaseRunner:
             if i > 0 and checkpoint is None:
                 load_weights(self.model, self.run.weights_path)  # the next phase starts from the best weights so far
             done.append(self._run_phase(phase, i, sum(p.epochs_run for p in done), done, checkpoint))
+        if self.config.strategy == "finetune" and len(done) == 2 and done[0].solver:
+            done = self._settle_finetuning(done)
         if not self.run.weights_path.exists():
             from cnnkit.errors import RunError
 
@@ -187,6 +189,38 @@ class PhaseRunner:
             best_val_acc=self.best.best_metrics.get("val_acc"), epochs_run=sum(p.epochs_run for p in done),
             train_seconds=round(time.perf_counter() - start + before, 2),
             epoch_seconds=tuple(r["seconds"] for r in self.history), phases=tuple(done))
+
+    @property
+    def head_weights(self) -> Path:
+        return self.run.path / "checkpoints" / "head.safetensors"
+
+    def _settle_finetuning(self, done: list[PhaseRecord]) -> list[PhaseRecord]:
+        """Fine-tuning is kept when the validation accuracy of its kept epoch beats the solved head's on the same
+        images; otherwise (ties included: the simpler model) the run falls back to what a transfer run would be,
+        the head on the pretrained backbone re-solved on train+val (mirror averaging when it helps), and says so."""
+        import math
+
+        from cnnkit.training.callbacks import BestWeights
+        from cnnkit.weights import load_weights
+
+        head_acc = next(r["val_acc"] for r in self.history if str(r["phase"]).startswith("head"))
+        tuned = self.best.best_metrics.get("val_acc") if self.best.best_epoch >= done[0].epochs_run else None
+        if tuned is not None and tuned > head_acc:
+            log.info("Fine-tuning kept: validation accuracy %.4f against the solved head's %.4f.", tuned, head_acc)
+            return done
+        if not self.head_weights.exists():  # a run begun before fine-tuning could fall back
+            return done
+        log.info("Fine-tuning did not beat the solved head on validation (accuracy %s against %.4f): falling back "
+                 "to the head on the pretrained backbone, re-solved on train+val as a transfer run.",
+                 "n/a" if tuned is None else f"{tuned:.4f}", head_acc)
+        load_weights(self.model, self.head_weights)
+        self.model.set_trainable_stages(0)
+        self.best = BestWeights(self.run.weights_path)
+        self.best.best_score = math.inf
+        train, val = self._features()
+        epochs = sum(p.epochs_run for p in done)
+        fallback = self._solve_head(Phase("head (fallback)", 1, 0), len(done), epochs, done, train, val, final=True)
+        return [*done, fallback]
 
     def _features(self):
         """The cached features of train and val when the backbone is frozen and the cache applies, else Nones."""
@@ -227,7 +261,7 @@ class PhaseRunner:
                                        class_weights=self.class_weights)
 
     def _solve_head(self, phase: Phase, index: int, epochs_before: int, done: list[PhaseRecord], train,
-                    val) -> PhaseRecord:
+                    val, final: bool = False) -> PhaseRecord:
         """The linear head at the optimum of the regularised cross-entropy, C chosen by cross-validation on train+val
         (the probe's choice); fitted on train+val when it is the run's last phase, else on train (validation then
         stays unseen for the fine-tuning that follows). The run's last phase also tries features averaged with the
@@ -241,7 +275,8 @@ class PhaseRunner:
         start = time.perf_counter()
         x = np.concatenate([train[:, 0].numpy(), val[:, 0].numpy()])
         y = np.concatenate([self.splits["train"].labels, self.splits["val"].labels])
-        n, classes, last = len(train), len(self.record.classes), index == len(plan_phases(self.config)) - 1
+        n, classes = len(train), len(self.record.classes)
+        last = final or index == len(plan_phases(self.config)) - 1
         C, scores = choose_by_cv(x, y, classes, seed=self.config.seed, class_weights=self.class_weights)
         averaged = self._mirror_averaged(x, y)
         best = max(s["cv_acc"] for s in scores)
@@ -277,8 +312,13 @@ class PhaseRunner:
                                      "fitted_on": "train+val" if last else "train", "flip_average": flip,
                                      "mirror_helps": mirror,
                                      "grid": scores})
-        save_solved_phase(self.run.last_checkpoint, self.model, index, [asdict(p) for p in done], asdict(record),
-                          self.history, self.best)
+        if not final:  # a fallback happens after the last checkpoint, and again if the run is resumed
+            save_solved_phase(self.run.last_checkpoint, self.model, index, [asdict(p) for p in done], asdict(record),
+                              self.history, self.best)
+        if not last:  # fine-tuning follows: the head on the pretrained backbone is what it may fall back to
+            from cnnkit.weights import save_weights
+
+            save_weights(self.model, self.head_weights)
         return record
 
     def _run_phase(self, phase: Phase, index: int, epochs_before: int, done: list[PhaseRecord],

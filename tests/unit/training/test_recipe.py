@@ -156,10 +156,19 @@ def test_fine_tuning_records_its_augmentation_precision_and_keeps_batch_norm(tmp
     config = TrainConfig(model="efficientnet_lite0", pretrained=True, image_size=(64, 64), strategy="finetune",
                          finetune_epochs=2, precision="32")
     trained = train(data, tmp_path / "run", config, progress=False)
-    head, finetune = trained.record.result.phases
+    head, finetune, *fallback = trained.record.result.phases
     assert finetune.augment == "translate=0.05,zoom=0.1"  # no flip: the mirror image is the other class here
     assert finetune.precision == "32" and finetune.epochs_run == 2
-    saved = load_file(str(tmp_path / "run" / "model.safetensors"))
     original = lite0(2).backbone.state_dict()
+    saved = load_file(str(tmp_path / "run" / "model.safetensors"))
     assert all(torch.equal(saved[f"backbone.{k}"], v) for k, v in original.items() if "running_" in k)
     assert all(t.is_contiguous() for t in saved.values())  # channels_last in training, plain layout on disk
+    # The solved head is already perfect on validation, so fine-tuning cannot beat it: the run falls back to the
+    # head on the pretrained backbone re-solved on train+val, exactly what a transfer run with the same seed gives.
+    assert trained.record.result.phases[0].solver is not None
+    assert [p.name for p in fallback] == ["head (fallback)"] and fallback[0].solver["fitted_on"] == "train+val"
+    transfer = train(data, tmp_path / "transfer", config.replace(strategy="transfer"), progress=False)
+    expected = load_file(str(transfer.run_dir / "model.safetensors"))
+    assert saved.keys() == expected.keys()
+    assert all(torch.allclose(saved[k].float(), expected[k].float(), atol=1e-6) for k in saved)
+    assert trained.record.result.best_val_acc == transfer.record.result.best_val_acc
