@@ -147,7 +147,7 @@ def print_leaderboard(recipe: dict) -> None:
         score = (f"{e['val_accuracy']:.4f} ({e['validated_by']})" if e.get("val_accuracy") is not None
                  else e.get("note") or "")
         time_text = f"{e['seconds']:6.1f} s" if e.get("seconds") is not None else "       -"
-        print(f"  {e['name']:<9} {e['status']:<8} {time_text}  {score}")
+        print(f"  {e['name']:<28} {e['status']:<8} {time_text}  {score}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -112,8 +112,8 @@ def _recipe_section(record) -> str:
              "" if e.get("seconds") is None else f"{e['seconds']:.1f} s", e.get("note") or ""]
             for e in sorted(recipe["candidates"], key=lambda e: -(e.get("val_accuracy") or -1))]
     return ('<section id="recipes"><h2>Recipes tried (--auto)</h2>'
-            f"<p>{recipe['seconds']:.0f} s of a {recipe['budget_seconds']:.0f} s budget, backbone "
-            f"{escape(recipe['backbone'])}; ranked by {escape(recipe['ranked_by'])}. The kept run is "
+            f"<p>{recipe['seconds']:.0f} s of a {recipe['budget_seconds']:.0f} s budget, backbones "
+            f"{escape(', '.join(recipe['backbones']))}; ranked by {escape(recipe['ranked_by'])}. The kept run is "
             f"{escape(recipe['kept'])}; the others stay in candidates/.</p>"
             + _table(["candidate", "status", "validation accuracy", "measured on", "time", "note"], rows)
             + "</section>")

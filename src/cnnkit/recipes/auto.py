@@ -1,12 +1,15 @@
 """``auto_train``: the recipe chooser for people who do not want to choose (``cnnkit train DATA --auto``).
 
 Within a time budget it trains, each into ``OUT/candidates/NAME`` on the same split (same seed and fractions):
-the linear probe and the transfer run (a frozen backbone, the head solved to the optimum: the cheap floor, always
-run), a scratch CNN when the images are small and grayscale (digits, wafer maps), and fine-tuning with as many epochs
-as the rest of the budget holds (estimated from a timed training step, capped by Lightning's ``max_time``). It ranks
-them by validation accuracy (cross-validated on train+val for the probe and the solved head, the validation split for
-epoch-trained runs), ties to the cheaper, copies the best into ``OUT`` with the leaderboard in its record, and never
-looks at the test split: scoring it once, for the kept run, is the caller's work (the ``train`` command does it).
+the linear probe and the transfer run on the first backbone (a frozen backbone, the head solved to the optimum: the
+cheap floor, always run), transfer runs on the other offline backbones (EfficientNet-Lite1 and Lite2 when installed)
+while each is estimated to take at most a quarter of the budget left, a scratch CNN when the images are small and
+grayscale (digits, wafer maps), and fine-tuning of the best transfer run's backbone with as many epochs as the rest of
+the budget holds (estimated from a timed training step, capped by Lightning's ``max_time``). It ranks them by
+validation accuracy (cross-validated on train+val for the probe and the solved heads, the validation split for
+epoch-trained runs), then validation loss, then the order tried, copies the best into ``OUT`` with the leaderboard in
+its record, and never looks at the test split: scoring it once, for the kept run, is the caller's work (the ``train``
+command does it).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from cnnkit.run.lock import locked
 
 log = logging.getLogger("cnnkit")
 
-CANDIDATES = ("probe", "transfer", "scratch", "finetune")
+CANDIDATES = ("probe", "transfer", "scratch", "finetune")  # transfer: one per backbone, "transfer-NAME"
 DEFAULT_BACKBONE = "efficientnet_lite0"
 MAX_FINETUNE_EPOCHS = 8
 SMALL_GRAY_SIDE = 64  # a scratch CNN is a candidate when every image is grayscale and at most this large
@@ -37,10 +40,15 @@ def _data_settings(config: TrainConfig) -> dict:
     return {f.name: getattr(config, f.name) for f in fields(DataConfig)}
 
 
-def _backbone(config: TrainConfig) -> str:
+def _backbones(config: TrainConfig) -> list[str]:
+    """The backbone asked for, or every backbone whose ImageNet weights are installed offline (Lite0 first)."""
     from cnnkit.models import list_models
+    from cnnkit.models.pretrained import offline_backbones
 
-    return DEFAULT_BACKBONE if config.model in list_models() else config.model
+    if config.model not in list_models():
+        return [config.model]
+    return [DEFAULT_BACKBONE] + [name for name, here in offline_backbones().items()
+                                 if here and name != DEFAULT_BACKBONE]
 
 
 def small_grayscale(data_dir: str | Path, sample: int = 200) -> bool:
@@ -93,7 +101,8 @@ class Chooser:
     def __init__(self, data_dir, out: RunFolder, config: TrainConfig, budget: float, progress: bool):
         self.data_dir, self.out, self.config, self.budget, self.progress = data_dir, out, config, budget, progress
         self.start = time.monotonic()
-        self.backbone = _backbone(config)
+        self.backbones = _backbones(config)
+        self.backbone = self.backbones[0]
         self.board: list[dict] = []
         self.runs: dict[str, TrainedRun] = {}
 
@@ -142,27 +151,51 @@ class Chooser:
                                              time_limit=time_limit), validated_by, note)
 
     def pretrained(self, **changes) -> TrainConfig:
-        return self.config.replace(model=self.backbone, pretrained=True, **changes)
+        return self.config.replace(**{"model": self.backbone, "pretrained": True, **changes})
+
+    def transfers(self) -> None:
+        """A transfer run per backbone: the first always, the others while one is estimated to take at most a
+        quarter of the budget left (its features of train+val and their mirror images)."""
+        self.network(f"transfer-{self.backbone}", self.pretrained(strategy="transfer"),
+                     "cross-validation on train+val")
+        first = self.runs.get(f"transfer-{self.backbone}")
+        for backbone in self.backbones[1:]:
+            if first is None:
+                break
+            counts = first.record.data.counts
+            images = sum(counts["train"].values()) + sum(counts["val"].values())
+            side = first.record.preprocessing.image_size
+            cost = 2 * images * seconds_per_training_image(backbone, side, "32") / 3 + 5
+            if cost > self.left() / 4:
+                self.skip(f"transfer-{backbone}", f"about {cost:.0f} s estimated, more than a quarter of the "
+                                                  f"{max(0.0, self.left()):.0f} s left")
+                continue
+            self.network(f"transfer-{backbone}", self.pretrained(model=backbone, strategy="transfer"),
+                         "cross-validation on train+val")
 
     def finetune(self) -> None:
-        """Fine-tuning with the epochs the budget holds after a reserve for scoring the test split."""
+        """Fine-tuning of the best transfer run's backbone, with the epochs the budget holds after a reserve for
+        scoring the test split."""
         from cnnkit.training.phases import bf16_supported
 
-        transfer = self.runs.get("transfer")
-        if transfer is None:
-            return self.skip("finetune", "the transfer candidate failed")
+        transfers = [e for e in self.ranked() if e["name"].startswith("transfer-")]
+        if not transfers:
+            return self.skip("finetune", "no transfer candidate finished")
+        transfer = self.runs[transfers[0]["name"]]
+        backbone = transfer.record.model.name
         counts = {split: sum(c.values()) for split, c in transfer.record.data.counts.items()}
         precision = "bf16" if self.config.precision == "bf16" or (
             self.config.precision == "auto" and bf16_supported(self.config.accelerator)) else "32"
-        per_image = seconds_per_training_image(self.backbone, transfer.record.preprocessing.image_size, precision)
+        per_image = seconds_per_training_image(backbone, transfer.record.preprocessing.image_size, precision)
         epoch = per_image * (counts.get("train", 0) + counts.get("val", 0) / 3)
         reserve = per_image * counts.get("test", 0) / 3 * 2 + 0.01 * sum(counts.values()) + 5  # test, decoding
         epochs = min(MAX_FINETUNE_EPOCHS, math.floor((self.left() - reserve) / max(epoch, 1e-9)))
         if epochs < 2:
             return self.skip("finetune", f"the budget left ({max(0.0, self.left()):.0f} s) holds fewer than 2 epochs "
                                          f"of about {epoch:.0f} s each")
-        self.network("finetune", self.pretrained(strategy="finetune", finetune_epochs=epochs), "validation split",
-                     time_limit=self.left() - reserve, note=f"{epochs} epochs of about {epoch:.0f} s planned")
+        self.network("finetune", self.pretrained(model=backbone, strategy="finetune", finetune_epochs=epochs),
+                     "validation split", time_limit=self.left() - reserve,
+                     note=f"{backbone}, {epochs} epochs of about {epoch:.0f} s planned")
         return None
 
     def scratch(self) -> None:
@@ -175,9 +208,11 @@ class Chooser:
         return None
 
     def ranked(self) -> list[dict]:
-        order = {name: i for i, name in enumerate(CANDIDATES)}
-        ranked = [e for e in self.board if e["status"] == "ranked"]
-        return sorted(ranked, key=lambda e: (-(e["val_accuracy"] or 0.0), order[e["name"]]))
+        """Best first: validation accuracy, then validation loss (none: last), then the order tried."""
+        ranked = [(i, e) for i, e in enumerate(self.board) if e["status"] == "ranked"]
+        ranked.sort(key=lambda pair: (-(pair[1]["val_accuracy"] or 0.0), pair[1]["val_loss"] if pair[1][
+            "val_loss"] is not None else math.inf, pair[0]))
+        return [e for _, e in ranked]
 
 
 def parse_budget(text: str | float | int) -> float:
@@ -224,7 +259,7 @@ def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         chooser = Chooser(data_dir, out, config, seconds, progress)
         chooser.probe()
-        chooser.network("transfer", chooser.pretrained(strategy="transfer"), "cross-validation on train+val")
+        chooser.transfers()
         chooser.scratch()
         chooser.finetune()
         ranked = chooser.ranked()
@@ -234,8 +269,9 @@ def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
         for entry in chooser.board:
             entry["status"] = "kept" if entry["name"] == kept else entry["status"]
         summary = {"budget_seconds": seconds, "seconds": round(time.monotonic() - chooser.start, 1),
-                   "backbone": chooser.backbone, "kept": kept,
-                   "ranked_by": "validation accuracy (ties: the cheaper candidate); the test split is not used"}
+                   "backbones": chooser.backbones, "kept": kept,
+                   "ranked_by": "validation accuracy, then validation loss, then the order tried; the test split "
+                                "is not used"}
         log.info("--auto: kept %s (validation accuracy %.4f) after %.0f s of %.0f", kept, ranked[0]["val_accuracy"],
                  summary["seconds"], seconds)
         return _keep(out, chooser.runs[kept], chooser.board, summary)
