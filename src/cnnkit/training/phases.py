@@ -7,6 +7,7 @@ phase and epoch where it stopped, with the optimiser, schedule, best-so-far, his
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -160,6 +161,8 @@ class PhaseRunner:
             self.best.load_state_dict(progress["best"])
         if resume_from:  # the weights before anything runs on them (the feature cache is keyed by the backbone's)
             load_checkpoint_weights(self.model, resume_from)
+            if self.finetuned_weights.exists():  # it fell back to the head: the best-so-far is the fine-tuned one
+                os.replace(self.finetuned_weights, self.run.weights_path)
         for i in range(len(plan_phases(self.config))):
             if i < progress["phase_index"]:
                 continue
@@ -194,6 +197,10 @@ class PhaseRunner:
     def head_weights(self) -> Path:
         return self.run.path / "checkpoints" / "head.safetensors"
 
+    @property
+    def finetuned_weights(self) -> Path:
+        return self.run.path / "checkpoints" / "finetuned.safetensors"
+
     def _settle_finetuning(self, done: list[PhaseRecord]) -> list[PhaseRecord]:
         """Fine-tuning is kept when the validation accuracy of its kept epoch beats the solved head's on the same
         images; otherwise (ties included: the simpler model) the run falls back to what a transfer run would be,
@@ -213,6 +220,8 @@ class PhaseRunner:
         log.info("Fine-tuning did not beat the solved head on validation (accuracy %s against %.4f): falling back "
                  "to the head on the pretrained backbone, re-solved on train+val as a transfer run.",
                  "n/a" if tuned is None else f"{tuned:.4f}", head_acc)
+        if self.run.weights_path.exists():  # the fine-tuned best, for a resume that trains it further
+            os.replace(self.run.weights_path, self.finetuned_weights)
         load_weights(self.model, self.head_weights)
         self.model.set_trainable_stages(0)
         self.best = BestWeights(self.run.weights_path)

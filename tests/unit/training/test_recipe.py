@@ -172,3 +172,29 @@ def test_fine_tuning_records_its_augmentation_precision_and_keeps_batch_norm(tmp
     assert saved.keys() == expected.keys()
     assert all(torch.allclose(saved[k].float(), expected[k].float(), atol=1e-6) for k in saved)
     assert trained.record.result.best_val_acc == transfer.record.result.best_val_acc
+
+
+def test_the_test_split_never_reaches_the_heads_choices(tmp_path, monkeypatch):
+    """Swapping the labels of every test image changes nothing in training: not C, not the scores of the grid,
+    not the mirror decision, not a single weight."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from cnnkit.training.fit import train
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    base = tmp_path / "data"
+    for split, n in (("train", 10), ("test", 4)):
+        write_sided(tmp_path / "src" / split, n)
+        shutil.copytree(tmp_path / "src" / split, base / split)
+    swapped = tmp_path / "swapped"
+    shutil.copytree(base / "train", swapped / "train")
+    shutil.copytree(base / "test" / "left", swapped / "test" / "right")
+    shutil.copytree(base / "test" / "right", swapped / "test" / "left")
+    config = TrainConfig(model="efficientnet_lite0", pretrained=True, image_size=(48, 48))
+    runs = [train(data, tmp_path / name, config, progress=False) for data, name in ((base, "a"), (swapped, "b"))]
+    first, second = (r.record.result.phases[0].solver for r in runs)
+    assert first == second
+    weights = [load_file(str(r.run_dir / "model.safetensors")) for r in runs]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
