@@ -202,8 +202,8 @@ class PhaseRunner:
         return self.run.path / "checkpoints" / "finetuned.safetensors"
 
     def _settle_finetuning(self, done: list[PhaseRecord]) -> list[PhaseRecord]:
-        """Fine-tuning is kept when the validation accuracy of its kept epoch beats the solved head's on the same
-        images; otherwise (ties included: the simpler model) the run falls back to what a transfer run would be,
+        """Fine-tuning is kept when its kept epoch classifies more validation images right than the solved head;
+        otherwise (ties included: the simpler model) the run falls back to what a transfer run would be,
         the head on the pretrained backbone re-solved on train+val (mirror averaging when it helps), and says so."""
         import math
 
@@ -212,7 +212,8 @@ class PhaseRunner:
 
         head_acc = next(r["val_acc"] for r in self.history if str(r["phase"]).startswith("head"))
         tuned = self.best.best_metrics.get("val_acc") if self.best.best_epoch >= done[0].epochs_run else None
-        if tuned is not None and tuned > head_acc:
+        half_an_image = 0.5 / max(1, len(self.splits["val"]))  # at least one more image right (float32 metrics)
+        if tuned is not None and tuned > head_acc + half_an_image:
             log.info("Fine-tuning kept: validation accuracy %.4f against the solved head's %.4f.", tuned, head_acc)
             return done
         if not self.head_weights.exists():  # a run begun before fine-tuning could fall back
