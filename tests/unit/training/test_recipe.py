@@ -198,3 +198,24 @@ def test_the_test_split_never_reaches_the_heads_choices(tmp_path, monkeypatch):
     assert first == second
     weights = [load_file(str(r.run_dir / "model.safetensors")) for r in runs]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+@pytest.mark.slow
+def test_a_run_that_fell_back_trains_further_from_its_fine_tuned_weights(tmp_path, monkeypatch):
+    """Resumed with more fine-tuning epochs, a run that fell back to the head continues the fine-tuning (its
+    fine-tuned best weights were kept aside), then settles again."""
+    from cnnkit.training.fit import resume, train
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    data = write_sided(tmp_path / "data", 8)
+    config = TrainConfig(model="efficientnet_lite0", pretrained=True, image_size=(48, 48), strategy="finetune",
+                         finetune_epochs=1, precision="32")
+    first = train(data, tmp_path / "run", config, progress=False)
+    assert first.record.result.phases[-1].name == "head (fallback)"
+    assert (tmp_path / "run" / "checkpoints" / "finetuned.safetensors").exists()
+    again = resume(tmp_path / "run", changes={"finetune_epochs": 2}, progress=False)
+    names = [p.name for p in again.record.result.phases]
+    assert names[:2] == ["head", "finetune"] and again.record.result.phases[1].epochs_run == 2
+    assert names[2:] in ([], ["head (fallback)"])
+    rows = (tmp_path / "run" / "logs" / "metrics.csv").read_text().splitlines()[1:]
+    assert sum(1 for r in rows if ",finetune," in r) == 2
