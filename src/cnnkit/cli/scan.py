@@ -1,4 +1,5 @@
-"""``cnnkit scan``: a patch classifier over a whole photograph."""
+"""``cnnkit scan``: a patch classifier over a whole photograph; ``cnnkit patches``: training patches from dotted
+photographs."""
 
 from __future__ import annotations
 
@@ -30,8 +31,32 @@ def cmd_scan(args: argparse.Namespace) -> None:
     print(f"Heatmaps, counts.json, detections.csv and detections.png in {args.out}")
 
 
+def cmd_patches(args: argparse.Namespace) -> None:
+    from cnnkit.config import PatchConfig
+    from cnnkit.errors import CnnkitError
+    from cnnkit.patches import make_patches
+
+    if len(args.dots) != len(args.photos):
+        raise CnnkitError(f"--dots takes one CSV per photo, in the same order: {len(args.photos)} photo(s), "
+                          f"{len(args.dots)} dots file(s).")
+    counts = make_patches(args.photos, args.dots, args.out, settings(args, PatchConfig), overwrite=args.overwrite)
+    print(f"Patches in {args.out} (manifest.csv says where each came from): "
+          + ", ".join(f"{c} {n}" for c, n in sorted(counts.items())))
+    print(f"Next: cnnkit train {args.out} --model patch_cnn  (or a pretrained backbone)")
+
+
 def register(sub) -> None:
-    from cnnkit.config import ScanConfig
+    from cnnkit.config import PatchConfig, ScanConfig
+
+    p = sub.add_parser("patches", help="training patches from dotted photographs: one folder per class centred on "
+                                       "the dots, background windows away from them, and a manifest")
+    p.add_argument("photos", nargs="+", metavar="PHOTO", help="the photographs")
+    p.add_argument("--dots", nargs="+", required=True, metavar="CSV",
+                   help="one CSV per photo (class_name,row,col per animal), in the photos' order")
+    p.add_argument("--out", required=True, help="the folder to write (class folders and manifest.csv)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
+    add_options(p, PatchConfig, grouped=False)
+    p.set_defaults(func=cmd_patches)
 
     p = sub.add_parser("scan", help="a patch classifier over a whole photograph: heatmaps, detections, counts")
     p.add_argument("run", help="run folder of a patch classifier (patch_cnn is exact)")

@@ -119,3 +119,29 @@ class ScanConfig:
         check_range(self, "radius", 0.0)
         if self.ignore is not None:
             object.__setattr__(self, "ignore", tuple(self.ignore))
+
+
+@dataclass(frozen=True)
+class PatchConfig:
+    """How training patches are cut from dotted photographs."""
+
+    size: int = option(96, "patch side in pixels, at the photo's own scale", metavar="PIXELS")
+    per_dot: int = option(1, "patches per dot (more with jitter: shifted copies)", metavar="N")
+    jitter: int = option(0, "largest shift of a patch's centre from its dot, in pixels", metavar="PIXELS")
+    backgrounds: int | None = option(None, "background patches per photo (default: as many as its dot patches)",
+                                     metavar="N")
+    radius: float | None = option(None, "least distance from a background patch's centre to any dot, in pixels "
+                                        "(default: the patch side)", metavar="PIXELS")
+    background_class: str = option("background", "the folder of background patches", metavar="NAME")
+    seed: int = option(0, "seed of the jitter and of the background windows")
+
+    def __post_init__(self) -> None:
+        check_declared(self)
+        check_range(self, "size", 2, 4096)
+        check_range(self, "per_dot", 1, 1000)
+        check_range(self, "jitter", 0, 4096)
+        check_range(self, "backgrounds", 0, 10**6)
+        check_range(self, "radius", 0.0, None)
+        check_range(self, "seed", 0, 2**32 - 1)
+        if not self.background_class or any(c in self.background_class for c in '/\\:*?"<>|.'):
+            raise ConfigError(f"Expected `background_class` as a folder name. Received: {self.background_class!r}")

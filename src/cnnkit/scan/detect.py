@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from cnnkit.errors import DataError
 from cnnkit.scan.scan import ScanResult
 
 
@@ -47,23 +44,6 @@ def _suppress_plateaus(found: list[Detection], min_distance: float) -> list[Dete
         if all(k.label != d.label or (k.row - d.row) ** 2 + (k.col - d.col) ** 2 >= min_distance ** 2 for k in kept):
             kept.append(d)
     return kept
-
-
-def read_dots(path: str | Path) -> list[tuple[str, float, float]]:
-    """Rows ``class_name,row,col`` (other columns ignored) from a CSV with a header."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Dots file {path} does not exist.")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in ("class_name", "row", "col") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"Dots file {path} has no column(s) {missing}; it needs a header with class_name, row "
-                            f"and col (found: {reader.fieldnames}).")
-        try:
-            return [(r["class_name"], float(r["row"]), float(r["col"])) for r in reader]
-        except (TypeError, ValueError) as e:
-            raise DataError(f"Dots file {path}: a row or col is not a number ({e}).") from None
 
 
 def compare_with_dots(detections: list[Detection], dots: list[tuple[str, float, float]], classes: list[str],

@@ -11,7 +11,8 @@ from cnnkit._io import replace_folder
 from cnnkit.errors import ConfigError, OutputError
 from cnnkit.inference import NetworkPredictor, Predictor
 from cnnkit.options import with_options
-from cnnkit.scan.detect import compare_with_dots, detect, read_dots
+from cnnkit.data.dots import read_dots
+from cnnkit.scan.detect import compare_with_dots, detect
 from cnnkit.scan.output import write_outputs
 from cnnkit.scan.scan import load_photo, scan
 

@@ -12,7 +12,8 @@ from cnnkit.data.preprocess import Preprocessing
 from cnnkit.errors import CnnkitError
 from cnnkit.models import create_model
 from cnnkit.scan.dense import dense_network
-from cnnkit.scan.detect import compare_with_dots, read_dots
+from cnnkit.data.dots import read_dots
+from cnnkit.scan.detect import compare_with_dots
 from cnnkit.scan.scan import dense_scan, scan, sliding_scan
 
 PREP = Preprocessing((24, 24), 3, (0.4, 0.5, 0.3), (0.2, 0.25, 0.2))

@@ -1,0 +1,140 @@
+"""``make_patches``: ``OUT/<class>/`` patches centred on the dots of each photo (optionally several, shifted by up to
+``jitter`` pixels), ``OUT/<background_class>/`` windows drawn at random whose centres lie at least ``radius`` from
+every dot of their photo, and ``OUT/manifest.csv`` (file, class, photo, centre row and col, the dot's row and col,
+kind), so that splits can be made photo- or region-disjoint. The folder is written as a whole (nothing half-made);
+a patch reaching past the photo's edge is filled with black there, so that it stays centred on its dot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnkit.config import PatchConfig
+from cnnkit.errors import ConfigError, DataError
+from cnnkit.options import with_options
+
+log = logging.getLogger("cnnkit")
+
+MANIFEST_COLUMNS = ("file", "class", "photo", "row", "col", "dot_row", "dot_col", "kind")
+
+
+@dataclass(frozen=True)
+class Patch:
+    label: str
+    row: int  # the centre, in the photo's pixels
+    col: int
+    kind: str  # "dot" or "background"
+    dot: tuple[float, float] | None = None
+
+
+def _photo(path: Path) -> np.ndarray:
+    from cnnkit.data.decode import load_image, probe_image
+
+    info = probe_image(path)
+    return np.asarray(load_image(path, (info.height, info.width), 1 if info.grayscale else 3, "bilinear"))
+
+
+def crop(photo: np.ndarray, row: int, col: int, size: int) -> np.ndarray:
+    """The ``size`` x ``size`` window centred on (row, col) (its centre pixel is index size // 2), black outside."""
+    out = np.zeros((size, size, photo.shape[2]), dtype=photo.dtype)
+    top, left = row - size // 2, col - size // 2
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + size, photo.shape[0]), min(left + size, photo.shape[1])
+    if r1 > r0 and c1 > c0:
+        out[r0 - top:r1 - top, c0 - left:c1 - left] = photo[r0:r1, c0:c1]
+    return out
+
+
+def dot_patches(dots, config: PatchConfig, rng: np.random.Generator) -> list[Patch]:
+    out = []
+    for label, row, col in dots:
+        for k in range(config.per_dot):
+            shift = rng.integers(-config.jitter, config.jitter + 1, size=2) if config.jitter and k else (0, 0)
+            out.append(Patch(label, int(round(row)) + int(shift[0]), int(round(col)) + int(shift[1]), "dot",
+                             (row, col)))
+    return out
+
+
+def background_patches(dots, shape: tuple[int, int], count: int, config: PatchConfig, rng: np.random.Generator,
+                       path: Path) -> list[Patch]:
+    """``count`` windows inside the photo whose centres are at least the radius from every dot."""
+    radius = config.radius if config.radius is not None else float(config.size)
+    half = config.size // 2
+    rows = np.arange(half, shape[0] - (config.size - half) + 1)
+    cols = np.arange(half, shape[1] - (config.size - half) + 1)
+    points = np.array([(r, c) for _, r, c in dots], dtype=np.float64).reshape(-1, 2)
+    out, tries = [], 0
+    while len(out) < count and tries < 200 * max(count, 1):
+        tries += 1
+        r, c = int(rng.choice(rows)), int(rng.choice(cols))
+        if len(points) and np.hypot(points[:, 0] - r, points[:, 1] - c).min() < radius:
+            continue
+        out.append(Patch(config.background_class, r, c, "background"))
+    if len(out) < count:
+        raise DataError(f"{path}: found only {len(out)} of {count} background windows at least {radius:g} pixels "
+                        "from every dot; lower `backgrounds` or `radius`.")
+    return out
+
+
+def _plan(photo_path: Path, dots_path: Path, config: PatchConfig, rng: np.random.Generator):
+    from cnnkit.data.dots import check_dots, read_dots
+
+    photo = _photo(photo_path)
+    if min(photo.shape[:2]) < config.size:
+        raise DataError(f"Photo {photo_path} is {photo.shape[1]}x{photo.shape[0]} pixels, smaller than a "
+                        f"{config.size}-pixel patch; lower `size`.")
+    dots = read_dots(dots_path)
+    check_dots(dots_path, dots, *photo.shape[:2])
+    if any(label == config.background_class for label, _, _ in dots):
+        raise DataError(f"Dots file {dots_path} names a class {config.background_class!r}, the folder of the "
+                        "background patches; rename one of them (`background_class`).")
+    positives = dot_patches(dots, config, rng)
+    count = len(positives) if config.backgrounds is None else config.backgrounds
+    return photo, positives + background_patches(dots, photo.shape[:2], count, config, rng, photo_path)
+
+
+@with_options(PatchConfig)
+def make_patches(photos: list[str | Path], dots: list[str | Path], out: str | Path,
+                 config: PatchConfig | None = None, overwrite: bool = False) -> dict[str, int]:
+    """Cut patches from each photo with its dots file (paired in order) into ``out``; returns the count per class.
+
+    Refuses an ``out`` that already exists unless ``overwrite`` (then it is replaced as a whole)."""
+    from PIL import Image
+
+    from cnnkit._io import replace_folder
+
+    config = config or PatchConfig()
+    photos, dots = [Path(p) for p in photos], [Path(d) for d in dots]
+    if len(photos) != len(dots) or not photos:
+        raise ConfigError(f"Expected one dots file per photo. Received: {len(photos)} photo(s) and {len(dots)} dots "
+                          "file(s).")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise DataError(f"{out} already exists and is not empty; choose another `out`, or replace it with "
+                        "`overwrite`.")
+    rng = np.random.default_rng(config.seed)
+    plans = [(path, *_plan(path, dots_path, config, rng)) for path, dots_path in zip(photos, dots)]
+    counts: dict[str, int] = {}
+
+    def fill(folder: Path) -> None:
+        manifest = io.StringIO()
+        writer = csv.writer(manifest, lineterminator="\n")
+        writer.writerow(MANIFEST_COLUMNS)
+        for path, photo, patches in plans:
+            for i, p in enumerate(patches):
+                name = f"{p.label}/{path.stem}-{p.kind}-{i:05d}-r{p.row}-c{p.col}.png"
+                (folder / p.label).mkdir(exist_ok=True)
+                image = crop(photo, p.row, p.col, config.size)
+                Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(folder / name)
+                writer.writerow([name, p.label, str(path), p.row, p.col, *(p.dot or ("", "")), p.kind])
+                counts[p.label] = counts.get(p.label, 0) + 1
+        (folder / "manifest.csv").write_text(manifest.getvalue(), encoding="utf-8")
+
+    replace_folder(out, fill)
+    log.info("Patches in %s: %s", out, ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return counts

@@ -1,0 +1,119 @@
+"""Patches from dotted photographs come from the right places, and bad dots or photos end in one clear error."""
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnkit.config import PatchConfig
+from cnnkit.errors import CnnkitError, ConfigError, DataError
+from cnnkit.patches import make_patches
+
+DOTS = [("seal", 40, 50), ("seal", 150, 260), ("pup", 100, 120), ("pup", 15, 290)]  # the last one near the edges
+
+
+def dotted_photo(tmp_path, dots=DOTS, shape=(180, 320)):
+    """A dark noisy photo with a 3x3 marker of a distinct colour at every dot; returns (photo, dots CSV, markers)."""
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 40, (*shape, 3)).astype(np.uint8)
+    markers = []
+    for i, (_, row, col) in enumerate(dots):
+        colour = np.array([200 + 10 * i, 255 - 30 * i, 120 + 20 * i], dtype=np.uint8)
+        photo[row - 1:row + 2, col - 1:col + 2] = colour
+        markers.append(colour)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    with open(tmp_path / "dots.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["tid", "class_name", "row", "col"])
+        writer.writerows([7, name, row, col] for name, row, col in dots)
+    return tmp_path / "photo.png", tmp_path / "dots.csv", markers
+
+
+def manifest(out):
+    with open(out / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_patches_are_centred_on_the_dots_and_backgrounds_keep_away(tmp_path):
+    photo_path, dots_path, markers = dotted_photo(tmp_path)
+    photo = np.asarray(Image.open(photo_path))
+    config = PatchConfig(size=32, per_dot=3, jitter=4, backgrounds=12, radius=40, seed=1)
+    counts = make_patches([photo_path], [dots_path], tmp_path / "out", config)
+    assert counts == {"seal": 6, "pup": 6, "background": 12}
+    rows = manifest(tmp_path / "out")
+    assert len(rows) == 24 and {r["photo"] for r in rows} == {str(photo_path)}
+    shifted = 0
+    for r in rows:
+        patch = np.asarray(Image.open(tmp_path / "out" / r["file"]))
+        assert patch.shape == (32, 32, 3) and r["file"].startswith(r["class"] + "/")
+        row, col = int(r["row"]), int(r["col"])
+        if r["kind"] == "dot":
+            dot_row, dot_col = float(r["dot_row"]), float(r["dot_col"])
+            index = [(d[1], d[2]) for d in DOTS].index((dot_row, dot_col))
+            assert DOTS[index][0] == r["class"]
+            assert abs(row - dot_row) <= 4 and abs(col - dot_col) <= 4
+            shifted += (row, col) != (dot_row, dot_col)
+            marker_at = (16 + int(dot_row) - row, 16 + int(dot_col) - col)  # the dot, seen in the patch
+            assert (patch[marker_at] == markers[index]).all()
+        else:
+            assert r["class"] == "background" and r["kind"] == "background"
+            assert min(np.hypot(row - d[1], col - d[2]) for d in DOTS) >= 40
+            assert 16 <= row <= 180 - 16 and 16 <= col <= 320 - 16  # wholly inside the photo
+            assert (patch == photo[row - 16:row + 16, col - 16:col + 16]).all()
+    assert shifted > 0  # jitter moved the extra copies
+    edge = [r for r in rows if r["kind"] == "dot" and r["dot_row"] == "15.0" and r["row"] == "15"
+            and r["col"] == "290"]
+    patch = np.asarray(Image.open(tmp_path / "out" / edge[0]["file"]))
+    assert (patch[:1] == 0).all()  # past the photo's top edge: black, the dot still at the centre
+
+
+def test_a_seed_gives_the_same_patches(tmp_path):
+    photo_path, dots_path, _ = dotted_photo(tmp_path)
+    config = PatchConfig(size=24, per_dot=2, jitter=3, backgrounds=5, seed=3)
+    make_patches([photo_path], [dots_path], tmp_path / "a", config)
+    make_patches([photo_path], [dots_path], tmp_path / "b", config)
+    assert manifest(tmp_path / "a") == manifest(tmp_path / "b")
+
+
+@pytest.mark.parametrize("dots, shape, message", [
+    ([("seal", 40, 50), ("seal", 400, 50)], (180, 320), "lies outside the photo"),
+    ([("seal", 40, 50), ("a/b", 60, 60)], (180, 320), "cannot be a folder name"),
+    ([("seal", 40, 50), ("background", 60, 60)], (180, 320), "background patches"),
+    ([("seal", 10, 10)], (20, 20), "smaller than a 32-pixel patch"),
+])
+def test_bad_dots_and_photos_are_refused_by_name(tmp_path, dots, shape, message):
+    photo_path, dots_path, _ = dotted_photo(tmp_path, dots[:1], shape)
+    with open(dots_path, "w", newline="") as f:
+        csv.writer(f).writerows([["class_name", "row", "col"], *dots])
+    with pytest.raises(DataError, match=message):
+        make_patches([photo_path], [dots_path], tmp_path / "out", size=32)
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_an_empty_dots_file_and_unpaired_files_are_refused(tmp_path):
+    photo_path, dots_path, _ = dotted_photo(tmp_path)
+    dots_path.write_text("class_name,row,col\n")
+    with pytest.raises(DataError, match="has no dots"):
+        make_patches([photo_path], [dots_path], tmp_path / "out")
+    with pytest.raises(ConfigError, match="one dots file per photo"):
+        make_patches([photo_path, photo_path], [dots_path], tmp_path / "out")
+
+
+def test_an_existing_folder_is_kept_unless_replaced(tmp_path, capsys):
+    from cnnkit.cli import main
+
+    photo_path, dots_path, _ = dotted_photo(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    with pytest.raises(CnnkitError, match="already exists"):
+        make_patches([photo_path], [dots_path], out, size=24)
+    assert (out / "mine.txt").read_text() == "keep me"
+    assert main(["patches", str(photo_path), "--dots", str(dots_path), "--out", str(out), "--size", "24"]) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert main(["patches", str(photo_path), "--dots", str(dots_path), "--out", str(out), "--size", "24",
+                 "--overwrite"]) == 0
+    assert "seal 2" in capsys.readouterr().out and not (out / "mine.txt").exists()
+    assert main(["patches", str(photo_path), "--dots", str(dots_path), str(dots_path), "--out", str(out)]) == 1
