@@ -39,7 +39,8 @@ def cmd_patches(args: argparse.Namespace) -> None:
     if len(args.dots) != len(args.photos):
         raise CnnkitError(f"--dots takes one CSV per photo, in the same order: {len(args.photos)} photo(s), "
                           f"{len(args.dots)} dots file(s).")
-    counts = make_patches(args.photos, args.dots, args.out, settings(args, PatchConfig), overwrite=args.overwrite)
+    counts = make_patches(args.photos, args.dots, args.out, settings(args, PatchConfig), overwrite=args.overwrite,
+                          hard_negatives=args.hard_negatives or ())
     print(f"Patches in {args.out} (manifest.csv says where each came from): "
           + ", ".join(f"{c} {n}" for c, n in sorted(counts.items())))
     print(f"Next: cnnkit train {args.out} --model patch_cnn  (or a pretrained backbone)")
@@ -55,6 +56,8 @@ def register(sub) -> None:
                    help="one CSV per photo (class_name,row,col per animal), in the photos' order")
     p.add_argument("--out", required=True, help="the folder to write (class folders and manifest.csv)")
     p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
+    p.add_argument("--hard-negatives", nargs="+", metavar="RUN", help="add each run's most confident false "
+                   "detections (far from every dot) as background patches: train, mine, retrain")
     add_options(p, PatchConfig, grouped=False)
     p.set_defaults(func=cmd_patches)
 

@@ -28,7 +28,7 @@ class Patch:
     label: str
     row: int  # the centre, in the photo's pixels
     col: int
-    kind: str  # "dot" or "background"
+    kind: str  # "dot", "background" or "hard negative"
     dot: tuple[float, float] | None = None
 
 
@@ -81,7 +81,8 @@ def background_patches(dots, shape: tuple[int, int], count: int, config: PatchCo
     return out
 
 
-def _plan(photo_path: Path, dots_path: Path, config: PatchConfig, rng: np.random.Generator):
+def _plan(photo_path: Path, dots_path: Path, config: PatchConfig, rng: np.random.Generator,
+          mining_runs: tuple = ()):
     from cnnkit.data.dots import check_dots, read_dots
 
     photo = _photo(photo_path)
@@ -95,15 +96,26 @@ def _plan(photo_path: Path, dots_path: Path, config: PatchConfig, rng: np.random
                         "background patches; rename one of them (`background_class`).")
     positives = dot_patches(dots, config, rng)
     count = len(positives) if config.backgrounds is None else config.backgrounds
-    return photo, positives + background_patches(dots, photo.shape[:2], count, config, rng, photo_path)
+    patches = positives + background_patches(dots, photo.shape[:2], count, config, rng, photo_path)
+    for run in mining_runs:
+        from cnnkit.patches.mine import false_detections
+
+        mined = false_detections(run, photo_path, dots, config, count)
+        log.info("%s: %d hard negatives mined with %s", photo_path, len(mined), run)
+        patches += mined
+    return photo, patches
 
 
 @with_options(PatchConfig)
 def make_patches(photos: list[str | Path], dots: list[str | Path], out: str | Path,
-                 config: PatchConfig | None = None, overwrite: bool = False) -> dict[str, int]:
+                 config: PatchConfig | None = None, overwrite: bool = False,
+                 hard_negatives: list[str | Path] | tuple = ()) -> dict[str, int]:
     """Cut patches from each photo with its dots file (paired in order) into ``out``; returns the count per class.
 
-    Refuses an ``out`` that already exists unless ``overwrite`` (then it is replaced as a whole)."""
+    ``hard_negatives``: runs whose most confident false detections on each photo (as many per run as the photo's
+    random background windows) are added as background patches; the same seed gives the same dot and random
+    patches, so a round's folder is the previous one plus its mined windows. Refuses an ``out`` that already exists
+    unless ``overwrite`` (then it is replaced as a whole)."""
     from PIL import Image
 
     from cnnkit._io import replace_folder
@@ -118,7 +130,8 @@ def make_patches(photos: list[str | Path], dots: list[str | Path], out: str | Pa
         raise DataError(f"{out} already exists and is not empty; choose another `out`, or replace it with "
                         "`overwrite`.")
     rng = np.random.default_rng(config.seed)
-    plans = [(path, *_plan(path, dots_path, config, rng)) for path, dots_path in zip(photos, dots)]
+    plans = [(path, *_plan(path, dots_path, config, rng, tuple(hard_negatives)))
+             for path, dots_path in zip(photos, dots)]
     counts: dict[str, int] = {}
 
     def fill(folder: Path) -> None:
@@ -127,7 +140,7 @@ def make_patches(photos: list[str | Path], dots: list[str | Path], out: str | Pa
         writer.writerow(MANIFEST_COLUMNS)
         for path, photo, patches in plans:
             for i, p in enumerate(patches):
-                name = f"{p.label}/{path.stem}-{p.kind}-{i:05d}-r{p.row}-c{p.col}.png"
+                name = f"{p.label}/{path.stem}-{p.kind.replace(' ', '-')}-{i:05d}-r{p.row}-c{p.col}.png"
                 (folder / p.label).mkdir(exist_ok=True)
                 image = crop(photo, p.row, p.col, config.size)
                 Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(folder / name)

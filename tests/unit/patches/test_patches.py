@@ -117,3 +117,35 @@ def test_an_existing_folder_is_kept_unless_replaced(tmp_path, capsys):
                  "--overwrite"]) == 0
     assert "seal 2" in capsys.readouterr().out and not (out / "mine.txt").exists()
     assert main(["patches", str(photo_path), "--dots", str(dots_path), str(dots_path), "--out", str(out)]) == 1
+
+
+@pytest.fixture(scope="module")
+def aerial_run(tmp_path_factory):
+    from cnnkit.cli import main
+
+    root = tmp_path_factory.mktemp("aerial")
+    assert main(["datasets", "export", "aerial", str(root / "data"), "--size", "20"]) == 0
+    assert main(["-q", "train", str(root / "data" / "patches"), "--model", "patch_cnn", "--epochs", "3",
+                 "--out", str(root / "run"), "--no-progress"]) == 0
+    return root
+
+
+@pytest.mark.slow
+def test_hard_negatives_are_the_runs_false_detections_away_from_every_dot(aerial_run, tmp_path):
+    from cnnkit.data.dots import read_dots
+
+    scenes = aerial_run / "data" / "scenes"
+    scene, dots_path = scenes / "scene_0.png", scenes / "scene_0-dots.csv"
+    dots = read_dots(dots_path)
+    config = PatchConfig(size=16, backgrounds=6, radius=12, seed=2)
+    plain = make_patches([scene], [dots_path], tmp_path / "plain", config)
+    mined = make_patches([scene], [dots_path], tmp_path / "mined", config, hard_negatives=[aerial_run / "run"])
+    rows = manifest(tmp_path / "mined")
+    hard = [r for r in rows if r["kind"] == "hard negative"]
+    assert 0 < len(hard) <= 6 and mined["background"] == plain["background"] + len(hard)
+    assert [r for r in rows if r["kind"] != "hard negative"] == manifest(tmp_path / "plain")  # the same seed: added
+    for r in hard:
+        row, col = int(r["row"]), int(r["col"])
+        assert r["class"] == "background" and min(np.hypot(row - d[1], col - d[2]) for d in dots) >= 12 - 0.5
+    centres = [(int(r["row"]), int(r["col"])) for r in hard]
+    assert all(np.hypot(a[0] - b[0], a[1] - b[1]) >= 16 for i, a in enumerate(centres) for b in centres[i + 1:])

@@ -1,0 +1,44 @@
+"""Hard negatives: a run's most confident false detections on a dotted photo, as background patches.
+
+The run scans the whole photo (fully convolutional, as ``cnnkit scan``); every local maximum of an object class's
+probability whose centre lies at least the radius from every dot is a false detection; the highest-scoring ones, at
+least a patch side apart, become background windows (kind "hard negative" in the manifest). Train, mine, retrain: each
+round's run finds the windows the previous background patches did not teach it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cnnkit.config import PatchConfig
+from cnnkit.errors import ConfigError
+from cnnkit.patches.cut import Patch
+
+
+def false_detections(run_dir: str | Path, photo_path: Path, dots, config: PatchConfig, count: int) -> list[Patch]:
+    """Up to ``count`` windows the run calls an object (any class not named background*) far from every dot."""
+    from cnnkit.inference import NetworkPredictor, Predictor
+    from cnnkit.scan.detect import detect
+    from cnnkit.scan.scan import load_photo, scan
+
+    predictor = Predictor.load(run_dir)
+    if not isinstance(predictor, NetworkPredictor):
+        raise ConfigError(f"{run_dir} is a baseline run; mining hard negatives needs a CNN patch classifier that can "
+                          "scan a photo.")
+    classes = predictor.classes
+    ignore = tuple(c for c in classes if c.lower().startswith("background"))
+    photo = load_photo(photo_path, predictor.preprocessing.channels)
+    result = scan(predictor.model, predictor.preprocessing, photo, None, "dense", 512)
+    radius = config.radius if config.radius is not None else float(config.size)
+    found = detect(result, classes, threshold=0.0, min_distance=config.size, ignore=ignore)
+    points = np.array([(r, c) for _, r, c in dots], dtype=np.float64).reshape(-1, 2)
+    kept: list[Patch] = []
+    for d in sorted(found, key=lambda d: -d.score):
+        if len(kept) == count:
+            break
+        far = not len(points) or np.hypot(points[:, 0] - d.row, points[:, 1] - d.col).min() >= radius
+        apart = all(np.hypot(k.row - d.row, k.col - d.col) >= config.size for k in kept)
+        if far and apart:
+            kept.append(Patch(config.background_class, int(round(d.row)), int(round(d.col)), "hard negative"))
+    return kept
