@@ -3,7 +3,8 @@ solved to the optimum, mirror-averaged features when cross-validation prefers th
 recipe, `--auto` within a budget, and (optionally) a scratch CNN and the head trained epoch by epoch.
 
     python benchmarks/transfer.py --data ../shared/data/hymenoptera --out /tmp/cnnkit-transfer --seeds 0,1,2
-    python benchmarks/transfer.py --data ../shared/data/sealions/patches --out /tmp/cnnkit-sl --rows probe,transfer,finetune
+    python benchmarks/transfer.py --data ../shared/data/sealions/patches --out /tmp/cnnkit-sl \
+        --rows probe,transfer,finetune
 
 The data has train/ and val/ only. Since issue 13 cnnkit refuses to score the images that chose the kept epoch, and
 since issue 14 the solved head uses train+val: so val/ serves as the test split here (see held_out_layout), scored once,

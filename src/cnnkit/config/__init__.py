@@ -5,5 +5,6 @@ from cnnkit.config.commands import (DecisionConfig, EvaluateConfig, PatchConfig,
 from cnnkit.config.parse import parse_head, parse_options, parse_size
 from cnnkit.config.training import BaselineConfig, DataConfig, TrainConfig
 
-__all__ = ["BaselineConfig", "DataConfig", "DecisionConfig", "EvaluateConfig", "PatchConfig", "PredictConfig", "PreviewConfig",
+__all__ = ["BaselineConfig", "DataConfig", "DecisionConfig", "EvaluateConfig", "PatchConfig", "PredictConfig",
+           "PreviewConfig",
            "ScanConfig", "SearchConfig", "TrainConfig", "TsneConfig", "parse_head", "parse_options", "parse_size"]
