@@ -28,6 +28,12 @@ def cmd_scan(args: argparse.Namespace) -> None:
     print("Counts: " + ", ".join(f"{c} {n}" for c, n in summary["counts"].items()))
     if summary["dots"]:
         _print_dots(summary["dots"])
+        _print_dots({"all objects": summary["dots_overall"]})
+        confusion = summary["dots_overall"]["confusion"]
+        if confusion:
+            print("Matched detections, true class -> predicted: " + "; ".join(
+                f"{true} -> " + ", ".join(f"{p} {n}" for p, n in sorted(row.items()))
+                for true, row in sorted(confusion.items())))
     print(f"Heatmaps, counts.json, detections.csv and detections.png in {args.out}")
 
 

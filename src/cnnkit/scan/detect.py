@@ -69,3 +69,25 @@ def compare_with_dots(detections: list[Detection], dots: list[tuple[str, float, 
                         "recall": matched / len(theirs) if theirs else None,
                         "known_class": name in classes}
     return report
+
+
+def overall_with_dots(detections: list[Detection], dots: list[tuple[str, float, float]], radius: float) -> dict:
+    """Class-agnostic: all detections against all dots (count error, precision, recall; greedy matching within
+    ``radius``, highest score first, each dot once), and for matched pairs the confusion between classes
+    (``confusion[true][predicted]``)."""
+    free = list(range(len(dots)))
+    confusion: dict[str, dict[str, int]] = {}
+    matched = 0
+    for d in sorted(detections, key=lambda d: -d.score):
+        if not free:
+            break
+        distances = [np.hypot(d.row - dots[k][1], d.col - dots[k][2]) for k in free]
+        best = int(np.argmin(distances))
+        if distances[best] <= radius:
+            true = dots[free.pop(best)][0]
+            confusion.setdefault(true, {}).setdefault(d.label, 0)
+            confusion[true][d.label] += 1
+            matched += 1
+    return {"detected": len(detections), "dots": len(dots), "count_error": len(detections) - len(dots),
+            "matched": matched, "precision": matched / len(detections) if detections else None,
+            "recall": matched / len(dots) if dots else None, "confusion": confusion}

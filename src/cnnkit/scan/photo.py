@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 from cnnkit.config import ScanConfig
-from cnnkit._io import replace_folder
+from cnnkit._io import replace_folder, write_json
 from cnnkit.errors import ConfigError, OutputError
 from cnnkit.inference import NetworkPredictor, Predictor
 from cnnkit.options import with_options
 from cnnkit.data.dots import read_dots
-from cnnkit.scan.detect import compare_with_dots, detect
+from cnnkit.scan.detect import compare_with_dots, detect, overall_with_dots
 from cnnkit.scan.output import write_outputs
 from cnnkit.scan.scan import load_photo, scan
 
@@ -47,6 +47,7 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     radius = c.radius if c.radius is not None else min(window) / 2.0 / c.scale
     detections = detect(result, classes, c.threshold, min_distance, ignore, c.scale)
     report = compare_with_dots(detections, expected_dots, classes, radius) if expected_dots is not None else None
+    overall = overall_with_dots(detections, expected_dots, radius) if expected_dots is not None else None
     settings = {"run": str(Path(run_dir).resolve()), "photo": str(Path(photo_path).resolve()),
                 "photo_size": list(photo.shape[:2]), "scale": c.scale, "method": c.method, "window": list(window),
                 "stride": result.stride, "exact": result.exact, "threshold": c.threshold,
@@ -57,6 +58,8 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     def fill(folder: Path) -> None:
         counts.update(write_outputs(folder, photo, result, classes, detections, ignore, radius, c.scale, settings,
                                     report))
+        if overall is not None:
+            write_json(folder / "dots-overall.json", overall)
 
     replace_folder(out, fill)
-    return {**settings, "counts": counts, "detections": len(detections), "dots": report}
+    return {**settings, "counts": counts, "detections": len(detections), "dots": report, "dots_overall": overall}

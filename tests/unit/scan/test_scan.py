@@ -107,6 +107,20 @@ def test_matching_detections_to_dots():
     assert report["boat"]["recall"] == 0.0 and report["boat"]["precision"] is None
 
 
+def test_the_class_agnostic_comparison_matches_any_class_and_tables_the_confusion():
+    from cnnkit.scan.detect import Detection, overall_with_dots
+
+    detections = [Detection("car", 10, 10, 0.9), Detection("boat", 50, 50, 0.8), Detection("car", 90, 90, 0.7),
+                  Detection("car", 52, 49, 0.6)]
+    dots = [("car", 12, 11), ("car", 52, 47), ("boat", 5, 5), ("boat", 91, 88)]
+    overall = overall_with_dots(detections, dots, radius=5)
+    assert overall["detected"] == 4 and overall["dots"] == 4 and overall["count_error"] == 0
+    assert overall["matched"] == 3 and overall["precision"] == 0.75 and overall["recall"] == 0.75
+    # the boat at (50, 50) took the car dot at (52, 47) first (higher score); the car at (52, 49) found none left
+    assert overall["confusion"] == {"car": {"car": 1, "boat": 1}, "boat": {"car": 1}}
+    assert overall_with_dots([], [], 5)["precision"] is None
+
+
 @pytest.fixture(scope="module")
 def aerial(tmp_path_factory):
     root = tmp_path_factory.mktemp("aerial")
