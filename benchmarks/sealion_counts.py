@@ -1,0 +1,100 @@
+"""Counting sea lions on a region the model never saw: patches from one half of scenes/5.jpg (cut at row 1600: top
+27 animals, bottom 20), a patch_cnn trained on them (round 1), hard negatives mined with it on the same half and a
+second training (round 2), then a scan of the other half compared with its dots; both folds.
+
+    python benchmarks/sealion_counts.py --data ../shared/data/sealions --out /tmp/cnnkit-counts
+
+Reported per fold and round: the class-agnostic count error, precision and recall (all animals against all dots), and
+the per-class counts. Thresholds are the scan's defaults (0.5), not tuned on any region.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+CNNKIT = [sys.executable, "-m", "cnnkit.cli", "-q"]
+CUT = 1600
+
+
+def halves(data: Path, out: Path) -> dict[str, tuple[Path, Path]]:
+    """scenes/5.jpg cut at row CUT into top and bottom photos, each with its dots (rows relative to the half)."""
+    Image.MAX_IMAGE_PIXELS = None
+    photo = np.asarray(Image.open(data / "scenes" / "5.jpg").convert("RGB"))
+    with open(data / "scenes" / "5-dots.csv", newline="") as f:
+        dots = list(csv.DictReader(f))
+    found = {}
+    for name, rows, offset in (("top", slice(0, CUT), 0), ("bottom", slice(CUT, None), CUT)):
+        image, table = out / f"{name}.png", out / f"{name}-dots.csv"
+        Image.fromarray(photo[rows]).save(image)
+        with open(table, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["class_name", "row", "col"])
+            writer.writerows([d["class_name"], float(d["row"]) - offset, d["col"]] for d in dots
+                             if (float(d["row"]) < CUT) == (name == "top"))
+        found[name] = (image, table)
+    return found
+
+
+def cnnkit(*args) -> None:
+    subprocess.run([*CNNKIT, *map(str, args)], check=True, stdout=subprocess.DEVNULL)
+
+
+def scan(run: Path, photo: Path, dots: Path, out: Path) -> dict:
+    start = time.perf_counter()
+    cnnkit("scan", run, photo, "--out", out, "--dots", dots)
+    overall = json.loads((out / "dots-overall.json").read_text())
+    return {"seconds": round(time.perf_counter() - start, 1), "overall": overall,
+            "per_class": json.loads((out / "dots.json").read_text())}
+
+
+def fold(train: tuple[Path, Path], test: tuple[Path, Path], out: Path, epochs: int) -> list[dict]:
+    rows, mined = [], []
+    for round_ in (1, 2):
+        patches, run = out / f"patches{round_}", out / f"run{round_}"
+        extra = ["--hard-negatives", *mined] if mined else []
+        cnnkit("patches", train[0], "--dots", train[1], "--size", 96, "--per-dot", 4, "--jitter", 6, "--out",
+               patches, *extra)
+        cnnkit("train", patches, "--model", "patch_cnn", "--epochs", epochs, "--augment", "flip=hv,rotate=180",
+               "--test-fraction", 0, "--out", run, "--no-progress")
+        rows.append({"round": round_, **scan(run, test[0], test[1], out / f"scan{round_}")})
+        mined.append(run)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/sealions"))
+    parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-counts"))
+    parser.add_argument("--epochs", type=int, default=30)
+    args = parser.parse_args()
+    shutil.rmtree(args.out, ignore_errors=True)
+    args.out.mkdir(parents=True)
+    parts = halves(args.data, args.out)
+    results = {}
+    for train_half, test_half in (("top", "bottom"), ("bottom", "top")):
+        results[f"train {train_half}, count {test_half}"] = fold(parts[train_half], parts[test_half],
+                                                                 args.out / f"fold-{train_half}", args.epochs)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    print("| fold | round | animals: detected / dots | count error | precision | recall | scan (s) |")
+    print("|---|---|---|---|---|---|---|")
+    for name, rows in results.items():
+        for r in rows:
+            o = r["overall"]
+            p = "n/a" if o["precision"] is None else f"{o['precision']:.2f}"
+            rc = "n/a" if o["recall"] is None else f"{o['recall']:.2f}"
+            print(f"| {name} | {r['round']} | {o['detected']} / {o['dots']} | {o['count_error'] / o['dots']:+.0%} "
+                  f"| {p} | {rc} | {r['seconds']} |")
+
+
+if __name__ == "__main__":
+    main()
