@@ -143,7 +143,7 @@ def print_leaderboard(recipe: dict) -> None:
     """The candidates of --auto, best first, with their validation scores and times."""
     print(f"\nRecipes tried ({recipe['seconds']:.0f} s of a {recipe['budget_seconds']:.0f} s budget; ranked by "
           "validation accuracy, the test split untouched):")
-    for e in sorted(recipe["candidates"], key=lambda e: -(e.get("val_accuracy") or -1)):
+    for e in sorted(recipe["candidates"], key=lambda e: (e["status"] != "kept", -(e.get("val_accuracy") or -1))):
         score = (f"{e['val_accuracy']:.4f} ({e['validated_by']})" if e.get("val_accuracy") is not None
                  else e.get("note") or "")
         time_text = f"{e['seconds']:6.1f} s" if e.get("seconds") is not None else "       -"

@@ -14,7 +14,7 @@ def read_dots(path: str | Path) -> list[tuple[str, float, float]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Dots file {path} does not exist.")
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's byte-order mark is not a column
         reader = csv.DictReader(f)
         missing = [c for c in ("class_name", "row", "col") if c not in (reader.fieldnames or [])]
         if missing:

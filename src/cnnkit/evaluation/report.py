@@ -110,7 +110,8 @@ def _recipe_section(record) -> str:
         return ""
     rows = [[e["name"], e["status"], _fmt(e.get("val_accuracy")), e.get("validated_by") or "",
              "" if e.get("seconds") is None else f"{e['seconds']:.1f} s", e.get("note") or ""]
-            for e in sorted(recipe["candidates"], key=lambda e: -(e.get("val_accuracy") or -1))]
+            for e in sorted(recipe["candidates"],
+                            key=lambda e: (e["status"] != "kept", -(e.get("val_accuracy") or -1)))]
     return ('<section id="recipes"><h2>Recipes tried (--auto)</h2>'
             f"<p>{recipe['seconds']:.0f} s of a {recipe['budget_seconds']:.0f} s budget, backbones "
             f"{escape(', '.join(recipe['backbones']))}; ranked by {escape(recipe['ranked_by'])}. The kept run is "

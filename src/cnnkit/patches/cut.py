@@ -126,6 +126,8 @@ def make_patches(photos: list[str | Path], dots: list[str | Path], out: str | Pa
         raise ConfigError(f"Expected one dots file per photo. Received: {len(photos)} photo(s) and {len(dots)} dots "
                           "file(s).")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} is a file; `out` must be a folder to create.")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise DataError(f"{out} already exists and is not empty; choose another `out`, or replace it with "
                         "`overwrite`.")

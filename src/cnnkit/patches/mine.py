@@ -27,11 +27,12 @@ def false_detections(run_dir: str | Path, photo_path: Path, dots, config: PatchC
         raise ConfigError(f"{run_dir} is a baseline run; mining hard negatives needs a CNN patch classifier that can "
                           "scan a photo.")
     classes = predictor.classes
-    ignore = tuple(c for c in classes if c.lower().startswith("background"))
-    photo = load_photo(photo_path, predictor.preprocessing.channels)
+    ignore = tuple(c for c in classes if c.lower().startswith("background") or c == config.background_class)
+    scale = predictor.preprocessing.image_size[0] / config.size  # the photo as the run saw its training patches
+    photo = load_photo(photo_path, predictor.preprocessing.channels, scale)
     result = scan(predictor.model, predictor.preprocessing, photo, None, "dense", 512)
     radius = config.radius if config.radius is not None else float(config.size)
-    found = detect(result, classes, threshold=0.0, min_distance=config.size, ignore=ignore)
+    found = detect(result, classes, threshold=0.0, min_distance=config.size, ignore=ignore, scale=scale)
     points = np.array([(r, c) for _, r, c in dots], dtype=np.float64).reshape(-1, 2)
     kept: list[Patch] = []
     for d in sorted(found, key=lambda d: -d.score):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cnnkit.config import BaselineConfig, TrainConfig
 from cnnkit.config.training import DataConfig
-from cnnkit.errors import CnnkitError, ConfigError, RunError
+from cnnkit.errors import CnnkitError, ConfigError, Interrupted, RunError
 from cnnkit.run import RunFolder, TrainedRun
 from cnnkit.run.lock import locked
 
@@ -32,7 +32,8 @@ log = logging.getLogger("cnnkit")
 CANDIDATES = ("probe", "transfer", "scratch", "finetune")  # transfer: one per backbone, "transfer-NAME"
 DEFAULT_BACKBONE = "efficientnet_lite0"
 MAX_FINETUNE_EPOCHS = 8
-SMALL_GRAY_SIDE = 64  # a scratch CNN is a candidate when every image is grayscale and at most this large
+SMALL_GRAY_SIDE = 64  # a scratch CNN is a candidate when the images are grayscale, their median side at most this
+MIN_SCRATCH_SECONDS = 10
 KEPT_FILES = ("config.json", "split.json", "model.safetensors", "logs", "checkpoints")
 
 
@@ -71,26 +72,32 @@ def small_grayscale(data_dir: str | Path, sample: int = 200) -> bool:
         np.median([max(i.width, i.height) for i in infos])) <= SMALL_GRAY_SIDE
 
 
-def seconds_per_training_image(backbone: str, image_size: tuple[int, int], precision: str) -> float:
-    """A fine-tuning step's time per image on this machine (channels_last, ``precision``), from two timed steps."""
+def seconds_per_training_image(backbone: str, image_size: tuple[int, int], precision: str,
+                               accelerator: str = "auto") -> float:
+    """A fine-tuning step's time per image here (on the GPU the runs will use, else the CPU; channels_last,
+    ``precision``), from the faster of two timed steps after a warm-up."""
     import torch
 
     from cnnkit.models import create_model
 
-    model = create_model(backbone, 2, 3).to(memory_format=torch.channels_last)
+    cuda = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    model = create_model(backbone, 2, 3).to(device, memory_format=torch.channels_last)
     model.set_trainable_stages(-1)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    x = torch.randn(8, 3, *image_size).contiguous(memory_format=torch.channels_last)
-    y = torch.tensor([0, 1] * 4)
+    x = torch.randn(8, 3, *image_size, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.tensor([0, 1] * 4, device=device)
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = torch.nn.functional.cross_entropy(model(x), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if cuda:
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return min(times[1:]) / len(x)
 
@@ -119,10 +126,13 @@ class Chooser:
         entry = {"name": name, "folder": f"candidates/{name}", "validated_by": validated_by, "note": note}
         try:
             trained = fit(self.folder(name))
-        except CnnkitError as e:
-            self.board.append({**entry, "status": "failed", "note": str(e)[:300],
+        except Interrupted:
+            raise  # Ctrl-C or SIGTERM stops the whole chooser, not one candidate
+        except Exception as e:  # one candidate's failure (a bad setting, memory) must not lose the others
+            reason = str(e) if isinstance(e, CnnkitError) else f"{type(e).__name__}: {e}"
+            self.board.append({**entry, "status": "failed", "note": reason[:300],
                                "seconds": round(time.monotonic() - start, 1)})
-            log.warning("--auto: candidate %s failed: %s", name, e)
+            log.warning("--auto: candidate %s failed: %s", name, reason, exc_info=not isinstance(e, CnnkitError))
             return
         result = trained.record.result
         accuracy = (trained.record.cross_validation.cv_accuracy if trained.record.cross_validation
@@ -162,10 +172,12 @@ class Chooser:
         for backbone in self.backbones[1:]:
             if first is None:
                 break
+            from cnnkit.models import default_image_size
+
             counts = first.record.data.counts
             images = sum(counts["train"].values()) + sum(counts["val"].values())
-            side = first.record.preprocessing.image_size
-            cost = 2 * images * seconds_per_training_image(backbone, side, "32") / 3 + 5
+            side = self.config.image_size or default_image_size(backbone)
+            cost = 2 * images * seconds_per_training_image(backbone, side, "32", self.config.accelerator) / 3 + 5
             if cost > self.left() / 4:
                 self.skip(f"transfer-{backbone}", f"about {cost:.0f} s estimated, more than a quarter of the "
                                                   f"{max(0.0, self.left()):.0f} s left")
@@ -186,7 +198,8 @@ class Chooser:
         counts = {split: sum(c.values()) for split, c in transfer.record.data.counts.items()}
         precision = "bf16" if self.config.precision == "bf16" or (
             self.config.precision == "auto" and bf16_supported(self.config.accelerator)) else "32"
-        per_image = seconds_per_training_image(backbone, transfer.record.preprocessing.image_size, precision)
+        per_image = seconds_per_training_image(backbone, transfer.record.preprocessing.image_size, precision,
+                                               self.config.accelerator)
         epoch = per_image * (counts.get("train", 0) + counts.get("val", 0) / 3)
         reserve = per_image * counts.get("test", 0) / 3 * 2 + 0.01 * sum(counts.values()) + 5  # test, decoding
         epochs = min(MAX_FINETUNE_EPOCHS, math.floor((self.left() - reserve) / max(epoch, 1e-9)))
@@ -202,9 +215,12 @@ class Chooser:
         if not small_grayscale(self.data_dir):
             return self.skip("scratch", f"not small grayscale images (a scratch CNN is tried on those up to "
                                         f"{SMALL_GRAY_SIDE} px)")
+        if self.left() < MIN_SCRATCH_SECONDS:
+            return self.skip("scratch", f"the budget left ({max(0.0, self.left()):.0f} s) is under "
+                                        f"{MIN_SCRATCH_SECONDS} s")
         config = TrainConfig(**_data_settings(self.config), model="simple_cnn", epochs=self.config.epochs,
                              accelerator=self.config.accelerator)
-        self.network("scratch", config, "validation split", time_limit=max(1.0, self.left() * 0.4))
+        self.network("scratch", config, "validation split", time_limit=self.left() * 0.4)
         return None
 
     def ranked(self) -> list[dict]:
@@ -254,8 +270,10 @@ def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
     if out.exists() and not overwrite:
         raise RunError(f"{out.path} already holds a run. Choose another `out`, or replace it with `overwrite`.")
     with locked(out.path):
-        for name in (*KEPT_FILES, "candidates", "metrics.json", "report.html", "figures"):
-            path = out.path / name
+        from cnnkit.training.fit import RUN_OUTPUTS
+
+        stale = [out.path / n for n in (*RUN_OUTPUTS, "candidates")] + list(out.path.glob("eval-*"))
+        for path in stale:  # an earlier run's files, evaluations and index describe other weights
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         chooser = Chooser(data_dir, out, config, seconds, progress)
         chooser.probe()

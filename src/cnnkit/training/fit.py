@@ -131,6 +131,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
     so far (``--auto``'s budget).
     """
     config = config or TrainConfig()
+    if time_limit is not None and not time_limit > 0:
+        raise ConfigError(f"Expected `time_limit` > 0 seconds. Received: time_limit={time_limit}")
     run = RunFolder(out_dir)
     if run.exists() and not overwrite:
         _refuse_existing(run)
@@ -246,6 +248,8 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
     quiet_lightning()
     L.seed_everything(record.training.seed, workers=True, verbose=False)
     model = init_weights(record.build_network(), record.training.init)
+    if hasattr(model, "flip_average"):  # what the user asked; a solved head's choice is restored from its phase
+        model.flip_average = bool(record.training.model_options.get("flip_average"))
     if pretrained is not None:
         model.backbone.load_state_dict(pretrained[0])
         record = record.replace(pretrained_source=pretrained[1])
@@ -257,8 +261,10 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
         if runner.feature_cache is not None:
             run.write_record(record.replace(feature_cache=runner.feature_cache))
         raise
-    if getattr(model, "flip_average", False) and not record.model.options.get("flip_average"):
-        record = record.replace(model=replace(record.model, options={**record.model.options, "flip_average": True}))
+    options = {k: v for k, v in record.model.options.items() if k != "flip_average"}
+    if getattr(model, "flip_average", False):  # the record builds the network that made the weights
+        options["flip_average"] = True
+    record = record.replace(model=replace(record.model, options=options))
     record = record.replace(status="finished", result=result, feature_cache=runner.feature_cache)
     run.write_record(record)
     return TrainedRun(run.path, record)

@@ -39,7 +39,11 @@ def bf16_supported(accelerator: str) -> bool:
 
     if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    return accelerator in ("cpu", "auto") and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        native = False
+    return accelerator in ("cpu", "auto") and native
 
 
 def plan_phases(config: TrainConfig, flip: bool = False) -> list[Phase]:
@@ -85,7 +89,7 @@ def create_trainer(run: RunFolder, config: TrainConfig, phase: Phase, callbacks:
         precision="bf16-mixed" if phase.precision == "bf16" else "32-true",
         enable_checkpointing=False, callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False,
         num_sanity_val_steps=0, logger=TensorBoardLogger(run.path, name="logs", version=tb_version),
-        log_every_n_steps=1, max_time=timedelta(seconds=max(1.0, time_limit)) if time_limit else None,
+        log_every_n_steps=1, max_time=None if time_limit is None else timedelta(seconds=max(1.0, time_limit)),
     )
 
 
@@ -145,7 +149,7 @@ class PhaseRunner:
         self.best = BestWeights(run.weights_path)
         self.feature_cache: FeatureCacheRecord | None = record.feature_cache
         self.history: list[dict] = []
-        self.deadline = time.monotonic() + time_limit if time_limit else None
+        self.deadline = time.monotonic() + time_limit if time_limit is not None else None
 
     def run_all(self, resume_from: Path | None, more_epochs: bool = False) -> TrainingResult:
         """Run the phases, from the start or from the checkpoint ``resume_from``; a phase that checkpoint marks
@@ -362,7 +366,7 @@ class PhaseRunner:
                                 generators(loaders, self.sampler))
         trainer = create_trainer(self.run, self.config, phase, [self.best, history, saver], self.progress,
                                  "" if index == 0 else phase.name,
-                                 self.deadline and self.deadline - time.monotonic())
+                                 None if self.deadline is None else self.deadline - time.monotonic())
         trainer.fit(module, *loaders, ckpt_path=str(checkpoint) if checkpoint else None, weights_only=True)
         saver.phase_record = asdict(PhaseRecord(
             phase.name, trainer.current_epoch, sum(p.numel() for p in self.model.parameters() if p.requires_grad),

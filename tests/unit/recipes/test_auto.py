@@ -83,3 +83,30 @@ def test_every_candidate_runs_within_a_budget_and_the_best_on_validation_is_kept
     assert all(split == splits[0] for split in splits)  # every candidate on the same split
     assert Predictor.load(tmp_path / "run").predict_proba(sorted((data / "a").glob("*.png"))[:2]).shape == (2, 3)
     assert trained.record.recipe["seconds"] <= 600
+
+
+def test_a_failing_candidate_is_recorded_and_a_signal_stops_everything(tmp_path):
+    from cnnkit.errors import Interrupted
+    from cnnkit.recipes.auto import Chooser
+    from cnnkit.run import RunFolder
+
+    chooser = Chooser(tmp_path / "data", RunFolder(tmp_path / "out"), TrainConfig(), 60, progress=False)
+
+    def broken(out):
+        raise ValueError("bad features")
+
+    chooser.attempt("probe", broken, "cross-validation on train+val")
+    assert chooser.board[0]["status"] == "failed" and "ValueError: bad features" in chooser.board[0]["note"]
+
+    def stopped(out):
+        raise Interrupted("Training was stopped", 2)
+
+    with pytest.raises(Interrupted):
+        chooser.attempt("transfer-efficientnet_lite0", stopped, "cross-validation on train+val")
+
+
+def test_a_time_limit_must_be_positive(tmp_path):
+    from cnnkit.training.fit import train
+
+    with pytest.raises(ConfigError, match="`time_limit`"):
+        train(tmp_path, tmp_path / "run", TrainConfig(), time_limit=0)
