@@ -64,8 +64,8 @@ def fold(train: tuple[Path, Path], test: tuple[Path, Path], out: Path, epochs: i
         extra = ["--hard-negatives", *mined] if mined else []
         cnnkit("patches", train[0], "--dots", train[1], "--size", 96, "--per-dot", 4, "--jitter", 6, "--out",
                patches, *extra)
-        cnnkit("train", patches, "--model", "patch_cnn", "--epochs", epochs, "--augment", "flip=hv,rotate=180",
-               "--test-fraction", 0, "--out", run, "--no-progress")
+        cnnkit("train", patches, "--model", "patch_cnn", "--image-size", 96, "--epochs", epochs, "--augment",
+               "flip=hv,rotate=180", "--test-fraction", 0, "--out", run, "--no-progress")  # the photo's own scale
         rows.append({"round": round_, **scan(run, test[0], test[1], out / f"scan{round_}")})
         mined.append(run)
     return rows
