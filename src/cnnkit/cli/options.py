@@ -14,7 +14,7 @@ from cnnkit.options import Option, default_of, options_of
 
 TYPES = {"int": int, "float": float, "str": str}
 EXTRA_FLAGS = {"resume": "--resume RUN", "out": "--out", "data": "--data", "overwrite": "--overwrite",
-               "choose": "--choose-threshold", "budget": "--budget"}
+               "choose": "--choose-threshold", "budget": "--budget", "dots": "--dots"}
 
 
 def _type(field: dataclasses.Field, declared: Option):

@@ -98,7 +98,10 @@ class ScanConfig:
 
     stride: int | None = option(None, "pixels between windows (a multiple of the network's own stride; default "
                                       "that stride)")
-    threshold: float = option(0.5, "least probability of a detection")
+    threshold: float | None = option(None, "least probability of a detection (default: the run's per-class "
+                                           "thresholds when chosen with choose_thresholds, else 0.5)")
+    choose_thresholds: bool = option(False, "with dots: choose each class's threshold on this photo (a validation "
+                                            "region, not one you will count) and store them in the run")
     min_distance: float | None = option(None, "least distance between two detections of a class, in pixels "
                                               "(default half a patch)")
     ignore: tuple[str, ...] | None = option(None, "class not to count, repeatable (default: classes named "

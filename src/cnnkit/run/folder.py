@@ -102,6 +102,16 @@ class RunFolder:
         """Write the record atomically (readers never see half a file), in the current version."""
         write_json(self.config_path, record.replace(record_version=RECORD_VERSION, cnnkit_version=__version__).to_dict())
 
+    def store_scan_thresholds(self, per_class: dict[str, float], source: str) -> RunRecord:
+        """Store each class's detection threshold for scanning, chosen on a validation photo; ``scan`` uses them
+        from then on unless given one threshold."""
+        from cnnkit.run.lock import locked
+
+        with locked(self.path):
+            record = self.read_record().replace(scan_thresholds={"per_class": dict(per_class), "source": source})
+            self.write_record(record)
+        return record
+
     def store_decision(self, threshold: float, source: str) -> RunRecord:
         """Store a two-class decision threshold; ``predict`` and ``evaluate`` use it from then on."""
         from cnnkit.errors import ConfigError

@@ -141,6 +141,7 @@ class RunRecord:
     result: TrainingResult | None = None
     decision: Decision | None = None
     recipe: dict | None = None  # --auto: the budget, every candidate's validation scores, the kept one
+    scan_thresholds: dict | None = None  # scan: {"per_class": {class: threshold}, "source": the validation photo}
     cnnkit_version: str = __version__
     record_version: int = RECORD_VERSION
 
@@ -185,7 +186,8 @@ class RunRecord:
                "pretrained": {"source": self.pretrained_source} if self.pretrained_source else None,
                "feature_cache": asdict(self.feature_cache) if self.feature_cache else None,
                "result": asdict(self.result) if self.result else None,
-               "decision": asdict(self.decision) if self.decision else None, "recipe": self.recipe}
+               "decision": asdict(self.decision) if self.decision else None, "recipe": self.recipe,
+               "scan_thresholds": self.scan_thresholds}
         return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
@@ -207,7 +209,7 @@ class RunRecord:
             pretrained_source=(data.get("pretrained") or {}).get("source"),
             feature_cache=_build(FeatureCacheRecord, data.get("feature_cache")),
             result=TrainingResult.from_dict(data.get("result")), decision=_build(Decision, data.get("decision")),
-            recipe=data.get("recipe"), cnnkit_version=data.get("cnnkit_version", "0.1.0"),
+            recipe=data.get("recipe"), scan_thresholds=data.get("scan_thresholds"), cnnkit_version=data.get("cnnkit_version", "0.1.0"),
             record_version=int(data.get("record_version", 1)),
         )._checked()
 

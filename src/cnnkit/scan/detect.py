@@ -17,10 +17,12 @@ class Detection:
     score: float
 
 
-def detect(result: ScanResult, classes: list[str], threshold: float = 0.5, min_distance: float = 8.0,
-           ignore: tuple[str, ...] = ("background",), scale: float = 1.0) -> list[Detection]:
-    """Local maxima of each class's probability at least ``threshold``, at least ``min_distance`` pixels apart
-    (of the original photo); positions in the original photo's pixels (``scale`` undone)."""
+def detect(result: ScanResult, classes: list[str], threshold: float | dict[str, float] = 0.5,
+           min_distance: float = 8.0, ignore: tuple[str, ...] = ("background",),
+           scale: float = 1.0) -> list[Detection]:
+    """Local maxima of each class's probability at least ``threshold`` (one for all, or per class), at least
+    ``min_distance`` pixels apart (of the original photo); positions in the original photo's pixels (``scale``
+    undone)."""
     from scipy.ndimage import maximum_filter
 
     radius = max(1, int(np.ceil(min_distance * scale / result.stride)))
@@ -29,7 +31,8 @@ def detect(result: ScanResult, classes: list[str], threshold: float = 0.5, min_d
         if name in ignore:
             continue
         p = result.probabilities[k]
-        peaks = (p >= threshold) & (p == maximum_filter(p, size=2 * radius + 1, mode="constant", cval=-1.0))
+        least = threshold.get(name, 0.5) if isinstance(threshold, dict) else threshold
+        peaks = (p >= least) & (p == maximum_filter(p, size=2 * radius + 1, mode="constant", cval=-1.0))
         for i, j in zip(*np.nonzero(peaks)):
             row, col = result.centre(int(i), int(j))
             found.append(Detection(name, row / scale, col / scale, float(p[i, j])))
@@ -91,3 +94,32 @@ def overall_with_dots(detections: list[Detection], dots: list[tuple[str, float, 
     return {"detected": len(detections), "dots": len(dots), "count_error": len(detections) - len(dots),
             "matched": matched, "precision": matched / len(detections) if detections else None,
             "recall": matched / len(dots) if dots else None, "confusion": confusion}
+
+
+THRESHOLD_GRID = tuple(round(0.05 * k, 2) for k in range(1, 20))
+
+
+def choose_thresholds(result: ScanResult, classes: list[str], dots: list[tuple[str, float, float]],
+                      min_distance: float, radius: float, ignore: tuple[str, ...], scale: float = 1.0) -> dict:
+    """Per class with dots on this (validation) photo: the threshold of ``THRESHOLD_GRID`` with the best F1 of its
+    detections against its dots (ties: the higher threshold); classes without dots here keep 0.5. Returns
+    ``{"per_class": ..., "f1": ...}``."""
+    per_class, f1 = {}, {}
+    low = detect(result, classes, min(THRESHOLD_GRID), min_distance, ignore, scale)
+    for name in classes:
+        if name in ignore:
+            continue
+        theirs = [d for d in dots if d[0] == name]
+        if not theirs:
+            per_class[name] = 0.5
+            continue
+        best = (-1.0, 0.5)
+        for t in THRESHOLD_GRID:
+            mine = [d for d in low if d.label == name and d.score >= t]
+            r = compare_with_dots(mine, theirs, classes, radius).get(name, {})
+            p, rc = r.get("precision") or 0.0, r.get("recall") or 0.0
+            score = 2 * p * rc / (p + rc) if p + rc else 0.0
+            if score >= best[0]:
+                best = (score, t)
+        f1[name], per_class[name] = best
+    return {"per_class": per_class, "f1": f1}

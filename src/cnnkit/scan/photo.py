@@ -23,6 +23,26 @@ def peak_memory_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def _thresholds(run_dir, c: ScanConfig, result, classes, dots, matching: tuple, dots_path) -> float | dict:
+    """One threshold asked for, else those chosen now on this photo (and stored), else the run's stored ones,
+    else 0.5."""
+    from cnnkit.run import RunFolder
+    from cnnkit.scan.detect import choose_thresholds
+
+    if c.choose_thresholds:
+        if dots is None:
+            raise ConfigError("`choose_thresholds` chooses each class's threshold against the experts' dots: give "
+                              "`dots` for this photo.")
+        min_distance, radius, ignore = matching
+        chosen = choose_thresholds(result, classes, dots, min_distance, radius, ignore, c.scale)["per_class"]
+        RunFolder(run_dir).store_scan_thresholds(chosen, f"chosen on {dots_path}")
+        return chosen
+    if c.threshold is not None:
+        return c.threshold
+    stored = RunFolder(run_dir).read_record().scan_thresholds
+    return dict(stored["per_class"]) if stored else 0.5
+
+
 @with_options(ScanConfig)
 def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, config: ScanConfig | None = None, *,
                dots: str | Path | None = None) -> dict:
@@ -45,12 +65,13 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     window = predictor.preprocessing.image_size
     min_distance = c.min_distance if c.min_distance is not None else min(window) / 2.0 / c.scale
     radius = c.radius if c.radius is not None else min(window) / 2.0 / c.scale
-    detections = detect(result, classes, c.threshold, min_distance, ignore, c.scale)
+    threshold = _thresholds(run_dir, c, result, classes, expected_dots, (min_distance, radius, ignore), dots)
+    detections = detect(result, classes, threshold, min_distance, ignore, c.scale)
     report = compare_with_dots(detections, expected_dots, classes, radius) if expected_dots is not None else None
     overall = overall_with_dots(detections, expected_dots, radius) if expected_dots is not None else None
     settings = {"run": str(Path(run_dir).resolve()), "photo": str(Path(photo_path).resolve()),
                 "photo_size": list(photo.shape[:2]), "scale": c.scale, "method": c.method, "window": list(window),
-                "stride": result.stride, "exact": result.exact, "threshold": c.threshold,
+                "stride": result.stride, "exact": result.exact, "threshold": threshold,
                 "min_distance": min_distance, "ignore": list(ignore), "seconds": round(result.seconds, 3),
                 "grid": list(result.probabilities.shape[1:]), "peak_memory_mb": round(peak_memory_mb(), 1)}
     counts = {}

@@ -161,3 +161,30 @@ def test_sliding_method_gives_the_same_counts(aerial):
     a = np.load(aerial / "d" / "heatmap_tree.npy")
     b = np.load(aerial / "s" / "heatmap_tree.npy")
     assert np.abs(a - b).max() < 1e-4
+
+
+@pytest.mark.slow
+def test_per_class_thresholds_are_chosen_on_a_validation_photo_and_used_after(aerial, tmp_path, capsys):
+    import shutil
+
+    from cnnkit.run import RunFolder
+
+    run = tmp_path / "run"
+    shutil.copytree(aerial / "run", run)  # the module's run stays as it is
+    scenes = aerial / "data" / "scenes"
+    assert main(["scan", str(run), str(scenes / "scene_0.png"), "--out", str(tmp_path / "validation"),
+                 "--choose-thresholds"]) == 1
+    assert "give --dots" in capsys.readouterr().err  # chosen against dots, or not at all
+    assert main(["scan", str(run), str(scenes / "scene_0.png"), "--out", str(tmp_path / "validation"), "--dots",
+                 str(scenes / "scene_0-dots.csv"), "--choose-thresholds"]) == 0
+    stored = RunFolder(run).read_record().scan_thresholds
+    assert set(stored["per_class"]) == {"boat", "car", "tree"} and "scene_0-dots.csv" in stored["source"]
+    assert all(0 < t < 1 for t in stored["per_class"].values())
+    # counting another photo uses them, and its own dots change nothing in the run
+    assert main(["scan", str(run), str(scenes / "scene_1.png"), "--out", str(tmp_path / "count"), "--dots",
+                 str(scenes / "scene_1-dots.csv")]) == 0
+    assert json.loads((tmp_path / "count" / "scan.json").read_text())["threshold"] == stored["per_class"]
+    assert RunFolder(run).read_record().scan_thresholds == stored
+    assert main(["scan", str(run), str(scenes / "scene_1.png"), "--out", str(tmp_path / "count"), "--threshold",
+                 "0.9"]) == 0
+    assert json.loads((tmp_path / "count" / "scan.json").read_text())["threshold"] == 0.9
