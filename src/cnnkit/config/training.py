@@ -105,9 +105,9 @@ class TrainConfig(DataConfig):
     unfreeze: int | None = option(None, "finetune: the last N backbone stages (default: all)", group=BACKBONE,
                                   metavar="N")
     head_solver: str = option("auto", "frozen backbone, linear head: 'lbfgs' fits it to the optimum of the "
-                                      "regularised cross-entropy (L2 chosen on the validation split), 'epochs' trains "
-                                      "it epoch by epoch; auto: lbfgs where it applies (cached features, no hidden "
-                                      "layer, no mixing)", choices=HEAD_SOLVERS, group=BACKBONE)
+                                      "regularised cross-entropy (L2 by cross-validation on train+val), 'epochs' "
+                                      "trains it epoch by epoch; auto: lbfgs where it applies (cached features, no "
+                                      "hidden layer, no mixing)", choices=HEAD_SOLVERS, group=BACKBONE)
     finetune_epochs: int = option(5, "finetune: epochs after the head's", group=BACKBONE)
     finetune_lr: float | None = option(None, "finetune: learning rate of the backbone's last stage, falling "
                                              "geometrically to a tenth of it at the stem; the head keeps lr (default: "

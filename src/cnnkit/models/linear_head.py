@@ -1,8 +1,8 @@
 """A linear head on frozen features, fitted to the optimum: multinomial logistic regression with an L2 penalty on
 standardised features (scikit-learn's ``StandardScaler`` then ``LogisticRegression``, L-BFGS, warm-started along the
 grid; the scaling is folded into the weights), its strength chosen by stratified cross-validation on train+val
-(``choose_by_cv``, as the linear probe chooses it) or on the validation split (``choose_and_fit``), and stored as the
-softmax classifier a network's head computes.
+(``choose_by_cv``, as the linear probe chooses it), and stored as the softmax classifier a network's head
+computes.
 
 Standardising makes the problem well conditioned: on 1,528 digit images' EfficientNet-Lite0 features the
 cross-validation takes 19 s instead of 86 s and the final fit 1 s instead of 20 (benchmarks/flip_features.py)."""
@@ -81,23 +81,6 @@ def log_loss(fit: LinearFit, x: np.ndarray, y: np.ndarray, class_weights: list[f
     p = fit.probabilities(x)[np.arange(len(y)), np.asarray(y)]
     weights = np.asarray(class_weights, dtype=np.float64)[np.asarray(y)] if class_weights else np.ones(len(y))
     return float((weights * -np.log(np.maximum(p, 1e-15))).sum() / weights.sum())
-
-
-def choose_and_fit(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
-                   num_classes: int, class_weights: list[float] | None = None,
-                   grid: tuple[float, ...] = C_GRID) -> tuple[LinearFit, list[dict]]:
-    """Fit on the training features for each C of ``grid`` (warm-started from the previous, stronger penalty) and
-    keep the C with the lowest validation loss; returns that fit and the validation scores of every C."""
-    estimator, scores, best = None, [], None
-    for C in grid:
-        fit, estimator = fit_softmax(train_x, train_y, num_classes, C, class_weights, estimator)
-        loss = log_loss(fit, val_x, val_y, class_weights)
-        accuracy = float((fit.probabilities(val_x).argmax(1) == np.asarray(val_y)).mean())
-        scores.append({"C": C, "val_loss": loss, "val_acc": accuracy, "iterations": fit.iterations,
-                       "converged": fit.converged})
-        if best is None or loss < best[0]:
-            best = (loss, fit)
-    return best[1], scores
 
 
 def choose_by_cv(x: np.ndarray, y: np.ndarray, num_classes: int, folds: int = 5, seed: int = 0,

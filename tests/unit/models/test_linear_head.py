@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from cnnkit.models.linear_head import choose_and_fit, fit_softmax
+from cnnkit.models.linear_head import fit_softmax
 
 
 def features(seed: int, n: int = 240, dim: int = 32, classes: int = 3):
@@ -34,15 +34,6 @@ def test_class_weights_are_those_of_scikit_learn_and_an_absent_class_is_never_pr
                                                                    class_weight={0: 0.5, 2: 3.0})).fit(x, y)
     assert np.abs(fit.probabilities(x)[:, [0, 2]] - reference.predict_proba(x)).max() < 1e-4
     assert fit.probabilities(x)[:, 1].max() < 1e-12
-
-
-def test_the_strength_is_chosen_on_validation_data_only():
-    x, y = features(2)
-    train, val = slice(0, 160), slice(160, 240)
-    fit, scores = choose_and_fit(x[train], y[train], x[val], y[val], 3)
-    assert fit.C == min(scores, key=lambda s: s["val_loss"])["C"] and len(scores) == 13
-    shuffled = choose_and_fit(x[train], y[train], x[val], np.random.default_rng(5).permutation(y[val]), 3)[1]
-    assert [s["val_loss"] for s in shuffled] != [s["val_loss"] for s in scores]  # the validation labels decide
 
 
 def test_a_run_with_a_solved_head_predicts_what_the_solver_found(tmp_path, monkeypatch):
