@@ -3,6 +3,7 @@
 second training (round 2), then a scan of the other half compared with its dots; both folds.
 
     python benchmarks/sealion_counts.py --data ../shared/data/sealions --out /tmp/cnnkit-counts
+    python benchmarks/sealion_counts.py --with-patches --stride 8   # plus patches/{train,val}; windows 8 px apart
 
 Reported per fold and round: the class-agnostic count error, precision and recall (all animals against all dots), and
 the per-class counts. Thresholds are the scan's defaults (0.5), not tuned on any region.
@@ -49,24 +50,38 @@ def cnnkit(*args) -> None:
     subprocess.run([*CNNKIT, *map(str, args)], check=True, stdout=subprocess.DEVNULL)
 
 
-def scan(run: Path, photo: Path, dots: Path, out: Path) -> dict:
+def add_patches(source: Path, patches: Path) -> None:
+    """The published 96x96 patches (other photos, same scale) beside the half's own: ``backgrounds`` joins
+    ``background``."""
+    for split in ("train", "val"):
+        for folder in sorted((source / split).iterdir()):
+            target = patches / ("background" if folder.name == "backgrounds" else folder.name)
+            target.mkdir(exist_ok=True)
+            for image in folder.iterdir():
+                shutil.copyfile(image, target / f"published-{split}-{image.name}")
+
+
+def scan(run: Path, photo: Path, dots: Path, out: Path, stride: int | None) -> dict:
     start = time.perf_counter()
-    cnnkit("scan", run, photo, "--out", out, "--dots", dots)
+    cnnkit("scan", run, photo, "--out", out, "--dots", dots, *(["--stride", stride] if stride else []))
     overall = json.loads((out / "dots-overall.json").read_text())
     return {"seconds": round(time.perf_counter() - start, 1), "overall": overall,
             "per_class": json.loads((out / "dots.json").read_text())}
 
 
-def fold(train: tuple[Path, Path], test: tuple[Path, Path], out: Path, epochs: int) -> list[dict]:
+def fold(train: tuple[Path, Path], test: tuple[Path, Path], out: Path, epochs: int, published: Path | None,
+         stride: int | None) -> list[dict]:
     rows, mined = [], []
     for round_ in (1, 2):
         patches, run = out / f"patches{round_}", out / f"run{round_}"
         extra = ["--hard-negatives", *mined] if mined else []
         cnnkit("patches", train[0], "--dots", train[1], "--size", 96, "--per-dot", 4, "--jitter", 6, "--out",
                patches, *extra)
+        if published:
+            add_patches(published, patches)
         cnnkit("train", patches, "--model", "patch_cnn", "--image-size", 96, "--epochs", epochs, "--augment",
                "flip=hv,rotate=180", "--test-fraction", 0, "--out", run, "--no-progress")  # the photo's own scale
-        rows.append({"round": round_, **scan(run, test[0], test[1], out / f"scan{round_}")})
+        rows.append({"round": round_, **scan(run, test[0], test[1], out / f"scan{round_}", stride)})
         mined.append(run)
     return rows
 
@@ -76,14 +91,18 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/sealions"))
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-counts"))
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--with-patches", action="store_true", help="train on patches/{train,val} too")
+    parser.add_argument("--stride", type=int, help="pixels between scanned windows (default the network's, 4)")
     args = parser.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
     parts = halves(args.data, args.out)
     results = {}
+    published = args.data / "patches" if args.with_patches else None
     for train_half, test_half in (("top", "bottom"), ("bottom", "top")):
         results[f"train {train_half}, count {test_half}"] = fold(parts[train_half], parts[test_half],
-                                                                 args.out / f"fold-{train_half}", args.epochs)
+                                                                 args.out / f"fold-{train_half}", args.epochs,
+                                                                 published, args.stride)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print("| fold | round | animals: detected / dots | count error | precision | recall | scan (s) |")
     print("|---|---|---|---|---|---|---|")
