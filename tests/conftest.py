@@ -29,6 +29,33 @@ def write_image_folder(root: Path, classes: list[str], per_class: int, size: int
     return root
 
 
+def network_run(family: str, base: Path, out: Path, size: int = 32, options: dict | None = None) -> Path:
+    """A copy of the run ``base`` whose network is ``family`` at ``size`` pixels with fresh, seeded weights: for
+    tests where what matters is the computation (export, streaming), not what was learned."""
+    import json
+    import shutil
+
+    import torch
+
+    from cnnkit.run import RunFolder
+    from cnnkit.weights import save_weights
+
+    shutil.copytree(base, out, ignore=shutil.ignore_patterns("export", "checkpoints", "logs", "eval*"))
+    record = json.loads((out / "config.json").read_text())
+    record["model"].update(name=family, options=options or {})
+    record["preprocessing"]["image_size"] = [size, size]
+    (out / "config.json").write_text(json.dumps(record))
+    torch.manual_seed(0)
+    network = RunFolder(out).read_record().build_network().eval()
+    with torch.no_grad():  # batch norm statistics away from the identity, so the export must carry them right
+        for module in network.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    save_weights(network, out / "model.safetensors")
+    return out
+
+
 @pytest.fixture(autouse=True)
 def fresh_cnnkit_logger():
     """The CLI points the cnnkit logger at the stderr of its time; each test starts with a logger of its own."""

@@ -74,6 +74,50 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+class StreamingOutput:
+    """Rows written as they come into ``.NAME.partial`` beside ``path`` (flushed, so progress can be followed), which
+    becomes ``path`` in one step when the block ends without error; an interrupted writer leaves ``path`` as it was.
+    ``header`` given: CSV rows (lists); else text lines."""
+
+    def __init__(self, path: str | Path, header: list[str] | None = None):
+        self.path = Path(path)
+        self.partial = self.path.parent / f".{self.path.name}.partial"
+        self.header, self._file, self._csv = header, None, None
+
+    def __enter__(self) -> StreamingOutput:
+        make_folder(self.path.parent)
+        try:
+            self._file = open(self.partial, "w", encoding="utf-8", newline="")
+        except OSError as e:
+            raise output_error(self.path, e) from None
+        if self.header is not None:
+            import csv
+
+            self._csv = csv.writer(self._file)
+            self._csv.writerow(self.header)
+        return self
+
+    def write(self, row) -> None:
+        if self._csv is not None:
+            self._csv.writerow(row)
+        else:
+            self._file.write(f"{row}\n")
+        self._file.flush()
+
+    def __exit__(self, kind, value, traceback) -> bool:
+        self._file.close()
+        try:
+            if kind is None:
+                os.chmod(self.partial, file_mode())
+                os.replace(self.partial, self.path)
+            else:
+                self.partial.unlink(missing_ok=True)
+        except OSError as e:
+            self.partial.unlink(missing_ok=True)
+            raise output_error(self.path, e) from None
+        return False
+
+
 def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 

@@ -60,7 +60,7 @@ def cached_features(model, images: np.ndarray, preprocessing: Preprocessing, vie
 
 @torch.no_grad()
 def _features(model, images, preprocessing, views, augment, cache_dir, batch_size, progress):
-    from tqdm.auto import tqdm
+    from cnnkit.progress import Progress
 
     device = next(model.parameters()).device
     flip = "flip-averaged" if getattr(model, "flip_average", False) else None  # never mixed with plain features
@@ -71,8 +71,7 @@ def _features(model, images, preprocessing, views, augment, cache_dir, batch_siz
     found = _read_entries(folder, keys)
     missing = [i for i in range(len(images)) if i not in found]
     augmentation = Augmentation(augment, preprocessing.image_size).to(device) if views > 1 else None
-    bar = tqdm(total=len(missing) * views, desc="Backbone features (cached for later runs)", unit="img",
-               disable=not progress or not missing)
+    bar = Progress(len(missing) * views, "Backbone features (cached for later runs)", enabled=progress)
     for start in range(0, len(missing), batch_size):
         chunk = missing[start:start + batch_size]
         batch = torch.from_numpy(images[chunk]).to(device).permute(0, 3, 1, 2).float() / 255.0

@@ -57,8 +57,8 @@ def default_of(field: dataclasses.Field) -> Any:
 def check_declared(settings: Any) -> None:
     """Every option with allowed values holds one of them (scikit-learn's wording, naming the parameter)."""
     owner = type(settings).__name__
-    for name, (_, declared) in options_of(type(settings)).items():
-        if declared.choices is not None:
+    for name, (field, declared) in options_of(type(settings)).items():
+        if declared.choices is not None and not (field.default is None and getattr(settings, name) is None):
             check_choice(name, getattr(settings, name), declared.choices, owner)
 
 

@@ -13,14 +13,14 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "cnnkit"
 # The floors of ARCHITECTURE.md, lowest first: a module may import its own package and anything on a lower floor.
 FLOORS = {
     "cnnkit._version": 0, "cnnkit.errors": 0,
-    "cnnkit._io": 1,
+    "cnnkit._io": 1, "cnnkit.progress": 1,
     "cnnkit.options": 2, "cnnkit.plots": 2, "cnnkit.weights": 2, "cnnkit.augment.spec": 2,
     "cnnkit.config": 3, "cnnkit.data": 3, "cnnkit.models": 3,
     "cnnkit.augment": 4,
     "cnnkit.run": 5, "cnnkit.feature_cache": 5,
     "cnnkit.baselines": 6,
     "cnnkit.inference": 7,
-    "cnnkit.training": 8, "cnnkit.latent": 8,
+    "cnnkit.training": 8, "cnnkit.latent": 8, "cnnkit.export": 8,
     "cnnkit.evaluation": 9, "cnnkit.scan": 9, "cnnkit.recipes": 9,
     "cnnkit.classifier": 10, "cnnkit.patches": 10,
     "cnnkit.cli": 11,

@@ -19,7 +19,8 @@ from cnnkit.options import default_of, options_of
 COMMANDS = {
     "train": [C.TrainConfig], "demo": [C.TrainConfig], "baseline": [C.BaselineConfig], "predict": [C.PredictConfig],
     "evaluate": [C.DecisionConfig, C.EvaluateConfig], "similar": [C.SearchConfig], "tsne": [C.TsneConfig],
-    "augment-preview": [C.PreviewConfig], "scan": [C.ScanConfig],
+    "augment-preview": [C.PreviewConfig], "scan": [C.ScanConfig], "export": [C.ExportConfig],
+    "patches": [C.PatchConfig],
 }
 
 
@@ -27,13 +28,15 @@ def api_functions():
     from cnnkit.augment.preview import augment_preview
     from cnnkit.baselines.fit import train_baseline
     from cnnkit.evaluation.evaluate import evaluate_run
+    from cnnkit.export.run import export_run
     from cnnkit.latent.similar import similar
     from cnnkit.latent.tsne import run_tsne
     from cnnkit.scan.photo import scan_photo
     from cnnkit.training.fit import train
 
     return {C.TrainConfig: train, C.BaselineConfig: train_baseline, C.EvaluateConfig: evaluate_run,
-            C.SearchConfig: similar, C.TsneConfig: run_tsne, C.PreviewConfig: augment_preview, C.ScanConfig: scan_photo}
+            C.SearchConfig: similar, C.TsneConfig: run_tsne, C.PreviewConfig: augment_preview, C.ScanConfig: scan_photo,
+            C.ExportConfig: export_run}
 
 
 def subparser(command: str) -> argparse.ArgumentParser:
@@ -59,7 +62,8 @@ def test_the_command_line_offers_every_declared_option_as_declared(command):
 def test_without_flags_the_command_line_gives_the_declared_defaults(command):
     positional = {"train": ["data"], "baseline": ["data", "--method", "knn"], "predict": ["run", "x.png"], "evaluate": ["run"],
                   "similar": ["run", "q.png"], "tsne": ["run"], "augment-preview": ["data", "--augment", "flip"],
-                  "scan": ["run", "photo.jpg", "--out", "o"]}[command]
+                  "scan": ["run", "photo.jpg", "--out", "o"], "export": ["run"],
+                  "patches": ["photo.jpg", "--dots", "d.csv", "--out", "o"]}[command]
     args = build_parser().parse_args([command, *positional])
     for cls in COMMANDS[command]:
         assert settings(args, cls) == cls()

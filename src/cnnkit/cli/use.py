@@ -4,10 +4,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 
 from cnnkit.cli.options import add_options, settings
 from cnnkit.cli.train import scores
 from cnnkit.errors import CnnkitError
+
+log = logging.getLogger("cnnkit")
+
+
+PREDICTION_COLUMNS = ("path", "class", "probability", "error")
+
+
+def _open_output(path: str | None, classes: list[str]):
+    """A writer of predictions to ``path`` (.csv or .jsonl), row by row into a temporary file that replaces
+    ``path`` when all are written; None without a path."""
+    from cnnkit._io import StreamingOutput
+
+    if path is None:
+        return None
+    if not path.endswith((".csv", ".jsonl")):
+        raise CnnkitError(f"--out {path}: expected a .csv or .jsonl file.")
+    return StreamingOutput(path, header=[*PREDICTION_COLUMNS, *classes] if path.endswith(".csv") else None)
+
+
+def _row(p, classes: list[str], csv_out: bool):
+    if csv_out:
+        return [p.path, p.label, "" if p.error else f"{p.probability:.6f}", p.error or "",
+                *(f"{p.probabilities[c]:.6f}" if not p.error else "" for c in classes)]
+    return json.dumps({"path": p.path, "class": p.label or None, "probability": None if p.error else p.probability,
+                       "probabilities": p.probabilities or None, "error": p.error})
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -15,16 +41,56 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from cnnkit.inference import Predictor
 
     config = settings(args, PredictConfig)
-    predictions = Predictor.load(args.run).predict(args.images, tta=config.tta, skip_bad=config.skip_bad)
-    if not predictions:
+    backend = "torch" if config.backend == "auto" and config.tta > 1 else config.backend  # TTA runs in torch
+    predictor = Predictor.load(args.run, backend=backend)
+    out = _open_output(args.out, predictor.classes)
+    done, bad = 0, []
+    with out if out is not None else _nothing():
+        for p in predictor.iter_predictions(args.images, tta=config.tta, batch_size=config.batch_size,
+                                            progress=not args.quiet):
+            done += 1
+            if p.error:
+                bad.append(p.error)
+            if out is not None:
+                out.write(_row(p, predictor.classes, args.out.endswith(".csv")))
+            elif args.json:  # one JSON array, written as the objects come
+                print(("[" if done == 1 else ",") + _row(p, predictor.classes, False))
+            else:
+                print(f"{p.path}\t{p.label or 'UNREADABLE'}\t" + ("" if p.error else f"{p.probability:.4f}"))
+    if args.json and out is None and done:
+        print("]")
+    for error in bad[:10]:
+        log.warning("unreadable: %s", error)
+    if len(bad) > 10:
+        log.warning("... and %d more unreadable images%s", len(bad) - 10, f" (all in {args.out})" if args.out else "")
+    log.info("%d of %d images predicted (%s backend)%s%s", done - len(bad), done, predictor.backend,
+             f"; {len(bad)} unreadable" if bad else "", f"; written to {args.out}" if args.out else "")
+    if not done or len(bad) == done:
         raise CnnkitError("No image could be read; nothing was predicted.")
-    if args.json:
-        print(json.dumps([{"path": p.path, "class": p.label, "probability": p.probability,
-                           "probabilities": p.probabilities} for p in predictions], indent=2))
-        return
-    width, label_width = max(len(p.path) for p in predictions), max(len(p.label) for p in predictions)
-    for p in predictions:
-        print(f"{p.path.ljust(width)}  {p.label.ljust(label_width)}  {p.probability:.4f}")
+    if bad and config.strict:
+        raise CnnkitError(f"{len(bad)} of {done} images could not be read (strict).")
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from cnnkit.config import ExportConfig
+    from cnnkit.export.run import export_run
+
+    result = export_run(args.run, settings(args, ExportConfig))
+    print(f"Exported {result.path} in {result.seconds:.1f} s; largest difference from torch "
+          f"{result.max_difference:.2e} on {result.check_images}")
+    if result.int8:
+        q = result.int8
+        print(f"int8: test accuracy {q['accuracy_int8']:.4f} against {q['accuracy_float']:.4f} in float "
+              f"({-q['points_lost']:+.1f} points on {q['images']} images); "
+              + ("the int8 model is used" if q["used"] else "more than --tolerance: the float model is used"))
 
 
 def _print_evaluation(evaluation) -> None:
@@ -72,14 +138,21 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def register(sub) -> None:
-    from cnnkit.config import DecisionConfig, EvaluateConfig, PredictConfig
+    from cnnkit.config import DecisionConfig, EvaluateConfig, ExportConfig, PredictConfig
 
     p = sub.add_parser("predict", help="class and probability for each image")
     p.add_argument("run", help="run folder")
     p.add_argument("images", nargs="+", help="image files or folders")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout: a JSON array, one object per image")
+    p.add_argument("--out", help="write the predictions to this .csv or .jsonl file as they come (all classes' "
+                                 "probabilities; unreadable images with their error)")
     add_options(p, PredictConfig, grouped=False)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="write the run's network as ONNX (RUN/export/), checked against torch")
+    p.add_argument("run", help="run folder")
+    add_options(p, ExportConfig, grouped=False)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("evaluate", help="metrics on the run's test split or on --data")
     p.add_argument("run", help="run folder")

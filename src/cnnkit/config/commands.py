@@ -14,8 +14,11 @@ INDEX_KINDS = ("flat", "ivf")
 SCAN_METHODS = ("dense", "sliding")
 
 
+BACKENDS = ("auto", "torch", "onnx")
+
+
 @dataclass(frozen=True)
-class PredictConfig(ReadConfig):
+class TtaConfig:
     tta: int = option(1, "test-time augmentation: average N versions of each image (the run's augment transforms)",
                       metavar="N")
 
@@ -24,7 +27,24 @@ class PredictConfig(ReadConfig):
 
 
 @dataclass(frozen=True)
-class EvaluateConfig(PredictConfig):
+class PredictConfig(TtaConfig):
+    """How ``predict`` reads images and runs the network. Images stream through in batches: memory does not grow
+    with their number, and an unreadable one is reported in its row and never stops the others."""
+
+    backend: str = option("auto", "torch: the run's network; onnx: RUN/export/model.onnx with ONNX Runtime (no "
+                                  "torch import); auto: onnx when the run has an up-to-date export", choices=BACKENDS)
+    batch_size: int = option(32, "images per batch")
+    strict: bool = option(False, "exit with an error status when any image could not be read (they are reported "
+                                 "either way)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_declared(self)
+        check_range(self, "batch_size", 1)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig(TtaConfig, ReadConfig):
     """How a run is scored; the report shows the scores with and without test-time augmentation."""
 
     shared_classes: bool = option(False, "with data whose classes differ from the model's: evaluate on the shared "
@@ -148,3 +168,25 @@ class PatchConfig:
         check_range(self, "seed", 0, 2**32 - 1)
         if not self.background_class or any(c in self.background_class for c in '/\\:*?"<>|.'):
             raise ConfigError(f"Expected `background_class` as a folder name. Received: {self.background_class!r}")
+
+
+EXPORT_FORMATS = ("onnx",)
+QUANTIZATIONS = ("int8",)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How ``cnnkit export`` writes a run's network for deployment."""
+
+    format: str = option("onnx", "file format", choices=EXPORT_FORMATS)
+    quantize: str | None = option(None, "also write an int8 model (static quantization calibrated on training "
+                                        "images) and use it when its test accuracy stays within the tolerance",
+                                  choices=QUANTIZATIONS)
+    tolerance: float = option(0.5, "with quantize: the largest test-accuracy loss, in points, for the int8 model "
+                                   "to be used", metavar="POINTS")
+    calibration: int = option(200, "with quantize: training images that calibrate the int8 ranges", metavar="N")
+
+    def __post_init__(self) -> None:
+        check_declared(self)
+        check_range(self, "tolerance", 0.0, 100.0)
+        check_range(self, "calibration", 1, 100_000)

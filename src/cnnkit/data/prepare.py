@@ -86,7 +86,7 @@ def decode_images(paths: list[Path], preprocessing: Preprocessing, skip_bad: boo
     return (stacked, np.array([e is None for e in errors], dtype=bool)) if skip_bad else stacked
 
 
-def _report_bad(errors: list[str], skip_bad: bool) -> None:
+def report_unreadable(errors: list[str], skip_bad: bool) -> None:
     if not errors:
         return
     listing = _listing(errors)
@@ -138,14 +138,14 @@ def prepare_training_data(
             errors.append(str(e))
     good_infos = [i for i in infos if i is not None]
     if not good_infos:
-        _report_bad(errors, skip_bad=False)
+        report_unreadable(errors, skip_bad=False)
     size = tuple(image_size) if image_size else auto_image_size(good_infos, default_image_size)
     n_channels = channels or (1 if all(i.grayscale for i in good_infos) else 3)
     log.info("Decoding %d images from %s at %dx%d, %d channel(s)", len(everything), scan.root, *size, n_channels)
     arrays, decode_errors = _decode_many([scan.root / rel for rel, _ in everything], size, n_channels, interpolation,
                                          crop_pct)
     errors += [e for e, info in zip(decode_errors, infos) if e is not None and info is not None]
-    _report_bad(errors, skip_bad)
+    report_unreadable(errors, skip_bad)
     decoded = {rel: a for (rel, _), a in zip(everything, arrays) if a is not None}
     skipped = [rel for rel, _ in everything if rel not in decoded]
     if not channels and n_channels == 3 and all(i.grayscale for (rel, _), i in zip(everything, infos)

@@ -6,6 +6,7 @@ and when it ends, a baseline once, and ``store_decision`` when a command is aske
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class RunFolder:
     last_checkpoint = property(lambda self: self.path / "checkpoints" / "last.ckpt")
     log_dir = property(lambda self: self.path / "logs")
     index_dir = property(lambda self: self.path / "index")
+    export_dir = property(lambda self: self.path / "export")  # model.onnx (+ model.int8.onnx), export.json
+    export_info_path = property(lambda self: self.path / "export" / "export.json")
 
     def exists(self) -> bool:
         return self.config_path.exists()
@@ -51,6 +54,20 @@ class RunFolder:
         if not isinstance(data, dict):
             raise RunError(f"{path} is broken: expected a JSON object, found {type(data).__name__}.")
         return data
+
+    def weights_digest(self) -> str:
+        """SHA-256 of the weights file: an export made from other weights is out of date."""
+        digest = hashlib.sha256()
+        with open(self.weights_path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def read_export(self) -> dict | None:
+        """What ``cnnkit export`` wrote (export.json), or None when the run has no export."""
+        if not self.export_info_path.exists():
+            return None
+        return self.read_file(self.export_info_path, "the export's description")
 
     def read_record(self) -> RunRecord:
         """The run's typed record; RunError naming the file when it is missing or broken."""

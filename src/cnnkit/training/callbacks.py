@@ -54,6 +54,38 @@ class BestWeights(L.Callback):
         self.best_metrics = dict(state_dict.get("best_metrics", {}))
 
 
+def stderr_is_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class EpochLines(L.Callback):
+    """One plain line per epoch on stderr, in place of a progress bar where stderr is not a terminal (logs, CI):
+    a 3-epoch run writes 3 lines, not kilobytes of redrawn bars."""
+
+    def __init__(self, phase: str, epoch_offset: int, enabled: bool):
+        self.phase, self.epoch_offset, self.enabled = phase, epoch_offset, enabled
+        self._start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import sys
+
+        if not self.enabled or trainer.sanity_checking:
+            return
+        m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        parts = [f"{name} {m[name]:.4f}" for name in ("train_loss", "train_acc", "val_loss", "val_acc") if name in m]
+        epoch = trainer.current_epoch + 1
+        print(f"{self.phase} epoch {epoch}/{trainer.max_epochs} (run epoch {epoch + self.epoch_offset}): "
+              f"{'  '.join(parts)}  ({time.perf_counter() - self._start:.1f} s)", file=sys.stderr, flush=True)
+
+
 class History(L.Callback):
     """One row per epoch (losses, accuracies, learning rate, seconds), across phases and resumes, rewritten whole
     into ``logs/metrics.csv`` after every epoch: the log is never lost or half-written."""

@@ -274,12 +274,16 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
 def stopping(run: RunFolder):
     """Around a whole training: Ctrl-C and SIGTERM stop it at once (decoding included); a stop or an error marks
     the run interrupted or failed, with the reason and the way on, and a signal ends in ``Interrupted``."""
-    from cnnkit.training.interrupts import signals_interrupt
+    from cnnkit.training.interrupts import NAMES, received, signals_interrupt
 
+    signals_before = len(received)
     try:
         with signals_interrupt():
             yield
     except BaseException as error:
+        if len(received) > signals_before and not isinstance(error, Interrupted):
+            # the signal's exception was turned into another one by a library it interrupted (Lightning's logging)
+            error = Interrupted(f"Stopped by {NAMES.get(received[-1], received[-1])}", received[-1])
         interrupted = isinstance(error, (Interrupted, KeyboardInterrupt))
         if run.config_path.exists():
             _record_stop(run, error, interrupted)

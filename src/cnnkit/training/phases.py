@@ -339,7 +339,7 @@ class PhaseRunner:
                    checkpoint: Path | None) -> PhaseRecord:
         import torch
 
-        from cnnkit.training.callbacks import EpochCheckpoint, History
+        from cnnkit.training.callbacks import EpochCheckpoint, EpochLines, History, stderr_is_terminal
         from cnnkit.training.loaders import generators
         from cnnkit.training.module import ClassifierModule
 
@@ -364,7 +364,9 @@ class PhaseRunner:
         history = History(self.run.log_dir / "metrics.csv", phase.name, epochs_before, self.history)
         saver = EpochCheckpoint(self.run.last_checkpoint, index, [asdict(p) for p in done],
                                 generators(loaders, self.sampler))
-        trainer = create_trainer(self.run, self.config, phase, [self.best, history, saver], self.progress,
+        lines = EpochLines(phase.name, epochs_before, self.progress and not stderr_is_terminal())
+        trainer = create_trainer(self.run, self.config, phase, [self.best, history, saver, lines],
+                                 self.progress and stderr_is_terminal(),
                                  "" if index == 0 else phase.name,
                                  None if self.deadline is None else self.deadline - time.monotonic())
         trainer.fit(module, *loaders, ckpt_path=str(checkpoint) if checkpoint else None, weights_only=True)

@@ -1,0 +1,56 @@
+"""The network as an ONNX graph that takes decoded images as they come: (batch, height, width, channels) uint8 in,
+class probabilities and features out; scaling and standardisation happen inside."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnnkit.data.preprocess import Preprocessing
+from cnnkit.errors import ModelError
+
+OPSET = 18  # pinned: the same graph whatever torch's default becomes
+INPUT, OUTPUTS = "images", ("probabilities", "features")
+
+
+class Exportable(nn.Module):
+    """uint8 NHWC -> (softmax probabilities, the layer before the classifier), as ``NetworkPredictor`` computes."""
+
+    def __init__(self, model: nn.Module, preprocessing: Preprocessing):
+        super().__init__()
+        self.model = model.eval()
+        self.register_buffer("mean", torch.tensor(preprocessing.mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(preprocessing.std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = (images.permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std
+        feature_map = self.model.forward_features(x)
+        logits = self.model.forward_head(feature_map)
+        return torch.softmax(logits, 1), self.model.forward_head(feature_map, pre_logits=True).flatten(1)
+
+
+def write_onnx(model: nn.Module, preprocessing: Preprocessing, path: Path) -> None:
+    """Export ``model`` with a dynamic batch size (opset ``OPSET``, weights inside the one file)."""
+    h, w = preprocessing.image_size
+    sample = torch.zeros((2, h, w, preprocessing.channels), dtype=torch.uint8)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [q.level for q in quiet]
+    try:
+        for q in quiet:
+            q.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), torch.inference_mode(False):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(Exportable(model, preprocessing), (sample,), dynamo=True,
+                                        input_names=[INPUT], output_names=list(OUTPUTS), opset_version=OPSET,
+                                        dynamic_shapes={"images": {0: batch}}, verbose=False)
+            program.save(str(path), external_data=False)
+    except Exception as e:  # the exporter raises many types; name the network and the first line
+        raise ModelError(f"Cannot export {type(model).__name__} to ONNX: {str(e).splitlines()[0]}") from None
+    finally:
+        for q, level in zip(quiet, levels):
+            q.setLevel(level)

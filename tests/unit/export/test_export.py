@@ -1,0 +1,117 @@
+"""ONNX export: the graph matches torch for every model family, the light predictor gives the torch path's classes
+without importing torch, a stale export is never used silently, and int8 quantization reports what it costs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnkit.errors import RunError
+from cnnkit.export.run import export_run
+from cnnkit.inference import Predictor
+from tests.conftest import network_run
+
+
+def _test_images(run: Path) -> list[Path]:
+    split = json.loads((run / "split.json").read_text())
+    return [Path(split["root"]) / p for p, _ in split["splits"]["test"]]
+
+
+def _torch_and_onnx(run: Path, images: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    torch_p = Predictor.load(run, backend="torch").predict_proba(images)
+    onnx_p = Predictor.load(run, backend="onnx").predict_proba(images)
+    return torch_p, onnx_p
+
+
+def test_the_export_of_a_trained_run_matches_torch_and_the_light_predictor_agrees(trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    result = export_run(run)
+    assert result.path == run / "export" / "model.onnx" and result.max_difference <= 1e-4
+    info = json.loads((run / "export" / "export.json").read_text())
+    assert info["opset"] == 18 and info["input"]["dtype"] == "uint8" and info["input"]["shape"][0] == "batch"
+    images = _test_images(run)
+    torch_p, onnx_p = _torch_and_onnx(run, images)
+    assert np.abs(torch_p - onnx_p).max() <= 1e-4
+    assert [p.label for p in Predictor.load(run, backend="onnx").predict(images)] == [
+        p.label for p in Predictor.load(run, backend="torch").predict(images)]
+    assert Predictor.load(run).backend == "onnx"  # auto: the up-to-date export
+    batch = Predictor.load(run, backend="onnx").load_images(images[:5])
+    for n in (1, 3, 5):  # the batch size is dynamic
+        assert Predictor.load(run, backend="onnx").predict_arrays(batch[:n]).shape == (n, 3)
+    vectors = Predictor.load(run, backend="onnx").embed_arrays(batch)
+    assert np.abs(vectors - Predictor.load(run, backend="torch").embed_arrays(batch)).max() <= 1e-4
+
+
+FAMILIES = [("tiny_cnn", 16, None), ("simple_cnn", 32, None), ("patch_cnn", 32, None), ("lenet5", 32, None),
+            ("vgg_small", 32, None), ("vgg16", 32, None), ("test_efficientnet", 64, {"flip_average": True}),
+            ("efficientnet_lite0", 64, None)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family, size, options", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_every_model_family_exports_within_1e_4_of_torch(trained_run, tmp_path, family, size, options):
+    run = network_run(family, trained_run, tmp_path / family, size, options)
+    result = export_run(run)
+    assert result.max_difference <= 1e-4
+    torch_p, onnx_p = _torch_and_onnx(run, _test_images(run))
+    assert np.abs(torch_p - onnx_p).max() <= 1e-4
+    assert (torch_p.argmax(1) == onnx_p.argmax(1)).all()
+
+
+def test_a_stale_export_is_never_used_silently(trained_run, tmp_path, caplog):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    export_run(run)
+    other = network_run("tiny_cnn", trained_run, tmp_path / "other", 16)  # same network, other weights
+    shutil.copyfile(other / "model.safetensors", run / "model.safetensors")
+    assert Predictor.load(run).backend == "torch"
+    assert "not made from its current weights" in caplog.text
+    with pytest.raises(RunError, match="cnnkit export"):
+        Predictor.load(run, backend="onnx")
+    shutil.rmtree(run / "export")
+    with pytest.raises(RunError, match="has no export"):
+        Predictor.load(run, backend="onnx")
+
+
+def test_the_light_predictor_imports_no_torch(trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    export_run(run)
+    image = _test_images(run)[0]
+    code = ("import sys\nfrom cnnkit.cli import main\n"
+            f"status = main(['predict', {str(run)!r}, {str(image)!r}])\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', status)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1] == "NO-TORCH 0" and lines[0].startswith(str(image))
+    assert "(onnx backend)" in done.stderr
+
+
+@pytest.mark.slow
+def test_int8_export_reports_its_accuracy_change_on_the_test_split(trained_run, tmp_path):
+    from cnnkit.config import ExportConfig
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    result = export_run(run, ExportConfig(quantize="int8", tolerance=100.0))
+    q = result.int8
+    assert (run / "export" / "model.int8.onnx").exists() and q["used"] and result.path.name == "model.int8.onnx"
+    test = _test_images(run)
+    assert q["images"] == len(test)
+    labels = np.array([["left", "right", "top"].index(p.parent.name) for p in test])
+    int8 = Predictor.load(run, backend="onnx").predict_proba(test)  # the int8 model is the one in use
+    assert q["accuracy_int8"] == pytest.approx(float((int8.argmax(1) == labels).mean()))
+    assert abs(q["points_lost"] - 100 * (q["accuracy_float"] - q["accuracy_int8"])) < 1e-9
+    strict = export_run(run, ExportConfig(quantize="int8", tolerance=0.0))
+    assert strict.int8["used"] == (strict.int8["points_lost"] <= 0.0)
+    assert strict.path.name == ("model.int8.onnx" if strict.int8["used"] else "model.onnx")
