@@ -32,10 +32,18 @@ def free_run_folder(base: Path) -> Path:
 
 
 class ImageClassifier:
-    """Train with ``fit(folder)``, then ``predict``, ``predict_proba``, ``evaluate``, ``save`` and ``load``.
+    """Train with ``fit(folder)``, then ``predict``, ``predict_proba``, ``transform``, ``score``, ``evaluate``,
+    ``save`` and ``load``.
 
     Parameters are those of :class:`cnnkit.config.TrainConfig` (``model``, ``epochs``, ``optimizer``, ``lr``, ...).
-    Fitted attributes: ``classes_``, ``run_dir_``, ``history_`` (the training result: best epoch, losses, time).
+    Fitted attributes: ``classes_``, ``run_dir_``, ``history_`` (per epoch, as Keras' ``History.history``:
+    ``{"epoch": [1, 2, ...], "train_loss": [...], "val_loss": [...], "train_acc": [...], "val_acc": [...]}``) and
+    ``result_`` (the kept epoch, its validation scores, the time).
+
+    Images can be given as files and folders, PIL images, numpy arrays ((H, W, C) or (N, H, W, C), uint8 or floats in
+    [0, 1]) or torch tensors ((C, H, W) or (N, C, H, W), floats in [0, 1]), of any size: each is resized and
+    standardised by the run's preprocessing, as files are. (The raw network, ``predictor_.model``, takes standardised
+    (N, C, H, W) float tensors at the run's size: ``cnnkit.data.preprocess.standardize``.)
     """
 
     def __init__(self, model: str = TrainConfig.model, **settings):
@@ -62,15 +70,21 @@ class ImageClassifier:
     def config(self) -> TrainConfig:
         return TrainConfig(**self.get_params())
 
-    def fit(self, data: str | Path, out: str | Path | None = None, progress: bool = False) -> ImageClassifier:
-        """Train on a class-folder tree into the run folder ``out`` (default: a new ``runs/<data>-<model>[-N]``)."""
+    def fit(self, data: str | Path, out: str | Path | None = None, *, verbose: bool = True,
+            overwrite: bool = False) -> ImageClassifier:
+        """Train on a class-folder tree into the run folder ``out`` (default: a new ``runs/<data>-<model>[-N]``).
+        ``verbose``: progress on stderr as the command line shows it. An ``out`` that holds a run is refused unless
+        ``overwrite`` (then it is replaced)."""
+        from cnnkit.evaluation.history import read_history
         from cnnkit.inference import Predictor
+        from cnnkit.run import RunFolder
         from cnnkit.training.fit import train
 
         config = self.config
         out = Path(out) if out else free_run_folder(Path("runs") / f"{Path(data).resolve().name}-{config.model}")
-        trained = train(data, out, config, progress=progress)
-        self.history_ = trained.record.result
+        trained = train(data, out, config, progress=verbose, overwrite=overwrite)
+        self.result_ = trained.record.result
+        self.history_ = read_history(RunFolder(out).log_dir / "metrics.csv")
         self._use(Predictor.load(out))
         return self
 
@@ -83,14 +97,29 @@ class ImageClassifier:
         if not hasattr(self, "predictor_"):
             raise RunError("This ImageClassifier is not fitted yet. Call fit(folder) or ImageClassifier.load(run).")
 
-    def predict_proba(self, paths: Sequence[str | Path], tta: int = 1) -> np.ndarray:
+    def predict_proba(self, images, tta: int = 1) -> np.ndarray:
         """Class probabilities, one row per image; ``tta`` > 1 averages that many augmented versions."""
         self._check_fitted()
-        return self.predictor_.predict_proba(paths, tta=tta)
+        return self.predictor_.predict_proba(images, tta=tta)
 
-    def predict(self, paths: Sequence[str | Path], tta: int = 1) -> list[str]:
+    def predict(self, images, tta: int = 1) -> list[str]:
+        """The class name of each image."""
         self._check_fitted()
-        return [p.label for p in self.predictor_.predict(paths, tta=tta)]
+        return [p.label for p in self.predictor_.predict(images, tta=tta)]
+
+    def transform(self, images) -> np.ndarray:
+        """Latent vectors (N, D): the layer before the classifier, as ``cnnkit features`` writes them."""
+        self._check_fitted()
+        return self.predictor_.transform(images)
+
+    def score(self, images, y) -> float:
+        """Mean accuracy on ``images`` against ``y`` (class names or indices), as scikit-learn's classifiers."""
+        self._check_fitted()
+        predicted = self.predict(images)
+        truth = [self.classes_[v] if isinstance(v, (int, np.integer)) else str(v) for v in y]
+        if len(truth) != len(predicted):
+            raise ValueError(f"score: {len(predicted)} images but {len(truth)} labels.")
+        return float(np.mean([p == t for p, t in zip(predicted, truth)])) if truth else float("nan")
 
     def evaluate(self, data: str | Path | None = None, tta: int = 1) -> dict:
         """Metrics on the run's held-out test split, or on another labelled folder; writes the report too."""

@@ -293,3 +293,22 @@ def test_the_summary_says_when_fine_tuning_did_not_beat_the_head(capsys):
     print_summary(TrainedRun(Path("run"), record), None)
     out = capsys.readouterr().out
     assert "fitted to the optimum (L-BFGS, C=0.01" in out and "the head's weights are kept" in out
+
+
+def test_training_into_a_log_writes_one_plain_line_per_epoch(tmp_path):
+    """stderr redirected to a file (a log, CI): no bars redrawn with carriage returns or escape codes, one line per
+    epoch; stdout carries only the result summary."""
+    data = write_image_folder(tmp_path / "data", ["left", "right", "top"], 10)
+    done = subprocess.run([sys.executable, "-m", "cnnkit.cli", "train", str(data), "--model", "tiny_cnn", "--epochs",
+                           "4", "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for stream in (done.stdout, done.stderr):
+        assert "\r" not in stream and "\x1b" not in stream
+    epochs = [line for line in done.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epochs] == [f"epoch {i}/4" for i in range(1, 5)]
+    assert all("val_loss" in line for line in epochs) and len(done.stderr) < 2000
+    assert "Best epoch" in done.stdout and "epoch 1/4" not in done.stdout
+    quiet = subprocess.run([sys.executable, "-m", "cnnkit.cli", "-q", "train", str(data), "--model", "tiny_cnn",
+                            "--epochs", "2", "--out", str(tmp_path / "quiet")], capture_output=True, text=True,
+                           timeout=300)
+    assert quiet.returncode == 0 and "epoch 1/2" not in quiet.stderr

@@ -117,13 +117,13 @@ def cmd_train(args: argparse.Namespace) -> None:
         if args.data or args.out or args.overwrite:
             raise CnnkitError("--resume RUN continues RUN from its own data and folder; drop DATA, --out and "
                               "--overwrite, or train afresh without --resume.")
-        trained = resume(args.resume, progress=not args.no_progress, changes=values(args, TrainConfig))
+        trained = resume(args.resume, progress=not (args.no_progress or args.quiet), changes=values(args, TrainConfig))
     else:
         if not args.data:
             raise CnnkitError("cnnkit train needs a DATA folder (or --resume RUN).")
         config = _train_config(args)
         out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-{config.model}"
-        trained = train(args.data, out, config, progress=not args.no_progress, overwrite=args.overwrite)
+        trained = train(args.data, out, config, progress=not (args.no_progress or args.quiet), overwrite=args.overwrite)
     finish(trained)
 
 
@@ -134,7 +134,7 @@ def _auto(args: argparse.Namespace) -> None:
         raise CnnkitError("--auto trains afresh on a DATA folder; drop --resume and give DATA.")
     out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-auto"
     trained = auto_train(args.data, out, _train_config(args), budget=args.budget or "10m",
-                         progress=not args.no_progress, overwrite=args.overwrite)
+                         progress=not (args.no_progress or args.quiet), overwrite=args.overwrite)
     print_leaderboard(trained.record.recipe)
     finish(trained)
 
@@ -167,7 +167,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         log.info("Writing the built-in dataset %r to %s", args.dataset, data)
         export_dataset(args.dataset, data, seed=getattr(args, "seed", 0))
     trained = train(data / "patches" if aerial else data, out, _train_config(args, **extra),
-                    progress=not args.no_progress)
+                    progress=not (args.no_progress or args.quiet))
     finish(trained)
     if aerial:
         _scan_demo_scene(out, data)

@@ -110,16 +110,23 @@ def load_image(
                 img.draft("L" if channels == 1 else "RGB", (side, side))
             img.load()
             img = ImageOps.exif_transpose(img)
-            img = _to_8bit(img)
-            img = img.convert("L" if channels == 1 else "RGB")
-            if crop_pct is not None:
-                img = _resize_and_crop(img, height, width, crop_pct, INTERPOLATIONS[interpolation])
-            elif img.size != (width, height):
-                img = img.resize((width, height), INTERPOLATIONS[interpolation])
-            array = np.asarray(img, dtype=np.uint8)
+            return image_to_array(img, image_size, channels, interpolation, crop_pct)
     except DataError:
         raise
     except (OSError, ValueError, SyntaxError) as e:
         reason = str(e) or type(e).__name__
         raise _fail(path, f"{reason} (truncated or corrupt file?).") from None
+
+
+def image_to_array(img: Image.Image, image_size: tuple[int, int], channels: int, interpolation: str = "bilinear",
+                   crop_pct: float | None = None) -> np.ndarray:
+    """A decoded Pillow image (any mode, any size) to (height, width, channels) uint8, as ``load_image`` does."""
+    height, width = image_size
+    img = _to_8bit(img)
+    img = img.convert("L" if channels == 1 else "RGB")
+    if crop_pct is not None:
+        img = _resize_and_crop(img, height, width, crop_pct, INTERPOLATIONS[interpolation])
+    elif img.size != (width, height):
+        img = img.resize((width, height), INTERPOLATIONS[interpolation])
+    array = np.asarray(img, dtype=np.uint8)
     return array[:, :, None] if array.ndim == 2 else array

@@ -13,7 +13,7 @@ import numpy as np
 from cnnkit._io import replace_folder, write_json
 from cnnkit._version import __version__
 from cnnkit.config.commands import ExportConfig
-from cnnkit.errors import ConfigError, ModelError
+from cnnkit.errors import CnnkitError, ConfigError, ModelError
 from cnnkit.export.graph import INPUT, OPSET, OUTPUTS, write_onnx
 from cnnkit.run import RunFolder, RunRecord
 from cnnkit.run.lock import locked
@@ -36,7 +36,7 @@ def _split_images(run: RunFolder, record: RunRecord, name: str, limit: int | Non
     """(images, labels) of one of the run's splits, or None when the run has none or its data is gone."""
     try:
         manifest = run.read_split()
-    except Exception:  # a run without a split file: checked on synthetic images instead
+    except CnnkitError:  # a run without a split file: checked on synthetic images instead
         return None
     samples = manifest.splits.get(name, [])
     if not samples:
@@ -48,7 +48,7 @@ def _split_images(run: RunFolder, record: RunRecord, name: str, limit: int | Non
 
     try:
         root = run.existing_data_root(manifest, "")
-    except Exception:
+    except CnnkitError:
         return None
     arrays = load_samples(root, samples, list(record.classes), record.preprocessing, skip_bad=True)
     return arrays.images, arrays.labels
@@ -72,10 +72,19 @@ def _onnx_probabilities(path: Path, images: np.ndarray) -> np.ndarray:
                            for i in range(0, len(images), 16)])
 
 
+def _check_installed() -> None:
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"Exporting needs {', '.join(missing)}: pip install 'cnnkit[onnx]'")
+
+
 def export_run(run_dir: str | Path, config: ExportConfig | None = None) -> ExportResult:
     """Export the run's network; ModelError when the export differs from torch by more than ``MAX_DIFFERENCE``."""
     from cnnkit.inference.network import NetworkPredictor
 
+    _check_installed()
     config = config or ExportConfig()
     run = RunFolder(run_dir)
     record = run.read_record()
@@ -121,8 +130,9 @@ def _int8(run: RunFolder, record: RunRecord, folder: Path, torch_predictor, conf
         raise ConfigError(f"int8 quantization calibrates on the run's training images, and {run.path}'s data "
                           "folder cannot be read; export without `quantize`, or restore the data.")
     quantize_int8(folder / "model.onnx", folder / "model.int8.onnx", calibration[0])
-    test = _split_images(run, record, "test") or _split_images(run, record, "val")
-    if test is None or not len(test[0]):
+    split, test = next(((name, found) for name in ("test", "val")
+                        if (found := _split_images(run, record, name)) is not None and len(found[0])), (None, None))
+    if test is None:
         raise ConfigError(f"{run.path} has neither a test nor a validation split to measure what int8 costs.")
     images, labels = test
     float_acc = float((_onnx_probabilities(folder / "model.onnx", images).argmax(1) == labels).mean())
@@ -133,5 +143,6 @@ def _int8(run: RunFolder, record: RunRecord, folder: Path, torch_predictor, conf
     if not used:
         log.warning("int8 costs %.1f points of accuracy (more than `tolerance` %.1f): model.onnx stays in use.",
                     loss, config.tolerance)
-    return {"images": len(labels), "accuracy_float": float_acc, "accuracy_int8": int8_acc,
+    return {"images": len(labels), "split": split,
+            "accuracy_float": float_acc, "accuracy_int8": int8_acc,
             "points_lost": loss, "tolerance": config.tolerance, "used": used}

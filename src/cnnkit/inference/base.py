@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +16,10 @@ from cnnkit.config.commands import BACKENDS
 from cnnkit.data.files import expand_image_paths
 from cnnkit.data.prepare import report_unreadable
 from cnnkit.data.preprocess import Preprocessing
-from cnnkit.errors import ConfigError, check_choice
+from cnnkit.errors import ConfigError, DataError, check_choice
 from cnnkit.inference.stream import DecodedBatch, decoded_batches
 from cnnkit.progress import Progress
-from cnnkit.run import RunFolder, RunRecord
+from cnnkit.run import RunFolder
 
 log = logging.getLogger("cnnkit")
 
@@ -52,6 +53,42 @@ def check_threshold(threshold: float, num_classes: int) -> None:
 def check_tta(tta: int) -> None:
     if tta < 1:
         raise ConfigError(f"Expected `tta` >= 1. Received: tta={tta}")
+
+
+def _to_uint8(array: np.ndarray, what: str) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+        raise DataError(f"{what}: expected uint8 pixels or floats in [0, 1], got {array.dtype}.")
+    if np.issubdtype(array.dtype, np.integer):
+        if array.min(initial=0) < 0 or array.max(initial=0) > 255:
+            raise DataError(f"{what}: integer pixels must lie in 0..255 (found {array.min()}..{array.max()}).")
+        return array.astype(np.uint8)
+    if not np.isfinite(array).all() or array.min(initial=0) < 0 or array.max(initial=0) > 1:
+        raise DataError(f"{what}: float pixels must lie in [0, 1] (found {np.nanmin(array):.3g}.."
+                        f"{np.nanmax(array):.3g}); divide by 255 first, or pass uint8.")
+    return np.round(array * 255.0).astype(np.uint8)
+
+
+def _image_arrays(item, index: int) -> list[np.ndarray]:
+    """One array input as a list of (H, W, C) uint8 arrays: a numpy array (H, W[, C]) or (N, H, W, C), or a torch
+    tensor (C, H, W) or (N, C, H, W), floats in [0, 1]."""
+    what = f"input {index} ({type(item).__name__})"
+    channels_first = hasattr(item, "detach")  # a torch tensor (torch is never imported for the check)
+    if channels_first:
+        item = item.detach().cpu().numpy()
+    array = np.asarray(item)
+    if array.ndim not in (2, 3, 4) or 0 in array.shape:
+        raise DataError(f"{what}: expected an image (H, W), (H, W, C) or a batch (N, H, W, C), got shape "
+                        f"{array.shape}.")
+    if channels_first and array.ndim >= 3:
+        array = np.moveaxis(array, -3, -1)
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
+        array = array[..., None] if array.ndim == 2 else array
+    batch = array if array.ndim == 4 else array[None]
+    if batch.shape[-1] not in (1, 3, 4):
+        raise DataError(f"{what}: expected 1, 3 or 4 channels, got shape {array.shape}.")
+    return list(_to_uint8(batch, what))
 
 
 class Predictor:
@@ -120,6 +157,23 @@ class Predictor:
         h, w = self.preprocessing.image_size
         return np.concatenate(parts) if parts else np.zeros((0, h, w, self.preprocessing.channels), np.uint8)
 
+    def as_images(self, inputs) -> np.ndarray | None:
+        """In-memory images (a PIL image, a numpy array or torch tensor, or a list of them; any size and mode) as the
+        run's (N, H, W, C) uint8 input, resized as files are; None when ``inputs`` are paths (files, folders)."""
+        from PIL import Image
+
+        from cnnkit.data.decode import image_to_array
+
+        items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if all(isinstance(i, (str, os.PathLike)) for i in items):
+            return None
+        prep = self.preprocessing
+        pictures = [item if isinstance(item, Image.Image) else Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
+                    for i, item in enumerate(items)
+                    for a in ([None] if isinstance(item, Image.Image) else _image_arrays(item, i))]
+        return np.stack([image_to_array(p, prep.image_size, prep.channels, prep.interpolation, prep.crop_pct)
+                         for p in pictures])
+
     def stream(self, files: Sequence[str | Path], tta: int = 1, batch_size: int = 32, progress: bool = False,
                label: str = "predict", embed: bool = False) -> Iterator[tuple[DecodedBatch, np.ndarray]]:
         """(batch, probabilities of its readable images) for ``files`` in order, decoding the next batch while the
@@ -146,8 +200,29 @@ class Predictor:
                 yield Prediction(str(path), self.classes[k], float(row[k]),
                                  {c: float(v) for c, v in zip(self.classes, row)})
 
-    def predict_proba(self, paths: Sequence[str | Path], tta: int = 1) -> np.ndarray:
-        """(N, classes) probabilities of every image; DataError if one cannot be read."""
+    def embed_files(self, files: Sequence[str | Path], skip_bad: bool = False, progress: bool = False,
+                    batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """(latent vectors of the readable files, a readable flag per file), streamed: memory holds the vectors, not
+        the images. An unreadable file is an error unless ``skip_bad`` (then it is listed in a warning)."""
+        parts, readable, errors = [], [], []
+        for batch, vectors in self.stream(list(files), batch_size=batch_size, progress=progress, label="features",
+                                          embed=True):
+            errors += [e for e in batch.errors if e]
+            if not skip_bad:
+                report_unreadable(errors, skip_bad=False)
+            parts.append(vectors)
+            readable.append(batch.readable)
+        report_unreadable(errors, skip_bad)
+        parts = [p for p in parts if len(p)]
+        return (np.concatenate(parts) if parts else np.zeros((0, 0), np.float32),
+                np.concatenate(readable) if readable else np.zeros(0, bool))
+
+    def predict_proba(self, paths, tta: int = 1) -> np.ndarray:
+        """(N, classes) probabilities of every image (files and folders, or in-memory images: see ``as_images``);
+        DataError if one cannot be read."""
+        images = self.as_images(paths)
+        if images is not None:
+            return self.predict_arrays(images, tta=tta)
         parts, errors = [], []
         for batch, probabilities in self.stream(expand_image_paths(paths), tta):
             errors += [e for e in batch.errors if e]
@@ -155,9 +230,22 @@ class Predictor:
         report_unreadable(errors, skip_bad=False)
         return np.concatenate(parts) if parts else np.zeros((0, len(self.classes)), np.float32)
 
-    def predict(self, paths: Sequence[str | Path], tta: int = 1, skip_bad: bool = False) -> list[Prediction]:
-        """One prediction per image; with ``skip_bad``, unreadable images are left out (each listed in a
-        warning) instead of stopping."""
+    def transform(self, inputs) -> np.ndarray:
+        """Latent vectors (N, D) of files, folders or in-memory images (the layer before the classifier)."""
+        images = self.as_images(inputs)
+        if images is not None:
+            return self.embed_arrays(images)
+        return self.embed_files(expand_image_paths(inputs))[0]
+
+    def predict(self, paths, tta: int = 1, skip_bad: bool = False) -> list[Prediction]:
+        """One prediction per image (files and folders, or in-memory images); with ``skip_bad``, unreadable files
+        are left out (each listed in a warning) instead of stopping."""
+        images = self.as_images(paths)
+        if images is not None:
+            probabilities = self.predict_arrays(images, tta=tta)
+            return [Prediction(f"<input {i}>", self.classes[k], float(row[k]),
+                               {c: float(v) for c, v in zip(self.classes, row)})
+                    for i, (row, k) in enumerate(zip(probabilities, decide(probabilities, self.threshold)))]
         predictions = list(self.iter_predictions(paths, tta))
         report_unreadable([p.error for p in predictions if p.error], skip_bad)
         return [p for p in predictions if not p.error]

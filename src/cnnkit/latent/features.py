@@ -8,7 +8,6 @@ import numpy as np
 
 from cnnkit._io import atomic_write
 from cnnkit.data.files import expand_image_paths, scan_folder
-from cnnkit.data.prepare import decode_images
 from cnnkit.inference import Predictor
 
 
@@ -24,12 +23,8 @@ def folder_features(predictor: Predictor, data: str | Path, skip_bad: bool = Fal
     else:
         paths = expand_image_paths([data])
         labels = [""] * len(paths)
-    if skip_bad:
-        images, good = decode_images(paths, predictor.preprocessing, skip_bad=True)
-        paths, labels = [p for p, ok in zip(paths, good) if ok], [x for x, ok in zip(labels, good) if ok]
-    else:
-        images = decode_images(paths, predictor.preprocessing)
-    vectors = predictor.embed_arrays(images)
+    vectors, good = predictor.embed_files(paths, skip_bad=skip_bad, progress=True)
+    paths, labels = [p for p, ok in zip(paths, good) if ok], [x for x, ok in zip(labels, good) if ok]
     return {"features": vectors.astype(np.float32), "paths": np.array([str(p) for p in paths]),
             "labels": np.array(labels), "classes": np.array(predictor.classes)}
 

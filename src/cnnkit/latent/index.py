@@ -119,8 +119,11 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
                                    np.array(meta["labels"]), run.data_root(manifest), meta.get("recall_at_10"))
         except (RuntimeError, OSError, ValueError, KeyError) as e:  # a damaged index is rebuilt, not trusted
             log.warning("The saved index %s is damaged (%s); rebuilding it.", index_path, str(e).splitlines()[0])
-    train = run.load_split("train", predictor.classes, predictor.preprocessing)
-    vectors = prepare_vectors(predictor.embed_arrays(train.images), metric)
+    samples = manifest.splits.get("train", [])
+    root = run.existing_data_root(manifest, "the latent index is built from the training images")
+    embedded, _ = predictor.embed_files([root / p for p, _ in samples], progress=True)
+    vectors = prepare_vectors(embedded, metric)
+    paths, labels = [p for p, _ in samples], np.array([predictor.classes.index(c) for _, c in samples])
     start = time.perf_counter()
     index = build_faiss_index(vectors, metric, kind)
     recall = None
@@ -129,9 +132,9 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
         recall = recall_at_k(index, build_faiss_index(vectors, metric, "flat"), queries)
     with locked(run.path):
         atomic_write(index_path, lambda tmp: faiss.write_index(index, str(tmp)))
-        write_json(meta_path, {"key": key, "paths": train.paths, "labels": train.labels.tolist(),
+        write_json(meta_path, {"key": key, "paths": paths, "labels": labels.tolist(),
                                "recall_at_10": recall, "build_seconds": time.perf_counter() - start})
-    return LatentIndex(index, metric, kind, train.paths, train.labels, run.data_root(manifest), recall)
+    return LatentIndex(index, metric, kind, paths, labels, run.data_root(manifest), recall)
 
 
 def knn_vote(neighbor_labels: np.ndarray, distances: np.ndarray, num_classes: int) -> np.ndarray:

@@ -82,8 +82,45 @@ class EpochLines(L.Callback):
         m = {k: float(v) for k, v in trainer.callback_metrics.items()}
         parts = [f"{name} {m[name]:.4f}" for name in ("train_loss", "train_acc", "val_loss", "val_acc") if name in m]
         epoch = trainer.current_epoch + 1
-        print(f"{self.phase} epoch {epoch}/{trainer.max_epochs} (run epoch {epoch + self.epoch_offset}): "
-              f"{'  '.join(parts)}  ({time.perf_counter() - self._start:.1f} s)", file=sys.stderr, flush=True)
+        where = (f"epoch {epoch}/{trainer.max_epochs}" if not self.epoch_offset and self.phase == "train" else
+                 f"{self.phase} epoch {epoch}/{trainer.max_epochs} (run epoch {epoch + self.epoch_offset})")
+        print(f"{where}: {'  '.join(parts)}  ({time.perf_counter() - self._start:.1f} s)", file=sys.stderr,
+              flush=True)
+
+
+def stderr_progress_bar():
+    """Lightning's progress bar, drawn on stderr (Lightning draws on stdout, which carries results), with epochs
+    counted from 1 as the summary counts them."""
+    import contextlib
+    import sys
+
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    class StderrBar(TQDMProgressBar):
+        def _on_stderr(self, make):
+            with contextlib.redirect_stdout(sys.stderr):  # Lightning passes file=sys.stdout, read at the call
+                return make()
+
+        def init_train_tqdm(self):
+            return self._on_stderr(super().init_train_tqdm)
+
+        def init_validation_tqdm(self):
+            return self._on_stderr(super().init_validation_tqdm)
+
+        def init_sanity_tqdm(self):
+            return self._on_stderr(super().init_sanity_tqdm)
+
+        def init_predict_tqdm(self):
+            return self._on_stderr(super().init_predict_tqdm)
+
+        def init_test_tqdm(self):
+            return self._on_stderr(super().init_test_tqdm)
+
+        def on_train_epoch_start(self, trainer, *args) -> None:
+            super().on_train_epoch_start(trainer, *args)
+            self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+
+    return StderrBar()
 
 
 class History(L.Callback):

@@ -84,6 +84,10 @@ def create_trainer(run: RunFolder, config: TrainConfig, phase: Phase, callbacks:
 
     if config.early_stopping:
         callbacks = [*callbacks, EarlyStopping(monitor="val_loss", patience=config.early_stopping)]
+    if progress:
+        from cnnkit.training.callbacks import stderr_progress_bar
+
+        callbacks = [*callbacks, stderr_progress_bar()]
     return L.Trainer(
         max_epochs=phase.epochs, accelerator=config.accelerator, devices=1, deterministic=True,
         precision="bf16-mixed" if phase.precision == "bf16" else "32-true",

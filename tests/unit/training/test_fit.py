@@ -108,7 +108,8 @@ def test_a_classifier_fitted_twice_keeps_both_runs(pattern_data: Path, tmp_path:
     first = classifier.fit(pattern_data).run_dir_
     second = classifier.fit(pattern_data).run_dir_
     assert first != second and (first / "config.json").exists() and (second / "config.json").exists()
-    assert classifier.history_.epochs_run == 1 and classifier.classes_ == ["left", "right", "top"]
+    assert classifier.result_.epochs_run == 1 and classifier.classes_ == ["left", "right", "top"]
+    assert classifier.history_["epoch"] == [1] and len(classifier.history_["val_loss"]) == 1
 
 
 def test_a_run_stopped_between_phases_resumes_as_if_never_stopped(tmp_path: Path, monkeypatch):
