@@ -174,19 +174,26 @@ def _metrics(predictor: Predictor, record: RunRecord, arrays: ImageArrays, proba
     curves = M.roc_curves(arrays.labels, probabilities, classes)
     metrics.update(M.auc_summary(curves))
     losses = M.losses(arrays.labels, probabilities)
-    worst = np.argsort(-losses, kind="stable")[:WORST_MISTAKES]
+    by_loss = np.argsort(-losses, kind="stable")
+    wrong = y_pred[by_loss] != arrays.labels[by_loss]
+    worst = by_loss[wrong][:WORST_MISTAKES]  # mistakes only, the most confident first
+    unsure = by_loss[~wrong][:WORST_MISTAKES // 2]  # right, with the least probability for the true class
     metrics.update({
         "test_set": {"n": len(arrays), "fingerprint": fingerprint(arrays, classes)},
         "threshold": None if threshold is None else {
             "value": threshold, "positive_class": classes[1], "source": record.decision.source},
         "roc_points": _roc_points(curves, arrays.labels, probabilities, threshold),
         "most_confused": M.most_confused(np.array(metrics["confusion_matrix"]), classes),
-        "worst_mistakes": [{"path": arrays.paths[i], "true": classes[arrays.labels[i]], "predicted": classes[y_pred[i]],
-                            "probability": float(probabilities[i, y_pred[i]]), "loss": float(losses[i])}
-                           for i in worst],
+        "worst_mistakes": [_image_row(arrays, classes, y_pred, probabilities, losses, i) for i in worst],
+        "least_confident_correct": [_image_row(arrays, classes, y_pred, probabilities, losses, i) for i in unsure],
         "parameters": predictor.num_parameters,
     })
-    return metrics, curves, worst
+    return metrics, curves, (worst, unsure)
+
+
+def _image_row(arrays: ImageArrays, classes, y_pred, probabilities, losses, i: int) -> dict:
+    return {"path": arrays.paths[i], "true": classes[arrays.labels[i]], "predicted": classes[y_pred[i]],
+            "probability": float(probabilities[i, y_pred[i]]), "loss": float(losses[i])}
 
 
 def _latent_knn(run: RunFolder, predictor: Predictor, arrays: ImageArrays, k: int) -> dict:
@@ -223,10 +230,12 @@ def _write_report(target: Path, evaluation: Evaluation, run: RunFolder, record: 
     pngs = {"confusion_matrix": F.confusion_matrix_png(np.array(m["confusion_matrix"]), m["classes"])}
     if any(c.auc is not None for c in curves.values()):
         pngs["roc"] = F.roc_png(curves, [(p["label"], p["fpr"], p["tpr"]) for p in m["roc_points"]])
-    if len(worst):
-        captions = [f"true {w['true']}\npredicted {w['predicted']} ({w['probability']:.2f})"
-                    for w in m["worst_mistakes"]]
-        pngs["mistakes"] = F.image_grid_png(arrays.images[worst], captions)
+    for name, key, indices in (("mistakes", "worst_mistakes", worst[0]),
+                               ("least_confident", "least_confident_correct", worst[1])):
+        if len(indices):
+            captions = [f"{Path(w['path']).name[:22]}\ntrue {w['true']}\npredicted {w['predicted']} "
+                        f"({w['probability']:.2f})" for w in m[key]]
+            pngs[name] = F.image_grid_png(arrays.images[indices], captions)
     history = read_history(run.log_dir / "metrics.csv")
     if history.get("epoch"):
         best = record.result.best_epoch if record.result else None

@@ -212,9 +212,12 @@ def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) 
         "The diagonal is each class's recall.</p>"
         f'{_image(figures.get("confusion_matrix"), "confusion matrix")}</section>',
         f'<section id="roc"><h2>ROC and AUC</h2>{_image(figures.get("roc"), "ROC curves")}{roc_text}</section>',
-        '<section id="mistakes"><h2>Worst mistakes</h2><p>The test images with the highest loss: true class, '
-        "predicted class and its probability.</p>"
-        f'{_image(figures.get("mistakes"), "no test images")}<h3>Most confused pairs</h3>{confused_html}</section>',
+        '<section id="mistakes"><h2>Worst mistakes</h2><p>Wrongly classified test images, the most confident '
+        "mistakes first: file, true class, predicted class and its probability.</p>"
+        f'{_image(figures.get("mistakes"), "no mistakes")}'
+        "<h3>Least confident correct</h3><p>Right, but with the least probability for their class.</p>"
+        f'{_image(figures.get("least_confident"), "no correct images")}'
+        f"<h3>Most confused pairs</h3>{confused_html}</section>",
         '<section id="training-curves"><h2>Training curves</h2>'
         f'{_image(figures.get("training_curves"), "the run has no training log")}</section>',
     ]

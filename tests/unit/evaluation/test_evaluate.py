@@ -37,7 +37,9 @@ def test_report_holds_every_section_and_embeds_its_figures(trained_run, tmp_path
         assert f'<section id="{section}">' in html, section
     assert not re.search(r"(href|src)=\"(?!data:)", html) and "http" not in html  # nothing outside the file
     embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    names = ["confusion_matrix", "roc", "mistakes", "training_curves"]
+    m = evaluation.metrics
+    names = ["confusion_matrix", "roc", *(["mistakes"] if m["worst_mistakes"] else []),
+             *(["least_confident"] if m["least_confident_correct"] else []), "training_curves"]
     assert len(embedded) == len(names)
     for name, data in zip(names, embedded):
         assert base64.b64decode(data) == (tmp_path / "figures" / f"{name}.png").read_bytes()
@@ -55,7 +57,13 @@ def test_metrics_file_matches_scikit_learn_on_the_test_split(trained_run, tmp_pa
     expected = roc_auc_score(y_true, probabilities, multi_class="ovr", average=None)
     assert [m["auc_per_class"][c] for c in m["classes"]] == pytest.approx(expected)
     losses = -np.log(probabilities[np.arange(len(y_true)), y_true])
-    assert [w["loss"] for w in m["worst_mistakes"]] == pytest.approx(sorted(losses, reverse=True)[:16], rel=1e-5)
+    wrong = y_pred != y_true
+    assert [w["loss"] for w in m["worst_mistakes"]] == pytest.approx(sorted(losses[wrong], reverse=True)[:16],
+                                                                     rel=1e-5)
+    assert all(w["true"] != w["predicted"] for w in m["worst_mistakes"])  # mistakes only
+    assert [w["loss"] for w in m["least_confident_correct"]] == pytest.approx(
+        sorted(losses[~wrong], reverse=True)[:8], rel=1e-5)
+    assert all(w["true"] == w["predicted"] for w in m["least_confident_correct"])
     assert not (tmp_path / "report.html").exists()
 
 
@@ -183,3 +191,13 @@ def test_an_evaluation_folder_is_replaced_whole_and_a_foreign_one_is_refused(tra
     with pytest.raises(CnnkitError, match="not an evaluation folder"):
         evaluate_run(trained_run, data=data, out=tmp_path / "mine")
     assert (tmp_path / "mine" / "thesis.tex").exists()
+
+
+def test_worst_mistakes_are_mistakes_and_the_unsure_correct_ones_are_shown_apart(binary_run, tmp_path):
+    m = evaluate_run(binary_run, out=tmp_path).metrics
+    confusion = np.array(m["confusion_matrix"])
+    errors = int(confusion.sum() - np.trace(confusion))
+    assert errors > 0 and len(m["worst_mistakes"]) == min(errors, 16)  # the overlapping classes make some
+    assert all(w["true"] != w["predicted"] for w in m["worst_mistakes"])
+    assert all(w["true"] == w["predicted"] for w in m["least_confident_correct"])
+    assert (tmp_path / "figures" / "mistakes.png").exists() and (tmp_path / "figures" / "least_confident.png").exists()
