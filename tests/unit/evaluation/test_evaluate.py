@@ -194,10 +194,13 @@ def test_an_evaluation_folder_is_replaced_whole_and_a_foreign_one_is_refused(tra
 
 
 def test_worst_mistakes_are_mistakes_and_the_unsure_correct_ones_are_shown_apart(binary_run, tmp_path):
-    m = evaluate_run(binary_run, out=tmp_path).metrics
+    run = tmp_path / "run"
+    shutil.copytree(binary_run, run)
+    store_threshold(run, 0.97)  # 'right' only when nearly sure: some of them become mistakes
+    m = evaluate_run(run).metrics
     confusion = np.array(m["confusion_matrix"])
     errors = int(confusion.sum() - np.trace(confusion))
     assert errors > 0 and len(m["worst_mistakes"]) == min(errors, 16)  # the overlapping classes make some
     assert all(w["true"] != w["predicted"] for w in m["worst_mistakes"])
     assert all(w["true"] == w["predicted"] for w in m["least_confident_correct"])
-    assert (tmp_path / "figures" / "mistakes.png").exists() and (tmp_path / "figures" / "least_confident.png").exists()
+    assert (run / "figures" / "mistakes.png").exists() and (run / "figures" / "least_confident.png").exists()
