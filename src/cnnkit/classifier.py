@@ -31,6 +31,25 @@ def free_run_folder(base: Path) -> Path:
     return candidate
 
 
+def _dataframe_to_csv(frame, target: Path) -> Path:
+    """A DataFrame's path and label columns as the run's labels.csv, paths made absolute."""
+    import csv
+    import io
+
+    from cnnkit._io import write_text
+    from cnnkit.errors import DataError
+
+    columns = [c for c in ("path", "label", "split") if c in frame.columns]
+    if "path" not in columns or "label" not in columns:
+        raise DataError(f"The DataFrame needs 'path' and 'label' columns; it has {list(frame.columns)}.")
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    for row in frame[columns].itertuples(index=False):
+        writer.writerow([str(Path(row[0]).resolve()), *(str(v) for v in row[1:])])
+    return write_text(target, text.getvalue())
+
+
 class ImageClassifier:
     """Train with ``fit(folder)``, then ``predict``, ``predict_proba``, ``transform``, ``score``, ``evaluate``,
     ``save`` and ``load``.
@@ -70,9 +89,11 @@ class ImageClassifier:
     def config(self) -> TrainConfig:
         return TrainConfig(**self.get_params())
 
-    def fit(self, data: str | Path, out: str | Path | None = None, *, verbose: bool = True,
+    def fit(self, data, out: str | Path | None = None, *, verbose: bool = True,
             overwrite: bool = False) -> ImageClassifier:
-        """Train on a class-folder tree into the run folder ``out`` (default: a new ``runs/<data>-<model>[-N]``).
+        """Train on a class-folder tree, a CSV file (path,label[,split]) or a pandas DataFrame with those columns
+        (paths relative to the working folder; kept as ``out/labels.csv``) into the run folder ``out`` (default: a
+        new ``runs/<data>-<model>[-N]``).
         ``verbose``: progress on stderr as the command line shows it. An ``out`` that holds a run is refused unless
         ``overwrite`` (then it is replaced)."""
         from cnnkit.evaluation.history import read_history
@@ -81,7 +102,10 @@ class ImageClassifier:
         from cnnkit.training.fit import train
 
         config = self.config
-        out = Path(out) if out else free_run_folder(Path("runs") / f"{Path(data).resolve().name}-{config.model}")
+        name = "dataframe" if hasattr(data, "to_csv") else Path(data).resolve().name
+        out = Path(out) if out else free_run_folder(Path("runs") / f"{name}-{config.model}")
+        if hasattr(data, "to_csv"):
+            data = _dataframe_to_csv(data, out / "labels.csv")
         trained = train(data, out, config, progress=verbose, overwrite=overwrite)
         self.result_ = trained.record.result
         self.history_ = read_history(RunFolder(out).log_dir / "metrics.csv")

@@ -14,7 +14,8 @@ log = logging.getLogger("cnnkit")
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 SPLIT_NAMES = ("train", "val", "test")
-LAYOUT_HELP = "Expected root/<class>/<images> or root/{train,val,test}/<class>/<images>."
+LAYOUT_HELP = ("Expected root/<class>/<images>, root/{train,val,test}/<class>/<images>, or a CSV file with columns "
+               "path,label[,split].")
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ def scan_folder(root: str | Path, min_classes: int = 2) -> FolderScan:
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"Data folder {root} does not exist.")
+    if root.is_file() and root.suffix.lower() == ".csv":
+        from cnnkit.data.table import scan_csv
+
+        return scan_csv(root, min_classes)
     if not root.is_dir():
         raise DataError(f"Data path {root} is a file; expected a folder. {LAYOUT_HELP}")
     ignored: list[str] = []
