@@ -14,7 +14,8 @@ from cnnkit.options import Option, default_of, options_of
 
 TYPES = {"int": int, "float": float, "str": str}
 EXTRA_FLAGS = {"resume": "--resume RUN", "out": "--out", "data": "--data", "overwrite": "--overwrite",
-               "choose": "--choose-threshold", "budget": "--budget", "dots": "--dots"}
+               "choose": "--choose-threshold", "budget": "--budget", "dots": "--dots",
+               "auto": "--auto"}
 
 
 def _type(field: dataclasses.Field, declared: Option):

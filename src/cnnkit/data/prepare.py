@@ -47,6 +47,7 @@ class PreparedData:
     preprocessing: Preprocessing
     splits: dict[str, ImageArrays]
     skipped: list[str]
+    median_side: int = 0  # the median of the images' shorter sides, before resizing
 
 
 def _decode_many(paths: list[Path], image_size: tuple[int, int], channels: int, interpolation: str,
@@ -161,7 +162,8 @@ def prepare_training_data(
         raise DataError(f"No training images left in {scan.root} after leaving out unreadable ones.")
     mean, std = normalization or channel_stats(splits["train"].images)
     preprocessing = Preprocessing(size, n_channels, tuple(mean), tuple(std), interpolation, crop_pct)
-    return PreparedData(classes, manifest, preprocessing, splits, skipped)
+    median_side = int(np.median([min(i.width, i.height) for i in good_infos]))
+    return PreparedData(classes, manifest, preprocessing, splits, skipped, median_side)
 
 
 def _stack(samples, decoded, classes, size, channels, root: Path) -> ImageArrays:

@@ -162,6 +162,12 @@ def _prepare(data_dir, config: TrainConfig, probe):
     if len(prepared.splits["val"]) == 0:
         raise DataError(f"No validation images in {data_dir}: add a val/ folder or raise `val_fraction`.")
     report_counts(split_counts(prepared.splits, prepared.classes))
+    side = max(prepared.preprocessing.image_size)
+    if not probe.has_backbone and prepared.preprocessing.channels == 3 and prepared.median_side >= max(128, 2 * side):
+        log.warning("These look like photographs (median shorter side %d px, trained at %dx%d): with few images a "
+                    "pretrained backbone usually does far better than a CNN from scratch. Try `model` "
+                    "efficientnet_lite0 with `pretrained`, or `auto` to compare both within a time budget.",
+                    prepared.median_side, *prepared.preprocessing.image_size)
     if config.balance == "oversample" and not config.augment:
         config = config.replace(augment=OVERSAMPLE_DEFAULT)
         log.info("Oversampling without `augment`: repeated images get '%s' so that copies differ.",

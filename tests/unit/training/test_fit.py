@@ -193,3 +193,17 @@ def test_out_of_range_numbers_are_refused_when_the_settings_are_made():
     for scale in (1e308, float("inf"), 100.0):
         with pytest.raises(ConfigError, match="scale"):
             ScanConfig(scale=scale)
+
+
+def test_photographs_trained_from_scratch_get_a_hint_towards_a_pretrained_backbone(tmp_path: Path, caplog):
+    from cnnkit.config import TrainConfig
+    from cnnkit.training.fit import train
+    from tests.conftest import write_image_folder
+
+    photos = write_image_folder(tmp_path / "photos", ["a", "b"], 8, size=256)
+    train(photos, tmp_path / "r1", TrainConfig(model="tiny_cnn", epochs=1), progress=False)
+    assert "look like photographs" in caplog.text and "efficientnet_lite0" in caplog.text
+    caplog.clear()
+    small = write_image_folder(tmp_path / "small", ["a", "b"], 8, size=16)
+    train(small, tmp_path / "r2", TrainConfig(model="tiny_cnn", epochs=1), progress=False)
+    assert "look like photographs" not in caplog.text
