@@ -3,6 +3,7 @@ pipes), nothing when disabled. Results never go here; they go to stdout or files
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import TextIO
@@ -11,14 +12,17 @@ from typing import TextIO
 class Progress:
     """``Progress(total, "predict", unit="images")``; ``update(n)`` after each batch; ``close()`` at the end.
 
+    ``enabled`` None follows the cnnkit logger: shown at INFO (the command line's default), hidden by ``-q``.
     On a terminal the line is redrawn at most 10 times a second; elsewhere a line is written at 25%, 50%, 75% and at
     the end, so a log of 30,000 images holds five lines, not thousands of bar fragments.
     """
 
-    def __init__(self, total: int, label: str, unit: str = "images", enabled: bool = True,
+    def __init__(self, total: int, label: str, unit: str = "images", enabled: bool | None = True,
                  stream: TextIO | None = None):
         self.total, self.label, self.unit = total, label, unit
         self.stream = stream or sys.stderr
+        if enabled is None:  # as the cnnkit logger says: shown by the command line, hidden by -q
+            enabled = logging.getLogger("cnnkit").isEnabledFor(logging.INFO)
         self.enabled = enabled and total > 0
         self.terminal = self.enabled and _is_terminal(self.stream)
         self.done, self.start, self._drawn, self._next_step = 0, time.perf_counter(), 0.0, 1

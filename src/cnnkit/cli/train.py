@@ -202,7 +202,8 @@ def _training_options(p: argparse.ArgumentParser, defaults: dict | None = None) 
     groups = add_options(p, TrainConfig, defaults=defaults)
     groups[BACKBONE].add_argument("--head", metavar="SPEC", help='the new head of a backbone, e.g. '
                                   '"dropout=0.5,hidden=0" (default dropout=0.2, no hidden layer); same as --option')
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal, no per-epoch lines in "
+                                                              "a log (-q also silences them)")
 
 
 def register(sub) -> None:
@@ -216,7 +217,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train on DATA (root/<class>/* or root/{train,val,test}/<class>/*)")
-    p.add_argument("data", nargs="?", help="data folder")
+    p.add_argument("data", nargs="?", help="data folder, or a CSV with columns path,label[,split]")
     p.add_argument("--out", help="run folder to create (default runs/DATA-MODEL)")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint (its "
                                                    "settings; only --epochs and --finetune-epochs may be raised)")

@@ -118,10 +118,12 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     """
     config = config or EvaluateConfig()
     run = RunFolder(run_dir)
-    predictor = predictor or Predictor.load(run.path)
+    # the export when it is up to date (what `predict` uses), but test-time augmentation runs in torch
+    predictor = predictor or Predictor.load(run.path, backend="torch" if config.tta > 1 else "auto")
     record = run.read_record()
     predictor.threshold = record.decision.threshold if record.decision else None
     arrays, source, folder, shared_note, seen = _evaluation_data(run, predictor, data, out, config)
+    log.info("Scoring %d images of the %s (%s backend)...", len(arrays), source, predictor.backend)
     probabilities, seconds, tta_record = _timed_probabilities(predictor, arrays, config.tta, predictor.classes)
     metrics, curves, worst = _metrics(predictor, record, arrays, probabilities)
     metrics.update({"run": str(run.path.resolve()), "data": source, "shared_classes_only": shared_note,

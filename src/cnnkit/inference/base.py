@@ -71,8 +71,8 @@ def _to_uint8(array: np.ndarray, what: str) -> np.ndarray:
 
 
 def _image_arrays(item, index: int) -> list[np.ndarray]:
-    """One array input as a list of (H, W, C) uint8 arrays: a numpy array (H, W[, C]) or (N, H, W, C), or a torch
-    tensor (C, H, W) or (N, C, H, W), floats in [0, 1]."""
+    """One array input as a list of (H, W, C) uint8 arrays: a numpy array (H, W), (H, W, C), (N, H, W) (grayscale,
+    when the last side is not 1, 3 or 4) or (N, H, W, C), or a torch tensor (C, H, W) or (N, C, H, W), floats in [0, 1]."""
     what = f"input {index} ({type(item).__name__})"
     channels_first = hasattr(item, "detach")  # a torch tensor (torch is never imported for the check)
     if channels_first:
@@ -84,7 +84,7 @@ def _image_arrays(item, index: int) -> list[np.ndarray]:
     if channels_first and array.ndim >= 3:
         array = np.moveaxis(array, -3, -1)
     if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
-        array = array[..., None] if array.ndim == 2 else array
+        array = array[..., None]  # one grayscale image (H, W), or a batch of them (N, H, W)
     batch = array if array.ndim == 4 else array[None]
     if batch.shape[-1] not in (1, 3, 4):
         raise DataError(f"{what}: expected 1, 3 or 4 channels, got shape {array.shape}.")

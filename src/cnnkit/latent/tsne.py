@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +50,9 @@ def run_tsne(run_dir: str | Path, data: str | Path | None = None, config: TsneCo
         run = RunFolder(run_dir)
         parts = [run.load_split(s, predictor.classes, predictor.preprocessing) for s in ("train", "val", "test")]
         images, labels = np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts])
-    coords = tsne_coordinates(predictor.embed_arrays(images), seed=config.seed)
+    vectors = predictor.embed_arrays(images)
+    logging.getLogger("cnnkit").info("t-SNE of %d latent vectors (%d dimensions)...", *vectors.shape)
+    coords = tsne_coordinates(vectors, seed=config.seed)
     from cnnkit.plots import tsne_png
 
     png = tsne_png(coords, labels, predictor.classes, images, config.thumbnails, config.seed)

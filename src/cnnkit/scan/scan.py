@@ -14,6 +14,7 @@ from cnnkit.data.decode import load_image, probe_image
 from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.config.commands import SCAN_METHODS
 from cnnkit.errors import ConfigError, DataError, check_choice
+from cnnkit.progress import Progress
 from cnnkit.scan.dense import DenseNet, dense_network
 
 
@@ -58,7 +59,8 @@ def grid_size(length: int, window: int, stride: int) -> int:
 
 
 @torch.no_grad()
-def dense_scan(dense: DenseNet, photo: np.ndarray, preprocessing: Preprocessing, tile: int = 512) -> np.ndarray:
+def dense_scan(dense: DenseNet, photo: np.ndarray, preprocessing: Preprocessing, tile: int = 512,
+               progress: bool | None = None) -> np.ndarray:
     """Probabilities (classes, rows, cols) computed in tiles of about ``tile`` pixels that overlap by what each
     window needs (its own extent, plus the receptive field for padded networks); stitched, they equal one pass over
     the whole photo."""
@@ -67,16 +69,19 @@ def dense_scan(dense: DenseNet, photo: np.ndarray, preprocessing: Preprocessing,
     rows, cols = grid_size(height, wh, s), grid_size(width, ww, s)
     per_tile = max(1, (max(tile, max(wh, ww) + 2 * m) - max(wh, ww)) // s + 1)
     out = None
-    for a in range(0, rows, per_tile):
-        for b in range(0, cols, per_tile):
-            a2, b2 = min(a + per_tile, rows), min(b + per_tile, cols)
-            top, left = max(0, a * s - m), max(0, b * s - m)
-            bottom, right = min(height, (a2 - 1) * s + wh + m), min(width, (b2 - 1) * s + ww + m)
-            logits = dense(_to_input(photo[top:bottom, left:right], preprocessing))[0]
-            if out is None:
-                out = np.zeros((logits.shape[0], rows, cols), np.float32)
-            di, dj = (a * s - top) // s, (b * s - left) // s
-            out[:, a:a2, b:b2] = torch.softmax(logits, 0)[:, di:di + a2 - a, dj:dj + b2 - b].numpy()
+    tiles = [(a, b) for a in range(0, rows, per_tile) for b in range(0, cols, per_tile)]
+    bar = Progress(len(tiles), "scan", unit="tiles", enabled=progress if len(tiles) > 4 else False)
+    for a, b in tiles:
+        a2, b2 = min(a + per_tile, rows), min(b + per_tile, cols)
+        top, left = max(0, a * s - m), max(0, b * s - m)
+        bottom, right = min(height, (a2 - 1) * s + wh + m), min(width, (b2 - 1) * s + ww + m)
+        logits = dense(_to_input(photo[top:bottom, left:right], preprocessing))[0]
+        if out is None:
+            out = np.zeros((logits.shape[0], rows, cols), np.float32)
+        di, dj = (a * s - top) // s, (b * s - left) // s
+        out[:, a:a2, b:b2] = torch.softmax(logits, 0)[:, di:di + a2 - a, dj:dj + b2 - b].numpy()
+        bar.update(1)
+    bar.close()
     return out
 
 

@@ -44,6 +44,7 @@ def test_an_image_of_another_size_is_resized_as_its_file_would_be(trained_run, t
     assert np.abs(clf.predict_proba(big) - clf.predict_proba([tmp_path / "big.png"])).max() < 1e-6
     gray = np.asarray(big.convert("L"))  # (H, W): one grayscale image
     assert clf.predict_proba(gray).shape == (1, 3)
+    assert clf.predict_proba(np.stack([gray] * 5)).shape == (5, 3)  # (N, H, W): a batch of them
 
 
 def test_transform_and_score(trained_run):
@@ -60,7 +61,7 @@ def test_transform_and_score(trained_run):
 
 @pytest.mark.parametrize("bad, message", [
     (np.full((16, 16, 3), 2.0), "float pixels must lie in"),
-    (np.zeros((16, 16, 7), np.uint8), "channels"),
+    (np.zeros((2, 16, 16, 7), np.uint8), "channels"),
     (np.zeros((2, 2, 2, 16, 16), np.uint8), "expected an image"),
     (np.full((16, 16), 300, np.int32), "0..255"),
 ])
