@@ -21,11 +21,45 @@ log = logging.getLogger("cnnkit")
 AUTO_SIZE_RANGE = (16, 64)
 
 
+class LazyImages:
+    """(N, H, W, C) uint8 images decoded only when indexed: ``images[a:b]``, ``images[[i, j]]``, ``images[mask]`` and
+    iteration decode just those (in threads), so a set of any size costs the memory of one batch. ``take`` keeps a
+    subset lazy. An unreadable file raises DataError naming it when it is reached."""
+
+    def __init__(self, paths: list[Path], preprocessing: Preprocessing, batch_size: int = 64):
+        self.paths, self.preprocessing, self.batch_size = list(paths), preprocessing, batch_size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.paths), *self.preprocessing.image_size, self.preprocessing.channels)
+
+    def _indices(self, index) -> list[int]:
+        if isinstance(index, slice):
+            return list(range(len(self.paths)))[index]
+        index = np.asarray(index)
+        return list(np.flatnonzero(index) if index.dtype == bool else index.astype(int))
+
+    def take(self, index) -> LazyImages:
+        return LazyImages([self.paths[i] for i in self._indices(index)], self.preprocessing, self.batch_size)
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            return decode_images([self.paths[index]], self.preprocessing)[0]
+        return decode_images([self.paths[i] for i in self._indices(index)], self.preprocessing)
+
+    def __iter__(self):
+        for start in range(0, len(self.paths), self.batch_size):
+            yield from self[start:start + self.batch_size]
+
+
 @dataclass
 class ImageArrays:
     """Decoded images of one split: (N, H, W, C) uint8, integer labels and the files they came from."""
 
-    images: np.ndarray
+    images: np.ndarray | LazyImages
     labels: np.ndarray
     paths: list[str]  # relative to ``root``
     root: Path | None = None
@@ -36,7 +70,8 @@ class ImageArrays:
 
     def subset(self, keep: np.ndarray) -> ImageArrays:
         """The images where ``keep`` is true."""
-        return ImageArrays(self.images[keep], self.labels[keep], [p for p, k in zip(self.paths, keep) if k],
+        images = self.images.take(keep) if isinstance(self.images, LazyImages) else self.images[keep]
+        return ImageArrays(images, self.labels[keep], [p for p, k in zip(self.paths, keep) if k],
                            self.root, self.skipped)
 
 
@@ -173,15 +208,38 @@ def _stack(samples, decoded, classes, size, channels, root: Path) -> ImageArrays
                        root)
 
 
+def _lazy_samples(root: Path, samples: list[tuple[str, str]], index: dict[str, int], preprocessing: Preprocessing,
+                  skip_bad: bool) -> ImageArrays:
+    """Samples whose images decode when used; with ``skip_bad``, files whose header cannot be read are left out now
+    (a file damaged further in still stops its batch, naming the file)."""
+    good = np.ones(len(samples), dtype=bool)
+    if skip_bad:
+        errors = []
+        for i, (p, _) in enumerate(samples):
+            try:
+                probe_image(root / p)
+            except DataError as e:
+                good[i] = False
+                errors.append(str(e))
+        report_unreadable(errors, skip_bad=True)
+    kept = [s for s, ok in zip(samples, good) if ok]
+    return ImageArrays(LazyImages([root / p for p, _ in kept], preprocessing),
+                       np.array([index[c] for _, c in kept], dtype=np.int64), [p for p, _ in kept], root,
+                       [p for (p, _), ok in zip(samples, good) if not ok])
+
+
 def load_samples(root: str | Path, samples: list[tuple[str, str]], classes: list[str], preprocessing: Preprocessing,
-                 skip_bad: bool = False) -> ImageArrays:
+                 skip_bad: bool = False, lazy: bool = False) -> ImageArrays:
     """Decode listed (relative path, class) samples with a run's preprocessing; an unreadable file is an error, or
-    with ``skip_bad`` left out (listed in a warning and in ``skipped``)."""
+    with ``skip_bad`` left out (listed in a warning and in ``skipped``). ``lazy``: decode when used
+    (``LazyImages``), for sets larger than memory."""
     root = Path(root)
     unknown = sorted({c for _, c in samples} - set(classes))
     if unknown:
         raise DataError(f"Data in {root} has classes {unknown} that the model was not trained on (model: {classes}).")
     index = {c: i for i, c in enumerate(classes)}
+    if lazy:
+        return _lazy_samples(root, samples, index, preprocessing, skip_bad)
     images, good = decode_images([root / p for p, _ in samples], preprocessing, skip_bad=True) if skip_bad else (
         decode_images([root / p for p, _ in samples], preprocessing), np.ones(len(samples), dtype=bool))
     kept = [s for s, ok in zip(samples, good) if ok]
@@ -190,7 +248,8 @@ def load_samples(root: str | Path, samples: list[tuple[str, str]], classes: list
 
 
 def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessing,
-                shared_only: bool = False, skip_bad: bool = False) -> tuple[ImageArrays, dict | None]:
+                shared_only: bool = False, skip_bad: bool = False,
+                lazy: bool = False) -> tuple[ImageArrays, dict | None]:
     """All images of a class-folder tree (its test split if it has train/val/test), checked against ``classes``.
 
     Classes must match the model's, unless ``shared_only``: then images of classes the model does not know are left
@@ -213,7 +272,7 @@ def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessi
         log.warning("Evaluating on the shared classes only: %d image(s) of %s left out; model classes absent "
                     "from the data: %s.", note["left_out"], extra or "no class", missing or "none")
         samples = kept
-    return load_samples(scan.root, samples, classes, preprocessing, skip_bad), note
+    return load_samples(scan.root, samples, classes, preprocessing, skip_bad, lazy), note
 
 
 def split_counts(splits: dict[str, ImageArrays], classes: list[str]) -> dict[str, dict[str, int]]:

@@ -54,10 +54,10 @@ def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, config: Ev
             raise RunError(f"Run {run.path} has no test split; pass `data` to evaluate on images it never saw.")
         root = run.existing_data_root(manifest, "pass `data` to evaluate elsewhere")
         arrays = load_samples(root, manifest.splits["test"], predictor.classes, predictor.preprocessing,
-                              config.skip_bad)
+                              config.skip_bad, lazy=True)
         return arrays, f"test split of {root}", Path(out or run.path), None, None
     arrays, note = load_folder(data, predictor.classes, predictor.preprocessing, shared_only=config.shared_classes,
-                               skip_bad=config.skip_bad)
+                               skip_bad=config.skip_bad, lazy=True)  # images decode a batch at a time
     arrays, seen = _leave_out_seen(run, predictor, arrays, data, config.include_seen)
     resolved = Path(data).resolve()
     return arrays, str(resolved), Path(out or run.path / f"eval-{resolved.name}"), note, seen

@@ -39,9 +39,10 @@ def _split_digests(run: RunFolder, predictor: Predictor) -> dict[str, set[str]]:
         return {name: set() for name in SEEN_SPLITS}  # the run's data is gone: paths alone are compared
     digests = {}
     for name in SEEN_SPLITS:
-        images, _ = decode_images([root / p for p, _ in manifest.splits.get(name, [])], predictor.preprocessing,
-                                  skip_bad=True)
-        digests[name] = {pixel_digest(image) for image in images}
+        paths, digests[name] = [root / p for p, _ in manifest.splits.get(name, [])], set()
+        for start in range(0, len(paths), 256):  # a chunk at a time: memory does not grow with the split
+            images, _ = decode_images(paths[start:start + 256], predictor.preprocessing, skip_bad=True)
+            digests[name] |= {pixel_digest(image) for image in images}
     write_json(cache, {"key": key, "digests": {name: sorted(d) for name, d in digests.items()}})
     return digests
 

@@ -119,3 +119,24 @@ def test_progress_writes_a_few_lines_to_a_log_and_redraws_one_on_a_terminal():
     with Progress(50, "predict", enabled=False, stream=quiet) as bar:
         bar.update(50)
     assert quiet.getvalue() == ""
+
+
+def _peak_evaluate(run: Path, data: Path, out: Path) -> int:
+    from cnnkit.evaluation.evaluate import evaluate_run
+
+    tracemalloc.start()
+    try:
+        evaluate_run(run, data=data, out=out, report=False)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.slow
+def test_evaluating_a_folder_keeps_memory_flat_in_its_number_of_images(trained_run, tmp_path):
+    run = network_run("tiny_cnn", trained_run, tmp_path / "run", size=64)
+    few = write_image_folder(tmp_path / "few", ["left", "right", "top"], 40, size=64, seed=11)
+    many = write_image_folder(tmp_path / "many", ["left", "right", "top"], 400, size=64, seed=12)
+    _peak_evaluate(run, few, tmp_path / "warm")  # first use: lazy imports, the seen-image digests
+    small, large = _peak_evaluate(run, few, tmp_path / "e1"), _peak_evaluate(run, many, tmp_path / "e2")
+    assert large < small + 4_000_000, (small, large)  # 1,200 decoded images would add 15 MB
