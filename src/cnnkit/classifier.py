@@ -89,13 +89,14 @@ class ImageClassifier:
     def config(self) -> TrainConfig:
         return TrainConfig(**self.get_params())
 
-    def fit(self, data, out: str | Path | None = None, *, verbose: bool = True,
-            overwrite: bool = False) -> ImageClassifier:
+    def fit(self, data, out: str | Path | None = None, *, verbose: bool = True, overwrite: bool = False,
+            callbacks: list | None = None) -> ImageClassifier:
         """Train on a class-folder tree, a CSV file (path,label[,split]) or a pandas DataFrame with those columns
         (paths relative to the working folder; kept as ``out/labels.csv``) into the run folder ``out`` (default: a
         new ``runs/<data>-<model>[-N]``).
         ``verbose``: progress on stderr as the command line shows it. An ``out`` that holds a run is refused unless
-        ``overwrite`` (then it is replaced)."""
+        ``overwrite`` (then it is replaced). ``callbacks``: Lightning callbacks, called in every epoch-trained
+        phase."""
         from cnnkit.evaluation.history import read_history
         from cnnkit.inference import Predictor
         from cnnkit.run import RunFolder
@@ -106,7 +107,7 @@ class ImageClassifier:
         out = Path(out) if out else free_run_folder(Path("runs") / f"{name}-{config.model}")
         if hasattr(data, "to_csv"):
             data = _dataframe_to_csv(data, out / "labels.csv")
-        trained = train(data, out, config, progress=verbose, overwrite=overwrite)
+        trained = train(data, out, config, progress=verbose, overwrite=overwrite, callbacks=callbacks)
         self.result_ = trained.record.result
         self.history_ = read_history(RunFolder(out).log_dir / "metrics.csv")
         self._use(Predictor.load(out))
@@ -144,6 +145,22 @@ class ImageClassifier:
         if len(truth) != len(predicted):
             raise ValueError(f"score: {len(predicted)} images but {len(truth)} labels.")
         return float(np.mean([p == t for p, t in zip(predicted, truth)])) if truth else float("nan")
+
+    def similar(self, query: str | Path, k: int = 5, **options):
+        """The ``k`` training images nearest to the image file ``query`` in the latent space (``cnnkit similar``):
+        a ``Neighbours`` with paths, distances and ``grid_png()``. ``options``: those of ``SearchConfig``."""
+        from cnnkit.latent.similar import similar
+
+        self._check_fitted()
+        return similar(self.run_dir_, query, k=k, **options)
+
+    def tsne(self, data: str | Path | None = None, **options):
+        """A t-SNE map of the latent vectors of the run's images, or of the labelled folder ``data``
+        (``cnnkit tsne``): coordinates, labels and ``png``. ``options``: those of ``TsneConfig``."""
+        from cnnkit.latent.tsne import run_tsne
+
+        self._check_fitted()
+        return run_tsne(self.run_dir_, data, **options)
 
     def evaluate(self, data: str | Path | None = None, tta: int = 1) -> dict:
         """Metrics on the run's held-out test split, or on another labelled folder; writes the report too."""

@@ -122,13 +122,14 @@ def _refuse_existing(run: RunFolder) -> None:
 
 @with_options(TrainConfig)
 def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
-          progress: bool = True, overwrite: bool = False, time_limit: float | None = None) -> TrainedRun:
+          progress: bool = True, overwrite: bool = False, time_limit: float | None = None,
+          callbacks: list | None = None) -> TrainedRun:
     """Train ``config.model`` on ``data_dir``; the run folder ``out_dir`` gets the record, split, weights and logs.
 
     Refuses an ``out_dir`` that already holds a run, unless ``overwrite`` (its run files are replaced; other files
     in the folder, such as data kept inside it, stay). Every epoch ends with a checkpoint: see ``resume``.
     ``time_limit`` (seconds): each epoch-trained phase stops at the first batch end past it, keeping the best weights
-    so far (``--auto``'s budget).
+    so far (``--auto``'s budget). ``callbacks``: Lightning callbacks of your own, added to every epoch-trained phase.
     """
     config = config or TrainConfig()
     if time_limit is not None and not time_limit > 0:
@@ -147,7 +148,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
         run.write_split(manifest)
         run.write_record(record)
         return _fit(run, record, prepared.splits, ckpt_path=None, progress=progress, pretrained=pretrained,
-                    time_limit=time_limit)
+                    time_limit=time_limit, callbacks=callbacks)
 
 
 def _prepare(data_dir, config: TrainConfig, probe):
@@ -245,7 +246,7 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
 
 def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt_path: Path | None, progress: bool,
          pretrained: tuple[dict, str] | None = None, more_epochs: bool = False,
-         time_limit: float | None = None) -> TrainedRun:
+         time_limit: float | None = None, callbacks: list | None = None) -> TrainedRun:
     import lightning as L
 
     from cnnkit.models.init import init_weights
@@ -260,7 +261,7 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
         model.backbone.load_state_dict(pretrained[0])
         record = record.replace(pretrained_source=pretrained[1])
         log.info("Backbone weights: %s", pretrained[1])
-    runner = PhaseRunner(run, record, splits, model, progress, time_limit)
+    runner = PhaseRunner(run, record, splits, model, progress, time_limit, callbacks)
     try:
         result = runner.run_all(ckpt_path, more_epochs)
     except BaseException:

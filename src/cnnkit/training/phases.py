@@ -140,7 +140,7 @@ class PhaseRunner:
     come, the epochs to ``logs/metrics.csv``, the state to ``checkpoints/last.ckpt``; returns the record's result."""
 
     def __init__(self, run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], model, progress: bool,
-                 time_limit: float | None = None):
+                 time_limit: float | None = None, callbacks: list | None = None):
         from cnnkit.training.balance import oversampler
         from cnnkit.training.callbacks import BestWeights
 
@@ -154,6 +154,7 @@ class PhaseRunner:
         self.feature_cache: FeatureCacheRecord | None = record.feature_cache
         self.history: list[dict] = []
         self.deadline = time.monotonic() + time_limit if time_limit is not None else None
+        self.user_callbacks = list(callbacks or [])
 
     def run_all(self, resume_from: Path | None, more_epochs: bool = False) -> TrainingResult:
         """Run the phases, from the start or from the checkpoint ``resume_from``; a phase that checkpoint marks
@@ -369,7 +370,8 @@ class PhaseRunner:
         saver = EpochCheckpoint(self.run.last_checkpoint, index, [asdict(p) for p in done],
                                 generators(loaders, self.sampler))
         lines = EpochLines(phase.name, epochs_before, self.progress and not stderr_is_terminal())
-        trainer = create_trainer(self.run, self.config, phase, [self.best, history, saver, lines],
+        trainer = create_trainer(self.run, self.config, phase, [self.best, history, saver, lines,
+                                                                 *self.user_callbacks],
                                  self.progress and stderr_is_terminal(),
                                  "" if index == 0 else phase.name,
                                  None if self.deadline is None else self.deadline - time.monotonic())

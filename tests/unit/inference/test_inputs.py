@@ -68,3 +68,12 @@ def test_transform_and_score(trained_run):
 def test_a_bad_array_gets_a_clear_error(trained_run, bad, message):
     with pytest.raises(DataError, match=message):
         ImageClassifier.load(trained_run).predict_proba(bad)
+
+
+def test_the_estimator_offers_similar_and_tsne(trained_run):
+    clf = ImageClassifier.load(trained_run)
+    query = _test_images(trained_run)[0]
+    neighbours = clf.similar(query, k=3)
+    assert len(neighbours.paths) == 3 and neighbours.grid_png().startswith(b"\x89PNG")
+    tsne = clf.tsne(seed=1)
+    assert tsne.coordinates.shape[1] == 2 and len(tsne.coordinates) == len(tsne.labels)

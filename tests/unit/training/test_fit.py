@@ -207,3 +207,22 @@ def test_photographs_trained_from_scratch_get_a_hint_towards_a_pretrained_backbo
     small = write_image_folder(tmp_path / "small", ["a", "b"], 8, size=16)
     train(small, tmp_path / "r2", TrainConfig(model="tiny_cnn", epochs=1), progress=False)
     assert "look like photographs" not in caplog.text
+
+
+def test_fit_passes_callbacks_of_your_own_to_lightning(pattern_data: Path, tmp_path: Path):
+    import lightning as L
+
+    from cnnkit import ImageClassifier
+
+    class Count(L.Callback):
+        def __init__(self):
+            self.epochs, self.losses = 0, []
+
+        def on_train_epoch_end(self, trainer, module):
+            self.epochs += 1
+            self.losses.append(float(trainer.callback_metrics["val_loss"]))
+
+    counter = Count()
+    clf = ImageClassifier("tiny_cnn", epochs=3, batch_size=16).fit(pattern_data, tmp_path / "r", verbose=False,
+                                                                   callbacks=[counter])
+    assert counter.epochs == 3 and counter.losses == pytest.approx(clf.history_["val_loss"])
