@@ -44,8 +44,9 @@ def preview(photo: np.ndarray) -> tuple[Image.Image, float]:
     return image, factor
 
 
-def heatmap_overlay(base: Image.Image, factor: float, result: ScanResult, k: int) -> Image.Image:
-    """The class's probability in colour over the photo: each window's value painted at its centre cell."""
+def heatmap_overlay(base: Image.Image, factor: float, result: ScanResult, k: int, name: str = "") -> Image.Image:
+    """The class's probability in colour over the photo (each window's value painted at its centre cell), under a
+    band with the class name and the colour scale."""
     from matplotlib import colormaps
 
     p = result.probabilities[k]
@@ -59,7 +60,25 @@ def heatmap_overlay(base: Image.Image, factor: float, result: ScanResult, k: int
     colour = colormaps["inferno"](heat)[..., :3] * 255.0
     alpha = (0.65 * heat)[..., None]
     blended = np.asarray(base, dtype=np.float32) * (1 - alpha) + colour * alpha
-    return Image.fromarray(blended.round().astype(np.uint8))
+    return with_colour_bar(Image.fromarray(blended.round().astype(np.uint8)), name)
+
+
+def with_colour_bar(image: Image.Image, title: str, band: int = 34) -> Image.Image:
+    """``image`` under a band holding ``title`` and the colour scale (inferno, probability 0 to 1)."""
+    from matplotlib import colormaps
+
+    out = Image.new("RGB", (image.width, image.height + band), (255, 255, 255))
+    out.paste(image, (0, band))
+    draw = ImageDraw.Draw(out)
+    draw.text((6, 10), title, fill=(0, 0, 0))
+    width = max(60, min(300, image.width // 3))
+    left = image.width - width - 36
+    ramp = (colormaps["inferno"](np.linspace(0, 1, width))[:, :3] * 255).astype(np.uint8)
+    out.paste(Image.fromarray(np.repeat(ramp[None], 12, axis=0)), (left, 4))
+    draw.text((left - 8, 18), "0", fill=(0, 0, 0))
+    draw.text((left + width // 2 - 28, 18), "probability", fill=(0, 0, 0))
+    draw.text((left + width + 3, 18), "1", fill=(0, 0, 0))
+    return out
 
 
 def detections_overlay(base: Image.Image, factor: float, detections: list[Detection], classes: list[str],
@@ -90,7 +109,8 @@ def write_outputs(out: Path, photo: np.ndarray, result: ScanResult, classes: lis
     base, factor = preview(photo)
     for k, name in enumerate(classes):
         write_bytes(out / f"heatmap_{safe_name(name)}.npy", _npy(result.probabilities[k]))
-        write_bytes(out / f"heatmap_{safe_name(name)}.png", _png(heatmap_overlay(base, factor, result, k)))
+        write_bytes(out / f"heatmap_{safe_name(name)}.png", _png(heatmap_overlay(base, factor, result, k,
+                                                                                    f"probability of {name}")))
     counts = {name: sum(d.label == name for d in detections) for name in classes if name not in ignore}
     write_json(out / "counts.json", counts)
     rows = io.StringIO()

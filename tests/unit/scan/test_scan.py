@@ -188,3 +188,19 @@ def test_per_class_thresholds_are_chosen_on_a_validation_photo_and_used_after(ae
     assert main(["scan", str(run), str(scenes / "scene_1.png"), "--out", str(tmp_path / "count"), "--threshold",
                  "0.9"]) == 0
     assert json.loads((tmp_path / "count" / "scan.json").read_text())["threshold"] == 0.9
+
+
+def test_a_heatmap_carries_its_class_name_and_colour_scale():
+    from matplotlib import colormaps
+    from PIL import Image
+
+    from cnnkit.scan.output import with_colour_bar
+
+    photo = Image.new("RGB", (400, 200), (0, 128, 0))
+    out = with_colour_bar(photo, "probability of car")
+    assert out.size == (400, 234)
+    assert np.array_equal(np.asarray(out)[34:], np.asarray(photo))  # the photo, whole, under the band
+    ramp = np.asarray(out)[8, :, :]
+    for end in (0.0, 1.0):  # both ends of the scale are drawn
+        target = (np.array(colormaps["inferno"](end)[:3]) * 255).astype(int)
+        assert (np.abs(ramp.astype(int) - target).sum(1) <= 3).any()
