@@ -133,7 +133,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
     rows = compare_runs(args.runs)
     print(render_compare_text(rows))
-    write_text(args.out, render_compare_html(rows))
+    from pathlib import Path
+
+    write_text(args.out, render_compare_html(rows, base=Path(args.out).resolve().parent))
     print(f"Written to {args.out}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from html import escape
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def _load(folder: Path) -> dict:
         "auc": metrics.get("auc"), "parameters": metrics.get("parameters"),
         "train_seconds": record.result.train_seconds if record.result else None,
         "inference_ms": metrics.get("inference_ms_per_image"), "fingerprint": metrics["test_set"]["fingerprint"],
+        "report": str(folder / "report.html") if (folder / "report.html").exists() else None,
+        "recall": {c: s["recall"] for c, s in (metrics.get("per_class") or {}).items()},
     }
 
 
@@ -77,20 +80,38 @@ def render_compare_text(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def render_compare_html(rows: list[dict]) -> str:
-    """The same table as a self-contained HTML page; the best score in each metric column is bold."""
+def _link(row: dict, base: Path | None) -> str:
+    text = escape(row["run"])
+    if not row.get("report"):
+        return text
+    target = Path(row["report"]).resolve()
+    href = os.path.relpath(target, base.resolve()) if base is not None else target.as_uri()
+    return f'<a href="{escape(Path(href).as_posix() if base is not None else href)}">{text}</a>'
+
+
+def render_compare_html(rows: list[dict], base: str | Path | None = None) -> str:
+    """The same table as a self-contained HTML page; the best score in each metric column is bold, each run links to
+    its report (relative to ``base``, the page's folder), and a second table gives each class's recall per run."""
     best = {k: max((r[k] for r in rows if r[k] is not None), default=None)
             for k in ("accuracy", "balanced_accuracy", "macro_f1", "auc")}
+    base = Path(base) if base is not None else None
     head = "".join(f"<th>{escape(h)}</th>" for _, h in COLUMNS)
     body = ""
     for r in rows:
-        cells = ""
-        for k, _ in COLUMNS:
+        cells = f"<td>{_link(r, base)}</td>"
+        for k, _ in COLUMNS[1:]:
             text = escape(_cell(k, r[k]))
             cells += f"<td><b>{text}</b></td>" if best.get(k) is not None and r[k] == best[k] else f"<td>{text}</td>"
         body += f"<tr>{cells}</tr>"
-    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>cnnkit compare</title><style>'
-            "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ddd;padding:.3em .6em}th{background:#f4f4f4}</style></head><body>"
-            f"<h1>Runs compared on one test set</h1><p>fingerprint {escape(rows[0]['fingerprint'])}, "
-            f"n={rows[0]['n']}</p><table><tr>{head}</tr>{body}</table></body></html>\n")
+    classes = sorted({c for r in rows for c in r.get("recall", {})})
+    recall = "".join(f"<tr><td>{escape(c)}</td>" + "".join(
+        f"<td>{_cell('accuracy', r['recall'].get(c))}</td>" for r in rows) + "</tr>" for c in classes)
+    recall_head = "<th>class</th>" + "".join(f"<th>{escape(Path(r['run']).name)}</th>" for r in rows)
+    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+            'content="width=device-width, initial-scale=1"><title>cnnkit compare</title><style>'
+            "body{font-family:system-ui,sans-serif;margin:1em}table{border-collapse:collapse}"
+            ".wide{overflow-x:auto}td,th{border:1px solid #ddd;padding:.3em .6em}th{background:#f4f4f4}</style>"
+            f"</head><body><h1>Runs compared on one test set</h1><p>fingerprint {escape(rows[0]['fingerprint'])}, "
+            f"n={rows[0]['n']}</p><div class=\"wide\"><table><tr>{head}</tr>{body}</table></div>"
+            + (f"<h2>Recall per class</h2><div class=\"wide\"><table><tr>{recall_head}</tr>{recall}</table></div>"
+               if classes else "") + "</body></html>\n")

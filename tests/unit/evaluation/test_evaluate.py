@@ -130,6 +130,11 @@ def test_compare_accepts_the_same_test_set_and_refuses_another(trained_run, patt
     assert [r["run"] for r in rows] == [str(trained_run), str(same)]
     assert rows[0]["accuracy"] == read_json(trained_run / "metrics.json")["accuracy"]
     assert "<table>" in render_compare_html(rows) and str(same) in render_compare_html(rows)
+    page = render_compare_html(rows, base=tmp_path)
+    links = re.findall(r'<a href="([^"]+)">', page)
+    assert [(tmp_path / link).resolve() for link in links] == [(trained_run / "report.html").resolve(),
+                                                               (same / "report.html").resolve()]
+    assert "Recall per class" in page and page.count("<td>left</td>") == 1
 
     other_split = tmp_path / "other"
     train(pattern_data, other_split, TrainConfig(model="tiny_cnn", epochs=1, seed=1), progress=False)
