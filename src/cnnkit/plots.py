@@ -79,16 +79,42 @@ def roc_png(curves: dict, marks: list[tuple[str, float, float]] = ()) -> bytes:
     return figure_png(fig)
 
 
+def _palette_png(png: bytes) -> bytes:
+    """The PNG with 256 adaptive colours: photographs in a grid shrink about threefold, still plainly readable."""
+    from PIL import Image
+
+    picture = Image.open(io.BytesIO(png)).convert("RGB").quantize(256, dither=Image.Dither.NONE)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+THUMBNAIL = 112  # largest side of an image in a grid: a report of photos stays under 1 MB
+
+
+def thumbnail(image: np.ndarray, side: int = THUMBNAIL) -> np.ndarray:
+    """(H, W, C) uint8 reduced to at most ``side`` pixels a side (smaller images are left as they are)."""
+    from PIL import Image
+
+    if max(image.shape[:2]) <= side:
+        return image
+    picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    picture.thumbnail((side, side), Image.Resampling.LANCZOS)
+    array = np.asarray(picture)
+    return array[..., None] if array.ndim == 2 else array
+
+
 def image_grid_png(images: np.ndarray, captions: list[str], columns: int = 4, title: str = "") -> bytes:
-    """A grid of (N, H, W, C) uint8 images, each with a caption; small images are enlarged without smoothing."""
+    """A grid of (N, H, W, C) uint8 images, each with a caption; small images are enlarged without smoothing, large
+    ones reduced to thumbnails."""
     plt = pyplot()
     n = max(len(images), 1)
     columns = min(columns, n)
     rows = math.ceil(n / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.7 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.8 * columns, 2.2 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image, caption in zip(axes.flat, images, captions):
+    for ax, image, caption in zip(axes.flat, (thumbnail(i) for i in images), captions):
         gray = image.shape[-1] == 1
         ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0, vmax=255,
                   interpolation="nearest")
@@ -96,7 +122,7 @@ def image_grid_png(images: np.ndarray, captions: list[str], columns: int = 4, ti
     fig.tight_layout()
     if title:
         fig.suptitle(title, y=1.0 + 0.15 / rows)
-    return figure_png(fig)
+    return _palette_png(figure_png(fig))
 
 
 def training_curves_png(history: dict[str, list[float]], best_epoch: int | None = None) -> bytes:

@@ -193,6 +193,10 @@ def _metrics(predictor: Predictor, record: RunRecord, arrays: ImageArrays, proba
     return metrics, curves, (worst, unsure)
 
 
+def _short(name: str, width: int = 24) -> str:
+    return name if len(name) <= width else f"{name[:width // 2 - 1]}…{name[-(width // 2):]}"
+
+
 def _image_row(arrays: ImageArrays, classes, y_pred, probabilities, losses, i: int) -> dict:
     return {"path": arrays.paths[i], "true": classes[arrays.labels[i]], "predicted": classes[y_pred[i]],
             "probability": float(probabilities[i, y_pred[i]]), "loss": float(losses[i])}
@@ -235,7 +239,7 @@ def _write_report(target: Path, evaluation: Evaluation, run: RunFolder, record: 
     for name, key, indices in (("mistakes", "worst_mistakes", worst[0]),
                                ("least_confident", "least_confident_correct", worst[1])):
         if len(indices):
-            captions = [f"{Path(w['path']).name[:22]}\ntrue {w['true']}\npredicted {w['predicted']} "
+            captions = [f"{_short(Path(w['path']).name)}\ntrue {w['true']}\npredicted {w['predicted']} "
                         f"({w['probability']:.2f})" for w in m[key]]
             pngs[name] = F.image_grid_png(arrays.images[indices], captions)
     history = read_history(run.log_dir / "metrics.csv")
