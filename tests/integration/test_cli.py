@@ -312,3 +312,18 @@ def test_training_into_a_log_writes_one_plain_line_per_epoch(tmp_path):
                             "--epochs", "2", "--out", str(tmp_path / "quiet")], capture_output=True, text=True,
                            timeout=300)
     assert quiet.returncode == 0 and "epoch 1/2" not in quiet.stderr
+
+
+def test_summary_of_a_transfer_run_counts_only_the_head_as_trainable(capsys):
+    run = Path(__file__).resolve().parents[1] / "fixtures" / "f7c7ce8" / "transfer_test_efficientnet"
+    code, out, _ = run_cli("summary", run, capsys=capsys)
+    lines = dict(line.split(": ", 1) for line in out.splitlines() if line.endswith(tuple("0123456789")) and ": " in line)
+    assert code == 0 and lines["Trainable params"] == "771"  # the linear head on 256 features, 3 classes
+    assert int(lines["Non-trainable params"].replace(",", "")) > 90_000
+
+
+def test_every_model_is_described_in_one_whole_sentence(capsys):
+    code, out, _ = run_cli("models", capsys=capsys)
+    descriptions = [line[14:] for line in out.splitlines() if line[:1].isalpha() and line[13:14] == " "
+                    and not line.startswith(("Any", "Other"))]
+    assert code == 0 and descriptions and all(d.endswith(".") and len(d) <= 110 for d in descriptions)

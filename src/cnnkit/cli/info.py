@@ -22,6 +22,9 @@ def cmd_summary(args: argparse.Namespace) -> None:
         record = RunFolder(target).read_record()
         with torch.device("meta"):  # a run's network is summarised without memory or weights
             network = record.build_network()
+        if record.training is not None and network.has_backbone and record.strategy in ("transfer", "finetune"):
+            unfreeze = record.training.unfreeze
+            network.set_trainable_stages(0 if record.strategy == "transfer" else (unfreeze or -1))
         summary(network, (record.preprocessing.channels, *record.preprocessing.image_size), print_fn=print)
         return
     shape = parse_size(args.input) if args.input else None

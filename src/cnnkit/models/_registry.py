@@ -29,8 +29,10 @@ def register_model(default_image_size: tuple[int, int] | None = None) -> Callabl
     """Register ``builder(num_classes, in_channels, image_size, **options)`` under its function name."""
 
     def wrap(builder: Callable) -> Callable:
-        doc = (builder.__doc__ or "").strip().splitlines()
-        _MODELS[builder.__name__] = ModelEntry(builder.__name__, builder, default_image_size, doc[0] if doc else "")
+        paragraph = " ".join((builder.__doc__ or "").strip().split("\n\n")[0].split())
+        first = paragraph.split(": ")[0] if len(paragraph) > 110 else paragraph  # one line in `cnnkit models`
+        _MODELS[builder.__name__] = ModelEntry(builder.__name__, builder, default_image_size,
+                                               first if first.endswith(".") else first + ".")
         return builder
 
     return wrap
