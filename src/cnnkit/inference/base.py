@@ -174,7 +174,7 @@ class Predictor:
         return np.stack([image_to_array(p, prep.image_size, prep.channels, prep.interpolation, prep.crop_pct)
                          for p in pictures])
 
-    def stream(self, files: Sequence[str | Path], tta: int = 1, batch_size: int = 32, progress: bool = False,
+    def stream(self, files: Sequence[str | Path], tta: int = 1, batch_size: int = 32, progress: bool | None = False,
                label: str = "predict", embed: bool = False) -> Iterator[tuple[DecodedBatch, np.ndarray]]:
         """(batch, probabilities of its readable images) for ``files`` in order, decoding the next batch while the
         network runs: memory holds two batches, however many files. ``embed`` gives latent vectors instead."""
@@ -200,7 +200,7 @@ class Predictor:
                 yield Prediction(str(path), self.classes[k], float(row[k]),
                                  {c: float(v) for c, v in zip(self.classes, row)})
 
-    def embed_files(self, files: Sequence[str | Path], skip_bad: bool = False, progress: bool = False,
+    def embed_files(self, files: Sequence[str | Path], skip_bad: bool = False, progress: bool | None = False,
                     batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """(latent vectors of the readable files, a readable flag per file), streamed: memory holds the vectors, not
         the images. An unreadable file is an error unless ``skip_bad`` (then it is listed in a warning)."""

@@ -23,7 +23,7 @@ def folder_features(predictor: Predictor, data: str | Path, skip_bad: bool = Fal
     else:
         paths = expand_image_paths([data])
         labels = [""] * len(paths)
-    vectors, good = predictor.embed_files(paths, skip_bad=skip_bad, progress=True)
+    vectors, good = predictor.embed_files(paths, skip_bad=skip_bad, progress=None)
     paths, labels = [p for p, ok in zip(paths, good) if ok], [x for x, ok in zip(labels, good) if ok]
     return {"features": vectors.astype(np.float32), "paths": np.array([str(p) for p in paths]),
             "labels": np.array(labels), "classes": np.array(predictor.classes)}

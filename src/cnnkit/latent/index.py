@@ -121,7 +121,7 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
             log.warning("The saved index %s is damaged (%s); rebuilding it.", index_path, str(e).splitlines()[0])
     samples = manifest.splits.get("train", [])
     root = run.existing_data_root(manifest, "the latent index is built from the training images")
-    embedded, _ = predictor.embed_files([root / p for p, _ in samples], progress=True)
+    embedded, _ = predictor.embed_files([root / p for p, _ in samples], progress=None)
     vectors = prepare_vectors(embedded, metric)
     paths, labels = [p for p, _ in samples], np.array([predictor.classes.index(c) for _, c in samples])
     start = time.perf_counter()

@@ -79,7 +79,7 @@ def dense_scan(dense: DenseNet, photo: np.ndarray, preprocessing: Preprocessing,
         if out is None:
             out = np.zeros((logits.shape[0], rows, cols), np.float32)
         di, dj = (a * s - top) // s, (b * s - left) // s
-        out[:, a:a2, b:b2] = torch.softmax(logits, 0)[:, di:di + a2 - a, dj:dj + b2 - b].numpy()
+        out[:, a:a2, b:b2] = torch.softmax(logits.float(), 0)[:, di:di + a2 - a, dj:dj + b2 - b].numpy()
         bar.update(1)
     bar.close()
     return out
