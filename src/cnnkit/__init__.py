@@ -27,7 +27,7 @@ _LAZY = {
     "similar": "cnnkit.latent.similar",
     "tsne": ("cnnkit.latent.tsne", "run_tsne"),
     "scan_photo": "cnnkit.scan.photo",
-    "export": ("cnnkit.export.run", "export_run"),
+    "export_run": "cnnkit.export.run",  # not "export": that name is the subpackage
     "ExportConfig": "cnnkit.config",
     "RunFolder": "cnnkit.run",
     "RunRecord": "cnnkit.run",
@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cnnkit.classifier import ImageClassifier
     from cnnkit.config import BaselineConfig, EvaluateConfig, ExportConfig, ScanConfig, SearchConfig, TrainConfig
     from cnnkit.evaluation.evaluate import evaluate_run as evaluate
-    from cnnkit.export.run import export_run as export
+    from cnnkit.export.run import export_run
     from cnnkit.data.builtin import export_dataset, list_datasets
     from cnnkit.inference import Predictor
     from cnnkit.models import create_model, list_models

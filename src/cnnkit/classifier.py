@@ -100,17 +100,21 @@ class ImageClassifier:
         from cnnkit.evaluation.history import read_history
         from cnnkit.inference import Predictor
         from cnnkit.run import RunFolder
+        from cnnkit.run.lock import locked
         from cnnkit.training.fit import train
 
         config = self.config
         name = "dataframe" if hasattr(data, "to_csv") else Path(data).resolve().name
         out = Path(out) if out else free_run_folder(Path("runs") / f"{name}-{config.model}")
-        if hasattr(data, "to_csv"):
-            data = _dataframe_to_csv(data, out / "labels.csv")
-        trained = train(data, out, config, progress=verbose, overwrite=overwrite, callbacks=callbacks)
+        with locked(out):  # the DataFrame's labels are written into the run only by the run's one writer
+            if hasattr(data, "to_csv"):
+                if (out / CONFIG_FILE).exists() and not overwrite:
+                    raise RunError(f"{out} already holds a run; choose a new `out`, or set `overwrite`.")
+                data = _dataframe_to_csv(data, out / "labels.csv")
+            trained = train(data, out, config, progress=verbose, overwrite=overwrite, callbacks=callbacks)
         self.result_ = trained.record.result
         self.history_ = read_history(RunFolder(out).log_dir / "metrics.csv")
-        self._use(Predictor.load(out))
+        self._use(Predictor.load(out, backend="torch"))
         return self
 
     def _use(self, predictor) -> None:
@@ -184,7 +188,7 @@ class ImageClassifier:
         from cnnkit.inference import Predictor
         from cnnkit.run import RunFolder
 
-        predictor = Predictor.load(directory)
+        predictor = Predictor.load(directory, backend="torch")
         record = RunFolder(directory).read_record()
         classifier = cls(**record.training.to_dict()) if record.training else cls()
         classifier._use(predictor)

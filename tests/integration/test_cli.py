@@ -299,11 +299,12 @@ def test_training_into_a_log_writes_one_plain_line_per_epoch(tmp_path):
     """stderr redirected to a file (a log, CI): no bars redrawn with carriage returns or escape codes, one line per
     epoch; stdout carries only the result summary."""
     data = write_image_folder(tmp_path / "data", ["left", "right", "top"], 10)
-    done = subprocess.run([sys.executable, "-m", "cnnkit.cli", "train", str(data), "--model", "tiny_cnn", "--epochs",
-                           "4", "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    for stream in (done.stdout, done.stderr):
-        assert "\r" not in stream and "\x1b" not in stream
+    raw = subprocess.run([sys.executable, "-m", "cnnkit.cli", "train", str(data), "--model", "tiny_cnn", "--epochs",
+                          "4", "--out", str(tmp_path / "run")], capture_output=True, timeout=300)
+    assert raw.returncode == 0, raw.stderr
+    for stream in (raw.stdout, raw.stderr):  # bytes: text mode would turn a carriage return into a newline
+        assert b"\r" not in stream and b"\x1b" not in stream
+    done = subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(), raw.stderr.decode())
     epochs = [line for line in done.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split(":")[0] for line in epochs] == [f"epoch {i}/4" for i in range(1, 5)]
     assert all("val_loss" in line for line in epochs) and len(done.stderr) < 2000

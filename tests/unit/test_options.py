@@ -99,7 +99,7 @@ def test_flags_reach_the_settings():
 
 
 @pytest.mark.parametrize("cls", [C.TrainConfig, C.BaselineConfig, C.EvaluateConfig, C.SearchConfig, C.TsneConfig,
-                                 C.PreviewConfig, C.ScanConfig], ids=lambda c: c.__name__)
+                                 C.PreviewConfig, C.ScanConfig, C.ExportConfig], ids=lambda c: c.__name__)
 def test_the_python_api_takes_every_option_with_its_declared_default(cls):
     signature = inspect.signature(api_functions()[cls])
     for field in dataclasses.fields(cls):

@@ -13,7 +13,8 @@ def cmd_features(args: argparse.Namespace) -> None:
 
     from cnnkit.config.reading import ReadConfig
 
-    arrays = folder_features(Predictor.load(args.run), args.data, skip_bad=settings(args, ReadConfig).skip_bad)
+    arrays = folder_features(Predictor.load(args.run, backend="torch"), args.data,
+                             skip_bad=settings(args, ReadConfig).skip_bad)
     save_features(args.out, arrays)
     print(f"Wrote {args.out}: {arrays['features'].shape[0]} vectors of dimension {arrays['features'].shape[1]} "
           "(arrays: features, paths, labels, classes)")

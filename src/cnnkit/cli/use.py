@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 
 from cnnkit.cli.options import add_options, settings
 from cnnkit.cli.train import scores
@@ -36,6 +37,16 @@ def _row(p, classes: list[str], csv_out: bool):
                        "probabilities": p.probabilities or None, "error": p.error})
 
 
+def _emit(p, out, args, classes: list[str], shown: int) -> None:
+    """One prediction to ``--out``, or to stdout as a JSON array element or a tab-separated line."""
+    if out is not None:
+        out.write(_row(p, classes, args.out.endswith(".csv")))
+    elif args.json:  # one JSON array, written as the objects come
+        print(("[" if shown == 0 else ",") + _row(p, classes, False))
+    else:
+        print(f"{p.path}\t{p.label or 'UNREADABLE'}\t" + ("" if p.error else f"{p.probability:.4f}"))
+
+
 def cmd_predict(args: argparse.Namespace) -> None:
     from cnnkit.config import PredictConfig
     from cnnkit.inference import Predictor
@@ -44,20 +55,18 @@ def cmd_predict(args: argparse.Namespace) -> None:
     backend = "torch" if config.backend == "auto" and config.tta > 1 else config.backend  # TTA runs in torch
     predictor = Predictor.load(args.run, backend=backend)
     out = _open_output(args.out, predictor.classes)
-    done, bad = 0, []
+    done, shown, bad = 0, 0, []
+    # a bar redrawn on the terminal would cut into the rows printed there: only when rows go elsewhere
+    progress = not args.quiet and (out is not None or not sys.stdout.isatty())
     with out if out is not None else _nothing():
         for p in predictor.iter_predictions(args.images, tta=config.tta, batch_size=config.batch_size,
-                                            progress=not args.quiet):
+                                            progress=progress):
             done += 1
-            if p.error:
-                bad.append(p.error)
-            if out is not None:
-                out.write(_row(p, predictor.classes, args.out.endswith(".csv")))
-            elif args.json:  # one JSON array, written as the objects come
-                print(("[" if done == 1 else ",") + _row(p, predictor.classes, False))
-            else:
-                print(f"{p.path}\t{p.label or 'UNREADABLE'}\t" + ("" if p.error else f"{p.probability:.4f}"))
-    if args.json and out is None and done:
+            bad += [p.error] if p.error else []
+            if not (p.error and config.skip_bad):
+                _emit(p, out, args, predictor.classes, shown)
+                shown += 1
+    if args.json and out is None and shown:
         print("]")
     for error in bad[:10]:
         log.warning("unreadable: %s", error)
@@ -88,8 +97,8 @@ def cmd_export(args: argparse.Namespace) -> None:
           f"{result.max_difference:.2e} on {result.check_images}")
     if result.int8:
         q = result.int8
-        print(f"int8: test accuracy {q['accuracy_int8']:.4f} against {q['accuracy_float']:.4f} in float "
-              f"({-q['points_lost']:+.1f} points on {q['images']} images); "
+        print(f"int8: accuracy on the {q['split']} split {q['accuracy_int8']:.4f} against {q['accuracy_float']:.4f} "
+              f"in float ({-q['points_lost']:+.1f} points on {q['images']} images); "
               + ("the int8 model is used" if q["used"] else "more than --tolerance: the float model is used"))
 
 

@@ -27,9 +27,10 @@ class TtaConfig:
 
 
 @dataclass(frozen=True)
-class PredictConfig(TtaConfig):
+class PredictConfig(TtaConfig, ReadConfig):
     """How ``predict`` reads images and runs the network. Images stream through in batches: memory does not grow
-    with their number, and an unreadable one is reported in its row and never stops the others."""
+    with their number, and an unreadable one is reported in its row and never stops the others (``skip_bad``
+    leaves its row out of the output; stderr still lists it)."""
 
     backend: str = option("auto", "torch: the run's network; onnx: RUN/export/model.onnx with ONNX Runtime (no "
                                   "torch import); auto: onnx when the run has an up-to-date export", choices=BACKENDS)
@@ -130,6 +131,9 @@ class ScanConfig:
                          choices=SCAN_METHODS)
     scale: float = option(1.0, "resize the photo first so objects match the patches")
     tile: int = option(512, "tile side in pixels (bounds memory; 512 is fastest here)")
+    precision: str = option("auto", "auto: bfloat16 where the CPU or GPU computes it natively (2.5x faster on a "
+                                    "whole sea-lion photo, probabilities within 0.03), else float32; 32: float32",
+                            choices=("auto", "32", "bf16"))
     radius: float | None = option(None, "match distance for dots, in pixels (default half a patch)")
 
     def __post_init__(self) -> None:

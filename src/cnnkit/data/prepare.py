@@ -210,18 +210,13 @@ def _stack(samples, decoded, classes, size, channels, root: Path) -> ImageArrays
 
 def _lazy_samples(root: Path, samples: list[tuple[str, str]], index: dict[str, int], preprocessing: Preprocessing,
                   skip_bad: bool) -> ImageArrays:
-    """Samples whose images decode when used; with ``skip_bad``, files whose header cannot be read are left out now
-    (a file damaged further in still stops its batch, naming the file)."""
+    """Samples whose images decode when used; with ``skip_bad``, the files that do not decode are found and left
+    out first (their pixels are not kept)."""
     good = np.ones(len(samples), dtype=bool)
-    if skip_bad:
-        errors = []
-        for i, (p, _) in enumerate(samples):
-            try:
-                probe_image(root / p)
-            except DataError as e:
-                good[i] = False
-                errors.append(str(e))
-        report_unreadable(errors, skip_bad=True)
+    if skip_bad:  # one decoding pass that keeps only which files decode: a damaged body is found too
+        for start in range(0, len(samples), 256):
+            _, ok = decode_images([root / p for p, _ in samples[start:start + 256]], preprocessing, skip_bad=True)
+            good[start:start + 256] = ok
     kept = [s for s, ok in zip(samples, good) if ok]
     return ImageArrays(LazyImages([root / p for p, _ in kept], preprocessing),
                        np.array([index[c] for _, c in kept], dtype=np.int64), [p for p, _ in kept], root,

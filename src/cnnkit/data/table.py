@@ -15,8 +15,9 @@ MULTI_LABEL_SEPARATOR = "|"
 def _rows(path: Path) -> tuple[list[str], list[dict]]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            return [c.strip() for c in reader.fieldnames or []], list(reader)
+            reader = csv.DictReader(f, skipinitialspace=True)
+            reader.fieldnames = [c.strip() for c in reader.fieldnames or []]  # "path, label" reads as path,label
+            return list(reader.fieldnames), list(reader)
     except UnicodeDecodeError:
         raise DataError(f"{path} is not a UTF-8 text file; expected a CSV with columns path,label.") from None
     except csv.Error as e:

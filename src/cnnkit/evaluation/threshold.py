@@ -17,7 +17,7 @@ SET_BY_USER = "set by the user"
 def choose_threshold(run_dir: str | Path, predictor: Predictor | None = None) -> float:
     """The threshold closest to (0, 1) on the ROC of the run's validation split."""
     run = RunFolder(run_dir)
-    predictor = predictor or Predictor.load(run.path)
+    predictor = predictor or Predictor.load(run.path, backend="torch")
     if len(predictor.classes) != 2:
         raise ConfigError(f"Choosing a threshold needs two classes; this model has {len(predictor.classes)}.")
     val = run.load_split("val", predictor.classes, predictor.preprocessing)

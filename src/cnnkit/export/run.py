@@ -15,6 +15,8 @@ from cnnkit._version import __version__
 from cnnkit.config.commands import ExportConfig
 from cnnkit.errors import CnnkitError, ConfigError, ModelError
 from cnnkit.export.graph import INPUT, OPSET, OUTPUTS, write_onnx
+from cnnkit.inference.base import decide
+from cnnkit.options import with_options
 from cnnkit.run import RunFolder, RunRecord
 from cnnkit.run.lock import locked
 
@@ -67,7 +69,7 @@ def _check_images(run: RunFolder, record: RunRecord) -> tuple[np.ndarray, str]:
 def _onnx_probabilities(path: Path, images: np.ndarray) -> np.ndarray:
     from cnnkit.inference.onnx import open_session
 
-    session = open_session(path)
+    session = open_session(path, providers=["CPUExecutionProvider"])  # compared with torch on the CPU
     return np.concatenate([session.run([OUTPUTS[0]], {INPUT: images[i:i + 16]})[0]
                            for i in range(0, len(images), 16)])
 
@@ -80,17 +82,24 @@ def _check_installed() -> None:
         raise ConfigError(f"Exporting needs {', '.join(missing)}: pip install 'cnnkit[onnx]'")
 
 
+@with_options(ExportConfig)
 def export_run(run_dir: str | Path, config: ExportConfig | None = None) -> ExportResult:
     """Export the run's network; ModelError when the export differs from torch by more than ``MAX_DIFFERENCE``."""
-    from cnnkit.inference.network import NetworkPredictor
-
     _check_installed()
     config = config or ExportConfig()
     run = RunFolder(run_dir)
+    with locked(run.path):  # no training can replace the weights between reading them and recording their digest
+        return _export(run, config)
+
+
+def _export(run: RunFolder, config: ExportConfig) -> ExportResult:
+    from cnnkit.inference.network import NetworkPredictor
+
     record = run.read_record()
     if record.model.is_baseline:
         raise ConfigError(f"{run.path} is a baseline run; only networks are exported.")
     start = time.perf_counter()
+    digest = run.weights_digest()
     torch_predictor = NetworkPredictor.from_record(run, record)
     images, described = _check_images(run, record)
     expected = torch_predictor.predict_arrays(images)
@@ -109,14 +118,13 @@ def export_run(run_dir: str | Path, config: ExportConfig | None = None) -> Expor
         result.path = run.export_dir / model
         write_json(folder / "export.json", {
             "format": "onnx", "model": model, "opset": OPSET, "cnnkit_version": __version__,
-            "weights_sha256": run.weights_digest(), "parameters": torch_predictor.num_parameters,
+            "weights_sha256": digest, "parameters": torch_predictor.num_parameters,
             "input": {"name": INPUT, "dtype": "uint8", "shape": ["batch", *record.preprocessing.image_size,
                                                                  record.preprocessing.channels]},
             "outputs": list(OUTPUTS), "check": {"images": described, "max_difference": result.max_difference},
             "int8": result.int8 or None})
 
-    with locked(run.path):
-        replace_folder(run.export_dir, fill)
+    replace_folder(run.export_dir, fill)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -134,10 +142,13 @@ def _int8(run: RunFolder, record: RunRecord, folder: Path, torch_predictor, conf
                         if (found := _split_images(run, record, name)) is not None and len(found[0])), (None, None))
     if test is None:
         raise ConfigError(f"{run.path} has neither a test nor a validation split to measure what int8 costs.")
+    if split == "val":
+        log.warning("%s has no test split: int8 is scored on the validation split, which chose the run's weights "
+                    "(a solved head may even have been fitted on it), so both accuracies are optimistic.", run.path)
     images, labels = test
-    float_acc = float((_onnx_probabilities(folder / "model.onnx", images).argmax(1) == labels).mean())
-    int8_probabilities = _onnx_probabilities(folder / "model.int8.onnx", images)
-    int8_acc = float((int8_probabilities.argmax(1) == labels).mean())
+    threshold = record.decision.threshold if record.decision else None  # the decision `predict` applies
+    float_acc = float((decide(_onnx_probabilities(folder / "model.onnx", images), threshold) == labels).mean())
+    int8_acc = float((decide(_onnx_probabilities(folder / "model.int8.onnx", images), threshold) == labels).mean())
     loss = 100 * (float_acc - int8_acc)
     used = loss <= config.tolerance
     if not used:

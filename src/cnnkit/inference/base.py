@@ -71,24 +71,37 @@ def _to_uint8(array: np.ndarray, what: str) -> np.ndarray:
 
 
 def _image_arrays(item, index: int) -> list[np.ndarray]:
-    """One array input as a list of (H, W, C) uint8 arrays: a numpy array (H, W), (H, W, C), (N, H, W) (grayscale,
-    when the last side is not 1, 3 or 4) or (N, H, W, C), or a torch tensor (C, H, W) or (N, C, H, W), floats in [0, 1]."""
+    """One array input as a list of (H, W, C) uint8 arrays: a numpy array (H, W), (H, W, C), (N, H, W, C) or
+    (N, H, W) (a grayscale batch: read so only when the last side is not 1, 3 or 4; (N, H, W, 1) is unambiguous), or
+    a torch tensor (H, W), (C, H, W) or (N, C, H, W); floats in [0, 1]."""
     what = f"input {index} ({type(item).__name__})"
-    channels_first = hasattr(item, "detach")  # a torch tensor (torch is never imported for the check)
-    if channels_first:
-        item = item.detach().cpu().numpy()
-    array = np.asarray(item)
+    tensor = hasattr(item, "detach")  # a torch tensor (torch is never imported for the check)
+    array = np.asarray(item.detach().cpu().numpy() if tensor else item)
     if array.ndim not in (2, 3, 4) or 0 in array.shape:
         raise DataError(f"{what}: expected an image (H, W), (H, W, C) or a batch (N, H, W, C), got shape "
                         f"{array.shape}.")
-    if channels_first and array.ndim >= 3:
+    if tensor:  # torch's layout, and no guessing: (H, W), (C, H, W) or (N, C, H, W)
+        array = array[None] if array.ndim == 2 else array
+        if array.shape[-3] not in (1, 3, 4):
+            raise DataError(f"{what}: a tensor is (C, H, W) or (N, C, H, W) with 1, 3 or 4 channels; got shape "
+                            f"{array.shape} (a batch of grayscale images is (N, 1, H, W)).")
         array = np.moveaxis(array, -3, -1)
-    if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
+    elif array.ndim == 2 or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
         array = array[..., None]  # one grayscale image (H, W), or a batch of them (N, H, W)
     batch = array if array.ndim == 4 else array[None]
     if batch.shape[-1] not in (1, 3, 4):
         raise DataError(f"{what}: expected 1, 3 or 4 channels, got shape {array.shape}.")
     return list(_to_uint8(batch, what))
+
+
+def as_list(inputs) -> list:
+    """Inputs as a list: one path or image becomes a list of one; a list, tuple, 1-D array or pandas Series of paths
+    becomes a list of them."""
+    if isinstance(inputs, (list, tuple)):
+        return list(inputs)
+    if getattr(inputs, "ndim", None) == 1 and getattr(getattr(inputs, "dtype", None), "kind", "") in ("U", "O"):
+        return list(inputs.tolist())  # numpy strings, or a pandas Series of paths
+    return [inputs]
 
 
 class Predictor:
@@ -164,7 +177,7 @@ class Predictor:
 
         from cnnkit.data.decode import image_to_array
 
-        items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        items = as_list(inputs)
         if all(isinstance(i, (str, os.PathLike)) for i in items):
             return None
         prep = self.preprocessing
@@ -177,7 +190,7 @@ class Predictor:
     def stream(self, files: Sequence[str | Path], tta: int = 1, batch_size: int = 32, progress: bool | None = False,
                label: str = "predict", embed: bool = False) -> Iterator[tuple[DecodedBatch, np.ndarray]]:
         """(batch, probabilities of its readable images) for ``files`` in order, decoding the next batch while the
-        network runs: memory holds two batches, however many files. ``embed`` gives latent vectors instead."""
+        network runs: memory holds three batches, however many files. ``embed`` gives latent vectors instead."""
         with Progress(len(files), label, enabled=progress and len(files) > batch_size) as bar:
             for batch in decoded_batches(files, self.preprocessing, batch_size):
                 if embed:
@@ -190,7 +203,7 @@ class Predictor:
     def iter_predictions(self, paths: Sequence[str | Path], tta: int = 1, batch_size: int = 32,
                          progress: bool = False) -> Iterator[Prediction]:
         """One prediction per image, as they come; an unreadable image gives a prediction with its ``error``."""
-        for batch, probabilities in self.stream(expand_image_paths(paths), tta, batch_size, progress):
+        for batch, probabilities in self.stream(expand_image_paths(as_list(paths)), tta, batch_size, progress):
             rows = iter(zip(probabilities, decide(probabilities, self.threshold)))
             for path, readable, error in zip(batch.paths, batch.readable, batch.errors):
                 if not readable:
@@ -224,7 +237,7 @@ class Predictor:
         if images is not None:
             return self.predict_arrays(images, tta=tta)
         parts, errors = [], []
-        for batch, probabilities in self.stream(expand_image_paths(paths), tta):
+        for batch, probabilities in self.stream(expand_image_paths(as_list(paths)), tta):
             errors += [e for e in batch.errors if e]
             parts.append(probabilities)
         report_unreadable(errors, skip_bad=False)
@@ -235,7 +248,7 @@ class Predictor:
         images = self.as_images(inputs)
         if images is not None:
             return self.embed_arrays(images)
-        return self.embed_files(expand_image_paths(inputs))[0]
+        return self.embed_files(expand_image_paths(as_list(inputs)))[0]
 
     def predict(self, paths, tta: int = 1, skip_bad: bool = False) -> list[Prediction]:
         """One prediction per image (files and folders, or in-memory images); with ``skip_bad``, unreadable files

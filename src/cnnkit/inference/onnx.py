@@ -42,7 +42,8 @@ def usable_export(run: RunFolder, required: bool) -> Path | None:
             raise ConfigError(f"The onnx backend needs onnxruntime: {INSTALL}")
         log.info("%s has an export, but onnxruntime is not installed (%s): using torch.", run.path, INSTALL)
         return None
-    model = run.export_dir / str(info.get("model", ""))
+    name = str(info.get("model", ""))
+    model = run.export_dir / Path(name).name  # never outside export/, whatever export.json says
     if info.get("weights_sha256") != run.weights_digest() or not model.is_file():
         message = (f"The export of {run.path} was not made from its current weights (trained or resumed since?): "
                    f"run `cnnkit export {run.path}` again")
@@ -57,15 +58,22 @@ def session_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def open_session(path: str | Path, threads: int | None = None):
-    """An ONNX Runtime session on the best provider installed (CUDA with onnxruntime-gpu, else the CPU)."""
+PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")  # never TensorRT: it builds engines for minutes
+
+
+def open_session(path: str | Path, threads: int | None = None, providers: list[str] | None = None):
+    """An ONNX Runtime session: CUDA with onnxruntime-gpu, else the CPU (or the ``providers`` given)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or session_threads()
     options.log_severity_level = 3
+    # no busy-waiting between operators: the decoding threads of streaming prediction get those cycles
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    available = ort.get_available_providers()
+    chosen = [p for p in (providers or PROVIDERS) if p in available] or ["CPUExecutionProvider"]
     try:
-        return ort.InferenceSession(str(path), options, providers=ort.get_available_providers())
+        return ort.InferenceSession(str(path), options, providers=chosen)
     except Exception as e:  # onnxruntime raises its own exception types, all subclasses of Exception
         raise RunError(f"Cannot load {path}: {str(e).splitlines()[0]} (export it again).") from None
 

@@ -1,5 +1,6 @@
 """Images decoded in batches by worker threads (Pillow releases the GIL while it decodes and resizes), the next batch
-decoding while the current one is used: at most two batches are in memory, however many images there are."""
+decoding while the current one is used: at most three batches (the one in use, two decoding) are in memory,
+however many images there are."""
 
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
     check_choice("metric", metric, METRICS)
     check_choice("index", kind, INDEX_KINDS)
     run = RunFolder(run_dir)
-    predictor = predictor or Predictor.load(run.path)
+    predictor = predictor or Predictor.load(run.path, backend="torch")
     key = {"weights": _digest(run.weights_path), "split": _digest(run.split_path), "metric": metric, "kind": kind}
     folder = run.index_dir
     meta_path, index_path = folder / f"{metric}-{kind}.json", folder / f"{metric}-{kind}.faiss"

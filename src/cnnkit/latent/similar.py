@@ -39,7 +39,7 @@ class Neighbours:
 def similar(run_dir: str | Path, query: str | Path, config: SearchConfig | None = None) -> Neighbours:
     """Search the run's training split (its saved index, built when missing or stale) for ``query``'s neighbours."""
     config = config or SearchConfig()
-    predictor = Predictor.load(run_dir)
+    predictor = Predictor.load(run_dir, backend="torch")
     index = run_index(run_dir, predictor, config.metric, config.index)
     query_image = predictor.load_images([query])
     distances, ids = index.search(predictor.embed_arrays(query_image), config.k)

@@ -42,7 +42,7 @@ def run_tsne(run_dir: str | Path, data: str | Path | None = None, config: TsneCo
     from cnnkit.run import RunFolder
 
     config = config or TsneConfig()
-    predictor = Predictor.load(run_dir)
+    predictor = Predictor.load(run_dir, backend="torch")
     if data:
         arrays = load_folder(data, predictor.classes, predictor.preprocessing, shared_only=True)[0]
         images, labels = arrays.images, arrays.labels

@@ -22,7 +22,7 @@ def false_detections(run_dir: str | Path, photo_path: Path, dots, config: PatchC
     from cnnkit.scan.detect import detect
     from cnnkit.scan.scan import load_photo, scan
 
-    predictor = Predictor.load(run_dir)
+    predictor = Predictor.load(run_dir, backend="torch")
     if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; mining hard negatives needs a CNN patch classifier that can "
                           "scan a photo.")

@@ -188,7 +188,7 @@ class Chooser:
     def finetune(self) -> None:
         """Fine-tuning of the best transfer run's backbone, with the epochs the budget holds after a reserve for
         scoring the test split."""
-        from cnnkit.training.phases import bf16_supported
+        from cnnkit.models.precision import bf16_supported
 
         transfers = [e for e in self.ranked() if e["name"].startswith("transfer-")]
         if not transfers:

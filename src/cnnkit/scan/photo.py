@@ -50,7 +50,7 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     with ``dots``) into ``out``. ``scale`` resizes the photo first, so that objects have the size they had in the
     training patches; positions in the outputs are in the original photo's pixels."""
     c = config or ScanConfig()
-    predictor = Predictor.load(run_dir)
+    predictor = Predictor.load(run_dir, backend="torch")
     if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; scanning needs a CNN patch classifier (patch_cnn is exact).")
     out = Path(out)
@@ -61,7 +61,7 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     ignore = c.ignore if c.ignore is not None else tuple(x for x in classes if x.lower().startswith("background"))
     expected_dots = read_dots(dots) if dots else None  # a broken dots file fails before the scan, not after
     photo = load_photo(photo_path, predictor.preprocessing.channels, c.scale)
-    result = scan(predictor.model, predictor.preprocessing, photo, c.stride, c.method, c.tile)
+    result = scan(predictor.model, predictor.preprocessing, photo, c.stride, c.method, c.tile, c.precision)
     window = predictor.preprocessing.image_size
     min_distance = c.min_distance if c.min_distance is not None else min(window) / 2.0 / c.scale
     radius = c.radius if c.radius is not None else min(window) / 2.0 / c.scale
@@ -71,7 +71,7 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     overall = overall_with_dots(detections, expected_dots, radius) if expected_dots is not None else None
     settings = {"run": str(Path(run_dir).resolve()), "photo": str(Path(photo_path).resolve()),
                 "photo_size": list(photo.shape[:2]), "scale": c.scale, "method": c.method, "window": list(window),
-                "stride": result.stride, "exact": result.exact, "threshold": threshold,
+                "stride": result.stride, "exact": result.exact, "precision": result.precision, "threshold": threshold,
                 "min_distance": min_distance, "ignore": list(ignore), "seconds": round(result.seconds, 3),
                 "grid": list(result.probabilities.shape[1:]), "peak_memory_mb": round(peak_memory_mb(), 1)}
     counts = {}

@@ -14,6 +14,7 @@ from cnnkit.data.decode import load_image, probe_image
 from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.config.commands import SCAN_METHODS
 from cnnkit.errors import ConfigError, DataError, check_choice
+from cnnkit.models.precision import bf16_supported
 from cnnkit.progress import Progress
 from cnnkit.scan.dense import DenseNet, dense_network
 
@@ -26,6 +27,7 @@ class ScanResult:
     seconds: float
     exact: bool
     method: str
+    precision: str = "32"  # "bf16" when the dense scan ran in bfloat16 (``exact`` then holds up to its rounding)
 
     def centre(self, i: int, j: int) -> tuple[float, float]:
         """Pixel (row, col) of the centre of window (i, j)."""
@@ -106,7 +108,7 @@ def sliding_scan(model: torch.nn.Module, photo: np.ndarray, preprocessing: Prepr
 
 
 def scan(model: torch.nn.Module, preprocessing: Preprocessing, photo: np.ndarray, stride: int | None = None,
-         method: str = "dense", tile: int = 512) -> ScanResult:
+         method: str = "dense", tile: int = 512, precision: str = "32") -> ScanResult:
     """Scan ``photo`` with the patch classifier ``model`` (trained on ``preprocessing.image_size`` patches)."""
     window = tuple(preprocessing.image_size)
     if photo.shape[0] < window[0] or photo.shape[1] < window[1]:
@@ -114,10 +116,14 @@ def scan(model: torch.nn.Module, preprocessing: Preprocessing, photo: np.ndarray
                         f"({window[0]}x{window[1]}); nothing to scan.")
     dense = dense_network(model, preprocessing.channels, window, stride)
     start = time.perf_counter()
+    bf16 = precision == "bf16" or (precision == "auto" and bf16_supported("cpu"))
     if method == "dense":
-        probabilities = dense_scan(dense, photo, preprocessing, tile)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            probabilities = dense_scan(dense, photo, preprocessing, tile)
     elif method == "sliding":
         probabilities = sliding_scan(model.eval(), photo, preprocessing, window, dense.stride)
     else:
         check_choice("method", method, SCAN_METHODS, "scan")
-    return ScanResult(probabilities, dense.stride, window, time.perf_counter() - start, dense.exact, method)
+    bf16 = bf16 and method == "dense"
+    return ScanResult(probabilities, dense.stride, window, time.perf_counter() - start, dense.exact, method,
+                      "bf16" if bf16 else "32")

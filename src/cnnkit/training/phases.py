@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cnnkit.config import TrainConfig
 from cnnkit.data.prepare import ImageArrays
+from cnnkit.models.precision import bf16_supported
 from cnnkit.run import RunFolder, RunRecord, TrainingResult
 from cnnkit.run.record import FeatureCacheRecord, PhaseRecord
 
@@ -31,19 +32,6 @@ class Phase:
 
 
 FINETUNE_AUGMENT = "translate=0.05,zoom=0.1"  # label-preserving for photos, wafer maps and digits alike
-
-
-def bf16_supported(accelerator: str) -> bool:
-    """Whether bf16 autocast runs natively here: a CUDA GPU that has it, or a CPU with AVX512-BF16 or AMX."""
-    import torch
-
-    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    try:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a torch build without oneDNN
-        native = False
-    return accelerator in ("cpu", "auto") and native
 
 
 def plan_phases(config: TrainConfig, flip: bool = False) -> list[Phase]:
@@ -135,6 +123,19 @@ def load_checkpoint_weights(model, checkpoint: Path) -> None:
     model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
 
 
+def _checked_callbacks(callbacks: list | None) -> list:
+    """The user's Lightning callbacks; refused: those that would fight cnnkit's own checkpoints and progress."""
+    from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+
+    from cnnkit.errors import ConfigError
+
+    for callback in callbacks or []:
+        if isinstance(callback, (ModelCheckpoint, ProgressBar)):
+            raise ConfigError(f"`callbacks`: {type(callback).__name__} is refused: cnnkit checkpoints every epoch "
+                              "itself (checkpoints/last.ckpt, model.safetensors) and draws its own progress.")
+    return list(callbacks or [])
+
+
 class PhaseRunner:
     """Runs the phases of one training into a run folder: the best weights go to ``model.safetensors`` as they
     come, the epochs to ``logs/metrics.csv``, the state to ``checkpoints/last.ckpt``; returns the record's result."""
@@ -154,7 +155,7 @@ class PhaseRunner:
         self.feature_cache: FeatureCacheRecord | None = record.feature_cache
         self.history: list[dict] = []
         self.deadline = time.monotonic() + time_limit if time_limit is not None else None
-        self.user_callbacks = list(callbacks or [])
+        self.user_callbacks = _checked_callbacks(callbacks)
 
     def run_all(self, resume_from: Path | None, more_epochs: bool = False) -> TrainingResult:
         """Run the phases, from the start or from the checkpoint ``resume_from``; a phase that checkpoint marks

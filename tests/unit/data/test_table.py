@@ -48,6 +48,13 @@ def test_a_csv_trains_the_run_its_class_folders_train(labelled, tmp_path):
     assert main(["-q", "predict", str(tmp_path / "csv"), str(table.parent / "images")]) == 0
 
 
+def test_spaces_after_the_commas_are_allowed(tmp_path):
+    folders = write_image_folder(tmp_path / "d", ["a", "b"], 2)
+    rows = [f"{f.relative_to(tmp_path)}, {f.parent.name}" for f in sorted(folders.rglob("*.png"))]
+    (tmp_path / "l.csv").write_text("path, label\n" + "\n".join(rows) + "\n")
+    assert scan_folder(tmp_path / "l.csv").classes == ("a", "b")
+
+
 def test_a_split_column_fixes_the_split(tmp_path):
     folders = write_image_folder(tmp_path / "d", ["a", "b"], 6)
     files = sorted(folders.rglob("*.png"))
@@ -103,3 +110,7 @@ def test_fit_takes_a_dataframe_and_keeps_its_labels_in_the_run(labelled, tmp_pat
     assert clf.classes_ == ["left", "right", "top"] and kept.exists()
     assert all(Path(r["path"]).is_absolute() for r in csv.DictReader(open(kept, newline="")))
     assert clf.predict([table.parent / rows[0][0]])[0] in clf.classes_
+    before = kept.read_bytes()
+    with pytest.raises(Exception, match="already holds a run"):
+        ImageClassifier("tiny_cnn", epochs=1).fit(_Frame(rows[:10]), tmp_path / "run", verbose=False)
+    assert kept.read_bytes() == before  # the run's labels are untouched

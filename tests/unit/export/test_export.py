@@ -50,6 +50,25 @@ def test_the_export_of_a_trained_run_matches_torch_and_the_light_predictor_agree
     assert np.abs(vectors - Predictor.load(run, backend="torch").embed_arrays(batch)).max() <= 1e-4
 
 
+def test_commands_that_measure_the_network_never_use_its_export(trained_run, tmp_path):
+    """evaluate, scan and the estimator run the torch network of an exported run, with test-time augmentation too."""
+    from PIL import Image
+
+    from cnnkit import ImageClassifier
+    from cnnkit.evaluation.evaluate import evaluate_run
+    from cnnkit.scan.photo import scan_photo
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    export_run(run)
+    metrics = evaluate_run(run, out=tmp_path / "eval", report=False).metrics
+    assert metrics["accuracy"] == json.loads((trained_run / "metrics.json").read_text())["accuracy"]
+    assert ImageClassifier.load(run).predictor_.backend == "torch"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(tmp_path / "p.png")
+    scan_photo(run, tmp_path / "p.png", tmp_path / "scan")
+    assert (tmp_path / "scan" / "counts.json").exists()
+
+
 FAMILIES = [("tiny_cnn", 16, None), ("simple_cnn", 32, None), ("patch_cnn", 32, None), ("lenet5", 32, None),
             ("vgg_small", 32, None), ("vgg16", 32, None), ("test_efficientnet", 64, {"flip_average": True}),
             ("efficientnet_lite0", 64, None)]

@@ -45,6 +45,8 @@ def test_an_image_of_another_size_is_resized_as_its_file_would_be(trained_run, t
     gray = np.asarray(big.convert("L"))  # (H, W): one grayscale image
     assert clf.predict_proba(gray).shape == (1, 3)
     assert clf.predict_proba(np.stack([gray] * 5)).shape == (5, 3)  # (N, H, W): a batch of them
+    as_tensor = torch.from_numpy(np.stack([gray] * 5)).float()[:, None] / 255.0  # (N, 1, H, W)
+    assert np.abs(clf.predict_proba(as_tensor) - clf.predict_proba(np.stack([gray] * 5))).max() < 1e-6
 
 
 def test_transform_and_score(trained_run):
@@ -64,6 +66,7 @@ def test_transform_and_score(trained_run):
     (np.zeros((2, 16, 16, 7), np.uint8), "channels"),
     (np.zeros((2, 2, 2, 16, 16), np.uint8), "expected an image"),
     (np.full((16, 16), 300, np.int32), "0..255"),
+    (torch.zeros((5, 16, 16)), "a tensor is \\(C, H, W\\)"),  # a grayscale batch must say its channel
 ])
 def test_a_bad_array_gets_a_clear_error(trained_run, bad, message):
     with pytest.raises(DataError, match=message):

@@ -140,3 +140,13 @@ def test_evaluating_a_folder_keeps_memory_flat_in_its_number_of_images(trained_r
     _peak_evaluate(run, few, tmp_path / "warm")  # first use: lazy imports, the seen-image digests
     small, large = _peak_evaluate(run, few, tmp_path / "e1"), _peak_evaluate(run, many, tmp_path / "e2")
     assert large < small + 4_000_000, (small, large)  # 1,200 decoded images would add 15 MB
+
+
+def test_evaluate_skip_bad_leaves_out_a_file_damaged_past_its_header(trained_run, tmp_path):
+    from cnnkit.evaluation.evaluate import evaluate_run
+
+    data = write_image_folder(tmp_path / "other", ["left", "right", "top"], 6, seed=21)
+    damaged = data / "top" / "top_002.png"
+    damaged.write_bytes(damaged.read_bytes()[:70])  # the header reads; the pixels do not
+    m = evaluate_run(trained_run, data=data, out=tmp_path / "e", skip_bad=True, report=False).metrics
+    assert m["n"] == 17

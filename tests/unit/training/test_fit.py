@@ -226,3 +226,10 @@ def test_fit_passes_callbacks_of_your_own_to_lightning(pattern_data: Path, tmp_p
     clf = ImageClassifier("tiny_cnn", epochs=3, batch_size=16).fit(pattern_data, tmp_path / "r", verbose=False,
                                                                    callbacks=[counter])
     assert counter.epochs == 3 and counter.losses == pytest.approx(clf.history_["val_loss"])
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from cnnkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="`callbacks`: ModelCheckpoint is refused"):
+        ImageClassifier("tiny_cnn", epochs=1).fit(pattern_data, tmp_path / "r2", verbose=False,
+                                                  callbacks=[ModelCheckpoint()])
