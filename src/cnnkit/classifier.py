@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import shutil
-from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
