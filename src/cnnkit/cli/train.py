@@ -66,7 +66,8 @@ def _test_rows(evaluation) -> list[tuple[str, str]]:
     m = evaluation.metrics
     worst = min(m["per_class"].items(), key=lambda item: (item[1]["support"] == 0, item[1]["recall"]))
     return [("Test", scores(m)),
-            ("Weakest class", f"{worst[0]}: recall {worst[1]['recall']:.3f} of {worst[1]['support']} images"),
+            ("Weakest class", f"{worst[0]}: recall {worst[1]['recall']:.3f} of {worst[1]['support']} image"
+                              f"{'' if worst[1]['support'] == 1 else 's'}"),
             ("Report", str(evaluation.report_path))]
 
 

@@ -121,7 +121,8 @@ def _print_evaluation(evaluation) -> None:
     for name, s in m["per_class"].items():
         print(f"{name.ljust(width)}  {s['precision']:9.3f}  {s['recall']:6.3f}  {s['f1']:6.3f}  {s['support']:7d}")
     for pair in m["most_confused"][:3]:
-        print(f"confused: {pair['true']} -> {pair['predicted']} ({pair['count']} images)")
+        print(f"confused: {pair['true']} -> {pair['predicted']} ({pair['count']} image"
+              f"{'' if pair['count'] == 1 else 's'})")
     print(f"Report: {evaluation.report_path}  (metrics: {evaluation.metrics_path})")
 
 
