@@ -49,24 +49,31 @@ def _suppress_plateaus(found: list[Detection], min_distance: float) -> list[Dete
     return kept
 
 
+def match_within(points: list[tuple[float, float]], dots: list[tuple[float, float]], radius: float
+                 ) -> list[tuple[int, int]]:
+    """Pairs (point, dot) at most ``radius`` apart, each used once: the most pairs possible, then the least total
+    distance (scipy's optimal assignment; a greedy nearest-first pass can leave a dot unmatched that had a partner)."""
+    from scipy.optimize import linear_sum_assignment
+
+    if not points or not dots:
+        return []
+    distance = np.hypot(np.subtract.outer([p[0] for p in points], [d[0] for d in dots]),
+                        np.subtract.outer([p[1] for p in points], [d[1] for d in dots]))
+    too_far = distance > radius
+    cost = np.where(too_far, radius * (len(points) + len(dots) + 1), distance)  # a far pair never buys a near one
+    rows, cols = linear_sum_assignment(cost)
+    return [(int(i), int(j)) for i, j in zip(rows, cols) if not too_far[i, j]]
+
+
 def compare_with_dots(detections: list[Detection], dots: list[tuple[str, float, float]], classes: list[str],
                       radius: float) -> dict:
     """Per class: counts, count error, and precision/recall of detections matched to dots within ``radius``
-    (greedy, highest score first, each dot matched once)."""
+    (``match_within``: each dot matched once, as many as possible)."""
     report = {}
     for name in sorted({d.label for d in detections} | {c for c, _, _ in dots}):
-        mine = sorted((d for d in detections if d.label == name), key=lambda d: -d.score)
+        mine = [d for d in detections if d.label == name]
         theirs = [(r, c) for label, r, c in dots if label == name]
-        free = list(range(len(theirs)))
-        matched = 0
-        for d in mine:
-            if not free:
-                break
-            distances = [np.hypot(d.row - theirs[k][0], d.col - theirs[k][1]) for k in free]
-            best = int(np.argmin(distances))
-            if distances[best] <= radius:
-                matched += 1
-                free.pop(best)
+        matched = len(match_within([(d.row, d.col) for d in mine], theirs, radius))
         report[name] = {"detected": len(mine), "dots": len(theirs), "count_error": len(mine) - len(theirs),
                         "matched": matched, "precision": matched / len(mine) if mine else None,
                         "recall": matched / len(theirs) if theirs else None,
@@ -75,22 +82,15 @@ def compare_with_dots(detections: list[Detection], dots: list[tuple[str, float, 
 
 
 def overall_with_dots(detections: list[Detection], dots: list[tuple[str, float, float]], radius: float) -> dict:
-    """Class-agnostic: all detections against all dots (count error, precision, recall; greedy matching within
-    ``radius``, highest score first, each dot once), and for matched pairs the confusion between classes
-    (``confusion[true][predicted]``)."""
-    free = list(range(len(dots)))
+    """Class-agnostic: all detections against all dots (count error, precision, recall; matched with
+    ``match_within``), and for matched pairs the confusion between classes (``confusion[true][predicted]``)."""
     confusion: dict[str, dict[str, int]] = {}
-    matched = 0
-    for d in sorted(detections, key=lambda d: -d.score):
-        if not free:
-            break
-        distances = [np.hypot(d.row - dots[k][1], d.col - dots[k][2]) for k in free]
-        best = int(np.argmin(distances))
-        if distances[best] <= radius:
-            true = dots[free.pop(best)][0]
-            confusion.setdefault(true, {}).setdefault(d.label, 0)
-            confusion[true][d.label] += 1
-            matched += 1
+    pairs = match_within([(d.row, d.col) for d in detections], [(r, c) for _, r, c in dots], radius)
+    for i, j in pairs:
+        true = dots[j][0]
+        confusion.setdefault(true, {}).setdefault(detections[i].label, 0)
+        confusion[true][detections[i].label] += 1
+    matched = len(pairs)
     return {"detected": len(detections), "dots": len(dots), "count_error": len(detections) - len(dots),
             "matched": matched, "precision": matched / len(detections) if detections else None,
             "recall": matched / len(dots) if dots else None, "confusion": confusion}

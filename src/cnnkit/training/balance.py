@@ -6,11 +6,16 @@ import numpy as np
 
 
 def class_weights(counts: list[int]) -> list[float]:
-    """scikit-learn's "balanced" weights: n / (classes * n_c); a class without images gets 0."""
-    counts = np.asarray(counts, dtype=np.float64)
-    present = counts > 0
-    weights = np.zeros_like(counts)
-    weights[present] = counts.sum() / (present.sum() * counts[present])
+    """scikit-learn's "balanced" weights, n / (classes * n_c), from ``compute_class_weight``; a class without
+    images gets 0 (scikit-learn refuses a class absent from the labels)."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    counts = np.asarray(counts, dtype=np.int64)
+    present = np.flatnonzero(counts > 0)
+    weights = np.zeros(len(counts))
+    if len(present):
+        labels = np.repeat(np.arange(len(counts)), counts)
+        weights[present] = compute_class_weight("balanced", classes=present, y=labels)
     return weights.tolist()
 
 

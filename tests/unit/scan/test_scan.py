@@ -116,8 +116,9 @@ def test_the_class_agnostic_comparison_matches_any_class_and_tables_the_confusio
     overall = overall_with_dots(detections, dots, radius=5)
     assert overall["detected"] == 4 and overall["dots"] == 4 and overall["count_error"] == 0
     assert overall["matched"] == 3 and overall["precision"] == 0.75 and overall["recall"] == 0.75
-    # the boat at (50, 50) took the car dot at (52, 47) first (higher score); the car at (52, 49) found none left
-    assert overall["confusion"] == {"car": {"car": 1, "boat": 1}, "boat": {"car": 1}}
+    # the boat at (50, 50) and the car at (52, 49) both reach the car dot at (52, 47): one match either way, and
+    # the optimal assignment takes the nearer (the car)
+    assert overall["confusion"] == {"car": {"car": 2}, "boat": {"car": 1}}
     assert overall_with_dots([], [], 5)["precision"] is None
 
 
@@ -207,3 +208,18 @@ def test_a_heatmap_carries_its_class_name_and_colour_scale():
     for end in (0.0, 1.0):  # both ends of the scale are drawn
         target = (np.array(colormaps["inferno"](end)[:3]) * 255).astype(int)
         assert (np.abs(ramp.astype(int) - target).sum(1) <= 3).any()
+
+
+def test_detections_are_matched_to_dots_optimally_not_greedily():
+    """The strongest detection lies between two dots, nearer the first; the other detection reaches only the first.
+    Nearest-first matching pairs one; the optimal assignment pairs both."""
+    from cnnkit.scan.detect import Detection, compare_with_dots, match_within, overall_with_dots
+
+    detections = [Detection("seal", 100, 104, 0.9), Detection("seal", 100, 92, 0.6)]
+    dots = [("seal", 100, 100), ("seal", 100, 112)]
+    assert sorted(match_within([(d.row, d.col) for d in detections], [(r, c) for _, r, c in dots], 10)) == [
+        (0, 1), (1, 0)]
+    assert compare_with_dots(detections, dots, ["seal"], radius=10)["seal"]["recall"] == 1.0
+    overall = overall_with_dots(detections, dots, radius=10)
+    assert overall["matched"] == 2 and overall["confusion"] == {"seal": {"seal": 2}}
+    assert match_within([(0, 0)], [(0, 11)], 10) == [] and match_within([], [(0, 0)], 10) == []
