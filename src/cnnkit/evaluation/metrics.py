@@ -25,21 +25,23 @@ def row_normalized(matrix: np.ndarray) -> np.ndarray:
     return np.divide(100.0 * matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=denominator > 0)
-
-
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
     """Accuracy, balanced accuracy, macro F1, per-class precision/recall/F1/support and the confusion matrix.
 
     Precision and recall of a class with nothing predicted or no images are 0 (scikit-learn's zero_division=0).
     Balanced accuracy and macro F1 average over the classes present in ``y_true``.
     """
+    from sklearn.metrics import precision_recall_fscore_support
+
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     matrix = confusion_matrix(y_true, y_pred, len(classes))
-    correct, support, predicted = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
-    precision, recall = _ratio(correct, predicted), _ratio(correct, support)
-    f1 = _ratio(2 * precision * recall, precision + recall)
+    correct = np.diag(matrix)
+    if len(y_true):
+        precision, recall, f1, support = precision_recall_fscore_support(
+            y_true, y_pred, labels=list(range(len(classes))), zero_division=0)
+    else:
+        precision = recall = f1 = np.zeros(len(classes))
+        support = np.zeros(len(classes), dtype=np.int64)
     present = support > 0
     n = int(len(y_true))
     return {
