@@ -1,4 +1,7 @@
-"""Mixup (Zhang et al., 2018) and CutMix (Yun et al., 2019): virtual samples with soft targets."""
+"""Mixup (Zhang et al., 2018) and CutMix (Yun et al., 2019): virtual samples with soft targets.
+
+Kept rather than ``timm.data.Mixup``, on purpose: timm's refuses odd batches (the last batch of an epoch often is)
+and draws λ from numpy's global generator, outside the seed that makes a cnnkit run, and its resume, repeatable."""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Optimisers and learning-rate schedules by name."""
+"""Optimisers and learning-rate schedules by name.
+
+Kept rather than ``timm.optim.create_optimizer_v2`` and ``timm.scheduler``, on purpose: timm's factory takes weight
+decay off biases and norms by default (a different optimiser than `weight_decay` promises), and its schedulers are
+stepped by hand per epoch or update, where Lightning steps a ``torch.optim.lr_scheduler`` itself (and checkpoints
+it, so a resumed run goes on with the same schedule)."""
 
 from __future__ import annotations
 
