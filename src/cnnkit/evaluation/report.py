@@ -12,7 +12,7 @@ h1{font-size:1.5em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
 th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}
 .headline td{font-size:1.15em}.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}
-img{max-width:100%;height:auto}.muted{color:#777}
+img{max-width:100%;height:auto}.muted{color:#777}.wide{overflow-x:auto}
 """
 
 SECTIONS = ("summary", "settings", "per-class", "confusion-matrix", "roc", "mistakes", "training-curves")
@@ -21,12 +21,13 @@ SECTIONS = ("summary", "settings", "per-class", "confusion-matrix", "roc", "mist
 def _table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f'<div class="wide"><table><tr>{head}</tr>{body}</table></div>'
 
 
-def _image(png: bytes | None, alt: str) -> str:
+def _image(png: bytes | None, alt: str, missing: str | None = None) -> str:
+    """The figure with ``alt`` describing it, or a line saying why there is none (``missing``, default ``alt``)."""
     if not png:
-        return f'<p class="muted">No figure: {escape(alt)}.</p>'
+        return f'<p class="muted">No figure: {escape(missing or alt)}.</p>'
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
@@ -214,12 +215,14 @@ def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) 
         f'<section id="roc"><h2>ROC and AUC</h2>{_image(figures.get("roc"), "ROC curves")}{roc_text}</section>',
         '<section id="mistakes"><h2>Worst mistakes</h2><p>Wrongly classified test images, the most confident '
         "mistakes first: file, true class, predicted class and its probability.</p>"
-        f'{_image(figures.get("mistakes"), "no mistakes")}'
+        f'{_image(figures.get("mistakes"), "the worst mistakes, with true and predicted class", "no mistakes")}'
         "<h3>Least confident correct</h3><p>Right, but with the least probability for their class.</p>"
-        f'{_image(figures.get("least_confident"), "no correct images")}'
+        f'{_image(figures.get("least_confident"), "the least confident correct test images", "no correct images")}'
         f"<h3>Most confused pairs</h3>{confused_html}</section>",
         '<section id="training-curves"><h2>Training curves</h2>'
-        f'{_image(figures.get("training_curves"), "the run has no training log")}</section>',
+        f'{_image(figures.get("training_curves"), "loss and accuracy per epoch", "the run has no training log")}'
+        "</section>",
     ]
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+            f'content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")

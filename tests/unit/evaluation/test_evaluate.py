@@ -36,6 +36,9 @@ def test_report_holds_every_section_and_embeds_its_figures(trained_run, tmp_path
     for section in SECTIONS:
         assert f'<section id="{section}">' in html, section
     assert not re.search(r"(href|src)=\"(?!data:)", html) and "http" not in html  # nothing outside the file
+    alts = re.findall(r'<img alt="([^"]*)"', html)
+    assert alts and not any(a.lower().startswith("no ") for a in alts)  # an alt describes the figure it is on
+    assert 'name="viewport"' in html and '<div class="wide"><table' in html  # readable at phone width
     embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     m = evaluation.metrics
     names = ["confusion_matrix", "roc", *(["mistakes"] if m["worst_mistakes"] else []),
