@@ -64,6 +64,11 @@ def _test_rows(evaluation) -> list[tuple[str, str]]:
         return [("Test", "No test split (the data folder has train/ but no test/): nothing held out was scored; "
                          "use `cnnkit evaluate RUN --data FOLDER`")]
     m = evaluation.metrics
+    if m.get("split") == "val":
+        return [("Test", "No test split (the data folder has train/ but no test/): nothing held out was scored; "
+                         "use `cnnkit evaluate RUN --data FOLDER`"),
+                ("Report", f"{evaluation.report_path} (on the validation split, which chose the weights: "
+                           "optimistic)")]
     worst = min(m["per_class"].items(), key=lambda item: (item[1]["support"] == 0, item[1]["recall"]))
     return [("Test", scores(m)),
             ("Weakest class", f"{worst[0]}: recall {worst[1]['recall']:.3f} of {worst[1]['support']} image"

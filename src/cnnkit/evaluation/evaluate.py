@@ -47,14 +47,20 @@ def fingerprint(arrays: ImageArrays, classes: list[str]) -> str:
     return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
 
 
-def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, config: EvaluateConfig):
+VALIDATION_NOTE = "it chose the kept weights, so its scores are optimistic"
+
+
+def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, config: EvaluateConfig, split: str = "test"):
     if data is None:
         manifest = run.read_split()
-        if not manifest.splits.get("test"):
-            raise RunError(f"Run {run.path} has no test split; pass `data` to evaluate on images it never saw.")
+        if not manifest.splits.get(split):
+            raise RunError(f"Run {run.path} has no {split} split; pass `data` to evaluate on images it never saw.")
         root = run.existing_data_root(manifest, "pass `data` to evaluate elsewhere")
-        arrays = load_samples(root, manifest.splits["test"], predictor.classes, predictor.preprocessing,
+        arrays = load_samples(root, manifest.splits[split], predictor.classes, predictor.preprocessing,
                               config.skip_bad, lazy=True)
+        if split == "val":
+            return (arrays, f"validation split of {root} ({VALIDATION_NOTE})",
+                    Path(out or run.path / "eval-validation"), None, None)
         return arrays, f"test split of {root}", Path(out or run.path), None, None
     arrays, note = load_folder(data, predictor.classes, predictor.preprocessing, shared_only=config.shared_classes,
                                skip_bad=config.skip_bad, lazy=True)  # images decode a batch at a time
@@ -113,7 +119,7 @@ def _timed_probabilities(predictor: Predictor, arrays: ImageArrays, tta: int, cl
 @with_options(EvaluateConfig)
 def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None,
                  config: EvaluateConfig | None = None, *, predictor: Predictor | None = None,
-                 report: bool = True) -> Evaluation:
+                 report: bool = True, split: str = "test") -> Evaluation:
     """Score the run's model and write ``metrics.json``, ``report.html`` and ``figures/*.png``.
 
     They go into the run for its own test split, into ``RUN/eval-<folder>/`` for ``data``, or into ``out``. The
@@ -129,11 +135,12 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     predictor = predictor or Predictor.load(run.path, backend="torch")
     record = run.read_record()
     predictor.threshold = record.decision.threshold if record.decision else None
-    arrays, source, folder, shared_note, seen = _evaluation_data(run, predictor, data, out, config)
+    arrays, source, folder, shared_note, seen = _evaluation_data(run, predictor, data, out, config, split)
     log.info("Scoring %d images of the %s (%s backend)...", len(arrays), source, predictor.backend)
     probabilities, seconds, tta_record = _timed_probabilities(predictor, arrays, config.tta, predictor.classes)
     metrics, curves, worst = _metrics(predictor, record, arrays, probabilities)
-    metrics.update({"run": str(run.path.resolve()), "data": source, "shared_classes_only": shared_note,
+    metrics.update({"run": str(run.path.resolve()), "data": source, "split": split if data is None else None,
+                    "shared_classes_only": shared_note,
                     "tta": tta_record, "inference_ms_per_image": 1000.0 * seconds / max(len(arrays), 1),
                     "seen_in_training": seen, "skipped": arrays.skipped, "run_status": run.status_note(record)})
     if config.knn:
@@ -168,11 +175,13 @@ def _write_outputs(evaluation: Evaluation, run: RunFolder, fill) -> None:
 
 
 def evaluate_test_split(run_dir: str | Path) -> Evaluation | None:
-    """Score the run's test split once, when it has one (what the ``train`` command does after training); None when
-    the data came without a test split."""
-    if not RunFolder(run_dir).read_split().splits.get("test"):
-        return None
-    return evaluate_run(run_dir)
+    """Score the run's test split once (what the ``train`` command does after training). Without a test split, the
+    report is made on the validation split instead, into ``RUN/eval-validation/``, and says it is optimistic; None
+    when there is neither."""
+    splits = RunFolder(run_dir).read_split().splits
+    if splits.get("test"):
+        return evaluate_run(run_dir)
+    return evaluate_run(run_dir, split="val") if splits.get("val") else None
 
 
 def _metrics(predictor: Predictor, record: RunRecord, arrays: ImageArrays, probabilities: np.ndarray):

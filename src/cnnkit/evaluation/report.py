@@ -136,6 +136,10 @@ def _notes(metrics: dict) -> list[str]:
     classes, notes = metrics["classes"], []
     if metrics.get("run_status"):
         notes.append(metrics["run_status"])
+    if metrics.get("split") == "val":
+        notes.append("The run has no test split, so this report scores its validation split, which chose the kept "
+                     "weights: the scores are optimistic. Evaluate on images the run never saw with "
+                     "`cnnkit evaluate RUN --data FOLDER`.")
     seen = metrics.get("seen_in_training")
     if seen and seen["included"]:
         notes.append(f"{seen['train'] + seen['val']} of these images were used to train ({seen['train']}) or validate "

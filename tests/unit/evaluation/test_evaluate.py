@@ -212,3 +212,20 @@ def test_worst_mistakes_are_mistakes_and_the_unsure_correct_ones_are_shown_apart
     assert all(w["true"] != w["predicted"] for w in m["worst_mistakes"])
     assert all(w["true"] == w["predicted"] for w in m["least_confident_correct"])
     assert (run / "figures" / "mistakes.png").exists() and (run / "figures" / "least_confident.png").exists()
+
+
+def test_a_run_without_a_test_split_gets_a_report_on_validation_that_says_it_is_optimistic(tmp_path):
+    from cnnkit.config import TrainConfig
+    from cnnkit.evaluation.evaluate import evaluate_test_split
+    from cnnkit.training.fit import train
+    from tests.conftest import write_image_folder
+
+    data = tmp_path / "data"
+    write_image_folder(data / "train", ["a", "b"], 10)
+    write_image_folder(data / "val", ["a", "b"], 4, seed=5)
+    train(data, tmp_path / "run", TrainConfig(model="tiny_cnn", epochs=1), progress=False)
+    evaluation = evaluate_test_split(tmp_path / "run")
+    assert evaluation.folder == tmp_path / "run" / "eval-validation" and evaluation.metrics["n"] == 8
+    assert evaluation.metrics["split"] == "val" and "optimistic" in evaluation.metrics["data"]
+    assert "scores its validation split" in evaluation.report_path.read_text()
+    assert not (tmp_path / "run" / "metrics.json").exists()  # compare never mistakes it for a test score
