@@ -63,8 +63,11 @@ def with_test_split(data: Path, out: Path) -> Path:
     on), and cnnkit carves the validation split from train/."""
     out.mkdir(parents=True, exist_ok=True)
     for source, name in (("train", "train"), ("val", "test")):
-        if not (out / name).exists():
-            (out / name).symlink_to((data / source).resolve(), target_is_directory=True)
+        link, target = out / name, (data / source).resolve()
+        if link.is_symlink() and link.resolve() != target:
+            link.unlink()  # made for another --data
+        if not link.is_symlink():
+            link.symlink_to(target, target_is_directory=True)
     return out
 
 

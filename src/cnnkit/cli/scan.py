@@ -16,6 +16,12 @@ def _print_dots(dots: dict) -> None:
               f"precision {p}  recall {rc}")
 
 
+def _exactness(summary: dict) -> str:
+    if summary["precision"] == "bf16":
+        return "in bfloat16: probabilities within a few hundredths of float32; --precision 32 for the exact scan"
+    return "exact" if summary["exact"] else "approximate at window borders"
+
+
 def cmd_scan(args: argparse.Namespace) -> None:
     from cnnkit.config import ScanConfig
     from cnnkit.scan.photo import scan_photo
@@ -23,8 +29,7 @@ def cmd_scan(args: argparse.Namespace) -> None:
     summary = scan_photo(args.run, args.photo, args.out, settings(args, ScanConfig), dots=args.dots)
     print(f"Scanned {args.photo} ({summary['photo_size'][0]}x{summary['photo_size'][1]} after scale "
           f"{summary['scale']}) with {summary['method']} windows of {summary['window'][0]}x{summary['window'][1]} "
-          f"every {summary['stride']} px ({'exact' if summary['exact'] else 'approximate at window borders'}"
-          f"{', in bfloat16' if summary['precision'] == 'bf16' else ''}) in "
+          f"every {summary['stride']} px ({_exactness(summary)}) in "
           f"{summary['seconds']:.2f} s, peak memory {summary['peak_memory_mb']:.0f} MB")
     print("Counts: " + ", ".join(f"{c} {n}" for c, n in summary["counts"].items()))
     if summary["dots"]:

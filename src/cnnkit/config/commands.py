@@ -131,8 +131,9 @@ class ScanConfig:
                          choices=SCAN_METHODS)
     scale: float = option(1.0, "resize the photo first so objects match the patches")
     tile: int = option(512, "tile side in pixels (bounds memory; 512 is fastest here)")
-    precision: str = option("auto", "auto: bfloat16 where the CPU or GPU computes it natively (2.5x faster on a "
-                                    "whole sea-lion photo, probabilities within 0.03), else float32; 32: float32",
+    precision: str = option("auto", "auto: bfloat16 where the CPU computes it natively (AVX512-BF16 or AMX; 2.5x "
+                                    "faster on a whole sea-lion photo, probabilities within 0.03), else float32; "
+                                    "32: float32, exact",
                             choices=("auto", "32", "bf16"))
     radius: float | None = option(None, "match distance for dots, in pixels (default half a patch)")
 

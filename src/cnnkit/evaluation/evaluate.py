@@ -15,7 +15,7 @@ import numpy as np
 from cnnkit._io import replace_folder, write_bytes, write_json, write_text
 from cnnkit.config import EvaluateConfig
 from cnnkit.data.prepare import ImageArrays, load_folder, load_samples
-from cnnkit.errors import DataError, OutputError, RunError
+from cnnkit.errors import ConfigError, DataError, OutputError, RunError, check_choice
 from cnnkit.evaluation import metrics as M
 from cnnkit.inference import Predictor, decide
 from cnnkit.options import with_options
@@ -48,6 +48,7 @@ def fingerprint(arrays: ImageArrays, classes: list[str]) -> str:
 
 
 VALIDATION_NOTE = "it chose the kept weights, so its scores are optimistic"
+VALIDATION_REPORT = "validation-report"  # never eval-<name>, which `evaluate --data <name>` writes
 
 
 def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, config: EvaluateConfig, split: str = "test"):
@@ -60,7 +61,7 @@ def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, config: Ev
                               config.skip_bad, lazy=True)
         if split == "val":
             return (arrays, f"validation split of {root} ({VALIDATION_NOTE})",
-                    Path(out or run.path / "eval-validation"), None, None)
+                    Path(out or run.path / VALIDATION_REPORT), None, None)
         return arrays, f"test split of {root}", Path(out or run.path), None, None
     arrays, note = load_folder(data, predictor.classes, predictor.preprocessing, shared_only=config.shared_classes,
                                skip_bad=config.skip_bad, lazy=True)  # images decode a batch at a time
@@ -130,6 +131,9 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     latent space (``metrics["knn"]``), beside the network's own head.
     """
     config = config or EvaluateConfig()
+    check_choice("split", split, ("test", "val"), "evaluate_run")
+    if split != "test" and data is not None:
+        raise ConfigError("`split` chooses one of the run's own splits; leave it out with `data`.")
     run = RunFolder(run_dir)
     # the network the run trained, never its export: the export's fidelity is what `cnnkit export` reports
     predictor = predictor or Predictor.load(run.path, backend="torch")
@@ -140,6 +144,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     probabilities, seconds, tta_record = _timed_probabilities(predictor, arrays, config.tta, predictor.classes)
     metrics, curves, worst = _metrics(predictor, record, arrays, probabilities)
     metrics.update({"run": str(run.path.resolve()), "data": source, "split": split if data is None else None,
+                    "backend": predictor.backend,
                     "shared_classes_only": shared_note,
                     "tta": tta_record, "inference_ms_per_image": 1000.0 * seconds / max(len(arrays), 1),
                     "seen_in_training": seen, "skipped": arrays.skipped, "run_status": run.status_note(record)})
@@ -176,12 +181,19 @@ def _write_outputs(evaluation: Evaluation, run: RunFolder, fill) -> None:
 
 def evaluate_test_split(run_dir: str | Path) -> Evaluation | None:
     """Score the run's test split once (what the ``train`` command does after training). Without a test split, the
-    report is made on the validation split instead, into ``RUN/eval-validation/``, and says it is optimistic; None
-    when there is neither."""
-    splits = RunFolder(run_dir).read_split().splits
+    report is made on the validation split instead, into ``RUN/validation-report/``, and says it is optimistic;
+    None when there is neither, or when the model was fitted on the validation images too (a baseline, a head solved
+    on train+val): their scores would be training scores."""
+    run = RunFolder(run_dir)
+    splits = run.read_split().splits
     if splits.get("test"):
         return evaluate_run(run_dir)
-    return evaluate_run(run_dir, split="val") if splits.get("val") else None
+    record = run.read_record()
+    phases = record.result.phases if record.result else ()
+    fitted_on_val = record.training is None or any((p.solver or {}).get("fitted_on") == "train+val" for p in phases)
+    if fitted_on_val or not splits.get("val"):  # a baseline, or a head solved on train+val: val is training data
+        return None
+    return evaluate_run(run_dir, split="val")
 
 
 def _metrics(predictor: Predictor, record: RunRecord, arrays: ImageArrays, probabilities: np.ndarray):

@@ -188,6 +188,7 @@ def _headline(metrics: dict) -> str:
 def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) -> str:
     """The whole page as a string; ``figures`` maps names (confusion_matrix, roc, mistakes, training_curves) to PNG."""
     notes, headline = _notes(metrics), _headline(metrics)
+    kind = {"val": "validation", "test": "test"}.get(metrics.get("split") or "", "evaluated")
     per_class = _table(
         ["class", "precision", "recall", "F1", "support"] + (["AUC (one vs rest)"] if "auc_per_class" in metrics
                                                              else []),
@@ -217,11 +218,11 @@ def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) 
         "The diagonal is each class's recall.</p>"
         f'{_image(figures.get("confusion_matrix"), "confusion matrix")}</section>',
         f'<section id="roc"><h2>ROC and AUC</h2>{_image(figures.get("roc"), "ROC curves")}{roc_text}</section>',
-        '<section id="mistakes"><h2>Worst mistakes</h2><p>Wrongly classified test images, the most confident '
+        f'<section id="mistakes"><h2>Worst mistakes</h2><p>Wrongly classified {kind} images, the most confident '
         "mistakes first: file, true class, predicted class and its probability.</p>"
         f'{_image(figures.get("mistakes"), "the worst mistakes, with true and predicted class", "no mistakes")}'
         "<h3>Least confident correct</h3><p>Right, but with the least probability for their class.</p>"
-        f'{_image(figures.get("least_confident"), "the least confident correct test images", "no correct images")}'
+        f'{_image(figures.get("least_confident"), f"the least confident correct {kind} images", "no correct images")}'
         f"<h3>Most confused pairs</h3>{confused_html}</section>",
         '<section id="training-curves"><h2>Training curves</h2>'
         f'{_image(figures.get("training_curves"), "loss and accuracy per epoch", "the run has no training log")}'

@@ -60,7 +60,8 @@ def match_within(points: list[tuple[float, float]], dots: list[tuple[float, floa
     distance = np.hypot(np.subtract.outer([p[0] for p in points], [d[0] for d in dots]),
                         np.subtract.outer([p[1] for p in points], [d[1] for d in dots]))
     too_far = distance > radius
-    cost = np.where(too_far, radius * (len(points) + len(dots) + 1), distance)  # a far pair never buys a near one
+    # a near pair costs at most the radius, so a far pair costs more than all near pairs together (also at radius 0)
+    cost = np.where(too_far, (radius + 1.0) * (len(points) + len(dots) + 1), distance)
     rows, cols = linear_sum_assignment(cost)
     return [(int(i), int(j)) for i, j in zip(rows, cols) if not too_far[i, j]]
 

@@ -27,7 +27,7 @@ class ScanResult:
     seconds: float
     exact: bool
     method: str
-    precision: str = "32"  # "bf16" when the dense scan ran in bfloat16 (``exact`` then holds up to its rounding)
+    precision: str = "32"  # "bf16" when the dense scan ran in bfloat16 (then never ``exact``)
 
     def centre(self, i: int, j: int) -> tuple[float, float]:
         """Pixel (row, col) of the centre of window (i, j)."""
@@ -116,7 +116,8 @@ def scan(model: torch.nn.Module, preprocessing: Preprocessing, photo: np.ndarray
                         f"({window[0]}x{window[1]}); nothing to scan.")
     dense = dense_network(model, preprocessing.channels, window, stride)
     start = time.perf_counter()
-    bf16 = precision == "bf16" or (precision == "auto" and bf16_supported("cpu"))
+    check_choice("precision", precision, ("auto", "32", "bf16"), "scan")
+    bf16 = precision == "bf16" or (precision == "auto" and bf16_supported("cpu"))  # scans run on the CPU
     if method == "dense":
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             probabilities = dense_scan(dense, photo, preprocessing, tile)
@@ -125,5 +126,5 @@ def scan(model: torch.nn.Module, preprocessing: Preprocessing, photo: np.ndarray
     else:
         check_choice("method", method, SCAN_METHODS, "scan")
     bf16 = bf16 and method == "dense"
-    return ScanResult(probabilities, dense.stride, window, time.perf_counter() - start, dense.exact, method,
-                      "bf16" if bf16 else "32")
+    return ScanResult(probabilities, dense.stride, window, time.perf_counter() - start, dense.exact and not bf16,
+                      method, "bf16" if bf16 else "32")

@@ -11,7 +11,7 @@ from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 from cnnkit._io import read_json
 from cnnkit.data.prepare import load_samples
-from cnnkit.errors import CnnkitError, RunError
+from cnnkit.errors import ConfigError, CnnkitError, RunError
 from cnnkit.evaluation.compare import compare_runs, render_compare_html
 from cnnkit.evaluation.evaluate import evaluate_run
 from cnnkit.config.commands import DecisionConfig
@@ -225,7 +225,14 @@ def test_a_run_without_a_test_split_gets_a_report_on_validation_that_says_it_is_
     write_image_folder(data / "val", ["a", "b"], 4, seed=5)
     train(data, tmp_path / "run", TrainConfig(model="tiny_cnn", epochs=1), progress=False)
     evaluation = evaluate_test_split(tmp_path / "run")
-    assert evaluation.folder == tmp_path / "run" / "eval-validation" and evaluation.metrics["n"] == 8
+    assert evaluation.folder == tmp_path / "run" / "validation-report" and evaluation.metrics["n"] == 8
     assert evaluation.metrics["split"] == "val" and "optimistic" in evaluation.metrics["data"]
     assert "scores its validation split" in evaluation.report_path.read_text()
     assert not (tmp_path / "run" / "metrics.json").exists()  # compare never mistakes it for a test score
+    from cnnkit.baselines.fit import train_baseline
+    from cnnkit.config import BaselineConfig
+
+    train_baseline(data, tmp_path / "knn", BaselineConfig(method="knn"))  # fitted on train+val
+    assert evaluate_test_split(tmp_path / "knn") is None
+    with pytest.raises(ConfigError, match="split"):
+        evaluate_run(tmp_path / "run", split="train")
