@@ -261,7 +261,8 @@ def test_demo_on_aerial_trains_a_patch_classifier_and_scans_a_scene(tmp_path, ca
     config = json.loads((tmp_path / "demo" / "config.json").read_text())
     assert code == 0 and config["model"]["name"] == "patch_cnn" and config["training"]["augment"] == "flip=hv,rotate=180"
     scan = json.loads((tmp_path / "demo" / "scan-scene_0" / "scan.json").read_text())
-    assert scan["exact"] and "counts against the dots" in out
+    assert scan["exact"] == (scan["precision"] == "32") and "counts against the dots" in out  # patch_cnn: exact
+    # in float32; where the CPU has native bfloat16 the scan runs in it by default
     dots = json.loads((tmp_path / "demo" / "scan-scene_0" / "dots.json").read_text())
     assert sum(r["dots"] for r in dots.values()) > 5 and all(r["recall"] >= 0.5 for r in dots.values())
 
