@@ -105,7 +105,8 @@ def train_baseline(data_dir: str | Path, out_dir: str | Path, config: BaselineCo
     params, arrays = export(estimator, len(prepared.classes))
     seconds = time.perf_counter() - start
     log.info("Cross-validation (%d folds on %d train+val images): best %s, accuracy %.4f", cv["folds"],
-             cv["samples"], cv["best"], cv["cv_accuracy"])
+             cv["samples"], ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                      for k, v in cv["best"].items()), cv["cv_accuracy"])
     manifest = replace(prepared.manifest, root=run.portable_root(prepared.manifest.root))
     record = RunRecord(
         model=ModelSpec(f"baseline-{config.method}", len(prepared.classes), prepared.preprocessing.channels,

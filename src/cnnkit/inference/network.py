@@ -83,8 +83,11 @@ class NetworkPredictor(Predictor):
 class BaselinePredictor(Predictor):
     """A fitted classical baseline (``cnnkit.baselines.model.BaselineModel``) behind the same interface."""
 
-    def __init__(self, baseline, classes: list[str], preprocessing: Preprocessing, run_dir: Path | None = None):
-        super().__init__(classes, preprocessing, run_dir)
+    backend = "baseline"
+
+    def __init__(self, baseline, classes: list[str], preprocessing: Preprocessing, run_dir: Path | None = None,
+                 threshold: float | None = None):
+        super().__init__(classes, preprocessing, run_dir, threshold)
         self.baseline = baseline
 
     @classmethod
@@ -94,7 +97,8 @@ class BaselinePredictor(Predictor):
 
         arrays = read_safetensors(run.weights_path, framework="numpy")
         model = BaselineModel(record.model.method, record.model.params, arrays, len(record.classes))
-        return cls(model, list(record.classes), record.preprocessing, run.path)
+        threshold = record.decision.threshold if record.decision else None  # `predict` applies it, as for CNNs
+        return cls(model, list(record.classes), record.preprocessing, run.path, threshold)
 
     def predict_arrays(self, images: np.ndarray, batch_size: int = 1024, tta: int = 1) -> np.ndarray:
         if tta != 1:

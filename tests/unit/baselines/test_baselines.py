@@ -57,8 +57,13 @@ def test_cross_validation_never_sees_the_test_split(pattern_data, tmp_path, monk
     assert cv["samples"] == len(train) + len(val) and cv["best"]["C"] in baseline_fit.C_GRID
 
 
-def test_linear_baseline_is_a_softmax_equal_to_scikit_learn(pattern_data, tmp_path):
+def test_linear_baseline_is_a_softmax_equal_to_scikit_learn(pattern_data, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="cnnkit")
     run = train_baseline(pattern_data, tmp_path / "lin", method="linear").run_dir
+    chosen = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Cross-validation")]
+    assert chosen and "best C=" in chosen[0] and "{" not in chosen[0]  # read by people, not a Python dict
     predictor, (train, val, test) = splits(run)
     c = read_json(run / "config.json")["model"]["params"]["C"]
     reference = LogisticRegression(C=c, max_iter=1000, tol=1e-3, random_state=0).fit(
@@ -133,3 +138,15 @@ def test_the_probe_is_a_cross_validated_logistic_regression_on_frozen_features(t
     evaluate_run(transfer)
     assert len(compare_runs([probe, transfer])) == 2  # the same split, so the same test set
     assert "logistic regression on frozen features" in (probe / "report.html").read_text()
+
+
+def test_a_stored_threshold_decides_a_baseline_s_predictions_too(binary_data, tmp_path):
+    from cnnkit.evaluation.threshold import store_threshold
+    from cnnkit.inference import Predictor
+
+    run = train_baseline(binary_data, tmp_path / "lin", method="linear").run_dir
+    images = sorted(binary_data.rglob("*.png"))[:20]
+    probabilities = Predictor.load(run).predict_proba(images)
+    store_threshold(run, 0.99)  # 'right' only when nearly sure
+    labels = [p.label for p in Predictor.load(run).predict(images)]
+    assert labels == ["right" if p[1] >= 0.99 else "left" for p in probabilities]
