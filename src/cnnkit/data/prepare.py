@@ -85,18 +85,20 @@ class PreparedData:
     median_side: int = 0  # the median of the images' shorter sides, before resizing
 
 
+def decode_or_error(path: Path, image_size: tuple[int, int], channels: int, interpolation: str = "bilinear",
+                    crop_pct: float | None = None) -> tuple[np.ndarray | None, str | None]:
+    """(the decoded image, None), or (None, why it could not be read): for loops that go on past a bad file."""
+    try:
+        return load_image(path, image_size, channels, interpolation, crop_pct), None
+    except DataError as e:
+        return None, str(e)
+
+
 def _decode_many(paths: list[Path], image_size: tuple[int, int], channels: int, interpolation: str,
                  crop_pct: float | None = None):
     """Decode in threads (Pillow releases the GIL); return arrays and errors, both aligned with ``paths``."""
-
-    def one(path: Path):
-        try:
-            return load_image(path, image_size, channels, interpolation, crop_pct), None
-        except DataError as e:
-            return None, str(e)
-
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # bounds decoding memory, too
-        results = list(pool.map(one, paths))
+        results = list(pool.map(lambda p: decode_or_error(p, image_size, channels, interpolation, crop_pct), paths))
     return [r[0] for r in results], [r[1] for r in results]
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit.data.decode import load_image
+from cnnkit.data.prepare import decode_or_error
 from cnnkit.data.preprocess import Preprocessing
-from cnnkit.errors import DataError
 
 
 @dataclass
@@ -35,11 +34,8 @@ def decode_workers() -> int:
 
 
 def _decode(path: Path, preprocessing: Preprocessing) -> tuple[np.ndarray | None, str | None]:
-    try:
-        return load_image(path, preprocessing.image_size, preprocessing.channels, preprocessing.interpolation,
-                          preprocessing.crop_pct), None
-    except DataError as e:
-        return None, str(e)
+    return decode_or_error(path, preprocessing.image_size, preprocessing.channels, preprocessing.interpolation,
+                           preprocessing.crop_pct)
 
 
 def decoded_batches(paths: Sequence[Path], preprocessing: Preprocessing, batch_size: int = 32,

@@ -33,14 +33,22 @@ def test_decoding_runs_at_most_two_batches_ahead_of_the_consumer(tmp_path, monke
     assert sum(len(b.paths) for b in batches) == 990 and len(decoded) == 1000
 
 
-def _peak_bytes(predictor: Predictor, folder: Path) -> int:
+def _peak(work) -> int:
+    """The traced peak of Python and numpy allocations while ``work()`` runs, in bytes."""
     tracemalloc.start()
     try:
-        for prediction in predictor.iter_predictions([folder], batch_size=16):
-            assert prediction.error is None
+        work()
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def _peak_bytes(predictor: Predictor, folder: Path) -> int:
+    def predict_all() -> None:
+        for prediction in predictor.iter_predictions([folder], batch_size=16):
+            assert prediction.error is None
+
+    return _peak(predict_all)
 
 
 @pytest.mark.slow
@@ -124,12 +132,7 @@ def test_progress_writes_a_few_lines_to_a_log_and_redraws_one_on_a_terminal():
 def _peak_evaluate(run: Path, data: Path, out: Path) -> int:
     from cnnkit.evaluation.evaluate import evaluate_run
 
-    tracemalloc.start()
-    try:
-        evaluate_run(run, data=data, out=out, report=False)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    return _peak(lambda: evaluate_run(run, data=data, out=out, report=False))
 
 
 @pytest.mark.slow
