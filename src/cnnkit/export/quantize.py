@@ -16,7 +16,7 @@ from cnnkit.export.graph import INPUT, OUTPUTS
 def quantize_int8(source: Path, target: Path, calibration: np.ndarray, batch_size: int = 16) -> None:
     """Write ``target``: ``source`` with int8 convolutions (QDQ format, weights per channel), activation ranges from
     ``calibration`` (N, H, W, C) uint8 images. The first convolution and the classifier stay in float: quantizing
-    them too cost 1.3 points of test accuracy on hymenoptera for little speed (BENCHMARKS.md)."""
+    them too cost test accuracy on hymenoptera for no speed (benchmarks/int8_variants.py, BENCHMARKS.md)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
