@@ -31,7 +31,8 @@ def free_run_folder(base: Path) -> Path:
 
 
 def _dataframe_to_csv(frame, target: Path) -> Path:
-    """A DataFrame's path and label columns as the run's labels.csv, paths made absolute."""
+    """A DataFrame's path and label columns as the run's labels.csv, paths made absolute; a label that is a list
+    of names (multi-label) is written ``a|b``."""
     import csv
     import io
 
@@ -45,7 +46,8 @@ def _dataframe_to_csv(frame, target: Path) -> Path:
     writer = csv.writer(text)
     writer.writerow(columns)
     for row in frame[columns].itertuples(index=False):
-        writer.writerow([str(Path(row[0]).resolve()), *(str(v) for v in row[1:])])
+        label = "|".join(map(str, row[1])) if isinstance(row[1], (list, tuple, set, frozenset)) else str(row[1])
+        writer.writerow([str(Path(row[0]).resolve()), label, *(str(v) for v in row[2:])])
     return write_text(target, text.getvalue())
 
 
@@ -131,7 +133,8 @@ class ImageClassifier:
         return self.predictor_.predict_proba(images, tta=tta)
 
     def predict(self, images, tta: int = 1) -> list[str]:
-        """The class name of each image."""
+        """The class name of each image (multi-label: its classes joined ``a|b``, "" for none, each class decided
+        by its threshold chosen on validation)."""
         self._check_fitted()
         return [p.label for p in self.predictor_.predict(images, tta=tta)]
 
@@ -141,10 +144,15 @@ class ImageClassifier:
         return self.predictor_.transform(images)
 
     def score(self, images, y) -> float:
-        """Mean accuracy on ``images`` against ``y`` (class names or indices), as scikit-learn's classifiers."""
+        """Mean accuracy on ``images`` against ``y`` (class names or indices), as scikit-learn's classifiers;
+        multi-label: the share of images whose whole label set (``a|b``, or a list of names) is right."""
         self._check_fitted()
         predicted = self.predict(images)
-        truth = [self.classes_[v] if isinstance(v, (int, np.integer)) else str(v) for v in y]
+        if self.predictor_.multi_label:
+            predicted = [frozenset(p.split("|")) - {""} for p in predicted]
+            truth = [frozenset(v.split("|") if isinstance(v, str) else v) - {""} for v in y]
+        else:
+            truth = [self.classes_[v] if isinstance(v, (int, np.integer)) else str(v) for v in y]
         if len(truth) != len(predicted):
             raise ValueError(f"score: {len(predicted)} images but {len(truth)} labels.")
         return float(np.mean([p == t for p, t in zip(predicted, truth)])) if truth else float("nan")

@@ -15,9 +15,10 @@ def mix_batch(images: torch.Tensor, labels: torch.Tensor, num_classes: int, mixu
 
     One λ ~ Beta(α, α) per batch. Mixup: λ·x + (1-λ)·x_partner. CutMix: a box of the partner pasted in, λ set to the
     share of pixels kept. Targets are λ·onehot(y) + (1-λ)·onehot(y_partner). With both α > 0, each batch uses one
-    of the two at random. With neither, images are returned with one-hot targets and λ = 1.
+    of the two at random. With neither, images are returned with one-hot targets and λ = 1. Multi-label ``labels``
+    (0/1 rows, N x classes) are the targets as they are, mixed the same way.
     """
-    targets = F.one_hot(labels, num_classes).float()
+    targets = labels.float() if labels.ndim == 2 else F.one_hot(labels, num_classes).float()
     if mixup <= 0 and cutmix <= 0:
         return images, targets, 1.0
     use_cutmix = cutmix > 0 and (mixup <= 0 or bool(torch.rand(()) < 0.5))

@@ -35,17 +35,20 @@ def cmd_summary(args: argparse.Namespace) -> None:
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
-    from cnnkit.data.builtin import describe_dataset, export_dataset, list_datasets
+    from cnnkit.data.builtin import describe_dataset, export_dataset, list_datasets, training_path
 
     if args.action == "list":
         for name in list_datasets():
-            print(f"{name:10s}  {describe_dataset(name)}")
+            print(f"{name:12s}  {describe_dataset(name)}")
         return
     if not args.name or not args.dir:
         raise CnnkitError("Usage: cnnkit datasets export NAME DIR")
     counts = export_dataset(args.name, args.dir, seed=args.seed, balanced=args.balanced, size=args.size)
-    print(f"Wrote {sum(counts.values())} images in {len(counts)} classes to {args.dir}: "
+    path = training_path(args.name, args.dir)
+    groups = "label sets" if path.suffix == ".csv" else "classes"
+    print(f"Wrote {sum(counts.values())} images in {len(counts)} {groups} to {args.dir}: "
           + ", ".join(f"{c} {n}" for c, n in counts.items()))
+    print(f"Train on it: cnnkit train {path}")
 
 
 def cmd_models(args: argparse.Namespace) -> None:

@@ -14,6 +14,9 @@ log = logging.getLogger("cnnkit")
 
 def scores(m: dict) -> str:
     auc = "" if m.get("auc") is None else f"  AUC {m['auc']:.4f}"
+    if m.get("multi_label"):
+        return (f"exact-set accuracy {m['accuracy']:.4f}  samples F1 {m['samples_f1']:.4f}  macro F1 "
+                f"{m['macro_f1']:.4f}  mean AP {m['mean_average_precision'] or 0:.4f}{auc}  (n={m['n']})")
     return (f"accuracy {m['accuracy']:.4f}  balanced accuracy {m['balanced_accuracy']:.4f}  "
             f"macro F1 {m['macro_f1']:.4f}{auc}  (n={m['n']})")
 
@@ -87,7 +90,8 @@ def print_summary(trained, evaluation) -> None:
         rows += [*_head_rows(trained.record),
                  *_phases(trained.record),
                  ("Validation", f"loss {result.best_val_loss:.4f}"
-                  + (f"  accuracy {result.best_val_acc:.4f}" if result.best_val_acc is not None else ""))]
+                  + (f"  {'per-label accuracy (at 0.5)' if trained.record.multi_label else 'accuracy'} "
+                     f"{result.best_val_acc:.4f}" if result.best_val_acc is not None else ""))]
     rows += _test_rows(evaluation)
     rows.append(("Next", f"cnnkit predict {run_dir} IMAGES...  |  cnnkit evaluate {run_dir} --data DIR"))
     print()
@@ -157,7 +161,7 @@ def print_leaderboard(recipe: dict) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from cnnkit.data.builtin import export_dataset
+    from cnnkit.data.builtin import export_dataset, training_path
     from cnnkit.run import RunFolder
     from cnnkit.training.fit import train
 
@@ -172,7 +176,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if not data.exists():
         log.info("Writing the built-in dataset %r to %s", args.dataset, data)
         export_dataset(args.dataset, data, seed=getattr(args, "seed", 0))
-    trained = train(data / "patches" if aerial else data, out, _train_config(args, **extra),
+    trained = train(data / "patches" if aerial else training_path(args.dataset, data), out,
+                    _train_config(args, **extra),
                     progress=not (args.no_progress or args.quiet))
     finish(trained)
     if aerial:
@@ -222,7 +227,8 @@ def register(sub) -> None:
     _training_options(p, defaults={"epochs": 30, "model": Shown("vgg_small; patch_cnn for aerial")})
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("train", help="train on DATA (root/<class>/* or root/{train,val,test}/<class>/*)")
+    p = sub.add_parser("train", help="train on DATA (root/<class>/*, root/{train,val,test}/<class>/*, or a CSV "
+                                     "path,label[,split]; labels a|b: multi-label)")
     p.add_argument("data", nargs="?", help="data folder, or a CSV with columns path,label[,split]")
     p.add_argument("--out", help="run folder to create (default runs/DATA-MODEL)")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint (its "

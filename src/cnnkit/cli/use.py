@@ -17,7 +17,7 @@ log = logging.getLogger("cnnkit")
 PREDICTION_COLUMNS = ("path", "class", "probability", "error")
 
 
-def _open_output(path: str | None, classes: list[str]):
+def _open_output(path: str | None, classes: list[str], multi_label: bool = False):
     """A writer of predictions to ``path`` (.csv or .jsonl), row by row into a temporary file that replaces
     ``path`` when all are written; None without a path."""
     from cnnkit._io import StreamingOutput
@@ -26,25 +26,29 @@ def _open_output(path: str | None, classes: list[str]):
         return None
     if not path.endswith((".csv", ".jsonl")):
         raise CnnkitError(f"--out {path}: expected a .csv or .jsonl file.")
-    return StreamingOutput(path, header=[*PREDICTION_COLUMNS, *classes] if path.endswith(".csv") else None)
+    columns = ("path", "labels", *PREDICTION_COLUMNS[2:]) if multi_label else PREDICTION_COLUMNS  # labels: a|b
+    return StreamingOutput(path, header=[*columns, *classes] if path.endswith(".csv") else None)
 
 
-def _row(p, classes: list[str], csv_out: bool):
-    if csv_out:
+def _row(p, classes: list[str], csv_out: bool, multi_label: bool):
+    if csv_out:  # multi-label: the label column reads a|b, empty for none
         return [p.path, p.label, "" if p.error else f"{p.probability:.6f}", p.error or "",
                 *(f"{p.probabilities[c]:.6f}" if not p.error else "" for c in classes)]
-    return json.dumps({"path": p.path, "class": p.label or None, "probability": None if p.error else p.probability,
+    decided = ({"labels": None if p.error else [c for c in p.label.split("|") if c]} if multi_label
+               else {"class": p.label or None})
+    return json.dumps({"path": p.path, **decided, "probability": None if p.error else p.probability,
                        "probabilities": p.probabilities or None, "error": p.error})
 
 
-def _emit(p, out, args, classes: list[str], shown: int) -> None:
+def _emit(p, out, args, classes: list[str], shown: int, multi_label: bool) -> None:
     """One prediction to ``--out``, or to stdout as a JSON array element or a tab-separated line."""
     if out is not None:
-        out.write(_row(p, classes, args.out.endswith(".csv")))
+        out.write(_row(p, classes, args.out.endswith(".csv"), multi_label))
     elif args.json:  # one JSON array, written as the objects come
-        print(("[" if shown == 0 else ",") + _row(p, classes, False))
+        print(("[" if shown == 0 else ",") + _row(p, classes, False, multi_label))
     else:
-        print(f"{p.path}\t{p.label or 'UNREADABLE'}\t" + ("" if p.error else f"{p.probability:.4f}"))
+        label = "UNREADABLE" if p.error else p.label or "(none)"
+        print(f"{p.path}\t{label}\t" + ("" if p.error else f"{p.probability:.4f}"))
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -54,7 +58,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     config = settings(args, PredictConfig)
     backend = "torch" if config.backend == "auto" and config.tta > 1 else config.backend  # TTA runs in torch
     predictor = Predictor.load(args.run, backend=backend)
-    out = _open_output(args.out, predictor.classes)
+    out = _open_output(args.out, predictor.classes, predictor.multi_label)
     done, shown, bad = 0, 0, []
     # a bar redrawn on the terminal would cut into the rows printed there: only when rows go elsewhere
     progress = not args.quiet and (out is not None or not sys.stdout.isatty())
@@ -64,7 +68,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
             done += 1
             bad += [p.error] if p.error else []
             if not (p.error and config.skip_bad):
-                _emit(p, out, args, predictor.classes, shown)
+                _emit(p, out, args, predictor.classes, shown, predictor.multi_label)
                 shown += 1
     if args.json and out is None and shown:
         print("]")
@@ -112,7 +116,10 @@ def _print_evaluation(evaluation) -> None:
               f"({m['inference_ms_per_image']:.2f} vs {t['ms_per_image_without']:.2f} ms per image)")
     if m.get("knn"):
         print(f"Latent k-NN (k={m['knn']['k']}): {scores({**m['knn'], 'n': m['n']})}")
-    if m["threshold"]:
+    if m.get("thresholds"):
+        print("Thresholds per class: " + ", ".join(f"{c} {v:.3f}" for c, v in m["thresholds"]["per_class"].items())
+              + f" ({m['thresholds']['source']})")
+    if m.get("threshold"):
         t = m["threshold"]
         print(f"Decision: '{t['positive_class']}' when its probability >= {t['value']:.4f} ({t['source']}; "
               f"stored in the run)")
@@ -120,7 +127,7 @@ def _print_evaluation(evaluation) -> None:
     print(f"{'class'.ljust(width)}  precision  recall      f1  support")
     for name, s in m["per_class"].items():
         print(f"{name.ljust(width)}  {s['precision']:9.3f}  {s['recall']:6.3f}  {s['f1']:6.3f}  {s['support']:7d}")
-    for pair in m["most_confused"][:3]:
+    for pair in m.get("most_confused", [])[:3]:
         print(f"confused: {pair['true']} -> {pair['predicted']} ({pair['count']} image"
               f"{'' if pair['count'] == 1 else 's'})")
     print(f"Report: {evaluation.report_path}  (metrics: {evaluation.metrics_path})")

@@ -25,8 +25,9 @@ class FolderScan:
     root: Path
     layout: str  # "flat" or "presplit"
     classes: tuple[str, ...]
-    samples: dict[str, list[tuple[str, str]]]
+    samples: dict[str, list[tuple[str, str]]]  # multi-label: the class is "a|b" (names in class order), or ""
     ignored: tuple[str, ...] = field(default=())
+    multi_label: bool = False
 
 
 def is_image_file(path: Path) -> bool:

@@ -55,9 +55,39 @@ class LazyImages:
             yield from self[start:start + self.batch_size]
 
 
+def encode_labels(names: list[str], classes: list[str], multi_label: bool = False) -> np.ndarray:
+    """Class names as the network's targets: integer indices (N,), or for a multi-label set, where a name is
+    ``a|b`` (or "" for none), a 0/1 float32 matrix (N, classes)."""
+    index = {c: i for i, c in enumerate(classes)}
+    if not multi_label:
+        return np.array([index[c] for c in names], dtype=np.int64)
+    from cnnkit.data.table import split_labels
+
+    matrix = np.zeros((len(names), len(classes)), dtype=np.float32)
+    for row, name in enumerate(names):
+        matrix[row, [index[c] for c in split_labels(name)]] = 1.0
+    return matrix
+
+
+def label_names(label: np.ndarray, classes: list[str]) -> str:
+    """One encoded label as its name: the class, or for a multi-label row ``a|b`` ("" for none)."""
+    from cnnkit.data.table import join_labels
+
+    label = np.asarray(label)
+    return join_labels(c for c, v in zip(classes, label) if v > 0.5) if label.ndim else classes[int(label)]
+
+
+def _unknown_classes(names: list[str], classes: list[str], multi_label: bool) -> list[str]:
+    from cnnkit.data.table import split_labels
+
+    found = {c for name in names for c in (split_labels(name) if multi_label else [name])}
+    return sorted(found - set(classes))
+
+
 @dataclass
 class ImageArrays:
-    """Decoded images of one split: (N, H, W, C) uint8, integer labels and the files they came from."""
+    """Decoded images of one split: (N, H, W, C) uint8, labels (integer indices, or a 0/1 matrix (N, classes) for a
+    multi-label set) and the files they came from."""
 
     images: np.ndarray | LazyImages
     labels: np.ndarray
@@ -67,6 +97,10 @@ class ImageArrays:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.labels.ndim == 2
 
     def subset(self, keep: np.ndarray) -> ImageArrays:
         """The images where ``keep`` is true."""
@@ -83,6 +117,7 @@ class PreparedData:
     splits: dict[str, ImageArrays]
     skipped: list[str]
     median_side: int = 0  # the median of the images' shorter sides, before resizing
+    multi_label: bool = False
 
 
 def decode_or_error(path: Path, image_size: tuple[int, int], channels: int, interpolation: str = "bilinear",
@@ -193,24 +228,23 @@ def prepare_training_data(
     samples = {name: [s for s in found if s[0] in decoded] for name, found in scan.samples.items()}
     manifest = make_split(str(scan.root.resolve()), scan.layout, samples, val_fraction, test_fraction, seed)
     classes = list(scan.classes)
-    splits = {name: _stack(found, decoded, classes, size, n_channels, scan.root)
+    splits = {name: _stack(found, decoded, classes, size, n_channels, scan.root, scan.multi_label)
               for name, found in manifest.splits.items()}
     if len(splits["train"]) == 0:
         raise DataError(f"No training images left in {scan.root} after leaving out unreadable ones.")
     mean, std = normalization or channel_stats(splits["train"].images)
     preprocessing = Preprocessing(size, n_channels, tuple(mean), tuple(std), interpolation, crop_pct)
     median_side = int(np.median([min(i.width, i.height) for i in good_infos]))
-    return PreparedData(classes, manifest, preprocessing, splits, skipped, median_side)
+    return PreparedData(classes, manifest, preprocessing, splits, skipped, median_side, scan.multi_label)
 
 
-def _stack(samples, decoded, classes, size, channels, root: Path) -> ImageArrays:
-    index = {c: i for i, c in enumerate(classes)}
+def _stack(samples, decoded, classes, size, channels, root: Path, multi_label: bool) -> ImageArrays:
     images = np.stack([decoded[p] for p, _ in samples]) if samples else np.zeros((0, *size, channels), np.uint8)
-    return ImageArrays(images, np.array([index[c] for _, c in samples], dtype=np.int64), [p for p, _ in samples],
-                       root)
+    return ImageArrays(images, encode_labels([c for _, c in samples], classes, multi_label),
+                       [p for p, _ in samples], root)
 
 
-def _lazy_samples(root: Path, samples: list[tuple[str, str]], index: dict[str, int], preprocessing: Preprocessing,
+def _lazy_samples(root: Path, samples: list[tuple[str, str]], encode, preprocessing: Preprocessing,
                   skip_bad: bool) -> ImageArrays:
     """Samples whose images decode when used; with ``skip_bad``, the files that do not decode are found and left
     out first (their pixels are not kept)."""
@@ -220,40 +254,50 @@ def _lazy_samples(root: Path, samples: list[tuple[str, str]], index: dict[str, i
             _, ok = decode_images([root / p for p, _ in samples[start:start + 256]], preprocessing, skip_bad=True)
             good[start:start + 256] = ok
     kept = [s for s, ok in zip(samples, good) if ok]
-    return ImageArrays(LazyImages([root / p for p, _ in kept], preprocessing),
-                       np.array([index[c] for _, c in kept], dtype=np.int64), [p for p, _ in kept], root,
-                       [p for (p, _), ok in zip(samples, good) if not ok])
+    return ImageArrays(LazyImages([root / p for p, _ in kept], preprocessing), encode([c for _, c in kept]),
+                       [p for p, _ in kept], root, [p for (p, _), ok in zip(samples, good) if not ok])
 
 
 def load_samples(root: str | Path, samples: list[tuple[str, str]], classes: list[str], preprocessing: Preprocessing,
-                 skip_bad: bool = False, lazy: bool = False) -> ImageArrays:
+                 skip_bad: bool = False, lazy: bool = False, multi_label: bool = False) -> ImageArrays:
     """Decode listed (relative path, class) samples with a run's preprocessing; an unreadable file is an error, or
     with ``skip_bad`` left out (listed in a warning and in ``skipped``). ``lazy``: decode when used
-    (``LazyImages``), for sets larger than memory."""
+    (``LazyImages``), for sets larger than memory. ``multi_label``: classes read ``a|b``, labels are a matrix."""
     root = Path(root)
-    unknown = sorted({c for _, c in samples} - set(classes))
+    unknown = _unknown_classes([c for _, c in samples], classes, multi_label)
     if unknown:
         raise DataError(f"Data in {root} has classes {unknown} that the model was not trained on (model: {classes}).")
-    index = {c: i for i, c in enumerate(classes)}
+
+    def encode(names):
+        return encode_labels(names, classes, multi_label)
+
     if lazy:
-        return _lazy_samples(root, samples, index, preprocessing, skip_bad)
+        return _lazy_samples(root, samples, encode, preprocessing, skip_bad)
     images, good = decode_images([root / p for p, _ in samples], preprocessing, skip_bad=True) if skip_bad else (
         decode_images([root / p for p, _ in samples], preprocessing), np.ones(len(samples), dtype=bool))
     kept = [s for s, ok in zip(samples, good) if ok]
-    return ImageArrays(images, np.array([index[c] for _, c in kept], dtype=np.int64), [p for p, _ in kept], root,
+    return ImageArrays(images, encode([c for _, c in kept]), [p for p, _ in kept], root,
                        [p for (p, _), ok in zip(samples, good) if not ok])
 
 
 def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessing,
                 shared_only: bool = False, skip_bad: bool = False,
-                lazy: bool = False) -> tuple[ImageArrays, dict | None]:
-    """All images of a class-folder tree (its test split if it has train/val/test), checked against ``classes``.
+                lazy: bool = False, multi_label: bool = False) -> tuple[ImageArrays, dict | None]:
+    """All images of a class-folder tree or CSV (its test split if it has train/val/test), checked against
+    ``classes``.
 
     Classes must match the model's, unless ``shared_only``: then images of classes the model does not know are left
-    out, and the second value says what was left out (None when nothing was).
+    out, and the second value says what was left out (None when nothing was). For a ``multi_label`` model the data
+    is a CSV whose labels read ``a|b``; a label the model does not know is an error, or with ``shared_only`` dropped
+    from the images that carry it.
     """
     scan = scan_folder(root)
+    if scan.multi_label and not multi_label:
+        raise DataError(f"{scan.root} is multi-label (labels such as a|b), and the model is not: it predicts one "
+                        "class per image.")
     samples = scan.samples.get("test") or [s for found in scan.samples.values() for s in found]
+    if multi_label:
+        return _multi_label_samples(scan, samples, classes, preprocessing, shared_only, skip_bad, lazy)
     missing, extra = sorted(set(classes) - set(scan.classes)), sorted(set(scan.classes) - set(classes))
     note = None
     if (missing or extra) and not shared_only:
@@ -272,9 +316,28 @@ def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessi
     return load_samples(scan.root, samples, classes, preprocessing, skip_bad, lazy), note
 
 
+def _multi_label_samples(scan, samples, classes, preprocessing, shared_only, skip_bad, lazy):
+    """A multi-label model's data: every label known to the model, or with ``shared_only`` unknown ones dropped."""
+    from cnnkit.data.table import join_labels, split_labels
+
+    extra = _unknown_classes([c for _, c in samples], classes, True)
+    note = None
+    if extra and not shared_only:
+        raise DataError(f"{scan.root} has labels {extra} that the model was not trained on (model: {classes}). Set "
+                        "`shared_classes` to drop them and score the model's labels only.")
+    if extra:
+        changed = sum(1 for _, c in samples if set(split_labels(c)) & set(extra))
+        samples = [(p, join_labels(n for n in split_labels(c) if n in classes)) for p, c in samples]
+        note = {"missing": sorted(set(classes) - set(scan.classes)), "extra": extra, "left_out": 0,
+                "labels_dropped_from": changed}
+        log.warning("Scoring the model's labels only: %s dropped from %d image(s).", extra, changed)
+    return load_samples(scan.root, samples, classes, preprocessing, skip_bad, lazy, multi_label=True), note
+
+
 def split_counts(splits: dict[str, ImageArrays], classes: list[str]) -> dict[str, dict[str, int]]:
-    """Images per split and class."""
-    return {name: {c: int((arrays.labels == i).sum()) for i, c in enumerate(classes)}
+    """Images per split and class (multi-label: the images that carry each label)."""
+    return {name: {c: int((arrays.labels[:, i] > 0.5).sum() if arrays.multi_label else (arrays.labels == i).sum())
+                   for i, c in enumerate(classes)}
             for name, arrays in splits.items()}
 
 

@@ -1,5 +1,8 @@
 """Labels from a CSV file instead of class folders (fastai's ``from_csv``, Keras' ``from_dataframe``): columns ``path``
-and ``label``, and optionally ``split`` (train, val or test) to fix the split; paths relative to the CSV's folder."""
+and ``label``, and optionally ``split`` (train, val or test) to fix the split; paths relative to the CSV's folder.
+
+A label listing several names, ``a|b``, makes the set multi-label (fastai's ``MultiCategoryBlock``): each image has
+any number of the labels, and in such a set an empty label means none of them."""
 
 from __future__ import annotations
 
@@ -24,15 +27,29 @@ def _rows(path: Path) -> tuple[list[str], list[dict]]:
         raise DataError(f"{path} is not a readable CSV ({e}).") from None
 
 
-def _sample(path: Path, root: Path, number: int, row: dict) -> tuple[str, str, str | None]:
+def split_labels(label: str) -> list[str]:
+    """The names in a multi-label entry ``a|b`` (blanks around names dropped; an empty entry has none)."""
+    return [name.strip() for name in label.split(MULTI_LABEL_SEPARATOR) if name.strip()]
+
+
+def join_labels(names) -> str:
+    return MULTI_LABEL_SEPARATOR.join(names)
+
+
+def _sample(path: Path, root: Path, number: int, row: dict, multi_label: bool) -> tuple[str, str, str | None]:
     where = f"{path}, row {number}"
     file, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
     split = (row.get("split") or "").strip() or None
-    if not file or not label:
-        raise DataError(f"{where}: empty {'path' if not file else 'label'}; every row needs a path and a label.")
-    if MULTI_LABEL_SEPARATOR in label:
-        raise DataError(f"{where}: label {label!r} lists several labels; multi-label classification is not "
-                        "supported yet (one label per image).")
+    if not file:
+        raise DataError(f"{where}: empty path; every row needs a path and a label.")
+    if not label and not multi_label:
+        raise DataError(f"{where}: empty label; every row needs a label (in a multi-label CSV, where some labels "
+                        "read a|b, an empty label means none of them).")
+    if multi_label:
+        names = split_labels(label)
+        if len(set(names)) != len(names):
+            raise DataError(f"{where}: label {label!r} names a label twice.")
+        label = join_labels(sorted(names))
     if split is not None and split not in SPLIT_NAMES:
         raise DataError(f"{where}: split {split!r} is not one of {', '.join(SPLIT_NAMES)}.")
     image = root / file
@@ -54,7 +71,8 @@ def scan_csv(path: str | Path, min_classes: int = 2) -> FolderScan:
     if not rows:
         raise DataError(f"{path} lists no images.")
     root = path.parent.resolve()
-    samples = [_sample(path, root, i + 2, row) for i, row in enumerate(rows)]
+    multi_label = any(MULTI_LABEL_SEPARATOR in (row.get("label") or "") for row in rows)
+    samples = [_sample(path, root, i + 2, row, multi_label) for i, row in enumerate(rows)]
     seen: dict[str, int] = {}
     for i, (file, _, _) in enumerate(samples):
         if file in seen:
@@ -63,12 +81,14 @@ def scan_csv(path: str | Path, min_classes: int = 2) -> FolderScan:
     splits = {s for _, _, s in samples}
     if len(splits) > 1 and None in splits:
         raise DataError(f"{path}: the split column is filled for some rows and empty for others.")
-    classes = tuple(sorted({label for _, label, _ in samples}))
+    classes = tuple(sorted({name for _, label, _ in samples
+                            for name in (split_labels(label) if multi_label else [label])}))
     if len(classes) < min_classes:
-        raise DataError(f"{path} has only one label ({classes[0]!r}); a classifier needs at least two.")
+        found = f"only one label ({classes[0]!r})" if classes else "no label"
+        raise DataError(f"{path} has {found}; a classifier needs at least two.")
     if None in splits:
-        return FolderScan(root, "flat", classes, {"all": [(f, c) for f, c, _ in samples]})
+        return FolderScan(root, "flat", classes, {"all": [(f, c) for f, c, _ in samples]}, multi_label=multi_label)
     if "train" not in splits:
         raise DataError(f"{path}: no row has split 'train'.")
     by_split = {s: [(f, c) for f, c, split in samples if split == s] for s in SPLIT_NAMES if s in splits}
-    return FolderScan(root, "presplit", classes, by_split)
+    return FolderScan(root, "presplit", classes, by_split, multi_label=multi_label)

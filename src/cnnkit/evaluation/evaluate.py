@@ -14,7 +14,7 @@ import numpy as np
 
 from cnnkit._io import replace_folder, write_bytes, write_json, write_text
 from cnnkit.config import EvaluateConfig
-from cnnkit.data.prepare import ImageArrays, load_folder, load_samples
+from cnnkit.data.prepare import ImageArrays, label_names, load_folder, load_samples
 from cnnkit.errors import ConfigError, DataError, OutputError, RunError, check_choice
 from cnnkit.evaluation import metrics as M
 from cnnkit.inference import Predictor, decide
@@ -42,8 +42,10 @@ class Evaluation:
 
 def fingerprint(arrays: ImageArrays, classes: list[str]) -> str:
     """A digest of the evaluated images' bytes and labels: equal for the same test set wherever it is stored."""
-    items = sorted(f"{classes[label]}:{hashlib.sha256((Path(arrays.root) / path).read_bytes()).hexdigest()}"
-                   for path, label in zip(arrays.paths, arrays.labels))
+    def digest(path: str) -> str:
+        return hashlib.sha256((Path(arrays.root) / path).read_bytes()).hexdigest()
+
+    items = sorted(f"{label_names(label, classes)}:{digest(path)}" for path, label in zip(arrays.paths, arrays.labels))
     return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
 
 
@@ -58,16 +60,18 @@ def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, config: Ev
             raise RunError(f"Run {run.path} has no {split} split; pass `data` to evaluate on images it never saw.")
         root = run.existing_data_root(manifest, "pass `data` to evaluate elsewhere")
         arrays = load_samples(root, manifest.splits[split], predictor.classes, predictor.preprocessing,
-                              config.skip_bad, lazy=True)
+                              config.skip_bad, lazy=True, multi_label=predictor.multi_label)
         if split == "val":
             return (arrays, f"validation split of {root} ({VALIDATION_NOTE})",
                     Path(out or run.path / VALIDATION_REPORT), None, None)
         return arrays, f"test split of {root}", Path(out or run.path), None, None
     arrays, note = load_folder(data, predictor.classes, predictor.preprocessing, shared_only=config.shared_classes,
-                               skip_bad=config.skip_bad, lazy=True)  # images decode a batch at a time
+                               skip_bad=config.skip_bad, lazy=True,  # images decode a batch at a time
+                               multi_label=predictor.multi_label)
     arrays, seen = _leave_out_seen(run, predictor, arrays, data, config.include_seen)
     resolved = Path(data).resolve()
-    return arrays, str(resolved), Path(out or run.path / f"eval-{resolved.name}"), note, seen
+    name = f"{resolved.parent.name}-{resolved.stem}" if resolved.is_file() else resolved.name  # a CSV of labels
+    return arrays, str(resolved), Path(out or run.path / f"eval-{name}"), note, seen
 
 
 def _leave_out_seen(run: RunFolder, predictor: Predictor, arrays: ImageArrays, data, include: bool):
@@ -92,6 +96,14 @@ def _leave_out_seen(run: RunFolder, predictor: Predictor, arrays: ImageArrays, d
     return arrays.subset(~mask), record
 
 
+def _scores(predictor: Predictor, labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """The scores of the run's decision on ``probabilities`` (multi-label: per class with its threshold)."""
+    if predictor.multi_label:
+        return M.multilabel_metrics(labels, predictor.decide(probabilities), probabilities, predictor.classes,
+                                    predictor.thresholds)
+    return M.classification_metrics(labels, decide(probabilities, predictor.threshold), predictor.classes)
+
+
 def _timed_probabilities(predictor: Predictor, arrays: ImageArrays, tta: int, classes: list[str]):
     """Probabilities (with ``tta`` versions per image when above 1), seconds, and the scores without TTA. Each batch
     is decoded once, outside the timing: the seconds are the network's."""
@@ -109,7 +121,7 @@ def _timed_probabilities(predictor: Predictor, arrays: ImageArrays, tta: int, cl
     probabilities = np.concatenate(plain) if plain else empty
     if tta == 1:
         return probabilities, seconds, None
-    scores = M.classification_metrics(arrays.labels, decide(probabilities, predictor.threshold), classes)
+    scores = _scores(predictor, arrays.labels, probabilities)
     record = {"n": tta, "augment": predictor.augment, "accuracy_without": scores["accuracy"],
               "balanced_accuracy_without": scores["balanced_accuracy"], "macro_f1_without": scores["macro_f1"],
               "ms_per_image_without": 1000.0 * seconds / max(len(arrays), 1),
@@ -139,10 +151,13 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     predictor = predictor or Predictor.load(run.path, backend="torch")
     record = run.read_record()
     predictor.threshold = record.decision.threshold if record.decision else None
+    if record.multi_label and config.knn:
+        raise ConfigError("`knn` votes for one class per image; this run is multi-label. Evaluate without `knn`.")
     arrays, source, folder, shared_note, seen = _evaluation_data(run, predictor, data, out, config, split)
     log.info("Scoring %d images of the %s (%s backend)...", len(arrays), source, predictor.backend)
     probabilities, seconds, tta_record = _timed_probabilities(predictor, arrays, config.tta, predictor.classes)
-    metrics, curves, worst = _metrics(predictor, record, arrays, probabilities)
+    metrics, curves, worst = (_multilabel_metrics if record.multi_label else _metrics)(predictor, record, arrays,
+                                                                                       probabilities)
     metrics.update({"run": str(run.path.resolve()), "data": source, "split": split if data is None else None,
                     "backend": predictor.backend,
                     "shared_classes_only": shared_note,
@@ -221,6 +236,33 @@ def _metrics(predictor: Predictor, record: RunRecord, arrays: ImageArrays, proba
     return metrics, curves, (worst, unsure)
 
 
+def _multilabel_metrics(predictor: Predictor, record: RunRecord, arrays: ImageArrays, probabilities: np.ndarray):
+    """A multi-label run's scores: per class with its threshold, per image, and the images most wrong."""
+    classes, decided = predictor.classes, predictor.decide(probabilities)
+    metrics = _scores(predictor, arrays.labels, probabilities)
+    curves = M.multilabel_roc_curves(arrays.labels, probabilities, classes)
+    metrics.update(M.auc_summary(curves))
+    losses = M.multilabel_losses(arrays.labels, probabilities)
+    by_loss = np.argsort(-losses, kind="stable")
+    wrong = (decided[by_loss] != (arrays.labels[by_loss] > 0.5)).any(1)
+    worst, unsure = by_loss[wrong][:WORST_MISTAKES], by_loss[~wrong][:WORST_MISTAKES // 2]
+
+    def row(i: int) -> dict:
+        return {"path": arrays.paths[i], "true": label_names(arrays.labels[i], classes) or "(none)",
+                "predicted": label_names(decided[i], classes) or "(none)",
+                "probability": float(probabilities[i].max(initial=0.0)), "loss": float(losses[i])}
+
+    metrics.update({
+        "test_set": {"n": len(arrays), "fingerprint": fingerprint(arrays, classes)},
+        "thresholds": None if predictor.thresholds is None else {
+            "per_class": dict(zip(classes, predictor.thresholds)),
+            "source": (record.label_thresholds or {}).get("source")},
+        "worst_mistakes": [row(i) for i in worst], "least_confident_correct": [row(i) for i in unsure],
+        "parameters": predictor.num_parameters,
+    })
+    return metrics, curves, (worst, unsure)
+
+
 def _short(name: str, width: int = 24) -> str:
     return name if len(name) <= width else f"{name[:width // 2 - 1]}…{name[-(width // 2):]}"
 
@@ -261,14 +303,15 @@ def _write_report(target: Path, evaluation: Evaluation, run: RunFolder, record: 
     from cnnkit.evaluation.report import render_report
 
     m = evaluation.metrics
-    pngs = {"confusion_matrix": F.confusion_matrix_png(np.array(m["confusion_matrix"]), m["classes"])}
+    pngs = {"confusion_matrix": F.confusion_matrix_png(np.array(m["confusion_matrix"]), m["classes"])
+            } if "confusion_matrix" in m else {}
     if any(c.auc is not None for c in curves.values()):
-        pngs["roc"] = F.roc_png(curves, [(p["label"], p["fpr"], p["tpr"]) for p in m["roc_points"]])
+        pngs["roc"] = F.roc_png(curves, [(p["label"], p["fpr"], p["tpr"]) for p in m.get("roc_points", [])])
     for name, key, indices in (("mistakes", "worst_mistakes", worst[0]),
                                ("least_confident", "least_confident_correct", worst[1])):
         if len(indices):
-            captions = [f"{_short(Path(w['path']).name)}\ntrue {w['true']}\npredicted {w['predicted']} "
-                        f"({w['probability']:.2f})" for w in m[key]]
+            captions = [f"{_short(Path(w['path']).name)}\ntrue {w['true']}\npredicted {w['predicted']}"
+                        + ("" if m.get("multi_label") else f" ({w['probability']:.2f})") for w in m[key]]
             pngs[name] = F.image_grid_png(arrays.images[indices], captions)
     history = read_history(run.log_dir / "metrics.csv")
     if history.get("epoch"):

@@ -127,3 +127,63 @@ def most_confused(matrix: np.ndarray, classes: list[str], limit: int = 10) -> li
              if i != j and matrix[i, j] > 0]
     pairs.sort(key=lambda t: (-t[0], t[1], t[2]))
     return [{"true": classes[i], "predicted": classes[j], "count": n} for n, i, j in pairs[:limit]]
+
+
+def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, classes: list[str],
+                       thresholds: list[float] | None = None) -> dict:
+    """Scores of multi-label decisions ``y_pred`` (N, classes) against 0/1 ``y_true``, with scikit-learn.
+
+    ``accuracy`` is the share of images whose whole label set is right (scikit-learn's subset accuracy);
+    ``balanced_accuracy`` the mean over classes of (recall + specificity) / 2; ``macro_f1`` the mean F1 of the
+    classes present; ``micro_f1`` pools every (image, class) decision; ``samples_f1`` averages each image's F1 (an
+    image without labels predicted without labels counts 1); ``hamming_loss`` is the share of wrong (image, class)
+    decisions; ``mean_average_precision`` averages the per-class average precision (area under precision-recall),
+    which does not depend on the thresholds.
+    """
+    from sklearn.metrics import average_precision_score, f1_score, hamming_loss, precision_recall_fscore_support
+
+    truth, decided = np.asarray(y_true) > 0.5, np.asarray(y_pred, dtype=bool)
+    n, k = truth.shape if truth.ndim == 2 else (0, len(classes))
+    if n:
+        precision, recall, f1, support = precision_recall_fscore_support(truth, decided, zero_division=0)
+    else:
+        precision = recall = f1 = np.zeros(k)
+        support = np.zeros(k, dtype=np.int64)
+    negatives = n - support
+    specificity = np.divide(((~decided) & (~truth)).sum(0), negatives, out=np.zeros(k), where=negatives > 0)
+    present = support > 0
+    ap = [float(average_precision_score(truth[:, i], probabilities[:, i])) if present[i] else None
+          for i in range(k)]
+    per_class = {c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                     "support": int(support[i]), "average_precision": ap[i],
+                     "false_positives": int((decided[:, i] & ~truth[:, i]).sum()),
+                     "false_negatives": int((~decided[:, i] & truth[:, i]).sum()),
+                     "threshold": 0.5 if thresholds is None else float(thresholds[i])}
+                 for i, c in enumerate(classes)}
+    both = present & (negatives > 0)
+    return {
+        "n": int(n), "classes": list(classes), "multi_label": True,
+        "accuracy": float((truth == decided).all(1).mean()) if n else 0.0,
+        "balanced_accuracy": float(((recall + specificity) / 2)[both].mean()) if both.any() else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "micro_f1": float(f1_score(truth, decided, average="micro", zero_division=0)) if n else 0.0,
+        "samples_f1": float(f1_score(truth, decided, average="samples", zero_division=1.0)) if n else 0.0,
+        "hamming_loss": float(hamming_loss(truth, decided)) if n else 0.0,
+        "mean_average_precision": float(np.mean([a for a in ap if a is not None])) if present.any() else None,
+        "labels_per_image": {"true": float(truth.sum(1).mean()) if n else 0.0,
+                             "predicted": float(decided.sum(1).mean()) if n else 0.0},
+        "per_class": per_class,
+    }
+
+
+def multilabel_roc_curves(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict[str, RocCurve]:
+    """One ROC curve per class: its probability against whether the image carries it."""
+    return {c: roc_curve(np.asarray(probabilities)[:, k], np.asarray(y_true)[:, k] > 0.5)
+            for k, c in enumerate(classes)}
+
+
+def multilabel_losses(y_true: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """Binary cross-entropy of each image, summed over its classes."""
+    p = np.clip(np.asarray(probabilities, np.float64), 1e-12, 1 - 1e-12)
+    truth = np.asarray(y_true) > 0.5
+    return -np.where(truth, np.log(p), np.log(1 - p)).sum(1)

@@ -127,6 +127,8 @@ def _counts_table(record) -> str:
         return ""
     splits = list(counts)
     rows = [[c] + [counts[s].get(c, 0) for s in splits] for c in record.classes]
+    if record.multi_label:  # an image counts once for each of its labels: no total
+        return "<h3>Images per split that carry each label</h3>" + _table(["label"] + splits, rows)
     rows.append(["total"] + [sum(counts[s].values()) for s in splits])
     return "<h3>Images per split and class</h3>" + _table(["class"] + splits, rows)
 
@@ -154,7 +156,18 @@ def _notes(metrics: dict) -> list[str]:
         t = metrics["threshold"]
         notes.append(f"Decision rule: '{classes[1]}' when its probability is at least {t['value']:.4f} "
                      f"({t['source']}).")
-    if metrics.get("shared_classes_only"):
+    if metrics.get("thresholds"):
+        t = metrics["thresholds"]
+        notes.append("Multi-label decision rule: a class is predicted wherever its probability is at least its own "
+                     f"threshold ({t['source'] or 'stored in the run'}): "
+                     + ", ".join(f"{c} {v:.3f}" for c, v in t["per_class"].items()) + ".")
+    elif metrics.get("multi_label"):
+        notes.append("Multi-label decision rule: a class is predicted wherever its probability is at least 0.5.")
+    if (metrics.get("shared_classes_only") or {}).get("labels_dropped_from"):
+        s = metrics["shared_classes_only"]
+        notes.append(f"Labels the model does not know ({', '.join(s['extra'])}) were dropped from "
+                     f"{s['labels_dropped_from']} image(s); the scores are the model's labels only.")
+    elif metrics.get("shared_classes_only"):
         s = metrics["shared_classes_only"]
         notes.append(f"Evaluated on the classes shared by model and data only. Left out of the data: "
                      f"{', '.join(s['extra']) or 'none'} ({s['left_out']} images). Model classes absent from the "
@@ -169,6 +182,13 @@ def _notes(metrics: dict) -> list[str]:
 
 
 def _headline(metrics: dict) -> str:
+    if metrics.get("multi_label"):
+        return _table(
+            ["images", "exact-set accuracy", "samples F1", "micro F1", "macro F1", "Hamming loss", "mean AP",
+             "AUC"],
+            [[metrics["n"], _fmt(metrics["accuracy"]), _fmt(metrics["samples_f1"]), _fmt(metrics["micro_f1"]),
+              _fmt(metrics["macro_f1"]), _fmt(metrics["hamming_loss"]), _fmt(metrics["mean_average_precision"]),
+              _fmt(metrics.get("auc"))]]).replace("<table>", '<table class="headline">', 1)
     headline = _table(
         ["images", "accuracy", "balanced accuracy", "macro F1", "AUC"],
         [[metrics["n"], _fmt(metrics["accuracy"]), _fmt(metrics["balanced_accuracy"]), _fmt(metrics["macro_f1"]),
@@ -185,17 +205,43 @@ def _headline(metrics: dict) -> str:
     return headline
 
 
+def _multilabel_per_class(metrics: dict) -> str:
+    return _table(
+        ["class", "threshold", "precision", "recall", "F1", "average precision", "AUC", "false positives",
+         "false negatives", "images with it"],
+        [[c, _fmt(s["threshold"], 3), _fmt(s["precision"], 3), _fmt(s["recall"], 3), _fmt(s["f1"], 3),
+          _fmt(s["average_precision"], 3), _fmt((metrics.get("auc_per_class") or {}).get(c), 3),
+          s["false_positives"], s["false_negatives"], s["support"]]
+         for c, s in metrics["per_class"].items()])
+
+
+def _confusion_section(metrics: dict, figures: dict[str, bytes]) -> str:
+    if metrics.get("multi_label"):
+        return ('<section id="confusion-matrix"><h2>Errors per class</h2><p>Multi-label: each class is its own yes/no '
+                "decision, so the per-class table above counts its false positives and false negatives instead of "
+                "a confusion matrix.</p></section>")
+    return ('<section id="confusion-matrix"><h2>Confusion matrix</h2>'
+            "<p>Row i, column j: the share of class i predicted as class j, in percent, with the count below. "
+            "The diagonal is each class's recall.</p>"
+            f'{_image(figures.get("confusion_matrix"), "confusion matrix")}</section>')
+
+
 def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) -> str:
     """The whole page as a string; ``figures`` maps names (confusion_matrix, roc, mistakes, training_curves) to PNG."""
     notes, headline = _notes(metrics), _headline(metrics)
     kind = {"val": "validation", "test": "test"}.get(metrics.get("split") or "", "evaluated")
-    per_class = _table(
+    per_class = _multilabel_per_class(metrics) if metrics.get("multi_label") else _table(
         ["class", "precision", "recall", "F1", "support"] + (["AUC (one vs rest)"] if "auc_per_class" in metrics
                                                              else []),
         [[c, _fmt(s["precision"], 3), _fmt(s["recall"], 3), _fmt(s["f1"], 3), s["support"]]
          + ([_fmt(metrics["auc_per_class"].get(c), 3)] if "auc_per_class" in metrics else [])
          for c, s in metrics["per_class"].items()],
     )
+    multi = metrics.get("multi_label")
+    mistakes_text = (" (the highest binary cross-entropy over the classes): file, true labels, predicted labels"
+                     if multi else ": file, true class, predicted class and its probability")
+    unsure_text = ("Every label right, but with the highest loss." if multi else
+                   "Right, but with the least probability for their class.")
     roc_text = ""
     if metrics.get("roc_points"):
         roc_text = _table(["point", "threshold", "false positive rate", "true positive rate"],
@@ -213,17 +259,14 @@ def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) 
         f'<section id="settings"><h2>Run settings</h2>{_settings(record, metrics)}</section>',
         _recipe_section(record),
         f'<section id="per-class"><h2>Per-class scores</h2>{per_class}</section>',
-        '<section id="confusion-matrix"><h2>Confusion matrix</h2>'
-        "<p>Row i, column j: the share of class i predicted as class j, in percent, with the count below. "
-        "The diagonal is each class's recall.</p>"
-        f'{_image(figures.get("confusion_matrix"), "confusion matrix")}</section>',
+        _confusion_section(metrics, figures),
         f'<section id="roc"><h2>ROC and AUC</h2>{_image(figures.get("roc"), "ROC curves")}{roc_text}</section>',
         f'<section id="mistakes"><h2>Worst mistakes</h2><p>Wrongly classified {kind} images, the most confident '
-        "mistakes first: file, true class, predicted class and its probability.</p>"
+        f"mistakes first{mistakes_text}.</p>"
         f'{_image(figures.get("mistakes"), "the worst mistakes, with true and predicted class", "no mistakes")}'
-        "<h3>Least confident correct</h3><p>Right, but with the least probability for their class.</p>"
-        f'{_image(figures.get("least_confident"), f"the least confident correct {kind} images", "no correct images")}'
-        f"<h3>Most confused pairs</h3>{confused_html}</section>",
+        f"<h3>Least confident correct</h3><p>{unsure_text}</p>"
+        f'{_image(figures.get("least_confident"), f"the least confident correct {kind} images", "no correct images")}',
+        "</section>" if multi else f"<h3>Most confused pairs</h3>{confused_html}</section>",
         '<section id="training-curves"><h2>Training curves</h2>'
         f'{_image(figures.get("training_curves"), "loss and accuracy per epoch", "the run has no training log")}'
         "</section>",

@@ -12,12 +12,16 @@ from cnnkit.run.lock import locked
 
 CHOSEN = "chosen on the validation split: closest to (0, 1) on its ROC"
 SET_BY_USER = "set by the user"
+MULTI_LABEL = ("This run is multi-label: it has a threshold per class, chosen on its validation split when it "
+               "trained (config.json, label_thresholds); a two-class threshold does not apply.")
 
 
 def choose_threshold(run_dir: str | Path, predictor: Predictor | None = None) -> float:
     """The threshold closest to (0, 1) on the ROC of the run's validation split."""
     run = RunFolder(run_dir)
     predictor = predictor or Predictor.load(run.path, backend="torch")
+    if predictor.multi_label:
+        raise ConfigError(MULTI_LABEL)
     if len(predictor.classes) != 2:
         raise ConfigError(f"Choosing a threshold needs two classes; this model has {len(predictor.classes)}.")
     val = run.load_split("val", predictor.classes, predictor.preprocessing)
@@ -33,6 +37,8 @@ def store_threshold(run_dir: str | Path, threshold: float | None = None, choose:
     if (threshold is None) == (not choose):
         raise ConfigError("Pass either `threshold` or `choose`.")
     run = RunFolder(run_dir)
+    if run.read_record().multi_label:
+        raise ConfigError(MULTI_LABEL)
     value = choose_threshold(run.path) if choose else threshold
     with locked(run.path):
         run.store_decision(value, CHOSEN if choose else SET_BY_USER)

@@ -18,11 +18,13 @@ INPUT, OUTPUTS = "images", ("probabilities", "features")
 
 
 class Exportable(nn.Module):
-    """uint8 NHWC -> (softmax probabilities, the layer before the classifier), as ``NetworkPredictor`` computes."""
+    """uint8 NHWC -> (probabilities, the layer before the classifier), as ``NetworkPredictor`` computes: a softmax,
+    or for a ``multi_label`` network a sigmoid per class."""
 
-    def __init__(self, model: nn.Module, preprocessing: Preprocessing):
+    def __init__(self, model: nn.Module, preprocessing: Preprocessing, multi_label: bool = False):
         super().__init__()
         self.model = model.eval()
+        self.multi_label = multi_label
         self.register_buffer("mean", torch.tensor(preprocessing.mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(preprocessing.std, dtype=torch.float32).view(1, -1, 1, 1))
 
@@ -30,10 +32,11 @@ class Exportable(nn.Module):
         x = (images.permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std
         feature_map = self.model.forward_features(x)
         logits = self.model.forward_head(feature_map)
-        return torch.softmax(logits, 1), self.model.forward_head(feature_map, pre_logits=True).flatten(1)
+        probabilities = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, 1)
+        return probabilities, self.model.forward_head(feature_map, pre_logits=True).flatten(1)
 
 
-def write_onnx(model: nn.Module, preprocessing: Preprocessing, path: Path) -> None:
+def write_onnx(model: nn.Module, preprocessing: Preprocessing, path: Path, multi_label: bool = False) -> None:
     """Export ``model`` with a dynamic batch size (opset ``OPSET``, weights inside the one file)."""
     h, w = preprocessing.image_size
     sample = torch.zeros((2, h, w, preprocessing.channels), dtype=torch.uint8)
@@ -45,7 +48,7 @@ def write_onnx(model: nn.Module, preprocessing: Preprocessing, path: Path) -> No
             q.setLevel(logging.ERROR)
         with warnings.catch_warnings(), torch.inference_mode(False):
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(Exportable(model, preprocessing), (sample,), dynamo=True,
+            program = torch.onnx.export(Exportable(model, preprocessing, multi_label), (sample,), dynamo=True,
                                         input_names=[INPUT], output_names=list(OUTPUTS), opset_version=OPSET,
                                         dynamic_shapes={"images": {0: batch}}, verbose=False)
             program.save(str(path), external_data=False)

@@ -15,7 +15,7 @@ from cnnkit._version import __version__
 from cnnkit.config.commands import ExportConfig
 from cnnkit.errors import CnnkitError, ConfigError, ModelError
 from cnnkit.export.graph import INPUT, OPSET, OUTPUTS, write_onnx
-from cnnkit.inference.base import decide
+from cnnkit.inference.base import decide, decide_labels
 from cnnkit.options import with_options
 from cnnkit.run import RunFolder, RunRecord
 from cnnkit.run.lock import locked
@@ -52,7 +52,8 @@ def _split_images(run: RunFolder, record: RunRecord, name: str, limit: int | Non
         root = run.existing_data_root(manifest, "")
     except CnnkitError:
         return None
-    arrays = load_samples(root, samples, list(record.classes), record.preprocessing, skip_bad=True)
+    arrays = load_samples(root, samples, list(record.classes), record.preprocessing, skip_bad=True,
+                          multi_label=record.multi_label)
     return arrays.images, arrays.labels
 
 
@@ -106,7 +107,7 @@ def _export(run: RunFolder, config: ExportConfig) -> ExportResult:
     result = ExportResult(run.export_dir / "model.onnx", 0.0, described, 0.0)
 
     def fill(folder: Path) -> None:
-        write_onnx(torch_predictor.model, record.preprocessing, folder / "model.onnx")
+        write_onnx(torch_predictor.model, record.preprocessing, folder / "model.onnx", record.multi_label)
         result.max_difference = float(np.abs(_onnx_probabilities(folder / "model.onnx", images) - expected).max())
         if result.max_difference > MAX_DIFFERENCE:
             raise ModelError(f"The ONNX export of {run.path} differs from the torch network by "
@@ -129,6 +130,14 @@ def _export(run: RunFolder, config: ExportConfig) -> ExportResult:
     return result
 
 
+def _accuracy(record: RunRecord, probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The share of right decisions, with the decision ``predict`` applies (multi-label: per image and class)."""
+    if record.multi_label:
+        return float((decide_labels(probabilities, record.thresholds) == (labels > 0.5)).mean())
+    threshold = record.decision.threshold if record.decision else None
+    return float((decide(probabilities, threshold) == labels).mean())
+
+
 def _int8(run: RunFolder, record: RunRecord, folder: Path, torch_predictor, config: ExportConfig) -> dict:
     """Quantize with the run's training images and compare test accuracy, float against int8."""
     from cnnkit.export.quantize import quantize_int8
@@ -146,9 +155,8 @@ def _int8(run: RunFolder, record: RunRecord, folder: Path, torch_predictor, conf
         log.warning("%s has no test split: int8 is scored on the validation split, which chose the run's weights "
                     "(a solved head may even have been fitted on it), so both accuracies are optimistic.", run.path)
     images, labels = test
-    threshold = record.decision.threshold if record.decision else None  # the decision `predict` applies
-    float_acc = float((decide(_onnx_probabilities(folder / "model.onnx", images), threshold) == labels).mean())
-    int8_acc = float((decide(_onnx_probabilities(folder / "model.int8.onnx", images), threshold) == labels).mean())
+    float_acc = _accuracy(record, _onnx_probabilities(folder / "model.onnx", images), labels)
+    int8_acc = _accuracy(record, _onnx_probabilities(folder / "model.int8.onnx", images), labels)
     loss = 100 * (float_acc - int8_acc)
     used = loss <= config.tolerance
     if not used:

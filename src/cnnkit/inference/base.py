@@ -27,8 +27,8 @@ log = logging.getLogger("cnnkit")
 @dataclass(frozen=True)
 class Prediction:
     path: str
-    label: str  # "" when the image could not be read
-    probability: float  # NaN when the image could not be read
+    label: str  # "" when the image could not be read; a multi-label run's labels read "a|b" ("" for none)
+    probability: float  # of ``label``; multi-label: the highest class probability; NaN when unreadable
     probabilities: dict[str, float]
     error: str | None = None  # why the image could not be read
 
@@ -41,6 +41,14 @@ def decide(probabilities: np.ndarray, threshold: float | None = None) -> np.ndar
         return probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, np.int64)
     check_threshold(threshold, probabilities.shape[1])
     return (probabilities[:, 1] >= threshold).astype(np.int64)
+
+
+def decide_labels(probabilities: np.ndarray, thresholds: Sequence[float] | None = None) -> np.ndarray:
+    """A multi-label decision: (N, classes) booleans, each class present wherever its probability is at least its
+    threshold (0.5 without ``thresholds``)."""
+    probabilities = np.asarray(probabilities)
+    limits = np.full(probabilities.shape[1], 0.5) if thresholds is None else np.asarray(thresholds, np.float64)
+    return probabilities >= limits
 
 
 def check_threshold(threshold: float, num_classes: int) -> None:
@@ -112,8 +120,11 @@ class Predictor:
     backend = "torch"
 
     def __init__(self, classes: list[str], preprocessing: Preprocessing, run_dir: Path | None = None,
-                 threshold: float | None = None, augment: str | None = None):
+                 threshold: float | None = None, augment: str | None = None, multi_label: bool = False,
+                 thresholds: Sequence[float] | None = None):
         self.classes = list(classes)
+        self.multi_label = multi_label  # sigmoid probabilities, any number of classes per image
+        self.thresholds = None if thresholds is None else list(thresholds)  # multi-label: one per class
         self.preprocessing = preprocessing
         self.run_dir = run_dir
         self.augment = augment  # the run's training augmentation spec: what test-time augmentation may use
@@ -149,8 +160,24 @@ class Predictor:
         return NetworkPredictor.from_record(run, record)
 
     def predict_arrays(self, images: np.ndarray, batch_size: int = 128, tta: int = 1) -> np.ndarray:
-        """Class probabilities (N, classes) for decoded (N, H, W, C) uint8 images."""
+        """Class probabilities (N, classes) for decoded (N, H, W, C) uint8 images (multi-label: each in [0, 1] on its
+        own, a sigmoid)."""
         raise NotImplementedError
+
+    def decide(self, probabilities: np.ndarray) -> np.ndarray:
+        """The run's decision: class indices (N,), or for a multi-label run (N, classes) booleans."""
+        if self.multi_label:
+            return decide_labels(probabilities, self.thresholds)
+        return decide(probabilities, self.threshold)
+
+    def labelled(self, probabilities: np.ndarray) -> list[tuple[str, float]]:
+        """(label, its probability) per row: the decided class, or a multi-label run's classes joined "a|b" with the
+        highest class probability."""
+        decided = self.decide(probabilities)
+        if self.multi_label:
+            return [("|".join(c for c, on in zip(self.classes, row) if on), float(p.max(initial=0.0)))
+                    for row, p in zip(decided, probabilities)]
+        return [(self.classes[k], float(p[k])) for k, p in zip(decided, probabilities)]
 
     def embed_arrays(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
         """Latent vectors (N, D) for decoded (N, H, W, C) uint8 images."""
@@ -204,14 +231,13 @@ class Predictor:
                          progress: bool = False) -> Iterator[Prediction]:
         """One prediction per image, as they come; an unreadable image gives a prediction with its ``error``."""
         for batch, probabilities in self.stream(expand_image_paths(as_list(paths)), tta, batch_size, progress):
-            rows = iter(zip(probabilities, decide(probabilities, self.threshold)))
+            rows = iter(zip(probabilities, self.labelled(probabilities)))
             for path, readable, error in zip(batch.paths, batch.readable, batch.errors):
                 if not readable:
                     yield Prediction(str(path), "", math.nan, {}, error)
                     continue
-                row, k = next(rows)
-                yield Prediction(str(path), self.classes[k], float(row[k]),
-                                 {c: float(v) for c, v in zip(self.classes, row)})
+                row, (label, probability) = next(rows)
+                yield Prediction(str(path), label, probability, {c: float(v) for c, v in zip(self.classes, row)})
 
     def embed_files(self, files: Sequence[str | Path], skip_bad: bool = False, progress: bool | None = False,
                     batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -256,9 +282,8 @@ class Predictor:
         images = self.as_images(paths)
         if images is not None:
             probabilities = self.predict_arrays(images, tta=tta)
-            return [Prediction(f"<input {i}>", self.classes[k], float(row[k]),
-                               {c: float(v) for c, v in zip(self.classes, row)})
-                    for i, (row, k) in enumerate(zip(probabilities, decide(probabilities, self.threshold)))]
+            return [Prediction(f"<input {i}>", label, probability, {c: float(v) for c, v in zip(self.classes, row)})
+                    for i, (row, (label, probability)) in enumerate(zip(probabilities, self.labelled(probabilities)))]
         predictions = list(self.iter_predictions(paths, tta))
         report_unreadable([p.error for p in predictions if p.error], skip_bad)
         return [p for p in predictions if not p.error]

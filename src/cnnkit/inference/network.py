@@ -20,8 +20,9 @@ class NetworkPredictor(Predictor):
     has_latent_space = True
 
     def __init__(self, model: torch.nn.Module, classes: list[str], preprocessing: Preprocessing,
-                 run_dir: Path | None = None, threshold: float | None = None, augment: str | None = None):
-        super().__init__(classes, preprocessing, run_dir, threshold, augment)
+                 run_dir: Path | None = None, threshold: float | None = None, augment: str | None = None,
+                 multi_label: bool = False, thresholds: list[float] | None = None):
+        super().__init__(classes, preprocessing, run_dir, threshold, augment, multi_label, thresholds)
         self.model = model.eval()
 
     @classmethod
@@ -31,7 +32,8 @@ class NetworkPredictor(Predictor):
         model = load_weights(run.network(record), run.weights_path)
         model = model.to(memory_format=torch.channels_last)  # same results; faster convolutions on the CPU
         threshold = record.decision.threshold if record.decision else None
-        return cls(model, list(record.classes), record.preprocessing, run.path, threshold, record.augment)
+        return cls(model, list(record.classes), record.preprocessing, run.path, threshold, record.augment,
+                   record.multi_label, record.thresholds)
 
     def _batches(self, images: np.ndarray, batch_size: int):
         device = next(self.model.parameters()).device
@@ -54,7 +56,8 @@ class NetworkPredictor(Predictor):
                 from cnnkit.augment.tta import tta_views
 
                 views = tta_views(batch, tta, augmentation, seed=start)
-            probabilities = [torch.softmax(self.model(normalize(v, self.preprocessing)), 1) for v in views]
+            activation = torch.sigmoid if self.multi_label else lambda logits: torch.softmax(logits, 1)
+            probabilities = [activation(self.model(normalize(v, self.preprocessing))) for v in views]
             out.append(torch.stack(probabilities).mean(0).cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.classes)), np.float32)
 

@@ -87,7 +87,8 @@ class OnnxPredictor(Predictor):
     def __init__(self, model_path: str | Path, record: RunRecord, run_dir: Path | None = None,
                  parameters: int = 0):
         threshold = record.decision.threshold if record.decision else None
-        super().__init__(list(record.classes), record.preprocessing, run_dir, threshold, record.augment)
+        super().__init__(list(record.classes), record.preprocessing, run_dir, threshold, record.augment,
+                         record.multi_label, record.thresholds)
         self.model_path = Path(model_path)
         self.session = open_session(self.model_path)
         self.parameters = parameters

@@ -123,7 +123,8 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
     root = run.existing_data_root(manifest, "the latent index is built from the training images")
     embedded, _ = predictor.embed_files([root / p for p, _ in samples], progress=None)
     vectors = prepare_vectors(embedded, metric)
-    paths, labels = [p for p, _ in samples], np.array([predictor.classes.index(c) for _, c in samples])
+    paths = [p for p, _ in samples]  # a multi-label image has no one class to vote with (-1): k-NN refuses those
+    labels = np.array([-1 if predictor.multi_label else predictor.classes.index(c) for _, c in samples], np.int64)
     start = time.perf_counter()
     index = build_faiss_index(vectors, metric, kind)
     recall = None

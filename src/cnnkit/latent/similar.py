@@ -11,6 +11,7 @@ from cnnkit.config import SearchConfig
 from cnnkit.inference import Predictor
 from cnnkit.latent.index import run_index
 from cnnkit.options import with_options
+from cnnkit.run import RunFolder
 
 
 @dataclass(frozen=True)
@@ -44,5 +45,6 @@ def similar(run_dir: str | Path, query: str | Path, config: SearchConfig | None 
     query_image = predictor.load_images([query])
     distances, ids = index.search(predictor.embed_arrays(query_image), config.k)
     paths = [index.root / index.paths[i] for i in ids[0]]
-    return Neighbours(Path(query), paths, [predictor.classes[index.labels[i]] for i in ids[0]], distances[0],
+    names = dict(RunFolder(run_dir).read_split().splits.get("train", []))  # path -> class, or "a|b" (multi-label)
+    return Neighbours(Path(query), paths, [names.get(index.paths[i]) or "(none)" for i in ids[0]], distances[0],
                       config.metric, index.recall_at_10, query_image[0], predictor.load_images(paths))

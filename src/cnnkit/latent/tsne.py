@@ -44,16 +44,25 @@ def run_tsne(run_dir: str | Path, data: str | Path | None = None, config: TsneCo
     config = config or TsneConfig()
     predictor = Predictor.load(run_dir, backend="torch")
     if data:
-        arrays = load_folder(data, predictor.classes, predictor.preprocessing, shared_only=True)[0]
+        arrays = load_folder(data, predictor.classes, predictor.preprocessing, shared_only=True,
+                             multi_label=predictor.multi_label)[0]
         images, labels = arrays.images, arrays.labels
     else:
         run = RunFolder(run_dir)
-        parts = [run.load_split(s, predictor.classes, predictor.preprocessing) for s in ("train", "val", "test")]
+        parts = [run.load_split(s, predictor.classes, predictor.preprocessing, predictor.multi_label)
+                 for s in ("train", "val", "test")]
         images, labels = np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts])
+    classes = predictor.classes
+    if predictor.multi_label:  # coloured by label set: each combination that occurs is one colour
+        from cnnkit.data.prepare import label_names
+
+        names = [label_names(row, classes) or "(none)" for row in labels]
+        classes = sorted(set(names))
+        labels = np.array([classes.index(n) for n in names], np.int64)
     vectors = predictor.embed_arrays(images)
     logging.getLogger("cnnkit").info("t-SNE of %d latent vectors (%d dimensions)...", *vectors.shape)
     coords = tsne_coordinates(vectors, seed=config.seed)
     from cnnkit.plots import tsne_png
 
-    png = tsne_png(coords, labels, predictor.classes, images, config.thumbnails, config.seed)
+    png = tsne_png(coords, labels, classes, images, config.thumbnails, config.seed)
     return TsneMap(coords, labels, png)

@@ -266,6 +266,11 @@ def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
     default efficientnet_lite0) and ``precision`` of ``config`` apply to every candidate."""
     config = config or TrainConfig()
     seconds = parse_budget(budget)
+    from cnnkit.data.files import scan_folder
+
+    if scan_folder(data_dir).multi_label:
+        raise ConfigError(f"{data_dir} is multi-label (labels such as a|b); `auto` ranks recipes that predict one "
+                          "class per image. Train one recipe on it (`model`, `pretrained`, `strategy`).")
     out = RunFolder(out_dir)
     if out.exists() and not overwrite:
         raise RunError(f"{out.path} already holds a run. Choose another `out`, or replace it with `overwrite`.")

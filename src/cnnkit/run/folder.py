@@ -153,13 +153,13 @@ class RunFolder:
         except (KeyError, TypeError, ValueError) as e:
             raise RunError(f"{self.split_path} is broken: {e!r}.") from None
 
-    def load_split(self, split: str, classes: list[str], preprocessing):
+    def load_split(self, split: str, classes: list[str], preprocessing, multi_label: bool = False):
         """One split (train, val or test) of the run's saved split, decoded with ``preprocessing``."""
         from cnnkit.data.prepare import load_samples
 
         manifest = self.read_split()
         root = self.existing_data_root(manifest, f"the {split} split cannot be read")
-        return load_samples(root, manifest.splits.get(split, []), classes, preprocessing)
+        return load_samples(root, manifest.splits.get(split, []), classes, preprocessing, multi_label=multi_label)
 
     def data_root(self, manifest: SplitManifest) -> Path:
         """The split's data folder; a relative root (data kept inside the run, as ``demo`` does) is under the run."""

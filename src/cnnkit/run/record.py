@@ -142,6 +142,8 @@ class RunRecord:
     decision: Decision | None = None
     recipe: dict | None = None  # --auto: the budget, every candidate's validation scores, the kept one
     scan_thresholds: dict | None = None  # scan: {"per_class": {class: threshold}, "source": the validation photo}
+    multi_label: bool = False  # any number of the classes per image: sigmoid outputs, binary cross-entropy
+    label_thresholds: dict | None = None  # multi-label: {"per_class": {class: threshold}, "source": how chosen}
     cnnkit_version: str = __version__
     record_version: int = RECORD_VERSION
 
@@ -169,6 +171,12 @@ class RunRecord:
             raise RunError(f"The model entry of the run's record is broken: {e}.") from None
 
     @property
+    def thresholds(self) -> list[float] | None:
+        """A multi-label run's decision threshold per class, in class order (None: 0.5 for every class)."""
+        per_class = (self.label_thresholds or {}).get("per_class")
+        return [float(per_class.get(c, 0.5)) for c in self.classes] if per_class else None
+
+    @property
     def strategy(self) -> str:
         return self.training.strategy if self.training else "baseline"
 
@@ -187,7 +195,8 @@ class RunRecord:
                "feature_cache": asdict(self.feature_cache) if self.feature_cache else None,
                "result": asdict(self.result) if self.result else None,
                "decision": asdict(self.decision) if self.decision else None, "recipe": self.recipe,
-               "scan_thresholds": self.scan_thresholds}
+               "scan_thresholds": self.scan_thresholds, "multi_label": self.multi_label or None,
+               "label_thresholds": self.label_thresholds}
         return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
@@ -209,7 +218,9 @@ class RunRecord:
             pretrained_source=(data.get("pretrained") or {}).get("source"),
             feature_cache=_build(FeatureCacheRecord, data.get("feature_cache")),
             result=TrainingResult.from_dict(data.get("result")), decision=_build(Decision, data.get("decision")),
-            recipe=data.get("recipe"), scan_thresholds=data.get("scan_thresholds"), cnnkit_version=data.get("cnnkit_version", "0.1.0"),
+            recipe=data.get("recipe"), scan_thresholds=data.get("scan_thresholds"),
+            multi_label=bool(data.get("multi_label", False)), label_thresholds=data.get("label_thresholds"),
+            cnnkit_version=data.get("cnnkit_version", "0.1.0"),
             record_version=int(data.get("record_version", 1)),
         )._checked()
 

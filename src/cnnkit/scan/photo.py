@@ -53,6 +53,9 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     predictor = Predictor.load(run_dir, backend="torch")
     if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; scanning needs a CNN patch classifier (patch_cnn is exact).")
+    if predictor.multi_label:
+        raise ConfigError(f"{run_dir} is a multi-label run; scanning counts one class per window and needs a "
+                          "single-label patch classifier.")
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "scan.json").exists())):
         raise OutputError(f"{out} exists and is not a scan's output folder (it has no scan.json); choose a new "

@@ -83,6 +83,7 @@ def _first_record(prepared, config: TrainConfig, run: RunFolder, counts: dict) -
     model = ModelSpec(config.model, len(prepared.classes), prepared.preprocessing.channels,
                       dict(config.model_options), config.init)
     record = RunRecord(model=model, classes=tuple(prepared.classes), preprocessing=prepared.preprocessing,
+                       multi_label=prepared.multi_label,
                        data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped)),
                        training=config, balance=BalanceRecord(**balance_record(config.balance, counts["train"])))
     return record, manifest
@@ -162,6 +163,8 @@ def _prepare(data_dir, config: TrainConfig, probe):
     )
     if len(prepared.splits["val"]) == 0:
         raise DataError(f"No validation images in {data_dir}: add a val/ folder or raise `val_fraction`.")
+    if prepared.multi_label:
+        _check_multi_label(config)
     report_counts(split_counts(prepared.splits, prepared.classes))
     side = max(prepared.preprocessing.image_size)
     if not probe.has_backbone and prepared.preprocessing.channels == 3 and prepared.median_side >= max(128, 2 * side):
@@ -174,6 +177,16 @@ def _prepare(data_dir, config: TrainConfig, probe):
         log.info("Oversampling without `augment`: repeated images get '%s' so that copies differ.",
                  OVERSAMPLE_DEFAULT)
     return prepared, config
+
+
+def _check_multi_label(config: TrainConfig) -> None:
+    """Settings that assume one class per image, refused on a multi-label set before any training."""
+    if config.balance != "none":
+        raise ConfigError(f"`balance`={config.balance!r} weights or draws images by their one class; a multi-label "
+                          "set has several per image. Leave `balance` at 'none' (per-class thresholds chosen on "
+                          "validation already serve rare labels).")
+    log.info("Multi-label: one sigmoid per class and binary cross-entropy; a threshold per class is chosen on the "
+             "validation split after training.")
 
 
 RESUMABLE_CHANGES = ("epochs", "finetune_epochs")
@@ -239,7 +252,8 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
                      run.path, ", ".join(stale))
         run.write_record(record)
         manifest = run.read_split()
-        splits = {name: load_samples(run.data_root(manifest), samples, list(record.classes), record.preprocessing)
+        splits = {name: load_samples(run.data_root(manifest), samples, list(record.classes), record.preprocessing,
+                                     multi_label=record.multi_label)
                   for name, samples in manifest.splits.items()}
         return _fit(run, record, splits, ckpt_path=run.last_checkpoint, progress=progress, more_epochs=more_epochs)
 
@@ -272,9 +286,23 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
     if getattr(model, "flip_average", False):  # the record builds the network that made the weights
         options["flip_average"] = True
     record = record.replace(model=replace(record.model, options=options))
+    if record.multi_label:
+        record = record.replace(label_thresholds=_label_thresholds(run, record, splits["val"]))
     record = record.replace(status="finished", result=result, feature_cache=runner.feature_cache)
     run.write_record(record)
     return TrainedRun(run.path, record)
+
+
+def _label_thresholds(run: RunFolder, record: RunRecord, val: ImageArrays) -> dict:
+    """A multi-label run's threshold per class, best F1 on the validation split with the kept weights."""
+    from cnnkit.inference.network import NetworkPredictor
+    from cnnkit.training.thresholds import label_thresholds
+
+    predictor = NetworkPredictor.from_record(run, record)
+    chosen = label_thresholds(predictor.predict_arrays(val.images), val.labels, list(record.classes))
+    log.info("Thresholds per class (best F1 on validation): %s",
+             ", ".join(f"{c} {t:.2f}" for c, t in chosen["per_class"].items()))
+    return chosen
 
 
 @contextmanager

@@ -24,13 +24,16 @@ class ClassifierModule(L.LightningModule):
     ``backbone_lr`` is the learning rate of a trainable backbone's last stage (fine-tuning; earlier stages get less);
     ``epochs`` sets the schedule's length, ``warmup`` a linear warm-up of the rates over its first steps;
     ``augment`` replaces the run's own augmentation; ``channels_last`` feeds images in that memory format.
+    ``multi_label``: labels are 0/1 rows (N, classes), the loss is binary cross-entropy on one sigmoid per class and
+    the accuracy that of every (image, class) decision at 0.5.
     """
 
     def __init__(self, model: nn.Module, config: TrainConfig, preprocessing: Preprocessing,
                  class_weights: list[float] | None = None, features: bool = False, backbone_lr: float | None = None,
                  epochs: int | None = None, augment: str | None = None, channels_last: bool = False,
-                 warmup: bool = False):
+                 warmup: bool = False, multi_label: bool = False):
         super().__init__()
+        self.multi_label = multi_label
         self.model = model
         self.augment = Augmentation(None if features else augment or config.augment, preprocessing.image_size)
         self.channels_last, self.warmup = channels_last, warmup
@@ -58,6 +61,16 @@ class ClassifierModule(L.LightningModule):
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self._logits(self._inputs(batch))
 
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.multi_label:
+            return F.binary_cross_entropy_with_logits(logits, targets.float())
+        return F.cross_entropy(logits, targets, weight=self.class_weights)
+
+    def _accuracy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.multi_label:
+            return ((logits > 0) == (labels > 0.5)).float().mean()
+        return (logits.argmax(1) == labels).float().mean()
+
     def _log(self, stage: str, loss: torch.Tensor, accuracy: torch.Tensor, n: int) -> None:
         for name, value in (("loss", loss), ("acc", accuracy)):
             self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
@@ -69,15 +82,14 @@ class ClassifierModule(L.LightningModule):
         if self.config.mixup or self.config.cutmix:
             x, targets, _ = mix_batch(x, labels, self.model.num_classes, self.config.mixup, self.config.cutmix)
         logits = self._logits(x)
-        loss = F.cross_entropy(logits, targets, weight=self.class_weights)
-        self._log("train", loss, (logits.argmax(1) == labels).float().mean(), len(labels))
+        loss = self._loss(logits, targets)
+        self._log("train", loss, self._accuracy(logits, labels), len(labels))
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
         images, labels = batch
         logits = self(images)
-        loss = F.cross_entropy(logits, labels, weight=self.class_weights)
-        self._log("val", loss, (logits.argmax(1) == labels).float().mean(), len(labels))
+        self._log("val", self._loss(logits, labels), self._accuracy(logits, labels), len(labels))
 
     def on_train_start(self) -> None:
         """A run resumed with more epochs: its schedule stretches to the new total (the restored state has the old)."""

@@ -265,7 +265,8 @@ class PhaseRunner:
     def _solves_head(self, train) -> bool:
         """Whether the head is a convex problem on cached features: then it is solved, not trained."""
         config = self.config
-        return (config.head_solver != "epochs" and train is not None and train.shape[1] == 1
+        return (config.head_solver != "epochs" and not self.record.multi_label and train is not None
+                and train.shape[1] == 1
                 and not config.model_options.get("hidden") and not config.mixup and not config.cutmix)
 
     def _mirror_averaged(self, x, y) -> tuple | None:
@@ -365,7 +366,8 @@ class PhaseRunner:
         module = ClassifierModule(self.model, self.config, self.record.preprocessing,
                                   class_weights=self.class_weights, features=on_features,
                                   backbone_lr=phase.backbone_lr, epochs=phase.epochs, augment=phase.augment,
-                                  channels_last=channels_last, warmup=phase.name == "finetune")
+                                  channels_last=channels_last, warmup=phase.name == "finetune",
+                                  multi_label=self.record.multi_label)
         self.best.epoch_offset = epochs_before
         history = History(self.run.log_dir / "metrics.csv", phase.name, epochs_before, self.history)
         saver = EpochCheckpoint(self.run.last_checkpoint, index, [asdict(p) for p in done],

@@ -138,3 +138,52 @@ def export_wafers(out: Path, seed: int = 0, balanced: bool = False, per_class: i
         for i in range(count):
             Image.fromarray(generate_wafer(kind, rng), mode="L").save(folder / f"wafer_{i:04d}.png")
     return counts
+
+
+# Mixed-type defects, as in the public MixedWM38 set: any one of these patterns, none, or two together.
+MIXED_PATTERNS = ("Center", "Donut", "Edge-Loc", "Edge-Ring", "Loc", "Scratch")
+MIXED_PAIRS = (("Center", "Edge-Loc"), ("Center", "Edge-Ring"), ("Center", "Loc"), ("Center", "Scratch"),
+               ("Donut", "Edge-Loc"), ("Donut", "Edge-Ring"), ("Donut", "Loc"), ("Donut", "Scratch"),
+               ("Edge-Loc", "Loc"), ("Edge-Loc", "Scratch"), ("Edge-Ring", "Loc"), ("Edge-Ring", "Scratch"),
+               ("Loc", "Scratch"))
+
+
+def generate_mixed_wafer(kinds: tuple[str, ...], rng: np.random.Generator, grid: int | None = None) -> np.ndarray:
+    """One wafer map carrying every pattern in ``kinds`` (none: background failures only)."""
+    wafer = _Wafer(grid or int(rng.integers(GRID_RANGE[0], GRID_RANGE[1] + 1)))
+    fail_probability = np.full(wafer.r.shape, rng.uniform(0.01, 0.06))
+    for kind in kinds:
+        fail_probability = np.maximum(fail_probability, PATTERNS[kind](wafer, rng))
+    out = np.where(rng.random(wafer.r.shape) < fail_probability, FAIL, PASS).astype(np.uint8)
+    out[~wafer.inside] = OFF
+    return out
+
+
+def export_mixed_wafers(out: Path, seed: int = 0, per_combination: int | None = None) -> dict[str, int]:
+    """``out/images/*.png`` and ``out/labels.csv`` (path,label with labels such as ``Center|Scratch``, empty for a
+    wafer without defect): every single pattern, none, and the pairs of ``MIXED_PAIRS``, ``per_combination`` each
+    (default 30). Returns the images per label set."""
+    import csv
+    import io
+
+    from cnnkit._io import write_text
+
+    combinations = [(), *((k,) for k in MIXED_PATTERNS), *MIXED_PAIRS]
+    per = per_combination or 30
+    folder = out / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, counts = [], {}
+    for index, kinds in enumerate(combinations):
+        rng = np.random.default_rng([seed, 100 + index])
+        name = "|".join(sorted(kinds))
+        counts[name or "(none)"] = per
+        for i in range(per):
+            file = f"images/{'_'.join(sorted(kinds)) or 'none'}_{i:04d}.png"
+            Image.fromarray(generate_mixed_wafer(kinds, rng), mode="L").save(out / file)
+            rows.append((file, name))
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(("path", "label"))
+    writer.writerows(rows)
+    write_text(out / "labels.csv", text.getvalue())
+    return counts
