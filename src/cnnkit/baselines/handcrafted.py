@@ -1,7 +1,8 @@
-"""Inputs of the classical baselines: raw pixels, or hand-crafted features computed with numpy alone.
+"""Inputs of the classical baselines: raw pixels, or hand-crafted features.
 
 Hand-crafted: colour and intensity histograms, a histogram of oriented gradients (HOG), local binary patterns (LBP),
-edge density, and for maps and masks the foreground region's area, perimeter, centroid and normalised moments.
+edge density, and for maps and masks the foreground region (Otsu's threshold) with its area, perimeter, centroid and
+normalised moments; HOG, LBP, Otsu, the perimeter and the moments are scikit-image's.
 """
 
 from __future__ import annotations
@@ -31,68 +32,37 @@ def _histograms(image: np.ndarray, gray: np.ndarray) -> list[np.ndarray]:
 
 
 def _hog(gray: np.ndarray) -> np.ndarray:
-    gy, gx = np.gradient(gray)
-    magnitude = np.hypot(gx, gy)
-    angle = np.rad2deg(np.arctan2(gy, gx)) % 180.0
-    bins = np.minimum((angle / (180.0 / HOG_BINS)).astype(int), HOG_BINS - 1)
-    rows = np.array_split(np.arange(gray.shape[0]), HOG_CELLS)
-    cols = np.array_split(np.arange(gray.shape[1]), HOG_CELLS)
-    cells = []
-    for r in rows:
-        for c in cols:
-            hist = np.bincount(bins[np.ix_(r, c)].ravel(), weights=magnitude[np.ix_(r, c)].ravel(), minlength=HOG_BINS)
-            cells.append(hist / (np.linalg.norm(hist) + 1e-6))
-    return np.concatenate(cells)
+    """scikit-image's HOG on a HOG_CELLS x HOG_CELLS grid of cells, each cell's histogram L2-normalised."""
+    from skimage.feature import hog
 
-
-def _uniform_lbp_table() -> np.ndarray:
-    """Map the 256 8-neighbour codes to 59 bins: the 58 uniform patterns, then one bin for all others."""
-    table = np.full(256, 58, dtype=np.int64)
-    uniform = [code for code in range(256)
-               if sum(((code >> i) & 1) != ((code >> ((i + 1) % 8)) & 1) for i in range(8)) <= 2]
-    table[uniform] = np.arange(len(uniform))
-    return table
-
-
-LBP_TABLE = _uniform_lbp_table()
+    cell = (max(1, gray.shape[0] // HOG_CELLS), max(1, gray.shape[1] // HOG_CELLS))
+    return hog(gray, orientations=HOG_BINS, pixels_per_cell=cell, cells_per_block=(1, 1), block_norm="L2",
+               feature_vector=True)
 
 
 def _lbp(gray: np.ndarray) -> np.ndarray:
-    padded = np.pad(gray, 1, mode="edge")
-    center = padded[1:-1, 1:-1]
-    h, w = gray.shape
-    code = np.zeros((h, w), dtype=np.int64)
-    for bit, (dy, dx) in enumerate([(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]):
-        code |= (padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] >= center).astype(np.int64) << bit
-    return np.bincount(LBP_TABLE[code].ravel(), minlength=59) / code.size
+    """The histogram of scikit-image's 8-neighbour uniform LBP codes: 58 uniform patterns and one bin for the rest."""
+    from skimage.feature import local_binary_pattern
 
-
-def _otsu(gray: np.ndarray) -> float:
-    hist, edges = np.histogram(gray, bins=64, range=(0, 1))
-    weights = hist / max(hist.sum(), 1)
-    centers = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(weights)
-    m0 = np.cumsum(weights * centers)
-    between = (m0[-1] * w0 - m0) ** 2 / np.maximum(w0 * (1 - w0), 1e-12)
-    return float(centers[int(np.argmax(between))])
+    codes = local_binary_pattern(np.round(gray * 255).astype(np.uint8), 8, 1, method="nri_uniform")
+    return np.bincount(codes.astype(np.int64).ravel(), minlength=59) / codes.size
 
 
 def _region(gray: np.ndarray) -> np.ndarray:
-    """Foreground (above Otsu's threshold): area, perimeter, centroid, normalised central moments, Hu 1 and 2."""
-    mask = gray > _otsu(gray)
+    """Foreground (above Otsu's threshold): area, perimeter, centroid, normalised central moments, Hu 1 and 2, with
+    scikit-image's ``threshold_otsu``, ``perimeter`` and moments."""
+    from skimage.filters import threshold_otsu
+    from skimage.measure import moments_central, moments_hu, moments_normalized, perimeter
+
+    mask = gray > (threshold_otsu(gray) if gray.min() < gray.max() else gray.max())
     h, w = mask.shape
-    area = mask.mean()
-    inner = np.pad(mask, 1)[2:, 1:-1] & np.pad(mask, 1)[:-2, 1:-1] & np.pad(mask, 1)[1:-1, 2:] & np.pad(mask, 1)[1:-1, :-2]
-    perimeter = (mask & ~inner).sum() / np.sqrt(h * w)
     if not mask.any():
         return np.array([0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0])
     ys, xs = np.nonzero(mask)
-    cy, cx = ys.mean(), xs.mean()
-    n = float(len(ys))
-    mu20, mu02, mu11 = ((ys - cy) ** 2).sum(), ((xs - cx) ** 2).sum(), ((ys - cy) * (xs - cx)).sum()
-    eta20, eta02, eta11 = mu20 / n ** 2, mu02 / n ** 2, mu11 / n ** 2
-    hu1, hu2 = eta20 + eta02, (eta20 - eta02) ** 2 + 4 * eta11 ** 2
-    return np.array([area, perimeter, cy / h, cx / w, eta20, eta02, eta11, hu1, hu2])
+    nu = moments_normalized(moments_central(mask.astype(np.float64), order=3), order=3)
+    hu = moments_hu(nu)
+    return np.array([mask.mean(), perimeter(mask) / np.sqrt(h * w), ys.mean() / h, xs.mean() / w,
+                     nu[2, 0], nu[0, 2], nu[1, 1], hu[0], hu[1]])
 
 
 def handcrafted_features(images: np.ndarray) -> np.ndarray:

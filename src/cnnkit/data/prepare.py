@@ -19,6 +19,7 @@ from cnnkit.errors import DataError
 log = logging.getLogger("cnnkit")
 
 AUTO_SIZE_RANGE = (16, 64)
+LARGER_SIDES = ((1000, 96), (5000, 128))  # (images in the set, the largest automatic side they allow)
 
 
 class LazyImages:
@@ -171,12 +172,18 @@ def report_unreadable(errors: list[str], skip_bad: bool) -> None:
 
 
 def auto_image_size(infos: list, default_image_size: tuple[int, int] | None) -> tuple[int, int]:
-    """The model's own input size if it has one, else the median image side clamped to AUTO_SIZE_RANGE."""
+    """The model's own input size if it has one; else (height, width) with the images' median aspect ratio (square
+    when within 10%), the longer side the median longer side clamped to 16..64, or up to 96 from 1,000 images and
+    128 from 5,000 (a larger input has more pixels to learn from only when there are images enough)."""
     if default_image_size:
         return tuple(default_image_size)
-    side = int(np.median([max(i.width, i.height) for i in infos]))
-    side = int(np.clip(side, *AUTO_SIZE_RANGE))
-    return (side, side)
+    cap = max([AUTO_SIZE_RANGE[1], *(side for count, side in LARGER_SIDES if len(infos) >= count)])
+    longest = int(np.clip(int(np.median([max(i.width, i.height) for i in infos])), AUTO_SIZE_RANGE[0], cap))
+    aspect = float(np.median([i.width / max(i.height, 1) for i in infos]))  # width / height
+    if abs(aspect - 1.0) < 0.1:
+        return (longest, longest)
+    short = max(AUTO_SIZE_RANGE[0], int(round(longest / max(aspect, 1 / aspect))))
+    return (short, longest) if aspect > 1 else (longest, short)
 
 
 def prepare_training_data(
@@ -196,7 +203,8 @@ def prepare_training_data(
     """Scan, check and decode every image, split the good ones, and fit the standardisation on train only.
 
     Unreadable images stop the run with a list of them, unless ``skip_bad`` (then they are listed and left out).
-    Without ``image_size``: the model's own input size if it has one, else the median image side clamped to 16..64.
+    Without ``image_size``: the model's own input size if it has one, else the images' median aspect ratio and side
+    (``auto_image_size``).
     Without ``channels``: 1 if every image is grayscale, else 3.
     ``normalization`` (mean, std) replaces the train split's own statistics (a pretrained backbone's).
     """
@@ -214,7 +222,8 @@ def prepare_training_data(
         report_unreadable(errors, skip_bad=False)
     size = tuple(image_size) if image_size else auto_image_size(good_infos, default_image_size)
     n_channels = channels or (1 if all(i.grayscale for i in good_infos) else 3)
-    log.info("Decoding %d images from %s at %dx%d, %d channel(s)", len(everything), scan.root, *size, n_channels)
+    log.info("Decoding %d images from %s at %dx%d (width x height), %d channel(s)", len(everything), scan.root,
+             size[1], size[0], n_channels)
     arrays, decode_errors = _decode_many([scan.root / rel for rel, _ in everything], size, n_channels, interpolation,
                                          crop_pct)
     errors += [e for e, info in zip(decode_errors, infos) if e is not None and info is not None]

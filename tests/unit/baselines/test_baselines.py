@@ -82,6 +82,10 @@ def test_handcrafted_features_see_regions():
     area = features[:, -9]  # the region block: area, perimeter, centroid y, centroid x, moments
     assert area == pytest.approx([0.25, 0.5])
     assert features[0, -7] == pytest.approx(15.5 / 32) and features[1, -6] == pytest.approx(7.5 / 32)
+    eta = (16 ** 2 - 1) / 12 / 256  # a 16x16 square: eta20 = eta02 = (n^2 - 1) / 12 / n^2, eta11 = 0
+    assert features[0, -5:-2] == pytest.approx([eta, eta, 0.0], abs=1e-6)
+    assert features[0, -2] == pytest.approx(2 * eta, abs=1e-6)  # Hu's first invariant, eta20 + eta02
+    assert features[0, -8] == pytest.approx(60 / 32, rel=0.1)  # the square's outline, about 4 x 15 pixels
 
 
 def test_a_baseline_run_is_evaluated_and_compared_like_a_cnn_run(knn_run, trained_run):

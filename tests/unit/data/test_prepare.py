@@ -69,3 +69,45 @@ def test_unreadable_images_stop_prediction_unless_skipped_and_every_one_is_liste
     predictions = predictor.predict([images], skip_bad=True)
     assert [Path(p.path).name for p in predictions] == ["left_000.png", "left_001.png", "left_002.png"]
     assert "bad1.png" in caplog.text and "bad2.png" in caplog.text
+
+
+def _infos(n: int, width: int, height: int):
+    from types import SimpleNamespace
+
+    return [SimpleNamespace(width=width, height=height)] * n
+
+
+@pytest.mark.parametrize("n, width, height, expected", [
+    (200, 33, 33, (33, 33)),  # small square maps keep their size
+    (200, 8, 8, (16, 16)),  # at least 16
+    (200, 500, 375, (48, 64)),  # photos: the aspect kept, 64 on the longer side
+    (200, 375, 500, (64, 48)),  # portrait
+    (200, 520, 500, (64, 64)),  # within 10% of square
+    (1000, 500, 375, (72, 96)),  # enough images for a larger input
+    (5000, 500, 375, (96, 128)),
+    (5000, 40, 30, (30, 40)),  # never larger than the images
+])
+def test_the_automatic_size_keeps_the_aspect_and_grows_with_the_data(n, width, height, expected):
+    from cnnkit.data.prepare import auto_image_size
+
+    assert auto_image_size(_infos(n, width, height), None) == expected
+    assert auto_image_size(_infos(n, width, height), (32, 32)) == (32, 32)  # the model's own size wins
+
+
+def test_landscape_photos_train_a_scratch_network_at_their_aspect(tmp_path: Path):
+    from PIL import Image
+
+    from cnnkit.training.fit import train
+
+    rng = np.random.default_rng(0)
+    for label in ("dark", "light"):
+        (tmp_path / "d" / label).mkdir(parents=True)
+        for i in range(8):
+            base = 60 if label == "dark" else 190
+            pixels = np.clip(base + rng.normal(0, 20, (150, 200, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "d" / label / f"{i}.jpg")
+    trained = train(tmp_path / "d", tmp_path / "run", model="tiny_cnn", epochs=1, progress=False)
+    assert trained.record.preprocessing.image_size == (48, 64)
+    from cnnkit.inference import Predictor
+
+    assert Predictor.load(trained.run_dir).predict_proba(tmp_path / "d" / "dark").shape == (8, 2)
