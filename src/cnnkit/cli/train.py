@@ -42,8 +42,9 @@ def _phases(record) -> list[tuple[str, str]]:
     return rows
 
 
-def _head_rows(record) -> list[tuple[str, str]]:
-    """The kept epoch, or for a head solved to the optimum, how."""
+def _head_rows(record, improving: bool = False) -> list[tuple[str, str]]:
+    """The kept epoch, or for a head solved to the optimum, how; ``improving``: the validation loss was still
+    falling at the end."""
     result = record.result
     solver = next((p.solver for p in reversed(result.phases) if p.solver), None)
     rows = []
@@ -55,10 +56,10 @@ def _head_rows(record) -> list[tuple[str, str]]:
                              + ("" if solver["converged"] else "; not converged")))
         if result.epochs_run == 1 or result.phases[-1].name == "head (fallback)":
             return rows + [("Time", f"trained in {result.train_seconds:.1f} s")]
-    last = result.best_epoch + 1 == result.epochs_run and result.epochs_run > 1 and not solver
     rows.append(("Best epoch", f"{result.best_epoch + 1} of {result.epochs_run} (its weights are kept), trained in "
-                               f"{result.train_seconds:.1f} s" + ("; the last epoch was the best: more epochs may "
-                                                                   "help" if last else "")))
+                               f"{result.train_seconds:.1f} s" + ("; the validation loss was still falling (over 5% "
+                                                                   "in the last quarter of the epochs): more epochs "
+                                                                   "may help" if improving else "")))
     return rows
 
 
@@ -87,7 +88,11 @@ def print_summary(trained, evaluation) -> None:
         rows.append(("CV accuracy", f"{result.best_val_acc:.4f} (train+val, {trained.record.cross_validation.folds}"
                                     f" folds), fitted in {result.train_seconds:.1f} s"))
     else:
-        rows += [*_head_rows(trained.record),
+        from cnnkit.evaluation.history import read_history, still_improving
+
+        history = read_history(Path(run_dir) / "logs" / "metrics.csv")
+        improving = still_improving(history) and not any(p.solver for p in result.phases)
+        rows += [*_head_rows(trained.record, improving),
                  *_phases(trained.record),
                  ("Validation", f"loss {result.best_val_loss:.4f}"
                   + (f"  {'per-label accuracy (at 0.5)' if trained.record.multi_label else 'accuracy'} "

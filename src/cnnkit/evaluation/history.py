@@ -26,3 +26,15 @@ def read_history(csv_path: str | Path) -> dict[str, list[float]]:
     for name in CURVES:
         history[name] = [per_epoch[e].get(name, math.nan) for e in epochs]
     return history
+
+
+def still_improving(history: dict[str, list[float]], share: float = 0.25, gain: float = 0.05) -> bool:
+    """Whether the validation loss was still falling when training ended: its last ``share`` of the epochs lowered
+    the best loss by at least ``gain`` (relative). A cosine schedule ends at a low rate, so a best last epoch alone
+    is usual; a clear gain over the last quarter means more epochs may help."""
+    losses = [v for v in history.get("val_loss", []) if not math.isnan(v)]
+    if len(losses) < 4:
+        return False
+    cut = max(1, int(round(len(losses) * (1 - share))))
+    before, after = min(losses[:cut]), min(losses[cut:])
+    return after < before * (1 - gain)

@@ -23,7 +23,7 @@ def detect(result: ScanResult, classes: list[str], threshold: float | dict[str, 
     """Local maxima of each class's probability at least ``threshold`` (one for all, or per class), at least
     ``min_distance`` pixels apart (of the original photo); positions in the original photo's pixels (``scale``
     undone)."""
-    from scipy.ndimage import maximum_filter
+    from skimage.feature import peak_local_max
 
     radius = max(1, int(np.ceil(min_distance * scale / result.stride)))
     found = []
@@ -32,8 +32,10 @@ def detect(result: ScanResult, classes: list[str], threshold: float | dict[str, 
             continue
         p = result.probabilities[k]
         least = threshold.get(name, 0.5) if isinstance(threshold, dict) else threshold
-        peaks = (p >= least) & (p == maximum_filter(p, size=2 * radius + 1, mode="constant", cval=-1.0))
-        for i, j in zip(*np.nonzero(peaks)):
+        # scikit-image keeps values above threshold_abs: the float just below ``least`` keeps ``p >= least``
+        peaks = peak_local_max(p, min_distance=radius, threshold_abs=np.nextafter(least, -np.inf, dtype=p.dtype),
+                               threshold_rel=None, exclude_border=False)
+        for i, j in peaks:
             row, col = result.centre(int(i), int(j))
             found.append(Detection(name, row / scale, col / scale, float(p[i, j])))
     found = _suppress_plateaus(found, min_distance)
@@ -41,7 +43,8 @@ def detect(result: ScanResult, classes: list[str], threshold: float | dict[str, 
 
 
 def _suppress_plateaus(found: list[Detection], min_distance: float) -> list[Detection]:
-    """Equal neighbouring maxima (a flat top) count once."""
+    """Equal neighbouring maxima (a flat top) count once, and maxima of one class closer than ``min_distance`` in the
+    photo's pixels (Euclidean; scikit-image spaces them on the grid) keep the higher."""
     kept: list[Detection] = []
     for d in sorted(found, key=lambda d: -d.score):
         if all(k.label != d.label or (k.row - d.row) ** 2 + (k.col - d.col) ** 2 >= min_distance ** 2 for k in kept):

@@ -111,3 +111,14 @@ def test_losses_and_most_confused():
     assert M.most_confused(matrix, ["a", "b", "c"], limit=3) == [
         {"true": "b", "predicted": "a", "count": 3}, {"true": "c", "predicted": "b", "count": 3},
         {"true": "a", "predicted": "c", "count": 1}]
+
+
+def test_more_epochs_are_suggested_only_while_the_validation_loss_still_falls_clearly():
+    from cnnkit.evaluation.history import still_improving
+
+    flat_end = [1.0, 0.6, 0.45, 0.4, 0.39, 0.385, 0.384, 0.383]  # best last, as a cosine schedule ends
+    falling = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
+    assert not still_improving({"val_loss": flat_end})
+    assert still_improving({"val_loss": falling})
+    assert not still_improving({"val_loss": [1.0, 0.5]})  # too few epochs to say
+    assert not still_improving({})
