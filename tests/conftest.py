@@ -128,3 +128,18 @@ def augmented_run(tmp_path_factory, pattern_data: Path) -> Path:
                          mixup=0.2, balance="weights")
     train(pattern_data, out, config, progress=False)
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_caches(tmp_path_factory):
+    """Feature and decoded-image caches in the session's own folder: no test reads what an earlier session left in
+    ~/.cache/cnnkit, so a run here behaves as in a fresh CI machine."""
+    import os
+
+    before = os.environ.get("CNNKIT_CACHE_DIR")
+    os.environ["CNNKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("cnnkit-cache"))
+    yield
+    if before is None:
+        os.environ.pop("CNNKIT_CACHE_DIR", None)
+    else:
+        os.environ["CNNKIT_CACHE_DIR"] = before

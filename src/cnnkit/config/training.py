@@ -19,6 +19,7 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 BASELINE_METHODS = ("knn", "linear", "handcrafted", "probe")
 HEAD_SOLVERS = ("auto", "lbfgs", "epochs")
 PRECISIONS = ("auto", "32", "bf16")
+DATA_IN = ("auto", "memory", "disk")
 
 DATA, MODEL, BACKBONE, AUGMENT = ("data", "model and training", "pretrained backbones (any timm model; "
                                   "efficientnet_lite0 works offline)", "augmentation and imbalance")
@@ -119,6 +120,11 @@ class TrainConfig(DataConfig):
                                  group=BACKBONE, flag="--no-cache", negate=True)
     cache_views: int | None = option(None, "with augment and a frozen backbone: cache K views per image (default: "
                                            "no cache)", group=BACKBONE, metavar="K")
+    data_in: str = option("auto", "where decoded images live while training: memory, or disk (decoded once into a "
+                                  "memory-mapped cache, read back in DataLoader workers: data larger than memory); "
+                                  "auto: disk above 1 GiB of decoded pixels", choices=DATA_IN, group=DATA)
+    workers: int | None = option(None, "DataLoader worker processes reading images from the disk cache (default: "
+                                       "one per CPU, at most 4)", group=DATA, metavar="N")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -151,6 +157,7 @@ class TrainConfig(DataConfig):
     def _check_numbers(self) -> None:
         for name in ("epochs", "batch_size", "finetune_epochs", "unfreeze", "cache_views"):
             check_range(self, name, 1)
+        check_range(self, "workers", 0)
         for name in ("lr", "finetune_lr"):
             check_range(self, name, 0.0, 10.0, strict_low=True)
         for name in ("mixup", "cutmix", "weight_decay", "early_stopping"):

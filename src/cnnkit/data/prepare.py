@@ -25,10 +25,15 @@ LARGER_SIDES = ((1000, 96), (5000, 128))  # (images in the set, the largest auto
 class LazyImages:
     """(N, H, W, C) uint8 images decoded only when indexed: ``images[a:b]``, ``images[[i, j]]``, ``images[mask]`` and
     iteration decode just those (in threads), so a set of any size costs the memory of one batch. ``take`` keeps a
-    subset lazy. An unreadable file raises DataError naming it when it is reached."""
+    subset lazy. An unreadable file raises DataError naming it when it is reached. With a ``cache``
+    (``data.cache.DecodedCache``; ``index`` gives each image's position in it), pixels decoded once are read back
+    from disk."""
 
-    def __init__(self, paths: list[Path], preprocessing: Preprocessing, batch_size: int = 64):
+    def __init__(self, paths: list[Path], preprocessing: Preprocessing, batch_size: int = 64, cache=None,
+                 index: np.ndarray | None = None):
         self.paths, self.preprocessing, self.batch_size = list(paths), preprocessing, batch_size
+        self.cache = cache
+        self.index = np.arange(len(self.paths)) if index is None else np.asarray(index, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -44,12 +49,23 @@ class LazyImages:
         return list(np.flatnonzero(index) if index.dtype == bool else index.astype(int))
 
     def take(self, index) -> LazyImages:
-        return LazyImages([self.paths[i] for i in self._indices(index)], self.preprocessing, self.batch_size)
+        chosen = self._indices(index)
+        return LazyImages([self.paths[i] for i in chosen], self.preprocessing, self.batch_size, self.cache,
+                          self.index[chosen])
+
+    def _decode(self, positions: list[int]) -> np.ndarray:
+        if self.cache is None:
+            return decode_images([self.paths[i] for i in positions], self.preprocessing)
+        images, errors = self.cache.read(self.index[positions])
+        bad = [e for e in errors if e]
+        if bad:
+            raise DataError(f"{len(bad)} unreadable image(s):\n  {_listing(bad)}")
+        return images
 
     def __getitem__(self, index) -> np.ndarray:
         if isinstance(index, (int, np.integer)):
-            return decode_images([self.paths[index]], self.preprocessing)[0]
-        return decode_images([self.paths[i] for i in self._indices(index)], self.preprocessing)
+            return self._decode([int(index)])[0]
+        return self._decode(self._indices(index))
 
     def __iter__(self):
         for start in range(0, len(self.paths), self.batch_size):
@@ -186,6 +202,15 @@ def auto_image_size(infos: list, default_image_size: tuple[int, int] | None) -> 
     return (short, longest) if aspect > 1 else (longest, short)
 
 
+AUTO_DISK_BYTES = 1 << 30  # decoded pixels above this go to disk with data_in "auto" (memory's peak is ~3x)
+
+
+def on_disk(data_in: str, images: int, size: tuple[int, int], channels: int) -> bool:
+    """Whether images are decoded into the disk cache and read back in DataLoader workers (``data_in`` "disk", or
+    "auto" when the decoded pixels would exceed ``AUTO_DISK_BYTES``) rather than held in memory."""
+    return data_in == "disk" or (data_in == "auto" and images * size[0] * size[1] * channels > AUTO_DISK_BYTES)
+
+
 def prepare_training_data(
     root: str | Path,
     *,
@@ -199,6 +224,8 @@ def prepare_training_data(
     seed: int = 0,
     skip_bad: bool = False,
     default_image_size: tuple[int, int] | None = None,
+    data_in: str = "memory",
+    progress: bool = False,
 ) -> PreparedData:
     """Scan, check and decode every image, split the good ones, and fit the standardisation on train only.
 
@@ -207,44 +234,98 @@ def prepare_training_data(
     (``auto_image_size``).
     Without ``channels``: 1 if every image is grayscale, else 3.
     ``normalization`` (mean, std) replaces the train split's own statistics (a pretrained backbone's).
+    ``data_in`` (see ``on_disk``): "disk" decodes into ``data.cache.DecodedCache`` a chunk at a time, and the splits'
+    images are ``LazyImages`` reading it back: memory stays that of a chunk, whatever the number of images.
     """
     scan = scan_folder(root)
     everything = [s for samples in scan.samples.values() for s in samples]
-    infos, errors = [], []
-    for rel, _ in everything:
-        try:
-            infos.append(probe_image(scan.root / rel))
-        except DataError as e:
-            infos.append(None)
-            errors.append(str(e))
+    infos, errors = _probe_all(scan.root, everything)
     good_infos = [i for i in infos if i is not None]
     if not good_infos:
         report_unreadable(errors, skip_bad=False)
     size = tuple(image_size) if image_size else auto_image_size(good_infos, default_image_size)
     n_channels = channels or (1 if all(i.grayscale for i in good_infos) else 3)
-    log.info("Decoding %d images from %s at %dx%d (width x height), %d channel(s)", len(everything), scan.root,
-             size[1], size[0], n_channels)
-    arrays, decode_errors = _decode_many([scan.root / rel for rel, _ in everything], size, n_channels, interpolation,
-                                         crop_pct)
-    errors += [e for e, info in zip(decode_errors, infos) if e is not None and info is not None]
-    report_unreadable(errors, skip_bad)
-    decoded = {rel: a for (rel, _), a in zip(everything, arrays) if a is not None}
+    disk = on_disk(data_in, len(everything), size, n_channels)
+    log.info("Decoding %d images from %s at %dx%d (width x height), %d channel(s)%s", len(everything), scan.root,
+             size[1], size[0], n_channels, ", into the disk cache" if disk else "")
+    decoding = (size, n_channels, interpolation, crop_pct)
+    if disk:
+        decoded, stack = _decode_to_disk(scan, everything, infos, errors, decoding, skip_bad, progress)
+    else:
+        decoded, n_channels = _decode_to_memory(scan, everything, infos, errors, decoding, skip_bad, channels)
+        stack = None
     skipped = [rel for rel, _ in everything if rel not in decoded]
-    if not channels and n_channels == 3 and all(i.grayscale for (rel, _), i in zip(everything, infos)
-                                               if rel in decoded and i is not None):
-        n_channels = 1  # the only colour files were left out: the data set is grayscale
-        decoded = {rel: a[..., :1] for rel, a in decoded.items()}  # a gray image decoded as RGB has R = G = B
     samples = {name: [s for s in found if s[0] in decoded] for name, found in scan.samples.items()}
     manifest = make_split(str(scan.root.resolve()), scan.layout, samples, val_fraction, test_fraction, seed)
     classes = list(scan.classes)
-    splits = {name: _stack(found, decoded, classes, size, n_channels, scan.root, scan.multi_label)
+    splits = {name: (stack or _stack)(found, decoded, classes, size, n_channels, scan.root, scan.multi_label)
               for name, found in manifest.splits.items()}
     if len(splits["train"]) == 0:
         raise DataError(f"No training images left in {scan.root} after leaving out unreadable ones.")
     mean, std = normalization or channel_stats(splits["train"].images)
     preprocessing = Preprocessing(size, n_channels, tuple(mean), tuple(std), interpolation, crop_pct)
+    for arrays in splits.values():
+        if isinstance(arrays.images, LazyImages):
+            arrays.images.preprocessing = preprocessing
     median_side = int(np.median([min(i.width, i.height) for i in good_infos]))
     return PreparedData(classes, manifest, preprocessing, splits, skipped, median_side, scan.multi_label)
+
+
+def _probe_all(root: Path, samples) -> tuple[list, list[str]]:
+    """Each file's header (None where it cannot be read) and why the unreadable ones cannot."""
+    infos, errors = [], []
+    for rel, _ in samples:
+        try:
+            infos.append(probe_image(root / rel))
+        except DataError as e:
+            infos.append(None)
+            errors.append(str(e))
+    return infos, errors
+
+
+def _decode_to_memory(scan, everything, infos, errors, decoding, skip_bad, channels):
+    """{relative path: decoded array} of every readable image, and the channels (1 when the only colour files were
+    left out)."""
+    size, n_channels, interpolation, crop_pct = decoding
+    arrays, decode_errors = _decode_many([scan.root / rel for rel, _ in everything], size, n_channels, interpolation,
+                                         crop_pct)
+    errors += [e for e, info in zip(decode_errors, infos) if e is not None and info is not None]
+    report_unreadable(errors, skip_bad)
+    decoded = {rel: a for (rel, _), a in zip(everything, arrays) if a is not None}
+    if not channels and n_channels == 3 and all(i.grayscale for (rel, _), i in zip(everything, infos)
+                                               if rel in decoded and i is not None):
+        n_channels = 1  # the only colour files were left out: the data set is grayscale
+        decoded = {rel: a[..., :1] for rel, a in decoded.items()}  # a gray image decoded as RGB has R = G = B
+    return decoded, n_channels
+
+
+def _decode_to_disk(scan, everything, infos, errors, decoding, skip_bad, progress):
+    """Decode every readable image into the disk cache, a chunk at a time (rows already there are read back);
+    {relative path: its position in the cache} of those that decode, and how a split's images are made."""
+    from cnnkit.data.cache import DecodedCache
+    from cnnkit.progress import Progress
+
+    readable = [rel for (rel, _), info in zip(everything, infos) if info is not None]
+    cache = DecodedCache(scan.root, readable, *decoding)
+    good = np.ones(len(readable), dtype=bool)
+    with Progress(len(readable), "decode to disk", enabled=progress) as bar:
+        for start in range(0, len(readable), 256):
+            _, found = cache.read(np.arange(start, min(start + 256, len(readable))))
+            errors += [e for e in found if e]
+            good[start:start + 256] = [e is None for e in found]
+            bar.update(len(found))
+    report_unreadable(errors, skip_bad)
+    log.info("Decoded images on disk: %s (%d images)", cache.folder, int(good.sum()))
+    decoded = {rel: i for i, rel in enumerate(readable) if good[i]}
+
+    def stack(samples, positions, classes, size, channels, root, multi_label) -> ImageArrays:
+        prep = Preprocessing(size, channels, (0.0,) * channels, (1.0,) * channels, decoding[2], decoding[3])
+        images = LazyImages([root / p for p, _ in samples], prep, cache=cache,
+                            index=[positions[p] for p, _ in samples])
+        return ImageArrays(images, encode_labels([c for _, c in samples], classes, multi_label),
+                           [p for p, _ in samples], root)
+
+    return decoded, stack
 
 
 def _stack(samples, decoded, classes, size, channels, root: Path, multi_label: bool) -> ImageArrays:
@@ -268,10 +349,12 @@ def _lazy_samples(root: Path, samples: list[tuple[str, str]], encode, preprocess
 
 
 def load_samples(root: str | Path, samples: list[tuple[str, str]], classes: list[str], preprocessing: Preprocessing,
-                 skip_bad: bool = False, lazy: bool = False, multi_label: bool = False) -> ImageArrays:
+                 skip_bad: bool = False, lazy: bool = False, multi_label: bool = False,
+                 disk_cache: bool = False) -> ImageArrays:
     """Decode listed (relative path, class) samples with a run's preprocessing; an unreadable file is an error, or
     with ``skip_bad`` left out (listed in a warning and in ``skipped``). ``lazy``: decode when used
-    (``LazyImages``), for sets larger than memory. ``multi_label``: classes read ``a|b``, labels are a matrix."""
+    (``LazyImages``), for sets larger than memory. ``multi_label``: classes read ``a|b``, labels are a matrix.
+    ``disk_cache``: lazy, through the decoded-image cache on disk (``data.cache``), as training with data_in disk."""
     root = Path(root)
     unknown = _unknown_classes([c for _, c in samples], classes, multi_label)
     if unknown:
@@ -279,6 +362,15 @@ def load_samples(root: str | Path, samples: list[tuple[str, str]], classes: list
 
     def encode(names):
         return encode_labels(names, classes, multi_label)
+
+    if disk_cache:
+        from cnnkit.data.cache import DecodedCache
+
+        p = preprocessing
+        cache = DecodedCache(root, [path for path, _ in samples], p.image_size, p.channels, p.interpolation,
+                             p.crop_pct)
+        return ImageArrays(LazyImages([root / path for path, _ in samples], p, cache=cache),
+                           encode([c for _, c in samples]), [path for path, _ in samples], root)
 
     if lazy:
         return _lazy_samples(root, samples, encode, preprocessing, skip_bad)

@@ -46,11 +46,23 @@ class Preprocessing:
         return prep
 
 
-def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std in [0, 1] units of a (N, H, W, C) uint8 array."""
-    values = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
-    std = np.maximum(values.std(axis=0), 1e-3)
-    return tuple(float(m) for m in values.mean(axis=0)), tuple(float(s) for s in std)
+def channel_stats(images, chunk: int = 256) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std in [0, 1] units of (N, H, W, C) uint8 images (an array, or lazily decoded images),
+    ``chunk`` images at a time: two passes, memory of one chunk in float64."""
+    n = len(images)
+    if n == 0:
+        raise ValueError("channel statistics of no images")
+    count, total = 0, 0.0
+    for start in range(0, n, chunk):
+        part = np.asarray(images[start:start + chunk], dtype=np.float64).reshape(-1, images.shape[-1]) / 255.0
+        count, total = count + len(part), total + part.sum(axis=0)
+    mean = total / count
+    squares = 0.0
+    for start in range(0, n, chunk):
+        part = np.asarray(images[start:start + chunk], dtype=np.float64).reshape(-1, images.shape[-1]) / 255.0
+        squares = squares + ((part - mean) ** 2).sum(axis=0)
+    std = np.maximum(np.sqrt(squares / count), 1e-3)
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
 def standardize(images, preprocessing: Preprocessing):

@@ -13,7 +13,7 @@ import numpy as np
 
 from cnnkit._io import atomic_write, read_json, write_json
 from cnnkit.config.commands import INDEX_KINDS, METRICS
-from cnnkit.errors import check_choice
+from cnnkit.errors import ConfigError, check_choice
 from cnnkit.inference import Predictor
 from cnnkit.run import RunFolder
 from cnnkit.run.lock import locked
@@ -32,21 +32,40 @@ def prepare_vectors(vectors: np.ndarray, metric: str) -> np.ndarray:
     return vectors
 
 
+PQ_MIN_VECTORS = 10_000  # product quantization trains 256 centroids per sub-vector
+
+
 def build_faiss_index(vectors: np.ndarray, metric: str = "l2", kind: str = "flat", nprobe: int = 8):
-    """Exact (``flat``) or inverted-file (``ivf``, about sqrt(n) lists, ``nprobe`` of them searched) index."""
+    """Exact (``flat``), inverted-file (``ivf``: about sqrt(n) lists, ``nprobe`` searched) or compressed
+    (``ivfpq``: sqrt(n) lists, 16 searched, product-quantized codes of about 16 dimensions per byte, the best
+    candidates re-ranked on 8-bit scalar-quantized vectors: about dim + dim/16 bytes per vector) index."""
     import faiss
 
     check_choice("metric", metric, METRICS)
     check_choice("index", kind, INDEX_KINDS)
     dim = vectors.shape[1]
+    faiss_metric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
     flat = faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
     if kind == "flat":
-        index = flat
-    else:
-        nlist = max(1, min(int(np.sqrt(len(vectors))), len(vectors) // 39 or 1))
-        index = faiss.IndexIVFFlat(flat, dim, nlist, faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
+        flat.add(vectors)
+        return flat
+    if kind == "ivfpq" and len(vectors) < PQ_MIN_VECTORS:
+        raise ConfigError(f"`index` ivfpq needs at least {PQ_MIN_VECTORS:,} vectors to train its quantizers; "
+                          f"this collection has {len(vectors):,}. Use flat or ivf.")
+    nlist = max(1, min(int(np.sqrt(len(vectors))), len(vectors) // 39 or 1))
+    sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:100_000]]  # enough to train on
+    if kind == "ivf":
+        index = faiss.IndexIVFFlat(flat, dim, nlist, faiss_metric)
+        index.train(sample)
         index.nprobe = min(nprobe, nlist)
+    else:
+        codes = next(m for m in range(max(1, dim // 16), dim + 1) if dim % m == 0)
+        coarse = faiss.IndexIVFPQ(flat, dim, nlist, codes, 8, faiss_metric)
+        coarse.nprobe = min(2 * nprobe, nlist)
+        index = faiss.IndexRefine(coarse, faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit,
+                                                                     faiss_metric))
+        index.k_factor = 8
+        index.train(sample)
     index.add(vectors)
     return index
 
@@ -64,15 +83,16 @@ def recall_at_k(index, exact, queries: np.ndarray, k: int = 10) -> float:
     return float(np.mean([len(set(a) & set(e)) / k for a, e in zip(approx_ids, exact_ids)]))
 
 
-def check_index_file(path: Path) -> None:
+def check_index_file(path: Path, kind: str = "flat") -> None:
     """Refuse a saved index whose header promises more vectors than the file holds (FAISS would allocate them all
-    before failing): every index cnnkit writes stores its n x d float32 vectors in the file."""
+    before failing): every index cnnkit writes stores its n x d vectors in the file, as float32 (flat, ivf) or as
+    bytes (ivfpq's re-ranking vectors)."""
     with open(path, "rb") as f:
         header = f.read(16)
     if len(header) < 16:
         raise ValueError("too short for a FAISS index")
     dim, count = struct.unpack("<i", header[4:8])[0], struct.unpack("<q", header[8:16])[0]
-    if not 0 < dim <= 1 << 16 or not 0 <= count or 4 * dim * count > path.stat().st_size:
+    if not 0 < dim <= 1 << 16 or not 0 <= count or (1 if kind == "ivfpq" else 4) * dim * count > path.stat().st_size:
         raise ValueError(f"its header promises {count} vectors of dimension {dim}, more than its "
                          f"{path.stat().st_size} bytes hold")
 
@@ -114,7 +134,7 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
         try:
             meta = read_json(meta_path)
             if meta.get("key") == key:
-                check_index_file(index_path)
+                check_index_file(index_path, kind)
                 return LatentIndex(faiss.read_index(str(index_path)), metric, kind, meta["paths"],
                                    np.array(meta["labels"]), run.data_root(manifest), meta.get("recall_at_10"))
         except (RuntimeError, OSError, ValueError, KeyError) as e:  # a damaged index is rebuilt, not trusted

@@ -12,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from cnnkit.config import TrainConfig
-from cnnkit.data.prepare import ImageArrays, load_samples, prepare_training_data, report_counts, split_counts
+from cnnkit.data.prepare import (ImageArrays, load_samples, on_disk, prepare_training_data, report_counts,
+                                 split_counts)
 from cnnkit.errors import ConfigError, DataError, Interrupted, RunError
 from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
@@ -144,7 +145,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
     with locked(run.path), stopping(run):
         if overwrite and _remove(run, RUN_OUTPUTS):
             log.info("Replacing the run in %s (overwrite).", run.path)
-        prepared, config = _prepare(data_dir, config, probe)
+        prepared, config = _prepare(data_dir, config, probe, progress)
         record, manifest = _first_record(prepared, config, run, split_counts(prepared.splits, prepared.classes))
         run.write_split(manifest)
         run.write_record(record)
@@ -152,14 +153,14 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
                     time_limit=time_limit, callbacks=callbacks)
 
 
-def _prepare(data_dir, config: TrainConfig, probe):
+def _prepare(data_dir, config: TrainConfig, probe, progress: bool = False):
     from cnnkit.augment.spec import OVERSAMPLE_DEFAULT
     from cnnkit.models import default_image_size
 
     prepared = prepare_training_data(
         data_dir, image_size=config.image_size, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
         seed=config.seed, skip_bad=config.skip_bad, default_image_size=default_image_size(config.model),
-        **_input_settings(config, is_backbone=probe.has_backbone),
+        data_in=config.data_in, progress=progress, **_input_settings(config, is_backbone=probe.has_backbone),
     )
     if len(prepared.splits["val"]) == 0:
         raise DataError(f"No validation images in {data_dir}: add a val/ folder or raise `val_fraction`.")
@@ -168,10 +169,10 @@ def _prepare(data_dir, config: TrainConfig, probe):
     report_counts(split_counts(prepared.splits, prepared.classes))
     side = max(prepared.preprocessing.image_size)
     if not probe.has_backbone and prepared.preprocessing.channels == 3 and prepared.median_side >= max(128, 2 * side):
-        log.warning("These look like photographs (median shorter side %d px, trained at %dx%d): with few images a "
-                    "pretrained backbone usually does far better than a CNN from scratch. Try `model` "
-                    "efficientnet_lite0 with `pretrained`, or `auto` to compare both within a time budget.",
-                    prepared.median_side, *prepared.preprocessing.image_size)
+        log.warning("These look like photographs (median shorter side %d px, trained at %dx%d px, width x height): "
+                    "with few images a pretrained backbone usually does far better than a CNN from scratch. Try "
+                    "`model` efficientnet_lite0 with `pretrained`, or `auto` to compare both within a time budget.",
+                    prepared.median_side, *reversed(prepared.preprocessing.image_size))
     if config.balance == "oversample" and not config.augment:
         config = config.replace(augment=OVERSAMPLE_DEFAULT)
         log.info("Oversampling without `augment`: repeated images get '%s' so that copies differ.",
@@ -252,8 +253,10 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
                      run.path, ", ".join(stale))
         run.write_record(record)
         manifest = run.read_split()
-        splits = {name: load_samples(run.data_root(manifest), samples, list(record.classes), record.preprocessing,
-                                     multi_label=record.multi_label)
+        pre = record.preprocessing
+        disk = on_disk(config.data_in, sum(map(len, manifest.splits.values())), pre.image_size, pre.channels)
+        splits = {name: load_samples(run.data_root(manifest), samples, list(record.classes), pre,
+                                     multi_label=record.multi_label, disk_cache=disk)
                   for name, samples in manifest.splits.items()}
         return _fit(run, record, splits, ckpt_path=run.last_checkpoint, progress=progress, more_epochs=more_epochs)
 

@@ -8,11 +8,56 @@ from cnnkit.data.preprocess import Preprocessing
 from cnnkit.run.record import FeatureCacheRecord
 
 
-def image_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int, sampler=None):
+def image_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int, sampler=None,
+                 workers: int | None = None):
+    """Batches of (uint8 images N x C x H x W, labels): from memory, or from the disk cache (``LazyImages``) read a
+    batch at a time in ``workers`` DataLoader processes. Both draw the same batches for the same seed."""
     import torch
 
+    from cnnkit.data.prepare import LazyImages
+
+    if isinstance(arrays.images, LazyImages):
+        return _disk_loader(arrays, batch_size, shuffle, seed, sampler, workers)
     images = torch.from_numpy(arrays.images).permute(0, 3, 1, 2).contiguous()
     return tensor_loader(images, arrays.labels, batch_size, shuffle, seed, sampler)
+
+
+class DiskBatches:
+    """A map-style dataset whose items are whole batches: ``dataset[[i, j, ...]]`` reads those images from the disk
+    cache in one go (memory: one batch per worker)."""
+
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, indices):
+        import torch
+
+        batch = torch.from_numpy(self.images[list(indices)]).permute(0, 3, 1, 2).contiguous()
+        return batch, torch.as_tensor(self.labels[list(indices)])
+
+
+def default_workers() -> int:
+    import os
+
+    return min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _disk_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int, sampler, workers: int | None):
+    """The loader of ``tensor_loader`` over the disk cache: the same sampler and generator draws (one seed per epoch
+    for the workers, then the permutation), so the batches are those of the in-memory loader."""
+    import torch
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+
+    workers = default_workers() if workers is None else workers
+    generator = None if sampler is not None else torch.Generator().manual_seed(seed)
+    order = sampler or (RandomSampler(range(len(arrays)), generator=generator) if shuffle
+                        else SequentialSampler(range(len(arrays))))
+    return DataLoader(DiskBatches(arrays.images, arrays.labels), sampler=BatchSampler(order, batch_size, False),
+                      batch_size=None, generator=generator, num_workers=workers)  # not persistent: each epoch
+    # draws its worker seed from the generator, as the in-memory loader does, so the shuffles stay the same
 
 
 def tensor_loader(inputs, labels, batch_size: int, shuffle: bool, seed: int, sampler=None):
@@ -37,8 +82,8 @@ def generators(loaders, sampler=None) -> list:
 
 
 def image_loaders(splits: dict[str, ImageArrays], config: TrainConfig, sampler):
-    return (image_loader(splits["train"], config.batch_size, True, config.seed, sampler),
-            image_loader(splits["val"], config.batch_size, False, config.seed))
+    return (image_loader(splits["train"], config.batch_size, True, config.seed, sampler, config.workers),
+            image_loader(splits["val"], config.batch_size, False, config.seed, workers=config.workers))
 
 
 def cache_refusal(config: TrainConfig) -> str | None:
@@ -82,6 +127,25 @@ def mirrored_features(model, splits: dict[str, ImageArrays], preprocessing: Prep
 
     from cnnkit.feature_cache import cached_features
 
-    out = [cached_features(model, np.ascontiguousarray(splits[name].images[:, :, ::-1]), preprocessing, 1, None,
+    out = [cached_features(model, Mirrored(splits[name].images), preprocessing, 1, None,
                            progress=progress)[0][:, 0].numpy() for name in ("train", "val")]
     return np.concatenate(out)
+
+
+class Mirrored:
+    """Images flipped left to right as they are read: an array's or ``LazyImages``' indexing and iteration."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index):
+        import numpy as np
+
+        return np.ascontiguousarray(np.flip(np.asarray(self.images[index]), axis=-2))
+
+    def __iter__(self):
+        for start in range(0, len(self), 64):
+            yield from self[start:start + 64]
