@@ -44,22 +44,23 @@ class CacheStats:
 @torch.no_grad()
 def cached_features(model, images: np.ndarray, preprocessing: Preprocessing, views: int = 1,
                     augment: str | None = None, cache_dir: Path | None = None, batch_size: int = 32,
-                    progress: bool = True) -> tuple[torch.Tensor, CacheStats]:
+                    progress: bool = True, write: bool = True) -> tuple[torch.Tensor, CacheStats]:
     """Pooled features (N, views, F) of ``model.pool(model.forward_features(x))`` for (N, H, W, C) uint8 ``images``.
 
     View 0 is the image itself; views 1.. are random draws of ``augment`` (seeded per batch, so a rerun on the same
-    images computes the same views). The model's training mode is left as it was.
+    images computes the same views). The model's training mode is left as it was. ``write`` False: entries are read,
+    none written (the processes of a distributed training other than the main one).
     """
     was_training = model.training
     model.eval()
     try:
-        return _features(model, images, preprocessing, views, augment, cache_dir, batch_size, progress)
+        return _features(model, images, preprocessing, views, augment, cache_dir, batch_size, progress, write)
     finally:
         model.train(was_training)
 
 
 @torch.no_grad()
-def _features(model, images, preprocessing, views, augment, cache_dir, batch_size, progress):
+def _features(model, images, preprocessing, views, augment, cache_dir, batch_size, progress, write=True):
     from cnnkit.progress import Progress
 
     device = next(model.parameters()).device
@@ -85,7 +86,8 @@ def _features(model, images, preprocessing, views, augment, cache_dir, batch_siz
         stacked = torch.stack(outs, 1).cpu().numpy().astype(np.float32)
         for i, features in zip(chunk, stacked):
             found[i] = features
-            _save(folder / f"{keys[i]}.npy", features)
+            if write:
+                _save(folder / f"{keys[i]}.npy", features)
     bar.close()
     features = torch.from_numpy(np.stack([found[i] for i in range(len(images))])) if len(images) else torch.zeros(
         0, views, model.num_features)

@@ -139,7 +139,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         config = _train_config(args)
         out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-{config.model}"
         trained = train(args.data, out, config, progress=not (args.no_progress or args.quiet), overwrite=args.overwrite)
-    finish(trained)
+    from cnnkit.training.distributed import is_main
+
+    if is_main(trained.record.training.devices):  # the other processes of a distributed training stop here
+        finish(trained)
 
 
 def _auto(args: argparse.Namespace) -> None:

@@ -21,6 +21,7 @@ HEAD_SOLVERS = ("auto", "lbfgs", "epochs")
 PRECISIONS = ("auto", "32", "bf16")
 DATA_IN = ("auto", "memory", "disk")
 
+SCALE = "several processes or machines (Lightning DDP)"
 DATA, MODEL, BACKBONE, AUGMENT = ("data", "model and training", "pretrained backbones (any timm model; "
                                   "efficientnet_lite0 works offline)", "augmentation and imbalance")
 
@@ -83,7 +84,8 @@ class TrainConfig(DataConfig):
                        group=MODEL)
     epochs: int = option(20, "maximum epochs (of the head, for pretrained backbones); with resume, the new total",
                          group=MODEL)
-    batch_size: int = option(32, "images per batch", group=MODEL)
+    batch_size: int = option(32, "images per batch (per step: with several processes, each takes its share)",
+                             group=MODEL)
     optimizer: str = option("adam", "optimiser", choices=OPTIMIZERS, group=MODEL)
     lr: float = option(1e-3, "learning rate", group=MODEL)
     momentum: float = option(0.9, "momentum of sgd and rmsprop", group=MODEL)
@@ -125,6 +127,13 @@ class TrainConfig(DataConfig):
                                   "auto: disk above 1 GiB of decoded pixels", choices=DATA_IN, group=DATA)
     workers: int | None = option(None, "DataLoader worker processes reading images from the disk cache (default: "
                                        "one per CPU, at most 4)", group=DATA, metavar="N")
+    devices: int = option(1, "processes per machine, one per GPU (or CPU processes); above 1 trains with DDP",
+                          group=SCALE, metavar="N")
+    num_nodes: int = option(1, "machines, each running `devices` processes (torchrun or SLURM: see the README)",
+                            group=SCALE, metavar="M")
+    distributed: str = option("auto", "Lightning's strategy when several processes train (auto: ddp; or ddp_spawn, "
+                                      "fsdp, deepspeed: whatever Lightning's Trainer accepts)", group=SCALE,
+                              metavar="STRATEGY")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -158,6 +167,8 @@ class TrainConfig(DataConfig):
         for name in ("epochs", "batch_size", "finetune_epochs", "unfreeze", "cache_views"):
             check_range(self, name, 1)
         check_range(self, "workers", 0)
+        check_range(self, "devices", 1)
+        check_range(self, "num_nodes", 1)
         for name in ("lr", "finetune_lr"):
             check_range(self, name, 0.0, 10.0, strict_low=True)
         for name in ("mixup", "cutmix", "weight_decay", "early_stopping"):

@@ -24,9 +24,10 @@ HISTORY_COLUMNS = ("epoch", "phase", "train_loss", "train_acc", "val_loss", "val
 class BestWeights(L.Callback):
     """Write the network's weights to ``model.safetensors`` whenever the validation loss reaches a new low."""
 
-    def __init__(self, path: Path, monitor: str = "val_loss"):
+    def __init__(self, path: Path, monitor: str = "val_loss", writes: bool = True):
         self.path = Path(path)
         self.monitor = monitor
+        self.writes = writes  # False in the processes of a distributed training other than the main one
         self.best_score = math.inf
         self.best_epoch = -1
         self.best_metrics: dict[str, float] = {}  # every validation metric logged at the best epoch
@@ -43,7 +44,8 @@ class BestWeights(L.Callback):
         score = metrics[self.monitor]
         if score < self.best_score:
             self.best_score, self.best_epoch, self.best_metrics = score, epoch, dict(metrics)
-            save_weights(model, self.path, {"epoch": str(epoch), self.monitor: f"{score:.6f}"})
+            if self.writes:
+                save_weights(model, self.path, {"epoch": str(epoch), self.monitor: f"{score:.6f}"})
 
     def state_dict(self) -> dict:
         return {"best_score": self.best_score, "best_epoch": self.best_epoch, "best_metrics": self.best_metrics}
@@ -127,8 +129,9 @@ class History(L.Callback):
     """One row per epoch (losses, accuracies, learning rate, seconds), across phases and resumes, rewritten whole
     into ``logs/metrics.csv`` after every epoch: the log is never lost or half-written."""
 
-    def __init__(self, path: Path, phase: str, epoch_offset: int, rows: list[dict] | None = None):
-        self.path, self.phase, self.epoch_offset = Path(path), phase, epoch_offset
+    def __init__(self, path: Path, phase: str, epoch_offset: int, rows: list[dict] | None = None,
+                 writes: bool = True):
+        self.path, self.phase, self.epoch_offset, self.writes = Path(path), phase, epoch_offset, writes
         self.rows: list[dict] = list(rows or [])
         self._start: float | None = None
 
@@ -146,6 +149,8 @@ class History(L.Callback):
         self.write()
 
     def write(self) -> None:
+        if not self.writes:
+            return
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
         writer.writeheader()
@@ -206,8 +211,9 @@ class EpochCheckpoint(L.Callback):
     def save(self, trainer: L.Trainer) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        trainer.save_checkpoint(tmp)
-        os.replace(tmp, self.path)
+        trainer.save_checkpoint(tmp)  # every process takes part; the main one writes (Lightning)
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
 
     def state_dict(self) -> dict:
         return {"phase_index": self.phase_index, "phases_done": self.phases_done, "phase_record": self.phase_record,

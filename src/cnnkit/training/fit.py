@@ -7,7 +7,7 @@ evaluates: scoring the test split is ``cnnkit.evaluate``'s work (the ``train`` c
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -137,20 +137,37 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
     if time_limit is not None and not time_limit > 0:
         raise ConfigError(f"Expected `time_limit` > 0 seconds. Received: time_limit={time_limit}")
     run = RunFolder(out_dir)
-    if run.exists() and not overwrite:
+    main = _distributed_role(config)
+    progress = progress and main
+    if main and run.exists() and not overwrite:
         _refuse_existing(run)
     check_accelerator(config.accelerator)
     probe = _probe(config)
     pretrained = _pretrained_backbone(config) if config.pretrained else None  # missing weights fail now, too
-    with locked(run.path), stopping(run):
-        if overwrite and _remove(run, RUN_OUTPUTS):
+    with locked(run.path) if main else nullcontext(), stopping(run, main):
+        if main and overwrite and _remove(run, RUN_OUTPUTS):
             log.info("Replacing the run in %s (overwrite).", run.path)
         prepared, config = _prepare(data_dir, config, probe, progress)
         record, manifest = _first_record(prepared, config, run, split_counts(prepared.splits, prepared.classes))
-        run.write_split(manifest)
-        run.write_record(record)
+        if main:
+            run.write_split(manifest)
+            run.write_record(record)
         return _fit(run, record, prepared.splits, ckpt_path=None, progress=progress, pretrained=pretrained,
                     time_limit=time_limit, callbacks=callbacks)
+
+
+def _distributed_role(config: TrainConfig) -> bool:
+    """Whether this process is the main one (it writes the run folder); the others log warnings only. Settings
+    that cannot be shared between processes are refused here, before any image is decoded."""
+    from cnnkit.training.distributed import is_main, world_size
+
+    if world_size(config) > 1 and config.balance == "oversample":
+        raise ConfigError("`balance` oversample draws images with one process's sampler; with several processes "
+                          "(`devices`, `num_nodes`) use balance='weights'.")
+    main = is_main(config.devices)
+    if not main:
+        log.setLevel(logging.WARNING)
+    return main
 
 
 def _prepare(data_dir, config: TrainConfig, probe, progress: bool = False):
@@ -190,7 +207,7 @@ def _check_multi_label(config: TrainConfig) -> None:
              "validation split after training.")
 
 
-RESUMABLE_CHANGES = ("epochs", "finetune_epochs")
+RESUMABLE_CHANGES = ("epochs", "finetune_epochs", "devices", "num_nodes", "distributed", "workers", "data_in")
 
 
 def _resumed_config(run: RunFolder, record: RunRecord, changes: dict) -> TrainConfig:
@@ -245,13 +262,16 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
         raise RunError(f"Run {run.path} has no checkpoint to resume from ({run.last_checkpoint} is missing: it "
                        "stopped before its first epoch ended). Start afresh with `overwrite`.")
     _check_epochs(run, config)  # a damaged checkpoint or too few epochs fail here, before anything changes
-    with locked(run.path), stopping(run):
+    main = _distributed_role(config)
+    progress = progress and main
+    with locked(run.path) if main else nullcontext(), stopping(run, main):
         record = record.replace(training=config, status="training", status_reason=None)
-        stale = _remove(run, EVALUATION_OUTPUTS)
+        stale = _remove(run, EVALUATION_OUTPUTS) if main else []
         if stale:
             log.info("Removed the earlier evaluation of %s (%s): it describes weights that training will change.",
                      run.path, ", ".join(stale))
-        run.write_record(record)
+        if main:
+            run.write_record(record)
         manifest = run.read_split()
         pre = record.preprocessing
         disk = on_disk(config.data_in, sum(map(len, manifest.splits.values())), pre.image_size, pre.channels)
@@ -282,17 +302,18 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
     try:
         result = runner.run_all(ckpt_path, more_epochs)
     except BaseException:
-        if runner.feature_cache is not None:
+        if runner.feature_cache is not None and runner.main:
             run.write_record(record.replace(feature_cache=runner.feature_cache))
         raise
     options = {k: v for k, v in record.model.options.items() if k != "flip_average"}
     if getattr(model, "flip_average", False):  # the record builds the network that made the weights
         options["flip_average"] = True
     record = record.replace(model=replace(record.model, options=options))
-    if record.multi_label:
+    if record.multi_label and runner.main:
         record = record.replace(label_thresholds=_label_thresholds(run, record, splits["val"]))
     record = record.replace(status="finished", result=result, feature_cache=runner.feature_cache)
-    run.write_record(record)
+    if runner.main:
+        run.write_record(record)
     return TrainedRun(run.path, record)
 
 
@@ -309,7 +330,7 @@ def _label_thresholds(run: RunFolder, record: RunRecord, val: ImageArrays) -> di
 
 
 @contextmanager
-def stopping(run: RunFolder):
+def stopping(run: RunFolder, main: bool = True):
     """Around a whole training: Ctrl-C and SIGTERM stop it at once (decoding included); a stop or an error marks
     the run interrupted or failed, with the reason and the way on, and a signal ends in ``Interrupted``."""
     from cnnkit.training.interrupts import NAMES, received, signals_interrupt
@@ -323,7 +344,7 @@ def stopping(run: RunFolder):
             # the signal's exception was turned into another one by a library it interrupted (Lightning's logging)
             error = Interrupted(f"Stopped by {NAMES.get(received[-1], received[-1])}", received[-1])
         interrupted = isinstance(error, (Interrupted, KeyboardInterrupt))
-        if run.config_path.exists():
+        if main and run.config_path.exists():
             _record_stop(run, error, interrupted)
         if not interrupted:
             raise

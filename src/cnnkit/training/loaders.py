@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from torch.utils.data import BatchSampler
+
 from cnnkit.config import TrainConfig
 from cnnkit.data.prepare import ImageArrays
 from cnnkit.data.preprocess import Preprocessing
@@ -9,7 +11,7 @@ from cnnkit.run.record import FeatureCacheRecord
 
 
 def image_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int, sampler=None,
-                 workers: int | None = None):
+                 workers: int | None = None, shard: tuple[int, int] | None = None):
     """Batches of (uint8 images N x C x H x W, labels): from memory, or from the disk cache (``LazyImages``) read a
     batch at a time in ``workers`` DataLoader processes. Both draw the same batches for the same seed."""
     import torch
@@ -17,9 +19,17 @@ def image_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int,
     from cnnkit.data.prepare import LazyImages
 
     if isinstance(arrays.images, LazyImages):
-        return _disk_loader(arrays, batch_size, shuffle, seed, sampler, workers)
+        return _disk_loader(arrays, batch_size, shuffle, seed, sampler, workers, shard)
     images = torch.from_numpy(arrays.images).permute(0, 3, 1, 2).contiguous()
-    return tensor_loader(images, arrays.labels, batch_size, shuffle, seed, sampler)
+    return tensor_loader(images, arrays.labels, batch_size, shuffle, seed, sampler, shard)
+
+
+class EpochBatches(BatchSampler):
+    """Batches of indices whose order ``set_epoch`` renews (Lightning calls it on a loader's sampler each epoch)."""
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
 
 
 class DiskBatches:
@@ -45,30 +55,39 @@ def default_workers() -> int:
     return min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def _disk_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int, sampler, workers: int | None):
+def _disk_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int, sampler, workers: int | None,
+                 shard: tuple[int, int] | None = None):
     """The loader of ``tensor_loader`` over the disk cache: the same sampler and generator draws (one seed per epoch
     for the workers, then the permutation), so the batches are those of the in-memory loader."""
     import torch
-    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+    from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
     workers = default_workers() if workers is None else workers
-    generator = None if sampler is not None else torch.Generator().manual_seed(seed)
+    generator = None if sampler is not None or shard else torch.Generator().manual_seed(seed)
+    if shard is not None:
+        sampler = DistributedSampler(range(len(arrays)), num_replicas=shard[1], rank=shard[0], shuffle=shuffle,
+                                     seed=seed)
     order = sampler or (RandomSampler(range(len(arrays)), generator=generator) if shuffle
                         else SequentialSampler(range(len(arrays))))
-    return DataLoader(DiskBatches(arrays.images, arrays.labels), sampler=BatchSampler(order, batch_size, False),
+    return DataLoader(DiskBatches(arrays.images, arrays.labels), sampler=EpochBatches(order, batch_size, False),
                       batch_size=None, generator=generator, num_workers=workers)  # not persistent: each epoch
     # draws its worker seed from the generator, as the in-memory loader does, so the shuffles stay the same
 
 
-def tensor_loader(inputs, labels, batch_size: int, shuffle: bool, seed: int, sampler=None):
+def tensor_loader(inputs, labels, batch_size: int, shuffle: bool, seed: int, sampler=None,
+                  shard: tuple[int, int] | None = None):
     """Batches of (inputs, labels): images or cached features, shuffled with ``seed`` or drawn by ``sampler``.
 
     The shuffling generator is the loader's ``generator``; the epoch checkpoint saves its state, so a resumed run
-    draws the batches an uninterrupted one would."""
+    draws the batches an uninterrupted one would. ``shard`` (rank, processes): this process's share, reshuffled
+    every epoch with ``seed`` (PyTorch's ``DistributedSampler``)."""
     import torch
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
     dataset = TensorDataset(inputs, torch.as_tensor(labels))
+    if shard is not None:
+        return DataLoader(dataset, batch_size=batch_size, sampler=DistributedSampler(
+            dataset, num_replicas=shard[1], rank=shard[0], shuffle=shuffle, seed=seed))
     if sampler is not None:
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
     generator = torch.Generator().manual_seed(seed)
@@ -82,8 +101,19 @@ def generators(loaders, sampler=None) -> list:
 
 
 def image_loaders(splits: dict[str, ImageArrays], config: TrainConfig, sampler):
-    return (image_loader(splits["train"], config.batch_size, True, config.seed, sampler, config.workers),
-            image_loader(splits["val"], config.batch_size, False, config.seed, workers=config.workers))
+    from cnnkit.training.distributed import shard
+
+    part, batch = shard(config), process_batch(config)
+    return (image_loader(splits["train"], batch, True, config.seed, sampler, config.workers, part),
+            image_loader(splits["val"], batch, False, config.seed, workers=config.workers, shard=part))
+
+
+def process_batch(config: TrainConfig) -> int:
+    """Each process's batch: ``batch_size`` is the whole step's, shared by the processes of a distributed training,
+    so that N processes take the steps one process would (and the learning rate keeps its meaning)."""
+    from cnnkit.training.distributed import world_size
+
+    return -(-config.batch_size // world_size(config))
 
 
 def cache_refusal(config: TrainConfig) -> str | None:
@@ -106,10 +136,13 @@ def split_features(model, splits: dict[str, ImageArrays], config: TrainConfig, p
     reason = cache_refusal(config)
     if reason:
         return None, None, FeatureCacheRecord(used=False, reason=reason)
-    views = config.cache_views or 1
-    train, stats = cached_features(model, splits["train"].images, preprocessing, views, config.augment,
+    from cnnkit.training.distributed import is_main
+
+    views, write = config.cache_views or 1, is_main(config.devices)
+    train, stats = cached_features(model, splits["train"].images, preprocessing, views, config.augment, write=write,
                                    progress=progress)
-    val, val_stats = cached_features(model, splits["val"].images, preprocessing, 1, None, progress=progress)
+    val, val_stats = cached_features(model, splits["val"].images, preprocessing, 1, None, progress=progress,
+                                     write=write)
     return train, val, FeatureCacheRecord(used=True, views=views, directory=stats.directory,
                                           reused=stats.reused + val_stats.reused,
                                           computed=stats.computed + val_stats.computed)
@@ -117,18 +150,22 @@ def split_features(model, splits: dict[str, ImageArrays], config: TrainConfig, p
 
 def feature_loaders(train, val, splits: dict[str, ImageArrays], config: TrainConfig, sampler):
     """Batches of cached features for the epoch-by-epoch head."""
-    return (tensor_loader(train, splits["train"].labels, config.batch_size, True, config.seed, sampler),
-            tensor_loader(val, splits["val"].labels, config.batch_size, False, config.seed))
+    from cnnkit.training.distributed import shard
+
+    part, batch = shard(config), process_batch(config)
+    return (tensor_loader(train, splits["train"].labels, batch, True, config.seed, sampler, part),
+            tensor_loader(val, splits["val"].labels, batch, False, config.seed, shard=part))
 
 
-def mirrored_features(model, splits: dict[str, ImageArrays], preprocessing: Preprocessing, progress: bool):
+def mirrored_features(model, splits: dict[str, ImageArrays], preprocessing: Preprocessing, progress: bool,
+                      write: bool = True):
     """Cached pooled features of the mirror images (flipped left to right) of train then val, (N, F) as numpy."""
     import numpy as np
 
     from cnnkit.feature_cache import cached_features
 
-    out = [cached_features(model, Mirrored(splits[name].images), preprocessing, 1, None,
-                           progress=progress)[0][:, 0].numpy() for name in ("train", "val")]
+    out = [cached_features(model, Mirrored(splits[name].images), preprocessing, 1, None, progress=progress,
+                           write=write)[0][:, 0].numpy() for name in ("train", "val")]
     return np.concatenate(out)
 
 

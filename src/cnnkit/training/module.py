@@ -72,8 +72,10 @@ class ClassifierModule(L.LightningModule):
         return (logits.argmax(1) == labels).float().mean()
 
     def _log(self, stage: str, loss: torch.Tensor, accuracy: torch.Tensor, n: int) -> None:
+        several = self._trainer is not None and self.trainer.world_size > 1  # DDP: every process logs the mean
         for name, value in (("loss", loss), ("acc", accuracy)):
-            self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+            self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=n,
+                     sync_dist=several)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         inputs, labels = batch

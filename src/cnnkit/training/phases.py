@@ -76,8 +76,12 @@ def create_trainer(run: RunFolder, config: TrainConfig, phase: Phase, callbacks:
         from cnnkit.training.callbacks import stderr_progress_bar
 
         callbacks = [*callbacks, stderr_progress_bar()]
+    from cnnkit.training.distributed import lightning_strategy
+
     return L.Trainer(
-        max_epochs=phase.epochs, accelerator=config.accelerator, devices=1, deterministic=True,
+        max_epochs=phase.epochs, accelerator=config.accelerator, devices=config.devices, num_nodes=config.num_nodes,
+        strategy=lightning_strategy(config), use_distributed_sampler=False,  # cnnkit shards the data itself
+        deterministic=True,
         precision="bf16-mixed" if phase.precision == "bf16" else "32-true",
         enable_checkpointing=False, callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False,
         num_sanity_val_steps=0, logger=TensorBoardLogger(run.path, name="logs", version=tb_version),
@@ -151,7 +155,10 @@ class PhaseRunner:
         self.class_weights = list(weights.values()) if record.balance.mode == "weights" and weights else None
         self.sampler = (oversampler(splits["train"].labels, len(record.classes), self.config.seed)
                         if self.config.balance == "oversample" else None)
-        self.best = BestWeights(run.weights_path)
+        from cnnkit.training.distributed import is_main
+
+        self.main = is_main(self.config.devices)  # only the main process writes (distributed training)
+        self.best = BestWeights(run.weights_path, writes=self.main)
         self.feature_cache: FeatureCacheRecord | None = record.feature_cache
         self.history: list[dict] = []
         self.deadline = time.monotonic() + time_limit if time_limit is not None else None
@@ -231,11 +238,11 @@ class PhaseRunner:
         log.info("Fine-tuning did not beat the solved head on validation (accuracy %s against %.4f): falling back "
                  "to the head on the pretrained backbone, re-solved on train+val as a transfer run.",
                  "n/a" if tuned is None else f"{tuned:.4f}", head_acc)
-        if self.run.weights_path.exists():  # the fine-tuned best, for a resume that trains it further
+        if self.main and self.run.weights_path.exists():  # the fine-tuned best, for a resume that trains it further
             os.replace(self.run.weights_path, self.finetuned_weights)
         load_weights(self.model, self.head_weights)
         self.model.set_trainable_stages(0)
-        self.best = BestWeights(self.run.weights_path)
+        self.best = BestWeights(self.run.weights_path, writes=self.main)
         self.best.best_score = math.inf
         train, val = self._features()
         epochs = sum(p.epochs_run for p in done)
@@ -277,7 +284,8 @@ class PhaseRunner:
 
         if getattr(self.model, "flip_average", False):
             return None
-        averaged = (x + mirrored_features(self.model, self.splits, self.record.preprocessing, self.progress)) / 2
+        averaged = (x + mirrored_features(self.model, self.splits, self.record.preprocessing, self.progress,
+                                          self.main)) / 2
         return averaged, *choose_by_cv(averaged, y, len(self.record.classes), seed=self.config.seed,
                                        class_weights=self.class_weights)
 
@@ -321,7 +329,7 @@ class PhaseRunner:
         self.history = [*self.history, {"epoch": epochs_before, "phase": f"{phase.name} (L-BFGS, C={C:.3g})",
                                         "train_loss": None, "train_acc": None, **val_metrics, "lr": None,
                                         "seconds": round(time.perf_counter() - start, 4)}]
-        History(self.run.log_dir / "metrics.csv", phase.name, epochs_before, self.history).write()
+        History(self.run.log_dir / "metrics.csv", phase.name, epochs_before, self.history, self.main).write()
         if not fit.converged:
             log.warning("The head's solver stopped before converging (C=%g).", C)
         log.info("Head fitted to the optimum: C=%g by %d-fold cross-validation on train+val (accuracy %.4f), fitted "
@@ -333,10 +341,10 @@ class PhaseRunner:
                                      "fitted_on": "train+val" if last else "train", "flip_average": flip,
                                      "mirror_helps": mirror,
                                      "grid": scores})
-        if not final:  # a fallback happens after the last checkpoint, and again if the run is resumed
+        if not final and self.main:  # a fallback happens after the last checkpoint, and again if the run is resumed
             save_solved_phase(self.run.last_checkpoint, self.model, index, [asdict(p) for p in done], asdict(record),
                               self.history, self.best)
-        if not last:  # fine-tuning follows: the head on the pretrained backbone is what it may fall back to
+        if not last and self.main:  # fine-tuning follows: the head on the pretrained backbone, its fallback
             from cnnkit.weights import save_weights
 
             save_weights(self.model, self.head_weights)
@@ -369,7 +377,7 @@ class PhaseRunner:
                                   channels_last=channels_last, warmup=phase.name == "finetune",
                                   multi_label=self.record.multi_label)
         self.best.epoch_offset = epochs_before
-        history = History(self.run.log_dir / "metrics.csv", phase.name, epochs_before, self.history)
+        history = History(self.run.log_dir / "metrics.csv", phase.name, epochs_before, self.history, self.main)
         saver = EpochCheckpoint(self.run.last_checkpoint, index, [asdict(p) for p in done],
                                 generators(loaders, self.sampler))
         lines = EpochLines(phase.name, epochs_before, self.progress and not stderr_is_terminal())

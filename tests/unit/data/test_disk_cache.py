@@ -83,3 +83,25 @@ def test_the_automatic_choice_goes_to_disk_only_above_a_gibibyte_of_pixels():
     assert not on_disk("auto", 100_000, (32, 32), 3)  # 0.3 GB: memory
     assert on_disk("auto", 100_000, (64, 64), 3)  # 1.2 GB: disk
     assert on_disk("disk", 10, (8, 8), 1) and not on_disk("memory", 10**7, (224, 224), 3)
+
+
+def test_each_process_of_a_distributed_training_reads_its_own_share(folder):
+    import torch
+
+    from cnnkit.config import TrainConfig
+    from cnnkit.training.loaders import image_loader, process_batch
+
+    disk = prepare_training_data(folder, data_in="disk")
+    train = disk.splits["train"]
+    seen = []
+    for rank in (0, 1):
+        loader = image_loader(train, 4, True, 0, workers=0, shard=(rank, 2))
+        loader.sampler.set_epoch(1)  # as Lightning does each epoch
+        seen.append(torch.cat([x.flatten(1) for x, _ in loader]))
+    assert len(train) % 2 == 0
+    rows = {tuple(r.tolist()) for r in torch.cat(seen)}
+    assert len(rows) == len(train)  # together they read every image; no image twice (the count is even)
+    first_epoch = image_loader(train, 4, True, 0, workers=0, shard=(0, 2))
+    assert not torch.equal(torch.cat([x.flatten(1) for x, _ in first_epoch]), seen[0])  # a new order each epoch
+    assert process_batch(TrainConfig(batch_size=32, devices=2, num_nodes=2)) == 8
+    assert process_batch(TrainConfig(batch_size=30, devices=4)) == 8

@@ -132,3 +132,21 @@ def test_a_crafted_index_header_is_refused_before_faiss_reads_it(trained_run, tm
     with pytest.raises(ValueError, match="promises 1000000000 vectors"):
         latent_index.check_index_file(saved)
     assert run_index(run).index.ntotal == good.index.ntotal and "damaged" in caplog.text  # rebuilt, not read
+
+
+def test_an_approximate_index_searches_more_lists_until_its_recall_reaches_the_target():
+    from cnnkit.errors import ConfigError
+    from cnnkit.latent.index import PQ_MIN_VECTORS, TARGET_RECALL, tune_recall
+
+    rng = np.random.default_rng(0)
+    mapping = rng.standard_normal((16, 64)).astype(np.float32) / 4
+    vectors = rng.standard_normal((12_000, 16)).astype(np.float32) @ mapping  # no clusters: IVF's hard case
+    for kind in ("ivf", "ivfpq"):
+        index = build_faiss_index(vectors, "l2", kind)
+        untuned = recall_at_k(index, build_faiss_index(vectors, "l2", "flat"), vectors[:200] + 0.01)
+        tuned = tune_recall(index, vectors, "l2")
+        assert tuned["recall_at_10"] >= TARGET_RECALL and tuned["nprobe"] > 8
+        again = recall_at_k(index, build_faiss_index(vectors, "l2", "flat"), vectors[-200:] + 0.01)
+        assert again > untuned and again >= TARGET_RECALL - 0.05  # other queries: the tuned index holds up
+    with pytest.raises(ConfigError, match="ivfpq"):
+        build_faiss_index(vectors[:PQ_MIN_VECTORS - 1], "l2", "ivfpq")
