@@ -62,7 +62,8 @@ def pixels(run: Path) -> dict:
 
     predictor, test = test_split(run)
     folder = RunFolder(run)
-    parts = [folder.load_split(s, predictor.classes, predictor.preprocessing, multi_label=True) for s in ("train", "val")]
+    parts = [folder.load_split(s, predictor.classes, predictor.preprocessing, multi_label=True)
+             for s in ("train", "val")]
     x = np.concatenate([p.images for p in parts]).reshape(sum(len(p) for p in parts), -1) / 255.0
     y = np.concatenate([p.labels for p in parts]).astype(int)
     model = GridSearchCV(make_pipeline(StandardScaler(), OneVsRestClassifier(LogisticRegression(max_iter=2000))),

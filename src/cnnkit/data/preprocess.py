@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-
 MAX_SIDE = 4096  # the largest input side a run may declare
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import struct
 import logging
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path

@@ -12,8 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from cnnkit.config import TrainConfig
-from cnnkit.data.prepare import (ImageArrays, load_samples, on_disk, prepare_training_data, report_counts,
-                                 split_counts)
+from cnnkit.data.prepare import (
+    ImageArrays,
+    load_samples,
+    on_disk,
+    prepare_training_data,
+    report_counts,
+    split_counts,
+)
 from cnnkit.errors import ConfigError, DataError, Interrupted, RunError
 from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
