@@ -197,3 +197,20 @@ class ExportConfig:
         check_declared(self)
         check_range(self, "tolerance", 0.0, 100.0)
         check_range(self, "calibration", 1, 100_000)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Where ``cnnkit serve`` listens and what it accepts."""
+
+    host: str = option("127.0.0.1", "address to listen on (another than loopback exposes the runs to the network)")
+    port: int = option(8000, "port to listen on")
+    max_upload_mb: float = option(20.0, "largest upload accepted, in MB", metavar="MB")
+    max_pixels: int = option(50_000_000, "largest image accepted, in pixels (a decompression bomb is refused from "
+                                         "its header)", metavar="N")
+
+    def __post_init__(self) -> None:
+        check_declared(self)
+        check_range(self, "port", 0, 65535)
+        check_range(self, "max_upload_mb", 0.0, 10_000.0, strict_low=True)
+        check_range(self, "max_pixels", 1)

@@ -45,12 +45,13 @@ def _thresholds(run_dir, c: ScanConfig, result, classes, dots, matching: tuple, 
 
 @with_options(ScanConfig)
 def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, config: ScanConfig | None = None, *,
-               dots: str | Path | None = None) -> dict:
+               dots: str | Path | None = None, predictor: Predictor | None = None) -> dict:
     """Scan one photograph with a run's patch classifier and write heatmaps, counts, detections (and the comparison
     with ``dots``) into ``out``. ``scale`` resizes the photo first, so that objects have the size they had in the
-    training patches; positions in the outputs are in the original photo's pixels."""
+    training patches; positions in the outputs are in the original photo's pixels. ``predictor``: the run's, already
+    loaded (a server scanning many photos)."""
     c = config or ScanConfig()
-    predictor = Predictor.load(run_dir, backend="torch")
+    predictor = predictor or Predictor.load(run_dir, backend="torch")
     if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; scanning needs a CNN patch classifier (patch_cnn is exact).")
     if predictor.multi_label:

@@ -1,0 +1,44 @@
+"""``cnnkit serve``: the web page and JSON API over trained runs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from cnnkit.cli.options import add_options, settings
+from cnnkit.errors import CnnkitError
+
+log = logging.getLogger("cnnkit")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def register(sub) -> None:
+    from cnnkit.config import ServeConfig
+
+    p = sub.add_parser("serve", help="a local web page (drop an image, see the answer, its nearest training images "
+                                     "and scans) and a JSON API over runs")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders to serve")
+    add_options(p, ServeConfig, grouped=False)
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from cnnkit.config import ServeConfig
+
+    config = settings(args, ServeConfig)
+    try:
+        import uvicorn
+
+        from cnnkit.serve.app import create_app
+    except ImportError:
+        raise CnnkitError("cnnkit serve needs FastAPI and uvicorn: pip install 'cnnkit[serve]'.") from None
+    from cnnkit.serve.uploads import Limits
+
+    app = create_app(args.runs, Limits(int(config.max_upload_mb * 1e6), config.max_pixels))
+    if config.host not in LOOPBACK:
+        log.warning("Listening on %s: anyone who reaches this machine on port %d can use the served runs and see "
+                    "their training images. Use --host 127.0.0.1 to keep them to this machine.", config.host,
+                    config.port)
+    print(f"Serving {len(args.runs)} run(s) at http://{config.host}:{config.port}/ (API: /docs); Ctrl-C stops.",
+          flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")

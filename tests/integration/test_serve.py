@@ -1,0 +1,169 @@
+"""`cnnkit serve`: the JSON API in-process (FastAPI's test client), its limits and refusals, and the page in a real
+headless browser (skipped, saying why, where no Chromium is installed)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="cnnkit[serve] is not installed")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from cnnkit.inference import Predictor  # noqa: E402
+from cnnkit.serve.app import create_app  # noqa: E402
+from cnnkit.serve.uploads import Limits  # noqa: E402
+
+
+def png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client(trained_run) -> TestClient:
+    return TestClient(create_app([trained_run], Limits(max_bytes=200_000, max_pixels=1_000_000)))
+
+
+@pytest.fixture(scope="module")
+def sample(pattern_data) -> Path:
+    return sorted((pattern_data / "right").glob("*.png"))[0]
+
+
+def test_the_api_lists_the_run_with_its_classes_and_scores(client, trained_run):
+    runs = client.get("/api/runs").json()
+    assert [r["id"] for r in runs] == [trained_run.name]
+    assert runs[0]["classes"] == ["left", "right", "top"] and runs[0]["test"]["accuracy"] is not None
+    assert client.get("/openapi.json").json()["paths"].keys() >= {"/api/predict", "/api/similar", "/api/scan"}
+
+
+def test_predict_gives_what_the_predictor_gives(client, trained_run, sample):
+    answer = client.post("/api/predict", files={"file": ("x.png", sample.read_bytes(), "image/png")})
+    assert answer.status_code == 200, answer.text
+    expected = Predictor.load(trained_run).predict([sample])[0]
+    body = answer.json()
+    assert body["label"] == expected.label
+    assert body["probabilities"] == pytest.approx(expected.probabilities, abs=1e-6)
+
+
+def test_similar_returns_training_images_served_by_number(client, sample):
+    body = client.post("/api/similar?k=3", files={"file": ("x.png", sample.read_bytes())}).json()
+    assert len(body["neighbours"]) == 3 and body["neighbours"][0]["distance"] <= body["neighbours"][1]["distance"]
+    picture = client.get(body["neighbours"][0]["image"])
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    Image.open(io.BytesIO(picture.content)).verify()
+
+
+def test_scan_counts_a_larger_picture(client, pattern_data):
+    tiles = [Image.open(p).convert("RGB") for p in sorted((pattern_data / "left").glob("*.png"))[:4]]
+    photo = Image.new("RGB", (64, 64))
+    for i, tile in enumerate(tiles):
+        photo.paste(tile, ((i % 2) * 32, (i // 2) * 32))
+    answer = client.post("/api/scan", files={"file": ("photo.png", png(photo))})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body["counts"]) <= {"left", "right", "top"} and body["photo_size"] == [64, 64]
+    assert any(name.startswith("heatmap") for name in body["images"])
+
+
+@pytest.mark.parametrize("content, status, words", [
+    (b"", 400, "empty"),
+    (b"this is not an image at all", 415, "not an image"),
+    (png(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)))[:2000], 400,
+     "damaged"),  # a truncated PNG: the header reads, the body does not
+    (b"x" * 200_001, 413, "MB"),
+    (png(Image.new("L", (2000, 1000))), 413, "pixels"),  # 2 megapixels against a limit of 1
+])
+def test_bad_uploads_are_refused_with_a_clear_reason(client, content, status, words):
+    answer = client.post("/api/predict", files={"file": ("upload.png", content)})
+    assert answer.status_code == status and words in answer.json()["detail"]
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(client):
+    bomb = png(Image.new("1", (12_000, 12_000)))  # a few kB that would decode to 144 megapixels
+    assert len(bomb) < 200_000
+    answer = client.post("/api/predict", files={"file": ("bomb.png", bomb)})
+    assert answer.status_code == 413 and "pixels" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/runs/..%2F..%2Fetc/report", "/runs/%2Fetc%2Fpasswd/report",
+                                  "/runs/x/train-image/-1", "/runs/{run}/train-image/99999",
+                                  "/runs/{run}/train-image/..%2F..%2Fconfig.json"])
+def test_no_path_from_a_request_reaches_the_file_system(client, trained_run, path):
+    answer = client.get(path.format(run=trained_run.name))
+    assert answer.status_code in (404, 422)
+    assert "root:" not in answer.text and "record_version" not in answer.text
+
+
+def test_an_unknown_run_is_named(client, sample):
+    answer = client.post("/api/predict?run=nope", files={"file": ("x.png", sample.read_bytes())})
+    assert answer.status_code == 404 and "nope" in answer.json()["detail"]
+
+
+def test_concurrent_requests_queue_for_one_model(client, sample, trained_run):
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = sample.read_bytes()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: client.post("/api/predict", files={"file": ("x.png", data)}), range(32)))
+    assert all(a.status_code == 200 for a in answers)
+    assert len({a.json()["label"] for a in answers}) == 1
+
+
+def test_the_page_and_the_report_are_served(client, trained_run):
+    page = client.get("/")
+    assert page.status_code == 200 and "/api/predict" in page.text and "http" not in page.text.split("<script>")[0]
+    assert client.get(f"/runs/{trained_run.name}/report").text.startswith("<!DOCTYPE html>")
+    one = client.get("/compare")  # one run: nothing to compare, said in one line
+    assert one.status_code == 400 and "two runs" in one.json()["detail"]
+
+
+def _browser() -> str | None:
+    return next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(name)), None)
+
+
+@pytest.mark.slow
+def test_a_real_browser_uploads_an_image_and_sees_the_prediction(trained_run, sample, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    browser_path = _browser()
+    if browser_path is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "serve", str(trained_run), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        expected = Predictor.load(trained_run).predict([sample])[0].label
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("#run option", state="attached")
+            page.set_input_files("#files", str(sample))
+            page.wait_for_selector(".card .label", timeout=30_000)
+            assert page.inner_text(".card .label") == expected
+            page.wait_for_selector(".neighbours img", timeout=30_000)
+            page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+            browser.close()
+        assert np.asarray(Image.open(tmp_path / "page.png")).std() > 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
