@@ -201,9 +201,14 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
     if kind != "flat":
         tuned = tune_recall(index, vectors, metric)
         recall = tuned["recall_at_10"]
+        lists = _search_settings(index)[0].nlist
         if recall < TARGET_RECALL:
             log.warning("The %s index reaches recall@10 %.2f against exact search at best (%d lists searched): "
                         "use `index` flat or ivf for exact-quality neighbours.", kind, recall, tuned["nprobe"])
+        elif tuned["nprobe"] > lists // 4:
+            log.warning("The %s index needs %d of its %d lists searched for recall@10 %.2f: these vectors do not "
+                        "cluster, and exact search (`index` flat) is about as fast.", kind, tuned["nprobe"], lists,
+                        recall)
     with locked(run.path):
         atomic_write(index_path, lambda tmp: faiss.write_index(index, str(tmp)))
         write_json(meta_path, {"key": key, "paths": paths, "labels": labels.tolist(),
