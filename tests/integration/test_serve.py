@@ -167,3 +167,42 @@ def test_a_real_browser_uploads_an_image_and_sees_the_prediction(trained_run, sa
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_each_model_loads_once_however_many_requests(trained_run, sample, monkeypatch):
+    import cnnkit.inference.base as base
+
+    loads = []
+    original = base.Predictor.load.__func__
+    monkeypatch.setattr(base.Predictor, "load", classmethod(lambda cls, *a, **k: loads.append(a) or
+                                                            original(cls, *a, **k)))
+    client = TestClient(create_app([trained_run]))
+    for _ in range(5):
+        assert client.post("/api/predict", files={"file": ("x.png", sample.read_bytes())}).status_code == 200
+    assert len(loads) == 1
+
+
+def test_test_time_augmentation_where_the_run_allows_it(augmented_run, trained_run, sample):
+    client = TestClient(create_app([augmented_run, trained_run]))
+    runs = {r["id"]: r for r in client.get("/api/runs").json()}
+    assert runs[augmented_run.name]["tta"] and not runs[trained_run.name]["tta"]
+    files = {"file": ("x.png", sample.read_bytes())}
+    answer = client.post(f"/api/predict?run={augmented_run.name}&tta=4", files=files)
+    assert answer.status_code == 200 and answer.json()["tta"] == 4
+    refused = client.post(f"/api/predict?run={trained_run.name}&tta=4", files=files)
+    assert refused.status_code == 400 and "augmentation" in refused.json()["detail"]
+
+
+def test_listening_beyond_this_machine_is_said(trained_run, monkeypatch, capsys):
+    import uvicorn
+
+    from cnnkit.cli import main
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, log_level: calls.append((host, port)))
+    assert main(["serve", str(trained_run), "--host", "0.0.0.0", "--port", "8123"]) == 0
+    captured = capsys.readouterr()
+    assert calls == [("0.0.0.0", 8123)] and "http://0.0.0.0:8123/" in captured.out
+    assert "anyone who reaches this machine" in captured.err
+    assert main(["serve", str(trained_run)]) == 0 and calls[-1] == ("127.0.0.1", 8000)
+    assert "anyone" not in capsys.readouterr().err
