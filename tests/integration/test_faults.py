@@ -72,7 +72,7 @@ def history(run: Path) -> list[list[str]]:
 @pytest.mark.parametrize("data_in", ["memory", "disk"])  # disk: images read back from the decoded cache in workers
 def test_a_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(data, tmp_path, data_in):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert cnnkit(*train_args(data, whole, "--epochs", "12")).returncode == 0
+    assert cnnkit(*train_args(data, whole, "--epochs", "12", "--data-in", data_in)).returncode == 0
     process = start(*train_args(data, killed, "--epochs", "12", "--data-in", data_in))
     wait_for(lambda: epochs_logged(killed) >= 4, process)
     process.send_signal(signal.SIGKILL)
