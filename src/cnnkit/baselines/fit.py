@@ -100,7 +100,7 @@ def train_baseline(data_dir: str | Path, out_dir: str | Path, config: BaselineCo
         return fit_probe(data_dir, run, config)
     prepared = prepare_training_data(data_dir, image_size=config.image_size, channels=config.channels,
                                      val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                                     seed=config.seed, skip_bad=config.skip_bad)
+                                     seed=config.seed, skip_bad=config.skip_bad, dedupe=config.dedupe)
     counts = split_counts(prepared.splits, prepared.classes)
     report_counts(counts)
     start = time.perf_counter()

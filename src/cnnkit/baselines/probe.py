@@ -33,7 +33,7 @@ def _backbone_data(data_dir, config: BaselineConfig):
         data_dir, image_size=config.image_size, channels=3, crop_pct=cfg["crop_pct"],
         interpolation=cfg["interpolation"] if cfg["interpolation"] in INTERPOLATIONS else "bilinear",
         normalization=pretrained_normalization(config.backbone), val_fraction=config.val_fraction,
-        test_fraction=config.test_fraction, seed=config.seed, skip_bad=config.skip_bad,
+        test_fraction=config.test_fraction, seed=config.seed, skip_bad=config.skip_bad, dedupe=config.dedupe,
         default_image_size=default_image_size(config.backbone))
 
 

@@ -1,10 +1,10 @@
 """Settings, declared once: the dataclasses every command and the Python API take (no heavy imports here)."""
 
-from cnnkit.config.commands import (DecisionConfig, EvaluateConfig, ExportConfig, PatchConfig, PredictConfig,
+from cnnkit.config.commands import (AuditConfig, DecisionConfig, EvaluateConfig, ExportConfig, PatchConfig, PredictConfig,
                                     PreviewConfig, ScanConfig, SearchConfig, ServeConfig, TsneConfig)
 from cnnkit.config.parse import parse_head, parse_options, parse_size
 from cnnkit.config.training import BaselineConfig, DataConfig, TrainConfig
 
-__all__ = ["BaselineConfig", "DataConfig", "DecisionConfig", "EvaluateConfig", "ExportConfig", "PatchConfig",
+__all__ = ["AuditConfig", "BaselineConfig", "DataConfig", "DecisionConfig", "EvaluateConfig", "ExportConfig", "PatchConfig",
            "PredictConfig", "PreviewConfig", "ScanConfig", "SearchConfig", "ServeConfig", "TrainConfig", "TsneConfig",
            "parse_head", "parse_options", "parse_size"]

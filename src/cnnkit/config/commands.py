@@ -214,3 +214,24 @@ class ServeConfig:
         check_range(self, "port", 0, 65535)
         check_range(self, "max_upload_mb", 0.0, 10_000.0, strict_low=True)
         check_range(self, "max_pixels", 1)
+
+
+AUDIT_FEATURES = ("auto", "run", "pretrained", "pixels")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """What ``cnnkit audit`` compares and how strictly."""
+
+    features: str = option("auto", "latent vectors for near-duplicates and label errors: the run's, EfficientNet-Lite0's "
+                                   "pretrained ones (offline, cached) or small grayscale pixels; auto: the run's when "
+                                   "given, else pretrained", choices=AUDIT_FEATURES)
+    hash_bits: int = option(6, "near-duplicates: difference hashes at most this many of 64 bits apart", metavar="N")
+    cosine: float = option(0.95, "near-duplicates: and latent vectors at least this similar (cosine)")
+    folds: int = option(5, "label errors: folds of the cross-validated probabilities")
+
+    def __post_init__(self) -> None:
+        check_declared(self)
+        check_range(self, "hash_bits", 0, 32)
+        check_range(self, "cosine", 0.0, 1.0)
+        check_range(self, "folds", 2, 20)

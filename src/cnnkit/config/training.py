@@ -49,6 +49,8 @@ class DataConfig(ReadConfig):
     test_fraction: float = option(0.15, "share of each class held out for the test (flat folders)", group=DATA)
     seed: int = option(0, "seed of the split, the initial weights and the batches: the same seed gives the same "
                           "split", group=DATA)
+    dedupe: bool = option(False, "leave out copies of identical files before the split: one copy of each is kept, "
+                                 "none of copies labelled differently (what is left out is recorded)", group=DATA)
 
     def __post_init__(self) -> None:
         check_declared(self)

@@ -135,6 +135,7 @@ class PreparedData:
     skipped: list[str]
     median_side: int = 0  # the median of the images' shorter sides, before resizing
     multi_label: bool = False
+    dropped: dict = field(default_factory=dict)  # dedupe: path -> why it was left out
 
 
 def decode_or_error(path: Path, image_size: tuple[int, int], channels: int, interpolation: str = "bilinear",
@@ -226,6 +227,7 @@ def prepare_training_data(
     default_image_size: tuple[int, int] | None = None,
     data_in: str = "memory",
     progress: bool = False,
+    dedupe: bool = False,
 ) -> PreparedData:
     """Scan, check and decode every image, split the good ones, and fit the standardisation on train only.
 
@@ -236,8 +238,10 @@ def prepare_training_data(
     ``normalization`` (mean, std) replaces the train split's own statistics (a pretrained backbone's).
     ``data_in`` (see ``on_disk``): "disk" decodes into ``data.cache.DecodedCache`` a chunk at a time, and the splits'
     images are ``LazyImages`` reading it back: memory stays that of a chunk, whatever the number of images.
+    Files with identical bytes are warned about, or with ``dedupe`` left out (``data.duplicates.dedupe``; listed
+    in ``dropped``).
     """
-    scan = scan_folder(root)
+    scan, groups, dropped = _deduplicated(scan_folder(root), dedupe)
     everything = [s for samples in scan.samples.values() for s in samples]
     infos, errors = _probe_all(scan.root, everything)
     good_infos = [i for i in infos if i is not None]
@@ -245,18 +249,14 @@ def prepare_training_data(
         report_unreadable(errors, skip_bad=False)
     size = tuple(image_size) if image_size else auto_image_size(good_infos, default_image_size)
     n_channels = channels or (1 if all(i.grayscale for i in good_infos) else 3)
-    disk = on_disk(data_in, len(everything), size, n_channels)
-    log.info("Decoding %d images from %s at %dx%d (width x height), %d channel(s)%s", len(everything), scan.root,
-             size[1], size[0], n_channels, ", into the disk cache" if disk else "")
-    decoding = (size, n_channels, interpolation, crop_pct)
-    if disk:
-        decoded, stack = _decode_to_disk(scan, everything, infos, errors, decoding, skip_bad, progress)
-    else:
-        decoded, n_channels = _decode_to_memory(scan, everything, infos, errors, decoding, skip_bad, channels)
-        stack = None
+    decoded, stack, n_channels = _decode_all(scan, everything, infos, errors, (size, n_channels, interpolation,
+                                             crop_pct), skip_bad, channels, on_disk(data_in, len(everything), size,
+                                                                                    n_channels), progress)
     skipped = [rel for rel, _ in everything if rel not in decoded]
     samples = {name: [s for s in found if s[0] in decoded] for name, found in scan.samples.items()}
     manifest = make_split(str(scan.root.resolve()), scan.layout, samples, val_fraction, test_fraction, seed)
+    if not dedupe:
+        _warn_duplicates(scan.root, groups, manifest)
     classes = list(scan.classes)
     splits = {name: (stack or _stack)(found, decoded, classes, size, n_channels, scan.root, scan.multi_label)
               for name, found in manifest.splits.items()}
@@ -268,7 +268,41 @@ def prepare_training_data(
         if isinstance(arrays.images, LazyImages):
             arrays.images.preprocessing = preprocessing
     median_side = int(np.median([min(i.width, i.height) for i in good_infos]))
-    return PreparedData(classes, manifest, preprocessing, splits, skipped, median_side, scan.multi_label)
+    return PreparedData(classes, manifest, preprocessing, splits, skipped, median_side, scan.multi_label, dropped)
+
+
+def _decode_all(scan, everything, infos, errors, decoding, skip_bad, channels, disk: bool, progress: bool):
+    """(decoded images or their cache positions, how a split's arrays are made, the channels), in memory or on
+    disk."""
+    size, n_channels = decoding[:2]
+    log.info("Decoding %d images from %s at %dx%d (width x height), %d channel(s)%s", len(everything), scan.root,
+             size[1], size[0], n_channels, ", into the disk cache" if disk else "")
+    if disk:
+        return (*_decode_to_disk(scan, everything, infos, errors, decoding, skip_bad, progress), n_channels)
+    decoded, n_channels = _decode_to_memory(scan, everything, infos, errors, decoding, skip_bad, channels)
+    return decoded, None, n_channels
+
+
+def _warn_duplicates(root: Path, groups, manifest: SplitManifest) -> None:
+    from cnnkit.data.duplicates import warn_duplicates
+
+    warn_duplicates(root, groups, {p: name for name, found in manifest.splits.items() for p, _ in found})
+
+
+def _deduplicated(scan, dedupe: bool):
+    """The scan (without the dropped copies when ``dedupe``), the groups of identical files, and what was dropped."""
+    from dataclasses import replace
+
+    from cnnkit.data.duplicates import dedupe as choose, identical_files
+
+    groups = identical_files(scan.root, [s for found in scan.samples.values() for s in found])
+    if not dedupe or not groups:
+        return scan, groups, {}
+    dropped = choose(groups)
+    log.info("dedupe: %d of the files in %d groups of identical files left out (%s)", len(dropped), len(groups),
+             "one copy of each kept; copies with different classes all left out")
+    samples = {name: [s for s in found if s[0] not in dropped] for name, found in scan.samples.items()}
+    return replace(scan, samples=samples), groups, dropped
 
 
 def _probe_all(root: Path, samples) -> tuple[list, list[str]]:

@@ -52,6 +52,7 @@ class DataRecord:
     layout: str
     counts: dict[str, dict[str, int]]
     skipped: tuple[str, ...] = ()
+    dropped: dict[str, str] | None = None  # dedupe: each file left out, and why
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ def _first_record(prepared, config: TrainConfig, run: RunFolder, counts: dict) -
                       dict(config.model_options), config.init)
     record = RunRecord(model=model, classes=tuple(prepared.classes), preprocessing=prepared.preprocessing,
                        multi_label=prepared.multi_label,
-                       data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped)),
+                       data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped),
+                                       prepared.dropped or None),
                        training=config, balance=BalanceRecord(**balance_record(config.balance, counts["train"])))
     return record, manifest
 
@@ -183,7 +184,8 @@ def _prepare(data_dir, config: TrainConfig, probe, progress: bool = False):
     prepared = prepare_training_data(
         data_dir, image_size=config.image_size, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
         seed=config.seed, skip_bad=config.skip_bad, default_image_size=default_image_size(config.model),
-        data_in=config.data_in, progress=progress, **_input_settings(config, is_backbone=probe.has_backbone),
+        data_in=config.data_in, progress=progress, dedupe=config.dedupe,
+        **_input_settings(config, is_backbone=probe.has_backbone),
     )
     if len(prepared.splits["val"]) == 0:
         raise DataError(f"No validation images in {data_dir}: add a val/ folder or raise `val_fraction`.")

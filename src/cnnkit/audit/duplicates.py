@@ -1,0 +1,82 @@
+"""Exact duplicates (the same decoded pixels) and near-duplicates (perceptual hashes within a few bits, or latent
+vectors with a cosine above a threshold), grouped; each group says whether it crosses splits or classes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnkit.audit.inventory import Item
+
+
+class _Groups:
+    """Union-find over item indices."""
+
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, i: int, j: int) -> None:
+        self.parent[self.find(i)] = self.find(j)
+
+    def groups(self) -> list[list[int]]:
+        found: dict[int, list[int]] = {}
+        for i in range(len(self.parent)):
+            found.setdefault(self.find(i), []).append(i)
+        return [g for g in found.values() if len(g) > 1]
+
+
+def _describe(items: list[Item], members: list[int], kind: str, evidence: str) -> dict:
+    splits = sorted({items[i].split for i in members})
+    classes = sorted({items[i].label for i in members})
+    return {"kind": kind, "evidence": evidence, "files": [items[i].path for i in members],
+            "classes": classes, "splits": splits,
+            "crosses_splits": len(splits) > 1 and "all" not in splits, "crosses_classes": len(classes) > 1}
+
+
+def exact_duplicates(items: list[Item]) -> list[dict]:
+    """Groups of images whose decoded pixels are identical (whatever their files' bytes)."""
+    by_pixels: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        if not item.error:
+            by_pixels.setdefault(item.pixels_sha256, []).append(i)
+    return [_describe(items, members, "exact", "identical decoded pixels")
+            for members in by_pixels.values() if len(members) > 1]
+
+
+def _hash_pairs(hashes: np.ndarray, bits: int) -> list[tuple[int, int]]:
+    """Pairs of 64-bit hashes at most ``bits`` apart (Hamming distance), a block of rows at a time."""
+    pairs = []
+    as_bytes = hashes.view(np.uint8).reshape(len(hashes), 8)
+    for start in range(0, len(hashes), 512):
+        block = as_bytes[start:start + 512]
+        distance = np.unpackbits(block[:, None, :] ^ as_bytes[None, :, :], axis=2).sum(axis=2)
+        for i, j in zip(*np.nonzero(distance <= bits)):
+            if start + i < j:
+                pairs.append((int(start + i), int(j)))
+    return pairs
+
+
+def near_duplicates(items: list[Item], hash_bits: int, vectors: np.ndarray | None = None,
+                    cosine: float = 0.95) -> list[dict]:
+    """Groups of images that are not pixel-identical but alike: difference hashes at most ``hash_bits`` of 64
+    apart and, given latent ``vectors`` (one row per item), a cosine similarity of at least ``cosine`` too (two
+    views of one picture pass both; two pictures of one kind of object seldom pass the hash)."""
+    good = [i for i, item in enumerate(items) if not item.error]
+    groups = _Groups(len(items))
+    hashes = np.array([items[i].dhash for i in good], dtype=np.uint64)
+    unit = None
+    if vectors is not None:
+        unit = np.asarray(vectors, dtype=np.float64)[good]
+        unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    for a, b in _hash_pairs(hashes, hash_bits):
+        if unit is None or float(unit[a] @ unit[b]) >= cosine:
+            groups.join(good[a], good[b])
+    rule = f"difference hashes within {hash_bits} of 64 bits" + (
+        f" and latent cosine >= {cosine}" if vectors is not None else "")
+    return [_describe(items, members, "near", rule) for members in groups.groups()
+            if len({items[i].pixels_sha256 for i in members}) > 1]  # an exact group is reported as exact

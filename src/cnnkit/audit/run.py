@@ -1,0 +1,135 @@
+"""``audit``: read every image once, then look for duplicates, label errors, metadata traces and empty images, and
+write ``audit.json`` and ``audit.html`` into a folder of their own. The data folder is only read."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cnnkit.audit.duplicates import exact_duplicates, near_duplicates
+from cnnkit.audit.inventory import Item, inventory
+from cnnkit.config import AuditConfig
+from cnnkit.errors import ConfigError
+from cnnkit.options import with_options
+
+log = logging.getLogger("cnnkit")
+SUSPECTS_SHOWN = 30
+NEAR_EMPTY_CONTRAST = 2.0  # std of the pixels, in levels of 255
+
+
+def _run_splits(run: str | Path | None) -> dict[str, str] | None:
+    """path -> split of a run trained on this data (a flat folder's split lives in the run)."""
+    if run is None:
+        return None
+    from cnnkit.run import RunFolder
+
+    manifest = RunFolder(run).read_split()
+    return {path: split for split, samples in manifest.splits.items() for path, _ in samples}
+
+
+def _features(root: Path, items: list[Item], config: AuditConfig, run, progress: bool) -> tuple[np.ndarray, str]:
+    """One latent vector per readable item: the run's, a pretrained backbone's, or small grayscale pixels."""
+    kind = config.features if config.features != "auto" else ("run" if run else "pretrained")
+    paths = [root / i.path for i in items]
+    if kind == "pixels":
+        from cnnkit.data.decode import load_image
+
+        return np.stack([load_image(p, (32, 32), 1).reshape(-1) / 255.0 for p in paths]).astype(np.float32), \
+            "grayscale pixels at 32x32"
+    if kind == "run":
+        if run is None:
+            raise ConfigError("`features` run needs `run`: the run whose latent vectors to use.")
+        from cnnkit.inference import Predictor
+
+        predictor = Predictor.load(run, backend="torch")
+        return predictor.embed_files(paths, progress=progress)[0], f"the latent vectors of {Path(run).name}"
+    return _pretrained_features(paths, progress), "EfficientNet-Lite0's ImageNet features (frozen, cached)"
+
+
+def _pretrained_features(paths: list[Path], progress: bool) -> np.ndarray:
+    from cnnkit.data.decode import load_image
+    from cnnkit.data.preprocess import Preprocessing
+    from cnnkit.feature_cache import cached_features
+    from cnnkit.models import create_model
+    from cnnkit.models.pretrained import load_pretrained, pretrained_normalization
+    from cnnkit.models.transfer import backbone_config
+
+    model = create_model("efficientnet_lite0", 2, 3)
+    load_pretrained(model, "efficientnet_lite0")
+    cfg = backbone_config("efficientnet_lite0")
+    mean, std = pretrained_normalization("efficientnet_lite0")
+    size = tuple(cfg["input_size"][1:])
+    prep = Preprocessing(size, 3, tuple(mean), tuple(std), "bilinear", cfg["crop_pct"])
+    parts = []
+    for start in range(0, len(paths), 256):  # a chunk of decoded images in memory at a time
+        images = np.stack([load_image(p, size, 3, "bilinear", cfg["crop_pct"]) for p in paths[start:start + 256]])
+        parts.append(cached_features(model, images, prep, progress=progress)[0][:, 0].numpy())
+    return np.concatenate(parts)
+
+
+def _suspects(items: list[Item], vectors: np.ndarray, classes: list[str], folds: int) -> list[dict]:
+    from cnnkit.audit.labels import label_issues, out_of_fold_probabilities
+
+    labels = np.array([classes.index(i.label) for i in items])
+    if len(set(labels)) < 2 or np.bincount(labels).min() < 2:
+        return []
+    probabilities = out_of_fold_probabilities(vectors, labels, folds)
+    return [{"file": items[i].path, "label": items[i].label, "split": items[i].split,
+             "probability_of_label": p, "believed": classes[int(probabilities[i].argmax())],
+             "probability_believed": float(probabilities[i].max())}
+            for i, p in label_issues(probabilities, labels)]
+
+
+def _oddities(items: list[Item], exact: list[dict]) -> dict:
+    """Unreadable files, placeholders (one small image repeated 3 times or more) and near-empty images."""
+    meta = {i.path: i.meta for i in items}
+    placeholders = [g for g in exact if len(g["files"]) >= 3 and (
+        meta[g["files"][0]]["width"] * meta[g["files"][0]]["height"] <= 128 * 128 or meta[g["files"][0]]["bytes"] < 4096)]
+    return {"unreadable": [{"file": i.path, "error": i.error} for i in items if i.error],
+            "placeholders": placeholders,
+            "near_empty": [{"file": i.path, "label": i.label, "contrast": i.meta["contrast"]}
+                           for i in items if not i.error and i.meta["contrast"] < NEAR_EMPTY_CONTRAST]}
+
+
+@with_options(AuditConfig)
+def audit(data: str | Path, out: str | Path, run: str | Path | None = None, config: AuditConfig | None = None,
+          progress: bool = False) -> dict:
+    """Audit ``data`` (a class-folder tree or CSV; with ``run``, that run's split) and write ``out/audit.json`` and
+    ``out/audit.html``; returns the findings."""
+    from cnnkit.audit.traces import metadata_trace, per_class
+    from cnnkit.audit.report import write_audit
+
+    config = config or AuditConfig()
+    start = time.perf_counter()
+    root, items = inventory(data, _run_splits(run), progress)
+    readable = [i for i in items if not i.error]
+    classes = sorted({i.label for i in items})
+    vectors, source = _features(root, readable, config, run, progress)
+    exact = exact_duplicates(items)
+    near = near_duplicates(readable, config.hash_bits, vectors, config.cosine)
+    findings = {
+        "data": str(root), "images": len(items), "classes": classes, "split_from": str(run) if run else "the folder",
+        "features": source, "settings": config.__dict__,
+        "exact_duplicates": exact, "near_duplicates": near,
+        "label_suspects": _suspects(readable, vectors, classes, config.folds),
+        "metadata": {"per_class": per_class(readable, classes), "trace": metadata_trace(readable, classes)},
+        **_oddities(items, exact),
+    }
+    findings["summary"] = summary(findings)
+    findings["seconds"] = round(time.perf_counter() - start, 1)
+    findings["_items"] = [{"file": i.path, "label": i.label, "split": i.split} for i in items]  # captions only
+    write_audit(Path(out), findings, root)
+    return {k: v for k, v in findings.items() if not k.startswith("_")}
+
+
+def summary(f: dict) -> dict:
+    groups = f["exact_duplicates"] + f["near_duplicates"]
+    return {"exact_groups": len(f["exact_duplicates"]), "near_groups": len(f["near_duplicates"]),
+            "groups_crossing_splits": sum(g["crosses_splits"] for g in groups),
+            "groups_crossing_classes": sum(g["crosses_classes"] for g in groups),
+            "label_suspects": len(f["label_suspects"]), "metadata_trace": f["metadata"]["trace"].get("flagged"),
+            "unreadable": len(f["unreadable"]), "placeholders": len(f["placeholders"]),
+            "near_empty": len(f["near_empty"])}

@@ -1,0 +1,34 @@
+"""``cnnkit audit``: duplicates, label errors, metadata traces and empty images of a data set."""
+
+from __future__ import annotations
+
+import argparse
+
+from cnnkit.cli.options import add_options, settings
+
+
+def register(sub) -> None:
+    from cnnkit.config import AuditConfig
+
+    p = sub.add_parser("audit", help="check a data set before trusting a score: duplicates and leakage between "
+                                     "splits, suspected label errors, metadata that gives the class away")
+    p.add_argument("data", help="data folder, or a CSV with columns path,label[,split]")
+    p.add_argument("--run", help="a run trained on DATA: its split and (with --features run) its latent vectors")
+    p.add_argument("--out", required=True, help="folder for audit.json and audit.html")
+    add_options(p, AuditConfig, grouped=False)
+    p.set_defaults(func=cmd_audit)
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    from cnnkit.audit.run import audit
+    from cnnkit.config import AuditConfig
+
+    found = audit(args.data, args.out, run=args.run, config=settings(args, AuditConfig), progress=not args.quiet)
+    s = found["summary"]
+    print(f"{found['images']} images audited in {found['seconds']} s ({found['features']}):")
+    print(f"  exact duplicate groups {s['exact_groups']}, near-duplicate groups {s['near_groups']} "
+          f"(crossing splits {s['groups_crossing_splits']}, crossing classes {s['groups_crossing_classes']})")
+    print(f"  suspected label errors {s['label_suspects']}; metadata gives the class away: "
+          f"{'YES' if s['metadata_trace'] else 'no'}")
+    print(f"  unreadable {s['unreadable']}, placeholders {s['placeholders']}, near-empty {s['near_empty']}")
+    print(f"Report: {args.out}/audit.html  (all findings: {args.out}/audit.json)")
