@@ -61,22 +61,39 @@ def _hash_pairs(hashes: np.ndarray, bits: int) -> list[tuple[int, int]]:
     return pairs
 
 
+STRONG_COSINE = 0.99  # latent vectors this alike are near-duplicates whatever their hashes
+
+
+def _latent_pairs(unit: np.ndarray, cosine: float) -> list[tuple[int, int]]:
+    """Pairs of unit vectors at least ``cosine`` alike, among each one's 5 nearest (FAISS, inner product)."""
+    import faiss
+
+    index = faiss.IndexFlatIP(unit.shape[1])
+    index.add(np.ascontiguousarray(unit, dtype=np.float32))
+    similarity, neighbours = index.search(np.ascontiguousarray(unit, dtype=np.float32), min(6, len(unit)))
+    return [(a, int(b)) for a, (row, ids) in enumerate(zip(similarity, neighbours))
+            for s, b in zip(row, ids) if 0 <= b != a and s >= cosine]
+
+
 def near_duplicates(items: list[Item], hash_bits: int, vectors: np.ndarray | None = None,
                     cosine: float = 0.95) -> list[dict]:
     """Groups of images that are not pixel-identical but alike: difference hashes at most ``hash_bits`` of 64
-    apart and, given latent ``vectors`` (one row per item), a cosine similarity of at least ``cosine`` too (two
-    views of one picture pass both; two pictures of one kind of object seldom pass the hash)."""
+    apart with, given latent ``vectors`` (one row per item), a cosine of at least ``cosine`` too (two views of one
+    picture pass both; two pictures of one kind of object seldom pass the hash), or a cosine of at least
+    ``STRONG_COSINE`` alone (a copy re-encoded until its hash moved)."""
     good = [i for i, item in enumerate(items) if not item.error]
     groups = _Groups(len(items))
     hashes = np.array([items[i].dhash for i in good], dtype=np.uint64)
     unit = None
-    if vectors is not None:
+    if vectors is not None and len(good) > 1:
         unit = np.asarray(vectors, dtype=np.float64)[good]
         unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+        for a, b in _latent_pairs(unit, STRONG_COSINE):
+            groups.join(good[a], good[b])
     for a, b in _hash_pairs(hashes, hash_bits):
         if unit is None or float(unit[a] @ unit[b]) >= cosine:
             groups.join(good[a], good[b])
     rule = f"difference hashes within {hash_bits} of 64 bits" + (
-        f" and latent cosine >= {cosine}" if vectors is not None else "")
+        f" and latent cosine >= {cosine}, or latent cosine >= {STRONG_COSINE}" if unit is not None else "")
     return [_describe(items, members, "near", rule) for members in groups.groups()
             if len({items[i].pixels_sha256 for i in members}) > 1]  # an exact group is reported as exact

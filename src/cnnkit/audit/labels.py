@@ -21,9 +21,13 @@ def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, folds: i
                              method="predict_proba")
 
 
-def label_issues(probabilities: np.ndarray, labels: np.ndarray) -> list[tuple[int, float]]:
-    """(index, probability of its own label) of the images confident learning flags, most suspect first."""
+def label_issues(probabilities: np.ndarray, labels: np.ndarray) -> list[tuple[int, float, bool]]:
+    """Every image as (index, probability of its own label, flagged by confident learning), the most suspect first:
+    ranked by cleanlab's label quality (self-confidence); ``flagged`` where cleanlab's ``find_label_issues`` says
+    the label is likely wrong."""
     from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
 
-    ranked = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence")
-    return [(int(i), float(probabilities[i, labels[i]])) for i in ranked]
+    quality = get_label_quality_scores(labels, probabilities, method="self_confidence")
+    flagged = set(find_label_issues(labels, probabilities).nonzero()[0].tolist())
+    return [(int(i), float(probabilities[i, labels[i]]), int(i) in flagged) for i in np.argsort(quality, kind="stable")]

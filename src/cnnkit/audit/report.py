@@ -64,11 +64,13 @@ def render(f: dict, root: Path, items: dict) -> str:
             _table(["finding", "count"], [[k.replace("_", " "), v] for k, v in s.items()]),
             _groups(root, "Exact duplicates (identical decoded pixels)", f["exact_duplicates"], items),
             _groups(root, "Near-duplicates", f["near_duplicates"], items),
-            f"<h2>Suspected label errors ({len(f['label_suspects'])})</h2><p>Confident learning (cleanlab) on "
-            "out-of-fold probabilities of a logistic regression on the features: the most suspect first.</p>"]
+            f"<h2>Suspected label errors ({s['label_suspects']} flagged)</h2><p>Images ranked by the out-of-fold "
+            "probability of their own label (a logistic regression on the features, cross-validated); confident "
+            "learning (cleanlab) flags those whose label is likely wrong. The most suspect first:</p>"]
     if suspects:
         body.append(_thumbs(root, [x["file"] for x in suspects],
-                            [f"labelled {x['label']}\nbelieved {x['believed']} ({x['probability_believed']:.2f})"
+                            [f"{'FLAGGED ' if x['flagged'] else ''}labelled {x['label']}\nbelieved {x['believed']} "
+                             f"({x['probability_believed']:.2f})"
                              for x in suspects]))
     body.append("<h2>Metadata that gives the class away</h2>")
     if trace.get("flagged"):

@@ -37,8 +37,8 @@ def _features(root: Path, items: list[Item], config: AuditConfig, run, progress:
     if kind == "pixels":
         from cnnkit.data.decode import load_image
 
-        return np.stack([load_image(p, (32, 32), 1).reshape(-1) / 255.0 for p in paths]).astype(np.float32), \
-            "grayscale pixels at 32x32"
+        pixels = np.stack([load_image(p, (32, 32), 1).reshape(-1) / 255.0 for p in paths]).astype(np.float32)
+        return pixels - pixels.mean(axis=1, keepdims=True), "grayscale pixels at 32x32, each image's mean removed"
     if kind == "run":
         if run is None:
             raise ConfigError("`features` run needs `run`: the run whose latent vectors to use.")
@@ -77,10 +77,12 @@ def _suspects(items: list[Item], vectors: np.ndarray, classes: list[str], folds:
     if len(set(labels)) < 2 or np.bincount(labels).min() < 2:
         return []
     probabilities = out_of_fold_probabilities(vectors, labels, folds)
-    return [{"file": items[i].path, "label": items[i].label, "split": items[i].split,
+    ranked = label_issues(probabilities, labels)
+    keep = max(sum(flag for *_, flag in ranked), min(len(ranked), max(SUSPECTS_SHOWN, len(ranked) // 10)))
+    return [{"file": items[i].path, "label": items[i].label, "split": items[i].split, "flagged": flag,
              "probability_of_label": p, "believed": classes[int(probabilities[i].argmax())],
              "probability_believed": float(probabilities[i].max())}
-            for i, p in label_issues(probabilities, labels)]
+            for i, p, flag in ranked[:keep]]
 
 
 def _oddities(items: list[Item], exact: list[dict]) -> dict:
@@ -130,6 +132,6 @@ def summary(f: dict) -> dict:
     return {"exact_groups": len(f["exact_duplicates"]), "near_groups": len(f["near_duplicates"]),
             "groups_crossing_splits": sum(g["crosses_splits"] for g in groups),
             "groups_crossing_classes": sum(g["crosses_classes"] for g in groups),
-            "label_suspects": len(f["label_suspects"]), "metadata_trace": f["metadata"]["trace"].get("flagged"),
+            "label_suspects": sum(x["flagged"] for x in f["label_suspects"]), "metadata_trace": f["metadata"]["trace"].get("flagged"),
             "unreadable": len(f["unreadable"]), "placeholders": len(f["placeholders"]),
             "near_empty": len(f["near_empty"])}
