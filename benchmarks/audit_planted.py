@@ -8,6 +8,7 @@ Planted in a copy of hymenoptera (train/ and val/ as given; val/ is the split a 
 - 10 near-duplicates across splits: a train image re-encoded as JPEG at quality 80 and 3 levels brighter, into val/;
 - 5% of the train labels flipped (moved to the other class folder);
 - one class (ants) re-encoded everywhere at JPEG quality 40, the other left as it is (the original JPEGs).
+The same faults are then planted again without the re-encoded class (a trace can make a wrong label look right).
 Reported: the share of planted duplicates found (grouped with their source), the share of flipped labels among the
 top-ranked suspects at 10% false alarms (the top k where k = flipped / 0.9), whether the re-encoded class is
 flagged, what else was reported, and the time (features: EfficientNet-Lite0, pretrained, cached).
@@ -30,7 +31,7 @@ from PIL import Image
 CNNKIT = [sys.executable, "-m", "cnnkit.cli", "-q"]
 
 
-def plant(source: Path, data: Path, seed: int = 0) -> dict:
+def plant(source: Path, data: Path, seed: int = 0, trace: bool = True) -> dict:
     rng = np.random.default_rng(seed)
     shutil.copytree(source, data)
     (data / "train" / "ants" / "imageNotFound.gif").unlink(missing_ok=True)  # the set's own placeholder
@@ -52,10 +53,8 @@ def plant(source: Path, data: Path, seed: int = 0) -> dict:
         target = data / "train" / other / f"flipped_{p.name}"
         p.rename(target)
         planted["flipped"].append(target.relative_to(data).as_posix())
-    for p in (data / "train" / "ants").glob("*.jpg"):  # the trace: one class re-encoded
-        Image.open(p).convert("RGB").save(p, quality=40)
-    for p in (data / "val" / "ants").glob("*.jpg"):
-        Image.open(p).convert("RGB").save(p, quality=40)
+    for p in [*(data / "train" / "ants").glob("*.jpg"), *(data / "val" / "ants").glob("*.jpg")] if trace else []:
+        Image.open(p).convert("RGB").save(p, quality=40)  # the trace: one class re-encoded
     return planted
 
 
@@ -101,6 +100,10 @@ def main() -> None:
         clean = audit(args.hymenoptera, args.out / "audit-original")
         print(json.dumps({"original set": clean["summary"], "seconds": clean["wall_s"]}), flush=True)
         print(json.dumps({"planted": score(audit(data, args.out / "audit-planted"), planted)}), flush=True)
+        shutil.rmtree(data)
+        planted = plant(args.hymenoptera, data, trace=False)  # the same faults without the JPEG trace
+        print(json.dumps({"planted, no trace": score(audit(data, args.out / "audit-no-trace"), planted)}),
+              flush=True)
     if args.images:
         for attempt in (1, 2):
             found = audit(args.images, args.out / f"audit-timing-{attempt}")
