@@ -29,5 +29,5 @@ def label_issues(probabilities: np.ndarray, labels: np.ndarray) -> list[tuple[in
     from cleanlab.rank import get_label_quality_scores
 
     quality = get_label_quality_scores(labels, probabilities, method="self_confidence")
-    flagged = set(find_label_issues(labels, probabilities).nonzero()[0].tolist())
+    flagged = set(find_label_issues(labels, probabilities, n_jobs=1).nonzero()[0].tolist())  # no process pool
     return [(int(i), float(probabilities[i, labels[i]]), int(i) in flagged) for i in np.argsort(quality, kind="stable")]

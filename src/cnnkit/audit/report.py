@@ -79,8 +79,12 @@ def render(f: dict, root: Path, items: dict) -> str:
                     + escape(", ".join(f"{x['feature']} ({x['balanced_accuracy']:.2f})"
                                        for x in trace["best_single_features"])) + ".</p>")
     elif "balanced_accuracy" in trace:
-        body.append(f'<p class="ok">No trace: metadata alone reaches balanced accuracy {trace["balanced_accuracy"]:.2f} '
-                    f"(chance {trace['chance']:.2f}).</p>")
+        body.append(f'<p class="ok">No trace: file metadata alone reaches balanced accuracy '
+                    f'{trace["balanced_accuracy"]:.2f} (chance {trace["chance"]:.2f}).</p>')
+    if "content_balanced_accuracy" in trace:
+        body.append(f"<p>Brightness, contrast and file size, which follow the content, predict the class with "
+                    f"balanced accuracy {trace['content_balanced_accuracy']:.2f}: expected where classes differ in "
+                    "what they show, a trace where they should not (one class photographed in other light).</p>")
     per = f["metadata"]["per_class"]
     body.append(_table(["class", "images", "median size", "median JPEG quality", "median brightness", "formats",
                         "modes"], [[c, m["images"], f"{m['median_width']:.0f}x{m['median_height']:.0f}",
