@@ -61,6 +61,7 @@ def _hash_pairs(hashes: np.ndarray, bits: int) -> list[tuple[int, int]]:
     return pairs
 
 
+LOOK_ALIKE = 10  # a group of more near-duplicates than this is a chain of look-alikes, said as such
 STRONG_COSINE = 0.99  # latent vectors this alike are near-duplicates whatever their hashes
 
 
@@ -80,7 +81,7 @@ def near_duplicates(items: list[Item], hash_bits: int, vectors: np.ndarray | Non
     """Groups of images that are not pixel-identical but alike: difference hashes at most ``hash_bits`` of 64
     apart with, given latent ``vectors`` (one row per item), a cosine of at least ``cosine`` too (two views of one
     picture pass both; two pictures of one kind of object seldom pass the hash), or a cosine of at least
-    ``STRONG_COSINE`` alone (a copy re-encoded until its hash moved)."""
+    ``STRONG_COSINE`` with hashes at most twice ``hash_bits`` apart (a copy re-encoded until its hash moved)."""
     good = [i for i, item in enumerate(items) if not item.error]
     groups = _Groups(len(items))
     hashes = np.array([items[i].dhash for i in good], dtype=np.uint64)
@@ -88,12 +89,17 @@ def near_duplicates(items: list[Item], hash_bits: int, vectors: np.ndarray | Non
     if vectors is not None and len(good) > 1:
         unit = np.asarray(vectors, dtype=np.float64)[good]
         unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
-        for a, b in _latent_pairs(unit, STRONG_COSINE):
-            groups.join(good[a], good[b])
+        for a, b in _latent_pairs(unit, STRONG_COSINE):  # re-encoded: the hash may move, not far
+            if bin(int(hashes[a]) ^ int(hashes[b])).count("1") <= 2 * hash_bits:
+                groups.join(good[a], good[b])
     for a, b in _hash_pairs(hashes, hash_bits):
         if unit is None or float(unit[a] @ unit[b]) >= cosine:
             groups.join(good[a], good[b])
     rule = f"difference hashes within {hash_bits} of 64 bits" + (
-        f" and latent cosine >= {cosine}, or latent cosine >= {STRONG_COSINE}" if unit is not None else "")
-    return [_describe(items, members, "near", rule) for members in groups.groups()
+        f" and latent cosine >= {cosine}, or within {2 * hash_bits} bits and cosine >= {STRONG_COSINE}"
+        if unit is not None else "")
+    return [_describe(items, members, "near" if len(members) <= LOOK_ALIKE else "look-alike cluster",
+                      rule if len(members) <= LOOK_ALIKE else f"{rule}, chained through {len(members)} images: "
+                      "images of one kind alike at this resolution rather than copies")
+            for members in groups.groups()
             if len({items[i].pixels_sha256 for i in members}) > 1]  # an exact group is reported as exact

@@ -129,7 +129,9 @@ def audit(data: str | Path, out: str | Path, run: str | Path | None = None, conf
 
 def summary(f: dict) -> dict:
     groups = f["exact_duplicates"] + f["near_duplicates"]
-    return {"exact_groups": len(f["exact_duplicates"]), "near_groups": len(f["near_duplicates"]),
+    return {"exact_groups": len(f["exact_duplicates"]),
+            "near_groups": sum(g["kind"] == "near" for g in f["near_duplicates"]),
+            "look_alike_clusters": sum(g["kind"] != "near" for g in f["near_duplicates"]),
             "groups_crossing_splits": sum(g["crosses_splits"] for g in groups),
             "groups_crossing_classes": sum(g["crosses_classes"] for g in groups),
             "label_suspects": sum(x["flagged"] for x in f["label_suspects"]), "metadata_trace": f["metadata"]["trace"].get("flagged"),

@@ -27,7 +27,8 @@ def cmd_audit(args: argparse.Namespace) -> None:
     s = found["summary"]
     print(f"{found['images']} images audited in {found['seconds']} s ({found['features']}):")
     print(f"  exact duplicate groups {s['exact_groups']}, near-duplicate groups {s['near_groups']} "
-          f"(crossing splits {s['groups_crossing_splits']}, crossing classes {s['groups_crossing_classes']})")
+          f"(crossing splits {s['groups_crossing_splits']}, crossing classes {s['groups_crossing_classes']}), "
+          f"look-alike clusters {s['look_alike_clusters']}")
     print(f"  suspected label errors {s['label_suspects']}; metadata gives the class away: "
           f"{'YES' if s['metadata_trace'] else 'no'}")
     print(f"  unreadable {s['unreadable']}, placeholders {s['placeholders']}, near-empty {s['near_empty']}")
