@@ -117,7 +117,7 @@ def train_baseline(data_dir: str | Path, out_dir: str | Path, config: BaselineCo
         model=ModelSpec(f"baseline-{config.method}", len(prepared.classes), prepared.preprocessing.channels,
                         kind="baseline", method=config.method, params=params),
         classes=tuple(prepared.classes), preprocessing=prepared.preprocessing,
-        data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped)),
+        data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped), prepared.dropped or None),
         baseline=config, cross_validation=CrossValidation(**cv), status="finished",
         result=TrainingResult(best_epoch=None, best_val_acc=cv["cv_accuracy"], train_seconds=round(seconds, 2)))
     with locked(run.path):

@@ -82,7 +82,8 @@ def fit_probe(data_dir: str | Path, run: RunFolder, config: BaselineConfig) -> T
         model=ModelSpec(config.backbone, len(classes), 3, params={"probe": "logistic regression on frozen features",
                                                                   "C": cv["best"]["C"]}),
         classes=tuple(classes), preprocessing=prepared.preprocessing,
-        data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped)), baseline=config,
+        data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped), prepared.dropped or None),
+        baseline=config,
         cross_validation=CrossValidation(**cv), status="finished", pretrained_source=source,
         result=TrainingResult(best_epoch=None, best_val_acc=cv["cv_accuracy"], train_seconds=round(seconds, 2)))
     with locked(run.path):

@@ -175,7 +175,9 @@ class Predictor:
         highest class probability."""
         decided = self.decide(probabilities)
         if self.multi_label:
-            return [("|".join(c for c, on in zip(self.classes, row) if on), float(p.max(initial=0.0)))
+            from cnnkit.data.table import join_labels
+
+            return [(join_labels(c for c, on in zip(self.classes, row) if on), float(p.max(initial=0.0)))
                     for row, p in zip(decided, probabilities)]
         return [(self.classes[k], float(p[k])) for k, p in zip(decided, probabilities)]
 

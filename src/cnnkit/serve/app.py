@@ -36,6 +36,7 @@ class ServedRun:
         self.record = self.folder.read_record()
         self.lock = threading.Lock()
         self._predictor = self._index = None
+        self.tta = bool(self.record.augment) and not self.record.model.is_baseline  # what TTA draws on
 
     def predictor(self):
         """Loaded once: the ONNX export when it is current, else the network (``Predictor.load``'s choice)."""
@@ -73,7 +74,7 @@ class ServedRun:
                 "strategy": record.strategy, "multi_label": record.multi_label,
                 "threshold": record.decision.threshold if record.decision else None,
                 "thresholds": dict(zip(record.classes, record.thresholds)) if record.thresholds else None,
-                "tta": bool(record.augment) and not record.model.is_baseline,
+                "tta": self.tta,
                 "latent": not record.model.is_baseline,
                 "input": list(record.preprocessing.image_size),
                 "test": {k: metrics.get(k) for k in ("n", "accuracy", "balanced_accuracy", "macro_f1", "auc")}
@@ -209,7 +210,7 @@ async def _in_thread(work):
 def _predict(run: ServedRun, image: Image.Image, tta: int) -> dict:
     with run.lock:
         predictor = run.torch_predictor() if tta > 1 else run.predictor()
-        if tta > 1 and not run.summary()["tta"]:
+        if tta > 1 and not run.tta:
             raise CnnkitError(f"{run.id} was trained without augmentation: test-time augmentation needs it.")
         prediction = predictor.predict([image], tta=tta)[0]
     return {"run": run.id, "label": prediction.label, "probability": prediction.probability,
@@ -222,8 +223,8 @@ def _similar(run: ServedRun, image: Image.Image, k: int) -> dict:
         predictor = run.torch_predictor()
         index = run.index()
         distances, ids = index.search(predictor.embed_arrays(predictor.as_images([image])), k)
-    names = dict(run.folder.read_split().splits.get("train", []))
-    order = {p: i for i, p in enumerate(p for p, _ in run.folder.read_split().splits.get("train", []))}
+    train = run.folder.read_split().splits.get("train", [])
+    names, order = dict(train), {p: i for i, (p, _) in enumerate(train)}
     return {"run": run.id, "metric": index.metric, "neighbours": [
         {"class": names.get(index.paths[i]) or "(none)", "distance": float(d), "file": Path(index.paths[i]).name,
          "image": f"/runs/{run.id}/train-image/{order[index.paths[i]]}"}
