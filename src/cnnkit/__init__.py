@@ -18,6 +18,8 @@ _LAZY = {
     "SearchConfig": "cnnkit.config",
     "train": "cnnkit.training.fit",
     "resume": "cnnkit.training.fit",
+    "lr_find": "cnnkit.training.lr_find",
+    "LrFindConfig": "cnnkit.config",
     "auto_train": "cnnkit.recipes",
     "train_baseline": "cnnkit.baselines.fit",
     "evaluate": ("cnnkit.evaluation.evaluate", "evaluate_run"),
@@ -43,13 +45,15 @@ from cnnkit.errors import CnnkitError, ConfigError, DataError, ModelError, RunEr
 
 if TYPE_CHECKING:  # pragma: no cover
     from cnnkit.classifier import ImageClassifier
-    from cnnkit.config import BaselineConfig, EvaluateConfig, ExportConfig, ScanConfig, SearchConfig, TrainConfig
+    from cnnkit.config import (BaselineConfig, EvaluateConfig, ExportConfig, LrFindConfig, ScanConfig, SearchConfig,
+                               TrainConfig)
     from cnnkit.evaluation.evaluate import evaluate_run as evaluate
     from cnnkit.export.run import export_run
     from cnnkit.data.builtin import export_dataset, list_datasets
     from cnnkit.inference import Predictor
     from cnnkit.models import create_model, list_models
     from cnnkit.models.summary import summary
+    from cnnkit.training.lr_find import lr_find
 
 __all__ = ["__version__", "CnnkitError", "ConfigError", "DataError", "ModelError", "RunError", *_LAZY]
 

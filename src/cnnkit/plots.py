@@ -171,3 +171,34 @@ def tsne_png(coords: np.ndarray, labels: np.ndarray, classes: list[str], images:
     ax.set_title(title or "t-SNE of the latent vectors")
     ax.legend(fontsize=8, markerscale=1.5, loc="best")
     return figure_png(fig)
+
+
+def lr_find_png(lrs: list[float], losses: list[float], smoothed: list[float], suggestion_index: int,
+                valley: tuple[int, int], diverged_at: int | None = None) -> bytes:
+    """The learning-rate sweep: each batch's loss and the smoothed loss against the rate (log scale), the longest
+    descent of the smoothed loss, the suggested rate and where the loss diverged."""
+    plt = pyplot()
+    lrs, losses, smoothed = np.asarray(lrs, float), np.asarray(losses, float), np.asarray(smoothed, float)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(lrs, losses, color="0.7", linewidth=0.8, marker=".", markersize=3, label="loss of each batch")
+    ax.plot(lrs, smoothed, color="tab:blue", linewidth=1.8, label="smoothed loss")
+    first, last = valley
+    ax.plot(lrs[first:last + 1], smoothed[first:last + 1], color="tab:green", linewidth=4, alpha=0.35,
+            label="longest descent")
+    rate = lrs[suggestion_index]
+    ax.axvline(rate, color="tab:green", linestyle="--", linewidth=1)
+    ax.plot([rate], [smoothed[suggestion_index]], "o", color="tab:green", markersize=8,
+            label=f"suggested lr {rate:.2g}")
+    if diverged_at is not None and np.isfinite(smoothed[diverged_at]):
+        ax.plot([lrs[diverged_at]], [smoothed[diverged_at]], "x", color="tab:red", markersize=9, mew=2,
+                label=f"diverged at lr {lrs[diverged_at]:.2g}")
+    shown = smoothed[np.isfinite(smoothed)]
+    low = min(shown.min(), np.nanmin(np.where(np.isfinite(losses), losses, np.nan)))
+    ax.set_ylim(max(0.0, low - 0.05 * abs(low)), shown.max() * 1.1 if shown.max() > 0 else 1.0)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss")
+    ax.set_title("Learning-rate sweep: one batch per rate")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper left")
+    return figure_png(fig)

@@ -20,7 +20,7 @@ COMMANDS = {
     "train": [C.TrainConfig], "demo": [C.TrainConfig], "baseline": [C.BaselineConfig], "predict": [C.PredictConfig],
     "evaluate": [C.DecisionConfig, C.EvaluateConfig], "similar": [C.SearchConfig], "tsne": [C.TsneConfig],
     "augment-preview": [C.PreviewConfig], "scan": [C.ScanConfig], "export": [C.ExportConfig],
-    "patches": [C.PatchConfig],
+    "patches": [C.PatchConfig], "lr-find": [C.LrFindConfig],
 }
 
 
@@ -33,10 +33,11 @@ def api_functions():
     from cnnkit.latent.tsne import run_tsne
     from cnnkit.scan.photo import scan_photo
     from cnnkit.training.fit import train
+    from cnnkit.training.lr_find import lr_find
 
     return {C.TrainConfig: train, C.BaselineConfig: train_baseline, C.EvaluateConfig: evaluate_run,
             C.SearchConfig: similar, C.TsneConfig: run_tsne, C.PreviewConfig: augment_preview, C.ScanConfig: scan_photo,
-            C.ExportConfig: export_run}
+            C.ExportConfig: export_run, C.LrFindConfig: lr_find}
 
 
 def subparser(command: str) -> argparse.ArgumentParser:
@@ -63,7 +64,8 @@ def test_without_flags_the_command_line_gives_the_declared_defaults(command):
     positional = {"train": ["data"], "baseline": ["data", "--method", "knn"], "predict": ["run", "x.png"], "evaluate": ["run"],
                   "similar": ["run", "q.png"], "tsne": ["run"], "augment-preview": ["data", "--augment", "flip"],
                   "scan": ["run", "photo.jpg", "--out", "o"], "export": ["run"],
-                  "patches": ["photo.jpg", "--dots", "d.csv", "--out", "o"]}[command]
+                  "patches": ["photo.jpg", "--dots", "d.csv", "--out", "o"],
+                  "lr-find": ["data", "--out", "o"]}[command]
     args = build_parser().parse_args([command, *positional])
     for cls in COMMANDS[command]:
         assert settings(args, cls) == cls()
@@ -99,7 +101,8 @@ def test_flags_reach_the_settings():
 
 
 @pytest.mark.parametrize("cls", [C.TrainConfig, C.BaselineConfig, C.EvaluateConfig, C.SearchConfig, C.TsneConfig,
-                                 C.PreviewConfig, C.ScanConfig, C.ExportConfig], ids=lambda c: c.__name__)
+                                 C.PreviewConfig, C.ScanConfig, C.ExportConfig, C.LrFindConfig],
+                         ids=lambda c: c.__name__)
 def test_the_python_api_takes_every_option_with_its_declared_default(cls):
     signature = inspect.signature(api_functions()[cls])
     for field in dataclasses.fields(cls):
