@@ -9,15 +9,60 @@ from cnnkit.cli.options import add_options, settings
 from cnnkit.errors import CnnkitError
 
 
+def _draw_receptive_field(args: argparse.Namespace, network, preprocessing) -> None:
+    """The receptive field of ``--receptive-field LAYER``'s centre unit over ``--image`` (a grey one without)."""
+    import numpy as np
+
+    from cnnkit._io import write_bytes
+    from cnnkit.inspection.receptive import receptive_field, receptive_field_png
+
+    height, width = preprocessing.image_size
+    if args.image:
+        from cnnkit.data.decode import load_image
+
+        image = load_image(Path(args.image), (height, width), preprocessing.channels)
+    else:
+        image = np.full((height, width, preprocessing.channels), 128, np.uint8)
+    field = receptive_field(network, args.receptive_field, image, preprocessing)
+    write_bytes(args.out, receptive_field_png(image, field))
+    seen = "the whole input" if field["box"] is None else f"{field['size'][0]}x{field['size'][1]} input pixels"
+    print(f"Receptive field of {args.receptive_field} (centre unit): {seen}; drawn in {args.out}")
+
+
+def _network_with_weights(args: argparse.Namespace, record=None):
+    """The network to draw a receptive field on, and its preprocessing: a run's, trained; a model name's, freshly
+    initialised (seed 0) with neutral standardisation."""
+    import torch
+
+    from cnnkit.data.preprocess import Preprocessing
+
+    if record is not None:
+        from cnnkit.run import RunFolder
+        from cnnkit.weights import load_weights
+
+        run = RunFolder(args.model)
+        return load_weights(run.network(record), run.weights_path), record.preprocessing
+    from cnnkit.config import parse_options, parse_size
+    from cnnkit.models import create_model, default_image_size
+
+    shape = parse_size(args.input) if args.input else (3, *(default_image_size(args.model) or (32, 32)))
+    torch.manual_seed(0)
+    network = create_model(args.model, args.classes, shape[0], tuple(shape[1:]), **parse_options(args.option))
+    return network, Preprocessing(tuple(shape[1:]), shape[0], (0.5,) * shape[0], (0.25,) * shape[0])
+
+
 def cmd_summary(args: argparse.Namespace) -> None:
     from cnnkit.config import parse_options, parse_size
     from cnnkit.models.summary import summary
 
+    if (args.image or args.out) and not args.receptive_field:
+        raise CnnkitError("--image and --out draw a receptive field: give --receptive-field LAYER too.")
+    args.out = args.out or "receptive-field.png"
     target = Path(args.model)
     if target.is_dir():
-        from cnnkit.run import RunFolder
-
         import torch
+
+        from cnnkit.run import RunFolder
 
         record = RunFolder(target).read_record()
         with torch.device("meta"):  # a run's network is summarised without memory or weights
@@ -26,16 +71,25 @@ def cmd_summary(args: argparse.Namespace) -> None:
             unfreeze = record.training.unfreeze
             network.set_trainable_stages(0 if record.strategy == "transfer" else (unfreeze or -1))
         summary(network, (record.preprocessing.channels, *record.preprocessing.image_size), print_fn=print)
+        if args.receptive_field:
+            _draw_receptive_field(args, *_network_with_weights(args, record))
         return
     shape = parse_size(args.input) if args.input else None
     if shape is not None and len(shape) != 3:
         raise CnnkitError(f"--input takes CxHxW, for example 1x32x32. Received: {args.input!r}")
     summary(args.model, shape, num_classes=args.classes, print_fn=print, strategy=args.strategy,
             unfreeze=args.unfreeze, **parse_options(args.option))
+    if args.receptive_field:
+        _draw_receptive_field(args, *_network_with_weights(args))
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
-    from cnnkit.data.builtin import describe_dataset, export_dataset, list_datasets, training_path
+    from cnnkit.data.builtin import (
+        describe_dataset,
+        export_dataset,
+        list_datasets,
+        training_path,
+    )
 
     if args.action == "list":
         for name in list_datasets():
@@ -95,6 +149,10 @@ def register(sub) -> None:
     p.add_argument("--strategy", default="scratch", choices=[s for s in STRATEGIES if s != "auto"],
                    help="backbones: which parameters train (transfer: the head only)")
     p.add_argument("--unfreeze", type=int, metavar="N", help="with --strategy finetune: the last N stages")
+    p.add_argument("--receptive-field", metavar="LAYER", help="draw the receptive field of LAYER's centre unit (a "
+                                                               "name from the summary, e.g. features.3)")
+    p.add_argument("--image", help="with --receptive-field: the image to draw it over (default: a grey one)")
+    p.add_argument("--out", help="with --receptive-field: the PNG to write (default receptive-field.png)")
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("datasets", help="built-in datasets: list, or export NAME DIR as image folders")

@@ -107,7 +107,7 @@ def flag_table() -> dict[str, str]:
     table = {}
     for cls in (config.TrainConfig, config.BaselineConfig, config.EvaluateConfig, config.DecisionConfig,
                 config.SearchConfig, config.TsneConfig, config.PreviewConfig, config.ScanConfig,
-                config.LrFindConfig):
+                config.LrFindConfig, config.InspectConfig):
         table.update({name: declared.flag_for(name) for name, (_, declared) in options_of(cls).items()})
     return {**table, **EXTRA_FLAGS}
 

@@ -235,3 +235,22 @@ class AuditConfig:
         check_range(self, "hash_bits", 0, 32)
         check_range(self, "cosine", 0.0, 1.0)
         check_range(self, "folds", 2, 20)
+
+
+@dataclass(frozen=True)
+class InspectConfig:
+    """What ``cnnkit inspect`` shows for one image."""
+
+    label: str | None = option(None, "the image's true class: Grad-CAM for it too, beside the predicted one",
+                               metavar="CLASS")
+    channels: int = option(8, "activation maps shown per stage (the strongest)", metavar="N")
+    window: int | None = option(None, "occlusion: side of the grey square in pixels (default: an eighth of the "
+                                      "input's shorter side)", metavar="PX")
+    steps: int = option(32, "integrated gradients: steps from the plain image to the image", metavar="N")
+
+    def __post_init__(self) -> None:
+        check_declared(self)
+        check_range(self, "channels", 1, 64)
+        check_range(self, "window", 2)
+        check_range(self, "steps", 4, 1024)
+

@@ -147,6 +147,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     if split != "test" and data is not None:
         raise ConfigError("`split` chooses one of the run's own splits; leave it out with `data`.")
     run = RunFolder(run_dir)
+    run.read_record().refuse_reconstruction(run.path, "evaluation by class")
     # the network the run trained, never its export: the export's fidelity is what `cnnkit export` reports
     predictor = predictor or Predictor.load(run.path, backend="torch")
     record = run.read_record()
@@ -167,16 +168,16 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
         metrics["knn"] = _latent_knn(run, predictor, arrays, config.knn)
     evaluation = Evaluation(metrics, folder)
     _write_outputs(evaluation, run, lambda target: _fill(target, evaluation, run, record, arrays, curves, worst,
-                                                         report))
+                                                         report, predictor))
     return evaluation
 
 
 def _fill(target: Path, evaluation: Evaluation, run: RunFolder, record: RunRecord, arrays: ImageArrays, curves,
-          worst, report: bool) -> None:
+          worst, report: bool, predictor: Predictor) -> None:
     """Write the evaluation's files into ``target``."""
     write_json(target / "metrics.json", evaluation.metrics)
     if report:
-        _write_report(target, evaluation, run, record, arrays, curves, worst)
+        _write_report(target, evaluation, run, record, arrays, curves, worst, predictor)
 
 
 def _write_outputs(evaluation: Evaluation, run: RunFolder, fill) -> None:
@@ -233,7 +234,7 @@ def _metrics(predictor: Predictor, record: RunRecord, arrays: ImageArrays, proba
         "least_confident_correct": [_image_row(arrays, classes, y_pred, probabilities, losses, i) for i in unsure],
         "parameters": predictor.num_parameters,
     })
-    return metrics, curves, (worst, unsure)
+    return metrics, curves, (worst, unsure, y_pred[worst])
 
 
 def _multilabel_metrics(predictor: Predictor, record: RunRecord, arrays: ImageArrays, probabilities: np.ndarray):
@@ -260,7 +261,7 @@ def _multilabel_metrics(predictor: Predictor, record: RunRecord, arrays: ImageAr
         "worst_mistakes": [row(i) for i in worst], "least_confident_correct": [row(i) for i in unsure],
         "parameters": predictor.num_parameters,
     })
-    return metrics, curves, (worst, unsure)
+    return metrics, curves, (worst, unsure, probabilities[worst].argmax(1))
 
 
 def _short(name: str, width: int = 24) -> str:
@@ -296,8 +297,43 @@ def _roc_points(curves, labels, probabilities, threshold) -> list[dict]:
              **dict(zip(("fpr", "tpr"), curve.point(best, scores, positive)))}]
 
 
+def _where_looked(predictor: Predictor, images: np.ndarray, targets: np.ndarray) -> np.ndarray | None:
+    """Grad-CAM overlays of ``images`` for the ``targets`` classes (the predicted ones); None for a predictor without
+    a torch network (a baseline, an ONNX export)."""
+    model = getattr(predictor, "model", None)
+    if model is None or not len(images):
+        return None
+    from cnnkit.inspection.attribution import grad_cam
+    from cnnkit.inspection.figures import overlay
+    from cnnkit.inspection.network import ScoreModel
+
+    cams = grad_cam(ScoreModel(model, predictor.preprocessing, multi_label=predictor.multi_label), images,
+                    [int(t) for t in targets])
+    return np.stack([overlay(image, cam) for image, cam in zip(images, cams)])
+
+
+def _captions(m: dict, key: str) -> list[str]:
+    return [f"{_short(Path(w['path']).name)}\ntrue {w['true']}\npredicted {w['predicted']}"
+            + ("" if m.get("multi_label") else f" ({w['probability']:.2f})") for w in m[key]]
+
+
+def _mistakes_png(m: dict, images: np.ndarray, looked: np.ndarray | None, targets: list[str]) -> bytes:
+    """The worst mistakes, each beside where the network looked for the class it found most likely (when the
+    predictor has a torch network)."""
+    import cnnkit.plots as F
+
+    captions = _captions(m, "worst_mistakes")
+    if looked is None:
+        return F.image_grid_png(images, captions)
+    pictures, texts = [], []
+    for image, seen, caption, target in zip(images, looked, captions, targets):
+        pictures += [np.repeat(image, 3, -1) if image.shape[-1] == 1 else image[..., :3], seen]
+        texts += [caption, f"where it looked\n(Grad-CAM for\n{_short(target, 14)})"]
+    return F.image_grid_png(np.stack(pictures), texts)
+
+
 def _write_report(target: Path, evaluation: Evaluation, run: RunFolder, record: RunRecord, arrays: ImageArrays,
-                  curves, worst) -> None:
+                  curves, worst, predictor: Predictor) -> None:
     import cnnkit.plots as F
     from cnnkit.evaluation.history import read_history
     from cnnkit.evaluation.report import render_report
@@ -307,12 +343,12 @@ def _write_report(target: Path, evaluation: Evaluation, run: RunFolder, record: 
             } if "confusion_matrix" in m else {}
     if any(c.auc is not None for c in curves.values()):
         pngs["roc"] = F.roc_png(curves, [(p["label"], p["fpr"], p["tpr"]) for p in m.get("roc_points", [])])
-    for name, key, indices in (("mistakes", "worst_mistakes", worst[0]),
-                               ("least_confident", "least_confident_correct", worst[1])):
-        if len(indices):
-            captions = [f"{_short(Path(w['path']).name)}\ntrue {w['true']}\npredicted {w['predicted']}"
-                        + ("" if m.get("multi_label") else f" ({w['probability']:.2f})") for w in m[key]]
-            pngs[name] = F.image_grid_png(arrays.images[indices], captions)
+    if len(worst[0]):
+        images = arrays.images[worst[0]]
+        pngs["mistakes"] = _mistakes_png(m, images, _where_looked(predictor, images, worst[2]),
+                                         [predictor.classes[t] for t in worst[2]])
+    if len(worst[1]):
+        pngs["least_confident"] = F.image_grid_png(arrays.images[worst[1]], _captions(m, "least_confident_correct"))
     history = read_history(run.log_dir / "metrics.csv")
     if history.get("epoch"):
         best = record.result.best_epoch if record.result else None

@@ -262,7 +262,9 @@ def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) 
         _confusion_section(metrics, figures),
         f'<section id="roc"><h2>ROC and AUC</h2>{_image(figures.get("roc"), "ROC curves")}{roc_text}</section>',
         f'<section id="mistakes"><h2>Worst mistakes</h2><p>Wrongly classified {kind} images, the most confident '
-        f"mistakes first{mistakes_text}.</p>"
+        f"mistakes first{mistakes_text}. Beside each, where the network looked: Grad-CAM for the class it found "
+        "most likely (red: the regions whose features raised that class's score most; see `cnnkit inspect` for "
+        "one image in depth).</p>"
         f'{_image(figures.get("mistakes"), "the worst mistakes, with true and predicted class", "no mistakes")}'
         f"<h3>Least confident correct</h3><p>{unsure_text}</p>"
         f'{_image(figures.get("least_confident"), f"the least confident correct {kind} images", "no correct images")}',
