@@ -108,6 +108,11 @@ def finish(trained) -> None:
     """Score the test split once (when there is one) and print the one-screen summary."""
     from cnnkit.evaluation.evaluate import evaluate_test_split
 
+    if trained.record.reconstructs:  # an autoencoder: reconstruction errors, not accuracies
+        from cnnkit.cli.anomaly import print_autoencoder_summary
+
+        return print_autoencoder_summary(trained, _head_rows(trained.record))
+
     print_summary(trained, evaluate_test_split(trained.run_dir))
 
 

@@ -1,13 +1,13 @@
 """Settings, declared once: the dataclasses every command and the Python API take (no heavy imports here)."""
 
-from cnnkit.config.commands import (AuditConfig, DecisionConfig, EvaluateConfig, ExportConfig,
+from cnnkit.config.commands import (AnomalyConfig, AuditConfig, DecisionConfig, EvaluateConfig, ExportConfig,
                                     InspectConfig, PatchConfig, PredictConfig, PreviewConfig, ScanConfig, SearchConfig,
                                     ServeConfig, TsneConfig)
 from cnnkit.config.parse import parse_head, parse_options, parse_size
 from cnnkit.config.training import BaselineConfig, DataConfig, TrainConfig
 from cnnkit.config.tuning import LrFindConfig
 
-__all__ = ["AuditConfig", "BaselineConfig", "DataConfig", "DecisionConfig", "EvaluateConfig",
+__all__ = ["AnomalyConfig", "AuditConfig", "BaselineConfig", "DataConfig", "DecisionConfig", "EvaluateConfig",
            "ExportConfig", "InspectConfig", "LrFindConfig", "PatchConfig", "PredictConfig", "PreviewConfig",
            "ScanConfig", "SearchConfig", "ServeConfig", "TrainConfig", "TsneConfig", "parse_head", "parse_options",
            "parse_size"]

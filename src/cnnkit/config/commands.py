@@ -254,3 +254,19 @@ class InspectConfig:
         check_range(self, "window", 2)
         check_range(self, "steps", 4, 1024)
 
+
+@dataclass(frozen=True)
+class AnomalyConfig(ReadConfig):
+    """How ``cnnkit anomaly`` scores images with an autoencoder run."""
+
+    normal: str | None = option(None, "with class folders: the class of normal images; the others are scored as "
+                                      "anomalies and the ROC AUC printed", metavar="CLASS")
+    threshold: float | None = option(None, "call an image anomalous above this reconstruction error (default: the "
+                                           "run's, chosen on its validation split)", metavar="T")
+    maps: bool = option(True, "no PNGs (input, reconstruction, error map) per image: scores only", flag="--no-maps",
+                        negate=True)
+    batch_size: int = option(64, "images per batch")
+
+    def __post_init__(self) -> None:
+        check_range(self, "threshold", 0.0, 1.0)
+        check_range(self, "batch_size", 1)

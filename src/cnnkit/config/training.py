@@ -84,6 +84,8 @@ class TrainConfig(DataConfig):
                                  flag="--option", metavar="NAME=VALUE", repeat=True, parse=parse_options)
     init: str = option("default", "weight initialisation of cnnkit's own networks", choices=INIT_SCHEMES,
                        group=MODEL)
+    code_size: int | None = option(None, "autoencoders (conv_autoencoder, denoising_autoencoder): numbers in the "
+                                         "code each image is squeezed into (default 32)", group=MODEL, metavar="N")
     epochs: int = option(20, "maximum epochs (of the head, for pretrained backbones); with resume, the new total",
                          group=MODEL)
     batch_size: int = option(32, "images per batch (per step: with several processes, each takes its share)",
@@ -166,7 +168,7 @@ class TrainConfig(DataConfig):
             object.__setattr__(self, "augment", str(AugmentSpec.parse(self.augment)) or None)
 
     def _check_numbers(self) -> None:
-        for name in ("epochs", "batch_size", "finetune_epochs", "unfreeze", "cache_views"):
+        for name in ("epochs", "batch_size", "finetune_epochs", "unfreeze", "cache_views", "code_size"):
             check_range(self, name, 1)
         check_range(self, "workers", 0)
         check_range(self, "devices", 1)
@@ -176,6 +178,11 @@ class TrainConfig(DataConfig):
         for name in ("mixup", "cutmix", "weight_decay", "early_stopping"):
             check_range(self, name, 0.0)
         check_range(self, "momentum", 0.0, 1.0)
+
+    @property
+    def network_options(self) -> dict:
+        """The builder's options: ``model_options``, with ``code_size`` when it is set."""
+        return {**self.model_options, **({"code_size": self.code_size} if self.code_size is not None else {})}
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with ``changes``; settings that were derived (``finetune_lr`` from ``lr``, ``strategy`` from

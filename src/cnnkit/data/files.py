@@ -79,12 +79,18 @@ def _scan_classes(folder: Path, root: Path, ignored: list[str]) -> dict[str, lis
     return found
 
 
-def scan_folder(root: str | Path, min_classes: int = 2) -> FolderScan:
+def scan_folder(root: str | Path, min_classes: int = 2, loose_images: bool = False) -> FolderScan:
     """List the labelled images under ``root``; raise DataError for anything a classifier cannot train on
-    (``min_classes=1`` accepts a single class, e.g. to label latent vectors)."""
+    (``min_classes=1`` accepts a single class, e.g. to label latent vectors). ``loose_images``: a folder of images
+    without class folders is one class named after the folder (an autoencoder's data needs no labels)."""
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"Data folder {root} does not exist.")
+    if loose_images and root.is_dir() and not _visible_dirs(root):
+        files = sorted(p.name for p in root.iterdir() if p.is_file() and is_image_file(p))
+        if files:
+            return FolderScan(root=root, layout="flat", classes=(root.name,), samples={"all": [(f, root.name)
+                                                                                             for f in files]})
     if root.is_file() and root.suffix.lower() == ".csv":
         from cnnkit.data.table import scan_csv
 

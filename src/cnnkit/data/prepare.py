@@ -228,6 +228,7 @@ def prepare_training_data(
     data_in: str = "memory",
     progress: bool = False,
     dedupe: bool = False,
+    unlabelled: bool = False,
 ) -> PreparedData:
     """Scan, check and decode every image, split the good ones, and fit the standardisation on train only.
 
@@ -240,8 +241,10 @@ def prepare_training_data(
     images are ``LazyImages`` reading it back: memory stays that of a chunk, whatever the number of images.
     Files with identical bytes are warned about, or with ``dedupe`` left out (``data.duplicates.dedupe``; listed
     in ``dropped``).
+    ``unlabelled`` (an autoencoder's data): one class folder, or a folder of images without class folders, is enough.
     """
-    scan, groups, dropped = _deduplicated(scan_folder(root), dedupe)
+    scan = scan_folder(root, min_classes=1, loose_images=True) if unlabelled else scan_folder(root)
+    scan, groups, dropped = _deduplicated(scan, dedupe)
     everything = [s for samples in scan.samples.values() for s in samples]
     infos, errors = _probe_all(scan.root, everything)
     good_infos = [i for i in infos if i is not None]

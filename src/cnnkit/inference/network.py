@@ -47,6 +47,7 @@ class NetworkPredictor(Predictor):
         """``tta`` > 1 averages the probabilities of that many versions of each image (see ``augment.tta``), using
         the transforms the run was trained with."""
         check_tta(tta)
+        self._refuse_autoencoder()
         augmentation = self._tta_augmentation() if tta > 1 else None
         out = []
         for start, batch in self._batches(images, batch_size):
@@ -68,6 +69,25 @@ class NetworkPredictor(Predictor):
                                        pre_logits=True).flatten(1).cpu()
                for _, batch in self._batches(images, batch_size)]
         return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+    @property
+    def reconstructs(self) -> bool:
+        return bool(getattr(self.model, "reconstructs", False))
+
+    def _refuse_autoencoder(self) -> None:
+        if self.reconstructs:
+            raise ConfigError(f"{self.run_dir or 'This network'} is an autoencoder: it gives images back, not class "
+                              "probabilities. Score it with `cnnkit anomaly RUN IMAGES`, or use its latent space.")
+
+    @torch.inference_mode()
+    def reconstruct_arrays(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
+        """An autoencoder's reconstructions (N, H, W, C), float32 in [0, 1], of decoded (N, H, W, C) uint8 images."""
+        if not self.reconstructs:
+            raise ConfigError(f"{self.run_dir or 'This network'} is a classifier; only an autoencoder reconstructs.")
+        out = [self.model(normalize(batch, self.preprocessing)).permute(0, 2, 3, 1).float().cpu()
+               for _, batch in self._batches(images, batch_size)]
+        h, w = self.preprocessing.image_size
+        return torch.cat(out).numpy() if out else np.zeros((0, h, w, self.preprocessing.channels), np.float32)
 
     @property
     def num_parameters(self) -> int:

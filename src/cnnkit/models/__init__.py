@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from cnnkit.errors import ModelError
-from cnnkit.models import lenet, simple_cnn, vgg  # noqa: F401  (registers the builders)
+from cnnkit.models import autoencoder, lenet, simple_cnn, vgg  # noqa: F401  (registers the builders)
 from cnnkit.models._registry import get_model_entry, list_models, register_model
 from cnnkit.models.init import init_weights
 from cnnkit.models.network import ConvNet, Network
 from cnnkit.models.transfer import HEAD_OPTIONS, TransferNet, backbone_config, build_transfer_net, is_timm_model
 
-__all__ = ["ConvNet", "Network", "TransferNet", "create_model", "default_image_size", "describe_model", "list_models",
-           "model_options", "register_model"]
+__all__ = ["ConvNet", "Network", "TransferNet", "create_model", "default_image_size", "describe_model",
+           "is_autoencoder", "list_models", "model_options", "register_model"]
 
 
 def create_model(
@@ -57,6 +57,16 @@ def _is_registered(name: str) -> bool:
 def model_options(name: str) -> dict[str, object]:
     """Options and defaults: a builder's own, or for a timm backbone the head's (dropout, hidden)."""
     return get_model_entry(name).options() if _is_registered(name) else dict(HEAD_OPTIONS)
+
+
+def is_autoencoder(name: str) -> bool:
+    """Whether ``name`` is a registered autoencoder (built on the meta device to ask it; timm models never are)."""
+    if name not in list_models():
+        return False
+    import torch
+
+    with torch.device("meta"):
+        return create_model(name, 1, 1, default_image_size(name)).reconstructs
 
 
 def describe_model(name: str) -> str:

@@ -21,6 +21,10 @@ class Network(nn.Module):
     - ``reset_classifier(n)``, ``num_classes``, ``head_hidden_size`` (the width of the pre-logits vectors);
     - ``set_trainable_stages(n)`` and ``frozen``: which part trains (a backbone's stages; cnnkit's own networks
       always train whole).
+
+    An autoencoder (``reconstructs``: see ``models.autoencoder``) keeps the feature half (its code map, code vector,
+    ``head(vector, pre_logits=True)``) and gives the image back instead of logits: ``forward(x)`` is the
+    reconstruction, and it has no classifier.
     """
 
     num_classes: int
@@ -28,6 +32,7 @@ class Network(nn.Module):
     head_hidden_size: int
     trainable_stages: int = -1
     has_backbone: bool = False
+    reconstructs: bool = False  # an autoencoder: forward(x) gives the image back
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

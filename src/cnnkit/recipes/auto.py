@@ -267,6 +267,11 @@ def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
     config = config or TrainConfig()
     seconds = parse_budget(budget)
     from cnnkit.data.files import scan_folder
+    from cnnkit.models import is_autoencoder
+
+    if is_autoencoder(config.model):
+        raise ConfigError(f"{config.model!r} is an autoencoder; `auto` ranks classifiers by validation accuracy. "
+                          "Train the autoencoder alone (without `auto`).")
 
     if scan_folder(data_dir).multi_label:
         raise ConfigError(f"{data_dir} is multi-label (labels such as a|b); `auto` ranks recipes that predict one "

@@ -16,6 +16,7 @@ from cnnkit.data.preprocess import Preprocessing
 
 RECORD_VERSION = 2
 STATUSES = ("training", "finished", "interrupted", "failed")  # "training" with no live writer: killed
+TASKS = ("classify", "reconstruct")
 
 
 def _build(cls, data: dict | None):
@@ -115,6 +116,26 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class ReconstructionRecord:
+    """An autoencoder run after training: the code it squeezes each image into, its reconstruction error on the
+    validation split, and the anomaly thresholds chosen on that split alone (never on the test split)."""
+
+    code_size: int  # numbers per image in the code
+    pixels: int  # numbers per image in the input (height x width x channels)
+    val_error: float  # mean over validation images of the per-image mean squared error (pixels in [0, 1])
+    image_threshold: float  # an image is anomalous when its error is above this
+    pixel_threshold: float  # a pixel of the smoothed error map is unusual above this
+    quantile: float  # both thresholds are this quantile of the validation split's errors
+    smoothing: float  # the error map's Gaussian smoothing (sigma, pixels)
+    val_images: int
+    source: str = "the validation split"
+
+    @property
+    def compression(self) -> float:
+        return self.pixels / self.code_size
+
+
+@dataclass(frozen=True)
 class CrossValidation:
     folds: int
     best: dict
@@ -145,6 +166,8 @@ class RunRecord:
     scan_thresholds: dict | None = None  # scan: {"per_class": {class: threshold}, "source": the validation photo}
     multi_label: bool = False  # any number of the classes per image: sigmoid outputs, binary cross-entropy
     label_thresholds: dict | None = None  # multi-label: {"per_class": {class: threshold}, "source": how chosen}
+    task: str = "classify"  # or "reconstruct": an autoencoder, trained without labels
+    reconstruction: ReconstructionRecord | None = None  # an autoencoder's code size, error and anomaly thresholds
     cnnkit_version: str = __version__
     record_version: int = RECORD_VERSION
 
@@ -178,6 +201,20 @@ class RunRecord:
         return [float(per_class.get(c, 0.5)) for c in self.classes] if per_class else None
 
     @property
+    def reconstructs(self) -> bool:
+        """An autoencoder's run: no classes to predict; ``cnnkit anomaly`` scores its reconstruction error."""
+        return self.task == "reconstruct"
+
+    def refuse_reconstruction(self, run: object, what: str) -> None:
+        """RunError when this is an autoencoder's run and ``what`` needs a classifier."""
+        from cnnkit.errors import RunError
+
+        if self.reconstructs:
+            raise RunError(f"{run} is an autoencoder run ({self.model.name}): it reconstructs images and has no "
+                           f"classes, so {what} does not apply. Use `cnnkit anomaly RUN IMAGES` (reconstruction "
+                           "error, error maps) or its latent space (features, similar, tsne).")
+
+    @property
     def strategy(self) -> str:
         return self.training.strategy if self.training else "baseline"
 
@@ -197,7 +234,8 @@ class RunRecord:
                "result": asdict(self.result) if self.result else None,
                "decision": asdict(self.decision) if self.decision else None, "recipe": self.recipe,
                "scan_thresholds": self.scan_thresholds, "multi_label": self.multi_label or None,
-               "label_thresholds": self.label_thresholds}
+               "label_thresholds": self.label_thresholds, "task": self.task,
+               "reconstruction": asdict(self.reconstruction) if self.reconstruction else None}
         return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
@@ -221,6 +259,7 @@ class RunRecord:
             result=TrainingResult.from_dict(data.get("result")), decision=_build(Decision, data.get("decision")),
             recipe=data.get("recipe"), scan_thresholds=data.get("scan_thresholds"),
             multi_label=bool(data.get("multi_label", False)), label_thresholds=data.get("label_thresholds"),
+            task=data.get("task", "classify"), reconstruction=_build(ReconstructionRecord, data.get("reconstruction")),
             cnnkit_version=data.get("cnnkit_version", "0.1.0"),
             record_version=int(data.get("record_version", 1)),
         )._checked()
@@ -228,7 +267,10 @@ class RunRecord:
     def _checked(self) -> RunRecord:
         if self.status not in STATUSES:
             raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
-        if len(self.classes) < 2 or self.model.num_classes != len(self.classes):
+        if self.task not in TASKS:
+            raise ValueError(f"task {self.task!r} is not one of {TASKS}")
+        fewest = 1 if self.task == "reconstruct" else 2  # an autoencoder ignores labels: one folder is enough
+        if len(self.classes) < fewest or self.model.num_classes != len(self.classes):
             raise ValueError(f"{len(self.classes)} classes for a model of {self.model.num_classes}")
         return self
 

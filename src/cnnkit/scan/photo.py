@@ -54,6 +54,9 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     predictor = predictor or Predictor.load(run_dir, backend="torch")
     if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; scanning needs a CNN patch classifier (patch_cnn is exact).")
+    if predictor.reconstructs:
+        raise ConfigError(f"{run_dir} is an autoencoder run; scanning needs a CNN patch classifier (patch_cnn is "
+                          "exact). `cnnkit anomaly RUN IMAGES` scores an autoencoder's reconstruction error.")
     if predictor.multi_label:
         raise ConfigError(f"{run_dir} is a multi-label run; scanning counts one class per window and needs a "
                           "single-label patch classifier.")

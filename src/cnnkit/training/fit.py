@@ -65,11 +65,27 @@ def _probe(config: TrainConfig):
     """The model on the meta device: a wrong name or option fails before any image is decoded."""
     import torch
 
-    from cnnkit.models import create_model, default_image_size
+    from cnnkit.models import create_model, default_image_size, model_options
 
+    if config.code_size is not None and "code_size" not in model_options(config.model):
+        _check_task(config, reconstructs=False)
     with torch.device("meta"):
-        return create_model(config.model, 2, 3, config.image_size or default_image_size(config.model) or (32, 32),
-                            **config.model_options)
+        probe = create_model(config.model, 2, 3, config.image_size or default_image_size(config.model) or (32, 32),
+                             **config.network_options)
+    _check_task(config, probe.reconstructs)
+    return probe
+
+
+def _check_task(config: TrainConfig, reconstructs: bool) -> None:
+    """Settings of one task refused on the other, before any image is decoded."""
+    if config.code_size is not None and not reconstructs:
+        raise ConfigError(f"`code_size` sets an autoencoder's code; {config.model!r} is a classifier. Drop it, or "
+                          "choose `model` conv_autoencoder or denoising_autoencoder.")
+    label_settings = [f"{name}={getattr(config, name)!r}" for name in ("mixup", "cutmix", "balance")
+                      if getattr(config, name) not in (0.0, "none")]
+    if reconstructs and label_settings:
+        raise ConfigError(f"{config.model!r} is an autoencoder, trained without labels: {', '.join(label_settings)} "
+                          "mix or weigh classes and do not apply. Drop them.")
 
 
 def _pretrained_backbone(config: TrainConfig) -> tuple[dict, str]:
@@ -82,18 +98,20 @@ def _pretrained_backbone(config: TrainConfig) -> tuple[dict, str]:
     return model.backbone.state_dict(), source
 
 
-def _first_record(prepared, config: TrainConfig, run: RunFolder, counts: dict) -> tuple[RunRecord, object]:
+def _first_record(prepared, config: TrainConfig, run: RunFolder, counts: dict,
+                  task: str = "classify") -> tuple[RunRecord, object]:
     """The record a run starts with (status "training") and its split, the data root relative when inside the run."""
     from cnnkit.training.balance import balance_record
 
     manifest = replace(prepared.manifest, root=run.portable_root(prepared.manifest.root))
     model = ModelSpec(config.model, len(prepared.classes), prepared.preprocessing.channels,
-                      dict(config.model_options), config.init)
+                      config.network_options, config.init)
     record = RunRecord(model=model, classes=tuple(prepared.classes), preprocessing=prepared.preprocessing,
                        multi_label=prepared.multi_label,
                        data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped),
                                        prepared.dropped or None),
-                       training=config, balance=BalanceRecord(**balance_record(config.balance, counts["train"])))
+                       training=config, balance=BalanceRecord(**balance_record(config.balance, counts["train"])),
+                       task=task)
     return record, manifest
 
 
@@ -155,7 +173,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
         if main and overwrite and _remove(run, RUN_OUTPUTS):
             log.info("Replacing the run in %s (overwrite).", run.path)
         prepared, config = _prepare(data_dir, config, probe, progress)
-        record, manifest = _first_record(prepared, config, run, split_counts(prepared.splits, prepared.classes))
+        record, manifest = _first_record(prepared, config, run, split_counts(prepared.splits, prepared.classes),
+                                         "reconstruct" if probe.reconstructs else "classify")
         if main:
             run.write_split(manifest)
             run.write_record(record)
@@ -184,16 +203,16 @@ def _prepare(data_dir, config: TrainConfig, probe, progress: bool = False):
     prepared = prepare_training_data(
         data_dir, image_size=config.image_size, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
         seed=config.seed, skip_bad=config.skip_bad, default_image_size=default_image_size(config.model),
-        data_in=config.data_in, progress=progress, dedupe=config.dedupe,
+        data_in=config.data_in, progress=progress, dedupe=config.dedupe, unlabelled=probe.reconstructs,
         **_input_settings(config, is_backbone=probe.has_backbone),
     )
     if len(prepared.splits["val"]) == 0:
         raise DataError(f"No validation images in {data_dir}: add a val/ folder or raise `val_fraction`.")
-    if prepared.multi_label:
+    if prepared.multi_label and not probe.reconstructs:
         _check_multi_label(config)
     report_counts(split_counts(prepared.splits, prepared.classes))
     side = max(prepared.preprocessing.image_size)
-    if not probe.has_backbone and prepared.preprocessing.channels == 3 and prepared.median_side >= max(128, 2 * side):
+    if not probe.has_backbone and not probe.reconstructs and prepared.preprocessing.channels == 3 and prepared.median_side >= max(128, 2 * side):
         log.warning("These look like photographs (median shorter side %d px, trained at %dx%d px, width x height): "
                     "with few images a pretrained backbone usually does far better than a CNN from scratch. Try "
                     "`model` efficientnet_lite0 with `pretrained`, or `auto` to compare both within a time budget.",
@@ -317,7 +336,11 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
     if getattr(model, "flip_average", False):  # the record builds the network that made the weights
         options["flip_average"] = True
     record = record.replace(model=replace(record.model, options=options))
-    if record.multi_label and runner.main:
+    if record.reconstructs and runner.main:  # the anomaly thresholds, from the validation split only
+        from cnnkit.training.autoencoder import reconstruction_record
+
+        record = record.replace(reconstruction=reconstruction_record(run, record, splits["val"]))
+    elif record.multi_label and runner.main:
         record = record.replace(label_thresholds=_label_thresholds(run, record, splits["val"]))
     record = record.replace(status="finished", result=result, feature_cache=runner.feature_cache)
     if runner.main:

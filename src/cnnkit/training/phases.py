@@ -371,11 +371,17 @@ class PhaseRunner:
         # see TransferNet.train), the same whether the phase starts afresh, after another phase or from a checkpoint.
         self.model.train()
         on_features = train is not None
-        module = ClassifierModule(self.model, self.config, self.record.preprocessing,
-                                  class_weights=self.class_weights, features=on_features,
-                                  backbone_lr=phase.backbone_lr, epochs=phase.epochs, augment=phase.augment,
-                                  channels_last=channels_last, warmup=phase.name == "finetune",
-                                  multi_label=self.record.multi_label)
+        if self.model.reconstructs:  # an autoencoder: labels ignored, the image is the target
+            from cnnkit.training.autoencoder import ReconstructionModule
+
+            module = ReconstructionModule(self.model, self.config, self.record.preprocessing, epochs=phase.epochs,
+                                          augment=phase.augment)
+        else:
+            module = ClassifierModule(self.model, self.config, self.record.preprocessing,
+                                      class_weights=self.class_weights, features=on_features,
+                                      backbone_lr=phase.backbone_lr, epochs=phase.epochs, augment=phase.augment,
+                                      channels_last=channels_last, warmup=phase.name == "finetune",
+                                      multi_label=self.record.multi_label)
         self.best.epoch_offset = epochs_before
         history = History(self.run.log_dir / "metrics.csv", phase.name, epochs_before, self.history, self.main)
         saver = EpochCheckpoint(self.run.last_checkpoint, index, [asdict(p) for p in done],

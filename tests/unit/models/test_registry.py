@@ -2,13 +2,14 @@ import pytest
 import torch
 
 from cnnkit.errors import ConfigError, ModelError
-from cnnkit.models import Network, create_model, list_models, model_options
+from cnnkit.models import Network, create_model, is_autoencoder, list_models, model_options
 
 SMALL = [name for name in list_models() if name != "vgg16"]
+CLASSIFIERS = [name for name in SMALL if not is_autoencoder(name)]  # autoencoders: test_autoencoder.py
 TINY_TIMM = "test_efficientnet"  # timm's own test network: a backbone with the real code paths, tiny
 
 
-@pytest.mark.parametrize("name", [*SMALL, TINY_TIMM])
+@pytest.mark.parametrize("name", [*CLASSIFIERS, TINY_TIMM])
 def test_network_contract(name: str):
     """Every registered model and a timm backbone: forward_features gives the map, forward_head(map, pre_logits)
     pools and classifies, pool and head compose to it, reset_classifier; one contract for all."""
@@ -45,7 +46,8 @@ def test_vgg16_builds_on_meta_device():
 
 
 def test_unknown_model_and_option_errors():
-    with pytest.raises(ModelError, match="Unknown model 'resnet9000'. Available: lenet5"):
+    with pytest.raises(ModelError, match="Unknown model 'resnet9000'. Available: conv_autoencoder, "
+                                         "denoising_autoencoder, lenet5"):
         create_model("resnet9000", 2)
     with pytest.raises(ModelError, match=r"no option\(s\) \['colour'\]"):
         create_model("simple_cnn", 2, colour="red")
