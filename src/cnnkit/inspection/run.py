@@ -17,7 +17,10 @@ log = logging.getLogger("cnnkit")
 def open_run(run_dir: str | Path):
     """The run's torch predictor (its network in eval mode); a baseline run has no network to look into."""
     from cnnkit.inference.base import Predictor
+    from cnnkit.run import RunFolder
 
+    run = RunFolder(run_dir)
+    run.read_record().refuse_reconstruction(run.path, "inspection of a classifier's decision")
     predictor = Predictor.load(run_dir, backend="torch")
     if getattr(predictor, "model", None) is None:
         raise ConfigError(f"{run_dir} is a baseline run: it has no network to inspect. Inspect a CNN run.")

@@ -149,7 +149,8 @@ def test_features_and_similar_work_on_an_autoencoder_run(ae_run: Path, pattern_d
 
 
 @pytest.mark.parametrize("command", [["predict", "{run}", "{image}"], ["evaluate", "{run}"], ["export", "{run}"],
-                                     ["evaluate", "{run}", "--choose-threshold"]])
+                                     ["evaluate", "{run}", "--choose-threshold"],
+                                     ["inspect", "{run}", "{image}", "--out", "{run}-inspect"]])
 def test_classifier_commands_refuse_an_autoencoder_run_in_one_line(ae_run: Path, pattern_data: Path, command,
                                                                    capsys):
     image = pattern_data / "left" / "left_000.png"
