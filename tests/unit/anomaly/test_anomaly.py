@@ -37,10 +37,10 @@ def ae_run(tmp_path_factory, pattern_data: Path) -> Path:
 def normal_run(tmp_path_factory) -> Path:
     """An autoencoder on a flat folder of 'left' images only (no class folders): the normal ones."""
     root = tmp_path_factory.mktemp("normal")
-    write_image_folder(root / "classes", ["left"], per_class=60, mode="L", seed=3)
+    write_image_folder(root / "classes", ["left"], per_class=40, mode="L", seed=3)
     shutil.move(root / "classes" / "left", root / "left")
     out = root / "run"
-    train(root / "left", out, TrainConfig(epochs=6, **FAST), progress=False)
+    train(root / "left", out, TrainConfig(epochs=5, **FAST), progress=False)
     return out
 
 
