@@ -173,22 +173,28 @@ def tsne_png(coords: np.ndarray, labels: np.ndarray, classes: list[str], images:
     return figure_png(fig)
 
 
-def lr_find_png(lrs: list[float], losses: list[float], smoothed: list[float], suggestion_index: int,
-                valley: tuple[int, int], diverged_at: int | None = None) -> bytes:
-    """The learning-rate sweep: each batch's loss and the smoothed loss against the rate (log scale), the longest
-    descent of the smoothed loss, the suggested rate and where the loss diverged."""
+def lr_find_png(lrs: list[float], losses: list[float], smoothed: list[float], rates: dict[str, float], rule: str,
+                diverged_at: int | None = None) -> bytes:
+    """The learning-rate sweep: each batch's loss and the smoothed loss against the rate (log scale), the lowest
+    smoothed loss before any divergence, the suggested rate (``rates[rule]``), every other rule's rate faintly, and
+    where the loss diverged."""
     plt = pyplot()
     lrs, losses, smoothed = np.asarray(lrs, float), np.asarray(losses, float), np.asarray(smoothed, float)
     fig, ax = plt.subplots(figsize=(7, 4.2))
     ax.plot(lrs, losses, color="0.7", linewidth=0.8, marker=".", markersize=3, label="loss of each batch")
     ax.plot(lrs, smoothed, color="tab:blue", linewidth=1.8, label="smoothed loss")
-    first, last = valley
-    ax.plot(lrs[first:last + 1], smoothed[first:last + 1], color="tab:green", linewidth=4, alpha=0.35,
-            label="longest descent")
-    rate = lrs[suggestion_index]
-    ax.axvline(rate, color="tab:green", linestyle="--", linewidth=1)
-    ax.plot([rate], [smoothed[suggestion_index]], "o", color="tab:green", markersize=8,
-            label=f"suggested lr {rate:.2g}")
+    lowest = int(np.nanargmin(smoothed[:diverged_at]))
+    ax.plot([lrs[lowest]], [smoothed[lowest]], "v", color="tab:orange", markersize=8,
+            label=f"lowest smoothed loss, lr {lrs[lowest]:.2g}")
+    for name, rate in rates.items():
+        if name != rule:
+            ax.axvline(rate, color="0.55", linestyle=":", linewidth=1)
+            ax.text(rate, 0.98, f" {name}", rotation=90, va="top", fontsize=7, color="0.4",
+                    transform=ax.get_xaxis_transform())
+    at = int(np.argmin(np.abs(np.log(lrs) - np.log(rates[rule]))))
+    ax.axvline(rates[rule], color="tab:green", linestyle="--", linewidth=1.5)
+    ax.plot([rates[rule]], [smoothed[at]], "o", color="tab:green", markersize=8,
+            label=f"suggested lr {rates[rule]:.2g} ({rule})")
     if diverged_at is not None and np.isfinite(smoothed[diverged_at]):
         ax.plot([lrs[diverged_at]], [smoothed[diverged_at]], "x", color="tab:red", markersize=9, mew=2,
                 label=f"diverged at lr {lrs[diverged_at]:.2g}")
@@ -200,5 +206,5 @@ def lr_find_png(lrs: list[float], losses: list[float], smoothed: list[float], su
     ax.set_ylabel("training loss")
     ax.set_title("Learning-rate sweep: one batch per rate")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="best")
     return figure_png(fig)

@@ -59,16 +59,16 @@ def cmd_lr_find(args: argparse.Namespace) -> None:
     import shlex
 
     from cnnkit.config import LrFindConfig, TrainConfig
-    from cnnkit.training.lr_find import lr_find
+    from cnnkit.training.lr_find import EXPLAINED, RULE, lr_find
 
     given = values(args, TrainConfig)
     found = lr_find(args.data, args.out, TrainConfig(**given), settings(args, LrFindConfig), progress=not args.quiet)
-    print(f"Suggested learning rate: {found.suggestion:g} (halfway along the longest descent of the smoothed loss, "
-          f"lr {found.lrs[found.valley[0]]:.2g} to {found.lrs[found.valley[1]]:.2g}"
-          + ("" if found.diverged_at is None else f"; diverged at {found.lrs[found.diverged_at]:.2g}") + ")")
+    print(f"Suggested learning rate: {found.suggestion:g} ({EXPLAINED[RULE]}; the lowest at lr "
+          f"{found.lowest_loss_lr:.2g}" + ("" if found.diverged_at is None else
+                                           f"; diverged at lr {found.lrs[found.diverged_at]:.2g}") + ")")
     if "head_solver" in found.train_changes and given.get("head_solver") != "epochs":
         print("The default solver fits a transfer head without any rate: train it by epochs at this rate with "
               "--head-solver epochs.")
     model = {"model": found.config.model}
     print(f"cnnkit train {shlex.quote(args.data)} {train_flags({**model, **given, **found.train_changes})}")
-    print(f"Plot: {args.out}/lr_find.png  (every batch: {args.out}/lr_find.json)")
+    print(f"Plot: {args.out}/lr_find.png  (every batch, and every rule's rate: {args.out}/lr_find.json)")

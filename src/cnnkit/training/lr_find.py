@@ -5,6 +5,11 @@ augmentation, loss and optimiser that ``train`` would use with the same settings
 and the sweep stops once its smoothed value passes four times its minimum (the rates have stopped working). Nothing
 the sweep trains is kept: no run folder, no weights; the data folder is only read.
 
+The suggestion is a tenth of the rate where the smoothed loss was lowest (``RULE``). Four other rules are read off
+the same sweep and recorded beside it (``RULES``): benchmarks/lr_find.py trained 7 fixed rates on three data sets,
+and this rule, Lightning's steepest descent and fastai's valley as fastai's code computes it each landed within the
+best third of them on all three; the simplest was kept (BENCHMARKS.md).
+
 Written by hand rather than with Lightning's ``Tuner.lr_find``, on purpose: the tuner records only the smoothed
 loss, runs its first two batches at the same rate (so its rates are not the geometric series asked for), writes a
 checkpoint into the trainer's folder to restore afterwards, and replaces every callback; the sweep itself is short.
@@ -33,15 +38,13 @@ FILES = ("lr_find.json", "lr_find.png")
 
 @dataclass(frozen=True)
 class LrFindResult:
-    """One sweep: the rate, loss and smoothed loss of each batch, the suggested rate (two significant digits) and
-    where it came from (``valley``: first and last batch of the longest descent; ``suggestion_index`` halfway)."""
+    """One sweep: the rate, loss and smoothed loss of each batch, and the rate of each rule in ``RULES`` (two
+    significant digits), read off the batches before any divergence; the suggestion is ``RULE``'s."""
 
     lrs: tuple[float, ...]
     losses: tuple[float, ...]
     smoothed_losses: tuple[float, ...]
-    suggestion: float
-    suggestion_index: int
-    valley: tuple[int, int]
+    candidates: dict[str, float]  # every rule's rate, the suggestion's among them, for comparison
     diverged_at: int | None  # the batch whose smoothed loss passed DIVERGENCE x its minimum (the last one run)
     classes: tuple[str, ...]
     multi_label: bool
@@ -51,17 +54,20 @@ class LrFindResult:
     train_changes: dict = field(default_factory=dict)  # what ``train`` takes to use the rate found
 
     @property
+    def suggestion(self) -> float:
+        """The suggested rate: ``RULE``'s."""
+        return self.candidates[RULE]
+
+    @property
     def lowest_loss_lr(self) -> float:
-        """The rate where the smoothed loss was lowest before any divergence: already too high to train at
-        (Smith's and fastai's older rule: a tenth of it)."""
+        """The rate where the smoothed loss was lowest before any divergence: already too high to train at."""
         end = len(self.smoothed_losses) if self.diverged_at is None else self.diverged_at
         return self.lrs[min(range(end), key=self.smoothed_losses.__getitem__)]
 
     def to_dict(self) -> dict:
-        return {"model": self.config.model, "suggestion": self.suggestion, "suggestion_index": self.suggestion_index,
-                "valley": list(self.valley), "lowest_loss_lr": self.lowest_loss_lr, "diverged_at": self.diverged_at,
-                "train_changes": self.train_changes,
-                "rule": "valley: halfway (in log rate) along the longest descent of the smoothed loss",
+        return {"model": self.config.model, "suggestion": self.suggestion, "rule": RULE,
+                "rule_text": EXPLAINED[RULE], "candidates": self.candidates, "lowest_loss_lr": self.lowest_loss_lr,
+                "diverged_at": self.diverged_at, "train_changes": self.train_changes,
                 "smoothing": SMOOTHING, "divergence_factor": DIVERGENCE, "seconds": self.seconds,
                 "classes": list(self.classes), "multi_label": self.multi_label, "sweep": self.sweep.to_dict(),
                 "settings": self.config.to_dict(), "lrs": list(self.lrs), "losses": _finite(self.losses),
@@ -85,8 +91,8 @@ def valley(smoothed: list[float]) -> tuple[int, int, int]:
     The descent is the loss's longest strictly decreasing subsequence, so noise does not cut it in pieces the way it
     cuts a run of consecutive falls. Halfway along it (in log rate: the rates are geometric) the loss still falls
     fast and the rate sits well below the one where the loss bottoms out, which is already too high to train at.
-    This is fastai's "valley" rule, its default since 2021; the steepest-slope rule (Lightning's) rests on one
-    numerical derivative of a noisy curve and jumps with the noise.
+    fastai's "valley" idea (its default since 2021); on a whole sweep the descent tends to start in the plateau's
+    noise at the first batches, and its middle then follows ``start_lr`` (``falling_valley`` starts it later).
     """
     n = len(smoothed)
     length, before = [1] * n, list(range(n))
@@ -99,6 +105,80 @@ def valley(smoothed: list[float]) -> tuple[int, int, int]:
     while before[first] != first:
         first = before[first]
     return first, last, (first + last) // 2
+
+
+SKIPPED = 10  # the steepest rule's first batches, whose slope is the smoothing's start-up, not the network's
+FALL = 0.98  # the falling valley starts once the smoothed loss is below this fraction of its first tenth's
+
+
+def lowest_tenth(lrs: list[float], smoothed: list[float]) -> float:
+    """Smith's and fastai's older rule, the suggestion: a tenth of the rate where the smoothed loss is lowest (that
+    rate itself is already too high to train at). It rests on one point the sweep finds reliably, not on the
+    curve's shape before it, so neither ``start_lr`` nor a noisy plateau moves it."""
+    return lrs[min(range(len(smoothed)), key=smoothed.__getitem__)] / 10
+
+
+def steepest(lrs: list[float], smoothed: list[float]) -> float:
+    """Lightning's rule: the rate where the smoothed loss falls fastest per batch (per step of log rate), the
+    first ``SKIPPED`` batches left out."""
+    import numpy as np
+
+    skip = min(SKIPPED, len(smoothed) - 2)
+    return lrs[skip + int(np.argmin(np.gradient(np.asarray(smoothed[skip:], float))))]
+
+
+def valley_rate(lrs: list[float], smoothed: list[float]) -> float:
+    """The valley's middle (``valley``) over the whole sweep."""
+    return lrs[valley(smoothed)[2]]
+
+
+def fastai_valley(lrs: list[float], smoothed: list[float]) -> float:
+    """fastai's ``valley`` as its code computes it: the first tenth and the last 5 batches dropped, the descent taken
+    to start at its end minus its length (not at its first point), the rate halfway along."""
+    skip = len(smoothed) // 10
+    kept = smoothed[skip:max(skip + 2, len(smoothed) - 5)]
+    length = [1] * len(kept)
+    for i in range(len(kept)):
+        for j in range(i):
+            if kept[j] > kept[i]:
+                length[i] = max(length[i], length[j] + 1)
+    end = max(range(len(kept)), key=lambda i: (length[i], -i))
+    start = end - length[end]
+    third = (end - start) / 3
+    return lrs[skip + max(0, start + int(third) + int(third / 2))]
+
+
+def falling_start(smoothed: list[float]) -> int:
+    """The first batch after the first tenth whose smoothed loss is below ``FALL`` times the first tenth's median
+    (its rates, 1e-7 to 5e-7 by default, change nothing): where the loss has clearly begun to fall (the first
+    tenth's end when it never does)."""
+    import numpy as np
+
+    tenth = max(1, len(smoothed) // 10)
+    plateau = float(np.median(smoothed[:tenth]))
+    return next((i for i in range(tenth, len(smoothed)) if smoothed[i] < FALL * plateau), tenth)
+
+
+def falling_valley(lrs: list[float], smoothed: list[float]) -> float:
+    """The valley's middle, the descent sought only from ``falling_start``: the plateau before it, where the rates
+    are too small to change anything, cannot lengthen it with its noise."""
+    start = falling_start(smoothed)
+    return lrs[start + valley(smoothed[start:])[2]]
+
+
+RULES = {"lowest_tenth": lowest_tenth, "steepest": steepest, "valley": valley_rate, "fastai_valley": fastai_valley,
+         "falling_valley": falling_valley}
+EXPLAINED = {"lowest_tenth": "a tenth of the rate where the smoothed loss was lowest",
+             "steepest": "where the smoothed loss fell fastest (Lightning's rule)",
+             "valley": "halfway along the longest descent of the smoothed loss",
+             "fastai_valley": "halfway along the longest descent of the smoothed loss, as fastai's code finds it",
+             "falling_valley": "halfway along the longest descent of the smoothed loss once it has begun to fall"}
+RULE = "lowest_tenth"  # the suggestion's: within the best third of 7 fixed rates on 3 data sets of 3, the simplest
+
+
+def candidate_rates(lrs: list[float], smoothed: list[float]) -> dict[str, float]:
+    """Every rule's rate (two significant digits) from the batches before any divergence."""
+    return {name: float(f"{rule(lrs, smoothed):.2g}") for name, rule in RULES.items()}
 
 
 class SmoothedLoss:
@@ -231,21 +311,20 @@ def _sweep(module, batches, config: TrainConfig, rates: list[float], progress: b
     return sweep
 
 
-def _suggest(sweep: RateSweep, settings: LrFindConfig) -> tuple[float, int, tuple[int, int]]:
-    """The suggested rate (two significant digits), its batch and the valley, from the batches before any
-    divergence; RunError when the sweep gives nothing to suggest."""
+def _suggest(sweep: RateSweep, settings: LrFindConfig) -> dict[str, float]:
+    """Every rule's rate (``candidate_rates``) from the batches before any divergence; RunError when the sweep gives
+    nothing to suggest."""
     usable = len(sweep.losses) if sweep.diverged_at is None else sweep.diverged_at
     if usable < 5:
         raise RunError(f"The loss diverged after {usable + 1} batches, at lr {sweep.lrs[-1]:.3g}: the sweep starts "
                        f"too high. Lower `start_lr` (now {settings.start_lr:g}).")
-    first, last, chosen = valley(sweep.smoothed[:usable])
-    if last == first:
+    if min(range(usable), key=sweep.smoothed.__getitem__) == 0:
         raise RunError(f"The smoothed loss never fell between lr {sweep.lrs[0]:.3g} and {sweep.lrs[usable - 1]:.3g}"
                        ": lower `start_lr`, raise `steps`, or check the data and labels.")
     if sweep.diverged_at is None:
         log.warning("The loss did not diverge up to end_lr=%g: raise `end_lr` to see where the rates stop "
                     "working; the suggestion stands.", sweep.lrs[-1])
-    return float(f"{sweep.lrs[chosen]:.2g}"), chosen, (first, last)
+    return candidate_rates(sweep.lrs[:usable], sweep.smoothed[:usable])
 
 
 @with_options(TrainConfig)
@@ -261,25 +340,29 @@ def lr_find(data_dir: str | Path, out_dir: str | Path | None = None, config: Tra
     """
     config, sweep = config or TrainConfig(), sweep or LrFindConfig()
     _refuse(config, data_dir, out_dir)
-    from cnnkit.training.fit import _prepare, _pretrained_backbone, _probe, check_accelerator
+    from cnnkit.training.fit import (
+        _prepare,
+        _pretrained_backbone,
+        _probe,
+        check_accelerator,
+    )
 
     start = time.perf_counter()
     check_accelerator(config.accelerator)
     probe = _probe(config)
-    if getattr(probe, "reconstructs", False):  # the network contract's flag for autoencoders
+    if probe.reconstructs:
         raise ConfigError(f"lr-find sweeps a classifier's rate on its labels; {config.model!r} is an autoencoder, "
                           "trained without labels. Choose a classifier `model`.")
     pretrained = _pretrained_backbone(config) if config.pretrained else None  # missing weights fail now, too
     prepared, config = _prepare(data_dir, config, probe, progress)
     module, batches = _module_and_batches(prepared, config, pretrained, progress)
     done = _sweep(module, batches, config, sweep_rates(sweep), progress)
-    suggestion, index, span = _suggest(done, sweep)
-    changes = {"lr": suggestion, **({"head_solver": "epochs"} if config.strategy == "transfer" else {})}
-    result = LrFindResult(tuple(done.lrs), tuple(done.losses), tuple(done.smoothed), suggestion, index, span,
-                          done.diverged_at, tuple(prepared.classes), prepared.multi_label, config, sweep,
+    candidates = _suggest(done, sweep)
+    changes = {"lr": candidates[RULE], **({"head_solver": "epochs"} if config.strategy == "transfer" else {})}
+    result = LrFindResult(tuple(done.lrs), tuple(done.losses), tuple(done.smoothed), candidates, done.diverged_at, tuple(prepared.classes), prepared.multi_label, config, sweep,
                           round(time.perf_counter() - start, 2), changes)
     log.info("lr-find: %d batches from lr %.3g to %.3g%s; suggested lr %g.", len(done.losses), done.lrs[0],
-             done.lrs[-1], "" if done.diverged_at is None else " (stopped: the loss diverged)", suggestion)
+             done.lrs[-1], "" if done.diverged_at is None else " (stopped: the loss diverged)", result.suggestion)
     if out_dir is not None:
         write_outputs(result, out_dir)
     return result
@@ -293,5 +376,5 @@ def write_outputs(result: LrFindResult, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     write_json(out / "lr_find.json", result.to_dict())
     write_bytes(out / "lr_find.png", lr_find_png(result.lrs, result.losses, result.smoothed_losses,
-                                                 result.suggestion_index, result.valley, result.diverged_at))
+                                                 result.candidates, RULE, result.diverged_at))
     return out
