@@ -62,7 +62,16 @@ def _hash_pairs(hashes: np.ndarray, bits: int) -> list[tuple[int, int]]:
 
 
 LOOK_ALIKE = 10  # a group of more near-duplicates than this is a chain of look-alikes, said as such
-STRONG_COSINE = 0.99  # latent vectors this alike are near-duplicates whatever their hashes
+SAME_PICTURE = 0.98  # correlation of two 16x16 grayscale thumbnails (brightness and contrast removed): one picture
+
+
+def thumbnail_correlation(a: bytes, b: bytes) -> float:
+    """Pearson correlation of two 16x16 grayscale thumbnails: 1 for one picture however bright or contrasted,
+    above 0.99 after JPEG re-encoding; distinct photographs of one kind of object stay far below."""
+    x, y = (np.frombuffer(t, np.uint8).astype(np.float64) for t in (a, b))
+    x, y = x - x.mean(), y - y.mean()
+    scale = np.sqrt((x @ x) * (y @ y))
+    return float(x @ y / scale) if scale > 0 else float(np.array_equal(x, y))
 
 
 def _latent_pairs(unit: np.ndarray, cosine: float) -> list[tuple[int, int]]:
@@ -78,26 +87,29 @@ def _latent_pairs(unit: np.ndarray, cosine: float) -> list[tuple[int, int]]:
 
 def near_duplicates(items: list[Item], hash_bits: int, vectors: np.ndarray | None = None,
                     cosine: float = 0.95) -> list[dict]:
-    """Groups of images that are not pixel-identical but alike: difference hashes at most ``hash_bits`` of 64
-    apart with, given latent ``vectors`` (one row per item), a cosine of at least ``cosine`` too (two views of one
-    picture pass both; two pictures of one kind of object seldom pass the hash), or a cosine of at least
-    ``STRONG_COSINE`` with hashes at most twice ``hash_bits`` apart (a copy re-encoded until its hash moved)."""
+    """Groups of images that are not pixel-identical but alike: pairs on which two of three signs agree, difference
+    hashes at most ``hash_bits`` of 64 apart, latent ``vectors`` (one row per item) at least ``cosine`` alike, and
+    16x16 thumbnails that agree pixel for pixel (``SAME_PICTURE``). Two views of one picture pass all three; two
+    pictures of one kind of object may pass the cosine, seldom the hash and never the thumbnails; a copy re-encoded
+    or brightened until its hash moved still passes the other two. Without vectors, the hash and thumbnails."""
     good = [i for i, item in enumerate(items) if not item.error]
     groups = _Groups(len(items))
     hashes = np.array([items[i].dhash for i in good], dtype=np.uint64)
     unit = None
+    candidates = set(_hash_pairs(hashes, hash_bits))
     if vectors is not None and len(good) > 1:
         unit = np.asarray(vectors, dtype=np.float64)[good]
         unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
-        for a, b in _latent_pairs(unit, STRONG_COSINE):  # re-encoded: the hash may move, not far
-            if bin(int(hashes[a]) ^ int(hashes[b])).count("1") <= 2 * hash_bits:
-                groups.join(good[a], good[b])
-    for a, b in _hash_pairs(hashes, hash_bits):
-        if unit is None or float(unit[a] @ unit[b]) >= cosine:
+        candidates |= {tuple(sorted(pair)) for pair in _latent_pairs(unit, cosine)}
+    for a, b in candidates:
+        signs = (bin(int(hashes[a]) ^ int(hashes[b])).count("1") <= hash_bits,
+                 unit is not None and float(unit[a] @ unit[b]) >= cosine,
+                 thumbnail_correlation(items[good[a]].thumbnail, items[good[b]].thumbnail) >= SAME_PICTURE)
+        if sum(signs) >= 2:
             groups.join(good[a], good[b])
-    rule = f"difference hashes within {hash_bits} of 64 bits" + (
-        f" and latent cosine >= {cosine}, or within {2 * hash_bits} bits and cosine >= {STRONG_COSINE}"
-        if unit is not None else "")
+    rule = (f"two of: difference hashes within {hash_bits} of 64 bits, " + (
+        f"latent cosine >= {cosine}, " if unit is not None else "") +
+        f"16x16 grayscale thumbnails correlating at >= {SAME_PICTURE} (brightness and contrast aside)")
     return [_describe(items, members, "near" if len(members) <= LOOK_ALIKE else "look-alike cluster",
                       rule if len(members) <= LOOK_ALIKE else f"{rule}, chained through {len(members)} images: "
                       "images of one kind alike at this resolution rather than copies")

@@ -24,6 +24,7 @@ class Item:
     file_sha256: str = ""
     pixels_sha256: str = ""
     dhash: int = 0
+    thumbnail: bytes = b""  # 16x16 grayscale, for the pixel agreement of near-duplicate candidates
     meta: dict = field(default_factory=dict)
     error: str | None = None
 
@@ -61,7 +62,9 @@ def describe(root: Path, item: Item) -> Item:
     pixels = np.asarray(rgb)
     item.file_sha256 = hashlib.sha256(data).hexdigest()
     item.pixels_sha256 = hashlib.sha256(repr(pixels.shape).encode() + pixels.tobytes()).hexdigest()
-    item.dhash = _dhash(rgb.convert("L"))
+    gray = rgb.convert("L")
+    item.dhash = _dhash(gray)
+    item.thumbnail = np.asarray(gray.resize((16, 16), Image.Resampling.BILINEAR), dtype=np.uint8).tobytes()
     item.meta = {"width": rgb.width, "height": rgb.height, "aspect": round(rgb.width / rgb.height, 4),
                  "mode": mode, "format": fmt or "unknown", "jpeg_quality": quality, "bytes": len(data),
                  "brightness": round(float(pixels.mean()), 2), "contrast": round(float(pixels.std()), 2)}

@@ -223,9 +223,10 @@ AUDIT_FEATURES = ("auto", "run", "pretrained", "pixels")
 class AuditConfig:
     """What ``cnnkit audit`` compares and how strictly."""
 
-    features: str = option("auto", "latent vectors for near-duplicates and label errors: the run's, EfficientNet-Lite0's "
-                                   "pretrained ones (offline, cached) or small grayscale pixels; auto: the run's when "
-                                   "given, else pretrained", choices=AUDIT_FEATURES)
+    features: str = option("auto", "latent vectors for near-duplicates and label errors: the run's, a pretrained "
+                                   "EfficientNet-Lite's (Lite2 when installed, else Lite0; offline, cached) or small "
+                                   "grayscale pixels; auto: the run's when given, else pretrained",
+                           choices=AUDIT_FEATURES)
     hash_bits: int = option(6, "near-duplicates: difference hashes at most this many of 64 bits apart", metavar="N")
     cosine: float = option(0.95, "near-duplicates: and latent vectors at least this similar (cosine)")
     folds: int = option(5, "label errors: folds of the cross-validated probabilities")
