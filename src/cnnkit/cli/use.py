@@ -108,6 +108,11 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def _print_evaluation(evaluation) -> None:
     m = evaluation.metrics
+    if m.get("codes_only"):  # an autoencoder: its codes' k-NN vote is all there is to score
+        print(f"{m['data']}: latent k-NN of the autoencoder's codes (k={m['knn']['k']}): "
+              f"{scores({**m['knn'], 'n': m['n']})}")
+        print(f"Metrics: {evaluation.metrics_path}")
+        return
     print(f"{m['data']}: {scores(m)}")
     if m["tta"]:
         t = m["tta"]

@@ -147,7 +147,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     if split != "test" and data is not None:
         raise ConfigError("`split` chooses one of the run's own splits; leave it out with `data`.")
     run = RunFolder(run_dir)
-    run.read_record().refuse_reconstruction(run.path, "evaluation by class")
+    if run.read_record().reconstructs:
+        return _evaluate_codes(run, data, out, config, split)
     # the network the run trained, never its export: the export's fidelity is what `cnnkit export` reports
     predictor = predictor or Predictor.load(run.path, backend="torch")
     record = run.read_record()
@@ -169,6 +170,30 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     evaluation = Evaluation(metrics, folder)
     _write_outputs(evaluation, run, lambda target: _fill(target, evaluation, run, record, arrays, curves, worst,
                                                          report, predictor))
+    return evaluation
+
+
+def _evaluate_codes(run: RunFolder, data, out, config: EvaluateConfig, split: str) -> Evaluation:
+    """An autoencoder's run has no head to score; with ``knn`` its codes classify each image by a vote of the
+    nearest training images' codes, scored as any run's k-NN is. Written to ``metrics.json`` in ``RUN/eval-knn/``
+    (its test split) or where ``data`` and ``out`` say."""
+    record = run.read_record()
+    if not config.knn:
+        record.refuse_reconstruction(run.path, "evaluation by class (only a vote of its codes, `knn`)")
+    if len(record.classes) < 2:
+        raise ConfigError(f"`knn` votes among the training images' classes; {run.path} was trained on images of one "
+                          "class (or unlabelled ones): there is nothing to vote for. Train it on class folders.")
+    predictor = Predictor.load(run.path, backend="torch")
+    arrays, source, folder, note, seen = _evaluation_data(run, predictor, data, out, config, split)
+    if data is None and out is None:
+        folder = run.path / "eval-knn"
+    log.info("Classifying %d images of the %s by their %d nearest codes...", len(arrays), source, config.knn)
+    metrics = {"run": str(run.path.resolve()), "data": source, "split": split if data is None else None,
+               "n": len(arrays), "classes": list(predictor.classes), "codes_only": True,
+               "knn": _latent_knn(run, predictor, arrays, config.knn), "shared_classes_only": note,
+               "seen_in_training": seen, "skipped": arrays.skipped}
+    evaluation = Evaluation(metrics, folder)
+    _write_outputs(evaluation, run, lambda target: write_json(target / "metrics.json", metrics))
     return evaluation
 
 

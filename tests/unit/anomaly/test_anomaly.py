@@ -50,7 +50,7 @@ def split_images(run: Path, split: str):
 
 
 def test_the_autoencoder_reconstructs_its_training_images_better_than_noise_and_the_mean_image(ae_run: Path):
-    record = RunFolder(ae_run).read_record()
+    record = RunRunFolder(ae_run).read_record()
     assert record.task == "reconstruct" and record.result.best_val_acc is None
     images = split_images(ae_run, "train")
     pixels = images / 255.0
@@ -63,7 +63,7 @@ def test_the_autoencoder_reconstructs_its_training_images_better_than_noise_and_
 
 
 def test_the_anomaly_threshold_is_the_quantile_of_validation_errors(ae_run: Path):
-    chosen = RunFolder(ae_run).read_record().reconstruction
+    chosen = RunRunFolder(ae_run).read_record().reconstruction
     predictor = Predictor.load(ae_run)
     thresholds = {}
     for split in ("val", "test"):
@@ -78,7 +78,7 @@ def test_the_anomaly_threshold_is_the_quantile_of_validation_errors(ae_run: Path
 def test_the_anomaly_threshold_rises_with_the_validation_images_errors(ae_run: Path):
     from cnnkit.training.autoencoder import reconstruction_record
 
-    run = RunFolder(ae_run)
+    run = RunRunFolder(ae_run)
     record = run.read_record()
     val = run.load_split("val", list(record.classes), record.preprocessing)
     assert reconstruction_record(run, record, val) == record.reconstruction
@@ -198,3 +198,22 @@ def test_an_autoencoder_run_stopped_mid_training_resumes_to_the_uninterrupted_re
     a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "stopped" / "model.safetensors")
     assert all((a[k] - b[k]).abs().max() < 1e-5 for k in a)
     assert resumed.record.reconstruction == whole.record.reconstruction
+
+
+def test_evaluate_knn_scores_an_autoencoder_s_codes_like_any_run_s(ae_run: Path, normal_run: Path, capsys):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    assert main(["evaluate", str(ae_run), "--knn", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "latent k-NN of the autoencoder's codes (k=3)" in out
+    metrics = json.loads((ae_run / "eval-knn" / "metrics.json").read_text())
+    predictor = Predictor.load(ae_run)
+    manifest = RunFolder(ae_run).read_split()
+    root = RunFolder(ae_run).data_root(manifest)
+    codes = {s: predictor.embed_arrays(predictor.load_images([root / p for p, _ in manifest.splits[s]]))
+             for s in ("train", "test")}
+    labels = {s: [predictor.classes.index(c) for _, c in manifest.splits[s]] for s in ("train", "test")}
+    reference = KNeighborsClassifier(3).fit(codes["train"], labels["train"]).score(codes["test"], labels["test"])
+    assert metrics["knn"]["accuracy"] == pytest.approx(reference, abs=1 / len(labels["test"]) + 1e-9)
+    assert main(["evaluate", str(normal_run), "--knn", "3"]) == 1
+    assert "nothing to vote for" in capsys.readouterr().err
