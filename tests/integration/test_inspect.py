@@ -33,7 +33,7 @@ def test_inspect_writes_every_view_and_a_page(trained_run, pattern_data, tmp_pat
     assert code == 0, err
     found = json.loads((tmp_path / "look" / "inspect.json").read_text())
     assert {p.name for p in (tmp_path / "look").iterdir()} == FIGURES | {"inspect.json", "inspect.html"}
-    assert found["true"] == "top" and found["predicted"] in ("left", "right", "top")
+    assert found["true"] == "top" and found["predicted"] == max(found["probabilities"], key=found["probabilities"].get)
     assert sum(found["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
     assert f"predicted {found['predicted']}" in out and "inspect.html" in out
     page = (tmp_path / "look" / "inspect.html").read_text()
@@ -64,6 +64,7 @@ def test_inspect_refuses_bad_input_in_one_line(trained_run, pattern_data, tmp_pa
         "unknown class": (["--label", "cat", "--out", tmp_path / "a"], "'cat' is not a class of this run"),
         "someone's folder": (["--out", tmp_path / "taken"], "not an inspect folder"),
         "window too small": (["--window", "1", "--out", tmp_path / "b"], "--window"),
+        "window too large": (["--window", "100", "--out", tmp_path / "b"], "Expected --window <= 16"),
     }
     for name, (extra, message) in cases.items():
         code, out, err = run_cli("inspect", trained_run, image, *extra, capsys=capsys)
@@ -84,12 +85,21 @@ def test_the_report_shows_where_the_network_looked_beside_each_worst_mistake(pat
     metrics = evaluate_run(run).metrics
     assert metrics["worst_mistakes"]
     assert (run / "figures" / "mistakes.png").exists()
-    assert "where the network looked" in (run / "report.html").read_text()
+    assert metrics["grad_cam_beside_mistakes"] and "where the network looked" in (run / "report.html").read_text()
     predictor = Predictor.load(run, backend="torch")
     images = predictor.load_images([pattern_data / w["path"] for w in metrics["worst_mistakes"][:2]])
     looked = _where_looked(predictor, images, np.array([0, 1]))
     assert looked.shape == (2, *predictor.preprocessing.image_size, 3)
     assert not np.array_equal(looked[0], np.repeat(images[0][..., :1], 3, -1))  # a map is blended in
+
+
+def test_a_baseline_s_report_claims_no_grad_cam(pattern_data, tmp_path):
+    from cnnkit.baselines.fit import train_baseline
+    from cnnkit.evaluation.evaluate import evaluate_run
+
+    run = train_baseline(pattern_data, tmp_path / "knn", method="knn").run_dir
+    metrics = evaluate_run(run).metrics
+    assert not metrics["grad_cam_beside_mistakes"] and "where the network looked" not in (run / "report.html").read_text()
 
 
 def test_summary_draws_the_receptive_field_of_a_layer(trained_run, pattern_data, tmp_path, capsys):

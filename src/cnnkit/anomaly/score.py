@@ -148,14 +148,23 @@ class _Scorer:
         return files
 
 
-def roc_auc(rows: list[AnomalyScore], normal: str | None) -> float | None:
-    """ROC AUC of the scores, images of other classes against those of ``normal``; None when either side is
-    missing."""
+def seen_in_training(run: RunFolder, paths: list[Path]) -> set[str]:
+    """Those of ``paths`` that are the run's own training or validation images (by path): their errors are lower
+    than new images' would be."""
+    manifest = run.read_split()
+    root = run.data_root(manifest)
+    own = {str((root / p).resolve()) for split in ("train", "val") for p, _ in manifest.splits.get(split, [])}
+    return {str(p) for p in paths if str(Path(p).resolve()) in own}
+
+
+def roc_auc(rows: list[AnomalyScore], normal: str | None, leave_out: set[str] = frozenset()) -> float | None:
+    """ROC AUC of the scores, images of other classes against those of ``normal`` (those in ``leave_out``, the
+    run's own training and validation images, left out); None when either side is missing."""
     if normal is None:
         return None
     from sklearn.metrics import roc_auc_score
 
-    scored = [r for r in rows if r.score is not None and r.label]
+    scored = [r for r in rows if r.score is not None and r.label and r.path not in leave_out]
     truth = np.array([r.label != normal for r in scored])
     if len(scored) == 0 or truth.all() or not truth.any():
         log.warning("ROC AUC needs images of the normal class %r and of others; these have %s.", normal,
@@ -165,7 +174,7 @@ def roc_auc(rows: list[AnomalyScore], normal: str | None) -> float | None:
 
 
 def _summary(run: RunFolder, record: RunRecord, rows: list[AnomalyScore], source: str, threshold: float,
-             config: AnomalyConfig) -> dict:
+             config: AnomalyConfig, seen: set[str]) -> dict:
     chosen = record.reconstruction
     scores = [r.score for r in rows]
     return {"run": str(run.path.resolve()), "model": record.model.name, "data": source, "images": len(rows),
@@ -175,7 +184,8 @@ def _summary(run: RunFolder, record: RunRecord, rows: list[AnomalyScore], source
             f"the {chosen.quantile:g} quantile of the reconstruction errors of {chosen.val_images} validation images",
             "pixel_threshold": chosen.pixel_threshold, "smoothing": chosen.smoothing,
             "code_size": chosen.code_size, "pixels": chosen.pixels, "compression": round(chosen.compression, 3),
-            "val_error": chosen.val_error, "normal": config.normal, "roc_auc": roc_auc(rows, config.normal)}
+            "val_error": chosen.val_error, "normal": config.normal, "seen_in_training": len(seen),
+            "roc_auc": roc_auc(rows, config.normal, seen)}
 
 
 @with_options(AnomalyConfig)
@@ -196,11 +206,16 @@ def score_images(run_dir: str | Path, images=None, out: str | Path | None = None
     if config.normal is not None and config.normal not in labels:
         raise DataError(f"`normal`={config.normal!r} is none of the images' class folders "
                         f"({', '.join(sorted(set(labels) - {''})) or 'they have none'}).")
+    seen = seen_in_training(run, paths)
+    if seen:
+        log.warning("%d of the %d images are the run's own training or validation images: their errors are lower "
+                    "than new images' would be%s.", len(seen), len(paths),
+                    "; the ROC AUC leaves them out" if config.normal is not None else "")
     threshold = config.threshold if config.threshold is not None else record.reconstruction.image_threshold
     scorer = _Scorer(run, record, threshold, config, on_row)
     if out is None:
         rows = scorer.run(paths, labels, None)
-        return AnomalyResult(rows, _summary(run, record, rows, source, threshold, config))
+        return AnomalyResult(rows, _summary(run, record, rows, source, threshold, config, seen))
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "anomaly.json").exists())):
         raise OutputError(f"{out} exists and is not an anomaly output folder (it has no anomaly.json); choose a new "
@@ -209,7 +224,7 @@ def score_images(run_dir: str | Path, images=None, out: str | Path | None = None
 
     def fill(folder: Path) -> None:
         rows = scorer.run(paths, labels, folder)
-        summary = _summary(run, record, rows, source, threshold, config)
+        summary = _summary(run, record, rows, source, threshold, config, seen)
         write_json(folder / "anomaly.json", {**summary, "rows": [asdict(r) for r in rows]})
         from cnnkit.anomaly.report import render_html
 

@@ -51,9 +51,11 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     from cnnkit.config import AnomalyConfig
 
     show, shown = _printer(args.json)
-    result = score_images(args.run, args.images, args.out, settings(args, AnomalyConfig), on_row=show)
-    if args.json:
-        print("]" if shown[0] else "[]")
+    try:
+        result = score_images(args.run, args.images, args.out, settings(args, AnomalyConfig), on_row=show)
+    finally:
+        if args.json:  # the array stays valid JSON even when scoring stopped part-way
+            print("]" if shown[0] else "[]")
     for line in summary_lines(result.summary):
         log.info("%s", line)
     if result.folder is not None:

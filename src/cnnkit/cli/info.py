@@ -9,7 +9,7 @@ from cnnkit.cli.options import add_options, settings
 from cnnkit.errors import CnnkitError
 
 
-def _draw_receptive_field(args: argparse.Namespace, network, preprocessing) -> None:
+def _draw_receptive_field(args: argparse.Namespace, network, preprocessing) -> str:
     """The receptive field of ``--receptive-field LAYER``'s centre unit over ``--image`` (a grey one without)."""
     import numpy as np
 
@@ -26,7 +26,9 @@ def _draw_receptive_field(args: argparse.Namespace, network, preprocessing) -> N
     field = receptive_field(network, args.receptive_field, image, preprocessing)
     write_bytes(args.out, receptive_field_png(image, field))
     seen = "the whole input" if field["box"] is None else f"{field['size'][0]}x{field['size'][1]} input pixels"
-    print(f"Receptive field of {args.receptive_field} (centre unit): {seen}; drawn in {args.out}")
+    if field["measured"]:
+        seen += " (where the gradient reaches: the network branches or upsamples)"
+    return f"Receptive field of {args.receptive_field} (centre unit): {seen}; drawn in {args.out}"
 
 
 def _network_with_weights(args: argparse.Namespace, record=None):
@@ -65,22 +67,25 @@ def cmd_summary(args: argparse.Namespace) -> None:
         from cnnkit.run import RunFolder
 
         record = RunFolder(target).read_record()
+        # the drawing first: a wrong layer or image fails before the table is printed
+        drawn = _draw_receptive_field(args, *_network_with_weights(args, record)) if args.receptive_field else None
         with torch.device("meta"):  # a run's network is summarised without memory or weights
             network = record.build_network()
         if record.training is not None and network.has_backbone and record.strategy in ("transfer", "finetune"):
             unfreeze = record.training.unfreeze
             network.set_trainable_stages(0 if record.strategy == "transfer" else (unfreeze or -1))
         summary(network, (record.preprocessing.channels, *record.preprocessing.image_size), print_fn=print)
-        if args.receptive_field:
-            _draw_receptive_field(args, *_network_with_weights(args, record))
+        if drawn:
+            print(drawn)
         return
     shape = parse_size(args.input) if args.input else None
     if shape is not None and len(shape) != 3:
         raise CnnkitError(f"--input takes CxHxW, for example 1x32x32. Received: {args.input!r}")
+    drawn = _draw_receptive_field(args, *_network_with_weights(args)) if args.receptive_field else None
     summary(args.model, shape, num_classes=args.classes, print_fn=print, strategy=args.strategy,
             unfreeze=args.unfreeze, **parse_options(args.option))
-    if args.receptive_field:
-        _draw_receptive_field(args, *_network_with_weights(args))
+    if drawn:
+        print(drawn)
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:

@@ -105,10 +105,13 @@ def flag_table() -> dict[str, str]:
     import cnnkit.config as config
 
     table = {}
-    for cls in (config.TrainConfig, config.BaselineConfig, config.EvaluateConfig, config.DecisionConfig,
-                config.SearchConfig, config.TsneConfig, config.PreviewConfig, config.ScanConfig,
-                config.LrFindConfig, config.InspectConfig):
+    first = (config.TrainConfig, config.BaselineConfig, config.EvaluateConfig, config.DecisionConfig,
+             config.SearchConfig, config.TsneConfig, config.PreviewConfig, config.ScanConfig)
+    for cls in first:
         table.update({name: declared.flag_for(name) for name, (_, declared) in options_of(cls).items()})
+    for cls in (getattr(config, n) for n in config.__all__ if n.endswith("Config")):  # every other command's too
+        for name, (_, declared) in options_of(cls).items():
+            table.setdefault(name, declared.flag_for(name))
     return {**table, **EXTRA_FLAGS}
 
 

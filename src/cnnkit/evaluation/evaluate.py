@@ -164,7 +164,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
                     "backend": predictor.backend,
                     "shared_classes_only": shared_note,
                     "tta": tta_record, "inference_ms_per_image": 1000.0 * seconds / max(len(arrays), 1),
-                    "seen_in_training": seen, "skipped": arrays.skipped, "run_status": run.status_note(record)})
+                    "seen_in_training": seen, "skipped": arrays.skipped, "run_status": run.status_note(record),
+                    "grad_cam_beside_mistakes": getattr(predictor, "model", None) is not None})
     if config.knn:
         metrics["knn"] = _latent_knn(run, predictor, arrays, config.knn)
     evaluation = Evaluation(metrics, folder)

@@ -242,6 +242,9 @@ def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) 
                      if multi else ": file, true class, predicted class and its probability")
     unsure_text = ("Every label right, but with the highest loss." if multi else
                    "Right, but with the least probability for their class.")
+    looked_text = (" Beside each, where the network looked: Grad-CAM for the class it predicted (multi-label: its most "
+                   "probable class; red: the regions whose features raised that class's score most; `cnnkit inspect` "
+                   "shows one image in depth)." if metrics.get("grad_cam_beside_mistakes") else "")
     roc_text = ""
     if metrics.get("roc_points"):
         roc_text = _table(["point", "threshold", "false positive rate", "true positive rate"],
@@ -262,9 +265,7 @@ def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) 
         _confusion_section(metrics, figures),
         f'<section id="roc"><h2>ROC and AUC</h2>{_image(figures.get("roc"), "ROC curves")}{roc_text}</section>',
         f'<section id="mistakes"><h2>Worst mistakes</h2><p>Wrongly classified {kind} images, the most confident '
-        f"mistakes first{mistakes_text}. Beside each, where the network looked: Grad-CAM for the class it found "
-        "most likely (red: the regions whose features raised that class's score most; see `cnnkit inspect` for "
-        "one image in depth).</p>"
+        f"mistakes first{mistakes_text}.{looked_text}</p>"
         f'{_image(figures.get("mistakes"), "the worst mistakes, with true and predicted class", "no mistakes")}'
         f"<h3>Least confident correct</h3><p>{unsure_text}</p>"
         f'{_image(figures.get("least_confident"), f"the least confident correct {kind} images", "no correct images")}',

@@ -12,35 +12,54 @@ from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.errors import ConfigError
 
 
-def _leaves_in_order(network: nn.Module, x: torch.Tensor) -> tuple[list[tuple[str, nn.Module]], dict]:
-    """(name, module) of every leaf module in the order they first run, and their first outputs."""
-    order, outputs = [], {}
+def _leaves_in_order(network: nn.Module, x: torch.Tensor) -> tuple[list[tuple[str, nn.Module]], dict, bool]:
+    """(name, module) of every leaf module in the order they first run, their first outputs, and whether they form
+    one chain (each takes what the one before gave, nothing upsamples) up to each leaf: name -> bool."""
+    order, outputs, chained = [], {}, {}
     names = {m: n for n, m in network.named_modules() if n and not list(m.children())}
+    last = [x.numel(), True]  # the previous output's size, and whether the chain holds so far
 
     def hook(module, inputs, output):
-        if module not in outputs:
-            order.append((names[module], module))
-            outputs[module] = output.clone() if torch.is_tensor(output) else output  # safe from in-place layers
+        if module in outputs:
+            return
+        takes = inputs[0].numel() if inputs and torch.is_tensor(inputs[0]) else None  # a flatten keeps the count
+        last[1] = last[1] and takes == last[0] and not isinstance(module, (nn.ConvTranspose2d, nn.Upsample))
+        order.append((names[module], module))
+        outputs[module] = output.clone() if torch.is_tensor(output) else output  # safe from in-place layers
+        chained[names[module]] = last[1]
+        last[0] = output.numel() if torch.is_tensor(output) else None
     hooks = [m.register_forward_hook(hook) for m in names]
     try:
         network(x)
     finally:
         for h in hooks:
             h.remove()
-    return order, {names[m]: out for m, out in outputs.items()}
+    return order, {names[m]: out for m, out in outputs.items()}, chained
+
+
+def _support(effective: np.ndarray) -> tuple[float, float, float, float] | None:
+    rows, cols = np.nonzero(effective)
+    if not len(rows):
+        return None
+    return float(rows.min()), float(cols.min()), float(rows.max()), float(cols.max())
 
 
 def receptive_field(network: nn.Module, layer: str, image: np.ndarray, preprocessing: Preprocessing,
                     unit: tuple[int, int] | None = None) -> dict:
     """For unit (row, column) of ``layer``'s output (default: its centre), on ``image`` (H, W, C) uint8: ``box``
     (top, left, bottom, right) in input pixels, None when the unit sees the whole input; ``effective`` (H, W), the
-    |gradient| of the unit's channels' sum with respect to each input pixel; ``size``, ``layer_shape``, ``unit``."""
+    |gradient| of the unit's channels' sum with respect to each input pixel; ``size``, ``layer_shape``, ``unit``.
+
+    The box follows kernels, strides and padding layer by layer, exact when the layers up to ``layer`` form one
+    chain. Where they do not (a shortcut with a stride of its own, a transposed convolution), ``measured`` is True
+    and the box is where the gradient reaches: the field as this image and these weights show it, which a
+    rectifier can only shrink."""
     from cnnkit.models.receptive_field import unit_receptive_field
 
     network = network.eval()
     x = normalize(torch.from_numpy(np.array(image[None])).permute(0, 3, 1, 2).float() / 255.0, preprocessing)
     x = x.contiguous().requires_grad_(True)
-    order, outputs = _leaves_in_order(network, x)
+    order, outputs, chained = _leaves_in_order(network, x)
     if layer not in outputs:
         names = [n for n, _ in order]
         raise ConfigError(f"Layer {layer!r} is not in this network; its layers, as `cnnkit summary` lists "
@@ -56,10 +75,12 @@ def receptive_field(network: nn.Module, layer: str, image: np.ndarray, preproces
     else:
         unit, target = None, output[0].sum()
     (gradient,) = torch.autograd.grad(target, x)
-    box = unit_receptive_field(order, layer, unit or (0, 0))
-    size = None if box is None else (int(round(box[2] - box[0])) + 1, int(round(box[3] - box[1])) + 1)
+    effective = gradient[0].abs().sum(0).numpy()
+    measured = not chained[layer]  # a shortcut with its own stride, an upsampling: the layer-by-layer rule fails
+    box = _support(effective) if measured else unit_receptive_field(order, layer, unit or (0, 0))
+    size = None if box is None else (round(box[2] - box[0]) + 1, round(box[3] - box[1]) + 1)
     return {"box": box, "size": size, "unit": unit, "layer": layer, "layer_shape": list(output.shape[1:]),
-            "effective": gradient[0].abs().sum(0).numpy()}
+            "effective": effective, "measured": measured}
 
 
 def receptive_field_png(image: np.ndarray, field: dict) -> bytes:
@@ -84,6 +105,8 @@ def receptive_field_png(image: np.ndarray, field: dict) -> bytes:
     for ax in axes:
         ax.axis("off")
     where = "the whole input" if field["box"] is None else f"{field['size'][0]}x{field['size'][1]} pixels (box)"
+    if field.get("measured"):
+        where += ", measured from the gradient (the network branches or upsamples)"
     unit = "" if field["unit"] is None else f", unit (row {field['unit'][0]}, column {field['unit'][1]})"
     fig.suptitle(f"Receptive field of {field['layer']} {tuple(field['layer_shape'])}{unit}: {where}\n"
                  "left: the theoretical field over the input; right: the effective field, how much each pixel "

@@ -113,6 +113,9 @@ def inspect_image(run_dir: str | Path, image_path: str | Path, out: str | Path,
     if out.exists() and any(out.iterdir()) and not (out / "inspect.json").exists():
         raise OutputError(f"{out} exists and is not an inspect folder (it has no inspect.json); choose a new `out`.")
     true = _class_index(predictor, config.label)
+    side = min(predictor.preprocessing.image_size)
+    if config.window is not None and config.window > side:
+        raise ConfigError(f"Expected `window` <= {side} (the run's input side). Received: window={config.window}")
     image = predictor.load_images([image_path])[0]
     probabilities = predictor.predict_arrays(image[None])[0]
     targets = {"predicted": int(np.argmax(probabilities))}

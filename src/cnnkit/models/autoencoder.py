@@ -84,10 +84,11 @@ def build_autoencoder(name: str, num_classes: int, in_channels: int, image_size:
     transposed conv back to that grid, a doubling transposed conv per filter in reverse, a 3x3 conv to the image's
     channels, a sigmoid."""
     if code_size < 1 or not filters or min(filters) < 1:
-        raise ModelError(f"Expected code_size >= 1 and filters of positive widths. Received: code_size={code_size}, "
-                         f"filters={filters}")
+        raise ModelError(f"Expected `code_size` >= 1 and model option filters of positive widths. Received: "
+                         f"code_size={code_size}, filters={filters}")
     if not (0.0 <= noise <= 1.0 and 0.0 <= mask < 1.0):
-        raise ModelError(f"Expected noise in [0, 1] and mask in [0, 1). Received: noise={noise}, mask={mask}")
+        raise ModelError(f"Expected model options noise in [0, 1] and mask in [0, 1) (`model_options` noise=..., "
+                         f"mask=...). Received: noise={noise}, mask={mask}")
     layers: list[nn.Module] = []
     channels = in_channels
     for width in filters:

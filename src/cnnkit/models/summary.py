@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ class ModelSummary:
     layers: list[LayerInfo]
     total_params: int
     trainable_params: int
+    chain: bool = True  # each layer takes what the one before gave: the receptive fields are exact
 
     @property
     def non_trainable_params(self) -> int:
@@ -48,6 +50,9 @@ class ModelSummary:
             f"Total params: {self.total_params:,}",
             f"Trainable params: {self.trainable_params:,}",
             f"Non-trainable params: {self.non_trainable_params:,}",
+            *([] if self.chain else [
+                "Receptive fields follow the layers in order; this network branches or upsamples, so they are "
+                "approximate (`cnnkit summary --receptive-field LAYER` measures one)."]),
         ])
 
 
@@ -91,9 +96,10 @@ def summary(
         model.set_trainable_stages(0 if strategy == "transfer" else (unfreeze or -1))
         name = f"{name}, {strategy}" + (f" (last {unfreeze} stages)" if strategy == "finetune" and unfreeze else "")
     device = next(model.parameters()).device
-    records: list[tuple[str, nn.Module, tuple[int, ...]]] = []
-    hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: records.append((n, mod, tuple(out.shape[1:]))))
-             for n, m in model.named_modules() if not list(m.children())]
+    records: list[tuple[str, nn.Module, tuple[int, ...], tuple[int, ...] | None]] = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: records.append(
+        (n, mod, tuple(out.shape[1:]), tuple(inp[0].shape[1:]) if inp and torch.is_tensor(inp[0]) else None)))
+        for n, m in model.named_modules() if not list(m.children())]
     was_training = model.training
     try:
         model.eval()
@@ -104,14 +110,18 @@ def summary(
         for h in hooks:
             h.remove()
     layers, size, jump = [], (1, 1), (1, 1)
-    for layer_name, module, shape in records:
+    takes = [tuple(input_shape)] + [shape for _, _, shape, _ in records[:-1]]  # a flatten between keeps the count
+    chain = all(given is not None and math.prod(given) == math.prod(expected)
+                and not isinstance(module, (nn.ConvTranspose2d, nn.Upsample))
+                for (_, module, _, given), expected in zip(records, takes))
+    for layer_name, module, shape, _ in records:
         size, jump = next_receptive_field(module, size, jump)
         params = sum(p.numel() for p in module.parameters(recurse=False))
         trainable = sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad)
         layers.append(LayerInfo(layer_name, type(module).__name__, shape, params, trainable, size, jump))
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    result = ModelSummary(name, tuple(input_shape), layers, total, trainable)
+    result = ModelSummary(name, tuple(input_shape), layers, total, trainable, chain)
     if print_fn is not None:
         print_fn(result.format())
     return result

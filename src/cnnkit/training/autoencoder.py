@@ -70,6 +70,12 @@ def reconstruction_record(run: RunFolder, record: RunRecord, val: ImageArrays) -
         peaks.append(maps.reshape(len(maps), -1).max(axis=1))
     scores = np.concatenate(scores)
     image_threshold, pixel_threshold = anomaly_thresholds(scores, np.concatenate(peaks), QUANTILE)
+    if len(record.classes) > 1:
+        log.warning("The anomaly thresholds treat every class as normal (%s): to detect anomalies, train on the "
+                    "normal class folder alone.", ", ".join(record.classes))
+    if len(scores) < 100:
+        log.warning("Only %d validation images: the %g quantile of their errors is about their largest, so expect "
+                    "more false alarms than %g%% on normal images.", len(scores), QUANTILE, 100 * (1 - QUANTILE))
     h, w = record.preprocessing.image_size
     chosen = ReconstructionRecord(
         code_size=int(predictor.model.code_size), pixels=h * w * record.preprocessing.channels,

@@ -86,6 +86,9 @@ def _check_task(config: TrainConfig, reconstructs: bool) -> None:
     if reconstructs and label_settings:
         raise ConfigError(f"{config.model!r} is an autoencoder, trained without labels: {', '.join(label_settings)} "
                           "mix or weigh classes and do not apply. Drop them.")
+    if reconstructs and (config.pretrained or config.weights):
+        raise ConfigError(f"{config.model!r} is an autoencoder that trains from scratch: `pretrained` and `weights` "
+                          "load a backbone's weights and do not apply. Drop them.")
 
 
 def _pretrained_backbone(config: TrainConfig) -> tuple[dict, str]:

@@ -239,15 +239,18 @@ class RateSweep(L.Callback):
 def _refuse(config: TrainConfig, data_dir: str | Path, out_dir: str | Path | None) -> None:
     """Settings the sweep cannot serve, refused before any image is decoded."""
     if config.strategy == "finetune":
-        raise ConfigError("lr-find sweeps the rate of one phase; strategy='finetune' trains two (the head, then the "
-                          "backbone at `finetune_lr`). Sweep the head's rate with strategy='transfer'.")
+        raise ConfigError("lr-find sweeps the rate of one phase; `strategy` finetune trains two (the head, then the "
+                          "backbone at `finetune_lr`). Sweep the head's rate with `strategy` transfer.")
     if config.head_solver == "lbfgs":
-        raise ConfigError("head_solver='lbfgs' fits the head without a learning rate: there is no rate to find. "
-                          "Sweep a head trained by epochs with head_solver='epochs'.")
+        raise ConfigError("`head_solver` lbfgs fits the head without a learning rate: there is no rate to find. "
+                          "Sweep a head trained by epochs with `head_solver` epochs.")
     if config.devices > 1 or config.num_nodes > 1:
         raise ConfigError("lr-find runs in one process; leave `devices` and `num_nodes` at 1 (the rate found is "
                           "that of the whole step's `batch_size`, which distributed training keeps).")
     data = Path(data_dir).resolve()
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ConfigError(f"`out` {out_dir} is a file; lr-find writes a folder (lr_find.json, lr_find.png). Choose "
+                          "a folder.")
     if out_dir is not None and data.is_dir() and Path(out_dir).resolve().is_relative_to(data):
         raise ConfigError(f"`out` {out_dir} lies inside the data folder {data_dir}, whose images lr-find only "
                           "reads (its plot would become a training image). Choose a folder outside it.")

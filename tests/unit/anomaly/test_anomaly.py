@@ -50,7 +50,7 @@ def split_images(run: Path, split: str):
 
 
 def test_the_autoencoder_reconstructs_its_training_images_better_than_noise_and_the_mean_image(ae_run: Path):
-    record = RunRunFolder(ae_run).read_record()
+    record = RunFolder(ae_run).read_record()
     assert record.task == "reconstruct" and record.result.best_val_acc is None
     images = split_images(ae_run, "train")
     pixels = images / 255.0
@@ -63,7 +63,7 @@ def test_the_autoencoder_reconstructs_its_training_images_better_than_noise_and_
 
 
 def test_the_anomaly_threshold_is_the_quantile_of_validation_errors(ae_run: Path):
-    chosen = RunRunFolder(ae_run).read_record().reconstruction
+    chosen = RunFolder(ae_run).read_record().reconstruction
     predictor = Predictor.load(ae_run)
     thresholds = {}
     for split in ("val", "test"):
@@ -78,7 +78,7 @@ def test_the_anomaly_threshold_is_the_quantile_of_validation_errors(ae_run: Path
 def test_the_anomaly_threshold_rises_with_the_validation_images_errors(ae_run: Path):
     from cnnkit.training.autoencoder import reconstruction_record
 
-    run = RunRunFolder(ae_run)
+    run = RunFolder(ae_run)
     record = run.read_record()
     val = run.load_split("val", list(record.classes), record.preprocessing)
     assert reconstruction_record(run, record, val) == record.reconstruction
@@ -217,3 +217,24 @@ def test_evaluate_knn_scores_an_autoencoder_s_codes_like_any_run_s(ae_run: Path,
     assert metrics["knn"]["accuracy"] == pytest.approx(reference, abs=1 / len(labels["test"]) + 1e-9)
     assert main(["evaluate", str(normal_run), "--knn", "3"]) == 1
     assert "nothing to vote for" in capsys.readouterr().err
+
+
+def test_anomaly_says_which_images_the_run_trained_on_and_leaves_them_out_of_the_roc_auc(ae_run: Path,
+                                                                                      pattern_data: Path, caplog):
+    result = score_images(ae_run, [pattern_data], config=AnomalyConfig(normal="left", maps=False))
+    manifest = RunFolder(ae_run).read_split()
+    own = sum(len(manifest.splits[s]) for s in ("train", "val"))
+    assert result.summary["seen_in_training"] == own and "own training or validation images" in caplog.text
+    unseen = [r for r in result.rows if not any(r.path.endswith(p) for s in ("train", "val")
+                                                 for p, _ in manifest.splits[s])]
+    from sklearn.metrics import roc_auc_score
+
+    expected = roc_auc_score([r.label != "left" for r in unseen], [r.score for r in unseen])
+    assert result.summary["roc_auc"] == pytest.approx(expected)
+
+
+def test_an_autoencoder_refuses_pretrained_weights_in_one_line(two_classes: Path, tmp_path: Path, capsys):
+    code = main(["train", str(two_classes), "--model", "conv_autoencoder", "--pretrained", "--out",
+                 str(tmp_path / "x")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "--pretrained" in err and not (tmp_path / "x").exists()

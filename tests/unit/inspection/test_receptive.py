@@ -55,3 +55,18 @@ def test_the_effective_field_of_a_cnn_lies_inside_its_theoretical_field():
     assert whole["box"] is None and whole["unit"] is None
     with pytest.raises(ConfigError, match="'features.99' is not in this network"):
         receptive_field(network, "features.99", image, Preprocessing((32, 32), 3, (0.5,) * 3, (0.25,) * 3))
+
+
+@pytest.mark.parametrize("model, layer", [("resnet18", "backbone.layer3.1.conv2"), ("conv_autoencoder", "decoder.4")])
+def test_a_branching_or_upsampling_network_s_field_is_measured_not_followed(model, layer):
+    """A shortcut with a stride of its own (ResNet) or a transposed convolution breaks the layer-by-layer rule:
+    the box is where the gradient reaches, and the summary says its fields are approximate."""
+    from cnnkit.models.summary import summary
+
+    torch.manual_seed(0)
+    network = create_model(model, 3, 3, (64, 64))
+    image = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    field = receptive_field(network, layer, image, Preprocessing((64, 64), 3, (0.5,) * 3, (0.25,) * 3))
+    rows, cols = np.nonzero(field["effective"])
+    assert field["measured"] and field["box"] == (rows.min(), cols.min(), rows.max(), cols.max())
+    assert not summary(model, (3, 64, 64)).chain and summary("vgg_small", (3, 64, 64)).chain
