@@ -296,6 +296,7 @@ def test_the_summary_says_when_fine_tuning_did_not_beat_the_head(capsys):
     assert "fitted to the optimum (L-BFGS, C=0.01" in out and "the head's weights are kept" in out
 
 
+@pytest.mark.slow  # a subprocess trains for several epochs
 def test_training_into_a_log_writes_one_plain_line_per_epoch(tmp_path):
     """stderr redirected to a file (a log, CI): no bars redrawn with carriage returns or escape codes, one line per
     epoch; stdout carries only the result summary."""
