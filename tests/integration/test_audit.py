@@ -88,6 +88,30 @@ def test_flipped_labels_rank_above_clean_ones(tmp_path):
     assert believed["right/flipped_0.png"] == "left"
 
 
+def test_a_multi_label_set_is_audited_by_class_and_wrong_label_sets_rank_first(tmp_path):
+    """Label sets from a CSV (`a|b`): each class is judged on its own, and sets missing a class the image shows, or
+    naming one it does not, come first."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    rows, wrong = [], []
+    for i in range(80):
+        left, top = i % 2, (i // 2) % 2  # a bright left half and a bright top half, each on its own
+        pixels = rng.integers(0, 60, (16, 16)).astype(np.uint8)
+        pixels[:, :8] += 150 * left
+        pixels[:8, :] += 90 * top
+        Image.fromarray(pixels).save(tmp_path / "images" / f"{i:02d}.png")
+        names = [n for n, on in (("left", left), ("top", top)) if on]
+        if i in (5, 22, 47):  # a class dropped or added by mistake
+            names = [n for n in ("left", "top") if n not in names][:1] + names[1:]
+            wrong.append(f"images/{i:02d}.png")
+        rows.append(f"images/{i:02d}.png,{'|'.join(names)}")
+    (tmp_path / "labels.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    found = audit_of(tmp_path / "labels.csv", tmp_path / "audit")
+    assert found["multi_label"] and found["classes"] == ["left", "top"]
+    ranked = [s["file"] for s in found["label_suspects"]]
+    assert set(wrong) <= set(ranked[:5])
+
+
 def test_a_metadata_trace_is_flagged_and_an_absent_one_is_not(tmp_path):
     absent = audit_of(clean_set(tmp_path / "same"), tmp_path / "a")["metadata"]["trace"]
     present = audit_of(clean_set(tmp_path / "other", fmt={"dog": "jpg"}), tmp_path / "b")["metadata"]["trace"]

@@ -95,6 +95,29 @@ def _suspects(items: list[Item], vectors: np.ndarray, classes: list[str], folds:
             for i, p, flag in ranked[:keep]]
 
 
+def _multilabel_suspects(items: list[Item], vectors: np.ndarray, folds: int) -> tuple[list[dict], list[str]]:
+    """Label sets whose classes the features contradict: each class's out-of-fold probability against the set.
+    Also the classes (names, not sets)."""
+    from cnnkit.audit.labels import multilabel_issues, multilabel_out_of_fold
+    from cnnkit.data.table import join_labels, split_labels
+
+    names = sorted({name for i in items for name in split_labels(i.label)})
+    truth = np.array([[name in split_labels(i.label) for name in names] for i in items], dtype=np.int64)
+    if len(items) < 4 or not names:
+        return [], names
+    probabilities = multilabel_out_of_fold(vectors, truth, folds)
+    ranked = multilabel_issues(probabilities, truth)
+    keep = max(sum(flag for *_, flag in ranked), min(len(ranked), max(SUSPECTS_SHOWN, len(ranked) // 10)))
+    rows = []
+    for i, quality, flag in ranked[:keep]:
+        believed = [n for n, p in zip(names, probabilities[i]) if p >= 0.5]
+        rows.append({"file": items[i].path, "label": items[i].label or "(none)", "split": items[i].split,
+                     "flagged": flag, "label_quality": quality, "believed": join_labels(believed) or "(none)",
+                     "probability_believed": float(np.mean([max(p, 1 - p) for p in probabilities[i]])),
+                     "probabilities": {n: float(p) for n, p in zip(names, probabilities[i])}})
+    return rows, names
+
+
 def _oddities(items: list[Item], exact: list[dict]) -> dict:
     """Unreadable files, placeholders (one small image repeated 3 times or more) and near-empty images."""
     meta = {i.path: i.meta for i in items}
@@ -116,17 +139,23 @@ def audit(data: str | Path, out: str | Path, run: str | Path | None = None, conf
 
     config = config or AuditConfig()
     start = time.perf_counter()
+    from cnnkit.data.files import scan_folder
+
     root, items = inventory(data, _run_splits(run), progress)
     readable = [i for i in items if not i.error]
-    classes = sorted({i.label for i in items})
+    classes = sorted({i.label for i in items})  # multi-label: the label sets (duplicates, traces)
     vectors, source = _features(root, readable, config, run, progress)
+    multi = scan_folder(data).multi_label
+    suspects, names = (_multilabel_suspects(readable, vectors, config.folds) if multi
+                       else (_suspects(readable, vectors, classes, config.folds), classes))
     exact = exact_duplicates(items)
     near = near_duplicates(readable, config.hash_bits, vectors, config.cosine)
     findings = {
-        "data": str(root), "images": len(items), "classes": classes, "split_from": str(run) if run else "the folder",
+        "data": str(root), "images": len(items), "classes": names, "multi_label": multi,
+        "split_from": str(run) if run else "the folder",
         "features": source, "settings": config.__dict__,
         "exact_duplicates": exact, "near_duplicates": near,
-        "label_suspects": _suspects(readable, vectors, classes, config.folds),
+        "label_suspects": suspects,
         "metadata": {"per_class": per_class(readable, classes), "trace": metadata_trace(readable, classes)},
         **_oddities(items, exact),
     }
