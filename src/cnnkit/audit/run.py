@@ -173,6 +173,7 @@ def summary(f: dict) -> dict:
             "look_alike_clusters": sum(g["kind"] != "near" for g in f["near_duplicates"]),
             "groups_crossing_splits": sum(g["crosses_splits"] for g in groups),
             "groups_crossing_classes": sum(g["crosses_classes"] for g in groups),
-            "label_suspects": sum(x["flagged"] for x in f["label_suspects"]), "metadata_trace": f["metadata"]["trace"].get("flagged"),
+            "label_suspects": sum(x["flagged"] for x in f["label_suspects"]),
+            "metadata_trace": f["metadata"]["trace"].get("flagged"),
             "unreadable": len(f["unreadable"]), "placeholders": len(f["placeholders"]),
             "near_empty": len(f["near_empty"])}

@@ -215,7 +215,8 @@ def _prepare(data_dir, config: TrainConfig, probe, progress: bool = False):
         _check_multi_label(config)
     report_counts(split_counts(prepared.splits, prepared.classes))
     side = max(prepared.preprocessing.image_size)
-    if not probe.has_backbone and not probe.reconstructs and prepared.preprocessing.channels == 3 and prepared.median_side >= max(128, 2 * side):
+    if (not probe.has_backbone and not probe.reconstructs and prepared.preprocessing.channels == 3
+            and prepared.median_side >= max(128, 2 * side)):
         log.warning("These look like photographs (median shorter side %d px, trained at %dx%d px, width x height): "
                     "with few images a pretrained backbone usually does far better than a CNN from scratch. Try "
                     "`model` efficientnet_lite0 with `pretrained`, or `auto` to compare both within a time budget.",

@@ -362,7 +362,8 @@ def lr_find(data_dir: str | Path, out_dir: str | Path | None = None, config: Tra
     done = _sweep(module, batches, config, sweep_rates(sweep), progress)
     candidates = _suggest(done, sweep)
     changes = {"lr": candidates[RULE], **({"head_solver": "epochs"} if config.strategy == "transfer" else {})}
-    result = LrFindResult(tuple(done.lrs), tuple(done.losses), tuple(done.smoothed), candidates, done.diverged_at, tuple(prepared.classes), prepared.multi_label, config, sweep,
+    result = LrFindResult(tuple(done.lrs), tuple(done.losses), tuple(done.smoothed), candidates, done.diverged_at,
+                          tuple(prepared.classes), prepared.multi_label, config, sweep,
                           round(time.perf_counter() - start, 2), changes)
     log.info("lr-find: %d batches from lr %.3g to %.3g%s; suggested lr %g.", len(done.losses), done.lrs[0],
              done.lrs[-1], "" if done.diverged_at is None else " (stopped: the loss diverged)", result.suggestion)
