@@ -31,6 +31,10 @@ def cmd_scan(args: argparse.Namespace) -> None:
           f"{summary['scale']}) with {summary['method']} windows of {summary['window'][0]}x{summary['window'][1]} "
           f"every {summary['stride']} px ({_exactness(summary)}) in "
           f"{summary['seconds']:.2f} s, peak memory {summary['peak_memory_mb']:.0f} MB")
+    if summary["verify"]:
+        v = summary["verify"]
+        print(f"Verified by {v['run']} on {v['side']}x{v['side']} px windows around the detections: "
+              f"{v['checked'] - v['dropped']} of {v['checked']} kept, {v['dropped']} called background")
     print("Counts: " + ", ".join(f"{c} {n}" for c, n in summary["counts"].items()))
     if summary["dots"]:
         _print_dots(summary["dots"])

@@ -138,10 +138,19 @@ class ScanConfig:
                                     "32: float32, exact",
                             choices=("auto", "32", "bf16"))
     radius: float | None = option(None, "match distance for dots, in pixels (default half a patch)")
+    verify: str | None = option(None, "a second run (with a background class) that classifies a window around "
+                                      "each detection: its background drops the detection, else its class and "
+                                      "probability replace the first run's", metavar="RUN")
+    verify_side: int | None = option(None, "with verify: side of the window around each detection, in the photo's "
+                                           "pixels (default the verifying run's input size at this scale)",
+                                     metavar="PIXELS")
+    verify_batch: int = option(64, "with verify: windows classified per batch", metavar="N")
 
     def __post_init__(self) -> None:
         check_declared(self)
         check_range(self, "stride", 1)
+        check_range(self, "verify_side", 1, 8192)
+        check_range(self, "verify_batch", 1, 65536)
         check_range(self, "threshold", 0.0, 1.0)
         check_range(self, "min_distance", 0.0)
         check_range(self, "scale", 0.0, 64.0, strict_low=True)

@@ -15,6 +15,8 @@ class Detection:
     row: float
     col: float
     score: float
+    first_label: str | None = None  # verified (two-stage scan): the first run's class and score
+    first_score: float | None = None
 
 
 def detect(result: ScanResult, classes: list[str], threshold: float | dict[str, float] = 0.5,

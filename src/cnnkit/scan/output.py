@@ -102,23 +102,29 @@ def detections_overlay(base: Image.Image, factor: float, detections: list[Detect
 
 def write_outputs(out: Path, photo: np.ndarray, result: ScanResult, classes: list[str], detections: list[Detection],
                   ignore: tuple[str, ...], radius: float, scale: float, settings: dict,
-                  dots_report: dict | None = None) -> dict:
+                  dots_report: dict | None = None, labels: list[str] | None = None) -> dict:
     """Every output file, written atomically; returns the counts per class. ``photo`` is the scanned (scaled)
-    photo; detections and ``radius`` are in original pixels."""
+    photo; detections and ``radius`` are in original pixels. ``labels``: the classes detections may have (default
+    the scanning run's; a verifying run may add its own)."""
+    labels = labels or classes
     out = Path(out)
     base, factor = preview(photo)
     for k, name in enumerate(classes):
         write_bytes(out / f"heatmap_{safe_name(name)}.npy", _npy(result.probabilities[k]))
         write_bytes(out / f"heatmap_{safe_name(name)}.png", _png(heatmap_overlay(base, factor, result, k,
                                                                                     f"probability of {name}")))
-    counts = {name: sum(d.label == name for d in detections) for name in classes if name not in ignore}
+    counts = {name: sum(d.label == name for d in detections) for name in labels if name not in ignore}
     write_json(out / "counts.json", counts)
     rows = io.StringIO()
     writer = csv.writer(rows, lineterminator="\n")
-    writer.writerow(["class", "row", "col", "score"])
-    writer.writerows([d.label, f"{d.row:.1f}", f"{d.col:.1f}", f"{d.score:.4f}"] for d in detections)
+    verified_by = (settings.get("verify") or {}).get("run")
+    writer.writerow(["class", "row", "col", "score"] + (["verified_by", "first_class", "first_score"]
+                                                        if verified_by else []))
+    writer.writerows([d.label, f"{d.row:.1f}", f"{d.col:.1f}", f"{d.score:.4f}"]
+                     + ([verified_by, d.first_label, f"{d.first_score:.4f}"] if verified_by else [])
+                     for d in detections)
     write_text(out / "detections.csv", rows.getvalue())
-    write_bytes(out / "detections.png", _png(detections_overlay(base, factor * scale, detections, classes, radius)))
+    write_bytes(out / "detections.png", _png(detections_overlay(base, factor * scale, detections, labels, radius)))
     if dots_report is not None:
         write_json(out / "dots.json", dots_report)
     write_json(out / "scan.json", {**settings, "counts": counts})

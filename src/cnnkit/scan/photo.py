@@ -14,6 +14,7 @@ from cnnkit.options import with_options
 from cnnkit.data.dots import read_dots
 from cnnkit.scan.detect import compare_with_dots, detect, overall_with_dots
 from cnnkit.scan.output import write_outputs
+from cnnkit.scan.verify import Verification, background_classes, load_verifier, verify
 from cnnkit.scan.scan import load_photo, scan
 
 
@@ -43,6 +44,19 @@ def _thresholds(run_dir, c: ScanConfig, result, classes, dots, matching: tuple, 
     return dict(stored["per_class"]) if stored else 0.5
 
 
+def _verified(c: ScanConfig, verifier: Predictor | None, photo_path, photo, channels: int, detections: list,
+              classes: list[str]) -> tuple[list, Verification | None, list[str]]:
+    """The detections the verifying run keeps (all of them, unverified, without one), its record, and the classes
+    a detection may now have (the scanning run's and the verifier's, background aside)."""
+    if verifier is None:
+        return detections, None, classes
+    if verifier.preprocessing.channels != channels:  # the verifier's own colours
+        photo = load_photo(photo_path, verifier.preprocessing.channels, c.scale)
+    kept, verification = verify(detections, photo, verifier, c.verify_side, c.scale, c.verify_batch)
+    extra = [x for x in verifier.classes if x not in classes and x not in background_classes(verifier.classes)]
+    return kept, verification, classes + extra
+
+
 @with_options(ScanConfig)
 def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, config: ScanConfig | None = None, *,
                dots: str | Path | None = None, predictor: Predictor | None = None) -> dict:
@@ -67,6 +81,7 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     classes = predictor.classes
     ignore = c.ignore if c.ignore is not None else tuple(x for x in classes if x.lower().startswith("background"))
     expected_dots = read_dots(dots) if dots else None  # a broken dots file fails before the scan, not after
+    verifier = load_verifier(c.verify) if c.verify else None  # so does a verifying run that cannot verify
     photo = load_photo(photo_path, predictor.preprocessing.channels, c.scale)
     result = scan(predictor.model, predictor.preprocessing, photo, c.stride, c.method, c.tile, c.precision)
     window = predictor.preprocessing.image_size
@@ -74,18 +89,21 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     radius = c.radius if c.radius is not None else min(window) / 2.0 / c.scale
     threshold = _thresholds(run_dir, c, result, classes, expected_dots, (min_distance, radius, ignore), dots)
     detections = detect(result, classes, threshold, min_distance, ignore, c.scale)
-    report = compare_with_dots(detections, expected_dots, classes, radius) if expected_dots is not None else None
+    detections, verification, labels = _verified(c, verifier, photo_path, photo, predictor.preprocessing.channels,
+                                                 detections, classes)
+    report = compare_with_dots(detections, expected_dots, labels, radius) if expected_dots is not None else None
     overall = overall_with_dots(detections, expected_dots, radius) if expected_dots is not None else None
     settings = {"run": str(Path(run_dir).resolve()), "photo": str(Path(photo_path).resolve()),
                 "photo_size": list(photo.shape[:2]), "scale": c.scale, "method": c.method, "window": list(window),
                 "stride": result.stride, "exact": result.exact, "precision": result.precision, "threshold": threshold,
                 "min_distance": min_distance, "ignore": list(ignore), "seconds": round(result.seconds, 3),
-                "grid": list(result.probabilities.shape[1:]), "peak_memory_mb": round(peak_memory_mb(), 1)}
+                "grid": list(result.probabilities.shape[1:]), "peak_memory_mb": round(peak_memory_mb(), 1),
+                "verify": None if verification is None else vars(verification)}
     counts = {}
 
     def fill(folder: Path) -> None:
         counts.update(write_outputs(folder, photo, result, classes, detections, ignore, radius, c.scale, settings,
-                                    report))
+                                    report, labels))
         if overall is not None:
             write_json(folder / "dots-overall.json", overall)
 
