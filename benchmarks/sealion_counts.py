@@ -4,6 +4,12 @@ second training (round 2), then a scan of the other half compared with its dots;
 
     python benchmarks/sealion_counts.py --data ../shared/data/sealions --out /tmp/cnnkit-counts
     python benchmarks/sealion_counts.py --with-patches --stride 8   # plus patches/{train,val}; windows 8 px apart
+    python benchmarks/sealion_counts.py --verify   # plus the two-stage scan: round 2 at 0.3, verified by Lite0
+
+With ``--verify``, each fold also trains a second run: EfficientNet-Lite0 (pretrained, the default transfer strategy)
+at 144 px on 144x144 windows (1.5x the 96 px patch) around the training half's dots, random background and the hard
+negatives mined with rounds 1 and 2; then round 2 scans the held-out half at threshold 0.3 (and 0.5) and the second
+run verifies each detection on the 144 px window around it (``scan --verify``).
 
 Reported per fold and round: the class-agnostic count error, precision and recall (all animals against all dots), and
 the per-class counts. Thresholds are the scan's defaults (0.5), not tuned on any region.
@@ -69,8 +75,36 @@ def scan(run: Path, photo: Path, dots: Path, out: Path, stride: int | None) -> d
             "per_class": json.loads((out / "dots.json").read_text())}
 
 
+def scan_at(run: Path, photo: Path, dots: Path, out: Path, *options) -> dict:
+    start = time.perf_counter()
+    cnnkit("scan", run, photo, "--out", out, "--dots", dots, *options)
+    return {"seconds": round(time.perf_counter() - start, 1),
+            "overall": json.loads((out / "dots-overall.json").read_text()),
+            "per_class": json.loads((out / "dots.json").read_text())}
+
+
+def verifier(train: tuple[Path, Path], mined: list[Path], out: Path, side: int = 144) -> Path:
+    """The second run: Lite0 on ``side``-pixel windows centred where `cnnkit patches` (96 px, hard negatives of
+    ``mined``) put its patches, recut from the half at ``side`` pixels."""
+    from cnnkit.patches.cut import crop
+
+    cnnkit("patches", train[0], "--dots", train[1], "--size", 96, "--per-dot", 4, "--jitter", 6, "--out",
+           out / "patches-verify96", "--hard-negatives", *mined)
+    photo = np.asarray(Image.open(train[0]).convert("RGB"))
+    target = out / f"patches-verify{side}"
+    with open(out / "patches-verify96" / "manifest.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            (target / row["class"]).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(crop(photo, int(row["row"]), int(row["col"]), side)).save(
+                target / row["file"])
+    run = out / "run-verify"
+    cnnkit("train", target, "--model", "efficientnet_lite0", "--pretrained", "--image-size", side,
+           "--test-fraction", 0, "--out", run, "--no-progress")
+    return run
+
+
 def fold(train: tuple[Path, Path], test: tuple[Path, Path], out: Path, epochs: int, published: Path | None,
-         stride: int | None) -> list[dict]:
+         stride: int | None, verify: bool = False) -> list[dict]:
     rows, mined = [], []
     for round_ in (1, 2):
         patches, run = out / f"patches{round_}", out / f"run{round_}"
@@ -83,6 +117,14 @@ def fold(train: tuple[Path, Path], test: tuple[Path, Path], out: Path, epochs: i
                "flip=hv,rotate=180", "--test-fraction", 0, "--out", run, "--no-progress")  # the photo's own scale
         rows.append({"round": round_, **scan(run, test[0], test[1], out / f"scan{round_}", stride)})
         mined.append(run)
+    if verify:
+        second = verifier(train, mined, out)
+        step = ["--stride", stride] if stride else []
+        rows.append({"round": "2 at 0.3", **scan_at(mined[-1], test[0], test[1], out / "scan-low", "--threshold",
+                                                     0.3, *step)})
+        for t in (0.3, 0.5):
+            rows.append({"round": f"2 at {t} + verify", **scan_at(mined[-1], test[0], test[1], out / f"scan-v{t}",
+                                                                   "--threshold", t, "--verify", second, *step)})
     return rows
 
 
@@ -93,6 +135,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--with-patches", action="store_true", help="train on patches/{train,val} too")
     parser.add_argument("--stride", type=int, help="pixels between scanned windows (default the network's, 4)")
+    parser.add_argument("--verify", action="store_true", help="also the two-stage scan (a Lite0 verifier)")
     args = parser.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
@@ -102,7 +145,7 @@ def main() -> None:
     for train_half, test_half in (("top", "bottom"), ("bottom", "top")):
         results[f"train {train_half}, count {test_half}"] = fold(parts[train_half], parts[test_half],
                                                                  args.out / f"fold-{train_half}", args.epochs,
-                                                                 published, args.stride)
+                                                                 published, args.stride, args.verify)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print("| fold | round | animals: detected / dots | count error | precision | recall | scan (s) |")
     print("|---|---|---|---|---|---|---|")
@@ -113,6 +156,11 @@ def main() -> None:
             rc = "n/a" if o["recall"] is None else f"{o['recall']:.2f}"
             print(f"| {name} | {r['round']} | {o['detected']} / {o['dots']} | {o['count_error'] / o['dots']:+.0%} "
                   f"| {p} | {rc} | {r['seconds']} |")
+    print("\n| fold | round | per class: detected / dots |\n|---|---|---|")
+    for name, rows in results.items():
+        for r in rows:
+            print(f"| {name} | {r['round']} | " + ", ".join(
+                f"{c} {v['detected']} / {v['dots']}" for c, v in sorted(r["per_class"].items())) + " |")
 
 
 if __name__ == "__main__":
