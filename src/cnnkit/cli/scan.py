@@ -34,7 +34,8 @@ def cmd_scan(args: argparse.Namespace) -> None:
     if summary["verify"]:
         v = summary["verify"]
         print(f"Verified by {v['run']} on {v['side']}x{v['side']} px windows around the detections: "
-              f"{v['checked'] - v['dropped']} of {v['checked']} kept, {v['dropped']} called background")
+              f"{v['checked'] - v['dropped']} of {v['checked']} kept, {v['dropped']} called background"
+              + (" (the first run's classes kept)" if v.get("keeps_class") else ""))
     print("Counts: " + ", ".join(f"{c} {n}" for c, n in summary["counts"].items()))
     if summary["dots"]:
         _print_dots(summary["dots"])

@@ -145,6 +145,8 @@ class ScanConfig:
                                            "pixels (default the verifying run's input size at this scale)",
                                      metavar="PIXELS")
     verify_batch: int = option(64, "with verify: windows classified per batch", metavar="N")
+    verify_keeps_class: bool = option(False, "with verify: the verifying run only drops what it calls background; "
+                                             "kept detections keep the first run's class and score")
 
     def __post_init__(self) -> None:
         check_declared(self)

@@ -47,12 +47,15 @@ def _thresholds(run_dir, c: ScanConfig, result, classes, dots, matching: tuple, 
 def _verified(c: ScanConfig, verifier: Predictor | None, photo_path, photo, channels: int, detections: list,
               classes: list[str]) -> tuple[list, Verification | None, list[str]]:
     """The detections the verifying run keeps (all of them, unverified, without one), its record, and the classes
-    a detection may now have (the scanning run's and the verifier's, background aside)."""
+    a detection may now have (the scanning run's, and the verifier's, background aside, unless it keeps the class)."""
     if verifier is None:
         return detections, None, classes
     if verifier.preprocessing.channels != channels:  # the verifier's own colours
         photo = load_photo(photo_path, verifier.preprocessing.channels, c.scale)
-    kept, verification = verify(detections, photo, verifier, c.verify_side, c.scale, c.verify_batch)
+    kept, verification = verify(detections, photo, verifier, c.verify_side, c.scale, c.verify_batch,
+                                c.verify_keeps_class)
+    if c.verify_keeps_class:
+        return kept, verification, classes
     extra = [x for x in verifier.classes if x not in classes and x not in background_classes(verifier.classes)]
     return kept, verification, classes + extra
 

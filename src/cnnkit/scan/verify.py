@@ -1,5 +1,6 @@
 """The two-stage scan: a second run classifies a window around each of the first run's detections. Its background
-drops the detection; any other class replaces the first run's class, and its probability the score.
+drops the detection; any other class replaces the first run's class, and its probability the score (unless
+``keep_class``: then it only decides animal or background, and kept detections keep the first run's class and score).
 
 The first run answers "is there an animal here" at every window of the photo; the second sees only those few
 places, so it can afford a larger network and a larger context (for sea lions, whose categories differ mostly in
@@ -25,6 +26,7 @@ class Verification:
     side: int  # side of the window around each detection, in the original photo's pixels
     checked: int  # detections classified
     dropped: int  # of them, called background
+    keeps_class: bool = False  # kept detections keep the first run's class and score (the verifier only drops)
 
 
 def background_classes(classes: list[str]) -> tuple[str, ...]:
@@ -77,10 +79,11 @@ def window_batches(photo: np.ndarray, detections: list[Detection], side: int, sc
 
 
 def verify(detections: list[Detection], photo: np.ndarray, predictor: Predictor, side: int | None = None,
-           scale: float = 1.0, batch_size: int = 64) -> tuple[list[Detection], Verification]:
+           scale: float = 1.0, batch_size: int = 64,
+           keep_class: bool = False) -> tuple[list[Detection], Verification]:
     """The detections the verifying ``predictor`` does not call background, with its class and probability (the
-    first run's kept in ``first_label`` and ``first_score``). ``side``: the window in the original photo's pixels
-    (default the predictor's input size at ``scale``)."""
+    first run's kept in ``first_label`` and ``first_score``; with ``keep_class`` the first run's class and score
+    stay). ``side``: the window in the original photo's pixels (default the predictor's input size at ``scale``)."""
     size = tuple(predictor.preprocessing.image_size)
     side = side or max(1, round(min(size) / scale))
     background = background_classes(predictor.classes)
@@ -89,7 +92,8 @@ def verify(detections: list[Detection], photo: np.ndarray, predictor: Predictor,
         probabilities = predictor.predict_arrays(windows, batch_size=batch_size)
         for d, (label, probability) in zip(chunk, predictor.labelled(probabilities)):
             if label not in background:
+                label, probability = (d.label, d.score) if keep_class else (label, probability)
                 kept.append(replace(d, label=label, score=probability, first_label=d.label, first_score=d.score))
     run = str(Path(predictor.run_dir).resolve()) if predictor.run_dir else ""
     kept = sorted(kept, key=lambda d: (d.label, -d.score))
-    return kept, Verification(run, side, len(detections), len(detections) - len(kept))
+    return kept, Verification(run, side, len(detections), len(detections) - len(kept), keep_class)

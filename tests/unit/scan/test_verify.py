@@ -60,6 +60,15 @@ def test_a_verifier_that_confirms_keeps_every_detection_with_its_class_and_proba
     assert [len(batch) for batch in verifier.seen] == [2, 1]  # streamed in batches
 
 
+def test_a_verifier_that_keeps_the_class_only_drops_background_and_keeps_the_first_runs_class_and_score():
+    kept, record = verify(DETECTIONS, numbered_photo(), FixedVerifier("pup"), keep_class=True)
+    assert record.keeps_class and record.dropped == 0
+    assert sorted((d.label, d.row, d.col, d.score) for d in kept) == sorted(
+        (d.label, d.row, d.col, d.score) for d in DETECTIONS)
+    kept, record = verify(DETECTIONS, numbered_photo(), FixedVerifier("background"), keep_class=True)
+    assert kept == [] and record.dropped == 3
+
+
 def test_windows_are_centred_on_the_detections_and_black_beyond_the_border():
     photo = numbered_photo()
     verifier = FixedVerifier("adult", side=5)
@@ -121,4 +130,10 @@ def test_scan_verify_records_the_verifier_in_its_outputs(trained_run, tmp_path, 
         rows = list(csv.DictReader(f))
     assert len(rows) == summary["verify"]["checked"] - summary["verify"]["dropped"]
     assert all(r["verified_by"] == str(second.resolve()) and r["class"] in ("right", "top") for r in rows)
-    assert set(summary["counts"]) == {"left", "right", "top"}
+    assert set(summary["counts"]) == {"left", "right", "top"} and summary["verify"]["keeps_class"] is False
+    assert main([*args, "--verify", str(second), "--verify-keeps-class"]) == 0
+    assert "the first run's classes kept" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "out" / "scan.json").read_text())
+    assert summary["verify"]["keeps_class"] is True and set(summary["counts"]) == {"left", "right", "top"}
+    with open(tmp_path / "out" / "detections.csv", newline="") as f:
+        assert all(r["class"] == r["first_class"] for r in csv.DictReader(f))
