@@ -5,11 +5,16 @@ second training (round 2), then a scan of the other half compared with its dots;
     python benchmarks/sealion_counts.py --data ../shared/data/sealions --out /tmp/cnnkit-counts
     python benchmarks/sealion_counts.py --with-patches --stride 8   # plus patches/{train,val}; windows 8 px apart
     python benchmarks/sealion_counts.py --verify   # plus the two-stage scan: round 2 at 0.3, verified by Lite0
+    python benchmarks/sealion_counts.py --verify --reuse --out DIR   # DIR's trained runs again, every scan anew
 
 With ``--verify``, each fold also trains a second run: EfficientNet-Lite0 (pretrained, the default transfer strategy)
 at 144 px on 144x144 windows (1.5x the 96 px patch) around the training half's dots, random background and the hard
 negatives mined with rounds 1 and 2; then round 2 scans the held-out half at threshold 0.3 (and 0.5) and the second
-run verifies each detection on the 144 px window around it (``scan --verify``).
+run verifies each detection on the 144 px window around it (``scan --verify``), once replacing the class (and
+score) and once only dropping background (``--verify-keeps-class``).
+
+``--reuse`` keeps ``--out`` and skips cutting patches and training wherever a run folder from an earlier call is
+there (same data, same settings: only the scans run again, a few minutes); the runs never saw the counted half.
 
 Reported per fold and round: the class-agnostic count error, precision and recall (all animals against all dots), and
 the per-class counts. Thresholds are the scan's defaults (0.5), not tuned on any region.
@@ -83,11 +88,13 @@ def scan_at(run: Path, photo: Path, dots: Path, out: Path, *options) -> dict:
             "per_class": json.loads((out / "dots.json").read_text())}
 
 
-def verifier(train: tuple[Path, Path], mined: list[Path], out: Path, side: int = 144) -> Path:
+def verifier(train: tuple[Path, Path], mined: list[Path], out: Path, side: int = 144, reuse: bool = False) -> Path:
     """The second run: Lite0 on ``side``-pixel windows centred where `cnnkit patches` (96 px, hard negatives of
     ``mined``) put its patches, recut from the half at ``side`` pixels."""
     from cnnkit.patches.cut import crop
 
+    if reuse and (out / "run-verify" / "config.json").exists():
+        return out / "run-verify"
     cnnkit("patches", train[0], "--dots", train[1], "--size", 96, "--per-dot", 4, "--jitter", 6, "--out",
            out / "patches-verify96", "--hard-negatives", *mined)
     photo = np.asarray(Image.open(train[0]).convert("RGB"))
@@ -104,11 +111,15 @@ def verifier(train: tuple[Path, Path], mined: list[Path], out: Path, side: int =
 
 
 def fold(train: tuple[Path, Path], test: tuple[Path, Path], out: Path, epochs: int, published: Path | None,
-         stride: int | None, verify: bool = False) -> list[dict]:
+         stride: int | None, verify: bool = False, reuse: bool = False) -> list[dict]:
     rows, mined = [], []
     for round_ in (1, 2):
         patches, run = out / f"patches{round_}", out / f"run{round_}"
         extra = ["--hard-negatives", *mined] if mined else []
+        if reuse and (run / "config.json").exists():
+            rows.append({"round": round_, **scan(run, test[0], test[1], out / f"scan{round_}", stride)})
+            mined.append(run)
+            continue
         cnnkit("patches", train[0], "--dots", train[1], "--size", 96, "--per-dot", 4, "--jitter", 6, "--out",
                patches, *extra)
         if published:
@@ -118,13 +129,16 @@ def fold(train: tuple[Path, Path], test: tuple[Path, Path], out: Path, epochs: i
         rows.append({"round": round_, **scan(run, test[0], test[1], out / f"scan{round_}", stride)})
         mined.append(run)
     if verify:
-        second = verifier(train, mined, out)
+        second = verifier(train, mined, out, reuse=reuse)
         step = ["--stride", stride] if stride else []
         rows.append({"round": "2 at 0.3", **scan_at(mined[-1], test[0], test[1], out / "scan-low", "--threshold",
                                                      0.3, *step)})
         for t in (0.3, 0.5):
             rows.append({"round": f"2 at {t} + verify", **scan_at(mined[-1], test[0], test[1], out / f"scan-v{t}",
                                                                    "--threshold", t, "--verify", second, *step)})
+        rows.append({"round": "2 at 0.3 + verify, class kept", **scan_at(
+            mined[-1], test[0], test[1], out / "scan-vk0.3", "--threshold", 0.3, "--verify", second,
+            "--verify-keeps-class", *step)})
     return rows
 
 
@@ -136,16 +150,18 @@ def main() -> None:
     parser.add_argument("--with-patches", action="store_true", help="train on patches/{train,val} too")
     parser.add_argument("--stride", type=int, help="pixels between scanned windows (default the network's, 4)")
     parser.add_argument("--verify", action="store_true", help="also the two-stage scan (a Lite0 verifier)")
+    parser.add_argument("--reuse", action="store_true", help="keep --out's trained runs; only the scans run again")
     args = parser.parse_args()
-    shutil.rmtree(args.out, ignore_errors=True)
-    args.out.mkdir(parents=True)
+    if not args.reuse:
+        shutil.rmtree(args.out, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     parts = halves(args.data, args.out)
     results = {}
     published = args.data / "patches" if args.with_patches else None
     for train_half, test_half in (("top", "bottom"), ("bottom", "top")):
         results[f"train {train_half}, count {test_half}"] = fold(parts[train_half], parts[test_half],
                                                                  args.out / f"fold-{train_half}", args.epochs,
-                                                                 published, args.stride, args.verify)
+                                                                 published, args.stride, args.verify, args.reuse)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print("| fold | round | animals: detected / dots | count error | precision | recall | scan (s) |")
     print("|---|---|---|---|---|---|---|")
