@@ -6,12 +6,18 @@ second training (round 2), then a scan of the other half compared with its dots;
     python benchmarks/sealion_counts.py --with-patches --stride 8   # plus patches/{train,val}; windows 8 px apart
     python benchmarks/sealion_counts.py --verify   # plus the two-stage scan: round 2 at 0.3, verified by Lite0
     python benchmarks/sealion_counts.py --verify --reuse --out DIR   # DIR's trained runs again, every scan anew
+    python benchmarks/sealion_counts.py --verify --reuse --verifier-size 96 --verifier-strategy finetune --out DIR
 
 With ``--verify``, each fold also trains a second run: EfficientNet-Lite0 (pretrained, the default transfer strategy)
 at 144 px on 144x144 windows (1.5x the 96 px patch) around the training half's dots, random background and the hard
 negatives mined with rounds 1 and 2; then round 2 scans the held-out half at threshold 0.3 (and 0.5) and the second
 run verifies each detection on the 144 px window around it (``scan --verify``), once replacing the class (and
 score) and once only dropping background (``--verify-keeps-class``).
+
+``--verifier-size 96 --verifier-strategy finetune`` trains another verifier instead (its own folder,
+``run-verify96-finetune``; the 96 px patches are the windows): Lite0 fine-tuned (``--augment flip=hv``, 10 epochs
+of the head, then 10 of all layers), which verifies round 2 at 0.3 only dropping background; rounds 1 and 2 and the
+unverified scan at 0.3 are scanned beside it.
 
 ``--reuse`` keeps ``--out`` and skips cutting patches and training wherever a run folder from an earlier call is
 there (same data, same settings: only the scans run again, a few minutes); the runs never saw the counted half.
@@ -88,30 +94,41 @@ def scan_at(run: Path, photo: Path, dots: Path, out: Path, *options) -> dict:
             "per_class": json.loads((out / "dots.json").read_text())}
 
 
-def verifier(train: tuple[Path, Path], mined: list[Path], out: Path, side: int = 144, reuse: bool = False) -> Path:
+VERIFIER_DEFAULT = (144, "transfer")
+FINETUNE = ["--strategy", "finetune", "--augment", "flip=hv", "--epochs", 10, "--finetune-epochs", 10]
+
+
+def verifier(train: tuple[Path, Path], mined: list[Path], out: Path, side: int = 144, strategy: str = "transfer",
+             reuse: bool = False) -> Path:
     """The second run: Lite0 on ``side``-pixel windows centred where `cnnkit patches` (96 px, hard negatives of
-    ``mined``) put its patches, recut from the half at ``side`` pixels."""
+    ``mined``) put its patches, recut from the half at ``side`` pixels; ``strategy`` transfer (the default: frozen
+    backbone) or finetune."""
     from cnnkit.patches.cut import crop
 
-    if reuse and (out / "run-verify" / "config.json").exists():
-        return out / "run-verify"
-    cnnkit("patches", train[0], "--dots", train[1], "--size", 96, "--per-dot", 4, "--jitter", 6, "--out",
-           out / "patches-verify96", "--hard-negatives", *mined)
-    photo = np.asarray(Image.open(train[0]).convert("RGB"))
-    target = out / f"patches-verify{side}"
-    with open(out / "patches-verify96" / "manifest.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            (target / row["class"]).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(crop(photo, int(row["row"]), int(row["col"]), side)).save(
-                target / row["file"])
-    run = out / "run-verify"
+    run = out / ("run-verify" if (side, strategy) == VERIFIER_DEFAULT else f"run-verify{side}-{strategy}")
+    if reuse and (run / "config.json").exists():
+        return run
+    patches = out / "patches-verify96"
+    if not (reuse and (patches / "manifest.csv").exists()):
+        cnnkit("patches", train[0], "--dots", train[1], "--size", 96, "--per-dot", 4, "--jitter", 6, "--out",
+               patches, "--hard-negatives", *mined)
+    target = patches
+    if side != 96:
+        photo = np.asarray(Image.open(train[0]).convert("RGB"))
+        target = out / f"patches-verify{side}"
+        with open(patches / "manifest.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                (target / row["class"]).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(crop(photo, int(row["row"]), int(row["col"]), side)).save(
+                    target / row["file"])
     cnnkit("train", target, "--model", "efficientnet_lite0", "--pretrained", "--image-size", side,
-           "--test-fraction", 0, "--out", run, "--no-progress")
+           *(FINETUNE if strategy == "finetune" else []), "--test-fraction", 0, "--out", run, "--no-progress")
     return run
 
 
 def fold(train: tuple[Path, Path], test: tuple[Path, Path], out: Path, epochs: int, published: Path | None,
-         stride: int | None, verify: bool = False, reuse: bool = False) -> list[dict]:
+         stride: int | None, verify: bool = False, reuse: bool = False,
+         verifier_setting: tuple[int, str] = VERIFIER_DEFAULT) -> list[dict]:
     rows, mined = [], []
     for round_ in (1, 2):
         patches, run = out / f"patches{round_}", out / f"run{round_}"
@@ -129,10 +146,16 @@ def fold(train: tuple[Path, Path], test: tuple[Path, Path], out: Path, epochs: i
         rows.append({"round": round_, **scan(run, test[0], test[1], out / f"scan{round_}", stride)})
         mined.append(run)
     if verify:
-        second = verifier(train, mined, out, reuse=reuse)
+        second = verifier(train, mined, out, *verifier_setting, reuse=reuse)
         step = ["--stride", stride] if stride else []
         rows.append({"round": "2 at 0.3", **scan_at(mined[-1], test[0], test[1], out / "scan-low", "--threshold",
                                                      0.3, *step)})
+        if verifier_setting != VERIFIER_DEFAULT:
+            side, strategy = verifier_setting
+            rows.append({"round": f"2 at 0.3 + verify ({side} px, {strategy}), class kept", **scan_at(
+                mined[-1], test[0], test[1], out / f"scan-vk0.3-{side}-{strategy}", "--threshold", 0.3,
+                "--verify", second, "--verify-keeps-class", *step)})
+            return rows
         for t in (0.3, 0.5):
             rows.append({"round": f"2 at {t} + verify", **scan_at(mined[-1], test[0], test[1], out / f"scan-v{t}",
                                                                    "--threshold", t, "--verify", second, *step)})
@@ -151,6 +174,9 @@ def main() -> None:
     parser.add_argument("--stride", type=int, help="pixels between scanned windows (default the network's, 4)")
     parser.add_argument("--verify", action="store_true", help="also the two-stage scan (a Lite0 verifier)")
     parser.add_argument("--reuse", action="store_true", help="keep --out's trained runs; only the scans run again")
+    parser.add_argument("--verifier-size", type=int, default=VERIFIER_DEFAULT[0], help="the verifier's window (px)")
+    parser.add_argument("--verifier-strategy", choices=["transfer", "finetune"], default=VERIFIER_DEFAULT[1],
+                        help="the verifier's training: frozen backbone and head, or fine-tuned with flips")
     args = parser.parse_args()
     if not args.reuse:
         shutil.rmtree(args.out, ignore_errors=True)
@@ -161,7 +187,8 @@ def main() -> None:
     for train_half, test_half in (("top", "bottom"), ("bottom", "top")):
         results[f"train {train_half}, count {test_half}"] = fold(parts[train_half], parts[test_half],
                                                                  args.out / f"fold-{train_half}", args.epochs,
-                                                                 published, args.stride, args.verify, args.reuse)
+                                                                 published, args.stride, args.verify, args.reuse,
+                                                                 (args.verifier_size, args.verifier_strategy))
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print("| fold | round | animals: detected / dots | count error | precision | recall | scan (s) |")
     print("|---|---|---|---|---|---|---|")
