@@ -103,7 +103,7 @@ def verifier(train: tuple[Path, Path], mined: list[Path], out: Path, side: int =
     """The second run: Lite0 on ``side``-pixel windows centred where `cnnkit patches` (96 px, hard negatives of
     ``mined``) put its patches, recut from the half at ``side`` pixels; ``strategy`` transfer (the default: frozen
     backbone) or finetune."""
-    from cnnkit.patches.cut import crop
+    from cnnkit.data.window import centred_window
 
     run = out / ("run-verify" if (side, strategy) == VERIFIER_DEFAULT else f"run-verify{side}-{strategy}")
     if reuse and (run / "config.json").exists():
@@ -119,7 +119,7 @@ def verifier(train: tuple[Path, Path], mined: list[Path], out: Path, side: int =
         with open(patches / "manifest.csv", newline="") as f:
             for row in csv.DictReader(f):
                 (target / row["class"]).mkdir(parents=True, exist_ok=True)
-                Image.fromarray(crop(photo, int(row["row"]), int(row["col"]), side)).save(
+                Image.fromarray(centred_window(photo, int(row["row"]), int(row["col"]), side)).save(
                     target / row["file"])
     cnnkit("train", target, "--model", "efficientnet_lite0", "--pretrained", "--image-size", side,
            *(FINETUNE if strategy == "finetune" else []), "--test-fraction", 0, "--out", run, "--no-progress")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit.config import PatchConfig
+from cnnkit.data.window import centred_window
 from cnnkit.errors import ConfigError, DataError
 from cnnkit.options import with_options
 
@@ -37,17 +38,6 @@ def _photo(path: Path) -> np.ndarray:
 
     info = probe_image(path)
     return np.asarray(load_image(path, (info.height, info.width), 1 if info.grayscale else 3, "bilinear"))
-
-
-def crop(photo: np.ndarray, row: int, col: int, size: int) -> np.ndarray:
-    """The ``size`` x ``size`` window centred on (row, col) (its centre pixel is index size // 2), black outside."""
-    out = np.zeros((size, size, photo.shape[2]), dtype=photo.dtype)
-    top, left = row - size // 2, col - size // 2
-    r0, c0 = max(top, 0), max(left, 0)
-    r1, c1 = min(top + size, photo.shape[0]), min(left + size, photo.shape[1])
-    if r1 > r0 and c1 > c0:
-        out[r0 - top:r1 - top, c0 - left:c1 - left] = photo[r0:r1, c0:c1]
-    return out
 
 
 def dot_patches(dots, config: PatchConfig, rng: np.random.Generator) -> list[Patch]:
@@ -144,7 +134,7 @@ def make_patches(photos: list[str | Path], dots: list[str | Path], out: str | Pa
             for i, p in enumerate(patches):
                 name = f"{p.label}/{path.stem}-{p.kind.replace(' ', '-')}-{i:05d}-r{p.row}-c{p.col}.png"
                 (folder / p.label).mkdir(exist_ok=True)
-                image = crop(photo, p.row, p.col, config.size)
+                image = centred_window(photo, p.row, p.col, config.size)
                 Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(folder / name)
                 writer.writerow([name, p.label, str(path), p.row, p.col, *(p.dot or ("", "")), p.kind])
                 counts[p.label] = counts.get(p.label, 0) + 1

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnnkit.data.window import centred_window
 from cnnkit.errors import ConfigError
 from cnnkit.inference import Predictor
 from cnnkit.scan.detect import Detection
@@ -48,18 +49,6 @@ def load_verifier(run_dir: str | Path) -> Predictor:
     return predictor
 
 
-def crop_centred(photo: np.ndarray, row: int, col: int, side: int) -> np.ndarray:
-    """The ``side`` x ``side`` window centred on pixel (row, col) (its centre pixel is index side // 2), black
-    where it leaves the photo: as `cnnkit patches` cuts its training patches."""
-    out = np.zeros((side, side, photo.shape[2]), dtype=photo.dtype)
-    top, left = row - side // 2, col - side // 2
-    r0, c0 = max(top, 0), max(left, 0)
-    r1, c1 = min(top + side, photo.shape[0]), min(left + side, photo.shape[1])
-    if r1 > r0 and c1 > c0:
-        out[r0 - top:r1 - top, c0 - left:c1 - left] = photo[r0:r1, c0:c1]
-    return out
-
-
 def window_batches(photo: np.ndarray, detections: list[Detection], side: int, scale: float,
                    size: tuple[int, int], batch_size: int) -> Iterator[tuple[list[Detection], np.ndarray]]:
     """Batches of (detections, their windows as (N, H, W, C) uint8 at ``size``): ``photo`` is the scanned photo
@@ -69,7 +58,7 @@ def window_batches(photo: np.ndarray, detections: list[Detection], side: int, sc
         chunk = detections[start:start + batch_size]
         windows = []
         for d in chunk:
-            window = crop_centred(photo, round(d.row * scale), round(d.col * scale), scaled)
+            window = centred_window(photo, round(d.row * scale), round(d.col * scale), scaled)
             if (scaled, scaled) != tuple(size):
                 image = Image.fromarray(window[..., 0] if window.shape[2] == 1 else window)
                 image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)

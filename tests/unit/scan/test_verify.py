@@ -10,11 +10,12 @@ import pytest
 
 from cnnkit.cli import main
 from cnnkit.data.preprocess import Preprocessing
+from cnnkit.data.window import centred_window
 from cnnkit.errors import CnnkitError, ConfigError
 from cnnkit.inference.base import Predictor
 from cnnkit.scan import verify as verify_module
 from cnnkit.scan.detect import Detection
-from cnnkit.scan.verify import crop_centred, load_verifier, verify
+from cnnkit.scan.verify import load_verifier, verify
 
 CLASSES = ["background", "pup", "adult"]
 
@@ -87,7 +88,7 @@ def test_a_window_larger_than_the_input_is_resized_and_scale_moves_the_centre():
     _, record = verify([Detection("adult", 10.0, 12.0, 0.6)], photo, verifier, side=4, scale=2.0)
     assert record.side == 4 and verifier.seen[0].shape == (1, 4, 4, 3)  # 8 scanned pixels, resized to 4
     assert abs(int(verifier.seen[0][0, 2, 2, 0]) - 21) <= 2 and abs(int(verifier.seen[0][0, 2, 2, 1]) - 25) <= 2
-    assert crop_centred(photo, 20, 24, 8)[4, 4, 0] == 21
+    assert centred_window(photo, 20, 24, 8)[4, 4, 0] == 21
 
 
 @pytest.mark.parametrize("flags, classes, message", [
