@@ -27,7 +27,8 @@ def cmd_scan(args: argparse.Namespace) -> None:
     from cnnkit.scan.photo import scan_photo
 
     summary = scan_photo(args.run, args.photo, args.out, settings(args, ScanConfig), dots=args.dots)
-    print(f"Scanned {args.photo} ({summary['photo_size'][0]}x{summary['photo_size'][1]} after scale "
+    where = f" rows,cols {summary['region']}" if summary["region"] else ""
+    print(f"Scanned {args.photo}{where} ({summary['photo_size'][0]}x{summary['photo_size'][1]} after scale "
           f"{summary['scale']}) with {summary['method']} windows of {summary['window'][0]}x{summary['window'][1]} "
           f"every {summary['stride']} px ({_exactness(summary)}) in "
           f"{summary['seconds']:.2f} s, peak memory {summary['peak_memory_mb']:.0f} MB")
@@ -37,7 +38,9 @@ def cmd_scan(args: argparse.Namespace) -> None:
               f"{v['checked'] - v['dropped']} of {v['checked']} kept, {v['dropped']} called background"
               + (" (the first run's classes kept)" if v.get("keeps_class") else ""))
     print("Counts: " + ", ".join(f"{c} {n}" for c, n in summary["counts"].items()))
-    if summary["dots"]:
+    if summary["dots"] is not None:
+        if summary["dots_outside_region"]:
+            print(f"Dots outside the region, left out: {summary['dots_outside_region']}")
         _print_dots(summary["dots"])
         _print_dots({"all objects": summary["dots_overall"]})
         confusion = summary["dots_overall"]["confusion"]

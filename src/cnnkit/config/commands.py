@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnnkit.config.parse import parse_size
+from cnnkit.config.parse import Region, parse_region, parse_size
 from cnnkit.config.reading import ReadConfig
 from cnnkit.errors import ConfigError
 from cnnkit.options import check_declared, check_range, option
@@ -15,6 +15,21 @@ SCAN_METHODS = ("dense", "sliding")
 
 
 BACKENDS = ("auto", "torch", "onnx")
+
+
+def region_option(use: str):
+    """The ``region`` setting of the commands that read a photograph (one declaration, two commands)."""
+    return option(None, "only this part of the photo, in its pixels: ROWS or ROWS,COLS, each START:END (e.g. 0:1600, "
+                        f"1600:,0:2500); {use}", metavar="ROWS[,COLS]", parse=parse_region)
+
+
+def check_region(settings) -> None:
+    """``region`` given as text (Python API) becomes a Region; anything else but None or a Region is refused."""
+    value = settings.region
+    if isinstance(value, str):
+        object.__setattr__(settings, "region", parse_region(value))
+    elif value is not None and not isinstance(value, Region):
+        raise ConfigError(f"Expected `region` as text such as '0:1600' or a Region. Received: {value!r}")
 
 
 @dataclass(frozen=True)
@@ -147,9 +162,12 @@ class ScanConfig:
     verify_batch: int = option(64, "with verify: windows classified per batch", metavar="N")
     verify_keeps_class: bool = option(False, "with verify: the verifying run only drops what it calls background; "
                                              "kept detections keep the first run's class and score")
+    region: Region | None = region_option("dots elsewhere are left out of the comparison; positions stay the "
+                                          "photo's")
 
     def __post_init__(self) -> None:
         check_declared(self)
+        check_region(self)
         check_range(self, "stride", 1)
         check_range(self, "verify_side", 1, 8192)
         check_range(self, "verify_batch", 1, 65536)
@@ -175,9 +193,12 @@ class PatchConfig:
                                         "(default: the patch side)", metavar="PIXELS")
     background_class: str = option("background", "the folder of background patches", metavar="NAME")
     seed: int = option(0, "seed of the jitter and of the background windows")
+    region: Region | None = region_option("patches of its dots, cut from it alone (black past its edge); background "
+                                          "windows inside it, away from every dot of the photo")
 
     def __post_init__(self) -> None:
         check_declared(self)
+        check_region(self)
         check_range(self, "size", 2, 4096)
         check_range(self, "per_dot", 1, 1000)
         check_range(self, "jitter", 0, 4096)

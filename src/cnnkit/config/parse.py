@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cnnkit.errors import ConfigError
 
 
@@ -48,3 +50,49 @@ def parse_options(items: list[str] | str | None) -> dict:
 def parse_head(spec: str | None) -> dict:
     """A backbone head spec ``"dropout=0.5,hidden=0"`` -> {"dropout": 0.5, "hidden": 0}."""
     return parse_options(spec.split(",") if spec else None)
+
+
+@dataclass(frozen=True)
+class Region:
+    """Rows ``top:bottom`` and columns ``left:right`` of a photo, half-open, in its own pixels; None: to the edge."""
+
+    top: int = 0
+    bottom: int | None = None
+    left: int = 0
+    right: int | None = None
+
+    def bounds(self, height: int, width: int, photo: object) -> tuple[int, int, int, int]:
+        """(top, bottom, left, right) inside a ``height`` x ``width`` photo; a region reaching past it is an error."""
+        bottom = height if self.bottom is None else self.bottom
+        right = width if self.right is None else self.right
+        if bottom > height or right > width:
+            raise ConfigError(f"`region` {self} reaches past {photo} ({height} rows x {width} columns).")
+        return self.top, bottom, self.left, right
+
+    @property
+    def top_left(self) -> tuple[int, int]:
+        return self.top, self.left
+
+    def __str__(self) -> str:
+        def span(a: int, b: int | None) -> str:
+            return f"{a}:{'' if b is None else b}"
+        return span(self.top, self.bottom) + ("" if (self.left, self.right) == (0, None)
+                                              else "," + span(self.left, self.right))
+
+
+def parse_region(text: str) -> Region:
+    """'0:1600' -> rows 0 to 1600, all columns; '1600:,0:2500' -> rows from 1600, columns 0 to 2500."""
+    parts = str(text).replace(" ", "").split(",")
+    spans = []
+    try:
+        for part in parts:
+            start, end = part.split(":")
+            spans.append((int(start) if start else 0, int(end) if end else None))
+    except ValueError:
+        raise ConfigError(f"Expected `region` as ROWS or ROWS,COLS, each START:END in pixels (e.g. 0:1600 or "
+                          f"1600:,0:2500). Received: {text!r}") from None
+    if len(spans) > 2 or any(a < 0 or (b is not None and b <= a) for a, b in spans):
+        raise ConfigError(f"Expected `region` as one or two START:END spans with 0 <= START < END. Received: "
+                          f"{text!r}")
+    (top, bottom), (left, right) = spans[0], spans[1] if len(spans) == 2 else (0, None)
+    return Region(top, bottom, left, right)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from cnnkit.config import PatchConfig
+from cnnkit.config.parse import Region
 from cnnkit.data.window import centred_window
 from cnnkit.errors import ConfigError, DataError
 from cnnkit.options import with_options
@@ -73,27 +74,40 @@ def background_patches(dots, shape: tuple[int, int], count: int, config: PatchCo
 
 def _plan(photo_path: Path, dots_path: Path, config: PatchConfig, rng: np.random.Generator,
           mining_runs: tuple = ()):
+    """(the photo or its region, the patches in the photo's pixels, where the region starts)."""
     from cnnkit.data.dots import check_dots, read_dots
 
     photo = _photo(photo_path)
-    if min(photo.shape[:2]) < config.size:
-        raise DataError(f"Photo {photo_path} is {photo.shape[1]}x{photo.shape[0]} pixels, smaller than a "
-                        f"{config.size}-pixel patch; lower `size`.")
     dots = read_dots(dots_path)
     check_dots(dots_path, dots, *photo.shape[:2])
+    top, bottom, left, right = (config.region or Region()).bounds(*photo.shape[:2], photo_path)
+    photo = photo[top:bottom, left:right]
+    if min(photo.shape[:2]) < config.size:
+        where = f"Region {config.region} of photo" if config.region else "Photo"
+        raise DataError(f"{where} {photo_path} is {photo.shape[1]}x{photo.shape[0]} pixels, smaller than a "
+                        f"{config.size}-pixel patch; lower `size`.")
     if any(label == config.background_class for label, _, _ in dots):
         raise DataError(f"Dots file {dots_path} names a class {config.background_class!r}, the folder of the "
                         "background patches; rename one of them (`background_class`).")
-    positives = dot_patches(dots, config, rng)
+    moved = [(label, r - top, c - left) for label, r, c in dots]  # in the region's pixels; all of them kept away
+    inside = [d for d in moved if 0 <= d[1] < photo.shape[0] and 0 <= d[2] < photo.shape[1]]
+    if not inside:
+        raise DataError(f"No dot of {dots_path} lies in `region` {config.region} of {photo_path}.")
+    positives = dot_patches(inside, config, rng)
     count = len(positives) if config.backgrounds is None else config.backgrounds
-    patches = positives + background_patches(dots, photo.shape[:2], count, config, rng, photo_path)
+    patches = positives + background_patches(moved, photo.shape[:2], count, config, rng, photo_path)
     for run in mining_runs:
         from cnnkit.patches.mine import false_detections
 
-        mined = false_detections(run, photo_path, dots, config, count)
+        mined = false_detections(run, photo_path, moved, config, count)
         log.info("%s: %d hard negatives mined with %s", photo_path, len(mined), run)
         patches += mined
-    return photo, patches
+    return photo, [_shifted(p, top, left) for p in patches], (top, left)
+
+
+def _shifted(patch: Patch, rows: int, cols: int) -> Patch:
+    dot = None if patch.dot is None else (patch.dot[0] + rows, patch.dot[1] + cols)
+    return replace(patch, row=patch.row + rows, col=patch.col + cols, dot=dot)
 
 
 @with_options(PatchConfig)
@@ -130,11 +144,11 @@ def make_patches(photos: list[str | Path], dots: list[str | Path], out: str | Pa
         manifest = io.StringIO()
         writer = csv.writer(manifest, lineterminator="\n")
         writer.writerow(MANIFEST_COLUMNS)
-        for path, photo, patches in plans:
+        for path, photo, patches, (top, left) in plans:
             for i, p in enumerate(patches):
                 name = f"{p.label}/{path.stem}-{p.kind.replace(' ', '-')}-{i:05d}-r{p.row}-c{p.col}.png"
                 (folder / p.label).mkdir(exist_ok=True)
-                image = centred_window(photo, p.row, p.col, config.size)
+                image = centred_window(photo, p.row - top, p.col - left, config.size)
                 Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(folder / name)
                 writer.writerow([name, p.label, str(path), p.row, p.col, *(p.dot or ("", "")), p.kind])
                 counts[p.label] = counts.get(p.label, 0) + 1

@@ -17,7 +17,8 @@ from cnnkit.patches.cut import Patch
 
 
 def false_detections(run_dir: str | Path, photo_path: Path, dots, config: PatchConfig, count: int) -> list[Patch]:
-    """Up to ``count`` windows the run calls an object (any class not named background*) far from every dot."""
+    """Up to ``count`` windows the run calls an object (any class not named background*) far from every dot; with
+    ``config.region`` only that part of the photo is scanned, and ``dots`` and the windows are in its pixels."""
     from cnnkit.inference import NetworkPredictor, Predictor
     from cnnkit.scan.detect import detect
     from cnnkit.scan.scan import load_photo, scan
@@ -29,7 +30,7 @@ def false_detections(run_dir: str | Path, photo_path: Path, dots, config: PatchC
     classes = predictor.classes
     ignore = tuple(c for c in classes if c.lower().startswith("background") or c == config.background_class)
     scale = predictor.preprocessing.image_size[0] / config.size  # the photo as the run saw its training patches
-    photo = load_photo(photo_path, predictor.preprocessing.channels, scale)
+    photo = load_photo(photo_path, predictor.preprocessing.channels, scale, config.region)
     result = scan(predictor.model, predictor.preprocessing, photo, None, "dense", 512)
     radius = config.radius if config.radius is not None else float(config.size)
     found = detect(result, classes, threshold=0.0, min_distance=config.size, ignore=ignore, scale=scale)

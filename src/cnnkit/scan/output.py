@@ -102,10 +102,12 @@ def detections_overlay(base: Image.Image, factor: float, detections: list[Detect
 
 def write_outputs(out: Path, photo: np.ndarray, result: ScanResult, classes: list[str], detections: list[Detection],
                   ignore: tuple[str, ...], radius: float, scale: float, settings: dict,
-                  dots_report: dict | None = None, labels: list[str] | None = None) -> dict:
+                  dots_report: dict | None = None, labels: list[str] | None = None,
+                  offset: tuple[int, int] = (0, 0)) -> dict:
     """Every output file, written atomically; returns the counts per class. ``photo`` is the scanned (scaled)
     photo; detections and ``radius`` are in original pixels. ``labels``: the classes detections may have (default
-    the scanning run's; a verifying run may add its own)."""
+    the scanning run's; a verifying run may add its own). ``offset``: where the scanned region starts in the photo
+    (detections.csv gives the photo's pixels; the pictures show the region)."""
     labels = labels or classes
     out = Path(out)
     base, factor = preview(photo)
@@ -120,7 +122,7 @@ def write_outputs(out: Path, photo: np.ndarray, result: ScanResult, classes: lis
     verified_by = (settings.get("verify") or {}).get("run")
     writer.writerow(["class", "row", "col", "score"] + (["verified_by", "first_class", "first_score"]
                                                         if verified_by else []))
-    writer.writerows([d.label, f"{d.row:.1f}", f"{d.col:.1f}", f"{d.score:.4f}"]
+    writer.writerows([d.label, f"{d.row + offset[0]:.1f}", f"{d.col + offset[1]:.1f}", f"{d.score:.4f}"]
                      + ([verified_by, d.first_label, f"{d.first_score:.4f}"] if verified_by else [])
                      for d in detections)
     write_text(out / "detections.csv", rows.getvalue())

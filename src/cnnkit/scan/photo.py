@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from cnnkit.config import ScanConfig
+from cnnkit.config.parse import Region
 from cnnkit._io import replace_folder, write_json
 from cnnkit.errors import ConfigError, OutputError
 from cnnkit.inference import NetworkPredictor, Predictor
@@ -36,12 +37,23 @@ def _thresholds(run_dir, c: ScanConfig, result, classes, dots, matching: tuple, 
                               "`dots` for this photo.")
         min_distance, radius, ignore = matching
         chosen = choose_thresholds(result, classes, dots, min_distance, radius, ignore, c.scale)["per_class"]
-        RunFolder(run_dir).store_scan_thresholds(chosen, f"chosen on {dots_path}")
+        where = f" in region {c.region}" if c.region else ""
+        RunFolder(run_dir).store_scan_thresholds(chosen, f"chosen on {dots_path}{where}")
         return chosen
     if c.threshold is not None:
         return c.threshold
     stored = RunFolder(run_dir).read_record().scan_thresholds
     return dict(stored["per_class"]) if stored else 0.5
+
+
+def in_region(dots: list | None, region: Region | None) -> tuple[list | None, int | None]:
+    """The dots inside ``region``, in its pixels, and how many were left out (None without a region or dots)."""
+    if dots is None or region is None:
+        return dots, None
+    bottom, right = region.bottom or float("inf"), region.right or float("inf")
+    inside = [(name, r - region.top, col - region.left) for name, r, col in dots
+              if region.top <= r < bottom and region.left <= col < right]
+    return inside, len(dots) - len(inside)
 
 
 def _verified(c: ScanConfig, verifier: Predictor | None, photo_path, photo, channels: int, detections: list,
@@ -51,7 +63,7 @@ def _verified(c: ScanConfig, verifier: Predictor | None, photo_path, photo, chan
     if verifier is None:
         return detections, None, classes
     if verifier.preprocessing.channels != channels:  # the verifier's own colours
-        photo = load_photo(photo_path, verifier.preprocessing.channels, c.scale)
+        photo = load_photo(photo_path, verifier.preprocessing.channels, c.scale, c.region)
     kept, verification = verify(detections, photo, verifier, c.verify_side, c.scale, c.verify_batch,
                                 c.verify_keeps_class)
     if c.verify_keeps_class:
@@ -85,7 +97,8 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     ignore = c.ignore if c.ignore is not None else tuple(x for x in classes if x.lower().startswith("background"))
     expected_dots = read_dots(dots) if dots else None  # a broken dots file fails before the scan, not after
     verifier = load_verifier(c.verify) if c.verify else None  # so does a verifying run that cannot verify
-    photo = load_photo(photo_path, predictor.preprocessing.channels, c.scale)
+    photo = load_photo(photo_path, predictor.preprocessing.channels, c.scale, c.region)
+    expected_dots, outside = in_region(expected_dots, c.region)
     result = scan(predictor.model, predictor.preprocessing, photo, c.stride, c.method, c.tile, c.precision)
     window = predictor.preprocessing.image_size
     min_distance = c.min_distance if c.min_distance is not None else min(window) / 2.0 / c.scale
@@ -101,12 +114,13 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
                 "stride": result.stride, "exact": result.exact, "precision": result.precision, "threshold": threshold,
                 "min_distance": min_distance, "ignore": list(ignore), "seconds": round(result.seconds, 3),
                 "grid": list(result.probabilities.shape[1:]), "peak_memory_mb": round(peak_memory_mb(), 1),
-                "verify": None if verification is None else vars(verification)}
+                "verify": None if verification is None else vars(verification),
+                "region": None if c.region is None else str(c.region), "dots_outside_region": outside}
     counts = {}
 
     def fill(folder: Path) -> None:
         counts.update(write_outputs(folder, photo, result, classes, detections, ignore, radius, c.scale, settings,
-                                    report, labels))
+                                    report, labels, offset=(c.region or Region()).top_left))
         if overall is not None:
             write_json(folder / "dots-overall.json", overall)
 

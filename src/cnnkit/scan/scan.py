@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cnnkit.data.decode import load_image, probe_image
+from cnnkit.config.parse import Region
+from cnnkit.data.decode import image_to_array, load_image, probe_image
 from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.config.commands import SCAN_METHODS
 from cnnkit.errors import ConfigError, DataError, check_choice
@@ -34,8 +35,9 @@ class ScanResult:
         return i * self.stride + self.window[0] / 2.0, j * self.stride + self.window[1] / 2.0
 
 
-def load_photo(path: str | Path, channels: int, scale: float = 1.0) -> np.ndarray:
-    """The whole photograph as (H, W, C) uint8, optionally resized by ``scale`` (to the patches' pixel size)."""
+def load_photo(path: str | Path, channels: int, scale: float = 1.0, region: Region | None = None) -> np.ndarray:
+    """The whole photograph (or its ``region``) as (H, W, C) uint8, optionally resized by ``scale`` (to the patches'
+    pixel size)."""
     info = probe_image(path)
     if info.grayscale and channels == 3:
         raise DataError(f"{path} is a grayscale photo, but the model was trained on colour patches: its colour "
@@ -43,12 +45,18 @@ def load_photo(path: str | Path, channels: int, scale: float = 1.0) -> np.ndarra
                         "(`channels` 1).")
     if scale <= 0:
         raise ConfigError(f"Expected `scale` > 0. Received: {scale}")
-    size = (max(1, round(info.height * scale)), max(1, round(info.width * scale)))
+    top, bottom, left, right = (region or Region()).bounds(info.height, info.width, path)
+    size = (max(1, round((bottom - top) * scale)), max(1, round((right - left) * scale)))
     limit = Image.MAX_IMAGE_PIXELS or 2**31
     if size[0] * size[1] > limit:
         raise ConfigError(f"`scale` {scale} makes {path} {size[1]}x{size[0]} pixels, above the {limit:,} that "
                           "decoding allows; use a smaller scale, or cut the photo into parts.")
-    return np.array(load_image(path, size, channels, "bilinear"))  # writable: torch shares its memory
+    if region is None:
+        return np.array(load_image(path, size, channels, "bilinear"))  # writable: torch shares its memory
+    whole = load_image(path, (info.height, info.width), channels, "bilinear")[top:bottom, left:right]
+    if size == whole.shape[:2]:
+        return np.array(whole)
+    return np.array(image_to_array(Image.fromarray(whole[..., 0] if channels == 1 else whole), size, channels))
 
 
 def _to_input(photo: np.ndarray, preprocessing: Preprocessing) -> torch.Tensor:

@@ -149,3 +149,70 @@ def test_hard_negatives_are_the_runs_false_detections_away_from_every_dot(aerial
         assert r["class"] == "background" and min(np.hypot(row - d[1], col - d[2]) for d in dots) >= 12 - 0.5
     centres = [(int(r["row"]), int(r["col"])) for r in hard]
     assert all(np.hypot(a[0] - b[0], a[1] - b[1]) >= 16 for i, a in enumerate(centres) for b in centres[i + 1:])
+
+
+def test_a_region_gives_the_patches_of_its_cut_in_the_photos_pixels(tmp_path):
+    """Patches of a region are those of the region cut out as its own photo, moved back to the photo's pixels; its
+    backgrounds also keep away from dots just past its edge."""
+    dots = [("seal", 40, 50), ("pup", 100, 120), ("seal", 150, 260), ("pup", 120, 205)]  # the last: just past
+    photo_path, dots_path, _ = dotted_photo(tmp_path, dots)
+    photo = np.asarray(Image.open(photo_path))
+    config = PatchConfig(size=24, per_dot=2, jitter=3, backgrounds=200, radius=40, seed=4, region="0:180,0:200")
+    counts = make_patches([photo_path], [dots_path], tmp_path / "region", config)
+    assert counts == {"seal": 2, "pup": 2, "background": 200}  # the two dots left of column 200
+    (tmp_path / "cut").mkdir()
+    Image.fromarray(photo[:, :200]).save(tmp_path / "cut" / "photo.png")
+    with open(tmp_path / "cut" / "dots.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["class_name", "row", "col"], *[d for d in dots if d[2] < 200]])
+    alone = manifest(tmp_path / "region")
+    for r in alone:
+        patch = np.asarray(Image.open(tmp_path / "region" / r["file"]))
+        row, col = int(r["row"]), int(r["col"])
+        assert col < 200 and min(np.hypot(row - d[1], col - d[2]) for d in dots) >= (40 if r["kind"] == "background"
+                                                                                     else 0)
+        inside = photo[max(0, row - 12):row + 12, max(0, col - 12):min(200, col + 12)]
+        assert patch[max(0, 12 - row):, max(0, 12 - col):][:inside.shape[0], :inside.shape[1]].tolist() == \
+            inside.tolist()
+        if col + 12 > 200:
+            assert (patch[:, 12 + 200 - col:] == 0).all()  # nothing from past the region's edge
+    dot_rows = [(r["class"], r["row"], r["col"], r["dot_row"]) for r in alone if r["kind"] == "dot"]
+    make_patches([tmp_path / "cut" / "photo.png"], [tmp_path / "cut" / "dots.csv"], tmp_path / "plain",
+                 PatchConfig(size=24, per_dot=2, jitter=3, backgrounds=1, radius=40, seed=4))
+    assert dot_rows == [(r["class"], r["row"], r["col"], r["dot_row"]) for r in manifest(tmp_path / "plain")
+                        if r["kind"] == "dot"]
+    lower = make_patches([photo_path], [dots_path], tmp_path / "lower", size=24, region="90:,100:320")
+    rows = manifest(tmp_path / "lower")
+    assert lower["seal"] == 1 and lower["pup"] == 2
+    assert {(r["dot_row"], r["dot_col"]) for r in rows if r["kind"] == "dot"} == {
+        ("100.0", "120.0"), ("150.0", "260.0"), ("120.0", "205.0")}  # the photo's pixels
+    assert all(int(r["row"]) >= 90 + 12 and int(r["col"]) >= 100 + 12 for r in rows if r["kind"] == "background")
+
+
+@pytest.mark.parametrize("region, error, message", [
+    ("0:400", ConfigError, "reaches past"),
+    ("0:180,200:210", DataError, "smaller than a 24-pixel patch"),
+    ("0:30,150:250", DataError, "No dot of"),
+    ("10:5", ConfigError, "START < END"),
+    ("top", ConfigError, "ROWS or ROWS,COLS"),
+])
+def test_a_bad_region_is_refused_by_name(tmp_path, region, error, message):
+    photo_path, dots_path, _ = dotted_photo(tmp_path)
+    with pytest.raises(error, match=message):
+        make_patches([photo_path], [dots_path], tmp_path / "out", size=24, region=region)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_region_flag_of_the_command_line(tmp_path, capsys):
+    from cnnkit.cli import main
+
+    photo_path, dots_path, _ = dotted_photo(tmp_path)
+    assert main(["patches", str(photo_path), "--dots", str(dots_path), "--out", str(tmp_path / "out"), "--size",
+                 "24", "--region", "0:90"]) == 0
+    assert "pup 1, seal 1" in capsys.readouterr().out  # the dots at rows 15 and 40
+    with pytest.raises(SystemExit) as stop:  # argparse: the usage and one line
+        main(["patches", str(photo_path), "--dots", str(dots_path), "--out", str(tmp_path / "bad"), "--region",
+              "0:90,a:b"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "--region" in err and "ROWS or ROWS,COLS" in err and "Traceback" not in err
+    assert not (tmp_path / "bad").exists()

@@ -226,3 +226,41 @@ def test_detections_are_matched_to_dots_optimally_not_greedily():
     assert overall["matched"] == 2 and overall["confusion"] == {"seal": {"seal": 2}}
     assert match_within([(0, 0)], [(0, 11)], 10) == [] and match_within([], [(0, 0)], 10) == []
     assert sorted(match_within([(0, 0), (5, 5)], [(5, 5), (0, 0)], 0.0)) == [(0, 1), (1, 0)]  # exact hits only
+
+
+@pytest.mark.slow
+def test_a_region_is_scanned_alone_and_compared_with_its_own_dots(aerial, tmp_path, capsys):
+    """Validation and counting regions of one photo: the region's detections are the whole scan's there (in the
+    photo's pixels), only its dots are compared, and thresholds chosen on it say so in the run."""
+    import csv
+    import shutil
+
+    from cnnkit.run import RunFolder
+    from cnnkit.scan.photo import scan_photo
+
+    scene, dots_path = aerial / "data" / "scenes" / "scene_1.png", aerial / "data" / "scenes" / "scene_1-dots.csv"
+    height, width = np.asarray(Image.open(scene)).shape[:2]
+    left = width // 2 // 8 * 8  # on the windows' grid, so that both scans have the same windows there
+    whole = scan_photo(aerial / "run", scene, tmp_path / "whole", dots=dots_path, precision="32")
+    part = scan_photo(aerial / "run", scene, tmp_path / "part", dots=dots_path, precision="32", region=f"0:,{left}:")
+    dots = read_dots(dots_path)
+    inside = [d for d in dots if d[2] >= left]
+    assert 0 < len(inside) < len(dots) and part["dots_outside_region"] == len(dots) - len(inside)
+    assert part["dots_overall"]["dots"] == len(inside) and part["region"] == f"0:,{left}:"
+    assert part["photo_size"] == [height, width - left] and whole["dots_outside_region"] is None
+
+    def rows(folder):
+        with open(folder / "detections.csv", newline="") as f:
+            return [(r["class"], float(r["row"]), float(r["col"])) for r in csv.DictReader(f)]
+    window = part["window"][1]
+    far_from_edge = [d for d in rows(tmp_path / "whole") if d[2] >= left + window]
+    assert far_from_edge and set(far_from_edge) <= set(rows(tmp_path / "part"))  # the photo's pixels, not the region's
+    assert all(d[2] >= left for d in rows(tmp_path / "part"))
+    run = tmp_path / "run"
+    shutil.copytree(aerial / "run", run)
+    assert main(["scan", str(run), str(scene), "--out", str(tmp_path / "validation"), "--dots", str(dots_path),
+                 "--choose-thresholds", "--region", f"0:,0:{left}"]) == 0
+    assert f"region 0:,0:{left}" in RunFolder(run).read_record().scan_thresholds["source"]
+    assert main(["scan", str(run), str(scene), "--out", str(tmp_path / "bad"), "--region", f"0:{height + 1}"]) == 1
+    err = capsys.readouterr().err
+    assert "--region" in err and "reaches past" in err and not (tmp_path / "bad").exists()
