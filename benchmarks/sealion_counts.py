@@ -1,6 +1,8 @@
 """Counting sea lions on a region the model never saw: patches from one half of scenes/5.jpg (cut at row 1600: top
 27 animals, bottom 20), a patch_cnn trained on them (round 1), hard negatives mined with it on the same half and a
-second training (round 2), then a scan of the other half compared with its dots; both folds.
+second training (round 2), then a scan of the other half compared with its dots; both folds. Each step is a plain
+`cnnkit` command on the photo with `--region 0:1600` (top) or `--region 1600:` (bottom): what the README's sea-lion
+walkthrough types.
 
     python benchmarks/sealion_counts.py --data ../shared/data/sealions --out /tmp/cnnkit-counts
     python benchmarks/sealion_counts.py --with-patches --stride 8   # plus patches/{train,val}; windows 8 px apart
@@ -44,23 +46,13 @@ CNNKIT = [sys.executable, "-m", "cnnkit.cli", "-q"]
 CUT = 1600
 
 
-def halves(data: Path, out: Path) -> dict[str, tuple[Path, Path]]:
-    """scenes/5.jpg cut at row CUT into top and bottom photos, each with its dots (rows relative to the half)."""
-    Image.MAX_IMAGE_PIXELS = None
-    photo = np.asarray(Image.open(data / "scenes" / "5.jpg").convert("RGB"))
-    with open(data / "scenes" / "5-dots.csv", newline="") as f:
-        dots = list(csv.DictReader(f))
-    found = {}
-    for name, rows, offset in (("top", slice(0, CUT), 0), ("bottom", slice(CUT, None), CUT)):
-        image, table = out / f"{name}.png", out / f"{name}-dots.csv"
-        Image.fromarray(photo[rows]).save(image)
-        with open(table, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["class_name", "row", "col"])
-            writer.writerows([d["class_name"], float(d["row"]) - offset, d["col"]] for d in dots
-                             if (float(d["row"]) < CUT) == (name == "top"))
-        found[name] = (image, table)
-    return found
+HALVES = {"top": f"0:{CUT}", "bottom": f"{CUT}:"}  # `--region` of each half
+
+
+def halves(data: Path, out: Path) -> dict[str, tuple[Path, Path, str]]:
+    """scenes/5.jpg and its dots, with the `--region` of the top and bottom halves (cut at row CUT)."""
+    scenes = data / "scenes"
+    return {name: (scenes / "5.jpg", scenes / "5-dots.csv", region) for name, region in HALVES.items()}
 
 
 def cnnkit(*args) -> None:
@@ -78,17 +70,18 @@ def add_patches(source: Path, patches: Path) -> None:
                 shutil.copyfile(image, target / f"published-{split}-{image.name}")
 
 
-def scan(run: Path, photo: Path, dots: Path, out: Path, stride: int | None) -> dict:
+def scan(run: Path, photo: Path, dots: Path, region: str, out: Path, stride: int | None) -> dict:
     start = time.perf_counter()
-    cnnkit("scan", run, photo, "--out", out, "--dots", dots, *(["--stride", stride] if stride else []))
+    cnnkit("scan", run, photo, "--region", region, "--out", out, "--dots", dots,
+           *(["--stride", stride] if stride else []))
     overall = json.loads((out / "dots-overall.json").read_text())
     return {"seconds": round(time.perf_counter() - start, 1), "overall": overall,
             "per_class": json.loads((out / "dots.json").read_text())}
 
 
-def scan_at(run: Path, photo: Path, dots: Path, out: Path, *options) -> dict:
+def scan_at(run: Path, photo: Path, dots: Path, region: str, out: Path, *options) -> dict:
     start = time.perf_counter()
-    cnnkit("scan", run, photo, "--out", out, "--dots", dots, *options)
+    cnnkit("scan", run, photo, "--region", region, "--out", out, "--dots", dots, *options)
     return {"seconds": round(time.perf_counter() - start, 1),
             "overall": json.loads((out / "dots-overall.json").read_text()),
             "per_class": json.loads((out / "dots.json").read_text())}
@@ -98,7 +91,7 @@ VERIFIER_DEFAULT = (144, "transfer")
 FINETUNE = ["--strategy", "finetune", "--augment", "flip=hv", "--epochs", 10, "--finetune-epochs", 10]
 
 
-def verifier(train: tuple[Path, Path], mined: list[Path], out: Path, side: int = 144, strategy: str = "transfer",
+def verifier(train: tuple[Path, Path, str], mined: list[Path], out: Path, side: int = 144, strategy: str = "transfer",
              reuse: bool = False) -> Path:
     """The second run: Lite0 on ``side``-pixel windows centred where `cnnkit patches` (96 px, hard negatives of
     ``mined``) put its patches, recut from the half at ``side`` pixels; ``strategy`` transfer (the default: frozen
@@ -110,23 +103,26 @@ def verifier(train: tuple[Path, Path], mined: list[Path], out: Path, side: int =
         return run
     patches = out / "patches-verify96"
     if not (reuse and (patches / "manifest.csv").exists()):
-        cnnkit("patches", train[0], "--dots", train[1], "--size", 96, "--per-dot", 4, "--jitter", 6, "--out",
-               patches, "--hard-negatives", *mined)
+        cnnkit("patches", train[0], "--dots", train[1], "--region", train[2], "--size", 96, "--per-dot", 4,
+               "--jitter", 6, "--out", patches, "--hard-negatives", *mined)
     target = patches
     if side != 96:
-        photo = np.asarray(Image.open(train[0]).convert("RGB"))
+        Image.MAX_IMAGE_PIXELS = None
+        top = int(train[2].split(":")[0] or 0)
+        bottom = int(train[2].split(":")[1] or 10**9)
+        photo = np.asarray(Image.open(train[0]).convert("RGB"))[top:bottom]  # the half alone, as `--region`
         target = out / f"patches-verify{side}"
         with open(patches / "manifest.csv", newline="") as f:
             for row in csv.DictReader(f):
                 (target / row["class"]).mkdir(parents=True, exist_ok=True)
-                Image.fromarray(centred_window(photo, int(row["row"]), int(row["col"]), side)).save(
+                Image.fromarray(centred_window(photo, int(row["row"]) - top, int(row["col"]), side)).save(
                     target / row["file"])
     cnnkit("train", target, "--model", "efficientnet_lite0", "--pretrained", "--image-size", side,
            *(FINETUNE if strategy == "finetune" else []), "--test-fraction", 0, "--out", run, "--no-progress")
     return run
 
 
-def fold(train: tuple[Path, Path], test: tuple[Path, Path], out: Path, epochs: int, published: Path | None,
+def fold(train: tuple[Path, Path, str], test: tuple[Path, Path, str], out: Path, epochs: int, published: Path | None,
          stride: int | None, verify: bool = False, reuse: bool = False,
          verifier_setting: tuple[int, str] = VERIFIER_DEFAULT) -> list[dict]:
     rows, mined = [], []
@@ -134,33 +130,33 @@ def fold(train: tuple[Path, Path], test: tuple[Path, Path], out: Path, epochs: i
         patches, run = out / f"patches{round_}", out / f"run{round_}"
         extra = ["--hard-negatives", *mined] if mined else []
         if reuse and (run / "config.json").exists():
-            rows.append({"round": round_, **scan(run, test[0], test[1], out / f"scan{round_}", stride)})
+            rows.append({"round": round_, **scan(run, *test, out / f"scan{round_}", stride)})
             mined.append(run)
             continue
-        cnnkit("patches", train[0], "--dots", train[1], "--size", 96, "--per-dot", 4, "--jitter", 6, "--out",
-               patches, *extra)
+        cnnkit("patches", train[0], "--dots", train[1], "--region", train[2], "--size", 96, "--per-dot", 4,
+               "--jitter", 6, "--out", patches, *extra)
         if published:
             add_patches(published, patches)
         cnnkit("train", patches, "--model", "patch_cnn", "--image-size", 96, "--epochs", epochs, "--augment",
                "flip=hv,rotate=180", "--test-fraction", 0, "--out", run, "--no-progress")  # the photo's own scale
-        rows.append({"round": round_, **scan(run, test[0], test[1], out / f"scan{round_}", stride)})
+        rows.append({"round": round_, **scan(run, *test, out / f"scan{round_}", stride)})
         mined.append(run)
     if verify:
         second = verifier(train, mined, out, *verifier_setting, reuse=reuse)
         step = ["--stride", stride] if stride else []
-        rows.append({"round": "2 at 0.3", **scan_at(mined[-1], test[0], test[1], out / "scan-low", "--threshold",
+        rows.append({"round": "2 at 0.3", **scan_at(mined[-1], *test, out / "scan-low", "--threshold",
                                                      0.3, *step)})
         if verifier_setting != VERIFIER_DEFAULT:
             side, strategy = verifier_setting
             rows.append({"round": f"2 at 0.3 + verify ({side} px, {strategy}), class kept", **scan_at(
-                mined[-1], test[0], test[1], out / f"scan-vk0.3-{side}-{strategy}", "--threshold", 0.3,
+                mined[-1], *test, out / f"scan-vk0.3-{side}-{strategy}", "--threshold", 0.3,
                 "--verify", second, "--verify-keeps-class", *step)})
             return rows
         for t in (0.3, 0.5):
-            rows.append({"round": f"2 at {t} + verify", **scan_at(mined[-1], test[0], test[1], out / f"scan-v{t}",
+            rows.append({"round": f"2 at {t} + verify", **scan_at(mined[-1], *test, out / f"scan-v{t}",
                                                                    "--threshold", t, "--verify", second, *step)})
         rows.append({"round": "2 at 0.3 + verify, class kept", **scan_at(
-            mined[-1], test[0], test[1], out / "scan-vk0.3", "--threshold", 0.3, "--verify", second,
+            mined[-1], *test, out / "scan-vk0.3", "--threshold", 0.3, "--verify", second,
             "--verify-keeps-class", *step)})
     return rows
 
