@@ -27,7 +27,7 @@ def cmd_scan(args: argparse.Namespace) -> None:
     from cnnkit.scan.photo import scan_photo
 
     summary = scan_photo(args.run, args.photo, args.out, settings(args, ScanConfig), dots=args.dots)
-    where = f" rows,cols {summary['region']}" if summary["region"] else ""
+    where = f" (region {summary['region']})" if summary["region"] else ""
     print(f"Scanned {args.photo}{where} ({summary['photo_size'][0]}x{summary['photo_size'][1]} after scale "
           f"{summary['scale']}) with {summary['method']} windows of {summary['window'][0]}x{summary['window'][1]} "
           f"every {summary['stride']} px ({_exactness(summary)}) in "

@@ -19,8 +19,9 @@ BACKENDS = ("auto", "torch", "onnx")
 
 def region_option(use: str):
     """The ``region`` setting of the commands that read a photograph (one declaration, two commands)."""
-    return option(None, "only this part of the photo, in its pixels: ROWS or ROWS,COLS, each START:END (e.g. 0:1600, "
-                        f"1600:,0:2500); {use}", metavar="ROWS[,COLS]", parse=parse_region)
+    return option(None, "only this part of the photo, in its pixels: ROWS or ROWS,COLS, each START:END, an empty end "
+                        f"meaning the edge (e.g. 0:1600; 1600:; 1600:,0:2500); {use}", metavar="ROWS[,COLS]",
+                  parse=parse_region)
 
 
 def check_region(settings) -> None:
@@ -193,8 +194,9 @@ class PatchConfig:
                                         "(default: the patch side)", metavar="PIXELS")
     background_class: str = option("background", "the folder of background patches", metavar="NAME")
     seed: int = option(0, "seed of the jitter and of the background windows")
-    region: Region | None = region_option("patches of its dots, cut from it alone (black past its edge); background "
-                                          "windows inside it, away from every dot of the photo")
+    region: Region | None = region_option("the same for every photo; patches of its dots, cut from it alone (black "
+                                          "past its edge); background windows inside it, away from every dot of "
+                                          "the photo")
 
     def __post_init__(self) -> None:
         check_declared(self)

@@ -61,12 +61,20 @@ class Region:
     left: int = 0
     right: int | None = None
 
+    def __post_init__(self) -> None:
+        spans = ((self.top, self.bottom), (self.left, self.right))
+        if any(not isinstance(a, int) or a < 0 or (b is not None and (not isinstance(b, int) or b <= a))
+               for a, b in spans):
+            raise ConfigError(f"Expected `region` spans START:END of whole pixels with 0 <= START < END. Received: "
+                              f"rows {self.top}:{self.bottom}, columns {self.left}:{self.right}")
+
     def bounds(self, height: int, width: int, photo: object) -> tuple[int, int, int, int]:
         """(top, bottom, left, right) inside a ``height`` x ``width`` photo; a region reaching past it is an error."""
         bottom = height if self.bottom is None else self.bottom
         right = width if self.right is None else self.right
-        if bottom > height or right > width:
-            raise ConfigError(f"`region` {self} reaches past {photo} ({height} rows x {width} columns).")
+        if bottom > height or right > width or self.top >= height or self.left >= width:
+            raise ConfigError(f"`region` {self} (rows,columns) reaches past {photo} ({height} rows x {width} "
+                              "columns).")
         return self.top, bottom, self.left, right
 
     @property
@@ -92,7 +100,7 @@ def parse_region(text: str) -> Region:
         raise ConfigError(f"Expected `region` as ROWS or ROWS,COLS, each START:END in pixels (e.g. 0:1600 or "
                           f"1600:,0:2500). Received: {text!r}") from None
     if len(spans) > 2 or any(a < 0 or (b is not None and b <= a) for a, b in spans):
-        raise ConfigError(f"Expected `region` as one or two START:END spans with 0 <= START < END. Received: "
-                          f"{text!r}")
+        raise ConfigError(f"Expected `region` as ROWS or ROWS,COLS: one or two START:END spans with 0 <= START < "
+                          f"END. Received: {text!r}")
     (top, bottom), (left, right) = spans[0], spans[1] if len(spans) == 2 else (0, None)
     return Region(top, bottom, left, right)

@@ -83,8 +83,11 @@ def _plan(photo_path: Path, dots_path: Path, config: PatchConfig, rng: np.random
     top, bottom, left, right = (config.region or Region()).bounds(*photo.shape[:2], photo_path)
     photo = photo[top:bottom, left:right]
     if min(photo.shape[:2]) < config.size:
-        where = f"Region {config.region} of photo" if config.region else "Photo"
-        raise DataError(f"{where} {photo_path} is {photo.shape[1]}x{photo.shape[0]} pixels, smaller than a "
+        if config.region:
+            raise DataError(f"`region` {config.region} of photo {photo_path} is {photo.shape[0]} rows x "
+                            f"{photo.shape[1]} columns, smaller than a {config.size}-pixel patch; widen `region` or "
+                            "lower `size`.")
+        raise DataError(f"Photo {photo_path} is {photo.shape[1]}x{photo.shape[0]} pixels, smaller than a "
                         f"{config.size}-pixel patch; lower `size`.")
     if any(label == config.background_class for label, _, _ in dots):
         raise DataError(f"Dots file {dots_path} names a class {config.background_class!r}, the folder of the "

@@ -35,6 +35,7 @@ def _thresholds(run_dir, c: ScanConfig, result, classes, dots, matching: tuple, 
         if dots is None:
             raise ConfigError("`choose_thresholds` chooses each class's threshold against the experts' dots: give "
                               "`dots` for this photo.")
+
         min_distance, radius, ignore = matching
         chosen = choose_thresholds(result, classes, dots, min_distance, radius, ignore, c.scale)["per_class"]
         where = f" in region {c.region}" if c.region else ""
@@ -99,6 +100,9 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     verifier = load_verifier(c.verify) if c.verify else None  # so does a verifying run that cannot verify
     photo = load_photo(photo_path, predictor.preprocessing.channels, c.scale, c.region)
     expected_dots, outside = in_region(expected_dots, c.region)
+    if c.choose_thresholds and expected_dots == []:
+        raise ConfigError(f"No dot of {dots} lies in `region` {c.region}: `choose_thresholds` has nothing to choose "
+                          "on; the run's thresholds are kept.")
     result = scan(predictor.model, predictor.preprocessing, photo, c.stride, c.method, c.tile, c.precision)
     window = predictor.preprocessing.image_size
     min_distance = c.min_distance if c.min_distance is not None else min(window) / 2.0 / c.scale

@@ -190,7 +190,9 @@ def test_a_region_gives_the_patches_of_its_cut_in_the_photos_pixels(tmp_path):
 
 @pytest.mark.parametrize("region, error, message", [
     ("0:400", ConfigError, "reaches past"),
-    ("0:180,200:210", DataError, "smaller than a 24-pixel patch"),
+    ("180:", ConfigError, "reaches past"),  # starts at the photo's edge
+    ("0:90,320:", ConfigError, "reaches past"),
+    ("0:180,200:210", DataError, "smaller than a 24-pixel patch; widen `region`"),
     ("0:30,150:250", DataError, "No dot of"),
     ("10:5", ConfigError, "START < END"),
     ("top", ConfigError, "ROWS or ROWS,COLS"),
@@ -216,3 +218,13 @@ def test_the_region_flag_of_the_command_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--region" in err and "ROWS or ROWS,COLS" in err and "Traceback" not in err
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("region", [{"top": -150}, {"top": 20, "bottom": 10}, {"left": 5, "right": 5},
+                                    {"top": 1.5}])
+def test_a_region_given_as_an_object_is_checked_too(region):
+    from cnnkit.config.parse import Region
+
+    with pytest.raises(ConfigError, match="0 <= START < END"):
+        PatchConfig(region=Region(**region))
+    assert str(PatchConfig(region=Region(10, None, 5, 50)).region) == "10:,5:50"

@@ -260,7 +260,11 @@ def test_a_region_is_scanned_alone_and_compared_with_its_own_dots(aerial, tmp_pa
     shutil.copytree(aerial / "run", run)
     assert main(["scan", str(run), str(scene), "--out", str(tmp_path / "validation"), "--dots", str(dots_path),
                  "--choose-thresholds", "--region", f"0:,0:{left}"]) == 0
-    assert f"region 0:,0:{left}" in RunFolder(run).read_record().scan_thresholds["source"]
+    stored = RunFolder(run).read_record().scan_thresholds
+    assert f"region 0:,0:{left}" in stored["source"]
+    assert main(["scan", str(run), str(scene), "--out", str(tmp_path / "empty"), "--dots", str(dots_path),
+                 "--choose-thresholds", "--region", f"0:{max(1, int(min(d[1] for d in dots)) // 2)}"]) == 1
+    assert "No dot of" in capsys.readouterr().err and RunFolder(run).read_record().scan_thresholds == stored
     assert main(["scan", str(run), str(scene), "--out", str(tmp_path / "bad"), "--region", f"0:{height + 1}"]) == 1
     err = capsys.readouterr().err
     assert "--region" in err and "reaches past" in err and not (tmp_path / "bad").exists()
