@@ -6,17 +6,17 @@ import resource
 import sys
 from pathlib import Path
 
+from cnnkit._io import replace_folder, write_json
 from cnnkit.config import ScanConfig
 from cnnkit.config.parse import Region
-from cnnkit._io import replace_folder, write_json
+from cnnkit.data.dots import read_dots
 from cnnkit.errors import ConfigError, OutputError
 from cnnkit.inference import NetworkPredictor, Predictor
 from cnnkit.options import with_options
-from cnnkit.data.dots import read_dots
 from cnnkit.scan.detect import compare_with_dots, detect, overall_with_dots
 from cnnkit.scan.output import write_outputs
-from cnnkit.scan.verify import Verification, background_classes, load_verifier, verify
 from cnnkit.scan.scan import load_photo, scan
+from cnnkit.scan.verify import Verification, background_classes, load_verifier, verify
 
 
 def peak_memory_mb() -> float:

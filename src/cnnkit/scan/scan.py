@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cnnkit.config.commands import SCAN_METHODS
 from cnnkit.config.parse import Region
 from cnnkit.data.decode import image_to_array, load_image, probe_image
 from cnnkit.data.preprocess import Preprocessing, normalize
-from cnnkit.config.commands import SCAN_METHODS
 from cnnkit.errors import ConfigError, DataError, check_choice
 from cnnkit.models.precision import bf16_supported
 from cnnkit.progress import Progress
