@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 from cnnkit.errors import ConfigError
@@ -63,8 +64,8 @@ class Region:
 
     def __post_init__(self) -> None:
         spans = ((self.top, self.bottom), (self.left, self.right))
-        if any(not isinstance(a, int) or a < 0 or (b is not None and (not isinstance(b, int) or b <= a))
-               for a, b in spans):
+        whole = (lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool))  # numpy's integers too
+        if any(not whole(a) or a < 0 or (b is not None and (not whole(b) or b <= a)) for a, b in spans):
             raise ConfigError(f"Expected `region` spans START:END of whole pixels with 0 <= START < END. Received: "
                               f"rows {self.top}:{self.bottom}, columns {self.left}:{self.right}")
 
