@@ -9,6 +9,10 @@ walkthrough types.
     python benchmarks/sealion_counts.py --verify   # plus the two-stage scan: round 2 at 0.3, verified by Lite0
     python benchmarks/sealion_counts.py --verify --reuse --out DIR   # DIR's trained runs again, every scan anew
     python benchmarks/sealion_counts.py --verify --reuse --verifier-size 96 --verifier-strategy finetune --out DIR
+    python benchmarks/sealion_counts.py --reuse --rounds 3 --training-scan --out DIR   # a third round of mining
+
+``--rounds N`` trains and mines N rounds (each mining with every earlier run); ``--training-scan`` also scans each
+round's run on the half it learned from: the false detections left there are what the next round mines.
 
 With ``--verify``, each fold also trains a second run: EfficientNet-Lite0 (pretrained, the default transfer strategy)
 at 144 px on 144x144 windows (1.5x the 96 px patch) around the training half's dots, random background and the hard
@@ -124,13 +128,16 @@ def verifier(train: tuple[Path, Path, str], mined: list[Path], out: Path, side: 
 
 def fold(train: tuple[Path, Path, str], test: tuple[Path, Path, str], out: Path, epochs: int, published: Path | None,
          stride: int | None, verify: bool = False, reuse: bool = False,
-         verifier_setting: tuple[int, str] = VERIFIER_DEFAULT) -> list[dict]:
+         verifier_setting: tuple[int, str] = VERIFIER_DEFAULT, rounds: int = 2,
+         training_scan: bool = False) -> list[dict]:
     rows, mined = [], []
-    for round_ in (1, 2):
+    for round_ in range(1, rounds + 1):
         patches, run = out / f"patches{round_}", out / f"run{round_}"
         extra = ["--hard-negatives", *mined] if mined else []
         if reuse and (run / "config.json").exists():
             rows.append({"round": round_, **scan(run, *test, out / f"scan{round_}", stride)})
+            if training_scan:
+                rows[-1]["training_region"] = scan(run, *train, out / f"scan{round_}-training", stride)["overall"]
             mined.append(run)
             continue
         cnnkit("patches", train[0], "--dots", train[1], "--region", train[2], "--size", 96, "--per-dot", 4,
@@ -140,6 +147,8 @@ def fold(train: tuple[Path, Path, str], test: tuple[Path, Path, str], out: Path,
         cnnkit("train", patches, "--model", "patch_cnn", "--image-size", 96, "--epochs", epochs, "--augment",
                "flip=hv,rotate=180", "--test-fraction", 0, "--out", run, "--no-progress")  # the photo's own scale
         rows.append({"round": round_, **scan(run, *test, out / f"scan{round_}", stride)})
+        if training_scan:  # the false detections left on the region it learned from: what mining works on
+            rows[-1]["training_region"] = scan(run, *train, out / f"scan{round_}-training", stride)["overall"]
         mined.append(run)
     if verify:
         second = verifier(train, mined, out, *verifier_setting, reuse=reuse)
@@ -168,6 +177,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--with-patches", action="store_true", help="train on patches/{train,val} too")
     parser.add_argument("--stride", type=int, help="pixels between scanned windows (default the network's, 4)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of training and mining (2)")
+    parser.add_argument("--training-scan", action="store_true",
+                        help="also scan each round's own training half: its false detections there")
     parser.add_argument("--verify", action="store_true", help="also the two-stage scan (a Lite0 verifier)")
     parser.add_argument("--reuse", action="store_true", help="keep --out's trained runs; only the scans run again")
     parser.add_argument("--verifier-size", type=int, default=VERIFIER_DEFAULT[0], help="the verifier's window (px)")
@@ -184,7 +196,8 @@ def main() -> None:
         results[f"train {train_half}, count {test_half}"] = fold(parts[train_half], parts[test_half],
                                                                  args.out / f"fold-{train_half}", args.epochs,
                                                                  published, args.stride, args.verify, args.reuse,
-                                                                 (args.verifier_size, args.verifier_strategy))
+                                                                 (args.verifier_size, args.verifier_strategy),
+                                                                 args.rounds, args.training_scan)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print("| fold | round | animals: detected / dots | count error | precision | recall | scan (s) |")
     print("|---|---|---|---|---|---|---|")
@@ -200,6 +213,15 @@ def main() -> None:
         for r in rows:
             print(f"| {name} | {r['round']} | " + ", ".join(
                 f"{c} {v['detected']} / {v['dots']}" for c, v in sorted(r["per_class"].items())) + " |")
+    if args.training_scan:
+        print("\n| fold | round | on its own training half: detections / dots | matched | false detections |")
+        print("|---|---|---|---|---|")
+        for name, rows in results.items():
+            for r in rows:
+                if "training_region" in r:
+                    t = r["training_region"]
+                    print(f"| {name} | {r['round']} | {t['detected']} / {t['dots']} | {t['matched']} "
+                          f"| {t['detected'] - t['matched']} |")
 
 
 if __name__ == "__main__":
