@@ -102,7 +102,8 @@ def _plan(photo_path: Path, dots_path: Path, config: PatchConfig, rng: np.random
     for run in mining_runs:
         from cnnkit.patches.mine import false_detections
 
-        mined = false_detections(run, photo_path, moved, config, count)
+        mined = false_detections(run, photo_path, moved, config, count,
+                                 [p for p in patches if p.kind == "hard negative"])
         log.info("%s: %d hard negatives mined with %s", photo_path, len(mined), run)
         patches += mined
     return photo, [_shifted(p, top, left) for p in patches], (top, left)

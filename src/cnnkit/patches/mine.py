@@ -16,9 +16,12 @@ from cnnkit.errors import ConfigError
 from cnnkit.patches.cut import Patch
 
 
-def false_detections(run_dir: str | Path, photo_path: Path, dots, config: PatchConfig, count: int) -> list[Patch]:
-    """Up to ``count`` windows the run calls an object (any class not named background*) far from every dot; with
-    ``config.region`` only that part of the photo is scanned, and ``dots`` and the windows are in its pixels."""
+def false_detections(run_dir: str | Path, photo_path: Path, dots, config: PatchConfig, count: int,
+                     taken: list[Patch] | tuple = ()) -> list[Patch]:
+    """Up to ``count`` windows the run calls an object (any class not named background*) far from every dot and at
+    least a patch side from the ``taken`` windows (those an earlier run mined: two runs often share a false
+    detection, and a copy teaches nothing new); with ``config.region`` only that part of the photo is scanned, and
+    ``dots``, ``taken`` and the windows are in its pixels."""
     from cnnkit.inference import NetworkPredictor, Predictor
     from cnnkit.scan.detect import detect
     from cnnkit.scan.scan import load_photo, scan
@@ -40,7 +43,7 @@ def false_detections(run_dir: str | Path, photo_path: Path, dots, config: PatchC
         if len(kept) == count:
             break
         far = not len(points) or np.hypot(points[:, 0] - d.row, points[:, 1] - d.col).min() >= radius
-        apart = all(np.hypot(k.row - d.row, k.col - d.col) >= config.size for k in kept)
+        apart = all(np.hypot(k.row - d.row, k.col - d.col) >= config.size for k in (*taken, *kept))
         if far and apart:
             kept.append(Patch(config.background_class, int(round(d.row)), int(round(d.col)), "hard negative"))
     return kept

@@ -149,6 +149,11 @@ def test_hard_negatives_are_the_runs_false_detections_away_from_every_dot(aerial
         assert r["class"] == "background" and min(np.hypot(row - d[1], col - d[2]) for d in dots) >= 12 - 0.5
     centres = [(int(r["row"]), int(r["col"])) for r in hard]
     assert all(np.hypot(a[0] - b[0], a[1] - b[1]) >= 16 for i, a in enumerate(centres) for b in centres[i + 1:])
+    # a second run (here the same one again) mines new windows, never the ones the first took
+    make_patches([scene], [dots_path], tmp_path / "twice", config, hard_negatives=[aerial_run / "run"] * 2)
+    again = [(int(r["row"]), int(r["col"])) for r in manifest(tmp_path / "twice") if r["kind"] == "hard negative"]
+    assert again[:len(centres)] == centres and len(again) > len(centres)
+    assert all(np.hypot(a[0] - b[0], a[1] - b[1]) >= 16 for i, a in enumerate(again) for b in again[i + 1:])
 
 
 def test_a_region_gives_the_patches_of_its_cut_in_the_photos_pixels(tmp_path):
