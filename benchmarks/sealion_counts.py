@@ -100,6 +100,7 @@ def verifier(train: tuple[Path, Path, str], mined: list[Path], out: Path, side: 
     """The second run: Lite0 on ``side``-pixel windows centred where `cnnkit patches` (96 px, hard negatives of
     ``mined``) put its patches, recut from the half at ``side`` pixels; ``strategy`` transfer (the default: frozen
     backbone) or finetune."""
+    from cnnkit.config.parse import parse_region
     from cnnkit.data.window import centred_window
 
     run = out / ("run-verify" if (side, strategy) == VERIFIER_DEFAULT else f"run-verify{side}-{strategy}")
@@ -112,14 +113,13 @@ def verifier(train: tuple[Path, Path, str], mined: list[Path], out: Path, side: 
     target = patches
     if side != 96:
         Image.MAX_IMAGE_PIXELS = None
-        top = int(train[2].split(":")[0] or 0)
-        bottom = int(train[2].split(":")[1] or 10**9)
-        photo = np.asarray(Image.open(train[0]).convert("RGB"))[top:bottom]  # the half alone, as `--region`
+        region = parse_region(train[2])
+        photo = np.asarray(Image.open(train[0]).convert("RGB"))[region.top:region.bottom]  # the half, as `--region`
         target = out / f"patches-verify{side}"
         with open(patches / "manifest.csv", newline="") as f:
             for row in csv.DictReader(f):
                 (target / row["class"]).mkdir(parents=True, exist_ok=True)
-                Image.fromarray(centred_window(photo, int(row["row"]) - top, int(row["col"]), side)).save(
+                Image.fromarray(centred_window(photo, int(row["row"]) - region.top, int(row["col"]), side)).save(
                     target / row["file"])
     cnnkit("train", target, "--model", "efficientnet_lite0", "--pretrained", "--image-size", side,
            *(FINETUNE if strategy == "finetune" else []), "--test-fraction", 0, "--out", run, "--no-progress")

@@ -82,6 +82,13 @@ class Region:
     def top_left(self) -> tuple[int, int]:
         return self.top, self.left
 
+    def local(self, dots: list[tuple[str, float, float]]) -> tuple[list, list]:
+        """Every dot ``(class, row, col)`` moved into the region's pixels, and those of them inside it."""
+        bottom, right = (float("inf") if end is None else end for end in (self.bottom, self.right))
+        moved = [(name, row - self.top, col - self.left) for name, row, col in dots]
+        inside = [m for m, (_, row, col) in zip(moved, dots) if self.top <= row < bottom and self.left <= col < right]
+        return moved, inside
+
     def __str__(self) -> str:
         def span(a: int, b: int | None) -> str:
             return f"{a}:{'' if b is None else b}"

@@ -92,8 +92,7 @@ def _plan(photo_path: Path, dots_path: Path, config: PatchConfig, rng: np.random
     if any(label == config.background_class for label, _, _ in dots):
         raise DataError(f"Dots file {dots_path} names a class {config.background_class!r}, the folder of the "
                         "background patches; rename one of them (`background_class`).")
-    moved = [(label, r - top, c - left) for label, r, c in dots]  # in the region's pixels; all of them kept away
-    inside = [d for d in moved if 0 <= d[1] < photo.shape[0] and 0 <= d[2] < photo.shape[1]]
+    moved, inside = (config.region or Region()).local(dots)  # in the region's pixels; all of them kept away
     if not inside:
         raise DataError(f"No dot of {dots_path} lies in `region` {config.region} of {photo_path}.")
     positives = dot_patches(inside, config, rng)

@@ -51,9 +51,7 @@ def in_region(dots: list | None, region: Region | None) -> tuple[list | None, in
     """The dots inside ``region``, in its pixels, and how many were left out (None without a region or dots)."""
     if dots is None or region is None:
         return dots, None
-    bottom, right = region.bottom or float("inf"), region.right or float("inf")
-    inside = [(name, r - region.top, col - region.left) for name, r, col in dots
-              if region.top <= r < bottom and region.left <= col < right]
+    inside = region.local(dots)[1]
     return inside, len(dots) - len(inside)
 
 
