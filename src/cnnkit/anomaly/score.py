@@ -49,6 +49,8 @@ class AnomalyResult:
 def autoencoder_record(run: RunFolder) -> RunRecord:
     """The run's record, once it is known to be a trained autoencoder's."""
     record = run.read_record()
+    if record.finds_points:
+        raise RunError(record.points_refusal(run.path, "an anomaly score"))
     if not record.reconstructs:
         raise RunError(f"{run.path} is a classifier run ({record.model.name}); anomaly scores need an autoencoder: "
                        "train one with `model` conv_autoencoder or denoising_autoencoder.")

@@ -17,6 +17,8 @@ def _print_dots(dots: dict) -> None:
 
 
 def _exactness(summary: dict) -> str:
+    if summary["method"] == "points":
+        return "in bfloat16; --precision 32 for float32" if summary["precision"] == "bf16" else "in float32"
     if summary["precision"] == "bf16":
         return "in bfloat16: probabilities within a few hundredths of float32; --precision 32 for the exact scan"
     return "exact" if summary["exact"] else "approximate at window borders"
@@ -28,9 +30,11 @@ def cmd_scan(args: argparse.Namespace) -> None:
 
     summary = scan_photo(args.run, args.photo, args.out, settings(args, ScanConfig), dots=args.dots)
     where = f" (region {summary['region']})" if summary["region"] else ""
+    how = (f"the point detector's centre map, a cell every {summary['stride']} px" if summary["method"] == "points"
+           else f"{summary['method']} windows of {summary['window'][0]}x{summary['window'][1]} every "
+                f"{summary['stride']} px")
     print(f"Scanned {args.photo}{where} ({summary['photo_size'][0]}x{summary['photo_size'][1]} after scale "
-          f"{summary['scale']}) with {summary['method']} windows of {summary['window'][0]}x{summary['window'][1]} "
-          f"every {summary['stride']} px ({_exactness(summary)}) in "
+          f"{summary['scale']}) with {how} ({_exactness(summary)}) in "
           f"{summary['seconds']:.2f} s, peak memory {summary['peak_memory_mb']:.0f} MB")
     if summary["verify"]:
         v = summary["verify"]
@@ -38,13 +42,13 @@ def cmd_scan(args: argparse.Namespace) -> None:
               f"{v['checked'] - v['dropped']} of {v['checked']} kept, {v['dropped']} called background"
               + (" (the first run's classes kept)" if v.get("keeps_class") else ""))
     print("Counts: " + ", ".join(f"{c} {n}" for c, n in summary["counts"].items()))
-    if summary["dots"] is not None:
+    if summary["dots_overall"] is not None:
         if summary["dots_outside_region"]:
             print(f"Dots outside the region, left out: {summary['dots_outside_region']}")
-        _print_dots(summary["dots"])
+        _print_dots(summary["dots"] or {})
         _print_dots({"all objects": summary["dots_overall"]})
         confusion = summary["dots_overall"]["confusion"]
-        if confusion:
+        if confusion and summary["dots"]:
             print("Matched detections, true class -> predicted: " + "; ".join(
                 f"{true} -> " + ", ".join(f"{p} {n}" for p, n in sorted(row.items()))
                 for true, row in sorted(confusion.items())))

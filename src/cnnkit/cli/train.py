@@ -146,6 +146,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         trained = train(args.data, out, config, progress=not (args.no_progress or args.quiet), overwrite=args.overwrite)
     from cnnkit.training.distributed import is_main
 
+    if trained.record.finds_points:
+        from cnnkit.cli.points import print_points_summary
+
+        return print_points_summary(trained)
     if is_main(trained.record.training.devices):  # the other processes of a distributed training stop here
         finish(trained)
 

@@ -3,11 +3,12 @@
 from cnnkit.config.commands import (AnomalyConfig, AuditConfig, DecisionConfig, EvaluateConfig, ExportConfig,
                                     InspectConfig, PatchConfig, PredictConfig, PreviewConfig, ScanConfig, SearchConfig,
                                     ServeConfig, TsneConfig)
+from cnnkit.config.points import PointsConfig
 from cnnkit.config.parse import parse_head, parse_options, parse_size
 from cnnkit.config.training import BaselineConfig, DataConfig, TrainConfig
 from cnnkit.config.tuning import LrFindConfig
 
 __all__ = ["AnomalyConfig", "AuditConfig", "BaselineConfig", "DataConfig", "DecisionConfig", "EvaluateConfig",
-           "ExportConfig", "InspectConfig", "LrFindConfig", "PatchConfig", "PredictConfig", "PreviewConfig",
+           "ExportConfig", "InspectConfig", "LrFindConfig", "PatchConfig", "PointsConfig", "PredictConfig", "PreviewConfig",
            "ScanConfig", "SearchConfig", "ServeConfig", "TrainConfig", "TsneConfig", "parse_head", "parse_options",
            "parse_size"]

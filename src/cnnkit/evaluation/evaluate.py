@@ -180,7 +180,7 @@ def _evaluate_codes(run: RunFolder, data, out, config: EvaluateConfig, split: st
     (its test split) or where ``data`` and ``out`` say."""
     record = run.read_record()
     if not config.knn:
-        record.refuse_reconstruction(run.path, "evaluation by class (only a vote of its codes, `knn`)")
+        record.refuse_unless_classifier(run.path, "evaluation by class (only a vote of its codes, `knn`)")
     if len(record.classes) < 2:
         raise ConfigError(f"`knn` votes among the training images' classes; {run.path} was trained on images of one "
                           "class (or unlabelled ones): there is nothing to vote for. Train it on class folders.")

@@ -38,7 +38,7 @@ def store_threshold(run_dir: str | Path, threshold: float | None = None, choose:
         raise ConfigError("Pass either `threshold` or `choose`.")
     run = RunFolder(run_dir)
     record = run.read_record()
-    record.refuse_reconstruction(run.path, "a decision threshold")  # its anomaly threshold is chosen in training
+    record.refuse_unless_classifier(run.path, "a decision threshold")  # its anomaly threshold is chosen in training
     if record.multi_label:
         raise ConfigError(MULTI_LABEL)
     value = choose_threshold(run.path) if choose else threshold

@@ -97,7 +97,7 @@ def _export(run: RunFolder, config: ExportConfig) -> ExportResult:
     from cnnkit.inference.network import NetworkPredictor
 
     record = run.read_record()
-    record.refuse_reconstruction(run.path, "an ONNX export of a classifier")
+    record.refuse_unless_classifier(run.path, "an ONNX export of a classifier")
     if record.model.is_baseline:
         raise ConfigError(f"{run.path} is a baseline run; only networks are exported.")
     start = time.perf_counter()

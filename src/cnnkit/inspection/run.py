@@ -20,7 +20,7 @@ def open_run(run_dir: str | Path):
     from cnnkit.run import RunFolder
 
     run = RunFolder(run_dir)
-    run.read_record().refuse_reconstruction(run.path, "inspection of a classifier's decision")
+    run.read_record().refuse_unless_classifier(run.path, "inspection of a classifier's decision")
     predictor = Predictor.load(run_dir, backend="torch")
     if getattr(predictor, "model", None) is None:
         raise ConfigError(f"{run_dir} is a baseline run: it has no network to inspect. Inspect a CNN run.")

@@ -82,18 +82,30 @@ class RunFolder:
 
     def network(self, record: RunRecord):
         """The record's network with fresh weights, once a build on the meta device (no memory) has shown that its
-        tensors fit in the weights file: a crafted record cannot allocate more than the run's files hold."""
+        tensors fit in the weights file: a crafted record cannot allocate more than the run's files hold. A point
+        detector's run is refused: its network classifies no images (``point_network`` builds it)."""
+        if record.finds_points:
+            raise RunError(record.points_refusal(self.path, "this command"))
+        return self._fitting(record.build_network)
+
+    def point_network(self, record: RunRecord):
+        """A point detector's network with fresh weights, checked against the weights file as ``network`` is."""
+        if not record.finds_points:
+            raise RunError(f"{self.path} is not a point detector's run (task {record.task!r}).")
+        return self._fitting(record.build_point_network)
+
+    def _fitting(self, build):
         import torch
 
         with torch.device("meta"):
-            probe = record.build_network()
+            probe = build()
         expected = sum(t.numel() * t.element_size() for t in probe.state_dict().values())
         size = self.weights_path.stat().st_size if self.weights_path.exists() else 0
         if expected > size * 1.05 + (1 << 20):
             raise RunError(f"{self.config_path} describes a network of {expected / 1e6:.1f} MB of tensors, but "
                            f"{self.weights_path.name} holds {size / 1e6:.1f} MB: the record and the weights do not "
                            "belong together.")
-        return record.build_network()
+        return build()
 
     def status_note(self, record: RunRecord) -> str | None:
         """What a reader must know about a run that did not finish (None for a finished one)."""

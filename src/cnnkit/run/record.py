@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit._version import __version__
-from cnnkit.config import BaselineConfig, TrainConfig
+from cnnkit.config import BaselineConfig, PointsConfig, TrainConfig
 from cnnkit.data.preprocess import Preprocessing
 
 RECORD_VERSION = 2
 STATUSES = ("training", "finished", "interrupted", "failed")  # "training" with no live writer: killed
-TASKS = ("classify", "reconstruct")
+TASKS = ("classify", "reconstruct", "points")
 
 
 def _build(cls, data: dict | None):
@@ -136,6 +136,27 @@ class ReconstructionRecord:
 
 
 @dataclass(frozen=True)
+class PointsRecord:
+    """A point detector's run: its settings, what it learned from, and the centre map's cell (pixels)."""
+
+    settings: PointsConfig
+    photos: tuple[dict, ...]  # {"photo", "dots", "objects"}: each photo, its dots file and the dots that taught
+    patches: dict | None = None  # {"folder", "objects", "backgrounds"} with `patches`
+    cell: int = 8
+
+    def to_dict(self) -> dict:
+        return {"settings": self.settings.to_dict(), "photos": [dict(p) for p in self.photos],
+                "patches": self.patches, "cell": self.cell}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> PointsRecord | None:
+        if data is None:
+            return None
+        return cls(PointsConfig.from_dict(data["settings"]), tuple(dict(p) for p in data["photos"]),
+                   data.get("patches"), int(data.get("cell", 8)))
+
+
+@dataclass(frozen=True)
 class CrossValidation:
     folds: int
     best: dict
@@ -168,6 +189,7 @@ class RunRecord:
     label_thresholds: dict | None = None  # multi-label: {"per_class": {class: threshold}, "source": how chosen}
     task: str = "classify"  # or "reconstruct": an autoencoder, trained without labels
     reconstruction: ReconstructionRecord | None = None  # an autoencoder's code size, error and anomaly thresholds
+    points: PointsRecord | None = None  # a point detector's settings and training photos (task "points")
     cnnkit_version: str = __version__
     record_version: int = RECORD_VERSION
 
@@ -187,6 +209,8 @@ class RunRecord:
         from cnnkit.errors import RunError
         from cnnkit.models import create_model
 
+        if self.finds_points:
+            raise RunError(self.points_refusal("This run", "this command"))
         spec = self.model
         try:
             return create_model(spec.name, len(self.classes), self.preprocessing.channels,
@@ -205,10 +229,28 @@ class RunRecord:
         """An autoencoder's run: no classes to predict; ``cnnkit anomaly`` scores its reconstruction error."""
         return self.task == "reconstruct"
 
-    def refuse_reconstruction(self, run: object, what: str) -> None:
-        """RunError when this is an autoencoder's run and ``what`` needs a classifier."""
+    @property
+    def finds_points(self) -> bool:
+        """A point detector's run: no image classes; ``cnnkit scan`` finds object centres in photographs."""
+        return self.task == "points"
+
+    def points_refusal(self, run: object, what: str) -> str:
+        return (f"{run} is a point detector's run: it marks object centres in photographs and classifies no "
+                f"images, so {what} does not apply. Use `cnnkit scan RUN PHOTO` (add `verify` with a classifier run "
+                "to name each object).")
+
+    def build_point_network(self):
+        """A point detector's network (``cnnkit.models.points.PointNet``), with fresh weights."""
+        from cnnkit.models.points import PointNet
+
+        return PointNet(self.points.settings.backbone)
+
+    def refuse_unless_classifier(self, run: object, what: str) -> None:
+        """RunError when ``what`` needs a classifier and this is an autoencoder's or a point detector's run."""
         from cnnkit.errors import RunError
 
+        if self.finds_points:
+            raise RunError(self.points_refusal(run, what))
         if self.reconstructs:
             raise RunError(f"{run} is an autoencoder run ({self.model.name}): it reconstructs images and has no "
                            f"classes, so {what} does not apply. Use `cnnkit anomaly RUN IMAGES` (reconstruction "
@@ -216,6 +258,8 @@ class RunRecord:
 
     @property
     def strategy(self) -> str:
+        if self.finds_points:
+            return "points"
         return self.training.strategy if self.training else "baseline"
 
     def to_dict(self) -> dict:
@@ -235,7 +279,8 @@ class RunRecord:
                "decision": asdict(self.decision) if self.decision else None, "recipe": self.recipe,
                "scan_thresholds": self.scan_thresholds, "multi_label": self.multi_label or None,
                "label_thresholds": self.label_thresholds, "task": self.task,
-               "reconstruction": asdict(self.reconstruction) if self.reconstruction else None}
+               "reconstruction": asdict(self.reconstruction) if self.reconstruction else None,
+               "points": self.points.to_dict() if self.points else None}
         return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
@@ -260,6 +305,7 @@ class RunRecord:
             recipe=data.get("recipe"), scan_thresholds=data.get("scan_thresholds"),
             multi_label=bool(data.get("multi_label", False)), label_thresholds=data.get("label_thresholds"),
             task=data.get("task", "classify"), reconstruction=_build(ReconstructionRecord, data.get("reconstruction")),
+            points=PointsRecord.from_dict(data.get("points")),
             cnnkit_version=data.get("cnnkit_version", "0.1.0"),
             record_version=int(data.get("record_version", 1)),
         )._checked()
@@ -269,7 +315,9 @@ class RunRecord:
             raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
         if self.task not in TASKS:
             raise ValueError(f"task {self.task!r} is not one of {TASKS}")
-        fewest = 1 if self.task == "reconstruct" else 2  # an autoencoder ignores labels: one folder is enough
+        fewest = 2 if self.task == "classify" else 1  # an autoencoder ignores labels; a point detector has one
+        if self.finds_points and self.points is None:
+            raise ValueError("a point detector's run without its `points` entry")
         if len(self.classes) < fewest or self.model.num_classes != len(self.classes):
             raise ValueError(f"{len(self.classes)} classes for a model of {self.model.num_classes}")
         return self

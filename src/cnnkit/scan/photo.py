@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import resource
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cnnkit._io import replace_folder, write_json
@@ -25,9 +27,10 @@ def peak_memory_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def _thresholds(run_dir, c: ScanConfig, result, classes, dots, matching: tuple, dots_path) -> float | dict:
+def _thresholds(run_dir, c: ScanConfig, result, classes, dots, matching: tuple, dots_path,
+                default: float = 0.5) -> float | dict:
     """One threshold asked for, else those chosen now on this photo (and stored), else the run's stored ones,
-    else 0.5."""
+    else ``default`` (0.5; a point detector's own)."""
     from cnnkit.run import RunFolder
     from cnnkit.scan.detect import choose_thresholds
 
@@ -44,7 +47,7 @@ def _thresholds(run_dir, c: ScanConfig, result, classes, dots, matching: tuple, 
     if c.threshold is not None:
         return c.threshold
     stored = RunFolder(run_dir).read_record().scan_thresholds
-    return dict(stored["per_class"]) if stored else 0.5
+    return dict(stored["per_class"]) if stored else default
 
 
 def in_region(dots: list | None, region: Region | None) -> tuple[list | None, int | None]:
@@ -71,14 +74,31 @@ def _verified(c: ScanConfig, verifier: Predictor | None, photo_path, photo, chan
     return kept, verification, classes + extra
 
 
-@with_options(ScanConfig)
-def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, config: ScanConfig | None = None, *,
-               dots: str | Path | None = None, predictor: Predictor | None = None) -> dict:
-    """Scan one photograph with a run's patch classifier and write heatmaps, counts, detections (and the comparison
-    with ``dots``) into ``out``. ``scale`` resizes the photo first, so that objects have the size they had in the
-    training patches; positions in the outputs are in the original photo's pixels. ``predictor``: the run's, already
-    loaded (a server scanning many photos)."""
-    c = config or ScanConfig()
+@dataclass
+class Scanner:
+    """What scans a photo: a patch classifier's dense form, or a point detector's centre map."""
+
+    scan: Callable  # photo -> ScanResult
+    classes: list[str]
+    channels: int
+    window: tuple[int, int]
+    spacing: float  # default least distance between detections and match radius, in the photo's pixels
+    default_threshold: float = 0.5
+    radius: float | None = None  # default match radius when not ``spacing``
+    names_classes: bool = True  # False: a point detector's one class (per-class errors need `verify`)
+
+
+def _scanner(run_dir, c: ScanConfig, predictor: Predictor | None) -> Scanner:
+    from cnnkit.run import RunFolder
+
+    if predictor is None and RunFolder(run_dir).read_record().finds_points:
+        from cnnkit.scan.points import load_point_detector, point_scan
+
+        net, record = load_point_detector(run_dir)
+        cell = record.points.cell
+        return Scanner(lambda photo: point_scan(net, record, photo, c.stride, c.method, c.tile, c.precision),
+                       list(record.classes), 3, (cell, cell), 2.0 * cell, record.points.settings.threshold, 4.0 * cell,
+                       names_classes=False)
     predictor = predictor or Predictor.load(run_dir, backend="torch")
     if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; scanning needs a CNN patch classifier (patch_cnn is exact).")
@@ -88,31 +108,47 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     if predictor.multi_label:
         raise ConfigError(f"{run_dir} is a multi-label run; scanning counts one class per window and needs a "
                           "single-label patch classifier.")
+    pre = predictor.preprocessing
+    return Scanner(lambda photo: scan(predictor.model, pre, photo, c.stride, c.method, c.tile, c.precision),
+                   predictor.classes, pre.channels, tuple(pre.image_size), min(pre.image_size) / 2.0)
+
+
+@with_options(ScanConfig)
+def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, config: ScanConfig | None = None, *,
+               dots: str | Path | None = None, predictor: Predictor | None = None) -> dict:
+    """Scan one photograph with a run's patch classifier (or point detector) and write heatmaps, counts, detections
+    (and the comparison with ``dots``) into ``out``. ``scale`` resizes the photo first, so that objects have the size
+    they had in the training patches; positions in the outputs are in the original photo's pixels. ``predictor``:
+    the run's, already loaded (a server scanning many photos)."""
+    c = config or ScanConfig()
+    scanner = _scanner(run_dir, c, predictor)
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "scan.json").exists())):
         raise OutputError(f"{out} exists and is not a scan's output folder (it has no scan.json); choose a new "
                           "`out` so that nothing in it is replaced.")
-    classes = predictor.classes
+    classes = scanner.classes
     ignore = c.ignore if c.ignore is not None else tuple(x for x in classes if x.lower().startswith("background"))
     expected_dots = read_dots(dots) if dots else None  # a broken dots file fails before the scan, not after
     verifier = load_verifier(c.verify) if c.verify else None  # so does a verifying run that cannot verify
-    photo = load_photo(photo_path, predictor.preprocessing.channels, c.scale, c.region)
+    photo = load_photo(photo_path, scanner.channels, c.scale, c.region)
     expected_dots, outside = in_region(expected_dots, c.region)
     if c.choose_thresholds and expected_dots == []:
         raise ConfigError(f"No dot of {dots} lies in `region` {c.region}: `choose_thresholds` has nothing to choose "
                           "on; the run's thresholds are kept.")
-    result = scan(predictor.model, predictor.preprocessing, photo, c.stride, c.method, c.tile, c.precision)
-    window = predictor.preprocessing.image_size
-    min_distance = c.min_distance if c.min_distance is not None else min(window) / 2.0 / c.scale
-    radius = c.radius if c.radius is not None else min(window) / 2.0 / c.scale
-    threshold = _thresholds(run_dir, c, result, classes, expected_dots, (min_distance, radius, ignore), dots)
+    result = scanner.scan(photo)
+    window = scanner.window
+    min_distance = c.min_distance if c.min_distance is not None else scanner.spacing / c.scale
+    radius = c.radius if c.radius is not None else (scanner.radius or scanner.spacing) / c.scale
+    threshold = _thresholds(run_dir, c, result, classes, expected_dots, (min_distance, radius, ignore), dots,
+                            scanner.default_threshold)
     detections = detect(result, classes, threshold, min_distance, ignore, c.scale)
-    detections, verification, labels = _verified(c, verifier, photo_path, photo, predictor.preprocessing.channels,
-                                                 detections, classes)
-    report = compare_with_dots(detections, expected_dots, labels, radius) if expected_dots is not None else None
+    detections, verification, labels = _verified(c, verifier, photo_path, photo, scanner.channels, detections,
+                                                 classes)
+    by_class = expected_dots is not None and (scanner.names_classes or verification is not None)
+    report = compare_with_dots(detections, expected_dots, labels, radius) if by_class else None
     overall = overall_with_dots(detections, expected_dots, radius) if expected_dots is not None else None
     settings = {"run": str(Path(run_dir).resolve()), "photo": str(Path(photo_path).resolve()),
-                "photo_size": list(photo.shape[:2]), "scale": c.scale, "method": c.method, "window": list(window),
+                "photo_size": list(photo.shape[:2]), "scale": c.scale, "method": result.method, "window": list(window),
                 "stride": result.stride, "exact": result.exact, "precision": result.precision, "threshold": threshold,
                 "min_distance": min_distance, "ignore": list(ignore), "seconds": round(result.seconds, 3),
                 "grid": list(result.probabilities.shape[1:]), "peak_memory_mb": round(peak_memory_mb(), 1),

@@ -282,6 +282,8 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
     """
     run = RunFolder(run_dir)
     record = run.read_record()
+    if record.finds_points:
+        return _resume_points(run, progress, {**(changes or {}), **({"epochs": epochs} if epochs is not None else {})})
     if record.training is None:
         raise RunError(f"Run {run.path} is a baseline; there is no training to resume.")
     changes = {**(changes or {}), **({"epochs": epochs} if epochs is not None else {})}
@@ -310,6 +312,16 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
                                      multi_label=record.multi_label, disk_cache=disk)
                   for name, samples in manifest.splits.items()}
         return _fit(run, record, splits, ckpt_path=run.last_checkpoint, progress=progress, more_epochs=more_epochs)
+
+
+def _resume_points(run: RunFolder, progress: bool, changes: dict) -> TrainedRun:
+    from cnnkit.training.points import resume_points
+
+    other = sorted(k for k, v in changes.items() if k != "epochs" and v is not None)
+    if other:
+        raise ConfigError(f"{run.path} is a point detector's run; it resumes with its own settings: drop "
+                          f"{', '.join(f'`{k}`' for k in other)}.")
+    return resume_points(run.path, progress, changes.get("epochs"))
 
 
 def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt_path: Path | None, progress: bool,

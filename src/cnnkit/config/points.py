@@ -1,0 +1,64 @@
+"""How ``cnnkit points`` trains a point detector on dotted photographs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnnkit.config.commands import check_region, region_option
+from cnnkit.config.parse import Region
+from cnnkit.errors import ConfigError
+from cnnkit.options import check_declared, check_range, option
+
+POINT_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+
+
+@dataclass(frozen=True)
+class PointsConfig:
+    """A point detector's training: crops of the dotted photos (and, optionally, patches), a one-cycle schedule."""
+
+    backbone: str = option("efficientnet_lite0", "pretrained backbone (packaged ImageNet weights, offline)",
+                           choices=POINT_BACKBONES)
+    epochs: int = option(6, "epochs; a checkpoint after each (`cnnkit train --resume RUN` continues a killed run)")
+    steps: int = option(100, "training steps per epoch", metavar="N")
+    batch_size: int = option(8, "crops per step (and as many patches with `patches`)")
+    crop: int = option(256, "side of the training crops in pixels, a multiple of 32", metavar="PIXELS")
+    lr: float = option(1e-3, "the head's peak learning rate (one-cycle schedule); the backbone's is a fifth")
+    patches: str | None = option(None, "also learn from a folder of class folders of patches at the photos' scale "
+                                       "(`cnnkit patches` output, or other photos' patches): an object's patch "
+                                       "teaches its centre, a background* folder's patch background everywhere",
+                                 metavar="DIR")
+    threshold: float = option(0.3, "the detection threshold `scan` uses unless given one or told to choose",
+                              metavar="T")
+    label: str = option("object", "the detections' class name (`scan --verify` names them with a classifier)",
+                        metavar="NAME")
+    seed: int = option(0, "seed of the crops, the patches drawn and the head's weights")
+    accelerator: str = option("auto", "where to train", choices=("auto", "cpu", "gpu"))
+    region: Region | None = region_option("the same for every photo: crops are drawn inside it, and only its dots "
+                                          "teach")
+
+    def __post_init__(self) -> None:
+        check_declared(self)
+        check_region(self)
+        check_range(self, "epochs", 1, 10000)
+        check_range(self, "steps", 1, 10**6)
+        check_range(self, "batch_size", 1, 4096)
+        check_range(self, "crop", 32, 4096)
+        check_range(self, "lr", 0.0, 10.0, strict_low=True)
+        check_range(self, "threshold", 0.0, 1.0, strict_low=True)
+        check_range(self, "seed", 0, 2**32 - 1)
+        if self.crop % 32:
+            raise ConfigError(f"Expected `crop` a multiple of 32 (the backbone's stride). Received: {self.crop}")
+        if not self.label or self.label.lower().startswith("background") or any(c in self.label for c in '/\\:*?"<>|'):
+            raise ConfigError(f"Expected `label` a class name, not background*. Received: {self.label!r}")
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return {**asdict(self), "region": None if self.region is None else str(self.region)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PointsConfig:
+        from dataclasses import fields
+
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,81 @@
+"""A point detector's run over a photograph: its centre map, in tiles, as a ``ScanResult`` of one class whose
+"windows" are the map's cells (``window`` = ``stride`` = the cell), so that detection, thresholds, the comparison
+with dots, verification and the outputs are those of any scan."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnnkit.errors import ConfigError, check_choice
+from cnnkit.models.precision import bf16_supported
+from cnnkit.progress import Progress
+from cnnkit.run import RunFolder, RunRecord
+from cnnkit.scan.scan import ScanResult
+
+MARGIN = 128  # context each side of a tile (pixels, a multiple of 32 so that the tiles' cells are the photo's)
+TILE = 2048  # least tile side for a point detector: its margins cost less on larger tiles
+
+
+def load_point_detector(run_dir: str | Path) -> tuple[torch.nn.Module, RunRecord]:
+    from cnnkit.weights import load_weights
+
+    run = RunFolder(run_dir)
+    record = run.read_record()
+    return load_weights(run.point_network(record), run.weights_path).eval(), record
+
+
+def _input(tile: np.ndarray, record: RunRecord) -> torch.Tensor:
+    pre = record.preprocessing
+    x = torch.from_numpy(np.ascontiguousarray(tile)).permute(2, 0, 1)[None].float() / 255.0
+    return (x - torch.tensor(pre.mean).view(1, 3, 1, 1)) / torch.tensor(pre.std).view(1, 3, 1, 1)
+
+
+@torch.no_grad()
+def centre_map(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, tile: int = TILE,
+               progress: bool | None = None) -> np.ndarray:
+    """The probability of an object's centre in each whole cell of ``photo`` (H // cell, W // cell), computed in
+    tiles with ``MARGIN`` pixels of context each side (a tile's map near its edge differs from the whole photo's
+    within the network's reach; 128 pixels keep it to about a hundredth)."""
+    cell = record.points.cell
+    height, width = photo.shape[:2]
+    rows, cols = height // cell, width // cell
+    side = max(TILE, tile) // 32 * 32
+    out = np.zeros((rows, cols), np.float32)
+    starts = [(a, b) for a in range(0, rows * cell, side) for b in range(0, cols * cell, side)]
+    bar = Progress(len(starts), "scan", unit="tiles", enabled=progress if len(starts) > 4 else False)
+    for a, b in starts:
+        top, left = max(0, a - MARGIN), max(0, b - MARGIN)
+        bottom, right = min(height, a + side + MARGIN), min(width, b + side + MARGIN)
+        logits = net(_input(photo[top:bottom, left:right], record))[0, 0].float()
+        i, j = (a - top) // cell, (b - left) // cell
+        h, w = min(side // cell, rows - a // cell), min(side // cell, cols - b // cell)
+        out[a // cell:a // cell + h, b // cell:b // cell + w] = torch.sigmoid(logits[i:i + h, j:j + w]).numpy()
+        bar.update(1)
+    bar.close()
+    return out
+
+
+def point_scan(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, stride: int | None, method: str,
+               tile: int, precision: str) -> ScanResult:
+    """The run's centre map of ``photo`` as a scan of one class at the cell's stride."""
+    cell = record.points.cell
+    if stride not in (None, cell):
+        raise ConfigError(f"A point detector's map has one cell every {cell} pixels; `stride` {stride} does not "
+                          "apply (leave it unset).")
+    if method != "dense":
+        raise ConfigError(f"A point detector reads the photo in one pass; `method` {method!r} does not apply "
+                          "(leave it at 'dense').")
+    if min(photo.shape[:2]) < 4 * cell:
+        raise ConfigError(f"The photo ({photo.shape[0]}x{photo.shape[1]}) is too small for a point detector: at "
+                          f"least {4 * cell} pixels each way.")
+    check_choice("precision", precision, ("auto", "32", "bf16"), "scan")
+    bf16 = precision == "bf16" or (precision == "auto" and bf16_supported("cpu"))
+    start = time.perf_counter()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        probabilities = centre_map(net, record, photo, tile)[None]
+    return ScanResult(probabilities, cell, (cell, cell), time.perf_counter() - start, False, "points",
+                      "bf16" if bf16 else "32")

