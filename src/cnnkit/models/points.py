@@ -45,6 +45,7 @@ class PointNet(nn.Module):
         joined = _out_channels(self.stride8) + _out_channels(self.stride16)
         self.head = nn.Sequential(nn.Conv2d(joined, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, 1, 1))
         nn.init.constant_(self.head[-1].bias, math.log(CENTRE_PRIOR / (1 - CENTRE_PRIOR)))
+        self.train()  # batch norm frozen from the start, however the backbone came (timm's are in train mode)
 
     def backbone_parameters(self) -> list[nn.Parameter]:
         return [*self.stem.parameters(), *self.stride8.parameters(), *self.stride16.parameters()]

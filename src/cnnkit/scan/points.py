@@ -4,6 +4,7 @@ with dots, verification and the outputs are those of any scan."""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -25,6 +26,9 @@ def load_point_detector(run_dir: str | Path) -> tuple[torch.nn.Module, RunRecord
 
     run = RunFolder(run_dir)
     record = run.read_record()
+    note = run.status_note(record)  # a killed or unfinished training: its weights are those of its last epoch
+    if note:
+        logging.getLogger("cnnkit").warning(note)
     return load_weights(run.point_network(record), run.weights_path).eval(), record
 
 

@@ -58,6 +58,9 @@ class PointsModule(L.LightningModule):
         mask = None if masks is None else torch.from_numpy(masks).to(self.device)[:, None]
         return focal_loss(logits, torch.from_numpy(targets).to(self.device)[:, None], mask)
 
+    def on_train_epoch_start(self) -> None:
+        self.net.train()  # batch norm stays frozen (``PointNet.train``), fresh or resumed
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         c = self.config
         rng = np.random.default_rng([c.seed, self.global_step])
@@ -95,8 +98,8 @@ def _trainer(run: RunFolder, config: PointsConfig, progress: bool) -> tuple[L.Ca
     quiet_lightning()
     bar = progress and stderr_is_terminal()
     history = History(run.log_dir / "metrics.csv", "points", 0)
-    callbacks = [LatestWeights(run.weights_path), EpochCheckpoint(run.last_checkpoint, 0), history,
-                 EpochLines("train", 0, progress and not bar)]
+    callbacks = [history, LatestWeights(run.weights_path), EpochCheckpoint(run.last_checkpoint, 0),
+                 EpochLines("train", 0, progress and not bar)]  # the history first: the checkpoint keeps its rows
     return history, L.Trainer(max_epochs=config.epochs, accelerator=config.accelerator, devices=1, deterministic=True,
                      enable_checkpointing=False, logger=False, enable_model_summary=False, num_sanity_val_steps=0,
                      callbacks=[*callbacks, *([stderr_progress_bar()] if bar else [])], enable_progress_bar=bar)

@@ -258,3 +258,60 @@ def test_dots_and_patches_that_do_not_fit_are_refused(tmp_path, capsys):
         from cnnkit.training.point_data import load_patches
 
         load_patches(patches, CELL)
+
+
+# --- learning, and a killed training resumed (slow: real trainings) -------------------------------------------------
+
+@pytest.mark.slow
+def test_a_point_detector_trained_on_one_photo_finds_the_objects_of_another(tmp_path, capsys):
+    blob_photo(tmp_path / "a.png", seed=0)
+    blob_photo(tmp_path / "b.png", seed=1)
+    small = ["--epochs", "2", "--steps", "15", "--crop", "128", "--batch-size", "4", "--no-progress"]
+    code, out, err = cli("points", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--out", tmp_path / "run",
+                         *small, capsys=capsys)
+    assert code == 0, err
+    assert "Learned from" in out and "25 dots" in out and "cnnkit scan" in out
+    code, out, err = cli("scan", tmp_path / "run", tmp_path / "b.png", "--dots", tmp_path / "b.csv", "--out",
+                         tmp_path / "s", capsys=capsys)
+    overall = json.loads((tmp_path / "s" / "dots-overall.json").read_text())
+    assert code == 0 and overall["dots"] == 25, err
+    assert overall["precision"] >= 0.9 and overall["recall"] >= 0.9, overall  # an untrained head finds nothing
+    rows = list(csv.DictReader(open(tmp_path / "s" / "detections.csv")))
+    assert len(rows) == overall["detected"] and {r["class"] for r in rows} == {"object"}
+
+    # patches cut from the same photo teach too; the record says how many of each
+    assert cli("patches", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--size", "48", "--radius", "16",
+               "--out", tmp_path / "patches", capsys=capsys)[0] == 0
+    code, out, err = cli("points", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--out", tmp_path / "run2",
+                         "--patches", tmp_path / "patches", *small, capsys=capsys)
+    assert code == 0, err
+    patches = RunFolder(tmp_path / "run2").read_record().points.patches
+    assert patches["objects"] == 25 and patches["backgrounds"] == 25 and "25 object and 25 background" in out
+
+
+@pytest.mark.slow
+def test_a_point_detector_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path):
+    import signal
+
+    from tests.integration.test_faults import cnnkit, epochs_logged, history, same_weights, start, wait_for
+
+    blob_photo(tmp_path / "a.png", seed=0)
+    args = ["--epochs", "6", "--steps", "12", "--crop", "64", "--batch-size", "2", "--no-progress"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    done = cnnkit("points", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--out", whole, *args)
+    assert done.returncode == 0, done.stderr
+    process = start("points", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--out", killed, *args)
+    wait_for(lambda: epochs_logged(killed) >= 2, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert json.loads((killed / "config.json").read_text())["status"] == "training"
+    assert 2 <= epochs_logged(killed) < 6  # killed mid-training
+    scanned = cnnkit("scan", killed, tmp_path / "a.png", "--out", tmp_path / "s")
+    assert scanned.returncode == 0 and "was killed while training" in scanned.stderr  # its last epoch's weights
+    refused = cnnkit("train", "--resume", killed, "--epochs", "9")
+    assert refused.returncode == 1 and "one-cycle schedule" in refused.stderr
+    resumed = cnnkit("train", "--resume", killed)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((killed / "config.json").read_text())["status"] == "finished"
+    assert same_weights(whole, killed)
+    assert history(whole) == history(killed)  # the same epochs with the same losses, none lost or repeated
