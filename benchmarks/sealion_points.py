@@ -1,0 +1,105 @@
+"""The shipped point detector (``cnnkit points``) on the sea-lion folds of ``sealion_counts.py``: scenes/5.jpg cut at
+row 1600, trained on one half (``--region``), counted on the other, both ways; plain commands, as a user types them.
+
+    python benchmarks/sealion_points.py --data ../shared/data/sealions --out /tmp/cnnkit-points
+    python benchmarks/sealion_points.py --seeds 0 1 --verifiers /tmp/cnnkit-counts   # plus per-class counts
+
+Per fold and seed:
+
+    cnnkit points scenes/5.jpg --dots scenes/5-dots.csv --region TRAIN --patches patches/train --seed S --out RUN
+    cnnkit scan RUN scenes/5.jpg --dots scenes/5-dots.csv --region TEST --radius 48 --precision 32 --out SCAN
+
+Every setting is the default (6 epochs of 100 steps, 8 crops of 256 px and 8 published patches per step, threshold
+0.3), fixed before any count was seen; ``--radius 48`` is the match distance of every other sea-lion measurement
+(half the 96 px patch). ``--without-patches`` also trains without the published patches.
+
+With ``--verifiers DIR`` (the ``--out`` of ``sealion_counts.py --verify --verifier-size 96 --verifier-strategy
+finetune``), each scan is also verified by that fold's verifier (``DIR/fold-TRAIN/run-verify96-finetune``: Lite0
+fine-tuned on 96 px patches of the training half, its hard negatives included): ``scan --verify`` names each
+detection's class or drops it as background, which gives per-class counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CNNKIT = [sys.executable, "-m", "cnnkit.cli", "-q"]
+HALVES = {"top": "0:1600", "bottom": "1600:"}
+
+
+def run(*args) -> float:
+    start = time.perf_counter()
+    subprocess.run([*CNNKIT, *map(str, args)], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def scan(detector: Path, photo: Path, dots: Path, region: str, out: Path, *extra) -> dict:
+    run("scan", detector, photo, "--dots", dots, "--region", region, "--radius", "48", "--precision", "32",
+        "--out", out, *extra)
+    summary = json.loads((out / "scan.json").read_text())
+    overall = json.loads((out / "dots-overall.json").read_text())
+    per_class = json.loads((out / "dots.json").read_text()) if (out / "dots.json").exists() else None
+    return {"seconds": summary["seconds"], "overall": overall, "per_class": per_class}
+
+
+def fold(args, train: str, test: str, seed: int, patches: bool) -> dict:
+    photo, dots = args.data / "scenes" / "5.jpg", args.data / "scenes" / "5-dots.csv"
+    folder = args.out / f"fold-{train}" / f"points{'+patches' if patches else ''}-seed{seed}"
+    extra = ["--patches", args.data / "patches" / "train"] if patches else []
+    seconds = None
+    if not (folder / "run" / "config.json").exists():
+        seconds = run("points", photo, "--dots", dots, "--region", HALVES[train], "--seed", seed, *extra,
+                      "--out", folder / "run", "--overwrite")
+    result = {"train_seconds": seconds, "plain": scan(folder / "run", photo, dots, HALVES[test], folder / "scan")}
+    if args.verifiers:
+        verifier = args.verifiers / f"fold-{train}" / "run-verify96-finetune"
+        result["verified"] = scan(folder / "run", photo, dots, HALVES[test], folder / "scan-verified",
+                                  "--verify", verifier)
+    return result
+
+
+def line(fold_name: str, name: str, r: dict) -> str:
+    o = r["overall"]
+    p = "n/a" if o["precision"] is None else f"{o['precision']:.2f}"
+    classes = ""
+    if r["per_class"]:
+        classes = "; ".join(f"{c} {v['detected']}/{v['dots']}" for c, v in sorted(r["per_class"].items()))
+    return (f"| {fold_name} | {name} | {o['detected']} / {o['dots']} | {(o['detected'] - o['dots']) / o['dots']:+.0%} "
+            f"| {p} | {o['recall']:.2f} | {r['seconds']:.1f} | {classes} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/sealions"))
+    parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-points"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--verifiers", type=Path, help="sealion_counts.py's --out, with its verifier runs")
+    parser.add_argument("--without-patches", action="store_true", help="also train without patches/train")
+    args = parser.parse_args()
+    results = {}
+    for train, test in (("top", "bottom"), ("bottom", "top")):
+        for seed in args.seeds:
+            for patches in ((True, False) if args.without_patches else (True,)):
+                name = f"{'points+patches' if patches else 'points'}, seed {seed}"
+                results.setdefault(f"learn {train}, count {test}", {})[name] = fold(args, train, test, seed, patches)
+                print(f"learn {train}: {name} done", file=sys.stderr, flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    print("| fold | detector | animals: detected / dots | count error | precision | recall | scan seconds | per class "
+          "(detected / dots) |\n|---|---|---|---|---|---|---|---|")
+    for fold_name, rows in results.items():
+        for name, r in rows.items():
+            print(line(fold_name, name, r["plain"]))
+            if "verified" in r:
+                print(line(fold_name, name + ", verified", r["verified"]))
+    print("\ntraining seconds: " + ", ".join(f"{f} {n}: {r['train_seconds']:.0f}" for f, rows in results.items()
+                                             for n, r in rows.items() if r["train_seconds"]))
+
+
+if __name__ == "__main__":
+    main()
