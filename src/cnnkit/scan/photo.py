@@ -27,10 +27,10 @@ def peak_memory_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def _thresholds(run_dir, c: ScanConfig, result, classes, dots, matching: tuple, dots_path,
-                default: float = 0.5) -> float | dict:
+def _thresholds(run_dir, c: ScanConfig, result, scanner: Scanner, dots, matching: tuple, dots_path) -> float | dict:
     """One threshold asked for, else those chosen now on this photo (and stored), else the run's stored ones,
-    else ``default`` (0.5; a point detector's own)."""
+    else the scanner's default (0.5; a point detector's own). A point detector's one class is chosen against every
+    dot, whatever its class."""
     from cnnkit.run import RunFolder
     from cnnkit.scan.detect import choose_thresholds
 
@@ -38,16 +38,17 @@ def _thresholds(run_dir, c: ScanConfig, result, classes, dots, matching: tuple, 
         if dots is None:
             raise ConfigError("`choose_thresholds` chooses each class's threshold against the experts' dots: give "
                               "`dots` for this photo.")
-
+        if not scanner.names_classes:
+            dots = [(scanner.classes[0], row, col) for _, row, col in dots]
         min_distance, radius, ignore = matching
-        chosen = choose_thresholds(result, classes, dots, min_distance, radius, ignore, c.scale)["per_class"]
+        chosen = choose_thresholds(result, scanner.classes, dots, min_distance, radius, ignore, c.scale)["per_class"]
         where = f" in region {c.region}" if c.region else ""
         RunFolder(run_dir).store_scan_thresholds(chosen, f"chosen on {dots_path}{where}")
         return chosen
     if c.threshold is not None:
         return c.threshold
     stored = RunFolder(run_dir).read_record().scan_thresholds
-    return dict(stored["per_class"]) if stored else default
+    return dict(stored["per_class"]) if stored else scanner.default_threshold
 
 
 def in_region(dots: list | None, region: Region | None) -> tuple[list | None, int | None]:
@@ -139,8 +140,7 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     window = scanner.window
     min_distance = c.min_distance if c.min_distance is not None else scanner.spacing / c.scale
     radius = c.radius if c.radius is not None else (scanner.radius or scanner.spacing) / c.scale
-    threshold = _thresholds(run_dir, c, result, classes, expected_dots, (min_distance, radius, ignore), dots,
-                            scanner.default_threshold)
+    threshold = _thresholds(run_dir, c, result, scanner, expected_dots, (min_distance, radius, ignore), dots)
     detections = detect(result, classes, threshold, min_distance, ignore, c.scale)
     detections, verification, labels = _verified(c, verifier, photo_path, photo, scanner.channels, detections,
                                                  classes)

@@ -34,6 +34,8 @@ class ServedRun:
 
         self.id, self.path, self.folder = run_id, path, RunFolder(path)
         self.record = self.folder.read_record()
+        if self.record.finds_points:  # the page classifies images; a point detector's run counts with `cnnkit scan`
+            self.record.refuse_unless_classifier(path, "serving it")
         self.lock = threading.Lock()
         self._predictor = self._index = None
         self.tta = bool(self.record.augment) and not self.record.model.is_baseline  # what TTA draws on

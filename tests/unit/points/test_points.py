@@ -160,6 +160,21 @@ def test_a_scan_with_a_point_detector_uses_its_map_and_its_threshold(random_run,
     assert code == 0 and json.loads((tmp_path / "s2" / "scan.json").read_text())["threshold"] == 0.05
 
 
+def test_a_point_detectors_threshold_is_chosen_against_every_dot_and_stored(tmp_path, capsys):
+    run = fake_run(tmp_path / "run")
+    photo = tmp_path / "b.png"
+    blob_photo(photo, seed=1, label="pup")  # the dots' class is not the detector's label
+    code, _, err = cli("scan", run, photo, "--dots", photo.with_suffix(".csv"), "--region", "0:256", "--out",
+                       tmp_path / "s", "--choose-thresholds", capsys=capsys)
+    assert code == 0, err
+    stored = RunFolder(run).read_record().scan_thresholds
+    assert set(stored["per_class"]) == {"animal"} and "in region 0:256" in stored["source"]
+    chosen = stored["per_class"]["animal"]
+    assert chosen != 0.5  # 0.5 is what a class without dots keeps: the dots of class pup were used
+    code, _, _ = cli("scan", run, photo, "--out", tmp_path / "s2", capsys=capsys)
+    assert code == 0 and json.loads((tmp_path / "s2" / "scan.json").read_text())["threshold"] == {"animal": chosen}
+
+
 def test_the_centre_map_in_tiles_is_close_to_one_pass(random_run):
     from cnnkit.scan.points import centre_map, load_point_detector
 
@@ -217,6 +232,14 @@ def test_commands_for_classifiers_refuse_a_point_detector_in_one_line(random_run
     lines = err.strip().splitlines()
     assert code != 0 and len(lines) == 1 and "Traceback" not in err, err
     assert "point detector" in lines[0] and out == "", lines[0]
+
+
+def test_serving_refuses_a_point_detector_before_it_starts(random_run):
+    pytest.importorskip("fastapi")
+    from cnnkit.serve.app import create_app
+
+    with pytest.raises(CnnkitError, match="point detector's run"):
+        create_app([random_run])
 
 
 # --- bad input ----------------------------------------------------------------------------------------------------
