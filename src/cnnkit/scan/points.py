@@ -29,13 +29,15 @@ def load_point_detector(run_dir: str | Path) -> tuple[torch.nn.Module, RunRecord
     note = run.status_note(record)  # a killed or unfinished training: its weights are those of its last epoch
     if note:
         logging.getLogger("cnnkit").warning(note)
-    return load_weights(run.point_network(record), run.weights_path).eval(), record
+    net = load_weights(run.point_network(record), run.weights_path).eval()
+    return net.to(memory_format=torch.channels_last), record  # channels_last: about twice as fast on this CPU
 
 
 def _input(tile: np.ndarray, record: RunRecord) -> torch.Tensor:
     pre = record.preprocessing
     x = torch.from_numpy(np.ascontiguousarray(tile)).permute(2, 0, 1)[None].float() / 255.0
-    return (x - torch.tensor(pre.mean).view(1, 3, 1, 1)) / torch.tensor(pre.std).view(1, 3, 1, 1)
+    x = (x - torch.tensor(pre.mean).view(1, 3, 1, 1)) / torch.tensor(pre.std).view(1, 3, 1, 1)
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
