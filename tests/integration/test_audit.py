@@ -52,6 +52,7 @@ def audit_of(data: Path, out: Path, *extra: str) -> dict:
     return json.loads((out / "audit.json").read_text())
 
 
+@pytest.mark.slow  # 5 s each: the quick suite keeps the audit's smaller cases
 def test_planted_duplicates_are_found_and_nothing_else(tmp_path):
     data = clean_set(tmp_path / "data")
     clean = audit_of(data, tmp_path / "clean")
@@ -112,6 +113,7 @@ def test_a_multi_label_set_is_audited_by_class_and_wrong_label_sets_rank_first(t
     assert set(wrong) <= set(ranked[:5])
 
 
+@pytest.mark.slow  # 5 s each: the quick suite keeps the audit's smaller cases
 def test_a_metadata_trace_is_flagged_and_an_absent_one_is_not(tmp_path):
     absent = audit_of(clean_set(tmp_path / "same"), tmp_path / "a")["metadata"]["trace"]
     present = audit_of(clean_set(tmp_path / "other", fmt={"dog": "jpg"}), tmp_path / "b")["metadata"]["trace"]

@@ -144,6 +144,8 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     detections = detect(result, classes, threshold, min_distance, ignore, c.scale)
     detections, verification, labels = _verified(c, verifier, photo_path, photo, scanner.channels, detections,
                                                  classes)
+    if verification is not None and not scanner.names_classes and not c.verify_keeps_class:
+        labels = [x for x in labels if x not in classes]  # the verifier named every kept detection
     by_class = expected_dots is not None and (scanner.names_classes or verification is not None)
     report = compare_with_dots(detections, expected_dots, labels, radius) if by_class else None
     overall = overall_with_dots(detections, expected_dots, radius) if expected_dots is not None else None
