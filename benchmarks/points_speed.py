@@ -18,12 +18,13 @@ from cnnkit.scan.points import centre_map, load_point_detector
 from cnnkit.scan.scan import load_photo
 
 
-def peaks(heat: np.ndarray, threshold: float) -> int:
-    import torch.nn.functional as F
+def peaks(heat: np.ndarray, threshold: float, cell: int) -> int:
+    """Detections as ``cnnkit scan`` makes them (its defaults for a point detector: peaks 2 cells apart)."""
+    from cnnkit.scan.detect import detect
+    from cnnkit.scan.scan import ScanResult
 
-    x = torch.from_numpy(heat)[None, None]
-    top = F.max_pool2d(x, 5, 1, 2)[0, 0]
-    return int(((x[0, 0] == top) & (x[0, 0] >= threshold)).sum())
+    return len(detect(ScanResult(heat[None], cell, (cell, cell), 0.0, False, "points"), ["object"], threshold,
+                      2.0 * cell, ()))
 
 
 def main() -> None:
@@ -34,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     net, record = load_point_detector(args.run)
     photo = load_photo(args.photo, 3)
-    threshold = record.points.settings.threshold
+    threshold, cell = record.points.settings.threshold, record.points.cell
     maps, times = {}, {}
     for name, bf16 in (("float32", False), ("bfloat16", True)):
         seconds = []
@@ -50,11 +51,11 @@ def main() -> None:
         whole = torch.sigmoid(net((x - mean) / std))[0, 0].numpy()[:maps["float32"].shape[0], :maps["float32"].shape[1]]
     print(f"photo {photo.shape[1]}x{photo.shape[0]}, threshold {threshold}")
     print("| computation | median seconds | largest probability change | detections |\n|---|---|---|---|")
-    print(f"| one pass, float32 | - | - | {peaks(whole, threshold)} |")
+    print(f"| one pass, float32 | - | - | {peaks(whole, threshold, cell)} |")
     print(f"| tiles, float32 | {times['float32']:.2f} | {np.abs(maps['float32'] - whole).max():.4f} "
-          f"| {peaks(maps['float32'], threshold)} |")
+          f"| {peaks(maps['float32'], threshold, cell)} |")
     print(f"| tiles, bfloat16 | {times['bfloat16']:.2f} | {np.abs(maps['bfloat16'] - whole).max():.4f} "
-          f"| {peaks(maps['bfloat16'], threshold)} |")
+          f"| {peaks(maps['bfloat16'], threshold, cell)} |")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,8 @@ def fold(args, train: str, test: str, seed: int, patches: bool) -> dict:
     folder = args.out / f"fold-{train}" / f"points{'+patches' if patches else ''}-seed{seed}"
     extra = ["--patches", args.data / "patches" / "train"] if patches else []
     seconds = None
-    if not (folder / "run" / "config.json").exists():
+    record = folder / "run" / "config.json"
+    if not record.exists() or json.loads(record.read_text())["status"] != "finished":
         seconds = run("points", photo, "--dots", dots, "--region", HALVES[train], "--seed", seed, *extra,
                       "--out", folder / "run", "--overwrite")
     result = {"train_seconds": seconds, "plain": scan(folder / "run", photo, dots, HALVES[test], folder / "scan")}

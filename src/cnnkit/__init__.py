@@ -29,6 +29,9 @@ _LAZY = {
     "similar": "cnnkit.latent.similar",
     "tsne": ("cnnkit.latent.tsne", "run_tsne"),
     "scan_photo": "cnnkit.scan.photo",
+    "train_points": "cnnkit.training.points",
+    "PointsConfig": "cnnkit.config",
+    "make_patches": "cnnkit.patches",
     "export_run": "cnnkit.export.run",  # not "export": that name is the subpackage
     "ExportConfig": "cnnkit.config",
     "RunFolder": "cnnkit.run",

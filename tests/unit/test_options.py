@@ -20,7 +20,7 @@ COMMANDS = {
     "train": [C.TrainConfig], "demo": [C.TrainConfig], "baseline": [C.BaselineConfig], "predict": [C.PredictConfig],
     "evaluate": [C.DecisionConfig, C.EvaluateConfig], "similar": [C.SearchConfig], "tsne": [C.TsneConfig],
     "augment-preview": [C.PreviewConfig], "scan": [C.ScanConfig], "export": [C.ExportConfig],
-    "patches": [C.PatchConfig], "lr-find": [C.LrFindConfig],
+    "patches": [C.PatchConfig], "lr-find": [C.LrFindConfig], "points": [C.PointsConfig],
 }
 
 
@@ -34,10 +34,11 @@ def api_functions():
     from cnnkit.scan.photo import scan_photo
     from cnnkit.training.fit import train
     from cnnkit.training.lr_find import lr_find
+    from cnnkit.training.points import train_points
 
     return {C.TrainConfig: train, C.BaselineConfig: train_baseline, C.EvaluateConfig: evaluate_run,
             C.SearchConfig: similar, C.TsneConfig: run_tsne, C.PreviewConfig: augment_preview, C.ScanConfig: scan_photo,
-            C.ExportConfig: export_run, C.LrFindConfig: lr_find}
+            C.ExportConfig: export_run, C.LrFindConfig: lr_find, C.PointsConfig: train_points}
 
 
 def subparser(command: str) -> argparse.ArgumentParser:
@@ -65,7 +66,7 @@ def test_without_flags_the_command_line_gives_the_declared_defaults(command):
                   "similar": ["run", "q.png"], "tsne": ["run"], "augment-preview": ["data", "--augment", "flip"],
                   "scan": ["run", "photo.jpg", "--out", "o"], "export": ["run"],
                   "patches": ["photo.jpg", "--dots", "d.csv", "--out", "o"],
-                  "lr-find": ["data", "--out", "o"]}[command]
+                  "lr-find": ["data", "--out", "o"], "points": ["photo.jpg", "--dots", "d.csv", "--out", "o"]}[command]
     args = build_parser().parse_args([command, *positional])
     for cls in COMMANDS[command]:
         assert settings(args, cls) == cls()

@@ -91,7 +91,7 @@ def render(f: dict, root: Path, items: dict) -> str:
                                     m["median_jpeg_quality"] or "-", m["median_brightness"],
                                     ", ".join(f"{k} {v}" for k, v in m["format"].items()),
                                     ", ".join(f"{k} {v}" for k, v in m["mode"].items())] for c, m in per.items()]))
-    body.append(f"<h2>Unreadable, placeholders, near-empty</h2>" + _table(
+    body.append("<h2>Unreadable, placeholders, near-empty</h2>" + _table(
         ["file", "finding"], [[u["file"], u["error"]] for u in f["unreadable"]]
         + [[", ".join(g["files"][:3]) + " ...", f"placeholder: {len(g['files'])} copies"] for g in f["placeholders"]]
         + [[e["file"], f"near-empty (contrast {e['contrast']})"] for e in f["near_empty"]]))

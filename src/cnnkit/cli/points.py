@@ -11,9 +11,9 @@ def print_points_summary(trained) -> None:
     """The one-screen summary after training a point detector: what it learned from, its loss, what to do next."""
     record, run_dir = trained.record, trained.run_dir
     p, result = record.points, record.result
-    taught = ", ".join(f"{x['photo']} ({x['objects']} dots)" for x in p.photos)
+    taught = ", ".join(f"{x.photo} ({x.objects} dots)" for x in p.photos)
     if p.patches:
-        taught += f"; {p.patches['objects']} object and {p.patches['backgrounds']} background patches"
+        taught += f"; {p.patches.objects} object and {p.patches.backgrounds} background patches"
     rows = [("Run folder", str(run_dir)),
             ("Detector", f"{p.settings.backbone} (ImageNet, packaged), an object-centre map every {p.cell} px"),
             ("Learned from", taught + (f" (region {p.settings.region})" if p.settings.region else "")),

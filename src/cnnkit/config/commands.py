@@ -18,7 +18,7 @@ BACKENDS = ("auto", "torch", "onnx")
 
 
 def region_option(use: str):
-    """The ``region`` setting of the commands that read a photograph (one declaration, two commands)."""
+    """The ``region`` setting of the commands that read a photograph (one declaration, each command its use)."""
     return option(None, "only this part of the photo, in its pixels: ROWS or ROWS,COLS, each START:END, an empty end "
                         f"meaning the edge (e.g. 0:1600; 1600:; 1600:,0:2500); {use}", metavar="ROWS[,COLS]",
                   parse=parse_region)
@@ -138,22 +138,25 @@ class ScanConfig:
     stride: int | None = option(None, "pixels between windows (a multiple of the network's own stride; default "
                                       "that stride)")
     threshold: float | None = option(None, "least probability of a detection (default: the run's per-class "
-                                           "thresholds when chosen with choose_thresholds, else 0.5)")
+                                           "thresholds when chosen with choose_thresholds, else 0.5; a point "
+                                           "detector's own, 0.3)")
     choose_thresholds: bool = option(False, "with dots: choose each class's threshold on this photo (a validation "
                                             "region, not one you will count) and store them in the run")
     min_distance: float | None = option(None, "least distance between two detections of a class, in pixels "
-                                              "(default half a patch)")
+                                              "(default half a patch; a point detector's 16)")
     ignore: tuple[str, ...] | None = option(None, "class not to count, repeatable (default: classes named "
                                                   "background*)", metavar="CLASS", repeat=True)
     method: str = option("dense", "dense: fully convolutional, in tiles; sliding: every window alone (reference)",
                          choices=SCAN_METHODS)
     scale: float = option(1.0, "resize the photo first so objects match the patches")
-    tile: int = option(512, "tile side in pixels (bounds memory; 512 is fastest here)")
+    tile: int = option(512, "tile side in pixels (bounds memory; 512 is fastest here; a point detector's at "
+                            "least 2048)")
     precision: str = option("auto", "auto: bfloat16 where the CPU computes it natively (AVX512-BF16 or AMX; 2.5x "
-                                    "faster on a whole sea-lion photo, probabilities within 0.03), else float32; "
-                                    "32: float32, exact",
+                                    "faster on a whole sea-lion photo, probabilities within 0.03; a point "
+                                    "detector's 1.9x, within 0.06), else float32; 32: float32, exact",
                             choices=("auto", "32", "bf16"))
-    radius: float | None = option(None, "match distance for dots, in pixels (default half a patch)")
+    radius: float | None = option(None, "match distance for dots, in pixels (default half a patch; a point "
+                                        "detector's 32)")
     verify: str | None = option(None, "a second run (with a background class) that classifies a window around "
                                       "each detection: its background drops the detection, else its class and "
                                       "probability replace the first run's", metavar="RUN")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cnnkit.config.commands import check_region, region_option
 from cnnkit.config.parse import Region
+from cnnkit.config.training import ACCELERATORS
 from cnnkit.errors import ConfigError
 from cnnkit.options import check_declared, check_range, option
 
@@ -32,7 +33,7 @@ class PointsConfig:
     label: str = option("object", "the detections' class name (`scan --verify` names them with a classifier)",
                         metavar="NAME")
     seed: int = option(0, "seed of the crops, the patches drawn and the head's weights")
-    accelerator: str = option("auto", "where to train", choices=("auto", "cpu", "gpu"))
+    accelerator: str = option("auto", "Lightning accelerator", choices=ACCELERATORS)
     region: Region | None = region_option("the same for every photo: crops are drawn inside it, and only its dots "
                                           "teach")
 
@@ -42,12 +43,12 @@ class PointsConfig:
         check_range(self, "epochs", 1, 10000)
         check_range(self, "steps", 1, 10**6)
         check_range(self, "batch_size", 1, 4096)
-        check_range(self, "crop", 32, 4096)
+        check_range(self, "crop", 64, 4096)
         check_range(self, "lr", 0.0, 10.0, strict_low=True)
         check_range(self, "threshold", 0.0, 1.0, strict_low=True)
         check_range(self, "seed", 0, 2**32 - 1)
         if self.crop % 32:
-            raise ConfigError(f"Expected `crop` a multiple of 32 (the backbone's stride). Received: {self.crop}")
+            raise ConfigError(f"Expected `crop` a multiple of 32 pixels. Received: crop={self.crop}")
         if not self.label or self.label.lower().startswith("background") or any(c in self.label for c in '/\\:*?"<>|'):
             raise ConfigError(f"Expected `label` a class name, not background*. Received: {self.label!r}")
 

@@ -120,8 +120,9 @@ class RunFolder:
         how = "continue it with `resume`, or start afresh with `overwrite`" if self.last_checkpoint.exists() else (
             "start it afresh with `overwrite`")
         if record.status == "training":
+            weights = "its last finished epoch's" if record.finds_points else "the best of the epochs it finished"
             return (f"Run {self.path} was killed while training (its status says training, and no process holds "
-                    f"it); its weights are the best of the epochs it finished: {how}.")
+                    f"it); its weights are {weights}: {how}.")
         if record.status == "failed":
             how = "fix the cause and start it afresh with `overwrite`" + (
                 " (or `resume` from its last checkpoint)" if self.last_checkpoint.exists() else "")

@@ -136,24 +136,42 @@ class ReconstructionRecord:
 
 
 @dataclass(frozen=True)
+class TaughtPhoto:
+    """A photo a point detector learned from: its file, its dots file and how many of its dots taught (in region)."""
+
+    photo: str
+    dots: str
+    objects: int
+
+
+@dataclass(frozen=True)
+class TaughtPatches:
+    """The patch folder a point detector also learned from: its object and background patches."""
+
+    folder: str
+    objects: int
+    backgrounds: int
+
+
+@dataclass(frozen=True)
 class PointsRecord:
     """A point detector's run: its settings, what it learned from, and the centre map's cell (pixels)."""
 
     settings: PointsConfig
-    photos: tuple[dict, ...]  # {"photo", "dots", "objects"}: each photo, its dots file and the dots that taught
-    patches: dict | None = None  # {"folder", "objects", "backgrounds"} with `patches`
+    photos: tuple[TaughtPhoto, ...]
+    patches: TaughtPatches | None = None  # with `patches`
     cell: int = 8
 
     def to_dict(self) -> dict:
-        return {"settings": self.settings.to_dict(), "photos": [dict(p) for p in self.photos],
-                "patches": self.patches, "cell": self.cell}
+        return {"settings": self.settings.to_dict(), "photos": [asdict(p) for p in self.photos],
+                "patches": asdict(self.patches) if self.patches else None, "cell": self.cell}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> PointsRecord | None:
         if data is None:
             return None
-        return cls(PointsConfig.from_dict(data["settings"]), tuple(dict(p) for p in data["photos"]),
-                   data.get("patches"), int(data.get("cell", 8)))
+        return cls(PointsConfig.from_dict(data["settings"]), tuple(_build(TaughtPhoto, p) for p in data["photos"]),
+                   _build(TaughtPatches, data.get("patches")), int(data.get("cell", 8)))
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     ignore = c.ignore if c.ignore is not None else tuple(x for x in classes if x.lower().startswith("background"))
     expected_dots = read_dots(dots) if dots else None  # a broken dots file fails before the scan, not after
     verifier = load_verifier(c.verify) if c.verify else None  # so does a verifying run that cannot verify
-    photo = load_photo(photo_path, scanner.channels, c.scale, c.region)
+    photo = load_photo(photo_path, scanner.channels, c.scale, c.region, grayscale_ok=not scanner.names_classes)
     expected_dots, outside = in_region(expected_dots, c.region)
     if c.choose_thresholds and expected_dots == []:
         raise ConfigError(f"No dot of {dots} lies in `region` {c.region}: `choose_thresholds` has nothing to choose "
@@ -146,7 +146,8 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
                                                  classes)
     if verification is not None and not scanner.names_classes and not c.verify_keeps_class:
         labels = [x for x in labels if x not in classes]  # the verifier named every kept detection
-    by_class = expected_dots is not None and (scanner.names_classes or verification is not None)
+    named = scanner.names_classes or (verification is not None and not c.verify_keeps_class)
+    by_class = expected_dots is not None and named
     report = compare_with_dots(detections, expected_dots, labels, radius) if by_class else None
     overall = overall_with_dots(detections, expected_dots, radius) if expected_dots is not None else None
     settings = {"run": str(Path(run_dir).resolve()), "photo": str(Path(photo_path).resolve()),

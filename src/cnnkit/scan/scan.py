@@ -35,11 +35,13 @@ class ScanResult:
         return i * self.stride + self.window[0] / 2.0, j * self.stride + self.window[1] / 2.0
 
 
-def load_photo(path: str | Path, channels: int, scale: float = 1.0, region: Region | None = None) -> np.ndarray:
+def load_photo(path: str | Path, channels: int, scale: float = 1.0, region: Region | None = None,
+               grayscale_ok: bool = False) -> np.ndarray:
     """The whole photograph (or its ``region``) as (H, W, C) uint8, optionally resized by ``scale`` (to the patches'
-    pixel size)."""
+    pixel size). A grayscale photo for a colour model is refused unless ``grayscale_ok`` (then repeated to 3
+    channels, as a point detector's training does)."""
     info = probe_image(path)
-    if info.grayscale and channels == 3:
+    if info.grayscale and channels == 3 and not grayscale_ok:
         raise DataError(f"{path} is a grayscale photo, but the model was trained on colour patches: its colour "
                         "features would see nothing. Scan colour photos, or train on grayscale patches "
                         "(`channels` 1).")

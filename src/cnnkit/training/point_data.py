@@ -30,6 +30,7 @@ class DottedPhoto:
     pixels: np.ndarray  # (H, W, 3) uint8: the region
     dots: list[tuple[float, float]]  # in the region's pixels
     target: np.ndarray  # (H // cell, W // cell) float32
+    dots_path: Path
 
 
 @dataclass
@@ -75,7 +76,8 @@ def load_dotted(photo: str | Path, dots_path: str | Path, region: Region | None,
     pixels = np.asarray(load_image(photo, (info.height, info.width), 3, "bilinear"))[top:bottom, left:right]
     points = [(r, c) for _, r, c in inside]
     shape = ((bottom - top) // cell, (right - left) // cell)
-    return DottedPhoto(Path(photo), np.ascontiguousarray(pixels), points, centre_target(shape, points, cell))
+    return DottedPhoto(Path(photo), np.ascontiguousarray(pixels), points, centre_target(shape, points, cell),
+                       Path(dots_path))
 
 
 def load_patches(folder: str | Path, cell: int) -> PatchSet:
@@ -159,6 +161,7 @@ def patch_batch(patches: PatchSet, count: int, cell: int, rng: np.random.Generat
 
 def training_data(photos: list, dots: list, config: PointsConfig, cell: int) -> tuple[list[DottedPhoto],
                                                                                       PatchSet | None]:
+    photos, dots = ([x] if isinstance(x, (str, Path)) else list(x) for x in (photos, dots))  # one photo as a path
     if len(photos) != len(dots) or not photos:
         raise DataError(f"`dots` takes one CSV per photo, in the same order: {len(photos)} photo(s), {len(dots)} dots "
                         "file(s).")

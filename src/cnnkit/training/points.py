@@ -10,7 +10,6 @@ run ends with the weights an uninterrupted one gives. The record (task "points")
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,12 +23,10 @@ from cnnkit.models.points import CELL, PointNet
 from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
 from cnnkit.run.lock import locked
-from cnnkit.run.record import PointsRecord, TrainingResult
+from cnnkit.run.record import PointsRecord, TaughtPatches, TaughtPhoto, TrainingResult
 from cnnkit.training.point_data import crop_batch, patch_batch, training_data
 
 log = logging.getLogger("cnnkit")
-
-POINTS_OUTPUTS = ("config.json", "model.safetensors", "logs", "checkpoints")
 
 
 def focal_loss(logit: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -100,41 +97,44 @@ def _trainer(run: RunFolder, config: PointsConfig, progress: bool) -> tuple[L.Ca
     history = History(run.log_dir / "metrics.csv", "points", 0)
     callbacks = [history, LatestWeights(run.weights_path), EpochCheckpoint(run.last_checkpoint, 0),
                  EpochLines("train", 0, progress and not bar)]  # the history first: the checkpoint keeps its rows
-    return history, L.Trainer(max_epochs=config.epochs, accelerator=config.accelerator, devices=1, deterministic=True,
+    # deterministic where torch can be (CPU: a resumed run ends as an uninterrupted one); warn-only, since CUDA has
+    # no deterministic backward for the bilinear upsampling
+    return history, L.Trainer(max_epochs=config.epochs, accelerator=config.accelerator, devices=1,
+                     deterministic="warn",
                      enable_checkpointing=False, logger=False, enable_model_summary=False, num_sanity_val_steps=0,
                      callbacks=[*callbacks, *([stderr_progress_bar()] if bar else [])], enable_progress_bar=bar)
 
 
-def _fit(run: RunFolder, record: RunRecord, net: PointNet, ckpt_path: Path | None, progress: bool) -> TrainedRun:
-    """Train (or go on training) and write the finished record."""
+def _fit(run: RunFolder, record: RunRecord, net: PointNet, ckpt_path: Path | None, progress: bool,
+         data: tuple | None = None) -> TrainedRun:
+    """Train (or go on training: ``ckpt_path``) and write the finished record. ``data``: the photos and patches,
+    already loaded (else loaded again from the files the record names)."""
     from torch.utils.data import DataLoader
 
     config = record.points.settings
     p = record.points
-    photos, patches = training_data([x["photo"] for x in p.photos], [x["dots"] for x in p.photos], config, CELL)
+    photos, patches = data or training_data([x.photo for x in p.photos], [x.dots for x in p.photos], config, CELL)
     module = PointsModule(net, config, photos, patches, (record.preprocessing.mean, record.preprocessing.std))
     history, trainer = _trainer(run, config, progress)
-    start = time.perf_counter()
     trainer.fit(module, DataLoader(range(config.steps), batch_size=1), ckpt_path=ckpt_path)
-    result = TrainingResult(best_epoch=config.epochs - 1, epochs_run=config.epochs,
-                            train_seconds=round(time.perf_counter() - start, 2),
-                            epoch_seconds=tuple(r["seconds"] for r in history.rows))
+    seconds = tuple(r["seconds"] for r in history.rows)  # every epoch, those before a resume included
+    result = TrainingResult(best_epoch=config.epochs - 1, epochs_run=len(seconds),
+                            train_seconds=round(sum(seconds), 2), epoch_seconds=seconds)
     record = record.replace(status="finished", result=result)
     run.write_record(record)
     return TrainedRun(run.path, record)
 
 
-def _first_record(config: PointsConfig, photos, dots, loaded, patches) -> RunRecord:
+def _first_record(config: PointsConfig, loaded, patches) -> RunRecord:
     from cnnkit.data.preprocess import Preprocessing
     from cnnkit.models.pretrained import pretrained_normalization
 
     mean, std = pretrained_normalization(config.backbone)
     points = PointsRecord(
         replace(config, patches=str(Path(config.patches).resolve())) if config.patches else config,
-        tuple({"photo": str(Path(p).resolve()), "dots": str(Path(d).resolve()), "objects": len(x.dots)}
-              for p, d, x in zip(photos, dots, loaded)),
-        None if patches is None else {"folder": str(patches.folder.resolve()), "objects": int(patches.objects.sum()),
-                                      "backgrounds": int((~patches.objects).sum())}, CELL)
+        tuple(TaughtPhoto(str(x.path.resolve()), str(x.dots_path.resolve()), len(x.dots)) for x in loaded),
+        None if patches is None else TaughtPatches(str(patches.folder.resolve()), int(patches.objects.sum()),
+                                                   int((~patches.objects).sum())), CELL)
     return RunRecord(model=ModelSpec("point_detector", 1, 3, {"backbone": config.backbone}),
                      classes=(config.label,), preprocessing=Preprocessing((config.crop, config.crop), 3, mean, std),
                      task="points", points=points,
@@ -146,7 +146,7 @@ def train_points(photos: list[str | Path], dots: list[str | Path], out: str | Pa
                  progress: bool = True, overwrite: bool = False) -> TrainedRun:
     """Train a point detector on ``photos`` with their experts' ``dots`` (one CSV per photo, in order) into the run
     folder ``out``. Refuses a folder that holds a run unless ``overwrite``."""
-    from cnnkit.training.fit import _refuse_existing, _remove, check_accelerator, stopping
+    from cnnkit.training.fit import RUN_OUTPUTS, _refuse_existing, _remove, check_accelerator, stopping
 
     config = config or PointsConfig()
     run = RunFolder(out)
@@ -161,11 +161,11 @@ def train_points(photos: list[str | Path], dots: list[str | Path], out: str | Pa
              f", {int(patches.objects.sum())} object and {int((~patches.objects).sum())} background patches",
              config.epochs, config.steps)
     with locked(run.path), stopping(run):
-        if overwrite and _remove(run, POINTS_OUTPUTS):
+        if overwrite and _remove(run, RUN_OUTPUTS):  # a classifier's outputs too, when it replaces one
             log.info("Replacing the run in %s (overwrite).", run.path)
-        record = _first_record(config, photos, dots, loaded, patches)
+        record = _first_record(config, loaded, patches)
         run.write_record(record)
-        return _fit(run, record, net, None, progress)
+        return _fit(run, record, net, None, progress, (loaded, patches))
 
 
 def resume_points(run_dir: str | Path, progress: bool = True, epochs: int | None = None) -> TrainedRun:

@@ -122,7 +122,7 @@ def fake_run(out: Path, threshold: float = 0.3) -> Path:
     blob_photo(photo, seed=5)
     config = PointsConfig(threshold=threshold, crop=64, label="animal")
     loaded = [load_dotted(photo, photo.with_suffix(".csv"), None, 64, CELL)]
-    record = _first_record(config, [photo], [photo.with_suffix(".csv")], loaded, None).replace(status="finished")
+    record = _first_record(config, loaded, None).replace(status="finished")
     torch.manual_seed(0)
     out.mkdir(parents=True)
     save_weights(PointNet(pretrained=True), RunFolder(out).weights_path)  # ImageNet features, a random head
@@ -139,7 +139,7 @@ def test_the_record_of_a_point_detector_reads_back_the_same(random_run):
     record = RunFolder(random_run).read_record()
     assert record.finds_points and record.task == "points" and record.classes == ("animal",)
     assert record.points.settings == PointsConfig(threshold=0.3, crop=64, label="animal")
-    assert record.points.photos[0]["objects"] == 25 and record.points.cell == 8
+    assert record.points.photos[0].objects == 25 and record.points.cell == 8
     assert RunFolder(random_run).read_record() == record.__class__.from_dict(record.to_dict())
 
 
@@ -202,6 +202,34 @@ def test_a_point_detector_with_a_verifier_reports_per_class(random_run, tmp_path
     assert set(report) == {"pup"} and report["pup"]["dots"] == 25 and "pup -> pup" in out
 
 
+def test_a_verifier_that_keeps_the_class_leaves_a_point_detector_class_agnostic(random_run, tmp_path, capsys,
+                                                                              monkeypatch):
+    from tests.unit.scan.test_verify import FixedVerifier
+
+    monkeypatch.setattr("cnnkit.scan.photo.load_verifier", lambda run: FixedVerifier("pup", side=32))
+    photo = tmp_path / "b.png"
+    blob_photo(photo, seed=1, label="pup")
+    code, out, err = cli("scan", random_run, photo, "--dots", photo.with_suffix(".csv"), "--out", tmp_path / "s",
+                         "--threshold", "0.05", "--verify", "anything", "--verify-keeps-class", capsys=capsys)
+    assert code == 0, err
+    assert not (tmp_path / "s" / "dots.json").exists() and "all objects" in out  # no per-class rows of "animal"
+    assert json.loads((tmp_path / "s" / "counts.json").read_text()).keys() == {"animal"}
+
+
+def test_a_point_detectors_detections_in_a_region_stay_in_the_photos_pixels(random_run, tmp_path, capsys):
+    photo = tmp_path / "b.png"
+    blob_photo(photo, seed=1)
+    for name, region in (("whole", []), ("part", ["--region", "256:,128:"])):
+        code, _, err = cli("scan", random_run, photo, "--out", tmp_path / name, "--threshold", "0.05", "--precision",
+                           "32", *region, capsys=capsys)
+        assert code == 0, err
+    rows = {name: [(float(r["row"]), float(r["col"]), float(r["score"]))
+                   for r in csv.DictReader(open(tmp_path / name / "detections.csv"))] for name in ("whole", "part")}
+    inner = lambda rows: {(r, c) for r, c, _ in rows if r > 256 + 160 and c > 128 + 160}  # noqa: E731
+    assert rows["part"] and all(r >= 256 and c >= 128 for r, c, _ in rows["part"])
+    assert inner(rows["part"]) == inner(rows["whole"])  # away from the region's edge, the same peaks
+
+
 @pytest.mark.parametrize("args, words", [
     (["--stride", "16"], "--stride 16 does not apply"),
     (["--method", "sliding"], "--method 'sliding' does not apply"),
@@ -246,6 +274,7 @@ def test_serving_refuses_a_point_detector_before_it_starts(random_run):
 
 @pytest.mark.parametrize("extra, words", [
     (["--crop", "100"], "--crop a multiple of 32"),
+    (["--crop", "32"], "Expected --crop >= 64"),
     (["--label", "background"], "--label a class name"),
     (["--region", "0:100"], "smaller than a 256-pixel training crop"),
     (["--region", "600:"], "reaches past"),
@@ -256,7 +285,7 @@ def test_bad_training_input_ends_in_one_line_naming_it(tmp_path, capsys, extra, 
     blob_photo(photo)
     code, _, err = cli("points", photo, "--dots", photo.with_suffix(".csv"), "--out", tmp_path / "run", *extra,
                        capsys=capsys)
-    assert code != 0 and words in err, err
+    assert code == 1 and words in err and len(err.strip().splitlines()) == 1 and "unexpected" not in err, err
     assert not (tmp_path / "run").exists()  # nothing written
 
 
@@ -309,7 +338,7 @@ def test_a_point_detector_trained_on_one_photo_finds_the_objects_of_another(tmp_
                          "--patches", tmp_path / "patches", *small, capsys=capsys)
     assert code == 0, err
     patches = RunFolder(tmp_path / "run2").read_record().points.patches
-    assert patches["objects"] == 25 and patches["backgrounds"] == 25 and "25 object and 25 background" in out
+    assert (patches.objects, patches.backgrounds) == (25, 25) and "25 object and 25 background" in out
 
 
 @pytest.mark.slow
