@@ -17,7 +17,8 @@ def print_points_summary(trained) -> None:
     rows = [("Run folder", str(run_dir)),
             ("Detector", f"{p.settings.backbone} (ImageNet, packaged), an object-centre map every {p.cell} px"),
             ("Learned from", taught + (f" (region {p.settings.region})" if p.settings.region else "")),
-            ("Training", f"{result.epochs_run} epochs of {p.settings.steps} steps in {result.train_seconds:.0f} s"),
+            ("Training", f"{result.epochs_run} epoch{'' if result.epochs_run == 1 else 's'} of {p.settings.steps} "
+                         f"steps in {result.train_seconds:.0f} s"),
             ("Threshold", f"{p.settings.threshold:g} (`scan --choose-thresholds` on a validation region stores "
                           "another)"),
             ("Next", f"cnnkit scan {run_dir} PHOTO --out DIR [--dots CSV] [--verify CLASSIFIER_RUN]")]

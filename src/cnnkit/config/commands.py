@@ -153,7 +153,7 @@ class ScanConfig:
                             "least 2048)")
     precision: str = option("auto", "auto: bfloat16 where the CPU computes it natively (AVX512-BF16 or AMX; 2.5x "
                                     "faster on a whole sea-lion photo, probabilities within 0.03; a point "
-                                    "detector's 1.9x, within 0.06), else float32; 32: float32, exact",
+                                    "detector's about 2x, within 0.06), else float32; 32: float32, exact",
                             choices=("auto", "32", "bf16"))
     radius: float | None = option(None, "match distance for dots, in pixels (default half a patch; a point "
                                         "detector's 32)")

@@ -47,6 +47,9 @@ class PointsConfig:
         check_range(self, "lr", 0.0, 10.0, strict_low=True)
         check_range(self, "threshold", 0.0, 1.0, strict_low=True)
         check_range(self, "seed", 0, 2**32 - 1)
+        if self.epochs * self.steps < 4:
+            raise ConfigError(f"Expected at least 4 training steps in all (`epochs` x `steps`). Received: "
+                              f"epochs={self.epochs}, steps={self.steps}")
         if self.crop % 32:
             raise ConfigError(f"Expected `crop` a multiple of 32 pixels. Received: crop={self.crop}")
         if not self.label or self.label.lower().startswith("background") or any(c in self.label for c in '/\\:*?"<>|'):

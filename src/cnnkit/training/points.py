@@ -71,8 +71,9 @@ class PointsModule(L.LightningModule):
         c = self.config
         groups = [{"params": self.net.head.parameters()}, {"params": self.net.backbone_parameters()}]
         optimizer = torch.optim.AdamW(groups, lr=c.lr, weight_decay=1e-4)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[c.lr, c.lr / 5],
-                                                       total_steps=c.epochs * c.steps, pct_start=0.1)
+        total = c.epochs * c.steps  # a tenth warms up; at least 2 steps (a shorter warm-up divides by zero)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[c.lr, c.lr / 5], total_steps=total,
+                                                       pct_start=max(0.1, 2.0 / total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 

@@ -275,6 +275,7 @@ def test_serving_refuses_a_point_detector_before_it_starts(random_run):
 @pytest.mark.parametrize("extra, words", [
     (["--crop", "100"], "--crop a multiple of 32"),
     (["--crop", "32"], "Expected --crop >= 64"),
+    (["--epochs", "1", "--steps", "3"], "at least 4 training steps"),
     (["--label", "background"], "--label a class name"),
     (["--region", "0:100"], "smaller than a 256-pixel training crop"),
     (["--region", "600:"], "reaches past"),
