@@ -140,10 +140,12 @@ class ScanConfig:
     threshold: float | None = option(None, "least probability of a detection (default: the run's per-class "
                                            "thresholds when chosen with choose_thresholds, else 0.5; a point "
                                            "detector's own, 0.3)")
-    choose_thresholds: bool = option(False, "with dots: choose each class's threshold on this photo (a validation "
-                                            "region, not one you will count) and store them in the run")
+    choose_thresholds: bool = option(False, "with dots: choose each class's threshold and least distance between "
+                                            "detections on this photo (a validation region, not one you will "
+                                            "count) and store them in the run")
     min_distance: float | None = option(None, "least distance between two detections of a class, in pixels "
-                                              "(default half a patch; a point detector's 16)")
+                                              "(default: the run's per-class distances when chosen with "
+                                              "choose_thresholds, else half a patch; a point detector's 16)")
     ignore: tuple[str, ...] | None = option(None, "class not to count, repeatable (default: classes named "
                                                   "background*)", metavar="CLASS", repeat=True)
     method: str = option("dense", "dense: fully convolutional, in tiles; sliding: every window alone (reference)",

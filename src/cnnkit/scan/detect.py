@@ -19,21 +19,25 @@ class Detection:
     first_score: float | None = None
 
 
+def _per_class(value: float | dict[str, float], name: str, default: float) -> float:
+    return value.get(name, default) if isinstance(value, dict) else value
+
+
 def detect(result: ScanResult, classes: list[str], threshold: float | dict[str, float] = 0.5,
-           min_distance: float = 8.0, ignore: tuple[str, ...] = ("background",),
+           min_distance: float | dict[str, float] = 8.0, ignore: tuple[str, ...] = ("background",),
            scale: float = 1.0) -> list[Detection]:
     """Local maxima of each class's probability at least ``threshold`` (one for all, or per class), at least
-    ``min_distance`` pixels apart (of the original photo); positions in the original photo's pixels (``scale``
-    undone)."""
+    ``min_distance`` pixels apart (of the original photo; one for all, or per class: 8 for a class it lacks);
+    positions in the original photo's pixels (``scale`` undone)."""
     from skimage.feature import peak_local_max
 
-    radius = max(1, int(np.ceil(min_distance * scale / result.stride)))
     found = []
     for k, name in enumerate(classes):
         if name in ignore:
             continue
         p = result.probabilities[k]
-        least = threshold.get(name, 0.5) if isinstance(threshold, dict) else threshold
+        radius = max(1, int(np.ceil(_per_class(min_distance, name, 8.0) * scale / result.stride)))
+        least = _per_class(threshold, name, 0.5)
         # scikit-image keeps values above threshold_abs: the float just below ``least`` keeps ``p >= least``
         peaks = peak_local_max(p, min_distance=radius, threshold_abs=np.nextafter(least, -np.inf, dtype=p.dtype),
                                threshold_rel=None, exclude_border=False)
@@ -44,12 +48,13 @@ def detect(result: ScanResult, classes: list[str], threshold: float | dict[str, 
     return sorted(found, key=lambda d: (d.label, -d.score))
 
 
-def _suppress_plateaus(found: list[Detection], min_distance: float) -> list[Detection]:
-    """Equal neighbouring maxima (a flat top) count once, and maxima of one class closer than ``min_distance`` in the
-    photo's pixels (Euclidean; scikit-image spaces them on the grid) keep the higher."""
+def _suppress_plateaus(found: list[Detection], min_distance: float | dict[str, float]) -> list[Detection]:
+    """Equal neighbouring maxima (a flat top) count once, and maxima of one class closer than its ``min_distance``
+    in the photo's pixels (Euclidean; scikit-image spaces them on the grid) keep the higher."""
     kept: list[Detection] = []
     for d in sorted(found, key=lambda d: -d.score):
-        if all(k.label != d.label or (k.row - d.row) ** 2 + (k.col - d.col) ** 2 >= min_distance ** 2 for k in kept):
+        least = _per_class(min_distance, d.label, 8.0)
+        if all(k.label != d.label or (k.row - d.row) ** 2 + (k.col - d.col) ** 2 >= least ** 2 for k in kept):
             kept.append(d)
     return kept
 
@@ -103,29 +108,44 @@ def overall_with_dots(detections: list[Detection], dots: list[tuple[str, float, 
 
 
 THRESHOLD_GRID = tuple(round(0.05 * k, 2) for k in range(1, 20))
+DISTANCE_FACTORS = (1.0, 0.5, 0.75, 1.5)  # times the scan's least distance; the first wins ties
+
+
+def _best_threshold(found: list[Detection], name: str, theirs: list, classes: list[str],
+                    radius: float) -> tuple[float, float]:
+    """(F1, threshold) of ``THRESHOLD_GRID``'s best for class ``name`` (ties: the higher threshold)."""
+    best = (-1.0, 0.5)
+    for t in THRESHOLD_GRID:
+        mine = [d for d in found if d.label == name and d.score >= t]
+        r = compare_with_dots(mine, theirs, classes, radius).get(name, {})
+        p, rc = r.get("precision") or 0.0, r.get("recall") or 0.0
+        score = 2 * p * rc / (p + rc) if p + rc else 0.0
+        if score >= best[0]:
+            best = (score, t)
+    return best
 
 
 def choose_thresholds(result: ScanResult, classes: list[str], dots: list[tuple[str, float, float]],
-                      min_distance: float, radius: float, ignore: tuple[str, ...], scale: float = 1.0) -> dict:
-    """Per class with dots on this (validation) photo: the threshold of ``THRESHOLD_GRID`` with the best F1 of its
-    detections against its dots (ties: the higher threshold); classes without dots here keep 0.5. Returns
-    ``{"per_class": ..., "f1": ...}``."""
-    per_class, f1 = {}, {}
-    low = detect(result, classes, min(THRESHOLD_GRID), min_distance, ignore, scale)
+                      min_distance: float, radius: float, ignore: tuple[str, ...], scale: float = 1.0,
+                      factors: tuple[float, ...] = DISTANCE_FACTORS) -> dict:
+    """Per class with dots on this (validation) photo: the threshold of ``THRESHOLD_GRID`` and the least distance
+    between detections (``factors`` times ``min_distance``) with the best F1 of its detections against its
+    dots (ties: the higher threshold, then the earlier factor); classes without dots here keep 0.5 and
+    ``min_distance``. Returns ``{"per_class": thresholds, "min_distance": distances, "f1": ...}``."""
+    per_class, distances, f1 = {}, {}, {}
+    found = {factor: detect(result, classes, min(THRESHOLD_GRID), factor * min_distance, ignore, scale)
+             for factor in factors}
     for name in classes:
         if name in ignore:
             continue
         theirs = [d for d in dots if d[0] == name]
+        per_class[name], distances[name] = 0.5, float(min_distance)
         if not theirs:
-            per_class[name] = 0.5
             continue
-        best = (-1.0, 0.5)
-        for t in THRESHOLD_GRID:
-            mine = [d for d in low if d.label == name and d.score >= t]
-            r = compare_with_dots(mine, theirs, classes, radius).get(name, {})
-            p, rc = r.get("precision") or 0.0, r.get("recall") or 0.0
-            score = 2 * p * rc / (p + rc) if p + rc else 0.0
-            if score >= best[0]:
-                best = (score, t)
-        f1[name], per_class[name] = best
-    return {"per_class": per_class, "f1": f1}
+        best = (-1.0, 0.5, min_distance)
+        for factor in factors:
+            score, t = _best_threshold(found[factor], name, theirs, classes, radius)
+            if score > best[0]:
+                best = (score, t, factor * min_distance)
+        f1[name], per_class[name], distances[name] = best[0], best[1], round(float(best[2]), 3)
+    return {"per_class": per_class, "min_distance": distances, "f1": f1}

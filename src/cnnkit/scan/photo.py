@@ -27,28 +27,34 @@ def peak_memory_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def _thresholds(run_dir, c: ScanConfig, result, scanner: Scanner, dots, matching: tuple, dots_path) -> float | dict:
-    """One threshold asked for, else those chosen now on this photo (and stored), else the run's stored ones,
-    else the scanner's default (0.5; a point detector's own). A point detector's one class is chosen against every
-    dot, whatever its class."""
+def _thresholds(run_dir, c: ScanConfig, result, scanner: Scanner, dots, matching: tuple,
+                dots_path) -> tuple[float | dict, float | dict]:
+    """(threshold, least distance): one asked for, else those chosen now on this photo (and stored), else the run's
+    stored ones, else the scanner's defaults (0.5, or a point detector's own; ``matching``'s distance). A point
+    detector's one class is chosen against every dot, whatever its class."""
     from cnnkit.run import RunFolder
-    from cnnkit.scan.detect import choose_thresholds
+    from cnnkit.scan.detect import DISTANCE_FACTORS, choose_thresholds
 
+    min_distance, radius, ignore = matching
     if c.choose_thresholds:
         if dots is None:
             raise ConfigError("`choose_thresholds` chooses each class's threshold against the experts' dots: give "
                               "`dots` for this photo.")
         if not scanner.names_classes:
             dots = [(scanner.classes[0], row, col) for _, row, col in dots]
-        min_distance, radius, ignore = matching
-        chosen = choose_thresholds(result, scanner.classes, dots, min_distance, radius, ignore, c.scale)["per_class"]
+        asked = c.min_distance is not None  # a distance asked for is kept: thresholds alone are chosen
+        chosen = choose_thresholds(result, scanner.classes, dots, min_distance, radius, ignore, c.scale,
+                                   factors=(1.0,) if asked else DISTANCE_FACTORS)
         where = f" in region {c.region}" if c.region else ""
-        RunFolder(run_dir).store_scan_thresholds(chosen, f"chosen on {dots_path}{where}")
-        return chosen
+        distances = None if asked else chosen["min_distance"]
+        RunFolder(run_dir).store_scan_thresholds(chosen["per_class"], f"chosen on {dots_path}{where}", distances)
+        return chosen["per_class"], distances or min_distance
+    stored = RunFolder(run_dir).read_record().scan_thresholds or {}
+    if c.min_distance is None and stored.get("min_distance"):
+        min_distance = dict(stored["min_distance"])
     if c.threshold is not None:
-        return c.threshold
-    stored = RunFolder(run_dir).read_record().scan_thresholds
-    return dict(stored["per_class"]) if stored else scanner.default_threshold
+        return c.threshold, min_distance
+    return (dict(stored["per_class"]) if stored else scanner.default_threshold), min_distance
 
 
 def in_region(dots: list | None, region: Region | None) -> tuple[list | None, int | None]:
@@ -140,7 +146,8 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     window = scanner.window
     min_distance = c.min_distance if c.min_distance is not None else scanner.spacing / c.scale
     radius = c.radius if c.radius is not None else (scanner.radius or scanner.spacing) / c.scale
-    threshold = _thresholds(run_dir, c, result, scanner, expected_dots, (min_distance, radius, ignore), dots)
+    threshold, min_distance = _thresholds(run_dir, c, result, scanner, expected_dots, (min_distance, radius, ignore),
+                                          dots)
     detections = detect(result, classes, threshold, min_distance, ignore, c.scale)
     detections, verification, labels = _verified(c, verifier, photo_path, photo, scanner.channels, detections,
                                                  classes)

@@ -186,14 +186,36 @@ def test_per_class_thresholds_are_chosen_on_a_validation_photo_and_used_after(ae
     stored = RunFolder(run).read_record().scan_thresholds
     assert set(stored["per_class"]) == {"boat", "car", "tree"} and "scene_0-dots.csv" in stored["source"]
     assert all(0 < t < 1 for t in stored["per_class"].values())
+    assert set(stored["min_distance"]) == {"boat", "car", "tree"}  # a least distance per class, chosen with them
     # counting another photo uses them, and its own dots change nothing in the run
     assert main(["scan", str(run), str(scenes / "scene_1.png"), "--out", str(tmp_path / "count"), "--dots",
                  str(scenes / "scene_1-dots.csv")]) == 0
     assert json.loads((tmp_path / "count" / "scan.json").read_text())["threshold"] == stored["per_class"]
+    assert json.loads((tmp_path / "count" / "scan.json").read_text())["min_distance"] == stored["min_distance"]
     assert RunFolder(run).read_record().scan_thresholds == stored
     assert main(["scan", str(run), str(scenes / "scene_1.png"), "--out", str(tmp_path / "count"), "--threshold",
                  "0.9"]) == 0
     assert json.loads((tmp_path / "count" / "scan.json").read_text())["threshold"] == 0.9
+
+
+def test_each_class_gets_the_least_distance_and_threshold_that_fit_its_validation_dots():
+    from cnnkit.scan.detect import choose_thresholds, detect
+    from cnnkit.scan.scan import ScanResult
+
+    p = np.zeros((2, 60, 60), np.float32)
+    dots = []
+    for k in range(4):  # class "pair": objects in pairs 5 px apart; class "single": one object with a weaker echo
+        r, c = 10 + 12 * k, 10
+        p[0, r, c], p[0, r, c + 5] = 0.9, 0.8
+        dots += [("pair", r + 0.5, c + 0.5), ("pair", r + 0.5, c + 5.5)]
+        p[1, r, 40], p[1, r, 46] = 0.9, 0.6
+        dots.append(("single", r + 0.5, 40.5))
+    result = ScanResult(p, 1, (1, 1), 0.0, True, "dense")
+    chosen = choose_thresholds(result, ["pair", "single"], dots, 8.0, 2.0, ())
+    assert chosen["min_distance"] == {"pair": 4.0, "single": 8.0}  # 0.5 x 8 separates the pairs; 8 drops the echo
+    found = detect(result, ["pair", "single"], chosen["per_class"], chosen["min_distance"], ())
+    assert sum(d.label == "pair" for d in found) == 8 and sum(d.label == "single" for d in found) == 4
+    assert sum(d.label == "pair" for d in detect(result, ["pair", "single"], 0.5, 8.0, ())) == 4  # one distance
 
 
 def test_a_heatmap_carries_its_class_name_and_colour_scale():
