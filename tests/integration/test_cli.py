@@ -215,6 +215,7 @@ def test_presplit_without_test_folder_says_there_is_no_test_split(tmp_path, caps
     assert code == 0 and "n=10" in out
 
 
+@pytest.mark.slow  # 3 s: the quick suite keeps other augmentation tests
 def test_augmented_training_records_what_it_did_and_tta_is_reported(tmp_path, capsys):
     data = write_image_folder(tmp_path / "d", ["left", "right", "top"], 6)
     write_image_folder(tmp_path / "d", ["top"], 30, seed=4)  # top: 30 images, the others 6

@@ -125,8 +125,8 @@ def test_a_fine_tune_killed_in_its_second_phase_resumes_in_that_phase(tmp_path):
     assert history(whole) == history(killed)
 
 
-@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143),
-                                            pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)])
+@pytest.mark.slow  # 6 s each, a subprocess training: the quick suite was at its 2-minute limit
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_ends_training_with_a_message_a_status_and_a_checkpoint(data, tmp_path, signum, status):
     run = tmp_path / "run"
     process = start(*train_args(data, run, "--epochs", "400"))

@@ -159,6 +159,7 @@ def packaged_backbone() -> dict[str, torch.Tensor]:
     return model.backbone.state_dict()
 
 
+@pytest.mark.slow  # 3 s: the quick suite keeps the fine-tuning test
 def test_transfer_freezes_the_backbone_and_caches_features(small_rgb, tmp_path, monkeypatch):
     from cnnkit.evaluation.evaluate import evaluate_run
     from cnnkit.training.fit import train
