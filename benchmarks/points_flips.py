@@ -1,6 +1,7 @@
 """Would averaging the centre map over mirror images steady the point detector? The runs of ``sealion_points.py``,
 each held-out half scanned as it is and mirrored left-right, top-bottom and both (the maps mirrored back and
-averaged), then the same threshold sweep and matching as ``sealion_points.py``.
+averaged), then the same threshold sweep and matching as ``sealion_points.py``; and the runs' plain maps averaged
+(two seeds: an ensemble).
 
     python benchmarks/points_flips.py --data ../shared/data/sealions --runs /tmp/cnnkit-points
 
@@ -47,15 +48,20 @@ def main() -> None:
         region = parse_region(HALVES[test])
         photo = load_photo(photo_path, 3, region=region)
         inside = region.local(dots)[1]
+        plain = []
         for run in sorted((args.runs / f"fold-{train}").glob("points*/run")):
             net, record = load_point_detector(run)
             cell = record.points.cell
             with torch.no_grad():
                 maps = [centre_map(net, record, np.ascontiguousarray(photo[::a, ::b]), progress=False)[::a, ::b]
                         for a, b in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+            plain.append(maps[0])
             for name, heat in (("plain", maps[0]), ("mirrors averaged", np.mean(maps, axis=0))):
                 print(f"| learn {train} | {run.parent.name} | {name} | " + " | ".join(sweep(heat, inside, cell)) + " |",
                       flush=True)
+        if len(plain) > 1:  # the runs of several seeds, their plain maps averaged
+            print(f"| learn {train} | all {len(plain)} runs | averaged | " + " | ".join(sweep(np.mean(plain, axis=0),
+                                                                                       inside, 8)) + " |")
 
 
 if __name__ == "__main__":
