@@ -58,12 +58,14 @@ def sweep(folder: Path, dots: Path, region: str) -> dict:
     from cnnkit.scan.scan import ScanResult
 
     summary = json.loads((folder / "scan.json").read_text())
+    spacing = summary["min_distance"]  # per class (one here) when the run stores chosen distances
+    spacing = next(iter(spacing.values())) if isinstance(spacing, dict) else spacing
     heat = np.load(next(folder.glob("heatmap_*.npy")))
     result = ScanResult(heat[None], summary["stride"], tuple(summary["window"]), 0.0, False, "points")
     inside = parse_region(region).local(read_dots(dots))[1]
     rows = {}
     for t in (0.1, 0.2, 0.3, 0.4, 0.5):
-        found = detect(result, ["object"], t, summary["min_distance"], ())
+        found = detect(result, ["object"], t, spacing, ())
         o = overall_with_dots(found, inside, 48.0)
         rows[t] = (o["detected"], o["dots"], o["precision"], o["recall"])
     return rows

@@ -142,7 +142,8 @@ class ScanConfig:
                                            "detector's own, 0.3)")
     choose_thresholds: bool = option(False, "with dots: choose each class's threshold and least distance between "
                                             "detections on this photo (a validation region, not one you will "
-                                            "count) and store them in the run")
+                                            "count) and store them in the run; with min_distance, thresholds only "
+                                            "(that distance is stored for every class)")
     min_distance: float | None = option(None, "least distance between two detections of a class, in pixels "
                                               "(default: the run's per-class distances when chosen with "
                                               "choose_thresholds, else half a patch; a point detector's 16)")

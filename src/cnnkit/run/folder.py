@@ -133,14 +133,15 @@ class RunFolder:
         write_json(self.config_path, record.replace(record_version=RECORD_VERSION, cnnkit_version=__version__).to_dict())
 
     def store_scan_thresholds(self, per_class: dict[str, float], source: str,
-                              min_distance: dict[str, float] | None = None) -> RunRecord:
-        """Store each class's detection threshold (and least distance between detections) for scanning, chosen on a
-        validation photo; ``scan`` uses them from then on unless given one threshold (one distance)."""
+                              distance_factors: dict[str, float] | None = None) -> RunRecord:
+        """Store each class's detection threshold (and least distance between detections, as a factor of the scan's
+        default) for scanning, chosen on a validation photo; ``scan`` uses them from then on unless given one
+        threshold (one distance)."""
         from cnnkit.run.lock import locked
 
         chosen = {"per_class": dict(per_class), "source": source}
-        if min_distance is not None:
-            chosen["min_distance"] = dict(min_distance)
+        if distance_factors is not None:
+            chosen["distance_factors"] = dict(distance_factors)
         with locked(self.path):
             record = self.read_record().replace(scan_thresholds=chosen)
             self.write_record(record)

@@ -202,8 +202,8 @@ class RunRecord:
     result: TrainingResult | None = None
     decision: Decision | None = None
     recipe: dict | None = None  # --auto: the budget, every candidate's validation scores, the kept one
-    scan_thresholds: dict | None = None  # scan: {"per_class": {class: threshold}, "min_distance": {class: pixels},
-    #                                        "source": the validation photo}
+    scan_thresholds: dict | None = None  # scan: {"per_class": {class: threshold}, "distance_factors": {class: times
+    #                                        the default least distance}, "source": the validation photo}
     multi_label: bool = False  # any number of the classes per image: sigmoid outputs, binary cross-entropy
     label_thresholds: dict | None = None  # multi-label: {"per_class": {class: threshold}, "source": how chosen}
     task: str = "classify"  # or "reconstruct": an autoencoder, trained without labels

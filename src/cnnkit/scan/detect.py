@@ -147,5 +147,5 @@ def choose_thresholds(result: ScanResult, classes: list[str], dots: list[tuple[s
             score, t = _best_threshold(found[factor], name, theirs, classes, radius)
             if score > best[0]:
                 best = (score, t, factor * min_distance)
-        f1[name], per_class[name], distances[name] = best[0], best[1], round(float(best[2]), 3)
+        f1[name], per_class[name], distances[name] = best[0], best[1], float(best[2])
     return {"per_class": per_class, "min_distance": distances, "f1": f1}

@@ -29,29 +29,31 @@ def peak_memory_mb() -> float:
 
 def _thresholds(run_dir, c: ScanConfig, result, scanner: Scanner, dots, matching: tuple,
                 dots_path) -> tuple[float | dict, float | dict]:
-    """(threshold, least distance): one asked for, else those chosen now on this photo (and stored), else the run's
-    stored ones, else the scanner's defaults (0.5, or a point detector's own; ``matching``'s distance). A point
-    detector's one class is chosen against every dot, whatever its class."""
+    """(threshold, least distance in the photo's pixels): one asked for, else those chosen now on this photo (and
+    stored), else the run's stored ones, else the scanner's defaults (0.5, or a point detector's own; ``matching``'s
+    distance). Distances are stored as factors of the default (half a patch at the scan's ``scale``), so that a scan
+    at another scale keeps them. A point detector's one class is chosen against every dot, whatever its class."""
     from cnnkit.run import RunFolder
     from cnnkit.scan.detect import DISTANCE_FACTORS, choose_thresholds
 
     min_distance, radius, ignore = matching
+    default = scanner.spacing / c.scale
     if c.choose_thresholds:
         if dots is None:
             raise ConfigError("`choose_thresholds` chooses each class's threshold against the experts' dots: give "
                               "`dots` for this photo.")
         if not scanner.names_classes:
             dots = [(scanner.classes[0], row, col) for _, row, col in dots]
-        asked = c.min_distance is not None  # a distance asked for is kept: thresholds alone are chosen
+        asked = c.min_distance is not None  # a distance asked for is kept for every class: thresholds are chosen
         chosen = choose_thresholds(result, scanner.classes, dots, min_distance, radius, ignore, c.scale,
                                    factors=(1.0,) if asked else DISTANCE_FACTORS)
         where = f" in region {c.region}" if c.region else ""
-        distances = None if asked else chosen["min_distance"]
-        RunFolder(run_dir).store_scan_thresholds(chosen["per_class"], f"chosen on {dots_path}{where}", distances)
-        return chosen["per_class"], distances or min_distance
+        factors = {name: round(d / default, 4) for name, d in chosen["min_distance"].items()}
+        RunFolder(run_dir).store_scan_thresholds(chosen["per_class"], f"chosen on {dots_path}{where}", factors)
+        return chosen["per_class"], chosen["min_distance"]
     stored = RunFolder(run_dir).read_record().scan_thresholds or {}
-    if c.min_distance is None and stored.get("min_distance"):
-        min_distance = dict(stored["min_distance"])
+    if c.min_distance is None and stored.get("distance_factors"):  # every class: one stored without, the default
+        min_distance = {name: stored["distance_factors"].get(name, 1.0) * default for name in scanner.classes}
     if c.threshold is not None:
         return c.threshold, min_distance
     return (dict(stored["per_class"]) if stored else scanner.default_threshold), min_distance

@@ -186,12 +186,22 @@ def test_per_class_thresholds_are_chosen_on_a_validation_photo_and_used_after(ae
     stored = RunFolder(run).read_record().scan_thresholds
     assert set(stored["per_class"]) == {"boat", "car", "tree"} and "scene_0-dots.csv" in stored["source"]
     assert all(0 < t < 1 for t in stored["per_class"].values())
-    assert set(stored["min_distance"]) == {"boat", "car", "tree"}  # a least distance per class, chosen with them
+    factors = stored["distance_factors"]  # a least distance per class, chosen with them, as a factor of the default
+    assert set(factors) == {"boat", "car", "tree"} and set(factors.values()) <= {0.5, 0.75, 1.0, 1.5}
     # counting another photo uses them, and its own dots change nothing in the run
     assert main(["scan", str(run), str(scenes / "scene_1.png"), "--out", str(tmp_path / "count"), "--dots",
                  str(scenes / "scene_1-dots.csv")]) == 0
     assert json.loads((tmp_path / "count" / "scan.json").read_text())["threshold"] == stored["per_class"]
-    assert json.loads((tmp_path / "count" / "scan.json").read_text())["min_distance"] == stored["min_distance"]
+    validation = json.loads((tmp_path / "validation" / "scan.json").read_text())
+    half_patch = min(validation["window"]) / 2.0
+    used = json.loads((tmp_path / "count" / "scan.json").read_text())["min_distance"]
+    expected = {name: factors.get(name, 1.0) * half_patch for name in used}  # background: the default
+    assert set(used) == {"background", "boat", "car", "tree"} and used == expected
+    assert {name: validation["min_distance"][name] for name in factors} == {name: used[name] for name in factors}
+    assert main(["scan", str(run), str(scenes / "scene_1.png"), "--out", str(tmp_path / "half"), "--scale",
+                 "0.5"]) == 0  # at another scale the factors hold: distances in the photo's pixels double
+    half = json.loads((tmp_path / "half" / "scan.json").read_text())["min_distance"]
+    assert half == {name: 2 * d for name, d in expected.items()}
     assert RunFolder(run).read_record().scan_thresholds == stored
     assert main(["scan", str(run), str(scenes / "scene_1.png"), "--out", str(tmp_path / "count"), "--threshold",
                  "0.9"]) == 0
@@ -212,7 +222,7 @@ def test_each_class_gets_the_least_distance_and_threshold_that_fit_its_validatio
         dots.append(("single", r + 0.5, 40.5))
     result = ScanResult(p, 1, (1, 1), 0.0, True, "dense")
     chosen = choose_thresholds(result, ["pair", "single"], dots, 8.0, 2.0, ())
-    assert chosen["min_distance"] == {"pair": 4.0, "single": 8.0}  # 0.5 x 8 separates the pairs; 8 drops the echo
+    assert chosen["min_distance"] == {"pair": 4.0, "single": 8.0}  # 0.5 x 8 separates the pairs; ties keep 8
     found = detect(result, ["pair", "single"], chosen["per_class"], chosen["min_distance"], ())
     assert sum(d.label == "pair" for d in found) == 8 and sum(d.label == "single" for d in found) == 4
     assert sum(d.label == "pair" for d in detect(result, ["pair", "single"], 0.5, 8.0, ())) == 4  # one distance
