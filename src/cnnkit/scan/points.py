@@ -15,7 +15,7 @@ from cnnkit.errors import ConfigError, check_choice
 from cnnkit.models.precision import bf16_supported
 from cnnkit.progress import Progress
 from cnnkit.run import RunFolder, RunRecord
-from cnnkit.scan.scan import ScanResult
+from cnnkit.scan.scan import ScanResult, _to_input
 
 MARGIN = 128  # context each side of a tile (pixels, a multiple of 32 so that the tiles' cells are the photo's)
 TILE = 2048  # least tile side for a point detector: its margins cost less on larger tiles
@@ -34,10 +34,7 @@ def load_point_detector(run_dir: str | Path) -> tuple[torch.nn.Module, RunRecord
 
 
 def _input(tile: np.ndarray, record: RunRecord) -> torch.Tensor:
-    pre = record.preprocessing
-    x = torch.from_numpy(np.ascontiguousarray(tile)).permute(2, 0, 1)[None].float() / 255.0
-    x = (x - torch.tensor(pre.mean).view(1, 3, 1, 1)) / torch.tensor(pre.std).view(1, 3, 1, 1)
-    return x.contiguous(memory_format=torch.channels_last)
+    return _to_input(tile, record.preprocessing).contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()

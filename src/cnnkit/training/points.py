@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from cnnkit.config import PointsConfig
+from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.errors import ConfigError, RunError
 from cnnkit.models.points import CELL, PointNet
 from cnnkit.options import with_options
@@ -42,16 +43,14 @@ def focal_loss(logit: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | N
 class PointsModule(L.LightningModule):
     """One step: a batch of crops (and of patches) drawn from a generator seeded by (seed, step)."""
 
-    def __init__(self, net: PointNet, config: PointsConfig, photos: list, patches, normalization: tuple):
+    def __init__(self, net: PointNet, config: PointsConfig, photos: list, patches, preprocessing: Preprocessing):
         super().__init__()
         self.net, self.config, self.photos, self.patches = net, config, photos, patches
-        mean, std = normalization
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.preprocessing = preprocessing
 
     def _loss(self, images: np.ndarray, targets: np.ndarray, masks: np.ndarray | None = None) -> torch.Tensor:
         x = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-        logits = self.net((x - self.mean) / self.std)
+        logits = self.net(normalize(x, self.preprocessing))
         mask = None if masks is None else torch.from_numpy(masks).to(self.device)[:, None]
         return focal_loss(logits, torch.from_numpy(targets).to(self.device)[:, None], mask)
 
@@ -115,7 +114,7 @@ def _fit(run: RunFolder, record: RunRecord, net: PointNet, ckpt_path: Path | Non
     config = record.points.settings
     p = record.points
     photos, patches = data or training_data([x.photo for x in p.photos], [x.dots for x in p.photos], config, CELL)
-    module = PointsModule(net, config, photos, patches, (record.preprocessing.mean, record.preprocessing.std))
+    module = PointsModule(net, config, photos, patches, record.preprocessing)
     history, trainer = _trainer(run, config, progress)
     trainer.fit(module, DataLoader(range(config.steps), batch_size=1), ckpt_path=ckpt_path)
     seconds = tuple(r["seconds"] for r in history.rows)  # every epoch, those before a resume included
@@ -127,7 +126,6 @@ def _fit(run: RunFolder, record: RunRecord, net: PointNet, ckpt_path: Path | Non
 
 
 def _first_record(config: PointsConfig, loaded, patches) -> RunRecord:
-    from cnnkit.data.preprocess import Preprocessing
     from cnnkit.models.pretrained import pretrained_normalization
 
     mean, std = pretrained_normalization(config.backbone)
