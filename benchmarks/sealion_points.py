@@ -11,7 +11,12 @@ Per fold and seed:
 
 Every setting is the default (6 epochs of 100 steps, 8 crops of 256 px and 8 published patches per step, threshold
 0.3), fixed before any count was seen; ``--radius 48`` is the match distance of every other sea-lion measurement
-(half the 96 px patch). ``--without-patches`` also trains without the published patches.
+(half the 96 px patch). ``--variants`` chooses what the detectors learn from besides the crops (``points+patches``, the
+default: the published patches; ``points``: nothing; ``own``: also the half's ``cnnkit patches`` folder, 96 px, 60
+random backgrounds; ``mined``: that folder with 60 hard negatives mined on the half by the ``points+patches`` run,
+round 2 of the README's train, mine, retrain):
+
+    python benchmarks/sealion_points.py --variants points+patches own mined --seeds 0 1
 
 With ``--verifiers DIR`` (the ``--out`` of ``sealion_counts.py --verify --verifier-size 96 --verifier-strategy
 finetune``), each scan is also verified by that fold's verifier (``DIR/fold-TRAIN/run-verify96-finetune``: Lite0
@@ -71,10 +76,30 @@ def sweep(folder: Path, dots: Path, region: str) -> dict:
     return rows
 
 
-def fold(args, train: str, test: str, seed: int, patches: bool) -> dict:
+VARIANTS = ("points+patches", "points", "own", "mined")  # what each detector learns from besides the crops
+
+
+def patch_folder(args, photo: Path, dots: Path, train: str, folder: Path, *mining) -> Path:
+    """``cnnkit patches`` of the training half (96 px, 60 random backgrounds, as many mined with ``mining``)."""
+    out = folder / "patches"
+    if not (out / "manifest.csv").exists():
+        run("patches", photo, "--dots", dots, "--region", HALVES[train], "--size", "96", "--backgrounds", "60",
+            "--out", out, "--overwrite", *(["--hard-negatives", *mining] if mining else []))
+    return out
+
+
+def fold(args, train: str, test: str, seed: int, variant: str) -> dict:
+    """One detector: ``points`` learns from the half's crops alone, ``points+patches`` also from the published
+    patches, ``own`` also from the half's own ``cnnkit patches`` folder, ``mined`` from that folder with the hard
+    negatives the ``points+patches`` run of the same seed mines on the half (round 2 of train, mine, retrain)."""
     photo, dots = args.data / "scenes" / "5.jpg", args.data / "scenes" / "5-dots.csv"
-    folder = args.out / f"fold-{train}" / f"points{'+patches' if patches else ''}-seed{seed}"
-    extra = ["--patches", args.data / "patches" / "train"] if patches else []
+    folder = args.out / f"fold-{train}" / f"{variant}-seed{seed}"
+    extra = [] if variant == "points" else ["--patches", args.data / "patches" / "train"]
+    if variant == "own":
+        extra += ["--patches", patch_folder(args, photo, dots, train, folder)]
+    if variant == "mined":
+        first = args.out / f"fold-{train}" / f"points+patches-seed{seed}" / "run"
+        extra += ["--patches", patch_folder(args, photo, dots, train, folder, first)]
     seconds = None
     record = folder / "run" / "config.json"
     if not record.exists() or json.loads(record.read_text())["status"] != "finished":
@@ -105,14 +130,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-points"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--verifiers", type=Path, help="sealion_counts.py's --out, with its verifier runs")
-    parser.add_argument("--without-patches", action="store_true", help="also train without patches/train")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=["points+patches"],
+                        help="mined: round 2, with the hard negatives of points+patches (run it first)")
     args = parser.parse_args()
     results = {}
     for train, test in (("top", "bottom"), ("bottom", "top")):
         for seed in args.seeds:
-            for patches in ((True, False) if args.without_patches else (True,)):
-                name = f"{'points+patches' if patches else 'points'}, seed {seed}"
-                results.setdefault(f"learn {train}, count {test}", {})[name] = fold(args, train, test, seed, patches)
+            for variant in args.variants:
+                name = f"{variant}, seed {seed}"
+                results.setdefault(f"learn {train}, count {test}", {})[name] = fold(args, train, test, seed, variant)
                 print(f"learn {train}: {name} done", file=sys.stderr, flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))

@@ -13,7 +13,8 @@ def print_points_summary(trained) -> None:
     p, result = record.points, record.result
     taught = ", ".join(f"{x.photo} ({x.objects} dots)" for x in p.photos)
     if p.patches:
-        taught += f"; {p.patches.objects} object and {p.patches.backgrounds} background patches"
+        taught += (f"; {sum(x.objects for x in p.patches)} object and {sum(x.backgrounds for x in p.patches)} "
+                   f"background patches" + (f" from {len(p.patches)} folders" if len(p.patches) > 1 else ""))
     rows = [("Run folder", str(run_dir)),
             ("Detector", f"{p.settings.backbone} (ImageNet, packaged), an object-centre map every {p.cell} px"),
             ("Learned from", taught + (f" (region {p.settings.region})" if p.settings.region else "")),

@@ -67,7 +67,17 @@ def cmd_patches(args: argparse.Namespace) -> None:
                           hard_negatives=args.hard_negatives or ())
     print(f"Patches in {args.out} (manifest.csv says where each came from): "
           + ", ".join(f"{c} {n}" for c, n in sorted(counts.items())))
-    print(f"Next: cnnkit train {args.out} --model patch_cnn  (or a pretrained backbone)")
+    if any(_finds_points(run) for run in args.hard_negatives or ()):
+        print(f"Next: cnnkit points PHOTO... --dots CSV... --patches {args.out} --out RUN  (a point detector that "
+              "learns from them)")
+    else:
+        print(f"Next: cnnkit train {args.out} --model patch_cnn  (or a pretrained backbone)")
+
+
+def _finds_points(run_dir: str) -> bool:
+    from cnnkit.run import RunFolder
+
+    return RunFolder(run_dir).read_record().finds_points
 
 
 def register(sub) -> None:
@@ -81,7 +91,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="the folder to write (class folders and manifest.csv)")
     p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
     p.add_argument("--hard-negatives", nargs="+", metavar="RUN", help="add each run's most confident false "
-                   "detections (far from every dot) as background patches: train, mine, retrain")
+                   "detections (far from every dot) as background patches: train, mine, retrain (a patch "
+                   "classifier's, or a point detector's: `cnnkit points --patches` learns from them)")
     add_options(p, PatchConfig, grouped=False)
     p.set_defaults(func=cmd_patches)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from cnnkit.config.commands import check_region, region_option
 from cnnkit.config.parse import Region
@@ -24,10 +25,11 @@ class PointsConfig:
     batch_size: int = option(8, "crops per step (and as many patches with `patches`)")
     crop: int = option(256, "side of the training crops in pixels, a multiple of 32", metavar="PIXELS")
     lr: float = option(1e-3, "the head's peak learning rate (one-cycle schedule); the backbone's is a fifth")
-    patches: str | None = option(None, "also learn from a folder of class folders of patches at the photos' scale "
-                                       "(`cnnkit patches` output, or other photos' patches): an object's patch "
-                                       "teaches its centre, a background* folder's patch background everywhere",
-                                 metavar="DIR")
+    patches: tuple[str, ...] | None = option(None, "also learn from a folder of class folders of patches at the "
+                                                   "photos' scale (`cnnkit patches` output, its mined hard "
+                                                   "negatives, other photos' patches), repeatable: an object's "
+                                                   "patch teaches its centre, a background* folder's patch "
+                                                   "background everywhere", metavar="DIR", repeat=True)
     threshold: float = option(0.3, "the detection threshold `scan` uses unless given one or told to choose",
                               metavar="T")
     label: str = option("object", "the detections' class name (`scan --verify` names them with a classifier)",
@@ -38,6 +40,10 @@ class PointsConfig:
                                           "teach")
 
     def __post_init__(self) -> None:
+        if isinstance(self.patches, (str, Path)):  # one folder (a record written before several were taken)
+            object.__setattr__(self, "patches", (str(self.patches),))
+        elif self.patches is not None:
+            object.__setattr__(self, "patches", tuple(str(p) for p in self.patches) or None)
         check_declared(self)
         check_region(self)
         check_range(self, "epochs", 1, 10000)
@@ -58,7 +64,8 @@ class PointsConfig:
     def to_dict(self) -> dict:
         from dataclasses import asdict
 
-        return {**asdict(self), "region": None if self.region is None else str(self.region)}
+        return {**asdict(self), "patches": None if self.patches is None else list(self.patches),
+                "region": None if self.region is None else str(self.region)}
 
     @classmethod
     def from_dict(cls, data: dict) -> PointsConfig:

@@ -1,9 +1,10 @@
 """Hard negatives: a run's most confident false detections on a dotted photo, as background patches.
 
-The run scans the whole photo (fully convolutional, as ``cnnkit scan``); every local maximum of an object class's
-probability whose centre lies at least the radius from every dot is a false detection; the highest-scoring ones, at
-least a patch side apart, become background windows (kind "hard negative" in the manifest). Train, mine, retrain: each
-round's run finds the windows the previous background patches did not teach it."""
+The run scans the whole photo (fully convolutional, as ``cnnkit scan``; a point detector reads its centre map);
+every local maximum of an object class's probability whose centre lies at least the radius from every dot is a false
+detection; the highest-scoring ones, at least a patch side apart, become background windows (kind "hard negative" in
+the manifest). Train, mine, retrain: each round's run finds the windows the previous background patches did not
+teach it."""
 
 from __future__ import annotations
 
@@ -16,25 +17,40 @@ from cnnkit.errors import ConfigError
 from cnnkit.patches.cut import Patch
 
 
-def false_detections(run_dir: str | Path, photo_path: Path, dots, config: PatchConfig, count: int,
-                     taken: list[Patch] | tuple = ()) -> list[Patch]:
-    """Up to ``count`` windows the run calls an object (any class not named background*) far from every dot and at
-    least a patch side from the ``taken`` windows (those an earlier run mined: two runs often share a false
-    detection, and a copy teaches nothing new); with ``config.region`` only that part of the photo is scanned, and
-    ``dots``, ``taken`` and the windows are in its pixels."""
+def _scores(run_dir: str | Path, photo_path: Path, config: PatchConfig):
+    """(the run's scan of the photo or its region, its classes, the classes not counted, the scale it read at).
+    A patch classifier reads the photo resized so that ``config.size`` becomes its input size; a point detector
+    reads it at its own pixels (as it was trained: patches for it are cut at the photo's scale)."""
     from cnnkit.inference import NetworkPredictor, Predictor
-    from cnnkit.scan.detect import detect
+    from cnnkit.run import RunFolder
     from cnnkit.scan.scan import load_photo, scan
 
+    if RunFolder(run_dir).read_record().finds_points:
+        from cnnkit.scan.points import load_point_detector, point_scan
+
+        net, record = load_point_detector(run_dir)
+        photo = load_photo(photo_path, 3, 1.0, config.region, grayscale_ok=True)
+        return point_scan(net, record, photo, None, "dense", 0, "32"), list(record.classes), (), 1.0
     predictor = Predictor.load(run_dir, backend="torch")
     if not isinstance(predictor, NetworkPredictor):
-        raise ConfigError(f"{run_dir} is a baseline run; mining hard negatives needs a CNN patch classifier that can "
-                          "scan a photo.")
+        raise ConfigError(f"{run_dir} is a baseline run; mining hard negatives needs a CNN patch classifier or a "
+                          "point detector that can scan a photo.")
     classes = predictor.classes
     ignore = tuple(c for c in classes if c.lower().startswith("background") or c == config.background_class)
     scale = predictor.preprocessing.image_size[0] / config.size  # the photo as the run saw its training patches
     photo = load_photo(photo_path, predictor.preprocessing.channels, scale, config.region)
-    result = scan(predictor.model, predictor.preprocessing, photo, None, "dense", 512)
+    return scan(predictor.model, predictor.preprocessing, photo, None, "dense", 512), classes, ignore, scale
+
+
+def false_detections(run_dir: str | Path, photo_path: Path, dots, config: PatchConfig, count: int,
+                     taken: list[Patch] | tuple = ()) -> list[Patch]:
+    """Up to ``count`` windows the run calls an object (a patch classifier's class not named background*, a point
+    detector's centre) far from every dot and at least a patch side from the ``taken`` windows (those an earlier
+    run mined: two runs often share a false detection, and a copy teaches nothing new); with ``config.region`` only
+    that part of the photo is scanned, and ``dots``, ``taken`` and the windows are in its pixels."""
+    from cnnkit.scan.detect import detect
+
+    result, classes, ignore, scale = _scores(run_dir, photo_path, config)
     radius = config.radius if config.radius is not None else float(config.size)
     found = detect(result, classes, threshold=0.0, min_distance=config.size, ignore=ignore, scale=scale)
     points = np.array([(r, c) for _, r, c in dots], dtype=np.float64).reshape(-1, 2)

@@ -146,7 +146,7 @@ class TaughtPhoto:
 
 @dataclass(frozen=True)
 class TaughtPatches:
-    """The patch folder a point detector also learned from: its object and background patches."""
+    """A patch folder a point detector also learned from: its object and background patches."""
 
     folder: str
     objects: int
@@ -159,19 +159,25 @@ class PointsRecord:
 
     settings: PointsConfig
     photos: tuple[TaughtPhoto, ...]
-    patches: TaughtPatches | None = None  # with `patches`
+    patches: tuple[TaughtPatches, ...] = ()  # one per folder of `patches`
     cell: int = 8
 
     def to_dict(self) -> dict:
         return {"settings": self.settings.to_dict(), "photos": [asdict(p) for p in self.photos],
-                "patches": asdict(self.patches) if self.patches else None, "cell": self.cell}
+                "patches": [asdict(p) for p in self.patches], "cell": self.cell}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> PointsRecord | None:
         if data is None:
             return None
         return cls(PointsConfig.from_dict(data["settings"]), tuple(_build(TaughtPhoto, p) for p in data["photos"]),
-                   _build(TaughtPatches, data.get("patches")), int(data.get("cell", 8)))
+                   _taught_patches(data.get("patches")), int(data.get("cell", 8)))
+
+
+def _taught_patches(data: list | dict | None) -> tuple[TaughtPatches, ...]:
+    """The patch folders of a record (one object, or none, when written before several were taken)."""
+    items = [] if data is None else [data] if isinstance(data, dict) else data
+    return tuple(_build(TaughtPatches, p) for p in items)
 
 
 @dataclass(frozen=True)

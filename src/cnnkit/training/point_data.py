@@ -37,7 +37,13 @@ class DottedPhoto:
 class PatchSet:
     pixels: np.ndarray  # (N, S, S, 3) uint8
     objects: np.ndarray  # (N,) bool: an object's patch (else background)
-    folder: Path
+    folders: tuple[Path, ...]  # the folders they came from
+    source: np.ndarray  # (N,) int: each patch's folder (an index into ``folders``)
+
+    def counts(self) -> list[tuple[Path, int, int]]:
+        """(folder, object patches, background patches) for each folder."""
+        return [(folder, int(self.objects[self.source == k].sum()), int((~self.objects[self.source == k]).sum()))
+                for k, folder in enumerate(self.folders)]
 
 
 def centre_target(shape: tuple[int, int], dots: list[tuple[float, float]], cell: int) -> np.ndarray:
@@ -80,13 +86,10 @@ def load_dotted(photo: str | Path, dots_path: str | Path, region: Region | None,
                        Path(dots_path))
 
 
-def load_patches(folder: str | Path, cell: int) -> PatchSet:
-    """Every image of ``folder``'s class folders: background* folders hold background, the others objects. All
-    patches must have one square size of at least 5 cells."""
-    from cnnkit.data.decode import load_image, probe_image
+def _patch_files(folder: Path) -> list[tuple[Path, bool]]:
+    """(image, is an object's patch) for every image of ``folder``'s class folders (background* hold background)."""
     from cnnkit.data.files import is_image_file
 
-    folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"`patches` folder {folder} does not exist.")
     files = [(p, not d.name.lower().startswith("background")) for d in sorted(folder.iterdir())
@@ -94,19 +97,29 @@ def load_patches(folder: str | Path, cell: int) -> PatchSet:
     if not files:
         raise DataError(f"`patches` folder {folder} has no class folders of images (background* folders hold "
                         "background patches, the others objects).")
+    return files
+
+
+def load_patches(folders: str | Path | list, cell: int) -> PatchSet:
+    """Every image of each folder's class folders: background* folders hold background, the others objects. All
+    patches, of every folder, must have one square size of at least 5 cells."""
+    from cnnkit.data.decode import load_image, probe_image
+
+    folders = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
+    files = [(path, is_object, k) for k, folder in enumerate(folders) for path, is_object in _patch_files(folder)]
     first = probe_image(files[0][0])
     side = first.height
     if first.width != side or side < 5 * cell:
         raise DataError(f"Patch {files[0][0]} is {first.width}x{first.height} pixels; patches must be square and at "
                         f"least {5 * cell} pixels.")
     pixels = np.zeros((len(files), side, side, 3), np.uint8)
-    for k, (path, _) in enumerate(files):
+    for k, (path, _, _) in enumerate(files):
         info = probe_image(path)
         if (info.height, info.width) != (side, side):
             raise DataError(f"Patch {path} is {info.width}x{info.height} pixels, {files[0][0]} {side}x{side}: all "
                             "patches of `patches` must have one size (the photos' scale).")
         pixels[k] = load_image(path, (side, side), 3, "bilinear")
-    return PatchSet(pixels, np.array([o for _, o in files]), folder)
+    return PatchSet(pixels, np.array([o for _, o, _ in files]), tuple(folders), np.array([k for _, _, k in files]))
 
 
 def _turn(image: np.ndarray, maps: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:

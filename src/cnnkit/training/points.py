@@ -130,10 +130,10 @@ def _first_record(config: PointsConfig, loaded, patches) -> RunRecord:
 
     mean, std = pretrained_normalization(config.backbone)
     points = PointsRecord(
-        replace(config, patches=str(Path(config.patches).resolve())) if config.patches else config,
+        replace(config, patches=tuple(str(Path(p).resolve()) for p in config.patches)) if config.patches else config,
         tuple(TaughtPhoto(str(x.path.resolve()), str(x.dots_path.resolve()), len(x.dots)) for x in loaded),
-        None if patches is None else TaughtPatches(str(patches.folder.resolve()), int(patches.objects.sum()),
-                                                   int((~patches.objects).sum())), CELL)
+        () if patches is None else tuple(TaughtPatches(str(folder.resolve()), objects, backgrounds)
+                                         for folder, objects, backgrounds in patches.counts()), CELL)
     return RunRecord(model=ModelSpec("point_detector", 1, 3, {"backbone": config.backbone}),
                      classes=(config.label,), preprocessing=Preprocessing((config.crop, config.crop), 3, mean, std),
                      task="points", points=points,

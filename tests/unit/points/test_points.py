@@ -86,7 +86,7 @@ def test_the_same_generator_seed_draws_the_same_batch(tmp_path):
 
 
 def test_an_object_patch_teaches_its_centre_only_and_a_background_patch_everything():
-    patches = PatchSet(np.zeros((2, 96, 96, 3), np.uint8), np.array([True, False]), Path("."))
+    patches = PatchSet(np.zeros((2, 96, 96, 3), np.uint8), np.array([True, False]), (Path("."),), np.zeros(2, int))
     images, targets, masks = patch_batch(patches, 40, CELL, np.random.default_rng(0))
     assert images.shape == (40, 96, 96, 3)
     for target, mask in zip(targets, masks):
@@ -244,9 +244,7 @@ def test_a_scan_refuses_settings_of_a_patch_classifier(random_run, tmp_path, cap
 COMMANDS = [["predict", "{run}", "{image}"], ["evaluate", "{run}"], ["export", "{run}"], ["features", "{run}", "{data}"],
             ["similar", "{run}", "{image}"], ["tsne", "{run}"], ["anomaly", "{run}", "{image}"],
             ["inspect", "{run}", "{image}", "--out", "{tmp}/i"], ["summary", "{run}"],
-            ["scan", "{other}", "{image}", "--out", "{tmp}/s", "--verify", "{run}"],
-            ["patches", "{image}", "--dots", "{dots}", "--out", "{tmp}/p", "--size", "16", "--radius", "8",
-             "--hard-negatives", "{run}"]]
+            ["scan", "{other}", "{image}", "--out", "{tmp}/s", "--verify", "{run}"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c[0] if c[0] != "scan" else "scan-verify" for c in COMMANDS])
@@ -260,6 +258,55 @@ def test_commands_for_classifiers_refuse_a_point_detector_in_one_line(random_run
     lines = err.strip().splitlines()
     assert code != 0 and len(lines) == 1 and "Traceback" not in err, err
     assert "point detector" in lines[0] and out == "", lines[0]
+
+
+def test_mining_with_a_point_detector_adds_its_strongest_false_centres_far_from_every_dot(random_run, tmp_path,
+                                                                                           capsys):
+    from cnnkit.scan.points import centre_map, load_point_detector
+    from cnnkit.scan.scan import load_photo
+
+    photo = tmp_path / "b.png"
+    dots = np.array(blob_photo(photo, seed=2, count=12))
+    code, out, err = cli("patches", photo, "--dots", photo.with_suffix(".csv"), "--size", "48", "--radius", "24",
+                         "--backgrounds", "6", "--out", tmp_path / "p", "--hard-negatives", random_run, capsys=capsys)
+    assert code == 0, err
+    assert f"cnnkit points PHOTO... --dots CSV... --patches {tmp_path / 'p'}" in out  # what to train next
+    rows = list(csv.DictReader(open(tmp_path / "p" / "manifest.csv")))
+    mined = np.array([(int(r["row"]), int(r["col"])) for r in rows if r["kind"] == "hard negative"])
+    assert len(mined) == 6 and {r["class"] for r in rows if r["kind"] == "hard negative"} == {"background"}
+    assert all(np.hypot(*(dots - m).T).min() >= 24 for m in mined)  # never on an object
+    assert all(np.hypot(*(mined[k] - mined[:k]).T).min() >= 48 for k in range(1, 6))  # a patch side apart
+    # the detector's strongest false centres, strongest first: the first is the highest cell far from every dot
+    net, record = load_point_detector(random_run)
+    heat = centre_map(net, record, load_photo(photo, 3))
+    ii, jj = np.mgrid[:heat.shape[0], :heat.shape[1]] * CELL + CELL / 2
+    far = np.hypot(ii[..., None] - dots[:, 0], jj[..., None] - dots[:, 1]).min(-1) >= 24
+    scores = [heat[(r - CELL // 2) // CELL, (c - CELL // 2) // CELL] for r, c in mined]
+    assert scores[0] == heat[far].max() and scores == sorted(scores, reverse=True), scores
+
+
+def test_a_point_detector_learns_from_several_patch_folders_and_says_how_many_of_each(tmp_path):
+    from cnnkit.training.point_data import load_patches
+    from cnnkit.training.points import _first_record
+
+    for folder, counts in (("a", {"seal": 3, "background": 2}), ("b", {"background": 4})):
+        for name, n in counts.items():
+            (tmp_path / folder / name).mkdir(parents=True)
+            for k in range(n):
+                Image.new("RGB", (48, 48), (k * 40, 0, 0)).save(tmp_path / folder / name / f"{k}.png")
+    patches = load_patches([tmp_path / "a", tmp_path / "b"], CELL)
+    assert patches.pixels.shape == (9, 48, 48, 3) and patches.objects.tolist() == [False] * 2 + [True] * 3 + [False] * 4
+    photo = tmp_path / "train.png"
+    blob_photo(photo)
+    config = PointsConfig(crop=64, patches=(str(tmp_path / "a"), str(tmp_path / "b")))
+    record = _first_record(config, [load_dotted(photo, photo.with_suffix(".csv"), None, 64, CELL)], patches)
+    assert [(Path(p.folder).name, p.objects, p.backgrounds) for p in record.points.patches] == [("a", 3, 2),
+                                                                                               ("b", 0, 4)]
+    assert record.__class__.from_dict(record.to_dict()) == record
+    old = record.to_dict()  # a record written when one folder was taken
+    old["points"]["patches"], old["points"]["settings"]["patches"] = old["points"]["patches"][0], str(tmp_path / "a")
+    assert record.__class__.from_dict(old).points.patches[0].folder == record.points.patches[0].folder
+    assert PointsConfig(patches="x").patches == ("x",)
 
 
 def test_serving_refuses_a_point_detector_before_it_starts(random_run):
@@ -339,7 +386,7 @@ def test_a_point_detector_trained_on_one_photo_finds_the_objects_of_another(tmp_
                          "--patches", tmp_path / "patches", *small, capsys=capsys)
     assert code == 0, err
     patches = RunFolder(tmp_path / "run2").read_record().points.patches
-    assert (patches.objects, patches.backgrounds) == (25, 25) and "25 object and 25 background" in out
+    assert [(p.objects, p.backgrounds) for p in patches] == [(25, 25)] and "25 object and 25 background" in out
 
 
 @pytest.mark.slow
