@@ -276,11 +276,13 @@ def test_mining_with_a_point_detector_adds_its_strongest_false_centres_far_from_
     assert len(mined) == 6 and {r["class"] for r in rows if r["kind"] == "hard negative"} == {"background"}
     assert all(np.hypot(*(dots - m).T).min() >= 24 for m in mined)  # never on an object
     assert all(np.hypot(*(mined[k] - mined[:k]).T).min() >= 48 for k in range(1, 6))  # a patch side apart
+    assert mined.min() >= 24 and mined.max() <= 512 - 24  # wholly inside: its strongest peaks lie on the edges
     # the detector's strongest false centres, strongest first: the first is the highest cell far from every dot
     net, record = load_point_detector(random_run)
     heat = centre_map(net, record, load_photo(photo, 3))
     ii, jj = np.mgrid[:heat.shape[0], :heat.shape[1]] * CELL + CELL / 2
     far = np.hypot(ii[..., None] - dots[:, 0], jj[..., None] - dots[:, 1]).min(-1) >= 24
+    far &= (np.minimum(ii, jj) >= 24) & (np.maximum(ii, jj) <= 512 - 24)
     scores = [heat[(r - CELL // 2) // CELL, (c - CELL // 2) // CELL] for r, c in mined]
     assert scores[0] == heat[far].max() and scores == sorted(scores, reverse=True), scores
 
