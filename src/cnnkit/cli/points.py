@@ -16,7 +16,8 @@ def print_points_summary(trained) -> None:
         taught += (f"; {sum(x.objects for x in p.patches)} object and {sum(x.backgrounds for x in p.patches)} "
                    f"background patches" + (f" from {len(p.patches)} folders" if len(p.patches) > 1 else ""))
     rows = [("Run folder", str(run_dir)),
-            ("Detector", f"{p.settings.backbone} (ImageNet, packaged), an object-centre map every {p.cell} px"),
+            ("Detector", f"{p.settings.backbone} (ImageNet, packaged), an object-centre map every {p.cell} px"
+                         + (f", naming {', '.join(record.classes)}" if record.names_objects else "")),
             ("Learned from", taught + (f" (region {p.settings.region})" if p.settings.region else "")),
             ("Training", f"{result.epochs_run} epoch{'' if result.epochs_run == 1 else 's'} of {p.settings.steps} "
                          f"steps in {result.train_seconds:.0f} s"),

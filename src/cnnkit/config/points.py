@@ -30,10 +30,12 @@ class PointsConfig:
                                                    "negatives, other photos' patches), repeatable: an object's "
                                                    "patch teaches its centre, a background* folder's patch "
                                                    "background everywhere", metavar="DIR", repeat=True)
+    by_class: bool = option(False, "also learn each dot's class (its class_name; a patch folder's name): `scan` "
+                                   "then names each detection, for per-class counts without a verifier")
     threshold: float = option(0.3, "the detection threshold `scan` uses unless given one or told to choose",
                               metavar="T")
-    label: str = option("object", "the detections' class name (`scan --verify` names them with a classifier)",
-                        metavar="NAME")
+    label: str = option("object", "the centre map's name, and the detections' class without `by_class` (`scan "
+                                  "--verify` names them with a classifier)", metavar="NAME")
     seed: int = option(0, "seed of the crops, the patches drawn and the head's weights")
     accelerator: str = option("auto", "Lightning accelerator", choices=ACCELERATORS)
     region: Region | None = region_option("the same for every photo: crops are drawn inside it, and only its dots "

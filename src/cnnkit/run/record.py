@@ -259,6 +259,11 @@ class RunRecord:
         """A point detector's run: no image classes; ``cnnkit scan`` finds object centres in photographs."""
         return self.task == "points"
 
+    @property
+    def names_objects(self) -> bool:
+        """A point detector that also names each object's class (``by_class``): its classes are the objects'."""
+        return self.finds_points and self.points.settings.by_class
+
     def points_refusal(self, run: object, what: str) -> str:
         return (f"{run} is a point detector's run: it marks object centres in photographs and classifies no "
                 f"images, so {what} does not apply. Use `cnnkit scan RUN PHOTO` (add `verify` with a classifier run "
@@ -268,7 +273,7 @@ class RunRecord:
         """A point detector's network (``cnnkit.models.points.PointNet``), with fresh weights."""
         from cnnkit.models.points import PointNet
 
-        return PointNet(self.points.settings.backbone)
+        return PointNet(self.points.settings.backbone, classes=len(self.classes) if self.names_objects else 0)
 
     def refuse_unless_classifier(self, run: object, what: str) -> None:
         """RunError when ``what`` needs a classifier and this is an autoencoder's or a point detector's run."""

@@ -95,19 +95,25 @@ class Scanner:
     default_threshold: float = 0.5
     radius: float | None = None  # default match radius when not ``spacing``
     names_classes: bool = True  # False: a point detector's one class (per-class errors need `verify`)
+    namer: Callable | None = None  # (detections, result) -> detections named (a point detector that names classes)
+    labels: list[str] | None = None  # the classes ``namer`` gives
 
 
 def _scanner(run_dir, c: ScanConfig, predictor: Predictor | None) -> Scanner:
     from cnnkit.run import RunFolder
 
     if predictor is None and RunFolder(run_dir).read_record().finds_points:
-        from cnnkit.scan.points import load_point_detector, point_scan
+        from cnnkit.scan.points import load_point_detector, name_detections, point_scan
 
         net, record = load_point_detector(run_dir)
         cell = record.points.cell
+        namer = None
+        if record.names_objects:
+            def namer(detections, result):
+                return name_detections(detections, result, record.classes, c.scale)
         return Scanner(lambda photo: point_scan(net, record, photo, c.stride, c.method, c.tile, c.precision),
-                       list(record.classes), 3, (cell, cell), 2.0 * cell, record.points.settings.threshold, 4.0 * cell,
-                       names_classes=False)
+                       [record.points.settings.label], 3, (cell, cell), 2.0 * cell, record.points.settings.threshold,
+                       4.0 * cell, names_classes=False, namer=namer, labels=list(record.classes) if namer else None)
     predictor = predictor or Predictor.load(run_dir, backend="torch")
     if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; scanning needs a CNN patch classifier (patch_cnn is exact).")
@@ -151,11 +157,14 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     threshold, min_distance = _thresholds(run_dir, c, result, scanner, expected_dots, (min_distance, radius, ignore),
                                           dots)
     detections = detect(result, classes, threshold, min_distance, ignore, c.scale)
+    if scanner.namer is not None:  # a point detector that names each detection's class
+        detections = scanner.namer(detections, result)
     detections, verification, labels = _verified(c, verifier, photo_path, photo, scanner.channels, detections,
-                                                 classes)
+                                                 scanner.labels or classes)
     if verification is not None and not scanner.names_classes and not c.verify_keeps_class:
         labels = [x for x in labels if x not in classes]  # the verifier named every kept detection
-    named = scanner.names_classes or (verification is not None and not c.verify_keeps_class)
+    named = scanner.names_classes or scanner.namer is not None or (verification is not None
+                                                                    and not c.verify_keeps_class)
     by_class = expected_dots is not None and named
     report = compare_with_dots(detections, expected_dots, labels, radius) if by_class else None
     overall = overall_with_dots(detections, expected_dots, radius) if expected_dots is not None else None

@@ -1,11 +1,13 @@
 """A point detector's run over a photograph: its centre map, in tiles, as a ``ScanResult`` of one class whose
 "windows" are the map's cells (``window`` = ``stride`` = the cell), so that detection, thresholds, the comparison
-with dots, verification and the outputs are those of any scan."""
+with dots, verification and the outputs are those of any scan; a detector that names classes also gives each cell's
+class probabilities, which name its detections."""
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from cnnkit.errors import ConfigError, check_choice
 from cnnkit.models.precision import bf16_supported
 from cnnkit.progress import Progress
 from cnnkit.run import RunFolder, RunRecord
+from cnnkit.scan.detect import Detection
 from cnnkit.scan.scan import ScanResult, _to_input
 
 MARGIN = 128  # context each side of a tile (pixels, a multiple of 32 so that the tiles' cells are the photo's)
@@ -37,29 +40,50 @@ def _input(tile: np.ndarray, record: RunRecord) -> torch.Tensor:
     return _to_input(tile, record.preprocessing).contiguous(memory_format=torch.channels_last)
 
 
-@torch.no_grad()
 def centre_map(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, tile: int = TILE,
                progress: bool | None = None) -> np.ndarray:
-    """The probability of an object's centre in each whole cell of ``photo`` (H // cell, W // cell), computed in
-    tiles with ``MARGIN`` pixels of context each side (a tile's map near its edge differs from the whole photo's
-    within the network's reach; 128 pixels keep it to about a hundredth)."""
+    """The probability of an object's centre in each whole cell of ``photo`` (H // cell, W // cell)."""
+    return point_maps(net, record, photo, tile, progress)[0]
+
+
+@torch.no_grad()
+def point_maps(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, tile: int = TILE,
+               progress: bool | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The probability of an object's centre in each whole cell of ``photo`` (H // cell, W // cell), and for a
+    detector that names classes each cell's class probabilities (classes, H // cell, W // cell), else None;
+    computed in tiles with ``MARGIN`` pixels of context each side (a tile's map near its edge differs from the whole
+    photo's within the network's reach; 128 pixels keep it to about a hundredth)."""
     cell = record.points.cell
     height, width = photo.shape[:2]
     rows, cols = height // cell, width // cell
     side = max(TILE, tile) // 32 * 32
     out = np.zeros((rows, cols), np.float32)
+    names = np.zeros((len(record.classes), rows, cols), np.float32) if record.names_objects else None
     starts = [(a, b) for a in range(0, rows * cell, side) for b in range(0, cols * cell, side)]
     bar = Progress(len(starts), "scan", unit="tiles", enabled=progress if len(starts) > 4 else False)
     for a, b in starts:
         top, left = max(0, a - MARGIN), max(0, b - MARGIN)
         bottom, right = min(height, a + side + MARGIN), min(width, b + side + MARGIN)
-        logits = net(_input(photo[top:bottom, left:right], record))[0, 0].float()
+        logits = net(_input(photo[top:bottom, left:right], record))[0].float()
         i, j = (a - top) // cell, (b - left) // cell
         h, w = min(side // cell, rows - a // cell), min(side // cell, cols - b // cell)
-        out[a // cell:a // cell + h, b // cell:b // cell + w] = torch.sigmoid(logits[i:i + h, j:j + w]).numpy()
+        out[a // cell:a // cell + h, b // cell:b // cell + w] = torch.sigmoid(logits[0, i:i + h, j:j + w]).numpy()
+        if names is not None:
+            names[:, a // cell:a // cell + h, b // cell:b // cell + w] = torch.softmax(
+                logits[1:, i:i + h, j:j + w], 0).numpy()
         bar.update(1)
     bar.close()
-    return out
+    return out, names
+
+
+def name_detections(detections: list[Detection], result: ScanResult, classes: tuple[str, ...],
+                    scale: float = 1.0) -> list[Detection]:
+    """Each detection named by the most probable class of its cell (``result.names``), its score the centre's."""
+    named = []
+    for d in detections:
+        i, j = int(d.row * scale // result.stride), int(d.col * scale // result.stride)
+        named.append(replace(d, label=classes[int(np.argmax(result.names[:, i, j]))]))
+    return named
 
 
 def point_scan(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, stride: int | None, method: str,
@@ -79,6 +103,6 @@ def point_scan(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, strid
     bf16 = precision == "bf16" or (precision == "auto" and bf16_supported("cpu"))
     start = time.perf_counter()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        probabilities = centre_map(net, record, photo, tile)[None]
-    return ScanResult(probabilities, cell, (cell, cell), time.perf_counter() - start, False, "points",
-                      "bf16" if bf16 else "32")
+        centres, names = point_maps(net, record, photo, tile)
+    return ScanResult(centres[None], cell, (cell, cell), time.perf_counter() - start, False, "points",
+                      "bf16" if bf16 else "32", names)

@@ -29,6 +29,7 @@ class ScanResult:
     exact: bool
     method: str
     precision: str = "32"  # "bf16" when the dense scan ran in bfloat16 (then never ``exact``)
+    names: np.ndarray | None = None  # a point detector that names classes: (its classes, rows, cols) probabilities
 
     def centre(self, i: int, j: int) -> tuple[float, float]:
         """Pixel (row, col) of the centre of window (i, j)."""

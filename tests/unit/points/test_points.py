@@ -22,8 +22,13 @@ from cnnkit.training.points import focal_loss
 CELL = 8
 
 
-def blob_photo(path: Path, seed: int = 0, count: int = 25, size: int = 512, label: str = "blob") -> list:
-    """A noisy grey photo with ``count`` yellow disks (radius 6) at least 20 px apart; their dots file beside it."""
+COLOURS = {0: (230, 220, 60), 1: (60, 200, 230)}  # yellow, and cyan (its blue high)
+
+
+def blob_photo(path: Path, seed: int = 0, count: int = 25, size: int = 512, label: str = "blob",
+               second: str | None = None) -> list:
+    """A noisy grey photo with ``count`` yellow disks (radius 6) at least 20 px apart; their dots file beside it.
+    With ``second``, every other disk is cyan, of that class."""
     rng = np.random.default_rng(seed)
     pixels = rng.normal(90, 20, (size, size, 3)).clip(0, 255)
     dots: list[tuple[float, float]] = []
@@ -32,13 +37,14 @@ def blob_photo(path: Path, seed: int = 0, count: int = 25, size: int = 512, labe
         if all(np.hypot(r - a, c - b) > 20 for a, b in dots):
             dots.append((float(r), float(c)))
     ii, jj = np.mgrid[0:size, 0:size]
-    for r, c in dots:
-        pixels[np.hypot(ii - r, jj - c) < 6] = (230, 220, 60)
+    kinds = [k % 2 if second else 0 for k in range(count)]
+    for (r, c), kind in zip(dots, kinds):
+        pixels[np.hypot(ii - r, jj - c) < 6] = COLOURS[kind]
     Image.fromarray(pixels.astype(np.uint8)).save(path)
     with open(path.with_suffix(".csv"), "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["class_name", "row", "col"])
-        writer.writerows([label, f"{r:.2f}", f"{c:.2f}"] for r, c in dots)
+        writer.writerows([(label, second)[kind], f"{r:.2f}", f"{c:.2f}"] for (r, c), kind in zip(dots, kinds))
     return dots
 
 
@@ -62,7 +68,8 @@ def test_crops_carry_the_centre_map_of_their_pixels_after_turns_and_flips(tmp_pa
     dots = blob_photo(tmp_path / "a.png")
     photo = load_dotted(tmp_path / "a.png", tmp_path / "a.csv", None, 128, CELL)
     assert len(photo.dots) == len(dots)
-    images, targets = crop_batch([photo], 24, 128, CELL, np.random.default_rng(3))
+    images, targets, classes = crop_batch([photo], 24, 128, CELL, np.random.default_rng(3))
+    assert (classes == -1).all()  # no class taught unless it names classes
     assert images.shape == (24, 128, 128, 3) and targets.shape == (24, 16, 16)
     centres = 0
     for image, target in zip(images, targets):
@@ -87,8 +94,8 @@ def test_the_same_generator_seed_draws_the_same_batch(tmp_path):
 
 def test_an_object_patch_teaches_its_centre_only_and_a_background_patch_everything():
     patches = PatchSet(np.zeros((2, 96, 96, 3), np.uint8), np.array([True, False]), (Path("."),), np.zeros(2, int))
-    images, targets, masks = patch_batch(patches, 40, CELL, np.random.default_rng(0))
-    assert images.shape == (40, 96, 96, 3)
+    images, targets, masks, classes = patch_batch(patches, 40, CELL, np.random.default_rng(0))
+    assert images.shape == (40, 96, 96, 3) and (classes == -1).all()
     for target, mask in zip(targets, masks):
         if mask.all():  # a background patch
             assert target.max() == 0.0
@@ -111,21 +118,23 @@ def test_the_focal_loss_rewards_peaks_on_the_centres_and_ignores_masked_cells():
 
 # --- a run, made without training (random weights): its record, scanning, refusals ----------------------------------
 
-def fake_run(out: Path, threshold: float = 0.3) -> Path:
-    """A point detector's run folder, untrained: for what does not depend on learning."""
+def fake_run(out: Path, threshold: float = 0.3, by_class: bool = False) -> Path:
+    """A point detector's run folder, untrained: for what does not depend on learning (``by_class``: one that names
+    the classes blob and cyan)."""
     from cnnkit.models.points import PointNet
     from cnnkit.training.point_data import load_dotted
     from cnnkit.training.points import _first_record
     from cnnkit.weights import save_weights
 
     photo = out.parent / "train.png"
-    blob_photo(photo, seed=5)
-    config = PointsConfig(threshold=threshold, crop=64, label="animal")
+    blob_photo(photo, seed=5, second="cyan" if by_class else None)
+    config = PointsConfig(threshold=threshold, crop=64, label="animal", by_class=by_class)
     loaded = [load_dotted(photo, photo.with_suffix(".csv"), None, 64, CELL)]
     record = _first_record(config, loaded, None).replace(status="finished")
     torch.manual_seed(0)
     out.mkdir(parents=True)
-    save_weights(PointNet(pretrained=True), RunFolder(out).weights_path)  # ImageNet features, a random head
+    net = PointNet(pretrained=True, classes=2 if by_class else 0)
+    save_weights(net, RunFolder(out).weights_path)  # ImageNet features, a random head
     RunFolder(out).write_record(record)
     return out
 
@@ -311,6 +320,58 @@ def test_a_point_detector_learns_from_several_patch_folders_and_says_how_many_of
     assert PointsConfig(patches="x").patches == ("x",)
 
 
+def test_a_detector_that_names_classes_learns_each_dots_class_around_its_cell(tmp_path):
+    from cnnkit.training.point_data import training_data
+
+    blob_photo(tmp_path / "a.png", second="cyan")
+    for name, colour in (("cyan", COLOURS[1]), ("background", (90, 90, 90))):
+        (tmp_path / "p" / name).mkdir(parents=True)
+        Image.new("RGB", (48, 48), colour).save(tmp_path / "p" / name / "x.png")
+    config = PointsConfig(crop=128, by_class=True, patches=(str(tmp_path / "p"),))
+    photos, patches = training_data(tmp_path / "a.png", tmp_path / "a.csv", config, CELL)
+    assert patches.classes.tolist() == [-1, 1]  # background teaches no class, a cyan patch class 1
+    images, targets, classes = crop_batch(photos, 24, 128, CELL, np.random.default_rng(3))
+    taught = 0
+    for image, target, named in zip(images, targets, classes):
+        for i, j in np.argwhere(named >= 0):
+            block = target[max(0, i - 1):i + 2, max(0, j - 1):j + 2]
+            if block.max() < 1.0:  # a class only within a cell of a dot's, which may lie past the crop's edge
+                assert min(i, j) == 0 or max(i, j) == target.shape[0] - 1, (i, j)
+                continue
+            a, b = np.argwhere(target == 1.0)[np.abs(np.argwhere(target == 1.0) - (i, j)).max(1).argmin()]
+            blue = image[a * CELL:(a + 1) * CELL, b * CELL:(b + 1) * CELL, 2].mean()
+            assert (blue > 120) == (named[i, j] == 1), (blue, named[i, j])  # cyan disks are class 1, yellow 0
+            taught += 1
+    assert taught > 50 and set(np.unique(classes)) == {-1, 0, 1}
+    _, _, _, named = patch_batch(patches, 8, CELL, np.random.default_rng(0))
+    assert {int(x.max()) for x in named} == {-1, 1} and all((x >= 0).sum() in (0, 9) for x in named)
+
+
+def test_a_detector_that_names_classes_names_each_detection_by_its_cell(tmp_path, capsys):
+    from cnnkit.scan.points import load_point_detector, point_maps
+    from cnnkit.scan.scan import load_photo
+
+    run = fake_run(tmp_path / "run", threshold=0.2, by_class=True)
+    record = RunFolder(run).read_record()
+    assert record.names_objects and record.classes == ("blob", "cyan") and record.model.num_classes == 2
+    photo = tmp_path / "b.png"
+    blob_photo(photo, seed=1, second="cyan")
+    code, out, err = cli("scan", run, photo, "--dots", photo.with_suffix(".csv"), "--out", tmp_path / "s",
+                         "--precision", "32", capsys=capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "s" / "detections.csv")))
+    net, record = load_point_detector(run)
+    _, names = point_maps(net, record, load_photo(photo, 3))
+    assert rows and names.shape == (2, 64, 64) and np.allclose(names.sum(0), 1.0, atol=1e-4)
+    for r in rows:  # each detection is named by the most probable class of its own cell
+        i, j = int(float(r["row"]) // CELL), int(float(r["col"]) // CELL)
+        assert r["class"] == record.classes[int(names[:, i, j].argmax())]
+    report = json.loads((tmp_path / "s" / "dots.json").read_text())
+    assert set(report) == {"blob", "cyan"} and "all objects" in out  # per-class rows without a verifier
+    counts = json.loads((tmp_path / "s" / "counts.json").read_text())
+    assert set(counts) == {"blob", "cyan"} and sum(counts.values()) == len(rows)  # the classes, not "animal"
+
+
 def test_serving_refuses_a_point_detector_before_it_starts(random_run):
     pytest.importorskip("fastapi")
     from cnnkit.serve.app import create_app
@@ -392,13 +453,29 @@ def test_a_point_detector_trained_on_one_photo_finds_the_objects_of_another(tmp_
 
 
 @pytest.mark.slow
+def test_a_detector_that_names_classes_counts_each_class_of_another_photo(tmp_path, capsys):
+    blob_photo(tmp_path / "a.png", seed=0, second="cyan")
+    blob_photo(tmp_path / "b.png", seed=1, second="cyan")
+    code, out, err = cli("points", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--out", tmp_path / "run",
+                         "--by-class", "--epochs", "2", "--steps", "15", "--crop", "128", "--batch-size", "4",
+                         "--no-progress", capsys=capsys)
+    assert code == 0 and "naming blob, cyan" in out, err
+    code, out, err = cli("scan", tmp_path / "run", tmp_path / "b.png", "--dots", tmp_path / "b.csv", "--out",
+                         tmp_path / "s", capsys=capsys)
+    report = json.loads((tmp_path / "s" / "dots.json").read_text())
+    assert code == 0 and {name: r["dots"] for name, r in report.items()} == {"blob": 13, "cyan": 12}, err
+    for name, r in report.items():  # an untrained class head names about half of them right
+        assert r["precision"] >= 0.9 and r["recall"] >= 0.9, (name, r)
+
+
+@pytest.mark.slow
 def test_a_point_detector_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path):
     import signal
 
     from tests.integration.test_faults import cnnkit, epochs_logged, history, same_weights, start, wait_for
 
-    blob_photo(tmp_path / "a.png", seed=0)
-    args = ["--epochs", "6", "--steps", "12", "--crop", "64", "--batch-size", "2", "--no-progress"]
+    blob_photo(tmp_path / "a.png", seed=0, second="cyan")  # a detector that names classes: both heads resume
+    args = ["--epochs", "6", "--steps", "12", "--crop", "64", "--batch-size", "2", "--no-progress", "--by-class"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     done = cnnkit("points", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--out", whole, *args)
     assert done.returncode == 0, done.stderr
