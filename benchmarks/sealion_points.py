@@ -14,7 +14,8 @@ Every setting is the default (6 epochs of 100 steps, 8 crops of 256 px and 8 pub
 (half the 96 px patch). ``--variants`` chooses what the detectors learn from besides the crops (``points+patches``, the
 default: the published patches; ``points``: nothing; ``own``: also the half's ``cnnkit patches`` folder, 96 px, 60
 random backgrounds; ``mined``: that folder with 60 hard negatives mined on the half by the ``points+patches`` run,
-round 2 of the README's train, mine, retrain):
+round 2 of the README's train, mine, retrain; ``by-class``: the published patches, and ``--by-class``, so that the
+detector names each animal's class):
 
     python benchmarks/sealion_points.py --variants points+patches own mined --seeds 0 1
 
@@ -76,7 +77,7 @@ def sweep(folder: Path, dots: Path, region: str) -> dict:
     return rows
 
 
-VARIANTS = ("points+patches", "points", "own", "mined")  # what each detector learns from besides the crops
+VARIANTS = ("points+patches", "points", "own", "mined", "by-class")  # what each detector learns from besides the crops
 
 
 def patch_folder(args, photo: Path, dots: Path, train: str, folder: Path, *mining) -> Path:
@@ -91,12 +92,15 @@ def patch_folder(args, photo: Path, dots: Path, train: str, folder: Path, *minin
 def fold(args, train: str, test: str, seed: int, variant: str) -> dict:
     """One detector: ``points`` learns from the half's crops alone, ``points+patches`` also from the published
     patches, ``own`` also from the half's own ``cnnkit patches`` folder, ``mined`` from that folder with the hard
-    negatives the ``points+patches`` run of the same seed mines on the half (round 2 of train, mine, retrain)."""
+    negatives the ``points+patches`` run of the same seed mines on the half (round 2 of train, mine, retrain),
+    ``by-class`` as ``points+patches`` and also learning each dot's class (``--by-class``: per-class counts)."""
     photo, dots = args.data / "scenes" / "5.jpg", args.data / "scenes" / "5-dots.csv"
     folder = args.out / f"fold-{train}" / f"{variant}-seed{seed}"
     extra = [] if variant == "points" else ["--patches", args.data / "patches" / "train"]
     if variant == "own":
         extra += ["--patches", patch_folder(args, photo, dots, train, folder)]
+    if variant == "by-class":
+        extra += ["--by-class"]
     if variant == "mined":
         first = args.out / f"fold-{train}" / f"points+patches-seed{seed}" / "run"
         extra += ["--patches", patch_folder(args, photo, dots, train, folder, first)]
