@@ -140,7 +140,7 @@ def main() -> None:
     results = {}
     for train, test in (("top", "bottom"), ("bottom", "top")):
         for seed in args.seeds:
-            for variant in args.variants:
+            for variant in sorted(set(args.variants), key=VARIANTS.index):  # mined needs points+patches first
                 name = f"{variant}, seed {seed}"
                 results.setdefault(f"learn {train}, count {test}", {})[name] = fold(args, train, test, seed, variant)
                 print(f"learn {train}: {name} done", file=sys.stderr, flush=True)

@@ -31,7 +31,8 @@ def _scores(run_dir: str | Path, photo_path: Path, config: PatchConfig):
 
         net, record = load_point_detector(run_dir)
         photo = load_photo(photo_path, 3, 1.0, config.region, grayscale_ok=True)
-        return point_scan(net, record, photo, None, "dense", 0, "32"), list(record.classes), (), 1.0, photo.shape[:2]
+        label = [record.points.settings.label]  # its one centre map (a detector that names classes names it later)
+        return point_scan(net, record, photo, None, "dense", 0, "32"), label, (), 1.0, photo.shape[:2]
     predictor = Predictor.load(run_dir, backend="torch")
     if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; mining hard negatives needs a CNN patch classifier or a "
@@ -44,10 +45,10 @@ def _scores(run_dir: str | Path, photo_path: Path, config: PatchConfig):
 
 
 def _candidates_only(result, points: np.ndarray, radius: float, shape: tuple[int, int], size: int):
-    """A point detector's map with 0 in every cell that cannot be mined: its centre within ``radius`` of a dot, or
-    its ``size`` window reaching past the photo (the map reaches the edges, where a window would be half black
-    fill, which the detector never sees). Its peaks are then the strongest candidates, even beside a true object
-    or an edge, whose higher peak would otherwise hide them."""
+    """A point detector's map with -1 in every cell that cannot be mined (never a peak, as no probability is below
+    0): its centre within ``radius`` of a dot, or its ``size`` window reaching past the photo (the map reaches the
+    edges, where a window would be half black fill, which the detector never sees). Its peaks are then the strongest
+    candidates, even beside a true object or an edge, whose higher peak would otherwise hide them."""
     from dataclasses import replace
 
     rows, cols = result.probabilities.shape[1:]
@@ -57,7 +58,7 @@ def _candidates_only(result, points: np.ndarray, radius: float, shape: tuple[int
     keep = ((centres >= half) & (centres <= np.array(shape) - (size - half))).all(-1)
     for row, col in points:
         keep &= np.hypot(centres[..., 0] - row, centres[..., 1] - col) >= radius
-    return replace(result, probabilities=result.probabilities * keep)
+    return replace(result, probabilities=np.where(keep, result.probabilities, np.float32(-1.0)))
 
 
 def false_detections(run_dir: str | Path, photo_path: Path, dots, config: PatchConfig, count: int,

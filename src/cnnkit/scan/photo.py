@@ -159,8 +159,9 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     detections = detect(result, classes, threshold, min_distance, ignore, c.scale)
     if scanner.namer is not None:  # a point detector that names each detection's class
         detections = scanner.namer(detections, result)
+    named_by_run = scanner.labels if verifier is None or c.verify_keeps_class else None  # else the verifier's
     detections, verification, labels = _verified(c, verifier, photo_path, photo, scanner.channels, detections,
-                                                 scanner.labels or classes)
+                                                 named_by_run or classes)
     if verification is not None and not scanner.names_classes and not c.verify_keeps_class:
         labels = [x for x in labels if x not in classes]  # the verifier named every kept detection
     named = scanner.names_classes or scanner.namer is not None or (verification is not None

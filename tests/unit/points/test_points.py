@@ -211,6 +211,23 @@ def test_a_point_detector_with_a_verifier_reports_per_class(random_run, tmp_path
     assert set(report) == {"pup"} and report["pup"]["dots"] == 25 and "pup -> pup" in out
 
 
+def test_a_verifier_renames_what_a_detector_that_names_classes_found(tmp_path, capsys, monkeypatch):
+    from tests.unit.scan.test_verify import FixedVerifier
+
+    run = fake_run(tmp_path / "run", by_class=True)
+    monkeypatch.setattr("cnnkit.scan.photo.load_verifier", lambda run: FixedVerifier("pup", side=32))
+    photo = tmp_path / "b.png"
+    blob_photo(photo, seed=1, second="cyan")
+    code, out, err = cli("scan", run, photo, "--out", tmp_path / "s", "--threshold", "0.05", "--verify", "anything",
+                         capsys=capsys)
+    counts = json.loads((tmp_path / "s" / "counts.json").read_text())
+    assert code == 0 and counts["pup"] > 0 and "blob" not in counts and "cyan" not in counts, (err, counts)
+    code, out, err = cli("scan", run, photo, "--out", tmp_path / "k", "--threshold", "0.05", "--verify", "anything",
+                         "--verify-keeps-class", capsys=capsys)
+    counts = json.loads((tmp_path / "k" / "counts.json").read_text())
+    assert code == 0 and set(counts) == {"blob", "cyan"}, (err, counts)  # the detector's own names kept
+
+
 def test_a_verifier_that_keeps_the_class_leaves_a_point_detector_class_agnostic(random_run, tmp_path, capsys,
                                                                               monkeypatch):
     from tests.unit.scan.test_verify import FixedVerifier
@@ -296,6 +313,37 @@ def test_mining_with_a_point_detector_adds_its_strongest_false_centres_far_from_
     assert scores[0] == heat[far].max() and scores == sorted(scores, reverse=True), scores
 
 
+def test_mining_finds_a_weak_false_centre_beside_an_object_and_nothing_on_the_edges():
+    from cnnkit.patches.mine import _candidates_only
+    from cnnkit.scan.detect import detect
+    from cnnkit.scan.scan import ScanResult
+
+    heat = np.full((1, 40, 40), 0.01, np.float32)
+    heat[0, 20, 20] = 0.9  # an object's centre, on its dot
+    heat[0, 20, 24] = 0.4  # a false centre 32 px beside it: a 48 px window's peaks would merge them
+    heat[0, 0, :] = heat[0, :, 0] = 0.95  # the map's edges, where a window would reach past the photo
+    result = ScanResult(heat, CELL, (CELL, CELL), 0.0, False, "points")
+    dots = np.array([[20 * CELL + 4.0, 20 * CELL + 4.0]])
+    plain = detect(result, ["object"], 0.0, 48, ())
+    assert not any((d.row, d.col) == (164, 196) for d in plain)  # hidden by the object's higher peak
+    found = detect(_candidates_only(result, dots, 24, (320, 320), 48), ["object"], 0.0, 48, ())
+    assert (found[0].row, found[0].col, found[0].score) == (164, 196, np.float32(0.4))
+    assert all(24 <= d.row <= 296 and 24 <= d.col <= 296 for d in found)  # windows wholly inside
+    assert all(np.hypot(d.row - 164, d.col - 164) >= 24 for d in found)  # none on the object
+    wide = detect(_candidates_only(result, dots, 100, (320, 320), 48), ["object"], 0.0, 48, ())
+    assert wide and all(np.hypot(d.row - 164, d.col - 164) >= 100 for d in wide)  # a blocked cell is never a peak
+
+
+def test_mining_with_a_detector_that_names_classes(tmp_path, capsys):
+    run = fake_run(tmp_path / "run", by_class=True)
+    photo = tmp_path / "b.png"
+    blob_photo(photo, seed=2, count=12, second="cyan")
+    code, _, err = cli("patches", photo, "--dots", photo.with_suffix(".csv"), "--size", "48", "--backgrounds", "4",
+                       "--out", tmp_path / "p", "--hard-negatives", run, capsys=capsys)
+    rows = list(csv.DictReader(open(tmp_path / "p" / "manifest.csv")))
+    assert code == 0 and sum(r["kind"] == "hard negative" for r in rows) == 4, err
+
+
 def test_a_point_detector_learns_from_several_patch_folders_and_says_how_many_of_each(tmp_path):
     from cnnkit.training.point_data import load_patches
     from cnnkit.training.points import _first_record
@@ -348,6 +396,7 @@ def test_a_detector_that_names_classes_learns_each_dots_class_around_its_cell(tm
 
 
 def test_a_detector_that_names_classes_names_each_detection_by_its_cell(tmp_path, capsys):
+    from cnnkit.config.parse import parse_region
     from cnnkit.scan.points import load_point_detector, point_maps
     from cnnkit.scan.scan import load_photo
 
@@ -368,8 +417,21 @@ def test_a_detector_that_names_classes_names_each_detection_by_its_cell(tmp_path
         assert r["class"] == record.classes[int(names[:, i, j].argmax())]
     report = json.loads((tmp_path / "s" / "dots.json").read_text())
     assert set(report) == {"blob", "cyan"} and "all objects" in out  # per-class rows without a verifier
+    # at half scale in a region: the cell of each detection in the scanned (resized, cut) photo names it
+    code, _, err = cli("scan", run, photo, "--out", tmp_path / "half", "--scale", "0.5", "--region", "128:,64:",
+                       "--precision", "32", capsys=capsys)
+    assert code == 0, err
+    _, half = point_maps(net, record, load_photo(photo, 3, 0.5, parse_region("128:,64:")))
+    named = list(csv.DictReader(open(tmp_path / "half" / "detections.csv")))
+    assert named
+    for r in named:  # rows are in the photo's pixels: into the region's, then halved, then to cells
+        i, j = int((float(r["row"]) - 128) * 0.5 // CELL), int((float(r["col"]) - 64) * 0.5 // CELL)
+        assert r["class"] == record.classes[int(half[:, i, j].argmax())]
     counts = json.loads((tmp_path / "s" / "counts.json").read_text())
     assert set(counts) == {"blob", "cyan"} and sum(counts.values()) == len(rows)  # the classes, not "animal"
+    code, _, err = cli("scan", run, photo, "--dots", photo.with_suffix(".csv"), "--out", tmp_path / "s2",
+                       "--choose-thresholds", capsys=capsys)  # the centre map's threshold, against every dot
+    assert code == 0 and set(RunFolder(run).read_record().scan_thresholds["per_class"]) == {"animal"}, err
 
 
 def test_serving_refuses_a_point_detector_before_it_starts(random_run):
