@@ -15,7 +15,9 @@ Every setting is the default (6 epochs of 100 steps, 8 crops of 256 px and 8 pub
 default: the published patches; ``points``: nothing; ``own``: also the half's ``cnnkit patches`` folder, 96 px, 60
 random backgrounds; ``mined``: that folder with 60 hard negatives mined on the half by the ``points+patches`` run,
 round 2 of the README's train, mine, retrain; ``by-class``: the published patches, and ``--by-class``, so that the
-detector names each animal's class):
+detector names each animal's class; ``augmented``: the published patches, and ``--augment AUGMENT``, photometric
+transforms of every crop and patch, set from how the published patches differ from the photo (twice its contrast,
+more saturated), before any count):
 
     python benchmarks/sealion_points.py --variants points+patches own mined --seeds 0 1
 
@@ -77,7 +79,8 @@ def sweep(folder: Path, dots: Path, region: str) -> dict:
     return rows
 
 
-VARIANTS = ("points+patches", "points", "own", "mined", "by-class")  # what each detector learns from besides the crops
+AUGMENT = "brightness=0.2,contrast=0.5,saturation=0.8"  # the published patches have twice the photo's contrast
+VARIANTS = ("points+patches", "points", "own", "mined", "by-class", "augmented")  # what each detector learns from besides the crops
 
 
 def patch_folder(args, photo: Path, dots: Path, train: str, folder: Path, *mining) -> Path:
@@ -93,7 +96,8 @@ def fold(args, train: str, test: str, seed: int, variant: str) -> dict:
     """One detector: ``points`` learns from the half's crops alone, ``points+patches`` also from the published
     patches, ``own`` also from the half's own ``cnnkit patches`` folder, ``mined`` from that folder with the hard
     negatives the ``points+patches`` run of the same seed mines on the half (round 2 of train, mine, retrain),
-    ``by-class`` as ``points+patches`` and also learning each dot's class (``--by-class``: per-class counts)."""
+    ``by-class`` as ``points+patches`` and also learning each dot's class (``--by-class``: per-class counts),
+    ``augmented`` as ``points+patches`` with ``--augment AUGMENT``."""
     photo, dots = args.data / "scenes" / "5.jpg", args.data / "scenes" / "5-dots.csv"
     folder = args.out / f"fold-{train}" / f"{variant}-seed{seed}"
     extra = [] if variant == "points" else ["--patches", args.data / "patches" / "train"]
@@ -101,6 +105,8 @@ def fold(args, train: str, test: str, seed: int, variant: str) -> dict:
         extra += ["--patches", patch_folder(args, photo, dots, train, folder)]
     if variant == "by-class":
         extra += ["--by-class"]
+    if variant == "augmented":
+        extra += ["--augment", AUGMENT]
     if variant == "mined":
         first = args.out / f"fold-{train}" / f"points+patches-seed{seed}" / "run"
         extra += ["--patches", patch_folder(args, photo, dots, train, folder, first)]

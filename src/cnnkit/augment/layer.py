@@ -33,6 +33,9 @@ def build_transforms(spec: AugmentSpec, image_size: tuple[int, int]) -> list[nn.
     if spec.get("contrast"):
         c = spec.get("contrast")
         out.append(K.RandomContrast(contrast=(1.0 - c, 1.0 + c), p=1.0))
+    if spec.get("saturation"):
+        s = spec.get("saturation")
+        out.append(ColourOnly(K.RandomSaturation(saturation=(1.0 - s, 1.0 + s), p=1.0)))
     if spec.get("blur"):
         sigma = spec.get("blur")
         kernel = 2 * int(2 * sigma + 0.5) + 1
@@ -40,6 +43,17 @@ def build_transforms(spec: AugmentSpec, image_size: tuple[int, int]) -> list[nn.
     if spec.get("noise"):
         out.append(K.RandomGaussianNoise(std=spec.get("noise"), p=1.0))
     return out
+
+
+class ColourOnly(nn.Module):
+    """A colour transform (saturation) applied to 3-channel batches; grey ones pass unchanged."""
+
+    def __init__(self, transform: nn.Module):
+        super().__init__()
+        self.transform = transform
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.transform(images) if images.shape[1] == 3 else images
 
 
 class Augmentation(nn.Module):

@@ -29,6 +29,8 @@ TRANSFORMS: dict[str, Transform] = {
     "crop": Transform("geometric", 0.2, 0, 0.9, "random crop keeping 1-F to all of the area, resized back"),
     "brightness": Transform("photometric", 0.2, 0, 1, "add a uniform offset in [-B, B]"),
     "contrast": Transform("photometric", 0.2, 0, 1, "multiply contrast by a factor in [1-C, 1+C]"),
+    "saturation": Transform("photometric", 0.5, 0, 1, "multiply colour saturation by a factor in [1-S, 1+S] "
+                                                      "(colour images; grey ones pass unchanged)"),
     "noise": Transform("photometric", 0.05, 0, 1, "add Gaussian noise of standard deviation S (image in [0, 1])"),
     "blur": Transform("photometric", 1.0, 0, 5, "Gaussian blur, sigma up to S pixels, probability 0.5"),
 }

@@ -30,6 +30,10 @@ class PointsConfig:
                                                    "negatives, other photos' patches), repeatable: an object's "
                                                    "patch teaches its centre, a background* folder's patch "
                                                    "background everywhere", metavar="DIR", repeat=True)
+    augment: str | None = option(None, 'photometric transforms of every crop and patch while training, e.g. '
+                                       '"brightness=0.2,contrast=0.3,saturation=0.8" (`cnnkit train --augment`\'s '
+                                       "brightness, contrast, saturation, noise, blur; crops are always turned and "
+                                       "flipped)", metavar="SPEC")
     by_class: bool = option(False, "also learn each dot's class (its class_name; a patch folder's name): `scan` "
                                    "then names each detection, for per-class counts without a verifier")
     threshold: float = option(0.3, "the detection threshold `scan` uses unless given one or told to choose",
@@ -48,6 +52,7 @@ class PointsConfig:
             object.__setattr__(self, "patches", tuple(str(p) for p in self.patches) or None)
         check_declared(self)
         check_region(self)
+        check_photometric(self)
         check_range(self, "epochs", 1, 10000)
         check_range(self, "steps", 1, 10**6)
         check_range(self, "batch_size", 1, 4096)
@@ -75,3 +80,18 @@ class PointsConfig:
 
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def check_photometric(config: PointsConfig) -> None:
+    """``augment`` parsed to its canonical text; geometric transforms refused (they would move the centres)."""
+    if config.augment is None:
+        return
+    from cnnkit.augment.spec import TRANSFORMS, AugmentSpec
+
+    spec = AugmentSpec.parse(config.augment)
+    moving = [name for name, _ in spec.values if TRANSFORMS[name].kind == "geometric"]
+    if moving:
+        raise ConfigError(f"`augment` of a point detector takes photometric transforms only (brightness, contrast, "
+                          f"saturation, noise, blur): {', '.join(moving)} would move the objects' centres, and every "
+                          f"crop is already turned and flipped. Received: augment={config.augment!r}")
+    object.__setattr__(config, "augment", str(spec) or None)

@@ -55,10 +55,26 @@ class PointsModule(L.LightningModule):
         super().__init__()
         self.net, self.config, self.photos, self.patches = net, config, photos, patches
         self.preprocessing = preprocessing
+        self.photometric = None
+        if config.augment:
+            from cnnkit.augment.layer import Augmentation
+
+            self.photometric = [Augmentation(config.augment, (config.crop, config.crop))]  # a list: not a submodule
+
+    def _augmented(self, x: torch.Tensor, part: int) -> torch.Tensor:
+        """``x`` through the photometric transforms, drawn from a torch generator seeded by (seed, step, part): a
+        resumed run draws what the uninterrupted one drew."""
+        if self.photometric is None:
+            return x
+        state = int(np.random.SeedSequence([self.config.seed, self.global_step, part]).generate_state(1)[0])
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(state)
+            return self.photometric[0].apply(x)
 
     def _loss(self, images: np.ndarray, targets: np.ndarray, masks: np.ndarray | None,
-              classes: np.ndarray) -> torch.Tensor:
+              classes: np.ndarray, part: int = 0) -> torch.Tensor:
         x = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        x = self._augmented(x, part)
         logits = self.net(normalize(x, self.preprocessing))
         mask = None if masks is None else torch.from_numpy(masks).to(self.device)[:, None]
         loss = focal_loss(logits[:, :1], torch.from_numpy(targets).to(self.device)[:, None], mask)
@@ -75,7 +91,7 @@ class PointsModule(L.LightningModule):
         images, targets, classes = crop_batch(self.photos, c.batch_size, c.crop, CELL, rng)
         loss = self._loss(images, targets, None, classes)
         if self.patches is not None:
-            loss = loss + self._loss(*patch_batch(self.patches, c.batch_size, CELL, rng))
+            loss = loss + self._loss(*patch_batch(self.patches, c.batch_size, CELL, rng), part=1)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=c.batch_size)
         return loss
 
