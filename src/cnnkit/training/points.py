@@ -2,7 +2,8 @@
 
 The network (``models.points.PointNet``) starts from packaged ImageNet weights; its batch norm stays frozen, the
 backbone learns at a fifth of the head's rate, AdamW with a one-cycle schedule over all steps, CenterNet's
-penalty-reduced focal loss. Every epoch ends with a checkpoint (``checkpoints/last.ckpt``: weights, optimiser,
+penalty-reduced focal loss; with ``augment``, photometric transforms of every crop and patch (drawn per seed, step and
+part). Every epoch ends with a checkpoint (``checkpoints/last.ckpt``: weights, optimiser,
 schedule, step) and the weights so far (``model.safetensors``); batches depend only on (seed, step), so a resumed
 run ends with the weights an uninterrupted one gives. The record (task "points") is written at the start and end.
 """
@@ -48,6 +49,15 @@ def class_loss(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits.float().permute(0, 2, 3, 1)[taught], classes[taught])
 
 
+def augment_batch(augmentation, x: torch.Tensor, key: tuple[int, ...]) -> torch.Tensor:
+    """``x`` through ``augmentation``, drawn from torch's generator seeded by ``key`` (seed, step, part) and restored
+    after: a resumed run draws what the uninterrupted one drew, and nothing else's draws move."""
+    state = int(np.random.SeedSequence(list(key)).generate_state(1)[0])
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        torch.manual_seed(state)
+        return augmentation.apply(x)
+
+
 class PointsModule(L.LightningModule):
     """One step: a batch of crops (and of patches) drawn from a generator seeded by (seed, step)."""
 
@@ -61,20 +71,11 @@ class PointsModule(L.LightningModule):
 
             self.photometric = [Augmentation(config.augment, (config.crop, config.crop))]  # a list: not a submodule
 
-    def _augmented(self, x: torch.Tensor, part: int) -> torch.Tensor:
-        """``x`` through the photometric transforms, drawn from a torch generator seeded by (seed, step, part): a
-        resumed run draws what the uninterrupted one drew."""
-        if self.photometric is None:
-            return x
-        state = int(np.random.SeedSequence([self.config.seed, self.global_step, part]).generate_state(1)[0])
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(state)
-            return self.photometric[0].apply(x)
-
     def _loss(self, images: np.ndarray, targets: np.ndarray, masks: np.ndarray | None,
               classes: np.ndarray, part: int = 0) -> torch.Tensor:
         x = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-        x = self._augmented(x, part)
+        if self.photometric is not None:
+            x = augment_batch(self.photometric[0], x, (self.config.seed, self.global_step, part))
         logits = self.net(normalize(x, self.preprocessing))
         mask = None if masks is None else torch.from_numpy(masks).to(self.device)[:, None]
         loss = focal_loss(logits[:, :1], torch.from_numpy(targets).to(self.device)[:, None], mask)

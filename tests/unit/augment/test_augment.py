@@ -45,6 +45,18 @@ def test_each_transform_keeps_shape_and_range_and_changes_the_images(name):
     assert not torch.allclose(y, x)
 
 
+def test_saturation_moves_colours_and_leaves_their_order_and_grey_images_alone():
+    layer = Augmentation("saturation=0.9", (20, 24)).train()
+    x = images()
+    torch.manual_seed(0)
+    y = layer(x)
+    assert torch.equal(y.argmax(1), x.argmax(1))  # the same hue: the strongest channel stays the strongest
+    assert torch.allclose(y.amax(1), x.amax(1), atol=1e-5)  # and the same value (HSV)
+    assert not torch.allclose(y, x)
+    grey = images(c=1)
+    assert torch.equal(layer(grey), grey)
+
+
 def test_inactive_in_eval_mode_random_per_sample_in_train_mode():
     layer = Augmentation("flip,rotate=30,translate=0.1,brightness=0.2", (20, 24))
     x = images(1).repeat(6, 1, 1, 1)  # six copies of one image

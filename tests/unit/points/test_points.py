@@ -104,6 +104,24 @@ def test_an_object_patch_teaches_its_centre_only_and_a_background_patch_everythi
             assert mask[target == 1.0].all()  # the centre is among the taught cells, whatever the turn
 
 
+def test_photometric_augmentation_is_drawn_from_its_key_alone_and_leaves_torchs_draws_alone():
+    from cnnkit.augment.layer import Augmentation
+    from cnnkit.training.points import augment_batch
+
+    layer = Augmentation("brightness=0.2,contrast=0.5,saturation=0.8", (32, 32))
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(5)
+    first = augment_batch(layer, x, (0, 7, 0))
+    after = torch.rand(1)
+    torch.manual_seed(5)
+    assert torch.equal(torch.rand(1), after)  # the global generator was restored
+    torch.manual_seed(99)
+    assert torch.equal(augment_batch(layer, x, (0, 7, 0)), first)  # whatever torch drew before: a resumed step
+    assert not torch.allclose(first, x)
+    assert not torch.allclose(augment_batch(layer, x, (0, 8, 0)), first)  # another step
+    assert not torch.allclose(augment_batch(layer, x, (0, 7, 1)), first)  # the patches of the same step
+
+
 def test_the_focal_loss_rewards_peaks_on_the_centres_and_ignores_masked_cells():
     target = torch.from_numpy(centre_target((8, 8), [(20.0, 20.0)], CELL))[None, None]
     right = torch.where(target == 1.0, 6.0, -6.0)
@@ -452,6 +470,8 @@ def test_serving_refuses_a_point_detector_before_it_starts(random_run):
     (["--region", "0:100"], "smaller than a 256-pixel training crop"),
     (["--region", "600:"], "reaches past"),
     (["--patches", "nowhere"], "--patches folder nowhere does not exist"),
+    (["--augment", "contrast=0.3,rotate=10"], "photometric transforms only"),
+    (["--augment", "hue=0.1"], "Unknown augmentation 'hue'"),
 ])
 def test_bad_training_input_ends_in_one_line_naming_it(tmp_path, capsys, extra, words):
     photo = tmp_path / "a.png"
@@ -537,7 +557,8 @@ def test_a_point_detector_killed_mid_training_resumes_to_the_uninterrupted_resul
     from tests.integration.test_faults import cnnkit, epochs_logged, history, same_weights, start, wait_for
 
     blob_photo(tmp_path / "a.png", seed=0, second="cyan")  # a detector that names classes: both heads resume
-    args = ["--epochs", "6", "--steps", "12", "--crop", "64", "--batch-size", "2", "--no-progress", "--by-class"]
+    args = ["--epochs", "6", "--steps", "12", "--crop", "64", "--batch-size", "2", "--no-progress", "--by-class",
+            "--augment", "brightness=0.3,saturation=0.8"]  # its draws too resume where they were
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     done = cnnkit("points", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--out", whole, *args)
     assert done.returncode == 0, done.stderr
