@@ -17,7 +17,8 @@ random backgrounds; ``mined``: that folder with 60 hard negatives mined on the h
 round 2 of the README's train, mine, retrain; ``by-class``: the published patches, and ``--by-class``, so that the
 detector names each animal's class; ``augmented``: the published patches, and ``--augment AUGMENT``, photometric
 transforms of every crop and patch, set from how the published patches differ from the photo (twice its contrast,
-more saturated), before any count):
+more saturated), before any count; ``upscaled``: the photo and the published patches doubled in size, the half
+learned there and counted on the photo with ``scan --scale 2 --min-distance 16``, the same 16 px of the photo):
 
     python benchmarks/sealion_points.py --variants points+patches own mined --seeds 0 1
 
@@ -73,14 +74,41 @@ def sweep(folder: Path, dots: Path, region: str) -> dict:
     inside = parse_region(region).local(read_dots(dots))[1]
     rows = {}
     for t in (0.1, 0.2, 0.3, 0.4, 0.5):
-        found = detect(result, ["object"], t, spacing, ())
+        found = detect(result, ["object"], t, spacing, (), summary["scale"])
         o = overall_with_dots(found, inside, 48.0)
         rows[t] = (o["detected"], o["dots"], o["precision"], o["recall"])
     return rows
 
 
 AUGMENT = "brightness=0.2,contrast=0.5,saturation=0.8"  # the published patches have twice the photo's contrast
-VARIANTS = ("points+patches", "points", "own", "mined", "by-class", "augmented")  # what each detector learns from besides the crops
+VARIANTS = ("points+patches", "points", "own", "mined", "by-class", "augmented", "upscaled")
+
+
+def upscaled(args) -> tuple[Path, Path, Path]:
+    """The photo, its dots and the published training patches at twice their size (bicubic), made once under
+    ``--out``: a detector that sees a pup (about 25 px) at 50 px."""
+    import csv
+
+    from PIL import Image
+
+    folder = args.out / "upscaled"
+    photo, dots, patches = folder / "5.jpg", folder / "5-dots.csv", folder / "patches"
+    if not photo.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.MAX_IMAGE_PIXELS = None
+        with Image.open(args.data / "scenes" / "5.jpg") as image:
+            image.convert("RGB").resize((image.width * 2, image.height * 2), Image.BICUBIC).save(photo, quality=95)
+        with open(args.data / "scenes" / "5-dots.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        with open(dots, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({**r, "row": float(r["row"]) * 2, "col": float(r["col"]) * 2} for r in rows)
+        for source in sorted((args.data / "patches" / "train").glob("*/*.png")):
+            (patches / source.parent.name).mkdir(parents=True, exist_ok=True)
+            with Image.open(source) as image:
+                image.convert("RGB").resize((192, 192), Image.BICUBIC).save(patches / source.parent.name / source.name)
+    return photo, dots, patches  # what each detector learns from besides the crops
 
 
 def patch_folder(args, photo: Path, dots: Path, train: str, folder: Path, *mining) -> Path:
@@ -110,17 +138,23 @@ def fold(args, train: str, test: str, seed: int, variant: str) -> dict:
     if variant == "mined":
         first = args.out / f"fold-{train}" / f"points+patches-seed{seed}" / "run"
         extra += ["--patches", patch_folder(args, photo, dots, train, folder, first)]
+    learn_photo, learn_dots, learn_region, at = photo, dots, HALVES[train], []
+    if variant == "upscaled":  # learn on the doubled photo and patches; count on the photo scanned at --scale 2
+        learn_photo, learn_dots, doubled = upscaled(args)
+        extra = ["--patches", doubled]
+        learn_region, at = {"top": "0:3200", "bottom": "3200:"}[train], ["--scale", "2", "--min-distance", "16"]
     seconds = None
     record = folder / "run" / "config.json"
     if not record.exists() or json.loads(record.read_text())["status"] != "finished":
-        seconds = run("points", photo, "--dots", dots, "--region", HALVES[train], "--seed", seed, *extra,
+        seconds = run("points", learn_photo, "--dots", learn_dots, "--region", learn_region, "--seed", seed, *extra,
                       "--out", folder / "run", "--overwrite")
-    result = {"train_seconds": seconds, "plain": scan(folder / "run", photo, dots, HALVES[test], folder / "scan")}
+    result = {"train_seconds": seconds,
+              "plain": scan(folder / "run", photo, dots, HALVES[test], folder / "scan", *at)}
     result["thresholds"] = sweep(folder / "scan", dots, HALVES[test])
     if args.verifiers:
         verifier = args.verifiers / f"fold-{train}" / "run-verify96-finetune"
         result["verified"] = scan(folder / "run", photo, dots, HALVES[test], folder / "scan-verified",
-                                  "--verify", verifier)
+                                  "--verify", verifier, *at)
     return result
 
 
