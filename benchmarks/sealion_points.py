@@ -81,7 +81,27 @@ def sweep(folder: Path, dots: Path, region: str) -> dict:
 
 
 AUGMENT = "brightness=0.2,contrast=0.5,saturation=0.8"  # the published patches have twice the photo's contrast
-VARIANTS = ("points+patches", "points", "own", "mined", "by-class", "augmented", "upscaled")
+VARIANTS = ("points+patches", "points", "own", "mined", "by-class", "augmented", "upscaled")  # what each learns from
+
+
+def contrast(args) -> str:
+    """The median grey standard deviation of a 96 px window of the published training patches and around scene 5's
+    dots (why ``augmented`` lowers contrast)."""
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    def spread(image) -> float:
+        return float(np.asarray(image.convert("L"), dtype=np.float64).std())
+
+    with Image.open(args.data / "scenes" / "5.jpg") as photo:
+        with open(args.data / "scenes" / "5-dots.csv", newline="") as f:
+            around = [spread(photo.crop((int(float(r["col"])) - 48, int(float(r["row"])) - 48,
+                                         int(float(r["col"])) + 48, int(float(r["row"])) + 48)))
+                      for r in csv.DictReader(f)]
+    patches = [spread(Image.open(p)) for p in sorted((args.data / "patches" / "train").glob("*/*.png"))]
+    return f"grey std of a 96 px window: patches/train {np.median(patches):.0f}, around scene 5's dots {np.median(around):.0f}"
 
 
 def upscaled(args) -> tuple[Path, Path, Path]:
@@ -93,11 +113,8 @@ def upscaled(args) -> tuple[Path, Path, Path]:
 
     folder = args.out / "upscaled"
     photo, dots, patches = folder / "5.jpg", folder / "5-dots.csv", folder / "patches"
-    if not photo.exists():
+    if not photo.exists():  # written last: a preparation cut short is redone
         folder.mkdir(parents=True, exist_ok=True)
-        Image.MAX_IMAGE_PIXELS = None
-        with Image.open(args.data / "scenes" / "5.jpg") as image:
-            image.convert("RGB").resize((image.width * 2, image.height * 2), Image.BICUBIC).save(photo, quality=95)
         with open(args.data / "scenes" / "5-dots.csv", newline="") as f:
             rows = list(csv.DictReader(f))
         with open(dots, "w", newline="") as f:
@@ -107,8 +124,12 @@ def upscaled(args) -> tuple[Path, Path, Path]:
         for source in sorted((args.data / "patches" / "train").glob("*/*.png")):
             (patches / source.parent.name).mkdir(parents=True, exist_ok=True)
             with Image.open(source) as image:
-                image.convert("RGB").resize((192, 192), Image.BICUBIC).save(patches / source.parent.name / source.name)
-    return photo, dots, patches  # what each detector learns from besides the crops
+                image.convert("RGB").resize((image.width * 2, image.height * 2), Image.BICUBIC).save(
+                    patches / source.parent.name / source.name)
+        Image.MAX_IMAGE_PIXELS = None
+        with Image.open(args.data / "scenes" / "5.jpg") as image:
+            image.convert("RGB").resize((image.width * 2, image.height * 2), Image.BICUBIC).save(photo, quality=95)
+    return photo, dots, patches
 
 
 def patch_folder(args, photo: Path, dots: Path, train: str, folder: Path, *mining) -> Path:
@@ -125,7 +146,8 @@ def fold(args, train: str, test: str, seed: int, variant: str) -> dict:
     patches, ``own`` also from the half's own ``cnnkit patches`` folder, ``mined`` from that folder with the hard
     negatives the ``points+patches`` run of the same seed mines on the half (round 2 of train, mine, retrain),
     ``by-class`` as ``points+patches`` and also learning each dot's class (``--by-class``: per-class counts),
-    ``augmented`` as ``points+patches`` with ``--augment AUGMENT``."""
+    ``augmented`` as ``points+patches`` with ``--augment AUGMENT``, ``upscaled`` as ``points+patches`` on the photo
+    and patches doubled in size (``upscaled``), counted with ``scan --scale 2``."""
     photo, dots = args.data / "scenes" / "5.jpg", args.data / "scenes" / "5-dots.csv"
     folder = args.out / f"fold-{train}" / f"{variant}-seed{seed}"
     extra = [] if variant == "points" else ["--patches", args.data / "patches" / "train"]
@@ -142,7 +164,8 @@ def fold(args, train: str, test: str, seed: int, variant: str) -> dict:
     if variant == "upscaled":  # learn on the doubled photo and patches; count on the photo scanned at --scale 2
         learn_photo, learn_dots, doubled = upscaled(args)
         extra = ["--patches", doubled]
-        learn_region, at = {"top": "0:3200", "bottom": "3200:"}[train], ["--scale", "2", "--min-distance", "16"]
+        learn_region = ":".join(str(2 * int(x)) if x else "" for x in HALVES[train].split(":"))
+        at = ["--scale", "2", "--min-distance", "16"]
     seconds = None
     record = folder / "run" / "config.json"
     if not record.exists() or json.loads(record.read_text())["status"] != "finished":
@@ -177,6 +200,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=["points+patches"],
                         help="mined: round 2, with the hard negatives of points+patches (run it first)")
     args = parser.parse_args()
+    if "augmented" in args.variants:
+        print(contrast(args), file=sys.stderr)
     results = {}
     for train, test in (("top", "bottom"), ("bottom", "top")):
         for seed in args.seeds:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnkit.augment.layer import Augmentation
+from cnnkit.augment.layer import Augmentation, seeded
 from cnnkit.data.preprocess import Preprocessing, normalize
 
 
@@ -79,8 +79,7 @@ def _features(model, images, preprocessing, views, augment, cache_dir, batch_siz
         outs = [_pooled(model, batch, preprocessing)]
         bar.update(len(chunk))
         for view in range(1, views):
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                torch.manual_seed(int(keys[chunk[0]][:8], 16) + view)
+            with seeded(int(keys[chunk[0]][:8], 16) + view, batch.device):
                 outs.append(_pooled(model, augmentation.apply(batch), preprocessing))
             bar.update(len(chunk))
         stacked = torch.stack(outs, 1).cpu().numpy().astype(np.float32)

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
 from cnnkit.augment.spec import AugmentSpec
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """torch's generators (the CPU's and ``device``'s) seeded with ``seed`` inside, restored after: random transforms
+    drawn inside depend on ``seed`` alone, and no draw outside moves."""
+    other = device.type != "cpu"
+    with torch.random.fork_rng(devices=[device] if other else [], device_type=device.type if other else None):
+        torch.manual_seed(seed)
+        yield
 
 
 def build_transforms(spec: AugmentSpec, image_size: tuple[int, int]) -> list[nn.Module]:
@@ -53,7 +66,7 @@ class ColourOnly(nn.Module):
         self.transform = transform
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.transform(images) if images.shape[1] == 3 else images
+        return self.transform(images) if images.shape[-3] == 3 else images
 
 
 class Augmentation(nn.Module):

@@ -21,7 +21,7 @@ def augment_preview(data: str | Path, spec: str, out: str | Path, config: Previe
     augmented versions at the size training would use."""
     import torch
 
-    from cnnkit.augment.layer import Augmentation
+    from cnnkit.augment.layer import Augmentation, seeded
     from cnnkit.plots import image_grid_png
 
     augmentation = Augmentation(spec, (1, 1))
@@ -39,8 +39,7 @@ def augment_preview(data: str | Path, spec: str, out: str | Path, config: Previe
     augmentation = Augmentation(augmentation.spec, size)
     originals = np.stack([load_image(p, size, channels) for p in paths])
     batch = torch.from_numpy(originals).permute(0, 3, 1, 2).float() / 255.0
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with seeded(seed, batch.device):
         versions = [batch] + [augmentation.apply(batch) for _ in range(copies)]
     stacked = torch.stack(versions, 1).flatten(0, 1)  # original, copy 1..k for each image in turn
     images = (stacked.permute(0, 2, 3, 1).numpy() * 255.0).round().astype(np.uint8)

@@ -36,6 +36,7 @@ TRANSFORMS: dict[str, Transform] = {
 }
 FLIP_MODES = ("h", "v", "hv")
 OVERSAMPLE_DEFAULT = "brightness=0.1,contrast=0.1,noise=0.02"  # keeps labels of almost any image data
+PHOTOMETRIC = tuple(name for name, t in TRANSFORMS.items() if t.kind == "photometric")  # they move no pixel
 ORDER = tuple(TRANSFORMS)  # applied in this order whatever order the spec lists them in
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import torch
 
-from cnnkit.augment.layer import Augmentation
+from cnnkit.augment.layer import Augmentation, seeded
 
 
 def flip_views(flips: str) -> list:
@@ -31,8 +31,6 @@ def tta_views(images: torch.Tensor, n: int, augmentation: Augmentation, seed: in
     remaining = n - 1 - len(flips)
     if remaining <= 0:
         return
-    devices = [images.device] if images.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    with seeded(seed, images.device):
         for _ in range(remaining):
             yield augmentation.apply(images)

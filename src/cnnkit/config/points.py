@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnkit.augment.spec import PHOTOMETRIC
 from cnnkit.config.commands import check_region, region_option
 from cnnkit.config.parse import Region
 from cnnkit.config.training import ACCELERATORS
@@ -31,9 +32,9 @@ class PointsConfig:
                                                    "patch teaches its centre, a background* folder's patch "
                                                    "background everywhere", metavar="DIR", repeat=True)
     augment: str | None = option(None, 'photometric transforms of every crop and patch while training, e.g. '
-                                       '"brightness=0.2,contrast=0.3,saturation=0.8" (`cnnkit train --augment`\'s '
-                                       "brightness, contrast, saturation, noise, blur; crops are always turned and "
-                                       "flipped)", metavar="SPEC")
+                                       '"brightness=0.2,contrast=0.3,saturation=0.8" (of `cnnkit train --augment`\'s: '
+                                       f"{', '.join(PHOTOMETRIC)}; crops are always turned and flipped)",
+                                 metavar="SPEC")
     by_class: bool = option(False, "also learn each dot's class (its class_name; a patch folder's name): `scan` "
                                    "then names each detection, for per-class counts without a verifier")
     threshold: float = option(0.3, "the detection threshold `scan` uses unless given one or told to choose",
@@ -86,12 +87,15 @@ def check_photometric(config: PointsConfig) -> None:
     """``augment`` parsed to its canonical text; geometric transforms refused (they would move the centres)."""
     if config.augment is None:
         return
-    from cnnkit.augment.spec import TRANSFORMS, AugmentSpec
+    from cnnkit.augment.spec import AugmentSpec
 
-    spec = AugmentSpec.parse(config.augment)
-    moving = [name for name, _ in spec.values if TRANSFORMS[name].kind == "geometric"]
+    try:
+        spec = AugmentSpec.parse(config.augment)
+    except ConfigError as e:
+        raise ConfigError(f"`augment`: {e}") from None
+    moving = [name for name, _ in spec.values if name not in PHOTOMETRIC]
     if moving:
-        raise ConfigError(f"`augment` of a point detector takes photometric transforms only (brightness, contrast, "
-                          f"saturation, noise, blur): {', '.join(moving)} would move the objects' centres, and every "
-                          f"crop is already turned and flipped. Received: augment={config.augment!r}")
+        raise ConfigError(f"`augment` of a point detector takes photometric transforms only ({', '.join(PHOTOMETRIC)}): "
+                          f"{', '.join(moving)} would move the objects' centres, and every crop is already turned "
+                          f"and flipped. Received: augment={config.augment!r}")
     object.__setattr__(config, "augment", str(spec) or None)

@@ -2,10 +2,10 @@
 
 The network (``models.points.PointNet``) starts from packaged ImageNet weights; its batch norm stays frozen, the
 backbone learns at a fifth of the head's rate, AdamW with a one-cycle schedule over all steps, CenterNet's
-penalty-reduced focal loss; with ``augment``, photometric transforms of every crop and patch (drawn per seed, step and
-part). Every epoch ends with a checkpoint (``checkpoints/last.ckpt``: weights, optimiser,
-schedule, step) and the weights so far (``model.safetensors``); batches depend only on (seed, step), so a resumed
-run ends with the weights an uninterrupted one gives. The record (task "points") is written at the start and end.
+penalty-reduced focal loss; with ``augment``, photometric transforms of every crop and patch (drawn per seed, step
+and part). Every epoch ends with a checkpoint (``checkpoints/last.ckpt``: weights, optimiser, schedule, step) and the
+weights so far (``model.safetensors``); batches depend only on (seed, step), so a resumed run ends with the weights an
+uninterrupted one gives. The record (task "points") is written at the start and end.
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ def class_loss(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
 def augment_batch(augmentation, x: torch.Tensor, key: tuple[int, ...]) -> torch.Tensor:
     """``x`` through ``augmentation``, drawn from torch's generator seeded by ``key`` (seed, step, part) and restored
     after: a resumed run draws what the uninterrupted one drew, and nothing else's draws move."""
-    state = int(np.random.SeedSequence(list(key)).generate_state(1)[0])
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(state)
+    from cnnkit.augment.layer import seeded
+
+    with seeded(int(np.random.SeedSequence(list(key)).generate_state(1)[0]), x.device):
         return augmentation.apply(x)
 
 

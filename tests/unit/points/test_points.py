@@ -104,6 +104,13 @@ def test_an_object_patch_teaches_its_centre_only_and_a_background_patch_everythi
             assert mask[target == 1.0].all()  # the centre is among the taught cells, whatever the turn
 
 
+def test_a_points_config_written_before_augment_reads_without_it():
+    data = PointsConfig(augment="saturation=0.3").to_dict()
+    assert PointsConfig.from_dict(data).augment == "saturation=0.3"
+    del data["augment"]
+    assert PointsConfig.from_dict(data).augment is None
+
+
 def test_photometric_augmentation_is_drawn_from_its_key_alone_and_leaves_torchs_draws_alone():
     from cnnkit.augment.layer import Augmentation
     from cnnkit.training.points import augment_batch
@@ -471,7 +478,8 @@ def test_serving_refuses_a_point_detector_before_it_starts(random_run):
     (["--region", "600:"], "reaches past"),
     (["--patches", "nowhere"], "--patches folder nowhere does not exist"),
     (["--augment", "contrast=0.3,rotate=10"], "photometric transforms only"),
-    (["--augment", "hue=0.1"], "Unknown augmentation 'hue'"),
+    (["--augment", "hue=0.1"], "--augment: Unknown augmentation 'hue'"),
+    (["--augment", "saturation=2"], "--augment: Expected saturation in (0, 1]"),
 ])
 def test_bad_training_input_ends_in_one_line_naming_it(tmp_path, capsys, extra, words):
     photo = tmp_path / "a.png"
@@ -528,10 +536,11 @@ def test_a_point_detector_trained_on_one_photo_finds_the_objects_of_another(tmp_
     assert cli("patches", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--size", "48", "--radius", "16",
                "--out", tmp_path / "patches", capsys=capsys)[0] == 0
     code, out, err = cli("points", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--out", tmp_path / "run2",
-                         "--patches", tmp_path / "patches", *small, capsys=capsys)
+                         "--patches", tmp_path / "patches", "--augment", "contrast,brightness", *small, capsys=capsys)
     assert code == 0, err
-    patches = RunFolder(tmp_path / "run2").read_record().points.patches
-    assert [(p.objects, p.backgrounds) for p in patches] == [(25, 25)] and "25 object and 25 background" in out
+    record = RunFolder(tmp_path / "run2").read_record().points
+    assert [(p.objects, p.backgrounds) for p in record.patches] == [(25, 25)] and "25 object and 25 background" in out
+    assert record.settings.augment == "brightness=0.2,contrast=0.2" and "augmented with brightness=0.2" in out
 
 
 @pytest.mark.slow
