@@ -9,16 +9,18 @@ Per fold and seed:
     cnnkit points scenes/5.jpg --dots scenes/5-dots.csv --region TRAIN --patches patches/train --seed S --out RUN
     cnnkit scan RUN scenes/5.jpg --dots scenes/5-dots.csv --region TEST --radius 48 --precision 32 --out SCAN
 
-Every setting is the default (6 epochs of 100 steps, 8 crops of 256 px and 8 published patches per step, threshold
-0.3), fixed before any count was seen; ``--radius 48`` is the match distance of every other sea-lion measurement
-(half the 96 px patch). ``--variants`` chooses what the detectors learn from besides the crops (``points+patches``, the
-default: the published patches; ``points``: nothing; ``own``: also the half's ``cnnkit patches`` folder, 96 px, 60
-random backgrounds; ``mined``: that folder with 60 hard negatives mined on the half by the ``points+patches`` run,
-round 2 of the README's train, mine, retrain; ``by-class``: the published patches, and ``--by-class``, so that the
-detector names each animal's class; ``augmented``: the published patches, and ``--augment AUGMENT``, photometric
-transforms of every crop and patch, set from how the published patches differ from the photo (twice its contrast,
-more saturated), before any count; ``upscaled``: the photo and the published patches doubled in size, the half
-learned there and counted on the photo with ``scan --scale 2 --min-distance 16``, the same 16 px of the photo):
+Every setting is the default (6 epochs of 100 steps, 8 crops of 256 px and 8 published patches per step, threshold 0.3),
+fixed before any count was seen; ``--radius 48`` is the match distance of every other sea-lion measurement (half the 96
+px patch). ``--variants`` chooses what the detectors learn from besides the crops (``points+patches``, the default: the
+published patches; ``points``: nothing; ``own``: also the half's ``cnnkit patches`` folder, 96 px, 60 random
+backgrounds; ``mined``: that folder with 60 hard negatives mined on the half by the ``points+patches`` run, round 2 of
+the README's train, mine, retrain; ``mined3``: round 3, the same folder with the hard negatives of both the
+``points+patches`` and the ``mined`` run (as the README's patch classifiers mine round 3); ``by-class``: the published
+patches, and ``--by-class``, so that the detector names each animal's class; ``augmented``: the published patches, and
+``--augment AUGMENT``, photometric transforms of every crop and patch, set from how the published patches differ from
+the photo (twice its contrast, more saturated), before any count; ``upscaled``: the photo and the published patches
+doubled in size, the half learned there and counted on the photo with ``scan --scale 2 --min-distance 16``, the same 16
+px of the photo):
 
     python benchmarks/sealion_points.py --variants points+patches own mined --seeds 0 1
 
@@ -81,7 +83,7 @@ def sweep(folder: Path, dots: Path, region: str) -> dict:
 
 
 AUGMENT = "brightness=0.2,contrast=0.5,saturation=0.8"  # the published patches have twice the photo's contrast
-VARIANTS = ("points+patches", "points", "own", "mined", "by-class", "augmented", "upscaled")  # what each learns from
+VARIANTS = ("points+patches", "points", "own", "mined", "mined3", "by-class", "augmented", "upscaled")  # learned from
 
 
 def contrast(args) -> str:
@@ -101,7 +103,8 @@ def contrast(args) -> str:
                                          int(float(r["col"])) + 48, int(float(r["row"])) + 48)))
                       for r in csv.DictReader(f)]
     patches = [spread(Image.open(p)) for p in sorted((args.data / "patches" / "train").glob("*/*.png"))]
-    return f"grey std of a 96 px window: patches/train {np.median(patches):.0f}, around scene 5's dots {np.median(around):.0f}"
+    return (f"grey std of a 96 px window: patches/train {np.median(patches):.0f}, around scene 5's dots "
+            f"{np.median(around):.0f}")
 
 
 def upscaled(args) -> tuple[Path, Path, Path]:
@@ -145,6 +148,7 @@ def fold(args, train: str, test: str, seed: int, variant: str) -> dict:
     """One detector: ``points`` learns from the half's crops alone, ``points+patches`` also from the published
     patches, ``own`` also from the half's own ``cnnkit patches`` folder, ``mined`` from that folder with the hard
     negatives the ``points+patches`` run of the same seed mines on the half (round 2 of train, mine, retrain),
+    ``mined3`` with those of the ``points+patches`` and ``mined`` runs (round 3),
     ``by-class`` as ``points+patches`` and also learning each dot's class (``--by-class``: per-class counts),
     ``augmented`` as ``points+patches`` with ``--augment AUGMENT``, ``upscaled`` as ``points+patches`` on the photo
     and patches doubled in size (``upscaled``), counted with ``scan --scale 2``."""
@@ -157,9 +161,9 @@ def fold(args, train: str, test: str, seed: int, variant: str) -> dict:
         extra += ["--by-class"]
     if variant == "augmented":
         extra += ["--augment", AUGMENT]
-    if variant == "mined":
-        first = args.out / f"fold-{train}" / f"points+patches-seed{seed}" / "run"
-        extra += ["--patches", patch_folder(args, photo, dots, train, folder, first)]
+    if variant in ("mined", "mined3"):
+        runs = [args.out / f"fold-{train}" / f"{v}-seed{seed}" / "run" for v in ("points+patches", "mined")]
+        extra += ["--patches", patch_folder(args, photo, dots, train, folder, *runs[:1 if variant == "mined" else 2])]
     learn_photo, learn_dots, learn_region, at = photo, dots, HALVES[train], []
     if variant == "upscaled":  # learn on the doubled photo and patches; count on the photo scanned at --scale 2
         learn_photo, learn_dots, doubled = upscaled(args)
@@ -198,7 +202,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--verifiers", type=Path, help="sealion_counts.py's --out, with its verifier runs")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=["points+patches"],
-                        help="mined: round 2, with the hard negatives of points+patches (run it first)")
+                        help="mined: round 2, with the hard negatives of points+patches (run it first); "
+                             "mined3: round 3 (after mined)")
     args = parser.parse_args()
     if "augmented" in args.variants:
         print(contrast(args), file=sys.stderr)
