@@ -13,7 +13,7 @@ def _print_dots(dots: dict) -> None:
         p = "n/a" if r["precision"] is None else f"{r['precision']:.2f}"
         rc = "n/a" if r["recall"] is None else f"{r['recall']:.2f}"
         print(f"  {name:<16} detected {r['detected']:4d}  dots {r['dots']:4d}  error {r['count_error']:+4d}  "
-              f"precision {p}  recall {rc}")
+              f"precision {p}  recall {rc}" + ("" if r.get("known_class", True) else "  (not a class of the scan)"))
 
 
 def _exactness(summary: dict) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import resource
 import sys
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from cnnkit.scan.detect import compare_with_dots, detect, overall_with_dots
 from cnnkit.scan.output import write_outputs
 from cnnkit.scan.scan import load_photo, scan
 from cnnkit.scan.verify import Verification, background_classes, load_verifier, verify
+
+log = logging.getLogger("cnnkit")
 
 
 def peak_memory_mb() -> float:
@@ -129,6 +132,16 @@ def _scanner(run_dir, c: ScanConfig, predictor: Predictor | None) -> Scanner:
 
 
 @with_options(ScanConfig)
+def warn_unknown_classes(report: dict, dots, labels: list[str]) -> None:
+    """One line naming the dots' classes this scan never names (a typo, or a class the run never learned): their rows
+    count no detection, and their dots count in the class-agnostic line."""
+    unknown = sorted(name for name, r in report.items() if not r["known_class"] and r["dots"])
+    if unknown:
+        log.warning("Dots file %s names class(es) this scan never names: %s (it names %s); their per-class rows find "
+                    "nothing, and their dots count in \"all objects\". Rename them in the file if they are the same "
+                    "objects.", dots, ", ".join(unknown), ", ".join(labels))
+
+
 def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, config: ScanConfig | None = None, *,
                dots: str | Path | None = None, predictor: Predictor | None = None) -> dict:
     """Scan one photograph with a run's patch classifier (or point detector) and write heatmaps, counts, detections
@@ -168,6 +181,8 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
                                                                     and not c.verify_keeps_class)
     by_class = expected_dots is not None and named
     report = compare_with_dots(detections, expected_dots, labels, radius) if by_class else None
+    if report:
+        warn_unknown_classes(report, dots, labels)
     overall = overall_with_dots(detections, expected_dots, radius) if expected_dots is not None else None
     settings = {"run": str(Path(run_dir).resolve()), "photo": str(Path(photo_path).resolve()),
                 "photo_size": list(photo.shape[:2]), "scale": c.scale, "method": result.method, "window": list(window),

@@ -442,6 +442,14 @@ def test_a_detector_that_names_classes_names_each_detection_by_its_cell(tmp_path
         assert r["class"] == record.classes[int(names[:, i, j].argmax())]
     report = json.loads((tmp_path / "s" / "dots.json").read_text())
     assert set(report) == {"blob", "cyan"} and "all objects" in out  # per-class rows without a verifier
+    assert "never names" not in err
+    renamed = tmp_path / "typo.csv"  # "cyan" misspelt: its row finds nothing, and one line says why
+    renamed.write_text(photo.with_suffix(".csv").read_text().replace("cyan", "cyann"))
+    code, out, err = cli("scan", run, photo, "--dots", renamed, "--out", tmp_path / "s2", "--precision", "32",
+                         capsys=capsys)
+    warned = [line for line in err.splitlines() if "never names" in line]
+    assert code == 0 and len(warned) == 1 and "cyann" in warned[0] and "blob, cyan" in warned[0], err
+    assert "cyann" in out and "(not a class of the scan)" in out
     # at half scale in a region: the cell of each detection in the scanned (resized, cut) photo names it
     code, _, err = cli("scan", run, photo, "--out", tmp_path / "half", "--scale", "0.5", "--region", "128:,64:",
                        "--precision", "32", capsys=capsys)
