@@ -131,7 +131,6 @@ def _scanner(run_dir, c: ScanConfig, predictor: Predictor | None) -> Scanner:
                    predictor.classes, pre.channels, tuple(pre.image_size), min(pre.image_size) / 2.0)
 
 
-@with_options(ScanConfig)
 def warn_unknown_classes(report: dict, dots, labels: list[str]) -> None:
     """One line naming the dots' classes this scan never names (a typo, or a class the run never learned): their rows
     count no detection, and their dots count in the class-agnostic line."""
@@ -142,6 +141,7 @@ def warn_unknown_classes(report: dict, dots, labels: list[str]) -> None:
                     "objects.", dots, ", ".join(unknown), ", ".join(labels))
 
 
+@with_options(ScanConfig)
 def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, config: ScanConfig | None = None, *,
                dots: str | Path | None = None, predictor: Predictor | None = None) -> dict:
     """Scan one photograph with a run's patch classifier (or point detector) and write heatmaps, counts, detections
