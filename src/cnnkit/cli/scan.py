@@ -92,8 +92,8 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
     p.add_argument("--hard-negatives", nargs="+", metavar="RUN", help="add each run's most confident false "
                    "detections (far from every dot; as many per run as random backgrounds) as background patches: "
-                   "train, mine, retrain (a patch "
-                   "classifier's, or a point detector's: `cnnkit points --patches` learns from them)")
+                   "train, mine, retrain (a patch classifier's, or a point detector's: `cnnkit points --patches` "
+                   "learns from them)")
     add_options(p, PatchConfig, grouped=False)
     p.set_defaults(func=cmd_patches)
 

@@ -95,7 +95,7 @@ def check_photometric(config: PointsConfig) -> None:
         raise ConfigError(f"`augment`: {e}") from None
     moving = [name for name, _ in spec.values if name not in PHOTOMETRIC]
     if moving:
-        raise ConfigError(f"`augment` of a point detector takes photometric transforms only ({', '.join(PHOTOMETRIC)}): "
-                          f"{', '.join(moving)} would move the objects' centres, and every crop is already turned "
-                          f"and flipped. Received: augment={config.augment!r}")
+        raise ConfigError(f"`augment` of a point detector takes photometric transforms only "
+                          f"({', '.join(PHOTOMETRIC)}): {', '.join(moving)} would move the objects' centres, and "
+                          f"every crop is already turned and flipped. Received: augment={config.augment!r}")
     object.__setattr__(config, "augment", str(spec) or None)
