@@ -89,19 +89,17 @@ VARIANTS = ("points+patches", "points", "own", "mined", "mined3", "by-class", "a
 def contrast(args) -> str:
     """The median grey standard deviation of a 96 px window of the published training patches and around scene 5's
     dots (why ``augmented`` lowers contrast)."""
-    import csv
-
     import numpy as np
     from PIL import Image
+
+    from cnnkit.data.dots import read_dots
 
     def spread(image) -> float:
         return float(np.asarray(image.convert("L"), dtype=np.float64).std())
 
     with Image.open(args.data / "scenes" / "5.jpg") as photo:
-        with open(args.data / "scenes" / "5-dots.csv", newline="") as f:
-            around = [spread(photo.crop((int(float(r["col"])) - 48, int(float(r["row"])) - 48,
-                                         int(float(r["col"])) + 48, int(float(r["row"])) + 48)))
-                      for r in csv.DictReader(f)]
+        around = [spread(photo.crop((int(col) - 48, int(row) - 48, int(col) + 48, int(row) + 48)))
+                  for _, row, col in read_dots(args.data / "scenes" / "5-dots.csv")]
     patches = [spread(Image.open(p)) for p in sorted((args.data / "patches" / "train").glob("*/*.png"))]
     return (f"grey std of a 96 px window: patches/train {np.median(patches):.0f}, around scene 5's dots "
             f"{np.median(around):.0f}")

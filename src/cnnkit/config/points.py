@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnkit.augment.spec import PHOTOMETRIC
+from cnnkit.augment.spec import PHOTOMETRIC, AugmentSpec
 from cnnkit.config.commands import check_region, region_option
 from cnnkit.config.parse import Region
 from cnnkit.config.training import ACCELERATORS
@@ -87,8 +87,6 @@ def check_photometric(config: PointsConfig) -> None:
     """``augment`` parsed to its canonical text; geometric transforms refused (they would move the centres)."""
     if config.augment is None:
         return
-    from cnnkit.augment.spec import AugmentSpec
-
     try:
         spec = AugmentSpec.parse(config.augment)
     except ConfigError as e:

@@ -18,6 +18,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from cnnkit.augment.layer import Augmentation, seeded
 from cnnkit.config import PointsConfig
 from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.errors import ConfigError, RunError
@@ -52,8 +53,6 @@ def class_loss(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
 def augment_batch(augmentation, x: torch.Tensor, key: tuple[int, ...]) -> torch.Tensor:
     """``x`` through ``augmentation``, drawn from torch's generator seeded by ``key`` (seed, step, part) and restored
     after: a resumed run draws what the uninterrupted one drew, and nothing else's draws move."""
-    from cnnkit.augment.layer import seeded
-
     with seeded(int(np.random.SeedSequence(list(key)).generate_state(1)[0]), x.device):
         return augmentation.apply(x)
 
@@ -67,8 +66,6 @@ class PointsModule(L.LightningModule):
         self.preprocessing = preprocessing
         self.photometric = None
         if config.augment:
-            from cnnkit.augment.layer import Augmentation
-
             self.photometric = [Augmentation(config.augment, (config.crop, config.crop))]  # a list: not a submodule
 
     def _loss(self, images: np.ndarray, targets: np.ndarray, masks: np.ndarray | None,
