@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -122,10 +123,126 @@ def test_concurrent_requests_queue_for_one_model(client, sample, trained_run):
 
 def test_the_page_and_the_report_are_served(client, trained_run):
     page = client.get("/")
-    assert page.status_code == 200 and "/api/predict" in page.text and "http" not in page.text.split("<script>")[0]
+    assert page.status_code == 200 and "/api/answer" in page.text and "http" not in page.text.split("<script>")[0]
     assert client.get(f"/runs/{trained_run.name}/report").text.startswith("<!DOCTYPE html>")
-    one = client.get("/compare")  # one run: nothing to compare, said in one line
-    assert one.status_code == 400 and "two runs" in one.json()["detail"]
+    one = client.get("/compare")  # one run: nothing to compare, said on a page (a link opens it), not as raw JSON
+    assert one.status_code == 409 and one.headers["content-type"].startswith("text/html")
+    assert "two runs" in one.text and not one.text.startswith("{")
+
+
+def test_the_favicon_is_answered_so_no_page_meets_a_404(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(icon.content)).size == (32, 32)
+    assert '<link rel="icon" href="/favicon.ico">' in client.get("/").text
+
+
+def photo(width: int = 500, height: int = 333) -> bytes:
+    """An ordinary photo's size (a bee in a meadow): many times the 16 px input of the scratch run."""
+    pixels = np.random.default_rng(3).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    return png(Image.fromarray(pixels), "JPEG")
+
+
+def test_a_photo_is_classified_not_scanned_by_a_run_trained_on_whole_images(client, trained_run):
+    summary = client.get("/api/runs").json()[0]
+    assert summary["input"] == [16, 16] and summary["scan"]["available"] and not summary["scan"]["offered"]
+    answer = client.post("/api/answer", files={"file": ("bee.jpg", photo(), "image/jpeg")})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["kind"] == "prediction" and body["label"] in ("left", "right", "top")
+    assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-4) and "counts" not in body
+    ticked = client.post("/api/answer?scan=true", files={"file": ("bee.jpg", photo(), "image/jpeg")}).json()
+    assert ticked["kind"] == "scan" and ticked["photo_size"] == [333, 500]  # the user may still tick the scan
+
+
+@pytest.fixture(scope="module")
+def patch_run(tmp_path_factory) -> Path:
+    """A run trained on `cnnkit patches` output; its background folder is named "ground", so only the patches
+    manifest tells that it was trained on patches."""
+    import csv
+
+    from cnnkit.config import PatchConfig, TrainConfig
+    from cnnkit.patches import make_patches
+    from cnnkit.training.fit import train
+
+    root = tmp_path_factory.mktemp("patch-run")
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 50, (120, 160, 3)).astype(np.uint8)
+    dots = [("seal", 20 + 25 * (i // 5), 20 + 28 * (i % 5)) for i in range(15)]
+    for _, row, col in dots:
+        pixels[row - 3:row + 4, col - 3:col + 4] = (230, 200, 40)
+    Image.fromarray(pixels).save(root / "photo.png")
+    with open(root / "dots.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("class_name", "row", "col"), *dots])
+    make_patches([root / "photo.png"], [root / "dots.csv"], root / "patches",
+                 PatchConfig(size=16, per_dot=2, jitter=2, radius=10, background_class="ground"))
+    out = root / "run"
+    train(root / "patches", out, TrainConfig(model="tiny_cnn", epochs=1, batch_size=16, lr=0.01), progress=False)
+    return out
+
+
+def test_a_run_trained_on_patches_still_offers_the_scan(patch_run, trained_run):
+    client = TestClient(create_app([trained_run, patch_run]))
+    runs = {r["id"]: r for r in client.get("/api/runs").json()}
+    offer = runs[patch_run.name]["scan"]
+    assert offer["offered"] and "`cnnkit patches`" in offer["reason"]
+    files = {"file": ("scene.jpg", photo(), "image/jpeg")}
+    scanned = client.post(f"/api/answer?run={patch_run.name}", files=files).json()
+    assert scanned["kind"] == "scan" and set(scanned["counts"]) <= {"ground", "seal"}
+    assert scanned["photo_size"] == [333, 500] and any(name.startswith("heatmap") for name in scanned["images"])
+    unticked = client.post(f"/api/answer?run={patch_run.name}&scan=false", files=files).json()
+    assert unticked["kind"] == "prediction" and unticked["label"] in ("ground", "seal")
+    small = client.post(f"/api/answer?run={patch_run.name}", files={"file": ("p.png", photo(40, 40))}).json()
+    assert small["kind"] == "prediction"  # not 4 windows wide: one window is classified
+
+
+def scored_copy(run: Path, out: Path, test: float | None, val: float | None = None) -> Path:
+    """A copy of ``run`` whose test accuracy (None: no test split, as when `val/` chose the weights) and validation
+    accuracy are set."""
+    import json
+
+    shutil.copytree(run, out, ignore=shutil.ignore_patterns("checkpoints", "logs", "index", "export"))
+    metrics = out / "metrics.json"
+    if test is None:
+        metrics.unlink()
+        (out / "report.html").unlink()
+    else:
+        metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "accuracy": test}))
+    if val is not None:
+        record = json.loads((out / "config.json").read_text())
+        record["result"]["best_val_acc"] = val
+        (out / "config.json").write_text(json.dumps(record))
+    return out
+
+
+def test_the_page_and_the_api_open_on_the_best_run(trained_run, sample, tmp_path):
+    runs = [scored_copy(trained_run, tmp_path / "no-test", None, val=0.99),
+            scored_copy(trained_run, tmp_path / "weaker", 0.5), scored_copy(trained_run, tmp_path / "best", 0.9)]
+    client = TestClient(create_app(runs))
+    listed = client.get("/api/runs").json()
+    assert [r["id"] for r in listed if r["default"]] == ["best"] and "test accuracy" in listed[2]["default_reason"]
+    answer = client.post("/api/predict", files={"file": ("x.png", sample.read_bytes())})  # no run named
+    assert answer.json()["run"] == "best"
+    unscored = TestClient(create_app(runs[:1] + [scored_copy(trained_run, tmp_path / "val-best", None, val=1.0)]))
+    assert [r["id"] for r in unscored.get("/api/runs").json() if r["default"]] == ["val-best"]
+
+
+def test_compare_shows_a_page_with_working_report_links_or_says_why_not(trained_run, tmp_path):
+    untested = scored_copy(trained_run, tmp_path / "untested", None)
+    client = TestClient(create_app([trained_run, untested]))
+    status = client.get("/api/compare").json()
+    assert not status["comparable"] and "untested has no test score" in status["note"]
+    page = client.get("/compare")
+    assert page.headers["content-type"].startswith("text/html") and "untested has no test score" in page.text
+    assert not client.get("/api/runs").json()[1]["report"]
+    twin = scored_copy(trained_run, tmp_path / "twin", 0.5)  # the same test images: comparable
+    client = TestClient(create_app([trained_run, twin, untested]))
+    assert client.get("/api/compare").json() == {"comparable": True, "note": "Left out, with no test score: untested."}
+    page = client.get("/compare")
+    assert page.status_code == 200 and "Left out" in page.text and "file:" not in page.text
+    links = re.findall(r'href="([^"]+)"', page.text)
+    assert links == [f"/runs/{trained_run.name}/report", "/runs/twin/report"]
+    assert all(client.get(link).text.startswith("<!DOCTYPE html>") for link in links)
 
 
 def _browser() -> str | None:
@@ -134,39 +251,65 @@ def _browser() -> str | None:
 
 
 @pytest.mark.slow
-def test_a_real_browser_uploads_an_image_and_sees_the_prediction(trained_run, sample, tmp_path):
+def test_a_real_browser_uploads_images_and_sees_predictions_without_an_error(trained_run, augmented_run, sample,
+                                                                              tmp_path):
+    """Two runs (the first given without a test score): the page opens on the scored one, classifies an ordinary
+    photo (no scan), shows the prediction and neighbours, says why the runs cannot be compared, and its report link
+    opens the report; no console error, no failed request, no answer of 400 or more on the way."""
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     browser_path = _browser()
     if browser_path is None:
         pytest.skip("no Chromium on this machine (Debian: apt-get install chromium)")
+    (tmp_path / "bee.jpg").write_bytes(photo())
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "serve", str(trained_run), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "serve", str(augmented_run), str(trained_run),
+                               "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ))
+    problems: list[str] = []
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
+        _wait_for_port(port)
         expected = Predictor.load(trained_run).predict([sample])[0].label
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
             page = browser.new_page()
+            page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
+            page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_selector("#run option", state="attached")
-            page.set_input_files("#files", str(sample))
+            assert page.input_value("#run") == trained_run.name  # the best run, though given second
+            assert not page.is_checked("#scan") and "whole images" in page.inner_text("#scan-why")
+            page.wait_for_function("document.getElementById('compare-why').textContent.length > 0")
+            assert page.is_hidden("#compare") and "no test score" in page.inner_text("#compare-why")
+            page.set_input_files("#files", str(tmp_path / "bee.jpg"))
             page.wait_for_selector(".card .label", timeout=30_000)
-            assert page.inner_text(".card .label") == expected
-            page.wait_for_selector(".neighbours img", timeout=30_000)
+            assert page.inner_text(".card .label") in ("left", "right", "top")  # classified, not "Counts"
+            page.set_input_files("#files", str(sample))
+            page.wait_for_function("document.querySelectorAll('.card .label').length == 2", timeout=30_000)
+            assert page.inner_text(".card:first-child .label") == expected
+            page.wait_for_selector(".card:first-child .neighbours img", timeout=30_000)
             page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+            with page.expect_navigation():
+                page.click("#report")
+            assert page.url.endswith(f"/runs/{trained_run.name}/report") and page.locator("img").count() > 0
             browser.close()
         assert np.asarray(Image.open(tmp_path / "page.png")).std() > 0
+        assert not problems, problems
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 60  # a timeout for a server that never starts, not a timing assertion
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
 
 
 def test_each_model_loads_once_however_many_requests(trained_run, sample, monkeypatch):

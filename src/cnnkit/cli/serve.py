@@ -39,6 +39,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         log.warning("Listening on %s: anyone who reaches this machine on port %d can use the served runs and see "
                     "their training images. Use --host 127.0.0.1 to keep them to this machine.", config.host,
                     config.port)
-    print(f"Serving {len(args.runs)} run(s) at http://{config.host}:{config.port}/ (API: /docs); Ctrl-C stops.",
-          flush=True)
+    opens = (f"; the page opens on {app.state.default_run} ({app.state.default_reason})" if len(args.runs) > 1
+             else "")
+    print(f"Serving {len(args.runs)} run(s) at http://{config.host}:{config.port}/ (API: /docs){opens}; Ctrl-C "
+          "stops.", flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning")

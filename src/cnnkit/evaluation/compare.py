@@ -80,8 +80,11 @@ def render_compare_text(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _link(row: dict, base: Path | None) -> str:
+def _link(row: dict, base: Path | None, report_links: dict[str, str] | None = None) -> str:
     text = escape(row["run"])
+    if report_links is not None:
+        href = report_links.get(row["run"])
+        return f'<a href="{escape(href)}">{text}</a>' if href else text
     if not row.get("report"):
         return text
     target = Path(row["report"]).resolve()
@@ -89,16 +92,18 @@ def _link(row: dict, base: Path | None) -> str:
     return f'<a href="{escape(Path(href).as_posix() if base is not None else href)}">{text}</a>'
 
 
-def render_compare_html(rows: list[dict], base: str | Path | None = None) -> str:
+def render_compare_html(rows: list[dict], base: str | Path | None = None,
+                        report_links: dict[str, str] | None = None) -> str:
     """The same table as a self-contained HTML page; the best score in each metric column is bold, each run links to
-    its report (relative to ``base``, the page's folder), and a second table gives each class's recall per run."""
+    its report (relative to ``base``, the page's folder, or at ``report_links[run]`` when given: a server's URLs),
+    and a second table gives each class's recall per run."""
     best = {k: max((r[k] for r in rows if r[k] is not None), default=None)
             for k in ("accuracy", "balanced_accuracy", "macro_f1", "auc")}
     base = Path(base) if base is not None else None
     head = "".join(f"<th>{escape(h)}</th>" for _, h in COLUMNS)
     body = ""
     for r in rows:
-        cells = f"<td>{_link(r, base)}</td>"
+        cells = f"<td>{_link(r, base, report_links)}</td>"
         for k, _ in COLUMNS[1:]:
             text = escape(_cell(k, r[k]))
             cells += f"<td><b>{text}</b></td>" if best.get(k) is not None and r[k] == best[k] else f"<td>{text}</td>"

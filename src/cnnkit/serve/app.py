@@ -13,12 +13,14 @@ once and answers one request at a time (a lock per run): concurrent requests que
 import io
 import logging
 import tempfile
-import threading
+from functools import cache
+from html import escape
 from pathlib import Path
 
 from PIL import Image
 
 from cnnkit.errors import CnnkitError
+from cnnkit.serve.runs import ServedRun, best_run, run_ids
 from cnnkit.serve.uploads import Limits, UploadError, read_upload
 
 log = logging.getLogger("cnnkit")
@@ -26,80 +28,10 @@ THUMBNAIL = 160  # px, the longer side of a training image shown beside a query
 MAX_K = 20
 
 
-class ServedRun:
-    """One run: its folder, record and test scores, and its predictor and index, loaded on first use."""
-
-    def __init__(self, run_id: str, path: Path):
-        from cnnkit.run import RunFolder
-
-        self.id, self.path, self.folder = run_id, path, RunFolder(path)
-        self.record = self.folder.read_record()
-        if self.record.finds_points:  # the page classifies images; a point detector's run counts with `cnnkit scan`
-            self.record.refuse_unless_classifier(path, "serving it")
-        self.lock = threading.Lock()
-        self._predictor = self._index = None
-        self.tta = bool(self.record.augment) and not self.record.model.is_baseline  # what TTA draws on
-
-    def predictor(self):
-        """Loaded once: the ONNX export when it is current, else the network (``Predictor.load``'s choice)."""
-        if self._predictor is None:
-            from cnnkit.inference import Predictor
-
-            self._predictor = Predictor.load(self.path)
-        return self._predictor
-
-    def torch_predictor(self):
-        """The network itself, for what needs it (test-time augmentation, latent vectors, scans)."""
-        predictor = self.predictor()
-        if predictor.backend == "torch":
-            return predictor
-        if not hasattr(self, "_torch"):
-            from cnnkit.inference import Predictor
-
-            self._torch = Predictor.load(self.path, backend="torch")
-        return self._torch
-
-    def index(self):
-        if self._index is None:
-            from cnnkit.latent.index import run_index
-
-            self._index = run_index(self.path, self.torch_predictor())
-        return self._index
-
-    def summary(self) -> dict:
-        import json
-
-        record, metrics = self.record, {}
-        if (self.path / "metrics.json").exists():
-            metrics = json.loads((self.path / "metrics.json").read_text())
-        return {"id": self.id, "classes": list(record.classes), "model": record.model.name,
-                "strategy": record.strategy, "multi_label": record.multi_label,
-                "threshold": record.decision.threshold if record.decision else None,
-                "thresholds": dict(zip(record.classes, record.thresholds)) if record.thresholds else None,
-                "tta": self.tta,
-                "latent": not record.model.is_baseline,
-                "input": list(record.preprocessing.image_size),
-                "test": {k: metrics.get(k) for k in ("n", "accuracy", "balanced_accuracy", "macro_f1", "auc")}
-                if metrics.get("split") == "test" else None,
-                "report": (self.path / "report.html").exists()}
-
-
-def run_ids(paths: list[Path]) -> dict[str, Path]:
-    """A short, unique id per run: its folder name (numbered when two runs share one)."""
-    ids: dict[str, Path] = {}
-    for path in paths:
-        name = path.resolve().name
-        key, n = name, 2
-        while key in ids:
-            key, n = f"{name}-{n}", n + 1
-        ids[key] = path
-    return ids
-
-
 def create_app(runs: list[str | Path], limits: Limits | None = None):
     """The FastAPI application serving ``runs`` (each checked now: a broken run fails at start, not per request)."""
     from fastapi import FastAPI, HTTPException, UploadFile
-    from fastapi.responses import HTMLResponse, JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
 
     from cnnkit.serve.page import PAGE
 
@@ -107,11 +39,13 @@ def create_app(runs: list[str | Path], limits: Limits | None = None):
     served = {key: ServedRun(key, Path(path)) for key, path in run_ids([Path(r) for r in runs]).items()}
     if not served:
         raise CnnkitError("cnnkit serve needs at least one run folder.")
+    default, why = best_run(list(served.values()))  # best test accuracy, else validation accuracy, else first
     app = FastAPI(title="cnnkit", summary="Predictions, nearest training images and scans of trained runs.")
+    app.state.default_run, app.state.default_reason = default.id, why
 
     def pick(run: str | None) -> ServedRun:
         if run is None:
-            return next(iter(served.values()))
+            return default
         if run not in served:
             raise HTTPException(404, f"No run {run!r} is served here (served: {', '.join(served)}).")
         return served[run]
@@ -131,18 +65,47 @@ def create_app(runs: list[str | Path], limits: Limits | None = None):
     def page() -> str:
         return PAGE
 
-    @app.get("/api/runs", summary="The served runs: classes, model, test scores, what each can do")
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(favicon_png(), media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/api/runs", summary="The served runs: classes, model, scores, what each can do; `default` marks the "
+                                  "run used when none is named (the best test accuracy, else validation accuracy)")
     def list_runs() -> list[dict]:
-        return [r.summary() for r in served.values()]
+        return [{**r.summary(), "default": r is default, **({"default_reason": why} if r is default else {})}
+                for r in served.values()]
 
     _add_api(app, pick, image_of)
     _add_files(app, pick, served)
     return app
 
 
+@cache
+def favicon_png() -> bytes:
+    """A 32 px icon drawn once (a 3x3 kernel, white on blue), so that no browser meets a 404 for /favicon.ico."""
+    from PIL import ImageDraw
+
+    picture = Image.new("RGB", (32, 32), (42, 110, 219))
+    draw = ImageDraw.Draw(picture)
+    for row in range(3):
+        for col in range(3):
+            draw.rectangle((5 + 8 * col, 5 + 8 * row, 10 + 8 * col, 10 + 8 * row), fill=(255, 255, 255))
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    return out.getvalue()
+
+
 def _add_api(app, pick, image_of) -> None:
-    """The three endpoints that take an image (multipart field ``file``)."""
+    """The endpoints that take an image (multipart field ``file``)."""
     from fastapi import File, HTTPException, Query, UploadFile
+
+    @app.post("/api/answer", summary="What the page shows for one image: a scan when scanning is on (`scan`; by "
+                                     "default on for runs trained on patches) and the photo is more than 4x the "
+                                     "run's input on both sides, else class probabilities; `kind` says which")
+    async def answer(file: UploadFile = File(...), run: str | None = Query(None), scan: bool | None = Query(None),
+                     tta: int = Query(1, ge=1, le=16)):
+        chosen, image = pick(run), await image_of(file)
+        return await _in_thread(lambda: _answer(chosen, image, scan, tta))
 
     @app.post("/api/predict", summary="Class probabilities of one image (multipart field `file`)")
     async def predict(file: UploadFile = File(...), run: str | None = Query(None), tta: int = Query(1, ge=1, le=16)):
@@ -191,11 +154,49 @@ def _add_files(app, pick, served: dict) -> None:
             raise HTTPException(404, f"Training image {number} of {run} cannot be read.") from None
         return Response(out.getvalue(), media_type="image/png")
 
-    @app.get("/compare", response_class=HTMLResponse, summary="The served runs side by side (`cnnkit compare`)")
-    def compare() -> str:
-        from cnnkit.evaluation.compare import compare_runs, render_compare_html
+    @app.get("/api/compare", summary="Whether the served runs can be compared on one test set, and why not")
+    def can_compare() -> dict:
+        rows, note = comparison(served)
+        return {"comparable": rows is not None, "note": note}
 
-        return render_compare_html(compare_runs([r.path for r in served.values()]))
+    @app.get("/compare", response_class=HTMLResponse, summary="The served runs side by side (`cnnkit compare`)")
+    def compare() -> HTMLResponse:
+        from cnnkit.evaluation.compare import render_compare_html
+
+        rows, note = comparison(served)
+        if rows is None:  # a page saying why, never raw JSON: the browser opened it from a link
+            return HTMLResponse(_note_page("Nothing to compare", note), status_code=409)
+        links = {r["run"]: f"/runs/{r['run']}/report" for r in rows if r["report"]}
+        page = render_compare_html(rows, report_links=links)
+        return page.replace("</h1>", f"</h1><p>{escape(note)}</p>", 1) if note else page
+
+
+def comparison(served: dict[str, ServedRun]) -> tuple[list[dict] | None, str]:
+    """(`cnnkit compare`'s rows of the served runs scored on a test split, named by id, and a note on those left
+    out), or (None, why they cannot be compared)."""
+    from cnnkit.evaluation.compare import compare_runs
+
+    tested = [r for r in served.values() if r.test_scores() is not None]
+    untested = [r.id for r in served.values() if r.test_scores() is None]
+    if len(served) < 2:
+        return None, "One run is served: comparing needs two runs (serve several to compare them)."
+    if len(tested) < 2:
+        return None, (f"Comparing needs two runs scored on one test split; {', '.join(untested)} "
+                      f"{'has' if len(untested) == 1 else 'have'} no test score (a run whose validation split "
+                      "chose its weights has no test split, or it was not evaluated: `cnnkit evaluate RUN`).")
+    try:
+        rows = compare_runs([r.path for r in tested])
+    except CnnkitError as e:
+        return None, str(e)
+    rows = [{**row, "run": r.id} for row, r in zip(rows, tested)]
+    return rows, (f"Left out, with no test score: {', '.join(untested)}." if untested else "")
+
+
+def _note_page(title: str, note: str) -> str:
+    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>cnnkit: '
+            f'{escape(title)}</title><style>body{{font-family:system-ui,sans-serif;margin:1em}}pre{{white-space:'
+            f'pre-wrap}}</style></head><body><h1>{escape(title)}</h1><pre>{escape(note)}</pre>'
+            '<p><a href="/">Back to the page</a></p></body></html>\n')
 
 
 async def _in_thread(work):
@@ -207,6 +208,18 @@ async def _in_thread(work):
         return await run_in_threadpool(work)
     except CnnkitError as e:
         raise HTTPException(400, str(e)) from None
+
+
+def _answer(run: ServedRun, image: Image.Image, scan: bool | None, tta: int) -> dict:
+    """A scan when scanning is on (``scan``, else the run's offer) and the photo holds more than 4 of the run's
+    inputs on both sides; else the image's class probabilities."""
+    wanted = run.scan.offered if scan is None else scan
+    if wanted and not run.scan.available:
+        raise CnnkitError(f"{run.id} cannot scan: {run.scan.reason}. Ask without `scan`.")
+    height, width = run.record.preprocessing.image_size
+    if wanted and image.height > 4 * height and image.width > 4 * width:
+        return {"kind": "scan", **_scan(run, image)}
+    return {"kind": "prediction", **_predict(run, image, tta)}
 
 
 def _predict(run: ServedRun, image: Image.Image, tta: int) -> dict:

@@ -3,7 +3,7 @@ only the JSON API."""
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>cnnkit</title>
+<title>cnnkit</title><link rel="icon" href="/favicon.ico">
 <style>
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5em auto;max-width:1000px;padding:0 1em;
 color:#222}
@@ -25,7 +25,9 @@ table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em}.sc
 <p><label><input type="checkbox" id="tta"> test-time augmentation (8 versions)</label>
 <label><input type="checkbox" id="similar" checked> nearest training images</label>
 <label><input type="checkbox" id="scan"> scan photos larger than 4x the input</label>
-<a href="/compare" id="compare">compare the served runs</a> · <a href="/docs">API</a></p>
+<span id="scan-why" class="muted"></span></p>
+<p><a href="/compare" id="compare" hidden>compare the served runs</a><span id="compare-why" class="muted"></span>
+<a href="/docs">API</a></p>
 <div id="drop" tabindex="0">Drop images here, or click to choose<input type="file" id="files" accept="image/*"
 multiple hidden></div>
 <div id="results"></div>
@@ -34,15 +36,20 @@ const $ = (id) => document.getElementById(id);
 let runs = [];
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
 function current() { return runs.find((r) => r.id === $("run").value); }
+function score(r) {
+  if (r.test && r.test.accuracy !== null) return `test accuracy ${r.test.accuracy.toFixed(3)} (n=${r.test.n})`;
+  return r.validation ? `no test score; validation accuracy ${r.validation.accuracy.toFixed(3)}` : "no scores";
+}
 function showRun() {
   const r = current(); if (!r) return;
-  const t = r.test ? `test accuracy ${r.test.accuracy.toFixed(3)} (n=${r.test.n})` : "no test scores";
-  $("run-info").innerHTML = `${esc(r.model)}, ${r.classes.length} classes (${r.classes.map(esc).join(", ")}); ${t}` +
-    (r.report ? ` · <a href="/runs/${encodeURIComponent(r.id)}/report">report</a>` : "");
+  $("run-info").innerHTML = `${esc(r.model)}, ${r.classes.length} classes (${r.classes.map(esc).join(", ")}); ` +
+    esc(score(r)) + (r.report ? ` · <a href="/runs/${encodeURIComponent(r.id)}/report" id="report">report</a>` :
+    " · no report (<code>cnnkit evaluate</code> writes one)");
   $("tta").disabled = !r.tta; if (!r.tta) $("tta").checked = false;
   $("similar").disabled = !r.latent; if (!r.latent) $("similar").checked = false;
-  $("scan").disabled = !r.latent || r.multi_label;
-  $("scan").checked = !$("scan").disabled && Math.max(...r.input) <= 128;  // patch classifiers: small windows
+  $("scan").disabled = !r.scan.available;  // the server decides from what the run was trained on
+  $("scan").checked = r.scan.offered;
+  $("scan-why").textContent = `(${r.scan.reason})`;
 }
 async function api(path, file) {
   const body = new FormData(); body.append("file", file);
@@ -70,21 +77,18 @@ async function handle(file) {
   card.innerHTML = `<img class="query" alt="${esc(file.name)}" src="${url}"><div class="result">` +
     `<div class="muted">${esc(file.name)}</div><div class="out">Predicting...</div></div>`;
   $("results").prepend(card);
-  const out = card.querySelector(".out"), run = encodeURIComponent(r.id);
+  const out = card.querySelector(".out"), run = encodeURIComponent(r.id), scan = $("scan").checked;
+  if (scan) out.textContent = "Predicting (a photo larger than 4x the input is scanned window by window)...";
   try {
-    const size = await new Promise((ok) => { const i = new Image(); i.onload = () => ok([i.naturalHeight,
-      i.naturalWidth]); i.onerror = () => ok([0, 0]); i.src = url; });
-    if ($("scan").checked && size[0] > 4 * r.input[0] && size[1] > 4 * r.input[1]) {
-      out.innerHTML = "A large photograph: scanning it window by window...";
-      const s = await api(`/api/scan?run=${run}`, file);
-      const rows = Object.entries(s.counts).map(([c, n]) => `<tr><td>${esc(c)}</td><td>${n}</td></tr>`).join("");
-      const pictures = Object.entries(s.images).map(([name, src]) =>
+    const p = await api(`/api/answer?run=${run}&scan=${scan}&tta=${$("tta").checked ? 8 : 1}`, file);
+    if (p.kind === "scan") {
+      const rows = Object.entries(p.counts).map(([c, n]) => `<tr><td>${esc(c)}</td><td>${n}</td></tr>`).join("");
+      const pictures = Object.entries(p.images).map(([name, src]) =>
         `<figure><img alt="${esc(name)}" src="${src}"><figcaption>${esc(name)}</figcaption></figure>`).join("");
       out.innerHTML = `<div class="label">Counts</div><table><tr><th>class</th><th>count</th></tr>${rows}</table>` +
-        `<p class="muted">${s.detections} detections in ${s.seconds.toFixed(1)} s</p><div class="scan">${pictures}</div>`;
+        `<p class="muted">${p.detections} detections in ${p.seconds.toFixed(1)} s</p><div class="scan">${pictures}</div>`;
       return;
     }
-    const p = await api(`/api/predict?run=${run}&tta=${$("tta").checked ? 8 : 1}`, file);
     out.innerHTML = `<div class="label">${esc(p.label || "(none)")}</div>${bars(p, r)}`;
     if ($("similar").checked) {
       const s = await api(`/api/similar?run=${run}&k=5`, file);
@@ -105,9 +109,16 @@ $("drop").ondrop = (e) => { e.preventDefault(); $("drop").classList.remove("over
 $("run").onchange = showRun;
 fetch("/api/runs").then((r) => r.json()).then((list) => {
   runs = list;
-  $("compare").hidden = list.length < 2;
   $("run").innerHTML = list.map((r) => `<option value="${esc(r.id)}">${esc(r.id)}</option>`).join("");
+  const opening = list.find((r) => r.default) || list[0];  // the server's choice: the best test, else validation, score
+  $("run").value = opening.id;
+  $("run").title = list.length > 1 ? `opened on ${opening.id}: ${opening.default_reason}` : "";
   showRun();
+  if (list.length > 1) fetch("/api/compare").then((r) => r.json()).then((c) => {
+    $("compare").hidden = !c.comparable;  // a link that works, or the reason there is none
+    $("compare-why").textContent = c.comparable ? (c.note ? ` (${c.note})` : "") : c.note;
+    $("compare-why").insertAdjacentText("beforeend", " · ");
+  });
 });
 </script></body></html>
 """
