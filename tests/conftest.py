@@ -10,12 +10,15 @@ from PIL import Image
 
 
 def pattern_image(label: int, rng: np.random.Generator, size: int = 16, mode: str = "RGB") -> Image.Image:
-    """Class 0: bright left half; class 1: bright right half; class 2: bright top half; plus noise."""
+    """Class 0: bright left half; class 1: bright right half; class 2: bright top half; plus noise. Gray pixels in
+    any ``mode`` (R = G = B in "RGB"), except "colour"."""
     pixels = rng.integers(0, 60, (size, size)).astype(np.uint8)
     half = size // 2
     region = [(slice(None), slice(0, half)), (slice(None), slice(half, None)), (slice(0, half), slice(None))][label]
     pixels[region] += 150
     image = Image.fromarray(pixels, mode="L")
+    if mode == "colour":  # the same pattern, in colour: red, green and blue weighted differently
+        return Image.fromarray((pixels[..., None] * np.array([1.0, 0.6, 0.3])).astype(np.uint8), mode="RGB")
     return image if mode == "L" else image.convert(mode)
 
 

@@ -134,14 +134,25 @@ def test_unreadable_placeholder_and_empty_images_are_listed(tmp_path):
 
 
 @pytest.mark.slow
-def test_training_warns_about_identical_files_and_dedupe_leaves_them_out(tmp_path, capsys):
+def test_copies_share_a_split_are_named_and_dedupe_leaves_them_out(tmp_path, capsys):
     data = write_image_folder(tmp_path / "data", ["left", "right"], 12)
     shutil.copy(data / "left" / "left_000.png", data / "left" / "again.png")
     shutil.copy(data / "right" / "right_000.png", data / "left" / "wrong.png")
+    Image.open(data / "right" / "right_001.png").save(data / "right" / "resaved.bmp")  # same pixels, other bytes
     args = ["train", str(data), "--model", "tiny_cnn", "--epochs", "1", "--no-progress"]
     assert main([*args, "--out", str(tmp_path / "warned")]) == 0
-    err = capsys.readouterr().err
-    assert "2 groups of identical files" in err and "1 with different classes" in err and "cnnkit audit" in err
+    captured = capsys.readouterr()
+    assert "3 groups of copies" in captured.err and "1 labelled differently" in captured.err
+    assert "cnnkit audit" in captured.err
+    assert "left/wrong.png = right/right_000.png" in captured.out  # the summary names the conflicting copies
+    where = {p: name for name, found in json.loads((tmp_path / "warned" / "split.json").read_text())[
+        "splits"].items() for p, _ in found}
+    for group in (["left/left_000.png", "left/again.png"], ["left/wrong.png", "right/right_000.png"],
+                  ["right/right_001.png", "right/resaved.bmp"]):
+        assert len({where[p] for p in group}) == 1, group  # never on both sides of a split
+    record = json.loads((tmp_path / "warned" / "config.json").read_text())
+    assert record["data"]["conflicting"] == [["left/wrong.png", "right/right_000.png"]]
+    (data / "right" / "resaved.bmp").unlink()
     assert main([*args, "--out", str(tmp_path / "deduped"), "--dedupe"]) == 0
     record = json.loads((tmp_path / "deduped" / "config.json").read_text())
     dropped = record["data"]["dropped"]

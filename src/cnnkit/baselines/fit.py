@@ -100,7 +100,8 @@ def train_baseline(data_dir: str | Path, out_dir: str | Path, config: BaselineCo
         return fit_probe(data_dir, run, config)
     prepared = prepare_training_data(data_dir, image_size=config.image_size, channels=config.channels,
                                      val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                                     seed=config.seed, skip_bad=config.skip_bad, dedupe=config.dedupe)
+                                     seed=config.seed, skip_bad=config.skip_bad, dedupe=config.dedupe,
+                                     val_folder=config.val_folder)
     counts = split_counts(prepared.splits, prepared.classes)
     report_counts(counts)
     start = time.perf_counter()
@@ -117,7 +118,8 @@ def train_baseline(data_dir: str | Path, out_dir: str | Path, config: BaselineCo
         model=ModelSpec(f"baseline-{config.method}", len(prepared.classes), prepared.preprocessing.channels,
                         kind="baseline", method=config.method, params=params),
         classes=tuple(prepared.classes), preprocessing=prepared.preprocessing,
-        data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped), prepared.dropped or None),
+        data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped), prepared.dropped or None,
+                        tuple(prepared.conflicting)),
         baseline=config, cross_validation=CrossValidation(**cv), status="finished",
         result=TrainingResult(best_epoch=None, best_val_acc=cv["cv_accuracy"], train_seconds=round(seconds, 2)))
     with locked(run.path):

@@ -34,6 +34,7 @@ def _backbone_data(data_dir, config: BaselineConfig):
         interpolation=cfg["interpolation"] if cfg["interpolation"] in INTERPOLATIONS else "bilinear",
         normalization=pretrained_normalization(config.backbone), val_fraction=config.val_fraction,
         test_fraction=config.test_fraction, seed=config.seed, skip_bad=config.skip_bad, dedupe=config.dedupe,
+        val_folder=config.val_folder,
         default_image_size=default_image_size(config.backbone))
 
 
@@ -82,7 +83,8 @@ def fit_probe(data_dir: str | Path, run: RunFolder, config: BaselineConfig) -> T
         model=ModelSpec(config.backbone, len(classes), 3, params={"probe": "logistic regression on frozen features",
                                                                   "C": cv["best"]["C"]}),
         classes=tuple(classes), preprocessing=prepared.preprocessing,
-        data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped), prepared.dropped or None),
+        data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped), prepared.dropped or None,
+                        tuple(prepared.conflicting)),
         baseline=config,
         cross_validation=CrossValidation(**cv), status="finished", pretrained_source=source,
         result=TrainingResult(best_epoch=None, best_val_acc=cv["cv_accuracy"], train_seconds=round(seconds, 2)))

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from cnnkit.cli.options import Shown, add_options, settings, values
+from cnnkit.cli.options import add_options, settings, values
 from cnnkit.errors import CnnkitError
 
 log = logging.getLogger("cnnkit")
@@ -80,6 +80,16 @@ def _test_rows(evaluation) -> list[tuple[str, str]]:
             ("Report", str(evaluation.report_path))]
 
 
+def _data_rows(record) -> list[tuple[str, str]]:
+    """Copies of one image labelled differently: named, since no label of theirs can be trusted."""
+    groups = record.data.conflicting if record.data else ()
+    if not groups:
+        return []
+    shown = "; ".join(" = ".join(group) for group in groups[:3]) + (" ..." if len(groups) > 3 else "")
+    return [("Copies", f"{len(groups)} group{'s' if len(groups) > 1 else ''} of identical images labelled "
+                       f"differently: {shown} (each group sits in one split; `--dedupe` leaves them out)")]
+
+
 def print_summary(trained, evaluation) -> None:
     """The one-screen summary at the end of training."""
     result, run_dir = trained.record.result, trained.run_dir
@@ -98,7 +108,11 @@ def print_summary(trained, evaluation) -> None:
                   + (f"  {'per-label accuracy (at 0.5)' if trained.record.multi_label else 'accuracy'} "
                      f"{result.best_val_acc:.4f}" if result.best_val_acc is not None else ""))]
     rows += _test_rows(evaluation)
+    rows += _data_rows(trained.record)
     rows.append(("Next", f"cnnkit predict {run_dir} IMAGES...  |  cnnkit evaluate {run_dir} --data DIR"))
+    if trained.record.recipe is None and not trained.record.multi_label:
+        rows.append(("Better?", "cnnkit train DATA --auto  (within a time budget: the probe, transfer on more "
+                                "backbones, fine-tuning, a scratch CNN for small gray images; kept on validation)"))
     print()
     for name, text in rows:
         print(f"{name:<14}{text}")
@@ -116,7 +130,7 @@ def finish(trained) -> None:
     print_summary(trained, evaluate_test_split(trained.run_dir))
 
 
-def _train_config(args: argparse.Namespace, **extra):
+def train_config(args: argparse.Namespace, **extra):
     from cnnkit.config import TrainConfig, parse_head
 
     config = settings(args, TrainConfig, **extra)
@@ -141,7 +155,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         if not args.data:
             raise CnnkitError("cnnkit train needs a DATA folder (or --resume RUN).")
-        config = _train_config(args)
+        from cnnkit.training.defaults import choose_model
+
+        config = choose_model(args.data, train_config(args))
         out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-{config.model}"
         trained = train(args.data, out, config, progress=not (args.no_progress or args.quiet), overwrite=args.overwrite)
     from cnnkit.training.distributed import is_main
@@ -160,7 +176,7 @@ def _auto(args: argparse.Namespace) -> None:
     if args.resume or not args.data:
         raise CnnkitError("--auto trains afresh on a DATA folder; drop --resume and give DATA.")
     out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-auto"
-    trained = auto_train(args.data, out, _train_config(args), budget=args.budget or "10m",
+    trained = auto_train(args.data, out, train_config(args), budget=args.budget or "10m",
                          progress=not (args.no_progress or args.quiet), overwrite=args.overwrite)
     print_leaderboard(trained.record.recipe)
     finish(trained)
@@ -177,42 +193,6 @@ def print_leaderboard(recipe: dict) -> None:
         print(f"  {e['name']:<28} {e['status']:<8} {time_text}  {score}")
 
 
-def cmd_demo(args: argparse.Namespace) -> None:
-    from cnnkit.data.builtin import export_dataset, training_path
-    from cnnkit.run import RunFolder
-    from cnnkit.training.fit import train
-
-    aerial = args.dataset == "aerial"
-    extra = {"model": getattr(args, "model", None) or ("patch_cnn" if aerial else "vgg_small")}
-    if aerial and not getattr(args, "augment", None):
-        extra["augment"] = "flip=hv,rotate=180"
-    out = Path(args.out or f"runs/demo-{args.dataset}")
-    data = out / "dataset"
-    if RunFolder(out).exists():
-        raise CnnkitError(f"{out} already holds a run; pass --out NEW_FOLDER.")
-    if not data.exists():
-        log.info("Writing the built-in dataset %r to %s", args.dataset, data)
-        export_dataset(args.dataset, data, seed=getattr(args, "seed", 0))
-    trained = train(data / "patches" if aerial else training_path(args.dataset, data), out,
-                    _train_config(args, **extra),
-                    progress=not (args.no_progress or args.quiet))
-    finish(trained)
-    if aerial:
-        _scan_demo_scene(out, data)
-
-
-def _scan_demo_scene(out: Path, data: Path) -> None:
-    """The patch classifier at work: count the objects of a whole scene."""
-    from cnnkit.scan.photo import scan_photo
-
-    scene, dots = data / "scenes" / "scene_0.png", data / "scenes" / "scene_0-dots.csv"
-    summary = scan_photo(out, scene, out / "scan-scene_0", dots=dots)
-    print(f"\nScanned {scene} (exact: {summary['exact']}, {summary['seconds']:.2f} s); counts against the dots:")
-    for name, r in summary["dots"].items():
-        print(f"  {name:<8} detected {r['detected']:3d}  dots {r['dots']:3d}  recall {r['recall']:.2f}")
-    print(f"Heatmaps and detections in {out / 'scan-scene_0'}")
-
-
 def cmd_baseline(args: argparse.Namespace) -> None:
     from cnnkit.baselines.fit import train_baseline
     from cnnkit.config import BaselineConfig
@@ -223,7 +203,7 @@ def cmd_baseline(args: argparse.Namespace) -> None:
     finish(trained)
 
 
-def _training_options(p: argparse.ArgumentParser, defaults: dict | None = None) -> None:
+def training_options(p: argparse.ArgumentParser, defaults: dict | None = None) -> None:
     from cnnkit.config import TrainConfig
     from cnnkit.config.training import BACKBONE
 
@@ -235,15 +215,6 @@ def _training_options(p: argparse.ArgumentParser, defaults: dict | None = None) 
 
 
 def register(sub) -> None:
-    from cnnkit.data.builtin import list_datasets
-
-    p = sub.add_parser("demo", help="train and evaluate a CNN (vgg_small) on a built-in dataset (no download); "
-                                    "aerial: a patch_cnn, then a scan of a whole scene")
-    p.add_argument("--dataset", default="wafers", choices=list_datasets())
-    p.add_argument("--out", help="run folder (default runs/demo-DATASET)")
-    _training_options(p, defaults={"epochs": 30, "model": Shown("vgg_small; patch_cnn for aerial")})
-    p.set_defaults(func=cmd_demo)
-
     p = sub.add_parser("train", help="train on DATA (root/<class>/*, root/{train,val,test}/<class>/*, or a CSV "
                                      "path,label[,split]; labels a|b: multi-label)")
     p.add_argument("data", nargs="?", help="data folder, or a CSV with columns path,label[,split]")
@@ -255,7 +226,7 @@ def register(sub) -> None:
                                                        "CNN for small grayscale images) within --budget, keep the "
                                                        "best on validation data (all stay in OUT/candidates)")
     p.add_argument("--budget", metavar="TIME", help="--auto's time, e.g. 90s, 10m, 1h (default 10m)")
-    _training_options(p)
+    training_options(p)
     p.set_defaults(func=cmd_train)
 
     from cnnkit.config import BaselineConfig

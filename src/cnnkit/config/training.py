@@ -20,6 +20,7 @@ BASELINE_METHODS = ("knn", "linear", "handcrafted", "probe")
 HEAD_SOLVERS = ("auto", "lbfgs", "epochs")
 PRECISIONS = ("auto", "32", "bf16")
 DATA_IN = ("auto", "memory", "disk")
+VAL_FOLDER_ROLES = ("test", "validation")
 
 SCALE = "several processes or machines (Lightning DDP)"
 DATA, MODEL, BACKBONE, AUGMENT = ("data", "model and training", "pretrained backbones (any timm model; "
@@ -49,8 +50,13 @@ class DataConfig(ReadConfig):
     test_fraction: float = option(0.15, "share of each class held out for the test (flat folders)", group=DATA)
     seed: int = option(0, "seed of the split, the initial weights and the batches: the same seed gives the same "
                           "split", group=DATA)
+    val_folder: str = option("test", "train/ and val/ without test/: 'test' scores val/ once as the test split "
+                                     "and carves validation out of train/; 'validation' lets val/ choose the "
+                                     "weights (the run then has no test split)", choices=VAL_FOLDER_ROLES,
+                             group=DATA, metavar="ROLE")
     dedupe: bool = option(False, "leave out copies of identical files before the split: one copy of each is kept, "
-                                 "none of copies labelled differently (what is left out is recorded)", group=DATA)
+                                 "none of copies labelled differently (what is left out is recorded); without it, "
+                                 "copies are kept together in one split", group=DATA)
 
     def __post_init__(self) -> None:
         check_declared(self)
@@ -77,8 +83,9 @@ class DataConfig(ReadConfig):
 class TrainConfig(DataConfig):
     """Everything that decides how a network is trained; defaults suit small from-scratch CNNs."""
 
-    model: str = option("simple_cnn", "registered model name or any timm architecture (see `cnnkit models`)",
-                        group=MODEL)
+    model: str | None = option(None, "registered model name or any timm architecture (see `cnnkit models`); "
+                                      "default: chosen from the data (photos: efficientnet_lite0, pretrained, with a "
+                                      "solved head; small grayscale images: simple_cnn)", group=MODEL)
     model_options: dict = option(default_factory=dict, help="model option, repeatable (e.g. batch_norm=false, "
                                  "filters=16,32); for backbones the head's dropout and hidden", group=MODEL,
                                  flag="--option", metavar="NAME=VALUE", repeat=True, parse=parse_options)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit.data.decode import load_image, probe_image
+from cnnkit.data.duplicates import copy_groups, dedupe as choose_dropped, identical_files, warn_duplicates
 from cnnkit.data.files import scan_folder
 from cnnkit.data.preprocess import Preprocessing, channel_stats
 from cnnkit.data.split import SplitManifest, make_split
@@ -136,6 +137,7 @@ class PreparedData:
     median_side: int = 0  # the median of the images' shorter sides, before resizing
     multi_label: bool = False
     dropped: dict = field(default_factory=dict)  # dedupe: path -> why it was left out
+    conflicting: list[tuple[str, ...]] = field(default_factory=list)  # copies of one image labelled differently
 
 
 def decode_or_error(path: Path, image_size: tuple[int, int], channels: int, interpolation: str = "bilinear",
@@ -229,6 +231,7 @@ def prepare_training_data(
     progress: bool = False,
     dedupe: bool = False,
     unlabelled: bool = False,
+    val_folder: str = "test",
 ) -> PreparedData:
     """Scan, check and decode every image, split the good ones, and fit the standardisation on train only.
 
@@ -237,19 +240,16 @@ def prepare_training_data(
     (``auto_image_size``).
     Without ``channels``: 1 if every image is grayscale, else 3.
     ``normalization`` (mean, std) replaces the train split's own statistics (a pretrained backbone's).
-    ``data_in`` (see ``on_disk``): "disk" decodes into ``data.cache.DecodedCache`` a chunk at a time, and the splits'
-    images are ``LazyImages`` reading it back: memory stays that of a chunk, whatever the number of images.
-    Files with identical bytes are warned about, or with ``dedupe`` left out (``data.duplicates.dedupe``; listed
-    in ``dropped``).
+    ``data_in`` (see ``on_disk``): "disk" decodes into ``data.cache.DecodedCache`` a chunk at a time, read back
+    lazily (``LazyImages``). Copies of one image (``data.duplicates.copy_groups``) share a split, or with ``dedupe``
+    are left out (``dropped``). ``val_folder``: see ``data.split.make_split``.
     ``unlabelled`` (an autoencoder's data): one class folder, or a folder of images without class folders, is enough.
     """
     scan = scan_folder(root, min_classes=1, loose_images=True) if unlabelled else scan_folder(root)
     scan, groups, dropped = _deduplicated(scan, dedupe)
     everything = [s for samples in scan.samples.values() for s in samples]
     infos, errors = _probe_all(scan.root, everything)
-    good_infos = [i for i in infos if i is not None]
-    if not good_infos:
-        report_unreadable(errors, skip_bad=False)
+    good_infos = [i for i in infos if i is not None] or report_unreadable(errors, skip_bad=False) or []
     size = tuple(image_size) if image_size else auto_image_size(good_infos, default_image_size)
     n_channels = channels or (1 if all(i.grayscale for i in good_infos) else 3)
     decoded, stack, n_channels = _decode_all(scan, everything, infos, errors, (size, n_channels, interpolation,
@@ -257,9 +257,8 @@ def prepare_training_data(
                                                                                     n_channels), progress)
     skipped = [rel for rel, _ in everything if rel not in decoded]
     samples = {name: [s for s in found if s[0] in decoded] for name, found in scan.samples.items()}
-    manifest = make_split(str(scan.root.resolve()), scan.layout, samples, val_fraction, test_fraction, seed)
-    if not dedupe:
-        _warn_duplicates(scan.root, groups, manifest)
+    copies = [] if dedupe else copy_groups(groups, decoded if stack is None else {}, scan)
+    manifest = _split(scan, samples, copies, (val_fraction, test_fraction, seed, val_folder))
     classes = list(scan.classes)
     splits = {name: (stack or _stack)(found, decoded, classes, size, n_channels, scan.root, scan.multi_label)
               for name, found in manifest.splits.items()}
@@ -270,8 +269,34 @@ def prepare_training_data(
     for arrays in splits.values():
         if isinstance(arrays.images, LazyImages):
             arrays.images.preprocessing = preprocessing
-    median_side = int(np.median([min(i.width, i.height) for i in good_infos]))
-    return PreparedData(classes, manifest, preprocessing, splits, skipped, median_side, scan.multi_label, dropped)
+    conflicting = [tuple(p for p, _ in g) for g in copies if len({label for _, label in g}) > 1]
+    return PreparedData(classes, manifest, preprocessing, splits, skipped,
+                        int(np.median([min(i.width, i.height) for i in good_infos])), scan.multi_label, dropped,
+                        conflicting)
+
+
+def _split(scan, samples: dict, copies: list, settings: tuple) -> SplitManifest:
+    """The split, copies of one image kept together, said in a line or two."""
+    val_fraction, test_fraction, seed, val_folder = settings
+    manifest = make_split(str(scan.root.resolve()), scan.layout, samples, val_fraction, test_fraction, seed,
+                          copies=[[p for p, _ in g] for g in copies], val_folder=val_folder)
+    _say_test_folder(scan, manifest, val_folder)
+    if copies:
+        warn_duplicates(scan.root, copies, {p: name for name, found in manifest.splits.items() for p, _ in found})
+    return manifest
+
+
+def _say_test_folder(scan, manifest: SplitManifest, val_folder: str) -> None:
+    """One line on what a train/ + val/ folder's val/ became."""
+    if scan.layout != "presplit" or "test" in scan.samples or "val" not in scan.samples:
+        return
+    if val_folder == "test":
+        log.info("%s has train/ and val/ but no test/: val/ (%d images) is the test split, scored once; validation "
+                 "is carved out of train/ (%d images). `val_folder` validation lets val/ choose the weights instead.",
+                 scan.root, len(manifest.splits["test"]), len(manifest.splits["val"]))
+    else:
+        log.info("%s has train/ and val/ but no test/: val/ chooses the weights (`val_folder` validation), so the "
+                 "run has no test split; score it with `cnnkit evaluate RUN --data FOLDER`.", scan.root)
 
 
 def _decode_all(scan, everything, infos, errors, decoding, skip_bad, channels, disk: bool, progress: bool):
@@ -286,22 +311,14 @@ def _decode_all(scan, everything, infos, errors, decoding, skip_bad, channels, d
     return decoded, None, n_channels
 
 
-def _warn_duplicates(root: Path, groups, manifest: SplitManifest) -> None:
-    from cnnkit.data.duplicates import warn_duplicates
-
-    warn_duplicates(root, groups, {p: name for name, found in manifest.splits.items() for p, _ in found})
-
-
 def _deduplicated(scan, dedupe: bool):
     """The scan (without the dropped copies when ``dedupe``), the groups of identical files, and what was dropped."""
     from dataclasses import replace
 
-    from cnnkit.data.duplicates import dedupe as choose, identical_files
-
     groups = identical_files(scan.root, [s for found in scan.samples.values() for s in found])
     if not dedupe or not groups:
         return scan, groups, {}
-    dropped = choose(groups)
+    dropped = choose_dropped(groups)
     log.info("dedupe: %d of the files in %d groups of identical files left out (%s)", len(dropped), len(groups),
              "one copy of each kept; copies with different classes all left out")
     samples = {name: [s for s in found if s[0] not in dropped] for name, found in scan.samples.items()}

@@ -32,7 +32,6 @@ log = logging.getLogger("cnnkit")
 CANDIDATES = ("probe", "transfer", "scratch", "finetune")  # transfer: one per backbone, "transfer-NAME"
 DEFAULT_BACKBONE = "efficientnet_lite0"
 MAX_FINETUNE_EPOCHS = 8
-SMALL_GRAY_SIDE = 64  # a scratch CNN is a candidate when the images are grayscale, their median side at most this
 MIN_SCRATCH_SECONDS = 10
 KEPT_FILES = ("config.json", "split.json", "model.safetensors", "logs", "checkpoints")
 
@@ -46,30 +45,19 @@ def _backbones(config: TrainConfig) -> list[str]:
     from cnnkit.models import list_models
     from cnnkit.models.pretrained import offline_backbones
 
-    if config.model not in list_models():
+    if config.model is not None and config.model not in list_models():
         return [config.model]
     return [DEFAULT_BACKBONE] + [name for name, here in offline_backbones().items()
                                  if here and name != DEFAULT_BACKBONE]
 
 
-def small_grayscale(data_dir: str | Path, sample: int = 200) -> bool:
-    """Whether the images (a spread sample of them) are all grayscale with a median side of at most 64 pixels."""
-    import numpy as np
-
-    from cnnkit.data.decode import probe_image
+def small_grayscale(data_dir: str | Path) -> bool:
+    """Whether the images are grayscale by their pixels (R = G = B, whatever the file's mode: RGBA digits too) and
+    small (median longer side at most 64 px): a scratch CNN's kind of data."""
     from cnnkit.data.files import scan_folder
+    from cnnkit.data.look import look_at
 
-    scan = scan_folder(data_dir)
-    paths = [rel for found in scan.samples.values() for rel, _ in found]
-    picked = paths[::max(1, len(paths) // sample)]
-    infos = []
-    for rel in picked:
-        try:
-            infos.append(probe_image(scan.root / rel))
-        except CnnkitError:
-            continue
-    return bool(infos) and all(i.grayscale for i in infos) and float(
-        np.median([max(i.width, i.height) for i in infos])) <= SMALL_GRAY_SIDE
+    return not look_at(scan_folder(data_dir)).photos
 
 
 def seconds_per_training_image(backbone: str, image_size: tuple[int, int], precision: str,
@@ -105,16 +93,49 @@ def seconds_per_training_image(backbone: str, image_size: tuple[int, int], preci
 class Chooser:
     """The candidates' runs, their scores and the time left."""
 
-    def __init__(self, data_dir, out: RunFolder, config: TrainConfig, budget: float, progress: bool):
+    def __init__(self, data_dir, out: RunFolder, config: TrainConfig, budget: float, progress: bool,
+                 clock=time.monotonic):
         self.data_dir, self.out, self.config, self.budget, self.progress = data_dir, out, config, budget, progress
-        self.start = time.monotonic()
+        self.clock = clock  # a fake clock in tests of the budget
+        self.start = clock()
         self.backbones = _backbones(config)
         self.backbone = self.backbones[0]
         self.board: list[dict] = []
         self.runs: dict[str, TrainedRun] = {}
 
+    def run_all(self) -> list[dict]:
+        """Every candidate in turn, each only when its estimate fits the time left; the leaderboard, best first."""
+        self.probe()
+        self.transfers()
+        self.scratch()
+        self.finetune()
+        return self.ranked()
+
     def left(self) -> float:
-        return self.budget - (time.monotonic() - self.start)
+        return self.budget - (self.clock() - self.start)
+
+    def seconds_of(self, name: str) -> float:
+        return next((e["seconds"] for e in self.board if e["name"] == name and e.get("seconds") is not None), 0.0)
+
+    def reserve(self) -> float:
+        """Seconds kept for scoring the test split once the kept run is chosen: at the probe's pace per image
+        (features and head, an upper bound), twice over for mirror images, and a few seconds to copy and report."""
+        probe = self.runs.get("probe")
+        if probe is None:
+            return 5.0
+        counts = {split: sum(c.values()) for split, c in probe.record.data.counts.items()}
+        per_image = self.seconds_of("probe") / max(1, counts.get("train", 0) + counts.get("val", 0))
+        return 2 * per_image * counts.get("test", 0) + 5.0
+
+    def fits(self, name: str, cost: float, share: float = 1.0) -> bool:
+        """Whether ``cost`` seconds fit in ``share`` of the time left after the reserve; a skip says why if not."""
+        room = (self.left() - self.reserve()) * share
+        if cost <= room:
+            return True
+        part = "" if share == 1.0 else f"{share:.0%} of "
+        self.skip(name, f"about {cost:.0f} s estimated, more than {part}the {max(0.0, room / share):.0f} s left "
+                        f"(the budget less {self.reserve():.0f} s kept to score the test split)")
+        return False
 
     def folder(self, name: str) -> Path:
         return self.out.path / "candidates" / name
@@ -122,7 +143,7 @@ class Chooser:
     def attempt(self, name: str, fit, validated_by: str, note: str | None = None) -> None:
         """Train one candidate, and enter it in the leaderboard (failed ones too, with the reason)."""
         log.info("--auto: candidate %s (%.0f s of the budget left)", name, self.left())
-        start = time.monotonic()
+        start = self.clock()
         entry = {"name": name, "folder": f"candidates/{name}", "validated_by": validated_by, "note": note}
         try:
             trained = fit(self.folder(name))
@@ -131,7 +152,7 @@ class Chooser:
         except Exception as e:  # one candidate's failure (a bad setting, memory) must not lose the others
             reason = str(e) if isinstance(e, CnnkitError) else f"{type(e).__name__}: {e}"
             self.board.append({**entry, "status": "failed", "note": reason[:300],
-                               "seconds": round(time.monotonic() - start, 1)})
+                               "seconds": round(self.clock() - start, 1)})
             log.warning("--auto: candidate %s failed: %s", name, reason, exc_info=not isinstance(e, CnnkitError))
             return
         result = trained.record.result
@@ -140,7 +161,7 @@ class Chooser:
         self.runs[name] = trained
         self.board.append({**entry, "status": "ranked", "val_accuracy": accuracy,
                            "val_loss": None if trained.record.cross_validation else result.best_val_loss,
-                           "seconds": round(time.monotonic() - start, 1)})
+                           "seconds": round(self.clock() - start, 1)})
 
     def skip(self, name: str, why: str) -> None:
         self.board.append({"name": name, "status": "skipped", "note": why, "folder": None})
@@ -164,26 +185,28 @@ class Chooser:
         return self.config.replace(**{"model": self.backbone, "pretrained": True, **changes})
 
     def transfers(self) -> None:
-        """A transfer run per backbone: the first always, the others while one is estimated to take at most a
-        quarter of the budget left (its features of train+val and their mirror images)."""
-        self.network(f"transfer-{self.backbone}", self.pretrained(strategy="transfer"),
-                     "cross-validation on train+val")
-        first = self.runs.get(f"transfer-{self.backbone}")
+        """A transfer run per backbone: the first when it fits the budget (about twice the probe: the mirror images'
+        features and a second cross-validation), the others while one is estimated to take at most a quarter of
+        the time left (its features of train+val and their mirror images, scaled by the backbones' speeds)."""
+        name = f"transfer-{self.backbone}"
+        if "probe" not in self.runs:
+            self.network(name, self.pretrained(strategy="transfer"), "cross-validation on train+val")
+        elif self.fits(name, 2 * self.seconds_of("probe")):
+            self.network(name, self.pretrained(strategy="transfer"), "cross-validation on train+val")
+        first = self.runs.get(name)
         for backbone in self.backbones[1:]:
             if first is None:
                 break
             from cnnkit.models import default_image_size
 
-            counts = first.record.data.counts
-            images = sum(counts["train"].values()) + sum(counts["val"].values())
             side = self.config.image_size or default_image_size(backbone)
-            cost = 2 * images * seconds_per_training_image(backbone, side, "32", self.config.accelerator) / 3 + 5
-            if cost > self.left() / 4:
-                self.skip(f"transfer-{backbone}", f"about {cost:.0f} s estimated, more than a quarter of the "
-                                                  f"{max(0.0, self.left()):.0f} s left")
-                continue
-            self.network(f"transfer-{backbone}", self.pretrained(model=backbone, strategy="transfer"),
-                         "cross-validation on train+val")
+            first_side = first.record.preprocessing.image_size
+            ratio = (seconds_per_training_image(backbone, side, "32", self.config.accelerator)
+                     / seconds_per_training_image(self.backbone, first_side, "32", self.config.accelerator))
+            cost = ratio * (self.seconds_of("probe") + self.seconds_of(name)) + 5
+            if self.fits(f"transfer-{backbone}", cost, share=0.25):
+                self.network(f"transfer-{backbone}", self.pretrained(model=backbone, strategy="transfer"),
+                             "cross-validation on train+val")
 
     def finetune(self) -> None:
         """Fine-tuning of the best transfer run's backbone, with the epochs the budget holds after a reserve for
@@ -192,7 +215,9 @@ class Chooser:
 
         transfers = [e for e in self.ranked() if e["name"].startswith("transfer-")]
         if not transfers:
-            return self.skip("finetune", "no transfer candidate finished")
+            held = any(e["name"].startswith("transfer-") and e["status"] == "skipped" for e in self.board)
+            return self.skip("finetune", "no transfer run to start from: the budget held none" if held
+                             else "no transfer candidate finished")
         transfer = self.runs[transfers[0]["name"]]
         backbone = transfer.record.model.name
         counts = {split: sum(c.values()) for split, c in transfer.record.data.counts.items()}
@@ -201,7 +226,7 @@ class Chooser:
         per_image = seconds_per_training_image(backbone, transfer.record.preprocessing.image_size, precision,
                                                self.config.accelerator)
         epoch = per_image * (counts.get("train", 0) + counts.get("val", 0) / 3)
-        reserve = per_image * counts.get("test", 0) / 3 * 2 + 0.01 * sum(counts.values()) + 5  # test, decoding
+        reserve = max(self.reserve(), per_image * counts.get("test", 0) / 3 * 2 + 5) + 0.01 * sum(counts.values())
         epochs = min(MAX_FINETUNE_EPOCHS, math.floor((self.left() - reserve) / max(epoch, 1e-9)))
         if epochs < 2:
             return self.skip("finetune", f"the budget left ({max(0.0, self.left()):.0f} s) holds fewer than 2 epochs "
@@ -213,14 +238,15 @@ class Chooser:
 
     def scratch(self) -> None:
         if not small_grayscale(self.data_dir):
-            return self.skip("scratch", f"not small grayscale images (a scratch CNN is tried on those up to "
-                                        f"{SMALL_GRAY_SIDE} px)")
-        if self.left() < MIN_SCRATCH_SECONDS:
-            return self.skip("scratch", f"the budget left ({max(0.0, self.left()):.0f} s) is under "
+            return self.skip("scratch", "not small grayscale images (a scratch CNN is tried on those up to 64 px)")
+        if self.left() - self.reserve() < MIN_SCRATCH_SECONDS:
+            return self.skip("scratch", f"the budget left ({max(0.0, self.left()):.0f} s, less "
+                                        f"{self.reserve():.0f} s kept to score the test split) is under "
                                         f"{MIN_SCRATCH_SECONDS} s")
         config = TrainConfig(**_data_settings(self.config), model="simple_cnn", epochs=self.config.epochs,
                              accelerator=self.config.accelerator)
-        self.network("scratch", config, "validation split", time_limit=self.left() * 0.4)
+        self.network("scratch", config, "validation split",
+                     time_limit=min(self.left() * 0.4, self.left() - self.reserve()))
         return None
 
     def ranked(self) -> list[dict]:
@@ -269,7 +295,7 @@ def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
     from cnnkit.data.files import scan_folder
     from cnnkit.models import is_autoencoder
 
-    if is_autoencoder(config.model):
+    if config.model is not None and is_autoencoder(config.model):
         raise ConfigError(f"{config.model!r} is an autoencoder; `auto` ranks classifiers by validation accuracy. "
                           "Train the autoencoder alone (without `auto`).")
 
@@ -286,17 +312,13 @@ def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
         for path in stale:  # an earlier run's files, evaluations and index describe other weights
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         chooser = Chooser(data_dir, out, config, seconds, progress)
-        chooser.probe()
-        chooser.transfers()
-        chooser.scratch()
-        chooser.finetune()
-        ranked = chooser.ranked()
+        ranked = chooser.run_all()
         if not ranked:
             raise RunError(f"No candidate of the recipe chooser finished: {[e.get('note') for e in chooser.board]}")
         kept = ranked[0]["name"]
         for entry in chooser.board:
             entry["status"] = "kept" if entry["name"] == kept else entry["status"]
-        summary = {"budget_seconds": seconds, "seconds": round(time.monotonic() - chooser.start, 1),
+        summary = {"budget_seconds": seconds, "seconds": round(chooser.clock() - chooser.start, 1),
                    "backbones": chooser.backbones, "kept": kept,
                    "ranked_by": "validation accuracy, then validation loss, then the order tried; the test split "
                                 "is not used"}

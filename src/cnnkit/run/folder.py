@@ -42,6 +42,16 @@ class RunFolder:
     def exists(self) -> bool:
         return self.config_path.exists()
 
+    def occupied(self) -> RunError:
+        """The refusal of a new run in this folder, which holds one: finished (choose another ``out``, or
+        ``overwrite``) or not (``resume`` it, or ``overwrite``)."""
+        status = self.read_record().status if self.config_path.exists() else "unknown"
+        if status == "finished":
+            return RunError(f"{self.path} already holds a run, finished. Choose another `out`, or replace it with "
+                            "`overwrite`.")
+        return RunError(f"{self.path} already holds a run that did not finish (status: {status}). Continue it with "
+                        "`resume`, or start afresh with `overwrite`.")
+
     def read_file(self, path: Path, what: str) -> dict:
         if not self.path.is_dir():
             raise RunError(f"Run folder {self.path} does not exist.")
@@ -117,7 +127,8 @@ class RunFolder:
         if record.status == "training" and owner_alive(owner):
             return (f"Run {self.path} is still training (process {owner.get('pid')}); its weights are the best "
                     "so far.")
-        how = "continue it with `resume`, or start afresh with `overwrite`" if self.last_checkpoint.exists() else (
+        how = (f"continue it with `cnnkit train --resume {self.path}` (Python: resume()), or start afresh with "
+               "`overwrite`") if self.last_checkpoint.exists() else (
             "start it afresh with `overwrite`")
         if record.status == "training":
             weights = "its last finished epoch's" if record.finds_points else "the best of the epochs it finished"
@@ -125,7 +136,8 @@ class RunFolder:
                     f"it); its weights are {weights}: {how}.")
         if record.status == "failed":
             how = "fix the cause and start it afresh with `overwrite`" + (
-                " (or `resume` from its last checkpoint)" if self.last_checkpoint.exists() else "")
+                f" (or `cnnkit train --resume {self.path}` from its last checkpoint)"
+                if self.last_checkpoint.exists() else "")
         return f"Run {self.path} is {record.status}: {record.status_reason}; {how}."
 
     def write_record(self, record: RunRecord) -> None:

@@ -54,6 +54,7 @@ class DataRecord:
     counts: dict[str, dict[str, int]]
     skipped: tuple[str, ...] = ()
     dropped: dict[str, str] | None = None  # dedupe: each file left out, and why
+    conflicting: tuple[tuple[str, ...], ...] = ()  # copies of one image labelled differently (paths)
 
 
 @dataclass(frozen=True)
@@ -320,7 +321,8 @@ class RunRecord:
         training, baseline, cross_validation = _settings(data)
         data_record = _build(DataRecord, data.get("data"))
         if data_record is not None:
-            data_record = replace(data_record, skipped=tuple(data_record.skipped))
+            data_record = replace(data_record, skipped=tuple(data_record.skipped),
+                                  conflicting=tuple(tuple(g) for g in data_record.conflicting))
         model = {"num_classes": len(data["classes"]), "in_channels": data["preprocessing"]["channels"],
                  **data["model"]}
         return cls(

@@ -25,6 +25,7 @@ from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
 from cnnkit.run.lock import locked
 from cnnkit.run.record import BalanceRecord, DataRecord
+from cnnkit.training.defaults import choose_model
 
 log = logging.getLogger("cnnkit")
 
@@ -112,7 +113,7 @@ def _first_record(prepared, config: TrainConfig, run: RunFolder, counts: dict,
     record = RunRecord(model=model, classes=tuple(prepared.classes), preprocessing=prepared.preprocessing,
                        multi_label=prepared.multi_label,
                        data=DataRecord(manifest.root, manifest.layout, counts, tuple(prepared.skipped),
-                                       prepared.dropped or None),
+                                       prepared.dropped or None, tuple(prepared.conflicting)),
                        training=config, balance=BalanceRecord(**balance_record(config.balance, counts["train"])),
                        task=task)
     return record, manifest
@@ -147,7 +148,7 @@ def _refuse_existing(run: RunFolder) -> None:
         raise RunError(f"{run.path} already holds a run, finished. Choose another `out`, or replace it with "
                        "`overwrite`.")
     raise RunError(f"{run.path} already holds a run that did not finish (status: {status}). Continue it with "
-                   "`resume`, or start afresh with `overwrite`.")
+                   f"`cnnkit train --resume {run.path}` (Python: resume()), or start afresh with `overwrite`.")
 
 
 @with_options(TrainConfig)
@@ -170,6 +171,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
     if main and run.exists() and not overwrite:
         _refuse_existing(run)
     check_accelerator(config.accelerator)
+    config = choose_model(data_dir, config)
     probe = _probe(config)
     pretrained = _pretrained_backbone(config) if config.pretrained else None  # missing weights fail now, too
     with locked(run.path) if main else nullcontext(), stopping(run, main):
@@ -207,6 +209,7 @@ def _prepare(data_dir, config: TrainConfig, probe, progress: bool = False):
         data_dir, image_size=config.image_size, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
         seed=config.seed, skip_bad=config.skip_bad, default_image_size=default_image_size(config.model),
         data_in=config.data_in, progress=progress, dedupe=config.dedupe, unlabelled=probe.reconstructs,
+        val_folder=config.val_folder,
         **_input_settings(config, is_backbone=probe.has_backbone),
     )
     if len(prepared.splits["val"]) == 0:
@@ -395,7 +398,8 @@ def stopping(run: RunFolder, main: bool = True):
             _record_stop(run, error, interrupted)
         if not interrupted:
             raise
-        kept = ("the last complete epoch is kept in checkpoints/last.ckpt: continue it with `resume`"
+        kept = ("the last complete epoch is kept in checkpoints/last.ckpt: continue it with "
+                f"`cnnkit train --resume {run.path}` (Python: resume())"
                 if run.last_checkpoint.exists() else "no epoch had ended: start it afresh with `overwrite`"
                 if run.config_path.exists() else "nothing was written")
         signal_number = getattr(error, "signal_number", 2)

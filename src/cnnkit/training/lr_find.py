@@ -28,6 +28,7 @@ import lightning as L
 from cnnkit.config import LrFindConfig, TrainConfig
 from cnnkit.errors import ConfigError, RunError
 from cnnkit.options import with_options
+from cnnkit.training.defaults import choose_model
 
 log = logging.getLogger("cnnkit")
 
@@ -352,6 +353,7 @@ def lr_find(data_dir: str | Path, out_dir: str | Path | None = None, config: Tra
 
     start = time.perf_counter()
     check_accelerator(config.accelerator)
+    config = choose_model(data_dir, config)
     probe = _probe(config)
     if probe.reconstructs:
         raise ConfigError(f"lr-find sweeps a classifier's rate on its labels; {config.model!r} is an autoencoder, "

@@ -51,3 +51,25 @@ def test_manifest_round_trips_through_json_dict():
 def test_bad_fractions(val, test):
     with pytest.raises(DataError):
         make_split("/d", "flat", {"all": _samples({"a": 5, "b": 5})}, val, test, seed=0)
+
+
+def test_copies_go_to_one_split_and_without_copies_the_split_is_unchanged():
+    samples = _samples({"a": 40, "b": 40})
+    plain = make_split("/d", "flat", {"all": samples}, 0.2, 0.2, seed=5)
+    assert make_split("/d", "flat", {"all": samples}, 0.2, 0.2, seed=5, copies=[]) == plain
+    copies = [["a/0.png", "a/1.png", "a/2.png"], ["a/3.png", "b/3.png"], ["b/7.png", "b/8.png"]]
+    for seed in range(20):
+        manifest = make_split("/d", "flat", {"all": samples}, 0.2, 0.2, seed=seed, copies=copies)
+        where = {p: name for name, found in manifest.splits.items() for p, _ in found}
+        assert sorted(where) == sorted(p for p, _ in samples)  # nothing dropped
+        assert all(len({where[p] for p in group}) == 1 for group in copies), seed
+
+
+def test_a_train_and_val_folder_scores_val_as_the_test_split():
+    train, val = _samples({"a": 20, "b": 20}), [(f"val/{c}/{i}.png", c) for c in "ab" for i in range(5)]
+    manifest = make_split("/d", "presplit", {"train": train, "val": val}, 0.25, 0.5, seed=0)
+    assert manifest.splits["test"] == val
+    assert len(manifest.splits["val"]) == 10 and len(manifest.splits["train"]) == 30
+    assert Counter(c for _, c in manifest.splits["val"]) == {"a": 5, "b": 5}  # stratified
+    kept = make_split("/d", "presplit", {"train": train, "val": val}, 0.25, 0.5, seed=0, val_folder="validation")
+    assert kept.splits["val"] == val and kept.splits["test"] == [] and len(kept.splits["train"]) == 40

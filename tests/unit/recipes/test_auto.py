@@ -23,7 +23,8 @@ def test_a_wrong_budget_is_refused_by_name(text):
 
 def test_small_grayscale_images_are_recognised(tmp_path):
     assert small_grayscale(write_image_folder(tmp_path / "gray", ["a", "b"], 4, size=16, mode="L"))
-    assert not small_grayscale(write_image_folder(tmp_path / "rgb", ["a", "b"], 4, size=16))
+    assert small_grayscale(write_image_folder(tmp_path / "rgba", ["a", "b"], 4, size=16, mode="RGBA"))  # gray pixels
+    assert not small_grayscale(write_image_folder(tmp_path / "rgb", ["a", "b"], 4, size=16, mode="colour"))
     assert not small_grayscale(write_image_folder(tmp_path / "big", ["a", "b"], 4, size=96, mode="L"))
 
 
@@ -36,7 +37,7 @@ def test_a_tiny_budget_keeps_the_cheap_floor_and_says_what_it_skipped(tmp_path, 
     from cnnkit.cli import main
 
     monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
-    data = write_image_folder(tmp_path / "data", ["a", "b"], 10, size=32)
+    data = write_image_folder(tmp_path / "data", ["a", "b"], 10, size=32, mode="colour")
     code = main(["train", str(data), "--auto", "--budget", "1s", "--image-size", "64", "--out",
                  str(tmp_path / "run"), "--no-progress"])
     out = capsys.readouterr().out

@@ -126,4 +126,5 @@ def test_a_run_that_did_not_finish_says_so_to_its_readers(old_runs, caplog):
     folder = RunFolder(run)
     folder.write_record(folder.read_record().replace(status="interrupted", status_reason="Training was stopped"))
     Predictor.load(run)
-    assert "is interrupted: Training was stopped" in caplog.text and "`resume`" in caplog.text
+    assert "is interrupted: Training was stopped" in caplog.text
+    assert f"`cnnkit train --resume {run}`" in caplog.text  # the command that continues it, with the real folder

@@ -1,0 +1,113 @@
+"""``--auto``'s budget, on a fake clock: every candidate is run only when its estimate fits the time left after the
+reserve for scoring the test split, so the whole command ends within the budget plus 10%, also when the machine is
+slow (a probe that takes half the budget), and the leaderboard says why a candidate was skipped."""
+
+from types import SimpleNamespace
+
+import pytest
+
+import cnnkit.baselines.fit
+import cnnkit.recipes.auto as auto
+import cnnkit.training.fit
+from cnnkit.config import TrainConfig
+from cnnkit.run import RunFolder
+
+COUNTS = {"train": {"a": 70, "b": 70}, "val": {"a": 15, "b": 15}, "test": {"a": 15, "b": 15}}
+
+
+class FakeMachine:
+    """A clock that only candidates move: the probe takes ``probe`` seconds; a transfer run what its features and
+    two cross-validations really take (twice the probe, as the chooser assumes, times ``transfer_factor``); epoch
+    training stops at its time limit, as Lightning's ``max_time`` does."""
+
+    def __init__(self, probe: float, transfer_factor: float = 1.0, epoch: float = 30.0):
+        self.now, self.probe, self.transfer_factor, self.epoch = 1000.0, probe, transfer_factor, epoch
+
+    def clock(self) -> float:
+        return self.now
+
+    def run(self, seconds: float, name: str, cross_validated: bool, accuracy: float):
+        self.now += seconds
+        record = SimpleNamespace(
+            cross_validation=SimpleNamespace(cv_accuracy=accuracy) if cross_validated else None,
+            result=SimpleNamespace(best_val_acc=accuracy, best_val_loss=1 - accuracy),
+            data=SimpleNamespace(counts=COUNTS), model=SimpleNamespace(name=name),
+            preprocessing=SimpleNamespace(image_size=(224, 224)))
+        return SimpleNamespace(record=record)
+
+    def train_baseline(self, data_dir, out, settings):
+        return self.run(self.probe, settings.backbone, True, 0.80)
+
+    def train(self, data_dir, out, config, progress=True, time_limit=None):
+        if config.strategy == "transfer":
+            return self.run(2 * self.probe * self.transfer_factor, config.model, True, 0.82)
+        planned = self.epoch * (config.finetune_epochs if config.strategy == "finetune" else config.epochs)
+        return self.run(min(planned, time_limit), config.model, False, 0.90)
+
+    def score_test_split(self) -> None:
+        """The kept run's test scoring: the probe's pace per image, twice (mirror images)."""
+        per_image = self.probe / sum(sum(COUNTS[split].values()) for split in ("train", "val"))
+        self.now += 2 * per_image * sum(COUNTS["test"].values()) + 3
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    def make(probe: float, **kwargs) -> FakeMachine:
+        fake = FakeMachine(probe, **kwargs)
+        monkeypatch.setattr(cnnkit.baselines.fit, "train_baseline", fake.train_baseline)
+        monkeypatch.setattr(cnnkit.training.fit, "train", fake.train)
+        monkeypatch.setattr(auto, "seconds_per_training_image", lambda backbone, *a, **k: 0.05 * (
+            1 + ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"].index(backbone)))
+        monkeypatch.setattr(auto, "small_grayscale", lambda data_dir: False)
+        monkeypatch.setattr(auto, "_backbones", lambda config: ["efficientnet_lite0", "efficientnet_lite1",
+                                                                "efficientnet_lite2"])
+        return fake
+    return make
+
+
+def choose(fake: FakeMachine, budget: float, tmp_path) -> tuple[auto.Chooser, dict]:
+    chooser = auto.Chooser(tmp_path / "data", RunFolder(tmp_path / "out"), TrainConfig(epochs=10), budget,
+                           progress=False, clock=fake.clock)
+    chooser.run_all()
+    fake.score_test_split()
+    return chooser, {e["name"]: e for e in chooser.board}
+
+
+def test_a_slow_machine_keeps_the_budget_by_skipping_what_does_not_fit(machine, tmp_path):
+    fake = machine(probe=100.0)  # a loaded machine: feature extraction takes over half of a 3-minute budget
+    chooser, board = choose(fake, 180, tmp_path)
+    assert fake.now - 1000 <= 180 * 1.1
+    assert board["probe"]["status"] == "ranked"
+    for name in ("transfer-efficientnet_lite0", "finetune"):
+        assert board[name]["status"] == "skipped", board[name]
+    assert "estimated" in board["transfer-efficientnet_lite0"]["note"]
+    assert "test split" in board["transfer-efficientnet_lite0"]["note"]  # the reserve is named
+    assert chooser.ranked()[0]["name"] == "probe"
+
+
+def test_a_fast_machine_spends_the_budget_learning(machine, tmp_path):
+    fake = machine(probe=10.0, epoch=20.0)
+    chooser, board = choose(fake, 600, tmp_path)
+    assert fake.now - 1000 <= 600 * 1.1
+    assert [board[n]["status"] for n in ("probe", "transfer-efficientnet_lite0", "transfer-efficientnet_lite1",
+                                         "finetune")] == ["ranked"] * 4
+    assert board["finetune"]["note"].endswith("planned")
+    assert chooser.ranked()[0]["name"] == "finetune"
+
+
+@pytest.mark.parametrize("budget", [60, 120, 180, 300, 600])
+@pytest.mark.parametrize("probe", [2.0, 10.0, 25.0])
+def test_the_budget_holds_whatever_the_speed(machine, tmp_path, budget, probe):
+    fake = machine(probe=probe, epoch=probe * 3)
+    choose(fake, budget, tmp_path)
+    assert fake.now - 1000 <= budget * 1.1
+
+
+def test_an_estimate_that_proves_short_is_caught_by_the_next_candidates(machine, tmp_path):
+    """A transfer run that takes three times its estimate: the candidates after it see the time really left."""
+    fake = machine(probe=20.0, transfer_factor=3.0)
+    _, board = choose(fake, 300, tmp_path)
+    assert board["transfer-efficientnet_lite0"]["status"] == "ranked"
+    assert board["transfer-efficientnet_lite1"]["status"] == "skipped"  # estimated from the real 120 s
+    assert board["finetune"]["seconds"] <= 300 - 20 - 120
+    assert fake.now - 1000 <= 300 * 1.1
