@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -162,3 +163,25 @@ def replace_folder(target: str | Path, fill: Callable[[Path], None]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as a person reads it: relative to the working folder when it lies inside it, else as given (a
+    record keeps absolute paths, so that it works from anywhere; a report or a printed line need not)."""
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    try:
+        return str(path.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(path)
+
+
+def shown_paths(text: str) -> str:
+    """``text`` with every absolute path inside the working folder written relative to it (``shown_path``): for
+    sentences that carry a path, such as an evaluation's "test split of /home/me/data"."""
+    cwd, sep = re.escape(str(Path.cwd())), re.escape(os.sep)
+    if str(Path.cwd()) == os.sep:
+        return text
+    start = rf"(?<![\w{sep}.~-]){cwd}"  # the working folder's path, not the end of a longer one
+    return re.sub(rf"{start}(?=[\s,;:)'\"]|$)", ".", re.sub(rf"{start}{sep}(?=\S)", "", text))

@@ -21,15 +21,6 @@ from cnnkit.run import CONFIG_FILE, SPLIT_FILE, WEIGHTS_FILE
 PARAMETERS = [f.name for f in fields(TrainConfig)]
 
 
-def free_run_folder(base: Path) -> Path:
-    """``base``, or ``base-2``, ``base-3``... : the first that does not hold a run yet."""
-    candidate, n = base, 1
-    while (candidate / CONFIG_FILE).exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
-
-
 def _dataframe_to_csv(frame, target: Path) -> Path:
     """A DataFrame's path and label columns as the run's labels.csv, paths made absolute; a label that is a list
     of names (multi-label) is written ``a|b``."""
@@ -51,13 +42,22 @@ def _dataframe_to_csv(frame, target: Path) -> Path:
     return write_text(target, text.getvalue())
 
 
+def _same(value, default) -> bool:
+    """Whether a parameter still has its default (a value whose ``==`` is no truth value, an array, never has)."""
+    try:
+        return value is default or bool(value == default)
+    except (TypeError, ValueError):
+        return False
+
+
 class ImageClassifier:
     """Train with ``fit(folder)``, then ``predict``, ``predict_proba``, ``transform``, ``score``, ``evaluate``,
     ``save`` and ``load``.
 
     Parameters are those of :class:`cnnkit.config.TrainConfig` (``model``, ``epochs``, ``optimizer``, ``lr``, ...).
-    Fitted attributes: ``classes_``, ``run_dir_``, ``history_`` (per epoch, as Keras' ``History.history``:
-    ``{"epoch": [1, 2, ...], "train_loss": [...], "val_loss": [...], "train_acc": [...], "val_acc": [...]}``) and
+    Fitted attributes: ``classes_``, ``run_dir_``, ``history_`` (per trained epoch, as Keras' ``History.history``:
+    ``{"epoch": [1, 2, ...], "train_loss": [...], "val_loss": [...], "train_acc": [...], "val_acc": [...]}``; a head
+    solved by L-BFGS is no epoch: the scores of its penalty grid are in ``result_.phases[i].solver["grid"]``) and
     ``result_`` (the kept epoch, its validation scores, the time).
 
     Images can be given as files and folders, PIL images, numpy arrays ((H, W, C) or (N, H, W, C), uint8 or floats in
@@ -86,6 +86,16 @@ class ImageClassifier:
             setattr(self, name, value)
         return self
 
+    def __repr__(self) -> str:
+        """``ImageClassifier(model='tiny_cnn', epochs=3)``: the parameters that differ from their defaults, in the
+        signature's order (scikit-learn's ``print_changed_only``), wrapped under the opening parenthesis."""
+        defaults = {name: p.default for name, p in inspect.signature(type(self)).parameters.items()}
+        changed = [f"{name}={getattr(self, name)!r}" for name, default in defaults.items()
+                   if name != "self" and not _same(getattr(self, name), default)]
+        opening = f"{type(self).__name__}("
+        text = opening + ", ".join(changed) + ")"
+        return text if len(text) <= 100 else opening + (",\n" + " " * len(opening)).join(changed) + ")"
+
     @property
     def config(self) -> TrainConfig:
         return TrainConfig(**self.get_params())
@@ -93,12 +103,12 @@ class ImageClassifier:
     def fit(self, data, out: str | Path | None = None, *, verbose: bool = True, overwrite: bool = False,
             callbacks: list | None = None) -> ImageClassifier:
         """Train on a class-folder tree, a CSV file (path,label[,split]) or a pandas DataFrame with those columns
-        (paths relative to the working folder; kept as ``out/labels.csv``) into the run folder ``out`` (default: a
-        new ``runs/<data>-<model>[-N]``).
+        (paths relative to the working folder; kept as ``out/labels.csv``) into the run folder ``out`` (default:
+        ``runs/<data>-<model>``, ``runs/dataframe-<model>`` for a DataFrame, as ``cnnkit train`` names it).
         ``verbose``: progress on stderr as the command line shows it. An ``out`` that holds a run is refused unless
-        ``overwrite`` (then it is replaced). ``callbacks``: Lightning callbacks, called in every epoch-trained
-        phase."""
-        from cnnkit.evaluation.history import read_history
+        ``overwrite`` (then it is replaced), as on the command line: a second ``fit`` names another ``out``.
+        ``callbacks``: Lightning callbacks, called in every epoch-trained phase."""
+        from cnnkit.evaluation.history import epoch_history
         from cnnkit.inference import Predictor
         from cnnkit.run import RunFolder
         from cnnkit.run.lock import locked
@@ -106,15 +116,15 @@ class ImageClassifier:
 
         config = self.config
         name = "dataframe" if hasattr(data, "to_csv") else Path(data).resolve().name
-        out = Path(out) if out else free_run_folder(Path("runs") / f"{name}-{config.model}")
+        out = Path(out) if out else Path("runs") / f"{name}-{config.model}"
         with locked(out):  # the DataFrame's labels are written into the run only by the run's one writer
             if hasattr(data, "to_csv"):
-                if (out / CONFIG_FILE).exists() and not overwrite:
-                    raise RunError(f"{out} already holds a run; choose a new `out`, or set `overwrite`.")
+                if RunFolder(out).exists() and not overwrite:
+                    raise RunFolder(out).occupied()  # train's own refusal, before the labels are written
                 data = _dataframe_to_csv(data, out / "labels.csv")
             trained = train(data, out, config, progress=verbose, overwrite=overwrite, callbacks=callbacks)
         self.result_ = trained.record.result
-        self.history_ = read_history(RunFolder(out).log_dir / "metrics.csv")
+        self.history_ = epoch_history(RunFolder(out).log_dir / "metrics.csv")
         self._use(Predictor.load(out, backend="torch"))
         return self
 

@@ -146,6 +146,27 @@ def training_curves_png(history: dict[str, list[float]], best_epoch: int | None 
     return figure_png(fig)
 
 
+def penalty_curve_png(grid: list[dict], chosen: float) -> bytes:
+    """A solved head's cross-validation over the penalty grid: the mean held-out loss and accuracy of each tried C
+    (log scale; a larger C is a weaker penalty), with the chosen C."""
+    plt = pyplot()
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ordered = sorted(grid, key=lambda s: s["C"])
+    values = [s["C"] for s in ordered]
+    for ax, key, label in ((loss_ax, "cv_loss", "loss"), (acc_ax, "cv_acc", "accuracy")):
+        ax.plot(values, [s.get(key, math.nan) for s in ordered], "-o", markersize=4,
+                label=f"cross-validated {label}")
+        ax.axvline(chosen, color="0.5", linestyle=":", label=f"chosen C={chosen:.3g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("C (inverse penalty strength)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    loss_ax.set_title("Held-out loss per C")
+    acc_ax.set_title("Held-out accuracy per C")
+    return figure_png(fig)
+
+
 def tsne_png(coords: np.ndarray, labels: np.ndarray, classes: list[str], images: np.ndarray | None = None,
              thumbnails: int = 0, seed: int = 0, title: str = "") -> bytes:
     """Scatter plot by class; ``thumbnails`` images (a random sample) drawn at their points."""

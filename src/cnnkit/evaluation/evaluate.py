@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit._io import replace_folder, write_bytes, write_json, write_text
+from cnnkit._io import replace_folder, shown_paths, write_bytes, write_json, write_text
 from cnnkit.config import EvaluateConfig
 from cnnkit.data.prepare import ImageArrays, label_names, load_folder, load_samples
 from cnnkit.errors import ConfigError, DataError, OutputError, RunError, check_choice
@@ -156,7 +156,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     if record.multi_label and config.knn:
         raise ConfigError("`knn` votes for one class per image; this run is multi-label. Evaluate without `knn`.")
     arrays, source, folder, shared_note, seen = _evaluation_data(run, predictor, data, out, config, split)
-    log.info("Scoring %d images of the %s (%s backend)...", len(arrays), source, predictor.backend)
+    log.info("Scoring %d images of the %s (%s backend)...", len(arrays), shown_paths(source), predictor.backend)
     probabilities, seconds, tta_record = _timed_probabilities(predictor, arrays, config.tta, predictor.classes)
     metrics, curves, worst = (_multilabel_metrics if record.multi_label else _metrics)(predictor, record, arrays,
                                                                                        probabilities)
@@ -188,7 +188,8 @@ def _evaluate_codes(run: RunFolder, data, out, config: EvaluateConfig, split: st
     arrays, source, folder, note, seen = _evaluation_data(run, predictor, data, out, config, split)
     if data is None and out is None:
         folder = run.path / "eval-knn"
-    log.info("Classifying %d images of the %s by their %d nearest codes...", len(arrays), source, config.knn)
+    log.info("Classifying %d images of the %s by their %d nearest codes...", len(arrays), shown_paths(source),
+             config.knn)
     metrics = {"run": str(run.path.resolve()), "data": source, "split": split if data is None else None,
                "n": len(arrays), "classes": list(predictor.classes), "codes_only": True,
                "knn": _latent_knn(run, predictor, arrays, config.knn), "shared_classes_only": note,
@@ -361,8 +362,8 @@ def _mistakes_png(m: dict, images: np.ndarray, looked: np.ndarray | None, target
 def _write_report(target: Path, evaluation: Evaluation, run: RunFolder, record: RunRecord, arrays: ImageArrays,
                   curves, worst, predictor: Predictor) -> None:
     import cnnkit.plots as F
-    from cnnkit.evaluation.history import read_history
-    from cnnkit.evaluation.report import render_report
+    from cnnkit.evaluation.history import epoch_history, read_history
+    from cnnkit.evaluation.report import render_report, solved_head
 
     m = evaluation.metrics
     pngs = {"confusion_matrix": F.confusion_matrix_png(np.array(m["confusion_matrix"]), m["classes"])
@@ -375,10 +376,12 @@ def _write_report(target: Path, evaluation: Evaluation, run: RunFolder, record: 
                                          [predictor.classes[t] for t in worst[2]])
     if len(worst[1]):
         pngs["least_confident"] = F.image_grid_png(arrays.images[worst[1]], _captions(m, "least_confident_correct"))
-    history = read_history(run.log_dir / "metrics.csv")
-    if history.get("epoch"):
+    history, solved = read_history(run.log_dir / "metrics.csv"), solved_head(record)
+    if epoch_history(run.log_dir / "metrics.csv").get("epoch"):  # a solved head alone would be one dot
         best = record.result.best_epoch if record.result else None
         pngs["training_curves"] = F.training_curves_png(history, None if best is None else best + 1)
+    if solved:
+        pngs["penalty_curve"] = F.penalty_curve_png(solved["grid"], solved["C"])
     if target.resolve() == run.path.resolve():  # the run's own figures: the set is replaced as a whole
         replace_folder(target / "figures", lambda folder: _write_figures(folder, pngs))
     else:

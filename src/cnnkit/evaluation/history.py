@@ -28,6 +28,18 @@ def read_history(csv_path: str | Path) -> dict[str, list[float]]:
     return history
 
 
+def epoch_history(csv_path: str | Path) -> dict[str, list[float]]:
+    """The epochs that trained, as Keras' ``History.history``: ``{"epoch": [...], "train_loss": [...], ...}`` with
+    each curve that training logged (an autoencoder logs no accuracy) and no NaN. A head solved by L-BFGS is no
+    epoch: its row (validation scores only) is left out; ``{"epoch": []}`` when no epoch trained."""
+    history = read_history(csv_path)
+    trained = [i for i, value in enumerate(history.get("train_loss", [])) if not math.isnan(value)]
+    logged = [name for name in CURVES if any(not math.isnan(history[name][i]) for i in trained)]
+    rows = [i for i in trained if not any(math.isnan(history[name][i]) for name in logged)]
+    return {"epoch": [history["epoch"][i] for i in rows], **{name: [history[name][i] for i in rows]
+                                                             for name in logged}}
+
+
 def still_improving(history: dict[str, list[float]], share: float = 0.25, gain: float = 0.05) -> bool:
     """Whether the validation loss was still falling when training ended: its last ``share`` of the epochs lowered
     the best loss by at least ``gain`` (relative). A cosine schedule ends at a low rate, so a best last epoch alone

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from html import escape
 
+from cnnkit._io import shown_path, shown_paths
+
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;
 color:#222}
@@ -49,7 +51,7 @@ def _baseline_rows(record, metrics: dict) -> list[list[str]]:
 
 def _data_row(record, seed) -> list[str]:
     data = record.data
-    where = f"{data.root} ({data.layout} layout)" if data else "unknown"
+    where = f"{shown_path(data.root)} ({data.layout} layout)" if data else "unknown"
     return ["data", f"{where}, split seed {seed}"]
 
 
@@ -88,6 +90,33 @@ def _transfer_rows(record) -> list[list[str]]:
                   if cache and cache.used else f"off: {cache.reason if cache else 'backbone not frozen'}")
     return [["strategy", f"{record.training.strategy} from {record.pretrained_source}: {phases}"],
             ["feature cache", cache_text]]
+
+
+def solved_head(record) -> dict | None:
+    """The solver's record of the run's last head fitted by L-BFGS, when it kept the cross-validated score of every C
+    it tried (``grid``); else None."""
+    solvers = [p.solver for p in (record.result.phases if record.result else ()) if p.solver]
+    grid = [s for s in (solvers[-1].get("grid") or []) if "C" in s and "cv_acc" in s] if solvers else []
+    return {**solvers[-1], "grid": grid} if grid else None
+
+
+def _curves_section(record, figures: dict[str, bytes]) -> str:
+    """The loss and accuracy per epoch, and for a solved head the cross-validation that chose its penalty."""
+    solved = solved_head(record)
+    html = ['<section id="training-curves"><h2>Training curves</h2>']
+    if figures.get("training_curves") or not solved:
+        html.append(_image(figures.get("training_curves"), "loss and accuracy per epoch",
+                           "the run has no training log"))
+    if solved:
+        best = next((s for s in solved["grid"] if s["C"] == solved["C"]), None)
+        html.append(f"<h3>The head's penalty, chosen by cross-validation</h3><p>The linear head was fitted to the "
+                    f"optimum by L-BFGS, not trained by epochs. Each C of the grid ({len(solved['grid'])} tried, "
+                    f"strong penalty to weak) was scored on held-out folds of train+val; C={solved['C']:.3g} "
+                    + (f"had the best accuracy ({best['cv_acc']:.4f}) " if best else "")
+                    + f"and the head was then fitted on {escape(str(solved.get('fitted_on', 'train+val')))}.</p>"
+                    + _image(figures.get("penalty_curve"), "cross-validated loss and accuracy per C",
+                             "the figure was not drawn"))
+    return "".join(html) + "</section>"
 
 
 def _settings(record, metrics: dict) -> str:
@@ -227,7 +256,8 @@ def _confusion_section(metrics: dict, figures: dict[str, bytes]) -> str:
 
 
 def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) -> str:
-    """The whole page as a string; ``figures`` maps names (confusion_matrix, roc, mistakes, training_curves) to PNG."""
+    """The whole page as a string; ``figures`` maps names (confusion_matrix, roc, mistakes, training_curves,
+    penalty_curve) to PNG."""
     notes, headline = _notes(metrics), _headline(metrics)
     kind = {"val": "validation", "test": "test"}.get(metrics.get("split") or "", "evaluated")
     per_class = _multilabel_per_class(metrics) if metrics.get("multi_label") else _table(
@@ -256,7 +286,8 @@ def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) 
         "<p>No image was misclassified.</p>")
     body = [
         f"<h1>{escape(title)}</h1>",
-        f'<section id="summary"><h2>Summary</h2><p>Data: {escape(str(metrics.get("data", "")))}</p>{headline}',
+        f'<section id="summary"><h2>Summary</h2><p>Data: {escape(shown_paths(str(metrics.get("data", ""))))}</p>'
+        f"{headline}",
         *(f'<p class="note">{escape(n)}</p>' for n in notes),
         "</section>",
         f'<section id="settings"><h2>Run settings</h2>{_settings(record, metrics)}</section>',
@@ -270,9 +301,7 @@ def render_report(title: str, metrics: dict, record, figures: dict[str, bytes]) 
         f"<h3>Least confident correct</h3><p>{unsure_text}</p>"
         f'{_image(figures.get("least_confident"), f"the least confident correct {kind} images", "no correct images")}',
         "</section>" if multi else f"<h3>Most confused pairs</h3>{confused_html}</section>",
-        '<section id="training-curves"><h2>Training curves</h2>'
-        f'{_image(figures.get("training_curves"), "loss and accuracy per epoch", "the run has no training log")}'
-        "</section>",
+        _curves_section(record, figures),
     ]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
             f'content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'

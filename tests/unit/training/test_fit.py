@@ -100,18 +100,6 @@ def test_settings_fail_before_any_image_is_decoded(pattern_data: Path, tmp_path:
     assert not (tmp_path / "r").exists()
 
 
-def test_a_classifier_fitted_twice_keeps_both_runs(pattern_data: Path, tmp_path: Path, monkeypatch):
-    from cnnkit import ImageClassifier
-
-    monkeypatch.chdir(tmp_path)
-    classifier = ImageClassifier("tiny_cnn", epochs=1, batch_size=16)
-    first = classifier.fit(pattern_data).run_dir_
-    second = classifier.fit(pattern_data).run_dir_
-    assert first != second and (first / "config.json").exists() and (second / "config.json").exists()
-    assert classifier.result_.epochs_run == 1 and classifier.classes_ == ["left", "right", "top"]
-    assert classifier.history_["epoch"] == [1] and len(classifier.history_["val_loss"]) == 1
-
-
 def test_a_run_stopped_between_phases_resumes_as_if_never_stopped(tmp_path: Path, monkeypatch):
     """Stopped after the head's last checkpoint, before fine-tuning began: the resumed run starts fine-tuning from
     the state (weights, random state) the uninterrupted one had there."""
