@@ -104,7 +104,8 @@ class ImageClassifier:
             callbacks: list | None = None) -> ImageClassifier:
         """Train on a class-folder tree, a CSV file (path,label[,split]) or a pandas DataFrame with those columns
         (paths relative to the working folder; kept as ``out/labels.csv``) into the run folder ``out`` (default:
-        ``runs/<data>-<model>``, ``runs/dataframe-<model>`` for a DataFrame, as ``cnnkit train`` names it).
+        ``runs/<data>-<model>`` as ``cnnkit train`` names it, the model chosen from the data when none is given;
+        ``runs/dataframe-<model>`` for a DataFrame, ``runs/dataframe`` without a model).
         ``verbose``: progress on stderr as the command line shows it. An ``out`` that holds a run is refused unless
         ``overwrite`` (then it is replaced), as on the command line: a second ``fit`` names another ``out``.
         ``callbacks``: Lightning callbacks, called in every epoch-trained phase."""
@@ -112,13 +113,15 @@ class ImageClassifier:
         from cnnkit.inference import Predictor
         from cnnkit.run import RunFolder
         from cnnkit.run.lock import locked
+        from cnnkit.training.defaults import choose_model
         from cnnkit.training.fit import train
 
-        config = self.config
-        name = "dataframe" if hasattr(data, "to_csv") else Path(data).resolve().name
-        out = Path(out) if out else Path("runs") / f"{name}-{config.model}"
+        frame = hasattr(data, "to_csv")
+        config = self.config if frame else choose_model(data, self.config)  # named in the folder, as the CLI does
+        name = "dataframe" if frame else Path(data).resolve().name
+        out = Path(out) if out else Path("runs") / (f"{name}-{config.model}" if config.model else name)
         with locked(out):  # the DataFrame's labels are written into the run only by the run's one writer
-            if hasattr(data, "to_csv"):
+            if frame:
                 if RunFolder(out).exists() and not overwrite:
                     raise RunFolder(out).occupied()  # train's own refusal, before the labels are written
                 data = _dataframe_to_csv(data, out / "labels.csv")

@@ -12,6 +12,7 @@ from cnnkit import ImageClassifier
 from cnnkit.cli import main
 from cnnkit.cli.options import to_flags
 from cnnkit.errors import RunError
+from cnnkit.run import RunFolder
 
 
 class Frame:
@@ -73,6 +74,21 @@ def test_the_api_refuses_an_existing_run_folder_as_the_command_line_does(pattern
     with pytest.raises(RunError) as refused_frame:
         ImageClassifier("tiny_cnn", epochs=1).fit(Frame(rows), run, verbose=False)
     assert str(refused_frame.value) == str(refused.value) and not (run / "labels.csv").exists()
+    folder = RunFolder(run)
+    folder.write_record(folder.read_record().replace(status="failed"))  # a run that did not finish: the other line
+    with pytest.raises(RunError, match="did not finish") as unfinished:
+        ImageClassifier("tiny_cnn", epochs=1).fit(pattern_data, run, verbose=False)
+    with pytest.raises(RunError) as unfinished_frame:
+        ImageClassifier("tiny_cnn", epochs=1).fit(Frame(rows), run, verbose=False)
+    assert str(unfinished_frame.value) == str(unfinished.value)
 
     again = ImageClassifier("tiny_cnn", epochs=2, batch_size=16).fit(pattern_data, verbose=False, overwrite=True)
     assert again.run_dir_ == run and again.result_.epochs_run == 2 and again.history_["epoch"] == [1, 2]
+
+
+def test_without_a_model_the_run_folder_names_the_model_chosen_from_the_data(pattern_data: Path, tmp_path: Path,
+                                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    classifier = ImageClassifier(epochs=1, batch_size=16).fit(pattern_data, verbose=False)
+    assert classifier.run_dir_ == Path("runs") / f"{pattern_data.name}-simple_cnn"  # small gray images: a scratch CNN
+    assert classifier.model is None and repr(classifier) == "ImageClassifier(epochs=1, batch_size=16)"

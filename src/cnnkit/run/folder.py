@@ -50,7 +50,7 @@ class RunFolder:
             return RunError(f"{self.path} already holds a run, finished. Choose another `out`, or replace it with "
                             "`overwrite`.")
         return RunError(f"{self.path} already holds a run that did not finish (status: {status}). Continue it with "
-                        "`resume`, or start afresh with `overwrite`.")
+                        f"`cnnkit train --resume {self.path}` (Python: resume()), or start afresh with `overwrite`.")
 
     def read_file(self, path: Path, what: str) -> dict:
         if not self.path.is_dir():
