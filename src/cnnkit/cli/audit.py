@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from cnnkit.cli.options import add_options, settings
+from cnnkit._io import shown_path
+from cnnkit.cli.options import add_options, default_out, settings
 
 
 def register(sub) -> None:
@@ -14,7 +16,7 @@ def register(sub) -> None:
                                      "splits, suspected label errors, metadata that gives the class away")
     p.add_argument("data", help="data folder, or a CSV with columns path,label[,split]")
     p.add_argument("--run", help="a run trained on DATA: its split and (with --features run) its latent vectors")
-    p.add_argument("--out", required=True, help="folder for audit.json and audit.html")
+    p.add_argument("--out", help="folder for audit.json and audit.html, replaced (default: runs/DATA-audit)")
     add_options(p, AuditConfig, grouped=False)
     p.set_defaults(func=cmd_audit)
 
@@ -23,7 +25,8 @@ def cmd_audit(args: argparse.Namespace) -> None:
     from cnnkit.audit.run import audit
     from cnnkit.config import AuditConfig
 
-    found = audit(args.data, args.out, run=args.run, config=settings(args, AuditConfig), progress=not args.quiet)
+    out = args.out or default_out(args.data, "audit")
+    found = audit(args.data, out, run=args.run, config=settings(args, AuditConfig), progress=not args.quiet)
     s = found["summary"]
     print(f"{found['images']} images audited in {found['seconds']} s ({found['features']}):")
     print(f"  exact duplicate groups {s['exact_groups']}, near-duplicate groups {s['near_groups']} "
@@ -32,4 +35,4 @@ def cmd_audit(args: argparse.Namespace) -> None:
     print(f"  suspected label errors {s['label_suspects']}; metadata gives the class away: "
           f"{'YES' if s['metadata_trace'] else 'no'}")
     print(f"  unreadable {s['unreadable']}, placeholders {s['placeholders']}, near-empty {s['near_empty']}")
-    print(f"Report: {args.out}/audit.html  (all findings: {args.out}/audit.json)")
+    print(f"Report: {shown_path(Path(out, 'audit.html'))}  (all findings: {shown_path(Path(out, 'audit.json'))})")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+from pathlib import Path
 from typing import Any
 
 from cnnkit.errors import ConfigError
@@ -80,6 +81,14 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, 
                 how["choices"] = [c for c in declared.choices if c is not None]
         target.add_argument(declared.flag_for(name), **how)
     return groups
+
+
+def default_out(data: str | Path, what: str) -> Path:
+    """``runs/<data>-<what>``: where a command that reads a data set writes without ``--out``, named after the data
+    as ``cnnkit train`` names its runs (a CSV of labels by its folder and its name: ``runs/photos-labels-audit``)."""
+    resolved = Path(data).resolve()
+    name = f"{resolved.parent.name}-{resolved.stem}" if resolved.is_file() else resolved.name
+    return Path("runs") / f"{name}-{what}"
 
 
 def values(args: argparse.Namespace, cls: type) -> dict[str, Any]:

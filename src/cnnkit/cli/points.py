@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from cnnkit.cli.options import add_options, settings
 
@@ -24,7 +25,8 @@ def print_points_summary(trained) -> None:
                          + (f", augmented with {p.settings.augment}" if p.settings.augment else "")),
             ("Threshold", f"{p.settings.threshold:g} (`scan --choose-thresholds` on a validation region stores "
                           "another)"),
-            ("Next", f"cnnkit scan {run_dir} PHOTO --out DIR [--dots CSV] [--verify CLASSIFIER_RUN]")]
+            ("Next", f"cnnkit scan {run_dir} PHOTO [--dots CSV] [--verify CLASSIFIER_RUN]  (into "
+                     f"{run_dir}/scan-PHOTO)")]
     print()
     for name, text in rows:
         print(f"{name:<14}{text}")
@@ -34,7 +36,8 @@ def cmd_points(args: argparse.Namespace) -> None:
     from cnnkit.config import PointsConfig
     from cnnkit.training.points import train_points
 
-    trained = train_points(args.photos, args.dots, args.out, settings(args, PointsConfig),
+    out = args.out or Path("runs") / f"{Path(args.photos[0]).stem}-points"
+    trained = train_points(args.photos, args.dots, out, settings(args, PointsConfig),
                            progress=not (args.no_progress or args.quiet), overwrite=args.overwrite)
     print_points_summary(trained)
 
@@ -47,7 +50,8 @@ def register(sub) -> None:
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="the photographs")
     p.add_argument("--dots", nargs="+", required=True, metavar="CSV",
                    help="one CSV per photo (class_name,row,col per object; every class is an object), in order")
-    p.add_argument("--out", required=True, help="the run folder to write")
+    p.add_argument("--out", help="the run folder to write (default: runs/PHOTO-points, named after the first "
+                                 "photo)")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal, no per-epoch lines in a log")
     add_options(p, PointsConfig, grouped=False)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from cnnkit.cli.options import add_options, settings, values
+from cnnkit._io import shown_path
+from cnnkit.cli.options import add_options, default_out, settings, values
 
 # TrainConfig's options that decide nothing in a sweep of one phase: its length, schedule and stopping, the
 # fine-tuning phase (refused), distributed processes (refused), and the rate itself
@@ -19,7 +21,8 @@ def register(sub) -> None:
                                        "exponentially until the loss diverges; plot the loss and suggest a rate for "
                                        "train (nothing is kept)")
     p.add_argument("data", help="data folder, or a CSV with columns path,label[,split] (as for train)")
-    p.add_argument("--out", required=True, help="folder for lr_find.json and lr_find.png (outside DATA)")
+    p.add_argument("--out", help="folder for lr_find.json and lr_find.png, outside DATA (default: "
+                                 "runs/DATA-lr-find)")
     add_options(p, LrFindConfig)
     add_options(p, TrainConfig, skip=NOT_SWEPT)
     p.set_defaults(func=cmd_lr_find)
@@ -62,7 +65,8 @@ def cmd_lr_find(args: argparse.Namespace) -> None:
     from cnnkit.training.lr_find import EXPLAINED, RULE, lr_find
 
     given = values(args, TrainConfig)
-    found = lr_find(args.data, args.out, TrainConfig(**given), settings(args, LrFindConfig), progress=not args.quiet)
+    out = Path(args.out or default_out(args.data, "lr-find"))
+    found = lr_find(args.data, out, TrainConfig(**given), settings(args, LrFindConfig), progress=not args.quiet)
     print(f"Suggested learning rate: {found.suggestion:g} ({EXPLAINED[RULE]}; the lowest at lr "
           f"{found.lowest_loss_lr:.2g}" + ("" if found.diverged_at is None else
                                            f"; diverged at lr {found.lrs[found.diverged_at]:.2g}") + ")")
@@ -71,4 +75,5 @@ def cmd_lr_find(args: argparse.Namespace) -> None:
               "--head-solver epochs.")
     model = {"model": found.config.model}
     print(f"cnnkit train {shlex.quote(args.data)} {train_flags({**model, **given, **found.train_changes})}")
-    print(f"Plot: {args.out}/lr_find.png  (every batch, and every rule's rate: {args.out}/lr_find.json)")
+    print(f"Plot: {shown_path(out / 'lr_find.png')}  (every batch, and every rule's rate: "
+          f"{shown_path(out / 'lr_find.json')})")

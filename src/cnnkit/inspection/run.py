@@ -10,6 +10,7 @@ import numpy as np
 from cnnkit._io import replace_folder, write_bytes, write_json, write_text
 from cnnkit.config import InspectConfig
 from cnnkit.errors import ConfigError, OutputError
+from cnnkit.run.lock import locked_if_inside
 
 log = logging.getLogger("cnnkit")
 
@@ -104,9 +105,10 @@ def _figures(predictor, image, stages, views, targets) -> dict[str, tuple[bytes,
 
 def inspect_image(run_dir: str | Path, image_path: str | Path, out: str | Path,
                   config: InspectConfig | None = None) -> dict:
-    """Write into ``out`` (replaced as a whole): ``filters.png``, ``activations.png``, ``gradcam_predicted.png``
-    (and ``gradcam_true.png`` with ``label``), ``occlusion.png``, ``integrated_gradients.png``, ``inspect.json`` and
-    a self-contained ``inspect.html``. Returns what ``inspect.json`` holds."""
+    """Write into ``out`` (replaced as a whole; under the run's lock when inside the run): ``filters.png``,
+    ``activations.png``, ``gradcam_predicted.png`` (and ``gradcam_true.png`` with ``label``), ``occlusion.png``,
+    ``integrated_gradients.png``, ``inspect.json`` and a self-contained ``inspect.html``. Returns what
+    ``inspect.json`` holds."""
     config = config or InspectConfig()
     predictor = open_run(run_dir)
     out = Path(out)
@@ -134,7 +136,8 @@ def inspect_image(run_dir: str | Path, image_path: str | Path, out: str | Path,
         write_json(folder / "inspect.json", summary)
         write_text(folder / "inspect.html", render_page(summary, figures))
 
-    replace_folder(out, fill)
+    with locked_if_inside(run_dir, out):  # the default, RUN/inspect/IMAGE
+        replace_folder(out, fill)
     return summary
 
 

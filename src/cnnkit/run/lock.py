@@ -116,6 +116,17 @@ def locked(folder: str | Path):
             folder.rmdir()
 
 
+@contextmanager
+def locked_if_inside(run_dir: str | Path, path: str | Path):
+    """The run's lock (``locked``) for the block when ``path`` lies inside the run folder (an inspection or a scan
+    written into the run by default); no lock for a path elsewhere."""
+    if Path(run_dir).resolve() in Path(path).resolve().parents:
+        with locked(run_dir):
+            yield
+    else:
+        yield
+
+
 def remove_temporary_files(folder: Path) -> None:
     """``.*.tmp`` files (half-written outputs of a killed writer) in the folder and its direct sub-folders."""
     for pattern in (".*.tmp", "*/.*.tmp"):

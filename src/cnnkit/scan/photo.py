@@ -16,6 +16,7 @@ from cnnkit.data.dots import read_dots
 from cnnkit.errors import ConfigError, OutputError
 from cnnkit.inference import NetworkPredictor, Predictor
 from cnnkit.options import with_options
+from cnnkit.run.lock import locked_if_inside
 from cnnkit.scan.detect import compare_with_dots, detect, overall_with_dots
 from cnnkit.scan.output import write_outputs
 from cnnkit.scan.scan import load_photo, scan
@@ -145,9 +146,9 @@ def warn_unknown_classes(report: dict, dots, labels: list[str]) -> None:
 def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, config: ScanConfig | None = None, *,
                dots: str | Path | None = None, predictor: Predictor | None = None) -> dict:
     """Scan one photograph with a run's patch classifier (or point detector) and write heatmaps, counts, detections
-    (and the comparison with ``dots``) into ``out``. ``scale`` resizes the photo first, so that objects have the size
-    they had in the training patches; positions in the outputs are in the original photo's pixels. ``predictor``:
-    the run's, already loaded (a server scanning many photos)."""
+    (and the comparison with ``dots``) into ``out`` (under the run's lock when inside it). ``scale`` resizes the
+    photo first, so that objects have the size they had in the training patches; positions in the outputs are in
+    the original photo's pixels. ``predictor``: the run's, already loaded (a server scanning many photos)."""
     c = config or ScanConfig()
     scanner = _scanner(run_dir, c, predictor)
     out = Path(out)
@@ -199,5 +200,6 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
         if overall is not None:
             write_json(folder / "dots-overall.json", overall)
 
-    replace_folder(out, fill)
+    with locked_if_inside(run_dir, out):  # the default, RUN/scan-PHOTO
+        replace_folder(out, fill)
     return {**settings, "counts": counts, "detections": len(detections), "dots": report, "dots_overall": overall}
