@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from html import escape
 
+from cnnkit._io import shown_path, shown_paths
+
 STYLE = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}td,th{padding:4px 8px;"
          "border-bottom:1px solid #ddd;text-align:left;vertical-align:middle}img{width:128px;image-rendering:"
          "pixelated}.bad{color:#b00;font-weight:bold}")
@@ -13,7 +15,8 @@ STYLE = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collaps
 def _summary_lines(summary: dict) -> list[str]:
     auc = summary.get("roc_auc")
     return [
-        f"Run {escape(summary['run'])} ({escape(summary['model'])}); images: {escape(summary['data'])}",
+        f"Run {escape(shown_path(summary['run']))} ({escape(summary['model'])}); images: "
+        f"{escape(shown_paths(summary['data']))}",
         f"{summary['anomalous']} of {summary['images']} images anomalous: reconstruction error above "
         f"{summary['threshold']:.5f} ({escape(summary['threshold_source'])})",
         f"Code: {summary['code_size']} numbers for {summary['pixels']} pixel values ({summary['compression']:.1f}x "

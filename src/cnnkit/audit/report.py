@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit._io import replace_folder, write_json, write_text
+from cnnkit._io import replace_folder, shown_path, write_json, write_text
 from cnnkit.errors import OutputError
 
 GROUPS_SHOWN = 40
@@ -31,6 +31,11 @@ def _thumbs(root: Path, files: list[str], captions: list[str]) -> str:
             images.append(np.full((96, 96, 3), 128, np.uint8))
     png = image_grid_png(np.stack(images), captions, columns=min(6, len(images)))
     return f'<img alt="{escape(", ".join(files[:6]))}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _number(value: float | None, decimals: int) -> str:
+    """A measured number for people: ``decimals`` places, "-" where there is none."""
+    return "-" if value is None else f"{value:.{decimals}f}"
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -58,7 +63,7 @@ def _groups(root: Path, title: str, groups: list[dict], items: dict) -> str:
 def render(f: dict, root: Path, items: dict) -> str:
     s, trace = f["summary"], f["metadata"]["trace"]
     suspects = f["label_suspects"][:30]
-    body = [f"<h1>cnnkit audit: {escape(f['data'])}</h1>",
+    body = [f"<h1>cnnkit audit: {escape(shown_path(f['data']))}</h1>",
             f"<p>{f['images']} images, {len(f['classes'])} classes, splits from {escape(f['split_from'])}; "
             f"features: {escape(f['features'])}; {f['seconds']} s.</p>",
             _table(["finding", "count"], [[k.replace("_", " "), v] for k, v in s.items()]),
@@ -88,13 +93,13 @@ def render(f: dict, root: Path, items: dict) -> str:
     per = f["metadata"]["per_class"]
     body.append(_table(["class", "images", "median size", "median JPEG quality", "median brightness", "formats",
                         "modes"], [[c, m["images"], f"{m['median_width']:.0f}x{m['median_height']:.0f}",
-                                    m["median_jpeg_quality"] or "-", m["median_brightness"],
+                                    _number(m["median_jpeg_quality"], 0), _number(m["median_brightness"], 1),
                                     ", ".join(f"{k} {v}" for k, v in m["format"].items()),
                                     ", ".join(f"{k} {v}" for k, v in m["mode"].items())] for c, m in per.items()]))
     body.append("<h2>Unreadable, placeholders, near-empty</h2>" + _table(
         ["file", "finding"], [[u["file"], u["error"]] for u in f["unreadable"]]
         + [[", ".join(g["files"][:3]) + " ...", f"placeholder: {len(g['files'])} copies"] for g in f["placeholders"]]
-        + [[e["file"], f"near-empty (contrast {e['contrast']})"] for e in f["near_empty"]]))
+        + [[e["file"], f"near-empty (contrast {_number(e['contrast'], 1)})"] for e in f["near_empty"]]))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width='
             f'device-width, initial-scale=1"><title>cnnkit audit</title><style>{STYLE}</style></head><body>'
             + "".join(body) + "</body></html>\n")

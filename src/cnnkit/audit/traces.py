@@ -39,12 +39,13 @@ def _cv_balanced(x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> float:
 
 
 def per_class(items: list[Item], classes: list[str]) -> dict:
-    """Each class's metadata: medians of the numbers, counts of modes and formats."""
+    """Each class's metadata: medians of the numbers (to two decimals, as each image's are measured), counts of
+    modes and formats."""
     out = {}
     for c in classes:
         members = [i.meta for i in items if i.label == c]
         out[c] = {"images": len(members),
-                  **{f"median_{k}": (float(np.median([m[k] for m in members if m.get(k) is not None]))
+                  **{f"median_{k}": (round(float(np.median([m[k] for m in members if m.get(k) is not None])), 2)
                                      if any(m.get(k) is not None for m in members) else None) for k in NUMERIC},
                   **{key: {str(v): sum(1 for m in members if m.get(key) == v)
                            for v in sorted({m.get(key) for m in members}, key=str)} for key in CATEGORICAL}}

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 
+from cnnkit._io import shown_paths
 from cnnkit.cli.options import add_options, settings
 from cnnkit.cli.train import scores
 from cnnkit.errors import CnnkitError
@@ -109,11 +110,11 @@ def cmd_export(args: argparse.Namespace) -> None:
 def _print_evaluation(evaluation) -> None:
     m = evaluation.metrics
     if m.get("codes_only"):  # an autoencoder: its codes' k-NN vote is all there is to score
-        print(f"{m['data']}: latent k-NN of the autoencoder's codes (k={m['knn']['k']}): "
+        print(f"{shown_paths(m['data'])}: latent k-NN of the autoencoder's codes (k={m['knn']['k']}): "
               f"{scores({**m['knn'], 'n': m['n']})}")
         print(f"Metrics: {evaluation.metrics_path}")
         return
-    print(f"{m['data']}: {scores(m)}")
+    print(f"{shown_paths(m['data'])}: {scores(m)}")
     if m["tta"]:
         t = m["tta"]
         print(f"With TTA x{t['n']}; without: accuracy {t['accuracy_without']:.4f}  balanced accuracy "

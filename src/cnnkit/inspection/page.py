@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from html import escape
 
+from cnnkit._io import shown_path
+
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;padding:0 1em;color:#222}
 h2{border-bottom:1px solid #ddd}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em}
 img{max-width:100%}"""
@@ -18,7 +20,8 @@ def render_page(summary: dict, figures: dict[str, tuple[bytes, str]]) -> str:
     rows = "".join(f"<tr><td>{escape(c)}</td><td>{p:.4f}</td></tr>" for c, p in top)
     true = f"; true class {escape(summary['true'])}" if summary.get("true") else ""
     body = [f"<h1>cnnkit inspect: {escape(summary['image'])}</h1>",
-            f"<p>Run {escape(summary['run'])}; input {summary['input_size'][0]}x{summary['input_size'][1]}. "
+            f"<p>Run {escape(shown_path(summary['run']))}; input "
+            f"{summary['input_size'][0]}x{summary['input_size'][1]}. "
             f"Predicted <b>{escape(summary['predicted'])}</b>{true}.</p>",
             f"<table><tr><th>class</th><th>probability</th></tr>{rows}</table>"]
     for name, heading in SECTIONS:
