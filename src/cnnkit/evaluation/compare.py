@@ -6,6 +6,7 @@ import os
 from html import escape
 from pathlib import Path
 
+from cnnkit._io import shown_path
 from cnnkit.errors import RunError
 from cnnkit.run import CONFIG_FILE, METRICS_FILE, RunFolder
 
@@ -48,7 +49,7 @@ def compare_runs(folders: list[str | Path]) -> list[dict]:
     for row in rows:
         groups.setdefault(row["fingerprint"], []).append(row)
     if len(groups) > 1:
-        listing = "\n  ".join(f"test set {fp}: " + ", ".join(f"{r['run']} (n={r['n']}, {r['data']})" for r in group)
+        listing = "\n  ".join(f"test set {fp}: " + ", ".join(f"{shown_path(r['run'])} (n={r['n']}, {r['data']})" for r in group)
                               for fp, group in groups.items())
         raise RunError("These runs were evaluated on different test sets, so their scores are not comparable "
                        "(different images, labels or splits):\n  " + listing
@@ -60,6 +61,8 @@ def compare_runs(folders: list[str | Path]) -> list[dict]:
 def _cell(key: str, value) -> str:
     if value is None:
         return "n/a"
+    if key == "run":
+        return shown_path(value)
     if key in ("accuracy", "balanced_accuracy", "macro_f1", "auc"):
         return f"{value:.4f}"
     if key == "parameters":
@@ -81,7 +84,7 @@ def render_compare_text(rows: list[dict]) -> str:
 
 
 def _link(row: dict, base: Path | None, report_links: dict[str, str] | None = None) -> str:
-    text = escape(row["run"])
+    text = escape(shown_path(row["run"]))
     if report_links is not None:
         href = report_links.get(row["run"])
         return f'<a href="{escape(href)}">{text}</a>' if href else text

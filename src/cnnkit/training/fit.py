@@ -125,12 +125,13 @@ EVALUATION_OUTPUTS = ("metrics.json", "report.html", "figures")
 
 
 def _remove(run: RunFolder, names: tuple[str, ...]) -> list[str]:
-    """Remove these outputs of the run, and its evaluations of other folders (``eval-*``): they describe weights
-    that are about to change."""
+    """Remove these outputs of the run, and its evaluations of other folders, scans and inspections (``eval-*``,
+    ``scan-*``, ``inspect``): they describe weights that are about to change."""
     import shutil
 
     removed = []
-    for name in (*names, *(p.name for p in run.path.glob("eval-*") if p.is_dir())):
+    made_of_weights = ("eval-*", "scan-*", "inspect")  # evaluations, scans, inspections of the old weights
+    for name in (*names, *(p.name for pattern in made_of_weights for p in run.path.glob(pattern) if p.is_dir())):
         path = run.path / name
         if path.is_dir():
             shutil.rmtree(path)
@@ -143,12 +144,7 @@ def _remove(run: RunFolder, names: tuple[str, ...]) -> list[str]:
 
 
 def _refuse_existing(run: RunFolder) -> None:
-    status = run.read_record().status if run.config_path.exists() else "unknown"
-    if status == "finished":
-        raise RunError(f"{run.path} already holds a run, finished. Choose another `out`, or replace it with "
-                       "`overwrite`.")
-    raise RunError(f"{run.path} already holds a run that did not finish (status: {status}). Continue it with "
-                   f"`cnnkit train --resume {run.path}` (Python: resume()), or start afresh with `overwrite`.")
+    raise run.occupied()
 
 
 @with_options(TrainConfig)

@@ -223,7 +223,7 @@ def test_a_run_without_a_test_split_gets_a_report_on_validation_that_says_it_is_
     data = tmp_path / "data"
     write_image_folder(data / "train", ["a", "b"], 10)
     write_image_folder(data / "val", ["a", "b"], 4, seed=5)
-    train(data, tmp_path / "run", TrainConfig(model="tiny_cnn", epochs=1), progress=False)
+    train(data, tmp_path / "run", TrainConfig(model="tiny_cnn", epochs=1, val_folder="validation"), progress=False)
     evaluation = evaluate_test_split(tmp_path / "run")
     assert evaluation.folder == tmp_path / "run" / "validation-report" and evaluation.metrics["n"] == 8
     assert evaluation.metrics["split"] == "val" and "optimistic" in evaluation.metrics["data"]
@@ -232,7 +232,7 @@ def test_a_run_without_a_test_split_gets_a_report_on_validation_that_says_it_is_
     from cnnkit.baselines.fit import train_baseline
     from cnnkit.config import BaselineConfig
 
-    train_baseline(data, tmp_path / "knn", BaselineConfig(method="knn"))  # fitted on train+val
+    train_baseline(data, tmp_path / "knn", BaselineConfig(method="knn", val_folder="validation"))  # fitted on train+val
     assert evaluate_test_split(tmp_path / "knn") is None
     with pytest.raises(ConfigError, match="split"):
         evaluate_run(tmp_path / "run", split="train")
