@@ -57,7 +57,7 @@ class ImageClassifier:
     Parameters are those of :class:`cnnkit.config.TrainConfig` (``model``, ``epochs``, ``optimizer``, ``lr``, ...).
     Fitted attributes: ``classes_``, ``run_dir_``, ``history_`` (per trained epoch, as Keras' ``History.history``:
     ``{"epoch": [1, 2, ...], "train_loss": [...], "val_loss": [...], "train_acc": [...], "val_acc": [...]}``; a head
-    solved by L-BFGS is no epoch: the scores of its penalty grid are in ``result_.phases[i].solver["grid"]``) and
+    solved by L-BFGS is no epoch: the scores of its penalty grid are in ``result_.phases[i].solver.grid``) and
     ``result_`` (the kept epoch, its validation scores, the time).
 
     Images can be given as files and folders, PIL images, numpy arrays ((H, W, C) or (N, H, W, C), uint8 or floats in

@@ -23,6 +23,7 @@ from cnnkit.data.prepare import report_unreadable
 from cnnkit.errors import DataError, OutputError, RunError
 from cnnkit.options import with_options
 from cnnkit.run import RunFolder, RunRecord
+from cnnkit.run.tasks import require
 
 log = logging.getLogger("cnnkit")
 MAPS = "maps"
@@ -49,11 +50,7 @@ class AnomalyResult:
 def autoencoder_record(run: RunFolder) -> RunRecord:
     """The run's record, once it is known to be a trained autoencoder's."""
     record = run.read_record()
-    if record.finds_points:
-        raise RunError(record.points_refusal(run.path, "an anomaly score"))
-    if not record.reconstructs:
-        raise RunError(f"{run.path} is a classifier run ({record.model.name}); anomaly scores need an autoencoder: "
-                       "train one with `model` conv_autoencoder or denoising_autoencoder.")
+    require(record.kind, "anomaly", run.path)
     if record.reconstruction is None:
         raise RunError(f"{run.path} has no anomaly thresholds: its training did not finish (status "
                        f"{record.status}). Continue it with `resume`.")

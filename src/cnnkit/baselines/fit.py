@@ -20,6 +20,7 @@ from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun, TrainingResult
 from cnnkit.run.lock import locked
 from cnnkit.run.record import CrossValidation, DataRecord
+from cnnkit.run.tasks import KINDS, require_of_data
 
 log = logging.getLogger("cnnkit")
 
@@ -92,8 +93,7 @@ def train_baseline(data_dir: str | Path, out_dir: str | Path, config: BaselineCo
     from cnnkit.data.files import scan_folder
 
     if scan_folder(data_dir).multi_label:
-        raise ConfigError(f"{data_dir} is multi-label (labels such as a|b), and the baselines predict one class per "
-                          "image; train a network on it (`cnnkit train`).")
+        require_of_data(KINDS["multi-label"], "baseline", data_dir)
     if config.method == "probe":
         from cnnkit.baselines.probe import fit_probe
 

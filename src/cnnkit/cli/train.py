@@ -32,7 +32,7 @@ def _phases(record) -> list[tuple[str, str]]:
         text += f"; feature cache: {cache.computed} computed, {cache.reused} reused"
     rows = [("Phases", text)]
     phases = record.result.phases
-    if phases[-1].name == "head (fallback)":
+    if phases[-1].fallback:
         rows.append(("Fine-tuning", "did not beat the solved head's validation accuracy: the run keeps the head on "
                                     "the pretrained backbone, re-solved on train+val (what --strategy transfer gives)"))
     elif len(phases) > 1 and record.result.best_epoch < phases[0].epochs_run:
@@ -49,12 +49,12 @@ def _head_rows(record, improving: bool = False) -> list[tuple[str, str]]:
     solver = next((p.solver for p in reversed(result.phases) if p.solver), None)
     rows = []
     if solver:
-        rows.append(("Head", f"fitted to the optimum (L-BFGS, C={solver['C']:.3g} by cross-validation on "
-                             f"train+val among {len(solver['grid'])}, fitted on {solver['fitted_on']})"
+        rows.append(("Head", f"fitted to the optimum (L-BFGS, C={solver.C:.3g} by cross-validation on "
+                             f"train+val among {len(solver.grid)}, fitted on {solver.fitted_on})"
                              + ("; features averaged with the mirror image's (better by cross-validation)"
-                                if solver.get("flip_average") else "")
-                             + ("" if solver["converged"] else "; not converged")))
-        if result.epochs_run == 1 or result.phases[-1].name == "head (fallback)":
+                                if solver.flip_average else "")
+                             + ("" if solver.converged else "; not converged")))
+        if result.epochs_run == 1 or result.phases[-1].fallback:
             return rows + [("Time", f"trained in {result.train_seconds:.1f} s")]
     rows.append(("Best epoch", f"{result.best_epoch + 1} of {result.epochs_run} (its weights are kept), trained in "
                                f"{result.train_seconds:.1f} s" + ("; the validation loss was still falling (over 5% "
@@ -182,15 +182,14 @@ def _auto(args: argparse.Namespace) -> None:
     finish(trained)
 
 
-def print_leaderboard(recipe: dict) -> None:
-    """The candidates of --auto, best first, with their validation scores and times."""
-    print(f"\nRecipes tried ({recipe['seconds']:.0f} s of a {recipe['budget_seconds']:.0f} s budget; ranked by "
+def print_leaderboard(recipe) -> None:
+    """The candidates of --auto (a ``run.results.Recipe``), best first, with their validation scores and times."""
+    print(f"\nRecipes tried ({recipe.seconds:.0f} s of a {recipe.budget_seconds:.0f} s budget; ranked by "
           "validation accuracy, the test split untouched):")
-    for e in sorted(recipe["candidates"], key=lambda e: (e["status"] != "kept", -(e.get("val_accuracy") or -1))):
-        score = (f"{e['val_accuracy']:.4f} ({e['validated_by']})" if e.get("val_accuracy") is not None
-                 else e.get("note") or "")
-        time_text = f"{e['seconds']:6.1f} s" if e.get("seconds") is not None else "       -"
-        print(f"  {e['name']:<28} {e['status']:<8} {time_text}  {score}")
+    for e in recipe.ranked():
+        score = f"{e.val_accuracy:.4f} ({e.validated_by})" if e.val_accuracy is not None else e.note or ""
+        time_text = f"{e.seconds:6.1f} s" if e.seconds is not None else "       -"
+        print(f"  {e.name:<28} {e.status:<8} {time_text}  {score}")
 
 
 def cmd_baseline(args: argparse.Namespace) -> None:

@@ -21,6 +21,7 @@ from cnnkit.inference import Predictor, decide
 from cnnkit.options import with_options
 from cnnkit.run import RunFolder, RunRecord
 from cnnkit.run.lock import locked
+from cnnkit.run.tasks import require
 
 log = logging.getLogger("cnnkit")
 WORST_MISTAKES = 16
@@ -147,14 +148,13 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     if split != "test" and data is not None:
         raise ConfigError("`split` chooses one of the run's own splits; leave it out with `data`.")
     run = RunFolder(run_dir)
+    require(run.read_record().kind, "knn" if config.knn else "evaluate", run.path)  # an autoencoder: knn only
     if run.read_record().reconstructs:
         return _evaluate_codes(run, data, out, config, split)
     # the network the run trained, never its export: the export's fidelity is what `cnnkit export` reports
     predictor = predictor or Predictor.load(run.path, backend="torch")
     record = run.read_record()
     predictor.threshold = record.decision.threshold if record.decision else None
-    if record.multi_label and config.knn:
-        raise ConfigError("`knn` votes for one class per image; this run is multi-label. Evaluate without `knn`.")
     arrays, source, folder, shared_note, seen = _evaluation_data(run, predictor, data, out, config, split)
     log.info("Scoring %d images of the %s (%s backend)...", len(arrays), shown_paths(source), predictor.backend)
     probabilities, seconds, tta_record = _timed_probabilities(predictor, arrays, config.tta, predictor.classes)
@@ -179,8 +179,6 @@ def _evaluate_codes(run: RunFolder, data, out, config: EvaluateConfig, split: st
     nearest training images' codes, scored as any run's k-NN is. Written to ``metrics.json`` in ``RUN/eval-knn/``
     (its test split) or where ``data`` and ``out`` say."""
     record = run.read_record()
-    if not config.knn:
-        record.refuse_unless_classifier(run.path, "evaluation by class (only a vote of its codes, `knn`)")
     if len(record.classes) < 2:
         raise ConfigError(f"`knn` votes among the training images' classes; {run.path} was trained on images of one "
                           "class (or unlabelled ones): there is nothing to vote for. Train it on class folders.")
@@ -233,7 +231,7 @@ def evaluate_test_split(run_dir: str | Path) -> Evaluation | None:
         return evaluate_run(run_dir)
     record = run.read_record()
     phases = record.result.phases if record.result else ()
-    fitted_on_val = record.training is None or any((p.solver or {}).get("fitted_on") == "train+val" for p in phases)
+    fitted_on_val = record.training is None or any(p.solver and p.solver.fitted_on == "train+val" for p in phases)
     if fitted_on_val or not splits.get("val"):  # a baseline, or a head solved on train+val: val is training data
         return None
     return evaluate_run(run_dir, split="val")
@@ -284,7 +282,7 @@ def _multilabel_metrics(predictor: Predictor, record: RunRecord, arrays: ImageAr
         "test_set": {"n": len(arrays), "fingerprint": fingerprint(arrays, classes)},
         "thresholds": None if predictor.thresholds is None else {
             "per_class": dict(zip(classes, predictor.thresholds)),
-            "source": (record.label_thresholds or {}).get("source")},
+            "source": record.label_thresholds.source if record.label_thresholds else None},
         "worst_mistakes": [row(i) for i in worst], "least_confident_correct": [row(i) for i in unsure],
         "parameters": predictor.num_parameters,
     })
@@ -381,7 +379,8 @@ def _write_report(target: Path, evaluation: Evaluation, run: RunFolder, record: 
         best = record.result.best_epoch if record.result else None
         pngs["training_curves"] = F.training_curves_png(history, None if best is None else best + 1)
     if solved:
-        pngs["penalty_curve"] = F.penalty_curve_png(solved["grid"], solved["C"])
+        pngs["penalty_curve"] = F.penalty_curve_png([{"C": g.C, "cv_acc": g.cv_acc, "cv_loss": g.cv_loss}
+                                                     for g in solved.grid], solved.C)
     if target.resolve() == run.path.resolve():  # the run's own figures: the set is replaced as a whole
         replace_folder(target / "figures", lambda folder: _write_figures(folder, pngs))
     else:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from html import escape
 
 from cnnkit._io import shown_path, shown_paths
+from cnnkit.run.results import SolverResult
 
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;
@@ -77,9 +79,9 @@ def _network_rows(record, metrics: dict) -> list[list[str]]:
 
 
 def _transfer_rows(record) -> list[list[str]]:
-    phases = ", ".join((f"{p.name} fitted to the optimum by L-BFGS (C={p.solver['C']:.3g} by cross-validation on "
-                        f"train+val, fitted on {p.solver['fitted_on']}"
-                        + ("; features averaged with the mirror image's" if p.solver.get("flip_average") else "")
+    phases = ", ".join((f"{p.name} fitted to the optimum by L-BFGS (C={p.solver.C:.3g} by cross-validation on "
+                        f"train+val, fitted on {p.solver.fitted_on}"
+                        + ("; features averaged with the mirror image's" if p.solver.flip_average else "")
                         + ")" if p.solver else
                         f"{p.name} {p.epochs_run} epochs"
                         + (f", augment {p.augment or 'none'}, precision {p.precision}" if p.precision else ""))
@@ -92,12 +94,12 @@ def _transfer_rows(record) -> list[list[str]]:
             ["feature cache", cache_text]]
 
 
-def solved_head(record) -> dict | None:
+def solved_head(record) -> SolverResult | None:
     """The solver's record of the run's last head fitted by L-BFGS, when it kept the cross-validated score of every C
-    it tried (``grid``); else None."""
+    it tried (``grid``: the points without a score left out); else None."""
     solvers = [p.solver for p in (record.result.phases if record.result else ()) if p.solver]
-    grid = [s for s in (solvers[-1].get("grid") or []) if "C" in s and "cv_acc" in s] if solvers else []
-    return {**solvers[-1], "grid": grid} if grid else None
+    grid = tuple(g for g in solvers[-1].grid if g.C == g.C and g.cv_acc is not None) if solvers else ()
+    return replace(solvers[-1], grid=grid) if grid else None
 
 
 def _curves_section(record, figures: dict[str, bytes]) -> str:
@@ -108,12 +110,12 @@ def _curves_section(record, figures: dict[str, bytes]) -> str:
         html.append(_image(figures.get("training_curves"), "loss and accuracy per epoch",
                            "the run has no training log"))
     if solved:
-        best = next((s for s in solved["grid"] if s["C"] == solved["C"]), None)
+        best = next((g for g in solved.grid if g.C == solved.C), None)
         html.append(f"<h3>The head's penalty, chosen by cross-validation</h3><p>The linear head was fitted to the "
-                    f"optimum by L-BFGS, not trained by epochs. Each C of the grid ({len(solved['grid'])} tried, "
-                    f"strong penalty to weak) was scored on held-out folds of train+val; C={solved['C']:.3g} "
-                    + (f"had the best accuracy ({best['cv_acc']:.4f}) " if best else "")
-                    + f"and the head was then fitted on {escape(str(solved.get('fitted_on', 'train+val')))}.</p>"
+                    f"optimum by L-BFGS, not trained by epochs. Each C of the grid ({len(solved.grid)} tried, "
+                    f"strong penalty to weak) was scored on held-out folds of train+val; C={solved.C:.3g} "
+                    + (f"had the best accuracy ({best.cv_acc:.4f}) " if best else "")
+                    + f"and the head was then fitted on {escape(solved.fitted_on)}.</p>"
                     + _image(figures.get("penalty_curve"), "cross-validated loss and accuracy per C",
                              "the figure was not drawn"))
     return "".join(html) + "</section>"
@@ -138,14 +140,12 @@ def _recipe_section(record) -> str:
     recipe = record.recipe
     if not recipe:
         return ""
-    rows = [[e["name"], e["status"], _fmt(e.get("val_accuracy")), e.get("validated_by") or "",
-             "" if e.get("seconds") is None else f"{e['seconds']:.1f} s", e.get("note") or ""]
-            for e in sorted(recipe["candidates"],
-                            key=lambda e: (e["status"] != "kept", -(e.get("val_accuracy") or -1)))]
+    rows = [[e.name, e.status, _fmt(e.val_accuracy), e.validated_by or "",
+             "" if e.seconds is None else f"{e.seconds:.1f} s", e.note or ""] for e in recipe.ranked()]
     return ('<section id="recipes"><h2>Recipes tried (--auto)</h2>'
-            f"<p>{recipe['seconds']:.0f} s of a {recipe['budget_seconds']:.0f} s budget, backbones "
-            f"{escape(', '.join(recipe['backbones']))}; ranked by {escape(recipe['ranked_by'])}. The kept run is "
-            f"{escape(recipe['kept'])}; the others stay in candidates/.</p>"
+            f"<p>{recipe.seconds:.0f} s of a {recipe.budget_seconds:.0f} s budget, backbones "
+            f"{escape(', '.join(recipe.backbones))}; ranked by {escape(recipe.ranked_by)}. The kept run is "
+            f"{escape(recipe.kept)}; the others stay in candidates/.</p>"
             + _table(["candidate", "status", "validation accuracy", "measured on", "time", "note"], rows)
             + "</section>")
 

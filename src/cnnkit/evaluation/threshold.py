@@ -9,19 +9,17 @@ from cnnkit.evaluation import metrics as M
 from cnnkit.inference import Predictor
 from cnnkit.run import RunFolder
 from cnnkit.run.lock import locked
+from cnnkit.run.tasks import require
 
 CHOSEN = "chosen on the validation split: closest to (0, 1) on its ROC"
 SET_BY_USER = "set by the user"
-MULTI_LABEL = ("This run is multi-label: it has a threshold per class, chosen on its validation split when it "
-               "trained (config.json, label_thresholds); a two-class threshold does not apply.")
 
 
 def choose_threshold(run_dir: str | Path, predictor: Predictor | None = None) -> float:
     """The threshold closest to (0, 1) on the ROC of the run's validation split."""
     run = RunFolder(run_dir)
+    require(run.read_record().kind, "threshold", run.path)
     predictor = predictor or Predictor.load(run.path, backend="torch")
-    if predictor.multi_label:
-        raise ConfigError(MULTI_LABEL)
     if len(predictor.classes) != 2:
         raise ConfigError(f"Choosing a threshold needs two classes; this model has {len(predictor.classes)}.")
     val = run.load_split("val", predictor.classes, predictor.preprocessing)
@@ -38,9 +36,7 @@ def store_threshold(run_dir: str | Path, threshold: float | None = None, choose:
         raise ConfigError("Pass either `threshold` or `choose`.")
     run = RunFolder(run_dir)
     record = run.read_record()
-    record.refuse_unless_classifier(run.path, "a decision threshold")  # its anomaly threshold is chosen in training
-    if record.multi_label:
-        raise ConfigError(MULTI_LABEL)
+    require(record.kind, "threshold", run.path)
     value = choose_threshold(run.path) if choose else threshold
     with locked(run.path):
         run.store_decision(value, CHOSEN if choose else SET_BY_USER)

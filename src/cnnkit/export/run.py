@@ -19,6 +19,7 @@ from cnnkit.inference.base import decide, decide_labels
 from cnnkit.options import with_options
 from cnnkit.run import RunFolder, RunRecord
 from cnnkit.run.lock import locked
+from cnnkit.run.tasks import require
 
 log = logging.getLogger("cnnkit")
 MAX_DIFFERENCE = 1e-4  # largest probability difference between the export and torch that is accepted
@@ -97,7 +98,7 @@ def _export(run: RunFolder, config: ExportConfig) -> ExportResult:
     from cnnkit.inference.network import NetworkPredictor
 
     record = run.read_record()
-    record.refuse_unless_classifier(run.path, "an ONNX export of a classifier")
+    require(record.kind, "export", run.path)
     if record.model.is_baseline:
         raise ConfigError(f"{run.path} is a baseline run; only networks are exported.")
     start = time.perf_counter()

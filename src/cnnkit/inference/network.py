@@ -12,6 +12,7 @@ from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.errors import ConfigError
 from cnnkit.inference.base import Predictor, check_tta
 from cnnkit.run import RunFolder, RunRecord
+from cnnkit.run.tasks import KINDS, require
 
 
 class NetworkPredictor(Predictor):
@@ -76,8 +77,7 @@ class NetworkPredictor(Predictor):
 
     def _refuse_autoencoder(self) -> None:
         if self.reconstructs:
-            raise ConfigError(f"{self.run_dir or 'This network'} is an autoencoder: it gives images back, not class "
-                              "probabilities. Score it with `cnnkit anomaly RUN IMAGES`, or use its latent space.")
+            require(KINDS["reconstruct"], "predict", self.run_dir or "This network")
 
     @torch.inference_mode()
     def reconstruct_arrays(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:

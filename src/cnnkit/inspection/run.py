@@ -11,6 +11,7 @@ from cnnkit._io import replace_folder, write_bytes, write_json, write_text
 from cnnkit.config import InspectConfig
 from cnnkit.errors import ConfigError, OutputError
 from cnnkit.run.lock import locked_if_inside
+from cnnkit.run.tasks import require
 
 log = logging.getLogger("cnnkit")
 
@@ -21,7 +22,7 @@ def open_run(run_dir: str | Path):
     from cnnkit.run import RunFolder
 
     run = RunFolder(run_dir)
-    run.read_record().refuse_unless_classifier(run.path, "inspection of a classifier's decision")
+    require(run.read_record().kind, "inspect", run.path)
     predictor = Predictor.load(run_dir, backend="torch")
     if getattr(predictor, "model", None) is None:
         raise ConfigError(f"{run_dir} is a baseline run: it has no network to inspect. Inspect a CNN run.")

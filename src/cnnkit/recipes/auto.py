@@ -26,6 +26,8 @@ from cnnkit.config.training import DataConfig
 from cnnkit.errors import CnnkitError, ConfigError, Interrupted, RunError
 from cnnkit.run import RunFolder, TrainedRun
 from cnnkit.run.lock import locked
+from cnnkit.run.results import Candidate, Recipe
+from cnnkit.run.tasks import KINDS, require_of_data
 
 log = logging.getLogger("cnnkit")
 
@@ -272,7 +274,7 @@ def parse_budget(text: str | float | int) -> float:
     return seconds
 
 
-def _keep(out: RunFolder, best: TrainedRun, board: list[dict], summary: dict) -> TrainedRun:
+def _keep(out: RunFolder, best: TrainedRun, recipe: Recipe) -> TrainedRun:
     """Copy the best candidate's run files into ``out`` and write its record with the leaderboard."""
     for name in KEPT_FILES:
         source = best.run_dir / name
@@ -280,7 +282,7 @@ def _keep(out: RunFolder, best: TrainedRun, board: list[dict], summary: dict) ->
             shutil.copytree(source, out.path / name, dirs_exist_ok=True)
         elif source.exists():
             shutil.copy2(source, out.path / name)
-    record = best.record.replace(recipe={**summary, "candidates": board})
+    record = best.record.replace(recipe=recipe)
     out.write_record(record)
     return TrainedRun(out.path, record)
 
@@ -300,8 +302,7 @@ def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
                           "Train the autoencoder alone (without `auto`).")
 
     if scan_folder(data_dir).multi_label:
-        raise ConfigError(f"{data_dir} is multi-label (labels such as a|b); `auto` ranks recipes that predict one "
-                          "class per image. Train one recipe on it (`model`, `pretrained`, `strategy`).")
+        require_of_data(KINDS["multi-label"], "auto", data_dir)
     out = RunFolder(out_dir)
     if out.exists() and not overwrite:
         raise RunError(f"{out.path} already holds a run. Choose another `out`, or replace it with `overwrite`.")
@@ -318,11 +319,10 @@ def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
         kept = ranked[0]["name"]
         for entry in chooser.board:
             entry["status"] = "kept" if entry["name"] == kept else entry["status"]
-        summary = {"budget_seconds": seconds, "seconds": round(chooser.clock() - chooser.start, 1),
-                   "backbones": chooser.backbones, "kept": kept,
-                   "ranked_by": "validation accuracy, then validation loss, then the order tried; the test split "
-                                "is not used"}
+        recipe = Recipe(budget_seconds=seconds, seconds=round(chooser.clock() - chooser.start, 1), kept=kept,
+                        candidates=tuple(Candidate(**entry) for entry in chooser.board),
+                        backbones=tuple(chooser.backbones))
         log.info("--auto: kept %s (validation accuracy %.4f) after %.0f s of %.0f", kept, ranked[0]["val_accuracy"],
-                 summary["seconds"], seconds)
-        return _keep(out, chooser.runs[kept], chooser.board, summary)
+                 recipe.seconds, seconds)
+        return _keep(out, chooser.runs[kept], recipe)
 

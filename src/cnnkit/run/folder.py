@@ -15,6 +15,8 @@ from cnnkit._version import __version__
 from cnnkit.data.split import SplitManifest
 from cnnkit.errors import CnnkitError, RunError
 from cnnkit.run.record import RECORD_VERSION, Decision, RunRecord
+from cnnkit.run.results import Thresholds
+from cnnkit.run.tasks import require
 
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
@@ -94,8 +96,7 @@ class RunFolder:
         """The record's network with fresh weights, once a build on the meta device (no memory) has shown that its
         tensors fit in the weights file: a crafted record cannot allocate more than the run's files hold. A point
         detector's run is refused: its network classifies no images (``point_network`` builds it)."""
-        if record.finds_points:
-            raise RunError(record.points_refusal(self.path, "this command"))
+        require(record.kind, "network", self.path)
         return self._fitting(record.build_network)
 
     def point_network(self, record: RunRecord):
@@ -144,20 +145,23 @@ class RunFolder:
         """Write the record atomically (readers never see half a file), in the current version."""
         write_json(self.config_path, record.replace(record_version=RECORD_VERSION, cnnkit_version=__version__).to_dict())
 
+    def amend(self, **changes) -> RunRecord:
+        """The one way to change a finished run's record (each caller is listed in ARCHITECTURE.md): read, replace
+        the ``changes``, write atomically, under the writer's lock."""
+        from cnnkit.run.lock import locked
+
+        with locked(self.path):
+            record = self.read_record().replace(**changes)
+            self.write_record(record)
+        return record
+
     def store_scan_thresholds(self, per_class: dict[str, float], source: str,
                               distance_factors: dict[str, float] | None = None) -> RunRecord:
         """Store each class's detection threshold (and least distance between detections, as a factor of the scan's
         default) for scanning, chosen on a validation photo; ``scan`` uses them from then on unless given one
         threshold (one distance)."""
-        from cnnkit.run.lock import locked
-
-        chosen = {"per_class": dict(per_class), "source": source}
-        if distance_factors is not None:
-            chosen["distance_factors"] = dict(distance_factors)
-        with locked(self.path):
-            record = self.read_record().replace(scan_thresholds=chosen)
-            self.write_record(record)
-        return record
+        chosen = Thresholds(dict(per_class), source, None if distance_factors is None else dict(distance_factors))
+        return self.amend(scan_thresholds=chosen)
 
     def store_decision(self, threshold: float, source: str) -> RunRecord:
         """Store a two-class decision threshold; ``predict`` and ``evaluate`` use it from then on."""
@@ -169,9 +173,7 @@ class RunFolder:
                               f"{len(record.classes)}.")
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"Expected a threshold in [0, 1]. Received: {threshold}")
-        record = record.replace(decision=Decision(float(threshold), record.classes[1], source))
-        self.write_record(record)
-        return record
+        return self.amend(decision=Decision(float(threshold), record.classes[1], source))
 
     def write_split(self, manifest: SplitManifest) -> None:
         write_json(self.split_path, manifest.to_dict())

@@ -13,6 +13,8 @@ from typing import Any
 from cnnkit._version import __version__
 from cnnkit.config import BaselineConfig, PointsConfig, TrainConfig
 from cnnkit.data.preprocess import Preprocessing
+from cnnkit.run.results import Recipe, SolverResult, Thresholds
+from cnnkit.run.tasks import RunKind, kind_named, require
 
 RECORD_VERSION = 2
 STATUSES = ("training", "finished", "interrupted", "failed")  # "training" with no live writer: killed
@@ -34,11 +36,11 @@ class ModelSpec:
     name: str
     num_classes: int
     in_channels: int
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # the builder's keyword arguments
     init: str = "default"
     kind: str = "network"  # or "baseline"
     method: str | None = None  # baseline: knn, linear, handcrafted
-    params: dict = field(default_factory=dict)  # baseline: the fitted classifier's numbers
+    params: dict[str, Any] = field(default_factory=dict)  # baseline: the fitted classifier's numbers
 
     @property
     def is_baseline(self) -> bool:
@@ -80,9 +82,18 @@ class PhaseRecord:
     epochs_run: int
     trainable_params: int
     backbone_lr: float | None = None
-    solver: dict | None = None  # a head fitted to the optimum: the chosen C, the validation loss of every C
+    solver: SolverResult | None = None  # a head fitted to the optimum: the chosen C, the scores of every C
     augment: str | None = None  # the phase's random transforms (fine-tuning's default when none was asked for)
     precision: str | None = None  # "bf16" autocast or "32"; channels_last memory format with a trainable backbone
+    fallback: bool = False  # fine-tuning lost to the solved head on validation: the head, re-solved on train+val
+
+    @classmethod
+    def from_dict(cls, data: dict | PhaseRecord) -> PhaseRecord:
+        if isinstance(data, PhaseRecord):
+            return data
+        phase = _build(cls, data)
+        return replace(phase, solver=SolverResult.from_dict(phase.solver),
+                       fallback=phase.fallback or phase.name == "head (fallback)")  # records before the field
 
 
 @dataclass(frozen=True)
@@ -103,8 +114,7 @@ class TrainingResult:
             return None
         result = _build(cls, data)
         return replace(result, epoch_seconds=tuple(result.epoch_seconds),
-                       phases=tuple(p if isinstance(p, PhaseRecord) else _build(PhaseRecord, p)
-                                    for p in result.phases))
+                       phases=tuple(PhaseRecord.from_dict(p) for p in result.phases))
 
 
 @dataclass(frozen=True)
@@ -184,7 +194,7 @@ def _taught_patches(data: list | dict | None) -> tuple[TaughtPatches, ...]:
 @dataclass(frozen=True)
 class CrossValidation:
     folds: int
-    best: dict
+    best: dict[str, float | int | str | None]  # the chosen hyper-parameters of the search
     cv_accuracy: float
     candidates: int
     samples: int
@@ -208,11 +218,10 @@ class RunRecord:
     feature_cache: FeatureCacheRecord | None = None
     result: TrainingResult | None = None
     decision: Decision | None = None
-    recipe: dict | None = None  # --auto: the budget, every candidate's validation scores, the kept one
-    scan_thresholds: dict | None = None  # scan: {"per_class": {class: threshold}, "distance_factors": {class: times
-    #                                        the default least distance}, "source": the validation photo}
+    recipe: Recipe | None = None  # --auto: the budget, every candidate's validation scores, the kept one
+    scan_thresholds: Thresholds | None = None  # scan: per class, with least distances, chosen on a dotted photo
     multi_label: bool = False  # any number of the classes per image: sigmoid outputs, binary cross-entropy
-    label_thresholds: dict | None = None  # multi-label: {"per_class": {class: threshold}, "source": how chosen}
+    label_thresholds: Thresholds | None = None  # multi-label: per class, chosen on the validation split
     task: str = "classify"  # or "reconstruct": an autoencoder, trained without labels
     reconstruction: ReconstructionRecord | None = None  # an autoencoder's code size, error and anomaly thresholds
     points: PointsRecord | None = None  # a point detector's settings and training photos (task "points")
@@ -235,8 +244,7 @@ class RunRecord:
         from cnnkit.errors import RunError
         from cnnkit.models import create_model
 
-        if self.finds_points:
-            raise RunError(self.points_refusal("This run", "this command"))
+        require(self.kind, "network", "This run")
         spec = self.model
         try:
             return create_model(spec.name, len(self.classes), self.preprocessing.channels,
@@ -247,7 +255,7 @@ class RunRecord:
     @property
     def thresholds(self) -> list[float] | None:
         """A multi-label run's decision threshold per class, in class order (None: 0.5 for every class)."""
-        per_class = (self.label_thresholds or {}).get("per_class")
+        per_class = self.label_thresholds.per_class if self.label_thresholds else None
         return [float(per_class.get(c, 0.5)) for c in self.classes] if per_class else None
 
     @property
@@ -265,27 +273,16 @@ class RunRecord:
         """A point detector that also names each object's class (``by_class``): its classes are the objects'."""
         return self.finds_points and self.points.settings.by_class
 
-    def points_refusal(self, run: object, what: str) -> str:
-        return (f"{run} is a point detector's run: it marks object centres in photographs and classifies no "
-                f"images, so {what} does not apply. Use `cnnkit scan RUN PHOTO` (add `verify` with a classifier run "
-                "to name each object).")
+    @property
+    def kind(self) -> RunKind:
+        """The run's kind in the table of kinds (``run.tasks``): what it supports, and its refusals."""
+        return kind_named(self.task, self.multi_label)
 
     def build_point_network(self):
         """A point detector's network (``cnnkit.models.points.PointNet``), with fresh weights."""
         from cnnkit.models.points import PointNet
 
         return PointNet(self.points.settings.backbone, classes=len(self.classes) if self.names_objects else 0)
-
-    def refuse_unless_classifier(self, run: object, what: str) -> None:
-        """RunError when ``what`` needs a classifier and this is an autoencoder's or a point detector's run."""
-        from cnnkit.errors import RunError
-
-        if self.finds_points:
-            raise RunError(self.points_refusal(run, what))
-        if self.reconstructs:
-            raise RunError(f"{run} is an autoencoder run ({self.model.name}): it reconstructs images and has no "
-                           f"classes, so {what} does not apply. Use `cnnkit anomaly RUN IMAGES` (reconstruction "
-                           "error, error maps) or its latent space (features, similar, tsne).")
 
     @property
     def strategy(self) -> str:
@@ -307,9 +304,11 @@ class RunRecord:
                "pretrained": {"source": self.pretrained_source} if self.pretrained_source else None,
                "feature_cache": asdict(self.feature_cache) if self.feature_cache else None,
                "result": asdict(self.result) if self.result else None,
-               "decision": asdict(self.decision) if self.decision else None, "recipe": self.recipe,
-               "scan_thresholds": self.scan_thresholds, "multi_label": self.multi_label or None,
-               "label_thresholds": self.label_thresholds, "task": self.task,
+               "decision": asdict(self.decision) if self.decision else None, "recipe": self.recipe.to_dict() if self.recipe else None,
+               "scan_thresholds": self.scan_thresholds.to_dict() if self.scan_thresholds else None,
+               "multi_label": self.multi_label or None,
+               "label_thresholds": self.label_thresholds.to_dict() if self.label_thresholds else None,
+               "task": self.task,
                "reconstruction": asdict(self.reconstruction) if self.reconstruction else None,
                "points": self.points.to_dict() if self.points else None}
         return {k: v for k, v in out.items() if v is not None}
@@ -334,8 +333,9 @@ class RunRecord:
             pretrained_source=(data.get("pretrained") or {}).get("source"),
             feature_cache=_build(FeatureCacheRecord, data.get("feature_cache")),
             result=TrainingResult.from_dict(data.get("result")), decision=_build(Decision, data.get("decision")),
-            recipe=data.get("recipe"), scan_thresholds=data.get("scan_thresholds"),
-            multi_label=bool(data.get("multi_label", False)), label_thresholds=data.get("label_thresholds"),
+            recipe=Recipe.from_dict(data.get("recipe")), scan_thresholds=Thresholds.from_dict(data.get("scan_thresholds")),
+            multi_label=bool(data.get("multi_label", False)),
+            label_thresholds=Thresholds.from_dict(data.get("label_thresholds")),
             task=data.get("task", "classify"), reconstruction=_build(ReconstructionRecord, data.get("reconstruction")),
             points=PointsRecord.from_dict(data.get("points")),
             cnnkit_version=data.get("cnnkit_version", "0.1.0"),

@@ -17,6 +17,7 @@ from cnnkit.errors import ConfigError, OutputError
 from cnnkit.inference import NetworkPredictor, Predictor
 from cnnkit.options import with_options
 from cnnkit.run.lock import locked_if_inside
+from cnnkit.run.tasks import require
 from cnnkit.scan.detect import compare_with_dots, detect, overall_with_dots
 from cnnkit.scan.output import write_outputs
 from cnnkit.scan.scan import load_photo, scan
@@ -55,12 +56,12 @@ def _thresholds(run_dir, c: ScanConfig, result, scanner: Scanner, dots, matching
         factors = {name: round(d / default, 4) for name, d in chosen["min_distance"].items()}
         RunFolder(run_dir).store_scan_thresholds(chosen["per_class"], f"chosen on {dots_path}{where}", factors)
         return chosen["per_class"], chosen["min_distance"]
-    stored = RunFolder(run_dir).read_record().scan_thresholds or {}
-    if c.min_distance is None and stored.get("distance_factors"):  # every class: one stored without, the default
-        min_distance = {name: stored["distance_factors"].get(name, 1.0) * default for name in scanner.classes}
+    stored = RunFolder(run_dir).read_record().scan_thresholds
+    if c.min_distance is None and stored and stored.distance_factors:  # every class: one stored without, default
+        min_distance = {name: stored.distance_factors.get(name, 1.0) * default for name in scanner.classes}
     if c.threshold is not None:
         return c.threshold, min_distance
-    return (dict(stored["per_class"]) if stored else scanner.default_threshold), min_distance
+    return (dict(stored.per_class) if stored else scanner.default_threshold), min_distance
 
 
 def in_region(dots: list | None, region: Region | None) -> tuple[list | None, int | None]:
@@ -118,15 +119,10 @@ def _scanner(run_dir, c: ScanConfig, predictor: Predictor | None) -> Scanner:
         return Scanner(lambda photo: point_scan(net, record, photo, c.stride, c.method, c.tile, c.precision),
                        [record.points.settings.label], 3, (cell, cell), 2.0 * cell, record.points.settings.threshold,
                        4.0 * cell, names_classes=False, namer=namer, labels=list(record.classes) if namer else None)
+    require(RunFolder(run_dir).read_record().kind, "scan", run_dir)
     predictor = predictor or Predictor.load(run_dir, backend="torch")
     if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; scanning needs a CNN patch classifier (patch_cnn is exact).")
-    if predictor.reconstructs:
-        raise ConfigError(f"{run_dir} is an autoencoder run; scanning needs a CNN patch classifier (patch_cnn is "
-                          "exact). `cnnkit anomaly RUN IMAGES` scores an autoencoder's reconstruction error.")
-    if predictor.multi_label:
-        raise ConfigError(f"{run_dir} is a multi-label run; scanning counts one class per window and needs a "
-                          "single-label patch classifier.")
     pre = predictor.preprocessing
     return Scanner(lambda photo: scan(predictor.model, pre, photo, c.stride, c.method, c.tile, c.precision),
                    predictor.classes, pre.channels, tuple(pre.image_size), min(pre.image_size) / 2.0)

@@ -17,6 +17,8 @@ from PIL import Image
 
 from cnnkit.data.window import centred_window
 from cnnkit.errors import ConfigError
+from cnnkit.run import RunFolder
+from cnnkit.run.tasks import require
 from cnnkit.inference import Predictor
 from cnnkit.scan.detect import Detection
 
@@ -36,12 +38,8 @@ def background_classes(classes: list[str]) -> tuple[str, ...]:
 
 def load_verifier(run_dir: str | Path) -> Predictor:
     """The verifying run's predictor; refused unless it is a single-label classifier with a background* class."""
+    require(RunFolder(run_dir).read_record().kind, "verify", run_dir)
     predictor = Predictor.load(run_dir, backend="auto")
-    if getattr(predictor, "reconstructs", False):
-        raise ConfigError(f"`verify` {run_dir} is an autoencoder run; verifying needs a classifier with a "
-                          "background class (train one on `cnnkit patches` output).")
-    if predictor.multi_label:
-        raise ConfigError(f"`verify` {run_dir} is a multi-label run; verifying needs one class per window.")
     if not background_classes(predictor.classes):
         raise ConfigError(f"`verify` {run_dir} has no background class (its classes: "
                           f"{', '.join(predictor.classes)}); it could never drop a detection. Train it on patches "

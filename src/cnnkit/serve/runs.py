@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cnnkit.errors import CnnkitError
 from cnnkit.run import METRICS_FILE, RunFolder, RunRecord
+from cnnkit.run.tasks import require
 from cnnkit.scan.verify import background_classes
 
 # The first columns of the manifest.csv that `cnnkit patches` writes beside its class folders (patches/cut.py).
@@ -64,8 +65,7 @@ class ServedRun:
     def __init__(self, run_id: str, path: Path):
         self.id, self.path, self.folder = run_id, path, RunFolder(path)
         self.record = self.folder.read_record()
-        if self.record.finds_points:  # the page classifies images; a point detector's run counts with `cnnkit scan`
-            self.record.refuse_unless_classifier(path, "serving it")
+        require(self.record.kind, "serve", path)  # the page classifies images
         self.lock = threading.Lock()
         self._predictor = self._torch = self._index = None
         self.tta = bool(self.record.augment) and not self.record.model.is_baseline  # what TTA draws on

@@ -25,6 +25,8 @@ from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
 from cnnkit.run.lock import locked
 from cnnkit.run.record import BalanceRecord, DataRecord
+from cnnkit.run.results import Thresholds
+from cnnkit.run.tasks import KINDS, require_of_data
 from cnnkit.training.defaults import choose_model
 
 log = logging.getLogger("cnnkit")
@@ -230,9 +232,7 @@ def _prepare(data_dir, config: TrainConfig, probe, progress: bool = False):
 def _check_multi_label(config: TrainConfig) -> None:
     """Settings that assume one class per image, refused on a multi-label set before any training."""
     if config.balance != "none":
-        raise ConfigError(f"`balance`={config.balance!r} weights or draws images by their one class; a multi-label "
-                          "set has several per image. Leave `balance` at 'none' (per-class thresholds chosen on "
-                          "validation already serve rare labels).")
+        require_of_data(KINDS["multi-label"], "balance", f"`balance`={config.balance!r}: this set")
     log.info("Multi-label: one sigmoid per class and binary cross-entropy; a threshold per class is chosen on the "
              "validation split after training.")
 
@@ -363,7 +363,7 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
     return TrainedRun(run.path, record)
 
 
-def _label_thresholds(run: RunFolder, record: RunRecord, val: ImageArrays) -> dict:
+def _label_thresholds(run: RunFolder, record: RunRecord, val: ImageArrays) -> Thresholds:
     """A multi-label run's threshold per class, best F1 on the validation split with the kept weights."""
     from cnnkit.inference.network import NetworkPredictor
     from cnnkit.training.thresholds import label_thresholds
@@ -371,7 +371,7 @@ def _label_thresholds(run: RunFolder, record: RunRecord, val: ImageArrays) -> di
     predictor = NetworkPredictor.from_record(run, record)
     chosen = label_thresholds(predictor.predict_arrays(val.images), val.labels, list(record.classes))
     log.info("Thresholds per class (best F1 on validation): %s",
-             ", ".join(f"{c} {t:.2f}" for c, t in chosen["per_class"].items()))
+             ", ".join(f"{c} {t:.2f}" for c, t in chosen.per_class.items()))
     return chosen
 
 

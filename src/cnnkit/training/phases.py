@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from cnnkit.config import TrainConfig
@@ -17,6 +17,7 @@ from cnnkit.data.prepare import ImageArrays
 from cnnkit.models.precision import bf16_supported
 from cnnkit.run import RunFolder, RunRecord, TrainingResult
 from cnnkit.run.record import FeatureCacheRecord, PhaseRecord
+from cnnkit.run.results import SolverResult
 
 log = logging.getLogger("cnnkit")
 
@@ -172,7 +173,7 @@ class PhaseRunner:
 
         start = time.perf_counter()
         progress = read_progress(resume_from) if resume_from else {"phase_index": 0, "phases_done": []}
-        done = [PhaseRecord(**p) for p in progress["phases_done"]]
+        done = [PhaseRecord.from_dict(p) for p in progress["phases_done"]]
         self.history = progress.get("history") or []
         if progress.get("best"):
             self.best.load_state_dict(progress["best"])
@@ -183,12 +184,12 @@ class PhaseRunner:
         for i in range(len(plan_phases(self.config))):
             if i < progress["phase_index"]:
                 continue
-            phase = plan_phases(self.config, flip=bool(done and (done[0].solver or {}).get("mirror_helps")))[i]
+            phase = plan_phases(self.config, flip=bool(done and done[0].solver and done[0].solver.mirror_helps))[i]
             checkpoint = resume_from if i == progress["phase_index"] else None
             finished = progress.get("phase_record") if checkpoint else None
             if finished and not more_epochs:  # complete: the next phase starts from the state this one ended in
-                done.append(PhaseRecord(**finished))
-                if (finished.get("solver") or {}).get("flip_average"):
+                done.append(PhaseRecord.from_dict(finished))
+                if done[-1].solver and done[-1].solver.flip_average:
                     self.model.flip_average = True  # the solved head's features
                 set_random_state(progress["random"])
                 continue
@@ -247,7 +248,7 @@ class PhaseRunner:
         train, val = self._features()
         epochs = sum(p.epochs_run for p in done)
         fallback = self._solve_head(Phase("head (fallback)", 1, 0), len(done), epochs, done, train, val, final=True)
-        return [*done, fallback]
+        return [*done, replace(fallback, fallback=True)]
 
     def _features(self):
         """The cached features of train and val when the backbone is frozen and the cache applies, else Nones."""
@@ -336,11 +337,10 @@ class PhaseRunner:
                  "on %s, %.1f s.", C, chosen["folds"], chosen["cv_acc"], "train+val" if last else "train",
                  time.perf_counter() - start)
         record = PhaseRecord(phase.name, 1, self.model.classifier.weight.numel() + self.model.classifier.bias.numel(),
-                             solver={"method": "lbfgs", "C": C, "iterations": fit.iterations,
-                                     "converged": fit.converged, "chosen_by": "cross-validation on train+val",
-                                     "fitted_on": "train+val" if last else "train", "flip_average": flip,
-                                     "mirror_helps": mirror,
-                                     "grid": scores})
+                             solver=SolverResult.from_dict({
+                                 "method": "lbfgs", "C": C, "iterations": fit.iterations, "converged": fit.converged,
+                                 "chosen_by": "cross-validation on train+val", "fitted_on": "train+val" if last else
+                                 "train", "flip_average": flip, "mirror_helps": mirror, "grid": scores}))
         if not final and self.main:  # a fallback happens after the last checkpoint, and again if the run is resumed
             save_solved_phase(self.run.last_checkpoint, self.model, index, [asdict(p) for p in done], asdict(record),
                               self.history, self.best)
@@ -399,4 +399,4 @@ class PhaseRunner:
             precision=phase.precision))
         saver.save(trainer)  # the phase's end: a resume goes on with the next phase
         self.history = history.rows
-        return PhaseRecord(**saver.phase_record)
+        return PhaseRecord.from_dict(saver.phase_record)

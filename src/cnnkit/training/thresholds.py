@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnkit.run.results import Thresholds
+
 SOURCE = "chosen on the validation split: the best F1 per class (0.5 where a class has no validation image)"
 
 
@@ -26,8 +28,8 @@ def best_f1_threshold(scores: np.ndarray, positive: np.ndarray) -> float:
     return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
 
 
-def label_thresholds(probabilities: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict:
+def label_thresholds(probabilities: np.ndarray, labels: np.ndarray, classes: list[str]) -> Thresholds:
     """The record's ``label_thresholds``: the best-F1 threshold of each class on (N, classes) probabilities."""
     per_class = {c: round(best_f1_threshold(probabilities[:, k], labels[:, k] > 0.5), 6)
                  for k, c in enumerate(classes)}
-    return {"per_class": per_class, "source": SOURCE}
+    return Thresholds(per_class, SOURCE)

@@ -161,7 +161,7 @@ def test_classifier_commands_refuse_an_autoencoder_run_in_one_line(ae_run: Path,
 
 def test_anomaly_refuses_a_classifier_run_and_autoencoder_settings_on_a_classifier(trained_run: Path, tmp_path: Path,
                                                                                     capsys):
-    with pytest.raises(RunError, match="classifier run"):
+    with pytest.raises(RunError, match="is a classifier .* an anomaly score does not apply"):
         score_images(trained_run)
     assert main(["train", str(tmp_path), "--model", "tiny_cnn", "--code-size", "4", "--out", str(tmp_path / "x")]) == 1
     assert "--code-size sets an autoencoder's code" in capsys.readouterr().err

@@ -38,7 +38,7 @@ def test_the_report_shows_the_cross_validation_over_the_penalty_grid(solved):
     page = (solved.run_dir_ / "report.html").read_text()
     section = page[page.index('id="training-curves"'):]
     assert "The head's penalty, chosen by cross-validation" in section and "No figure" not in section
-    assert f"{len(solver['grid'])} tried" in section and f"C={solver['C']:.3g}" in section
+    assert f"{len(solver.grid)} tried" in section and f"C={solver.C:.3g}" in section
     assert re.search(r'alt="cross-validated loss and accuracy per C" src="data:image/png;base64,', section)
 
 
@@ -47,9 +47,11 @@ def test_a_record_without_the_scores_of_each_c_still_reports(solved):
 
     from cnnkit.evaluation.report import solved_head
     from cnnkit.run import RunFolder
+    from cnnkit.run.results import SolverResult
 
     record = RunFolder(solved.run_dir_).read_record()
-    assert [s["C"] for s in solved_head(record)["grid"]] == [s["C"] for s in record.result.phases[0].solver["grid"]]
-    phase = replace(record.result.phases[0], solver={**record.result.phases[0].solver, "grid": [{}] * 3})
+    assert [s.C for s in solved_head(record).grid] == [s.C for s in record.result.phases[0].solver.grid]
+    older_solver = SolverResult.from_dict({**record.result.phases[0].solver.to_dict(), "grid": [{}] * 3})
+    phase = replace(record.result.phases[0], solver=older_solver)
     older = replace(record, result=replace(record.result, phases=(phase,)))
     assert solved_head(older) is None  # an older record: no figure of the grid, the report as before

@@ -56,8 +56,8 @@ def test_a_run_with_a_solved_head_predicts_what_the_solver_found(tmp_path, monke
     trained = train(data, tmp_path / "run", TrainConfig(model="test_efficientnet", weights=str(weights),
                                                          image_size=(32, 32)), progress=False)
     solver = trained.result.phases[0].solver
-    best = max(s["cv_acc"] for s in solver["grid"])
-    assert solver["method"] == "lbfgs" and solver["C"] == next(s["C"] for s in solver["grid"] if s["cv_acc"] == best)
+    best = max(s.cv_acc for s in solver.grid)
+    assert solver.method == "lbfgs" and solver.C == next(s.C for s in solver.grid if s.cv_acc == best)
     predictor = Predictor.load(trained.run_dir)
     val = RunFolder(trained.run_dir).load_split("val", predictor.classes, predictor.preprocessing)
     x = torch.from_numpy(val.images).permute(0, 3, 1, 2).float() / 255.0
@@ -75,7 +75,7 @@ def test_a_run_with_a_solved_head_predicts_what_the_solver_found(tmp_path, monke
     features = [cached_features(predictor.model, s.images, predictor.preprocessing)[0][:, 0].numpy()
                 for s in (train_split, val)]
     refit, _ = fit_softmax(np.concatenate(features), np.concatenate([train_split.labels, val.labels]), 3,
-                           solver["C"])  # a transfer run's head: C from cross-validation, fitted on train+val
+                           solver.C)  # a transfer run's head: C from cross-validation, fitted on train+val
     assert np.allclose(refit.probabilities(features[1]), expected, atol=1e-4)
 
 

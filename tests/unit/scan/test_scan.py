@@ -184,14 +184,14 @@ def test_per_class_thresholds_are_chosen_on_a_validation_photo_and_used_after(ae
     assert main(["scan", str(run), str(scenes / "scene_0.png"), "--out", str(tmp_path / "validation"), "--dots",
                  str(scenes / "scene_0-dots.csv"), "--choose-thresholds"]) == 0
     stored = RunFolder(run).read_record().scan_thresholds
-    assert set(stored["per_class"]) == {"boat", "car", "tree"} and "scene_0-dots.csv" in stored["source"]
-    assert all(0 < t < 1 for t in stored["per_class"].values())
-    factors = stored["distance_factors"]  # a least distance per class, chosen with them, as a factor of the default
+    assert set(stored.per_class) == {"boat", "car", "tree"} and "scene_0-dots.csv" in stored.source
+    assert all(0 < t < 1 for t in stored.per_class.values())
+    factors = stored.distance_factors  # a least distance per class, chosen with them, as a factor of the default
     assert set(factors) == {"boat", "car", "tree"} and set(factors.values()) <= {0.5, 0.75, 1.0, 1.5}
     # counting another photo uses them, and its own dots change nothing in the run
     assert main(["scan", str(run), str(scenes / "scene_1.png"), "--out", str(tmp_path / "count"), "--dots",
                  str(scenes / "scene_1-dots.csv")]) == 0
-    assert json.loads((tmp_path / "count" / "scan.json").read_text())["threshold"] == stored["per_class"]
+    assert json.loads((tmp_path / "count" / "scan.json").read_text())["threshold"] == stored.per_class
     validation = json.loads((tmp_path / "validation" / "scan.json").read_text())
     half_patch = min(validation["window"]) / 2.0
     used = json.loads((tmp_path / "count" / "scan.json").read_text())["min_distance"]
@@ -293,7 +293,7 @@ def test_a_region_is_scanned_alone_and_compared_with_its_own_dots(aerial, tmp_pa
     assert main(["scan", str(run), str(scene), "--out", str(tmp_path / "validation"), "--dots", str(dots_path),
                  "--choose-thresholds", "--region", f"0:,0:{left}"]) == 0
     stored = RunFolder(run).read_record().scan_thresholds
-    assert f"region 0:,0:{left}" in stored["source"]
+    assert f"region 0:,0:{left}" in stored.source
     assert main(["scan", str(run), str(scene), "--out", str(tmp_path / "empty"), "--dots", str(dots_path),
                  "--choose-thresholds", "--region", f"0:{max(1, int(min(d[1] for d in dots)) // 2)}"]) == 1
     assert "No dot of" in capsys.readouterr().err and RunFolder(run).read_record().scan_thresholds == stored

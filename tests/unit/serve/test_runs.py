@@ -10,6 +10,7 @@ import pytest
 
 from cnnkit.data.preprocess import Preprocessing
 from cnnkit.run import ModelSpec, RunRecord
+from cnnkit.run.results import Thresholds
 from cnnkit.serve.runs import best_run, scan_offer
 
 
@@ -46,7 +47,7 @@ def test_a_manifest_of_another_kind_is_not_taken_for_patches(tmp_path):
 @pytest.mark.parametrize("changes, words", [
     ({"classes": ("background", "boat", "car", "tree")}, "'background' class"),  # the aerial demo's patches
     ({"classes": ("Background_sea", "seal")}, "'Background_sea' class"),  # what a scan ignores when it counts
-    ({"scan_thresholds": {"per_class": {"bees": 0.7}, "source": "chosen on val.png"}}, "dotted photo"),
+    ({"scan_thresholds": Thresholds({"bees": 0.7}, "chosen on val.png")}, "dotted photo"),
 ])
 def test_other_marks_of_a_patch_classifier_offer_the_scan(changes, words):
     if "classes" in changes:

@@ -101,7 +101,7 @@ def test_mirror_averaging_is_left_out_where_a_flip_changes_the_class(tmp_path, m
     trained = train(data, tmp_path / "run", TrainConfig(model="efficientnet_lite0", pretrained=True,
                                                         image_size=(64, 64)), progress=False)
     solver = trained.record.result.phases[0].solver
-    assert solver["mirror_helps"] is False and solver["flip_average"] is False
+    assert solver.mirror_helps is False and solver.flip_average is False
     assert not trained.record.model.options.get("flip_average")
     assert not Predictor.load(tmp_path / "run").model.flip_average
     assert trained.record.result.best_val_acc > 0.9  # the plain features tell the sides apart
@@ -127,7 +127,7 @@ def test_a_kept_mirror_average_goes_into_the_record_and_prediction(tmp_path, mon
     data = write_sided(tmp_path / "data", 8)
     trained = train(data, tmp_path / "run", TrainConfig(model="efficientnet_lite0", pretrained=True,
                                                         image_size=(64, 64)), progress=False)
-    assert len(calls) == 2 and trained.record.result.phases[0].solver["flip_average"] is True
+    assert len(calls) == 2 and trained.record.result.phases[0].solver.flip_average is True
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["options"]["flip_average"] is True
     predictor = Predictor.load(tmp_path / "run")
     assert predictor.model.flip_average
@@ -166,7 +166,8 @@ def test_fine_tuning_records_its_augmentation_precision_and_keeps_batch_norm(tmp
     # The solved head is already perfect on validation, so fine-tuning cannot beat it: the run falls back to the
     # head on the pretrained backbone re-solved on train+val, exactly what a transfer run with the same seed gives.
     assert trained.record.result.phases[0].solver is not None
-    assert [p.name for p in fallback] == ["head (fallback)"] and fallback[0].solver["fitted_on"] == "train+val"
+    assert [p.name for p in fallback] == ["head (fallback)"] and fallback[0].solver.fitted_on == "train+val"
+    assert fallback[0].fallback and not any(p.fallback for p in trained.record.result.phases[:-1])
     transfer = train(data, tmp_path / "transfer", config.replace(strategy="transfer"), progress=False)
     expected = load_file(str(transfer.run_dir / "model.safetensors"))
     assert saved.keys() == expected.keys()
