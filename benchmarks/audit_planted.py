@@ -15,6 +15,11 @@ Reported: the share of planted duplicates found (grouped with their source), the
 top-ranked suspects at 10% false alarms (the top k where k = flipped / 0.9), whether the re-encoded class is
 flagged, what else was reported, and the time (features: EfficientNet-Lite0, pretrained, cached).
 The timing run audits a folder of 10,000 images twice (the second time with the features cached).
+
+Data, not in this repository: hymenoptera, the ants-and-bees set of PyTorch's transfer-learning tutorial
+(https://download.pytorch.org/tutorial/hymenoptera_data.zip, unzipped: train/ and val/), by default in
+../shared/data/hymenoptera. Without it the script says so in one line and exits 0.
+The timing folder (--images) is one that benchmarks/train_memory.py generates.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from _data import HYMENOPTERA, missing_made
 
 CNNKIT = [sys.executable, "-m", "cnnkit.cli", "-q"]
 
@@ -90,12 +97,16 @@ def audit(data: Path, out: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hymenoptera", type=Path, default=Path("../shared/data/hymenoptera"))
+    parser.add_argument("--hymenoptera", type=Path, default=HYMENOPTERA.default)
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-audit"))
     parser.add_argument("--images", type=Path, help="a folder of about 10,000 images for the timing")
     parser.add_argument("--timing-only", action="store_true")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     args = parser.parse_args()
+    if not args.timing_only and HYMENOPTERA.missing(args.hymenoptera, "--hymenoptera"):
+        return
+    if args.images and missing_made(args.images, "python benchmarks/train_memory.py (its OUT/images-10000)"):
+        return
     if not args.timing_only:
         clean = audit(args.hymenoptera, args.out / "audit-original")
         print(json.dumps({"original set": clean["summary"], "seconds": clean["wall_s"]}), flush=True)

@@ -5,6 +5,10 @@ pair of images in the copy of hymenoptera, and the planted copies' difference-ha
     python benchmarks/audit_thumbnails.py --hymenoptera ../shared/data/hymenoptera --out /tmp/cnnkit-thumbs [--seeds 0 1 2 3]
 
 No features are computed: a few seconds per seed.
+
+Data, not in this repository: hymenoptera, the ants-and-bees set of PyTorch's transfer-learning tutorial
+(https://download.pytorch.org/tutorial/hymenoptera_data.zip, unzipped: train/ and val/), by default in
+../shared/data/hymenoptera. Without it the script says so in one line and exits 0.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import HYMENOPTERA  # noqa: E402
 from audit_planted import plant  # noqa: E402
 
 
@@ -44,10 +49,12 @@ def measure(source: Path, data: Path, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hymenoptera", type=Path, default=Path("../shared/data/hymenoptera"))
+    parser.add_argument("--hymenoptera", type=Path, default=HYMENOPTERA.default)
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-thumbs"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     args = parser.parse_args()
+    if HYMENOPTERA.missing(args.hymenoptera, "--hymenoptera"):
+        return
     for seed in args.seeds:
         print(json.dumps(measure(args.hymenoptera, args.out / "planted", seed)), flush=True)
     shutil.rmtree(args.out / "planted", ignore_errors=True)

@@ -4,9 +4,12 @@ imbalanced wafers, balanced accuracy with and without --balance.
 
 Each dataset gets one fixed test set (30% of every class, chosen once); each seed draws its own training and
 validation images (k and k/2 per class) from the rest and initialises the network differently. Prints Markdown tables
-for BENCHMARKS.md and writes every number to OUT/results.json.
+(their numbers are in benchmarks/results/augmentation.json, from which BENCHMARKS.md is generated) and writes every
+number to OUT/results.json.
 
     python benchmarks/augmentation.py --seeds 0 1 2 --out /tmp/cnnkit-aug
+
+Data: the built-in wafers and digits; nothing from outside this repository.
 """
 
 from __future__ import annotations

@@ -5,9 +5,12 @@ the leaderboard (each candidate's status, seconds and note).
     python benchmarks/auto_budget.py --data ../shared/data/hymenoptera --budgets 3m --out /tmp/cnnkit-budget \
         --results benchmarks/results/auto_budget.json
 
-The data (not in this repository): `../shared/data/hymenoptera`, the ants-and-bees set of PyTorch's transfer-learning
-tutorial (train/ and val/: since issue 32 val/ is scored once as the test split). Without it the script says so and
-exits 0. The machine is shared: run it alone, and say how loaded it was (the load average is recorded).
+Data (not in this repository): hymenoptera, the ants-and-bees set of PyTorch's transfer-learning tutorial
+(https://download.pytorch.org/tutorial/hymenoptera_data.zip, unzipped; train/ and val/: since issue 32 val/ is scored
+once as the test split), by default in ../shared/data/hymenoptera. Without it the script says so in one line and exits
+0. The machine is shared: run it alone, and say how loaded it was (the load average is recorded).
+`--results` writes the tables to benchmarks/results/auto_budget.json, from which `python -m benchmarks report` writes
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -15,13 +18,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
+
+from _data import HYMENOPTERA
+from _results import add_option, command_line, record
+
+RUNS = [{"key": "budget", "label": "budget"}, {"key": "budget_seconds", "label": "budget (s)"},
+        {"key": "wall_seconds", "label": "wall (s)"}, {"key": "ratio", "label": "wall / budget", "format": "{:.2f}"},
+        {"key": "recipe_seconds", "label": "--auto's own seconds"},
+        {"key": "load_average_at_start", "label": "load average at start"},
+        {"key": "kept", "label": "kept"}, {"key": "test_accuracy", "label": "test accuracy", "format": "{:.4f}"}]
+CANDIDATES = [{"key": "budget", "label": "budget"}, {"key": "name", "label": "candidate"},
+              {"key": "status", "label": "status"}, {"key": "seconds", "label": "seconds"},
+              {"key": "val_accuracy", "label": "validation accuracy", "format": "{:.4f}"},
+              {"key": "note", "label": "note"}]
 
 
 def run_once(data: Path, budget: str, out: Path) -> dict:
@@ -45,26 +59,27 @@ def run_once(data: Path, budget: str, out: Path) -> dict:
                            for e in recipe["candidates"]]}
 
 
+def tables(runs: list[dict]) -> list[dict]:
+    """The results file's tables: one row per budget, and every candidate of each."""
+    return [{"id": "runs", "columns": RUNS, "rows": [{c["key"]: run[c["key"]] for c in RUNS} for run in runs]},
+            {"id": "candidates", "columns": CANDIDATES,
+             "rows": [{"budget": run["budget"], **{k: v for k, v in candidate.items() if v is not None}}
+                      for run in runs for candidate in run["candidates"]]}]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/hymenoptera"))
+    parser.add_argument("--data", type=Path, default=HYMENOPTERA.default)
     parser.add_argument("--budgets", nargs="+", default=["3m"])
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-budget"))
-    parser.add_argument("--results", type=Path, help="a JSON file to write the results to")
+    add_option(parser, "auto_budget")
     args = parser.parse_args()
-    if not args.data.exists():
-        print(f"{args.data} is not here: get the hymenoptera set (see ../shared/data/README.md) and pass --data. "
-              "Nothing measured.")
+    if HYMENOPTERA.missing(args.data):
         return 0
-    rows = [run_once(args.data, budget, args.out / budget) for budget in args.budgets]
-    result = {"command": " ".join(["python", "benchmarks/auto_budget.py", *sys.argv[1:]]),
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-              "date": date.today().isoformat(), "data": str(args.data), "runs": rows}
-    text = json.dumps(result, indent=2)
-    print(text)
+    runs = [run_once(args.data, budget, args.out / budget) for budget in args.budgets]
+    print(json.dumps(runs, indent=2))
     if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(text + "\n")
+        record(args.results, "auto_budget", tables(runs), command_line(__file__))
     return 0
 
 

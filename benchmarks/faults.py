@@ -1,5 +1,6 @@
 """Fault injection: trainings killed at random points and resumed, the bad-input catalogue replayed, and a
-property-based fuzz of the image decoder and the run-folder reader. Prints a Markdown summary for BENCHMARKS.md.
+property-based fuzz of the image decoder and the run-folder reader. Prints a Markdown summary (its numbers are in
+benchmarks/results/faults.json, from which BENCHMARKS.md is generated).
 
     python benchmarks/faults.py --kills 20 --fuzz 300 --out /tmp/cnnkit-faults
 
@@ -7,6 +8,8 @@ Kills: half the trials train a tiny_cnn from scratch, half fine-tune timm's test
 file: no download) through its head and fine-tuning phases. Each trial SIGKILLs the training after a random delay
 (so some kills land mid-epoch, some during a checkpoint write), checks that nothing is corrupted and at most one
 epoch is lost, resumes it, and compares the finished run with an uninterrupted run of the same seed.
+
+Data: small image folders it writes itself; nothing from outside this repository.
 """
 
 from __future__ import annotations

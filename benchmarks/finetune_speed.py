@@ -6,6 +6,8 @@ AdamW step) on random 224x224 batches, for each way of running the same step, me
 
 The variants: the memory format (NCHW, channels_last), bf16 autocast, and the backbone's batch norm in training or
 inference mode. What is fastest here decides cnnkit's fine-tuning defaults (training/precision.py).
+
+Data: random images; nothing from outside this repository.
 """
 
 from __future__ import annotations

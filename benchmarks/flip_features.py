@@ -6,6 +6,13 @@ picks it where it helps: frozen EfficientNet-Lite0, C by 5-fold cross-validation
 
 Data: hymenoptera (train/ as train+val, val/ as test), the sea-lion patches (train+val, test) and the built-in
 digits and wafers (seeded 70/15/15 split). Handwritten digits are the case where a flip is not label-preserving.
+
+Where to get the data that is not in this repository (`--sets digits,wafers` needs none): hymenoptera, the
+ants-and-bees set of PyTorch's transfer-learning tutorial (https://download.pytorch.org/tutorial/hymenoptera_data.zip,
+unzipped), and the sea-lion patches, cut from NOAA Fisheries' Steller sea lion count (Kaggle, 2017:
+https://www.kaggle.com/c/noaa-fisheries-steller-sea-lion-population-count); --data is the folder holding
+hymenoptera/ and sealions/ (by default ../shared/data, see ../shared/data/README.md). Without them the script says so
+in one line and exits 0.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _data import HYMENOPTERA, SEALIONS
 
 
 def features(model, arrays, preprocessing, flip: bool):
@@ -82,6 +91,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--sets", default="hymenoptera,sealions,digits,wafers")
     args = parser.parse_args()
+    sets = args.sets.split(",")
+    if "hymenoptera" in sets and HYMENOPTERA.missing(args.data / "hymenoptera", "--data (the folder holding it)"):
+        return
+    if "sealions" in sets and SEALIONS.missing(args.data / "sealions", "--data (the folder holding it)",
+                                                holds=("patches/train", "patches/val", "patches/test")):
+        return
     from cnnkit.models import create_model
     from cnnkit.models.pretrained import load_pretrained
 
@@ -89,10 +104,7 @@ def main() -> None:
     load_pretrained(model, "efficientnet_lite0", None)
     model.eval()
     rows = []
-    for name in args.sets.split(","):
-        if name in ("hymenoptera", "sealions") and not (args.data / name).exists():
-            print(f"skipping {name}: {args.data / name} not found", file=sys.stderr)
-            continue
+    for name in sets:
         rows.append(measure(name, splits_of(name, args.data, args.out), model))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     print("| data | fit / test images | plain: CV, test | flip-averaged: CV, test | chosen on CV |")

@@ -12,6 +12,11 @@ slows all of them alike):
 - peak RSS of `cnnkit predict` on 1,000 and --rss-images files (hard links to the data's images: no extra disk);
 - one image from a cold start (a new process), with the export and with torch;
 - the FLOPs of one image and the int8 model's test accuracy against float.
+
+Data, not in this repository: hymenoptera, the ants-and-bees set of PyTorch's transfer-learning tutorial
+(https://download.pytorch.org/tutorial/hymenoptera_data.zip, unzipped: train/ and val/), by default in
+../shared/data/hymenoptera. Without it the script says so in one line and exits 0. (--run too needs the data: its
+images are the ones timed.)
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _data import HYMENOPTERA
 
 CNNKIT = [sys.executable, "-m", "cnnkit.cli"]
 MAXRSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
@@ -164,13 +171,15 @@ def decode_rate(run: Path, folder: Path, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/hymenoptera"))
+    parser.add_argument("--data", type=Path, default=HYMENOPTERA.default)
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-inference"))
     parser.add_argument("--run", type=Path, help="an existing EfficientNet-Lite0 run (default: train one)")
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--rss-images", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    if HYMENOPTERA.missing(args.data):
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     run = args.run or args.out / "run"
     if not (run / "model.safetensors").exists():

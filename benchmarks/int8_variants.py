@@ -3,6 +3,10 @@
 
     python benchmarks/int8_variants.py RUN      # RUN: exported with `cnnkit export`, with a test split
     # e.g. the run benchmarks/inference.py trains: /tmp/cnnkit-inference2/run
+
+Data: RUN, an exported run with a test split, which benchmarks/inference.py makes from hymenoptera (not in this
+repository: https://download.pytorch.org/tutorial/hymenoptera_data.zip). Without it the script says so in one line
+and exits 0.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _data import missing_made
 
 from cnnkit.data.prepare import load_samples
 from cnnkit.inference.onnx import open_session
@@ -29,14 +35,17 @@ def split(run: RunFolder, name: str, limit: int | None = None):
 
 
 def main() -> None:
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    if missing_made(args.run, "python benchmarks/inference.py (its OUT/run), which needs hymenoptera",
+                    "export/model.onnx"):
+        return
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
     logging.getLogger().setLevel(logging.ERROR)
     run = RunFolder(args.run)
     calibration, _ = split(run, "train", 200)

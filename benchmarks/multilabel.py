@@ -6,6 +6,8 @@ C chosen by 3-fold cross-validation on train+val) on the same split as the floor
 
 Each seed draws a new data set (600 maps: 20 label sets x 30) and a new split. Reported per model: the median over
 seeds of exact-set accuracy, samples F1 and macro F1 with the stored thresholds and with 0.5, and mean AP.
+
+Data: the built-in mixed wafers; nothing from outside this repository.
 """
 
 from __future__ import annotations

@@ -7,6 +7,12 @@ averaged), then the same threshold sweep and matching as ``sealion_points.py``; 
 
 Exploratory: not a cnnkit option. Both halves are whole multiples of the 8 px cell, so a mirrored map's cells are
 the photo's cells.
+
+Data, not in this repository: the sea-lion data, cut from NOAA Fisheries' Steller sea lion count (Kaggle, 2017:
+https://www.kaggle.com/c/noaa-fisheries-steller-sea-lion-population-count) by a public demo of patch-wise CNNs:
+96x96 patches/{train,val,test}/CLASS/ and scenes/5.jpg with its dots scenes/5-dots.csv, by default in
+../shared/data/sealions (see ../shared/data/README.md). Without it the script says so in one line and exits 0.
+--runs is the --out of benchmarks/sealion_points.py.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from _data import SEALIONS, missing_made
 
 from cnnkit.config.parse import parse_region
 from cnnkit.data.dots import read_dots
@@ -39,9 +47,12 @@ def sweep(heat: np.ndarray, dots: list, cell: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/sealions"))
+    parser.add_argument("--data", type=Path, default=SEALIONS.default)
     parser.add_argument("--runs", type=Path, default=Path("/tmp/cnnkit-points"))
     args = parser.parse_args()
+    if SEALIONS.missing(args.data) or missing_made(
+            args.runs, "python benchmarks/sealion_points.py --seeds 0 1 (its --out)", "fold-top"):
+        return
     photo_path, dots = args.data / "scenes" / "5.jpg", read_dots(args.data / "scenes" / "5-dots.csv")
     print("| fold | run | map | " + " | ".join(str(t) for t in THRESHOLDS) + " |\n|---|---|---|" + "---|" * 5)
     for train, test in (("top", "bottom"), ("bottom", "top")):

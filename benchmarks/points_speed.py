@@ -3,6 +3,11 @@ bfloat16 and the tiles move the probabilities, and the detections at the run's t
 
     python benchmarks/points_speed.py RUN PHOTO
     # RUN: a `cnnkit points` run, e.g. one made by benchmarks/sealion_points.py
+
+Data: RUN, a `cnnkit points` run that benchmarks/sealion_points.py makes, and PHOTO, scenes/5.jpg of the sea-lion
+data (not in this repository: cut from NOAA Fisheries' Steller sea lion count, Kaggle 2017,
+https://www.kaggle.com/c/noaa-fisheries-steller-sea-lion-population-count; see ../shared/data/README.md). Without
+them the script says so in one line and exits 0.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import time
 
 import numpy as np
 import torch
+
+from _data import SEALIONS, missing_made
 
 from cnnkit.scan.points import centre_map, load_point_detector
 from cnnkit.scan.scan import load_photo
@@ -33,6 +40,9 @@ def main() -> None:
     parser.add_argument("photo")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if missing_made(args.run, "python benchmarks/sealion_points.py (a run folder under its --out)", "config.json") \
+            or SEALIONS.missing_file(args.photo, "PHOTO"):
+        return
     net, record = load_point_detector(args.run)
     photo = load_photo(args.photo, 3)
     threshold, cell = record.points.settings.threshold, record.points.cell

@@ -13,6 +13,8 @@ After building, cnnkit tunes the search (lists searched, and for ivfpq the candi
 200 of the indexed vectors reaches 0.95, as `cnnkit similar` does. Reported: build and tuning time, the settings
 chosen, the index's size per vector, ms per query one at a time and in a batch of 1,000, and recall@10 against exact
 search (faiss.knn, brute force) on 1,000 other queries.
+
+Data: generated vectors; nothing from outside this repository.
 """
 
 from __future__ import annotations

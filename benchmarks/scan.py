@@ -5,6 +5,11 @@ stride 16 both ways (each scan in its own process, so peak memory is its own); F
 torch's FlopCounterMode; counts are compared with the experts' dots. Then the same on the synthetic aerial set.
 
     python benchmarks/scan.py --sealions ../shared/data/sealions --out /tmp/cnnkit-scan
+
+Data, not in this repository: the sea-lion data, cut from NOAA Fisheries' Steller sea lion count (Kaggle, 2017:
+https://www.kaggle.com/c/noaa-fisheries-steller-sea-lion-population-count) by a public demo of patch-wise CNNs:
+96x96 patches/{train,val,test}/CLASS/ and scenes/5.jpg with its dots scenes/5-dots.csv, by default in
+../shared/data/sealions (see ../shared/data/README.md). Without it the script says so in one line and exits 0.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _data import SEALIONS
 from cnnkit import Predictor, TrainConfig, evaluate, export_dataset, train
 from cnnkit.scan.dense import dense_network
 from cnnkit.scan.scan import dense_scan, grid_size, load_photo
@@ -63,10 +69,12 @@ def count_table(report: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sealions", type=Path, default=Path("../shared/data/sealions"))
+    parser.add_argument("--sealions", type=Path, default=SEALIONS.default)
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-scan"))
     parser.add_argument("--stride", type=int, default=16)
     args = parser.parse_args()
+    if SEALIONS.missing(args.sealions, "--sealions"):
+        return
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "

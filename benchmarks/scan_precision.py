@@ -3,6 +3,11 @@ seconds and how far bfloat16 moves the probabilities (issue 15).
 
     python benchmarks/scan_precision.py RUN PHOTO --stride 8
     # RUN: a patch_cnn run trained at the photo's scale, e.g. one made by benchmarks/sealion_counts.py
+
+Data: RUN, a patch_cnn run that benchmarks/sealion_counts.py makes, and PHOTO, scenes/5.jpg of the sea-lion data
+(not in this repository: cut from NOAA Fisheries' Steller sea lion count, Kaggle 2017,
+https://www.kaggle.com/c/noaa-fisheries-steller-sea-lion-population-count; see ../shared/data/README.md). Without
+them the script says so in one line and exits 0.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import time
 
 import numpy as np
 import torch
+
+from _data import SEALIONS, missing_made
 
 from cnnkit.inference import Predictor
 from cnnkit.scan.dense import dense_network
@@ -26,6 +33,9 @@ def main() -> None:
     parser.add_argument("--stride", type=int)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if missing_made(args.run, "python benchmarks/sealion_counts.py (e.g. OUT/fold-top/run2)", "config.json") \
+            or SEALIONS.missing_file(args.photo, "PHOTO"):
+        return
     predictor = Predictor.load(args.run, backend="torch")
     model = predictor.model.to(memory_format=torch.contiguous_format)
     photo = load_photo(args.photo, predictor.preprocessing.channels)

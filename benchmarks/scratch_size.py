@@ -6,6 +6,10 @@ against the images' aspect ratio kept (64x48 for hymenoptera's median 500x375), 
 hymenoptera's train/ is the training data (validation carved from it, seeded) and its val/ (153 images) the test
 split, as in benchmarks/latent_baselines.py. simple_cnn, 30 epochs, `--augment flip,rotate=10,zoom=0.1`. Reported:
 test accuracy per seed and the median, and the training time (same machine, one run at a time).
+
+Data, not in this repository: hymenoptera, the ants-and-bees set of PyTorch's transfer-learning tutorial
+(https://download.pytorch.org/tutorial/hymenoptera_data.zip, unzipped: train/ and val/), by default in
+../shared/data/hymenoptera. Without it the script says so in one line and exits 0.
 """
 
 from __future__ import annotations
@@ -17,15 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
+from _data import HYMENOPTERA
+
 SIZES = {"square 64x64": (64, 64), "aspect kept 64x48 (the default)": None, "aspect kept 96x72": (72, 96)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hymenoptera", type=Path, default=Path("../shared/data/hymenoptera"))
+    parser.add_argument("--hymenoptera", type=Path, default=HYMENOPTERA.default)
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-size"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
+    if HYMENOPTERA.missing(args.hymenoptera, "--hymenoptera"):
+        return
     from cnnkit.evaluation.evaluate import evaluate_run
     from cnnkit.training.fit import train
 

@@ -30,6 +30,11 @@ there (same data, same settings: only the scans run again, a few minutes); the r
 
 Reported per fold and round: the class-agnostic count error, precision and recall (all animals against all dots), and
 the per-class counts. Thresholds are the scan's defaults (0.5), not tuned on any region.
+
+Data, not in this repository: the sea-lion data, cut from NOAA Fisheries' Steller sea lion count (Kaggle, 2017:
+https://www.kaggle.com/c/noaa-fisheries-steller-sea-lion-population-count) by a public demo of patch-wise CNNs:
+96x96 patches/{train,val,test}/CLASS/ and scenes/5.jpg with its dots scenes/5-dots.csv, by default in
+../shared/data/sealions (see ../shared/data/README.md). Without it the script says so in one line and exits 0.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from _data import SEALIONS
 
 CNNKIT = [sys.executable, "-m", "cnnkit.cli", "-q"]
 CUT = 1600
@@ -172,7 +179,7 @@ def fold(train: tuple[Path, Path, str], test: tuple[Path, Path, str], out: Path,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/sealions"))
+    parser.add_argument("--data", type=Path, default=SEALIONS.default)
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-counts"))
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--with-patches", action="store_true", help="train on patches/{train,val} too")
@@ -186,6 +193,8 @@ def main() -> None:
     parser.add_argument("--verifier-strategy", choices=["transfer", "finetune"], default=VERIFIER_DEFAULT[1],
                         help="the verifier's training: frozen backbone and head, or fine-tuned with flips")
     args = parser.parse_args()
+    if SEALIONS.missing(args.data):
+        return
     if not args.reuse:
         shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,11 @@ Detections: cells that are the largest in their 5x5 neighbourhood with a score a
 (the table shows all of them: with 20 and 27 animals per half there is no validation region to choose one on; the
 threshold fixed in advance is 0.3). Matched to dots within 48 px (``cnnkit.scan.detect.match_within``, as ``scan
 --dots``). Class-agnostic only: these detectors find animals, not their classes.
+
+Data, not in this repository: the sea-lion data, cut from NOAA Fisheries' Steller sea lion count (Kaggle, 2017:
+https://www.kaggle.com/c/noaa-fisheries-steller-sea-lion-population-count) by a public demo of patch-wise CNNs:
+96x96 patches/{train,val,test}/CLASS/ and scenes/5.jpg with its dots scenes/5-dots.csv, by default in
+../shared/data/sealions (see ../shared/data/README.md). Without it the script says so in one line and exits 0.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from _data import SEALIONS
 from cnnkit.models.pretrained import packaged_imagenet
 from cnnkit.scan.detect import match_within
 
@@ -258,12 +264,14 @@ def heatmap_detector(train, test, seed: int, extra=None, steps: int = 600) -> tu
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/sealions"))
+    parser.add_argument("--data", type=Path, default=SEALIONS.default)
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-dense"))
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    if SEALIONS.missing(args.data):
+        return
     torch.set_num_threads(args.threads)
     parts, extra = halves(args.data), published(args.data)
     results = {}

@@ -28,6 +28,12 @@ With ``--verifiers DIR`` (the ``--out`` of ``sealion_counts.py --verify --verifi
 finetune``), each scan is also verified by that fold's verifier (``DIR/fold-TRAIN/run-verify96-finetune``: Lite0
 fine-tuned on 96 px patches of the training half, its hard negatives included): ``scan --verify`` names each
 detection's class or drops it as background, which gives per-class counts.
+
+Data, not in this repository: the sea-lion data, cut from NOAA Fisheries' Steller sea lion count (Kaggle, 2017:
+https://www.kaggle.com/c/noaa-fisheries-steller-sea-lion-population-count) by a public demo of patch-wise CNNs:
+96x96 patches/{train,val,test}/CLASS/ and scenes/5.jpg with its dots scenes/5-dots.csv, by default in
+../shared/data/sealions (see ../shared/data/README.md). Without it the script says so in one line and exits 0.
+--verifiers is the --out of benchmarks/sealion_counts.py.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _data import SEALIONS, missing_made
 
 CNNKIT = [sys.executable, "-m", "cnnkit.cli", "-q"]
 HALVES = {"top": "0:1600", "bottom": "1600:"}
@@ -195,7 +203,7 @@ def line(fold_name: str, name: str, r: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/sealions"))
+    parser.add_argument("--data", type=Path, default=SEALIONS.default)
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-points"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--verifiers", type=Path, help="sealion_counts.py's --out, with its verifier runs")
@@ -203,6 +211,11 @@ def main() -> None:
                         help="mined: round 2, with the hard negatives of points+patches (run it first); "
                              "mined3: round 3 (after mined)")
     args = parser.parse_args()
+    if SEALIONS.missing(args.data):
+        return
+    if args.verifiers and missing_made(args.verifiers, "python benchmarks/sealion_counts.py --verify --verifier-size "
+                                       "96 --verifier-strategy finetune (its --out)", "fold-top/run-verify96-finetune"):
+        return
     if "augmented" in args.variants:
         print(contrast(args), file=sys.stderr)
     results = {}

@@ -8,6 +8,8 @@ the summed PSS (shared pages split between the processes that map them; the memo
 pages the kernel may drop under pressure) and its anonymous part (what cannot be dropped), and the training
 process's own peak RSS. Disk runs twice: the first decodes every PNG into the cache, the second reads it back.
 Images/s: training images over the epoch's seconds (cnnkit's record), decoding excluded.
+
+Data: generated images; nothing from outside this repository.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from _report import table_lines
+from _results import add_option, command_line, record
+
+COLUMNS = [{"key": "images", "label": "images", "format": "{:,}"}, {"key": "data_in", "label": "data in"},
+           {"key": "attempt", "label": "run"}, {"key": "wall_s", "label": "wall (s)"},
+           {"key": "images_per_s", "label": "training images/s"}, {"key": "pss_mb", "label": "peak PSS (MB)"},
+           {"key": "pss_anon_mb", "label": "of it anonymous (MB)"}, {"key": "main_rss_mb", "label": "main RSS (MB)"}]
 
 CNNKIT = [sys.executable, "-m", "cnnkit.cli", "-q"]
 
@@ -86,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-trainmem"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    add_option(parser, "train_memory")
     args = parser.parse_args()
     source = args.out / f"images-{max(args.sizes)}"
     if not source.exists():
@@ -108,11 +119,10 @@ def main() -> None:
             rows.append({"images": n, "data_in": mode, "attempt": attempt, "wall_s": round(seconds, 1),
                          "images_per_s": round(train_images / record["result"]["epoch_seconds"][0]), **peak})
             print(json.dumps(rows[-1]), flush=True)
-    print("\n| images | data in | run | wall (s) | training images/s | peak PSS (MB) | of it anonymous (MB) | "
-          "main RSS (MB) |\n|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['images']:,} | {r['data_in']} | {r['attempt']} | {r['wall_s']} | {r['images_per_s']} | "
-              f"{r['pss_mb']} | {r['pss_anon_mb']} | {r['main_rss_mb']} |")
+    table = {"id": "runs", "columns": COLUMNS, "rows": [{c["key"]: r[c["key"]] for c in COLUMNS} for r in rows]}
+    print("\n" + "\n".join(table_lines(table)))
+    if args.results:
+        record(args.results, "train_memory", [table], command_line(__file__))
 
 
 if __name__ == "__main__":

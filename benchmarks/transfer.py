@@ -10,6 +10,12 @@ The data has train/ and val/ only. Since issue 13 cnnkit refuses to score the im
 since issue 14 the solved head uses train+val: so val/ serves as the test split here (see held_out_layout), scored once,
 never seen by training or by any choice. The PyTorch tutorial's numbers (validation accuracy, best epoch chosen on
 val/) are optimistic by comparison.
+
+Data, not in this repository: hymenoptera, the ants-and-bees set of PyTorch's transfer-learning tutorial
+(https://download.pytorch.org/tutorial/hymenoptera_data.zip, unzipped), by default in ../shared/data/hymenoptera; or
+the sea-lion patches (../shared/data/sealions/patches), cut from NOAA Fisheries' Steller sea lion count (Kaggle, 2017:
+https://www.kaggle.com/c/noaa-fisheries-steller-sea-lion-population-count; see ../shared/data/README.md). Without
+them the script says so in one line and exits 0.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from _data import HYMENOPTERA, SEALIONS
 from cnnkit import RunFolder, TrainConfig, evaluate, train, train_baseline
 
 RUNS = {
@@ -92,12 +99,14 @@ def one_seed(data: Path, out: Path, seed: int, rows: list[str], budget: str) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/hymenoptera"))
+    parser.add_argument("--data", type=Path, default=HYMENOPTERA.default)
     parser.add_argument("--out", type=Path, default=Path("/tmp/cnnkit-transfer"))
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--rows", default="probe,transfer,finetune,auto")
     parser.add_argument("--budget", default="10m")
     args = parser.parse_args()
+    if (SEALIONS if "sealion" in args.data.as_posix() else HYMENOPTERA).missing(args.data, holds=("train", "val")):
+        return
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
     os.environ["CNNKIT_CACHE_DIR"] = str(args.out / "cache")  # a cold cache: the first run pays for the features
