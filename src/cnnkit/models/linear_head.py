@@ -86,10 +86,11 @@ def log_loss(fit: LinearFit, x: np.ndarray, y: np.ndarray, class_weights: list[f
 def choose_by_cv(x: np.ndarray, y: np.ndarray, num_classes: int, folds: int = 5, seed: int = 0,
                  class_weights: list[float] | None = None, grid: tuple[float, ...] = C_GRID,
                  patience: int = PATIENCE) -> tuple[float, list[dict]]:
-    """The C of ``grid`` with the best mean accuracy over stratified folds of (x, y), ties to the stronger penalty
-    (scikit-learn's GridSearchCV picks the same), each fold standardised on its own training part; the grid is
-    walked from strong to weak regularisation and left after ``patience`` values without a better accuracy (the weak
-    end is the slow one). Returns C and every tried C's mean accuracy and log loss."""
+    """The C of ``grid`` with the best mean accuracy over stratified folds of (x, y), each fold standardised on its
+    own training part; among equal accuracies the lowest held-out log loss, then the stronger penalty. The grid is
+    walked from strong to weak regularisation and left only after ``patience`` values in a row worse than the best
+    (``walked_far_enough``: a plateau is not a maximum; the weak end is the slow one). Returns C and every tried C's
+    mean accuracy and log loss."""
     from sklearn.model_selection import StratifiedKFold
 
     y = np.asarray(y)
@@ -105,7 +106,35 @@ def choose_by_cv(x: np.ndarray, y: np.ndarray, num_classes: int, folds: int = 5,
             accuracy[k] = float((fit.probabilities(x[held]).argmax(1) == y[held]).mean())
             loss[k] = log_loss(fit, x[held], y[held], class_weights)
         scores.append({"C": C, "cv_acc": float(accuracy.mean()), "cv_loss": float(loss.mean()), "folds": folds})
-        best = int(np.argmax([s["cv_acc"] for s in scores]))  # the first maximum: the strongest penalty among ties
-        if len(scores) - 1 - best >= patience:
+        if walked_far_enough(scores, patience):
             break
-    return scores[best]["C"], scores
+    return scores[best_score(scores)]["C"], scores
+
+
+def best_score(scores: list[dict]) -> int:
+    """The index of the best of the scores so far: the highest accuracy, then the lowest loss, then the first (the
+    stronger penalty)."""
+    return min(range(len(scores)), key=lambda i: (-scores[i]["cv_acc"], scores[i]["cv_loss"], i))
+
+
+def walked_far_enough(scores: list[dict], patience: int) -> bool:
+    """Whether the last ``patience`` values are all worse than the best so far in accuracy: values that equal it (a
+    plateau) keep the walk going, since a better one may follow."""
+    best = max(s["cv_acc"] for s in scores)
+    tail = scores[-patience:]
+    return len(scores) > patience and all(s["cv_acc"] < best for s in tail)
+
+
+MIRROR_TOLERANCE = 0.05  # accuracy a head may lose on mirror images before flips count as changing the class
+
+
+def flips_keep_labels(x: np.ndarray, mirrored: np.ndarray, y: np.ndarray, num_classes: int, C: float,
+                      class_weights: list[float] | None = None) -> bool:
+    """Whether a mirror image keeps its class: a head fitted on the plain features classifies the mirror images'
+    features about as well (within ``MIRROR_TOLERANCE``) as the plain ones. Photos of ants do; handwritten digits do
+    not (a mirrored 2 is no 2), and there averaging with the mirror image is never kept, whatever the
+    cross-validation of the averaged features says."""
+    fit, _ = fit_softmax(x, y, num_classes, C, class_weights)
+    plain = float((fit.probabilities(x).argmax(1) == y).mean())
+    flipped = float((fit.probabilities(mirrored).argmax(1) == y).mean())
+    return flipped >= plain - MIRROR_TOLERANCE

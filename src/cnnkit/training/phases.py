@@ -299,7 +299,7 @@ class PhaseRunner:
         import numpy as np
         import torch
 
-        from cnnkit.models.linear_head import choose_by_cv, fit_softmax, log_loss
+        from cnnkit.models.linear_head import choose_by_cv, fit_softmax, flips_keep_labels, log_loss
         from cnnkit.training.callbacks import History, save_solved_phase
 
         start = time.perf_counter()
@@ -310,10 +310,13 @@ class PhaseRunner:
         C, scores = choose_by_cv(x, y, classes, seed=self.config.seed, class_weights=self.class_weights)
         averaged = self._mirror_averaged(x, y)
         best = max(s["cv_acc"] for s in scores)
-        mirror = averaged is not None and max(s["cv_acc"] for s in averaged[2]) > best  # flips are label-preserving
+        keeps = averaged is not None and flips_keep_labels(x, 2 * averaged[0] - x, y, classes, C, self.class_weights)
+        mirror = keeps and max(s["cv_acc"] for s in averaged[2]) > best  # flips keep the class, and help
         if averaged is not None:
             log.info("Features averaged with the mirror image's: cross-validated accuracy %.4f (plain %.4f): flips "
-                     "%s.", max(s["cv_acc"] for s in averaged[2]), best, "help" if mirror else "do not help")
+                     "%s.", max(s["cv_acc"] for s in averaged[2]), best,
+                     "help" if mirror else "do not help" if keeps else "change the class (a mirror image is "
+                     "classified worse): not used")
         flip = mirror and last  # fine-tuning instead draws flips as augmentation
         if flip:
             x, C, scores = averaged

@@ -56,8 +56,8 @@ def test_a_run_with_a_solved_head_predicts_what_the_solver_found(tmp_path, monke
     trained = train(data, tmp_path / "run", TrainConfig(model="test_efficientnet", weights=str(weights),
                                                          image_size=(32, 32)), progress=False)
     solver = trained.result.phases[0].solver
-    best = max(s.cv_acc for s in solver.grid)
-    assert solver.method == "lbfgs" and solver.C == next(s.C for s in solver.grid if s.cv_acc == best)
+    best = min(solver.grid, key=lambda s: (-s.cv_acc, s.cv_loss))  # the best accuracy, then the lowest loss
+    assert solver.method == "lbfgs" and solver.C == best.C
     predictor = Predictor.load(trained.run_dir)
     val = RunFolder(trained.run_dir).load_split("val", predictor.classes, predictor.preprocessing)
     x = torch.from_numpy(val.images).permute(0, 3, 1, 2).float() / 255.0
@@ -80,6 +80,8 @@ def test_a_run_with_a_solved_head_predicts_what_the_solver_found(tmp_path, monke
 
 
 def test_choose_by_cv_picks_scikit_learns_grid_search_choice():
+    """GridSearchCV over the same folds, scored by accuracy and log loss, refitting the highest accuracy with the
+    lowest loss among equals (then the stronger penalty): the same choice."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     from cnnkit.models.linear_head import C_GRID, choose_by_cv
@@ -87,24 +89,59 @@ def test_choose_by_cv_picks_scikit_learns_grid_search_choice():
     x, y = features(3)
     C, scores = choose_by_cv(x, y, 3, folds=4, seed=0)
     tried = [s["C"] for s in scores]
-    assert tried == list(C_GRID[:len(tried)])  # strong to weak, left PATIENCE values after the best
+    assert tried == list(C_GRID[:len(tried)])  # strong to weak
+
+    def highest_accuracy_then_lowest_loss(results):
+        order = zip(-results["mean_test_accuracy"], -results["mean_test_neg_log_loss"], range(len(tried)))
+        return min(order)[2]
+
     search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, tol=1e-4)),
-                          {"logisticregression__C": tried},
+                          {"logisticregression__C": tried}, scoring=("accuracy", "neg_log_loss"),
+                          refit=highest_accuracy_then_lowest_loss,
                           cv=StratifiedKFold(4, shuffle=True, random_state=0)).fit(x, y)
-    assert C == search.best_params_["logisticregression__C"]
     # the cross-validation's fits stop at scikit-learn's default tolerance, warm-started along the grid: a held-out
     # image may fall the other way near the boundary, never more than one per fold
     fold = len(y) / 4
-    assert np.allclose([s["cv_acc"] for s in scores], search.cv_results_["mean_test_score"], atol=1.01 / fold)
+    assert np.allclose([s["cv_acc"] for s in scores], search.cv_results_["mean_test_accuracy"], atol=1.01 / fold)
+    reference = tried[search.best_index_]
+    mine = next(s for s in scores if s["C"] == C)
+    theirs = next(s for s in scores if s["C"] == reference)
+    assert C == reference or abs(mine["cv_acc"] - theirs["cv_acc"]) <= 1.01 / fold / 4  # at most a fit's wobble
+
+
+def test_a_plateau_is_walked_through_and_equal_accuracies_go_to_the_lower_loss():
+    from cnnkit.models.linear_head import best_score, walked_far_enough
+
+    def scores(*pairs):
+        return [{"C": 10.0 ** i, "cv_acc": a, "cv_loss": loss} for i, (a, loss) in enumerate(pairs)]
+
+    plateau = scores((0.7, 0.9), (0.8, 0.6), (0.8, 0.5), (0.8, 0.55), (0.8, 0.6))
+    assert not walked_far_enough(plateau, 3)  # four equal values: the best may be yet to come
+    assert best_score(plateau) == 2  # the lowest loss among the equal accuracies
+    falling = scores((0.7, 0.9), (0.8, 0.6), (0.79, 0.6), (0.78, 0.7), (0.75, 0.8))
+    assert walked_far_enough(falling, 3) and best_score(falling) == 1
+    rising_after = scores((0.7, 0.9), (0.8, 0.6), (0.8, 0.6), (0.8, 0.6), (0.85, 0.5))
+    assert not walked_far_enough(rising_after, 3) and best_score(rising_after) == 4
+
+
+def test_flips_that_change_the_class_are_told_from_flips_that_keep_it():
+    from cnnkit.models.linear_head import flips_keep_labels
+
+    x, y = features(5, classes=2)
+    keeps = x + 0.1 * np.random.default_rng(1).normal(size=x.shape)  # a photo's mirror: nearly the same features
+    swaps = x.copy()
+    swaps[:, :2] = -swaps[:, :2]  # a digit's mirror: the features that decide the class turned around
+    assert flips_keep_labels(x, keeps, y, 2, 1.0)
+    assert not flips_keep_labels(x, swaps, y, 2, 1.0)
 
 
 def test_the_grid_walk_stops_after_its_patience_and_not_before():
-    from cnnkit.models.linear_head import C_GRID, PATIENCE, choose_by_cv
+    from cnnkit.models.linear_head import C_GRID, PATIENCE, best_score, choose_by_cv
 
     x, y = features(4)
     C, scores = choose_by_cv(x, y, 3, folds=3)
     accuracies = [s["cv_acc"] for s in scores]
-    best = accuracies.index(max(accuracies))
-    assert C == scores[best]["C"]
-    assert len(scores) == len(C_GRID) or len(scores) - 1 - best == PATIENCE
-    assert all(a <= accuracies[best] for a in accuracies)
+    assert C == scores[best_score(scores)]["C"] and scores[best_score(scores)]["cv_acc"] == max(accuracies)
+    assert len(scores) == len(C_GRID) or all(a < max(accuracies) for a in accuracies[-PATIENCE:])
+
+

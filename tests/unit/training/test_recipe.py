@@ -124,6 +124,7 @@ def test_a_kept_mirror_average_goes_into_the_record_and_prediction(tmp_path, mon
         return C, [{**s, "cv_acc": s["cv_acc"] + bonus} for s in scores]
 
     monkeypatch.setattr(linear_head, "choose_by_cv", prefer_the_second)
+    monkeypatch.setattr(linear_head, "flips_keep_labels", lambda *args, **kwargs: True)  # left and right: they don't
     data = write_sided(tmp_path / "data", 8)
     trained = train(data, tmp_path / "run", TrainConfig(model="efficientnet_lite0", pretrained=True,
                                                         image_size=(64, 64)), progress=False)
@@ -220,3 +221,26 @@ def test_a_run_that_fell_back_trains_further_from_its_fine_tuned_weights(tmp_pat
     assert names[2:] in ([], ["head (fallback)"])
     rows = (tmp_path / "run" / "logs" / "metrics.csv").read_text().splitlines()[1:]
     assert sum(1 for r in rows if ",finetune," in r) == 2
+
+
+def test_mirror_averaging_is_never_kept_where_flips_change_the_class_even_if_cross_validation_prefers_it(
+        tmp_path, monkeypatch):
+    """Digits, or left and right bars: a noisy cross-validation may prefer the averaged features, but a head that
+    classifies mirror images worse says flips change the class, and the run keeps the plain features."""
+    import cnnkit.models.linear_head as linear_head
+    from cnnkit.training.fit import train
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    real, calls = linear_head.choose_by_cv, []
+
+    def prefer_the_second(*args, **kwargs):
+        C, scores = real(*args, **kwargs)
+        calls.append(C)
+        return C, [{**s, "cv_acc": s["cv_acc"] + (0.5 if len(calls) == 2 else 0.0)} for s in scores]
+
+    monkeypatch.setattr(linear_head, "choose_by_cv", prefer_the_second)
+    trained = train(write_sided(tmp_path / "data", 8), tmp_path / "run",
+                    TrainConfig(model="efficientnet_lite0", pretrained=True, image_size=(64, 64)), progress=False)
+    assert len(calls) == 2  # the averaged features were cross-validated, and preferred
+    assert trained.record.result.phases[0].solver.flip_average is False
+    assert not trained.record.model.options.get("flip_average")
