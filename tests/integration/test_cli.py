@@ -268,14 +268,10 @@ def test_demo_on_aerial_trains_a_patch_classifier_and_scans_a_scene(tmp_path, ca
     assert sum(r["dots"] for r in dots.values()) > 5 and all(r["recall"] >= 0.5 for r in dots.values())
 
 
-def test_library_warnings_name_flags_on_the_command_line(tmp_path, capsys):
-    import logging
-
-    from cnnkit.cli import _setup_logging
-
-    _setup_logging(quiet=False)
-    logging.getLogger("cnnkit").warning("set `include_seen` to keep them, or `overwrite`")
-    assert "set --include-seen to keep them, or --overwrite" in capsys.readouterr().err
+def test_library_warnings_name_flags_on_the_command_line(tmp_path, quick_run, capsys):
+    code, _, err = run_cli("evaluate", quick_run, "--data", quick_run.parent / "data", "--out", tmp_path / "e",
+                           capsys=capsys)  # its training and validation images among them: left out, with a warning
+    assert code == 0 and "(set --include-seen to keep them)" in err and "`include_seen`" not in err, err
 
 
 def test_the_summary_says_when_fine_tuning_did_not_beat_the_head(capsys):

@@ -75,9 +75,11 @@ def test_inspect_refuses_bad_input_in_one_line(trained_run, pattern_data, tmp_pa
 
 
 def test_the_report_shows_where_the_network_looked_beside_each_worst_mistake(pattern_data, tmp_path):
+    from PIL import Image
+    from scipy import ndimage
+
     from cnnkit.config import TrainConfig
-    from cnnkit.evaluation.evaluate import _where_looked, evaluate_run
-    from cnnkit.inference.base import Predictor
+    from cnnkit.evaluation.evaluate import evaluate_run
     from cnnkit.training.fit import train
 
     run = tmp_path / "untrained"  # one epoch at a tiny rate: mistakes to show
@@ -86,11 +88,10 @@ def test_the_report_shows_where_the_network_looked_beside_each_worst_mistake(pat
     assert metrics["worst_mistakes"]
     assert (run / "figures" / "mistakes.png").exists()
     assert metrics["grad_cam_beside_mistakes"] and "where the network looked" in (run / "report.html").read_text()
-    predictor = Predictor.load(run, backend="torch")
-    images = predictor.load_images([pattern_data / w["path"] for w in metrics["worst_mistakes"][:2]])
-    looked = _where_looked(predictor, images, np.array([0, 1]))
-    assert looked.shape == (2, *predictor.preprocessing.image_size, 3)
-    assert not np.array_equal(looked[0], np.repeat(images[0][..., :1], 3, -1))  # a map is blended in
+    figure = np.asarray(Image.open(run / "figures" / "mistakes.png").convert("RGB")).astype(int)
+    coloured, _ = ndimage.label(figure.max(-1) - figure.min(-1) > 40)  # the images are grey: a map is in colour
+    maps = np.bincount(coloured.ravel())[1:]
+    assert (maps > 1000).sum() == len(metrics["worst_mistakes"])  # a map is blended in beside each mistake
 
 
 def test_a_baseline_s_report_claims_no_grad_cam(pattern_data, tmp_path):
