@@ -290,6 +290,19 @@ class PhaseRunner:
         return averaged, *choose_by_cv(averaged, y, len(self.record.classes), seed=self.config.seed,
                                        class_weights=self.class_weights)
 
+    def _mirror_helps(self, x, y, C: float, scores: list[dict], averaged: tuple) -> bool:
+        """Whether the features averaged with the mirror image's are kept: flips keep the class (a head classifies
+        mirror images as well) and cross-validation prefers them."""
+        from cnnkit.models.linear_head import flips_keep_labels
+
+        best, averaged_best = max(s["cv_acc"] for s in scores), max(s["cv_acc"] for s in averaged[2])
+        keeps = flips_keep_labels(x, 2 * averaged[0] - x, y, len(self.record.classes), C, self.class_weights)
+        helps = keeps and averaged_best > best
+        log.info("Features averaged with the mirror image's: cross-validated accuracy %.4f (plain %.4f): flips %s.",
+                 averaged_best, best, "help" if helps else "do not help" if keeps else
+                 "change the class (a mirror image is classified worse): not used")
+        return helps
+
     def _solve_head(self, phase: Phase, index: int, epochs_before: int, done: list[PhaseRecord], train,
                     val, final: bool = False) -> PhaseRecord:
         """The linear head at the optimum of the regularised cross-entropy, C chosen by cross-validation on train+val
@@ -299,7 +312,7 @@ class PhaseRunner:
         import numpy as np
         import torch
 
-        from cnnkit.models.linear_head import choose_by_cv, fit_softmax, flips_keep_labels, log_loss
+        from cnnkit.models.linear_head import choose_by_cv, fit_softmax, log_loss
         from cnnkit.training.callbacks import History, save_solved_phase
 
         start = time.perf_counter()
@@ -309,14 +322,7 @@ class PhaseRunner:
         last = final or index == len(plan_phases(self.config)) - 1
         C, scores = choose_by_cv(x, y, classes, seed=self.config.seed, class_weights=self.class_weights)
         averaged = self._mirror_averaged(x, y)
-        best = max(s["cv_acc"] for s in scores)
-        keeps = averaged is not None and flips_keep_labels(x, 2 * averaged[0] - x, y, classes, C, self.class_weights)
-        mirror = keeps and max(s["cv_acc"] for s in averaged[2]) > best  # flips keep the class, and help
-        if averaged is not None:
-            log.info("Features averaged with the mirror image's: cross-validated accuracy %.4f (plain %.4f): flips "
-                     "%s.", max(s["cv_acc"] for s in averaged[2]), best,
-                     "help" if mirror else "do not help" if keeps else "change the class (a mirror image is "
-                     "classified worse): not used")
+        mirror = averaged is not None and self._mirror_helps(x, y, C, scores, averaged)
         flip = mirror and last  # fine-tuning instead draws flips as augmentation
         if flip:
             x, C, scores = averaged
