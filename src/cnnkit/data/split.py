@@ -10,6 +10,13 @@ import numpy as np
 from cnnkit.errors import DataError
 
 
+def leaves_root(path: str) -> bool:
+    """Whether a split's path points outside its data folder (absolute, or through '..'): ``make_split`` never
+    writes one, and a run's split that lists one is refused."""
+    return PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute() or ".." in \
+        PurePosixPath(path.replace("\\", "/")).parts
+
+
 @dataclass(frozen=True)
 class SplitManifest:
     """Which file went where: ``splits[name]`` lists (path relative to ``root``, class name)."""
@@ -38,8 +45,7 @@ class SplitManifest:
         splits = {name: [(str(p), str(c)) for p, c in samples] for name, samples in data["splits"].items()}
         for name, samples in splits.items():
             for path, _ in samples:
-                if PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute() or ".." in \
-                        PurePosixPath(path.replace("\\", "/")).parts:
+                if leaves_root(path):
                     raise ValueError(f"the {name} split lists {path!r}, a path outside the data folder")
         return cls(data["root"], data["layout"], int(data["seed"]), float(data["val_fraction"]),
                    float(data["test_fraction"]), splits)
@@ -96,6 +102,9 @@ def make_split(
     ``val_folder``: with train/ and val/ but no test/, "test" scores val/ once as the test split and carves
     validation out of train/; "validation" lets val/ choose the weights (the run then has no test split).
     """
+    outside = next((p for found in samples.values() for p, _ in found if leaves_root(p)), None)
+    if outside is not None:  # a scan's paths are relative to its root; refused before any training, never after
+        raise DataError(f"{outside!r} lies outside the data folder {root}: a split lists paths relative to it.")
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0 <= value < 1:
             raise DataError(f"Expected {name} in [0, 1). Received: {name}={value}")
