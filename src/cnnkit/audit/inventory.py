@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnnkit.data.decode import JPEG_FORMATS, jpeg_complaint
 from cnnkit.data.files import scan_folder
 from cnnkit.progress import Progress
 
@@ -58,6 +59,10 @@ def describe(root: Path, item: Item) -> Item:
             rgb = image.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         item.error = f"{type(e).__name__}: {e}"
+        return item
+    complaint = jpeg_complaint(data) if fmt in JPEG_FORMATS else None
+    if complaint:  # what training refuses (data.decode), the audit reports
+        item.error = f"libjpeg reports corrupt data: {complaint}"
         return item
     pixels = np.asarray(rgb)
     item.file_sha256 = hashlib.sha256(data).hexdigest()

@@ -1,7 +1,15 @@
-"""Decode one image with Pillow into a fixed-size uint8 array, whatever its mode, bit depth or orientation."""
+"""Decode one image with Pillow into a fixed-size uint8 array, whatever its mode, bit depth or orientation.
+
+Only regular files are opened (a pipe named ``x.png`` would block forever), and a JPEG whose compressed data libjpeg
+calls corrupt is unreadable: Pillow decodes such data without a word (garbled bytes come out as grey or smeared
+blocks), so libjpeg-turbo is asked again in its strict mode (``simplejpeg``), and its warning becomes the error."""
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +37,22 @@ def _fail(path: Path, reason: str) -> DataError:
     return DataError(f"Cannot read image {path}: {reason}")
 
 
+def check_regular(path: Path) -> None:
+    """DataError unless ``path`` is a regular file (a link to one is): a pipe, socket or device is never opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"Image {path} does not exist.") from None
+    except (OSError, ValueError) as e:  # a link loop, a NUL in the name
+        raise _fail(path, f"{getattr(e, 'strerror', None) or e}.") from None
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{path} is a folder, not an image.")
+    if not stat.S_ISREG(mode):
+        raise _fail(path, "not a regular file (a pipe, socket or device); only image files are read.")
+
+
 def _open(path: Path) -> Image.Image:
+    check_regular(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -109,6 +132,8 @@ def load_image(
                 side = int(max(height, width) / (crop_pct or 1.0)) + 1
                 img.draft("L" if channels == 1 else "RGB", (side, side))
             img.load()
+            if img.format in JPEG_FORMATS:
+                _refuse_corrupt_jpeg(path)
             img = ImageOps.exif_transpose(img)
             return image_to_array(img, image_size, channels, interpolation, crop_pct)
     except DataError:
@@ -116,6 +141,55 @@ def load_image(
     except (OSError, ValueError, SyntaxError) as e:
         reason = str(e) or type(e).__name__
         raise _fail(path, f"{reason} (truncated or corrupt file?).") from None
+
+
+JPEG_FORMATS = ("JPEG", "MPO")  # MPO: a camera's JPEG with more pictures after it
+log = logging.getLogger("cnnkit")
+
+
+def jpeg_complaint(data: bytes) -> str | None:
+    """What libjpeg says is wrong with a JPEG's data (its first warning, such as "Corrupt JPEG data: 232 extraneous
+    bytes before marker 0xd9"), or None when it decodes cleanly. Decoded at 1/8 scale in grey: every coefficient is
+    still read, little else is done. Data that simplejpeg cannot decode even leniently (a colour space it lacks) is
+    left to Pillow, which decoded it: None."""
+    try:
+        import simplejpeg
+    except ImportError:  # pragma: no cover - a dependency; without it, Pillow's own checks only
+        log.debug("simplejpeg is not installed: corrupt JPEG data is not detected.")
+        return None
+    try:
+        colorspace = "CMYK" if simplejpeg.decode_jpeg_header(data)[2] == "CMYK" else "GRAY"
+    except ValueError:
+        return None  # a header simplejpeg does not read: Pillow's decoding stands
+
+    def decode(strict: bool) -> None:
+        simplejpeg.decode_jpeg(data, colorspace=colorspace, min_factor=8, strict=strict)
+
+    try:
+        decode(strict=True)
+        return None
+    except ValueError as e:
+        complaint = str(e).splitlines()[0] if str(e) else type(e).__name__
+    try:
+        decode(strict=False)
+    except ValueError:  # no decoding simplejpeg can do at all: not a warning of libjpeg's
+        return None
+    return complaint
+
+
+@functools.lru_cache(maxsize=65536)
+def _file_complaint(path: str, size: int, modified: int, inode: int) -> str | None:
+    with open(path, "rb") as f:
+        return jpeg_complaint(f.read())
+
+
+def _refuse_corrupt_jpeg(path: Path) -> None:
+    """DataError naming ``path`` when libjpeg finds its data corrupt (checked once per file version and process)."""
+    info = os.stat(path)
+    complaint = _file_complaint(str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+    if complaint:
+        raise _fail(path, f"libjpeg reports corrupt data ({complaint}); the pixels it would give are not the "
+                          "picture's. Replace the file, or leave it out.")
 
 
 def image_to_array(img: Image.Image, image_size: tuple[int, int], channels: int, interpolation: str = "bilinear",

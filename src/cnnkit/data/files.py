@@ -59,6 +59,9 @@ def _class_files(class_dir: Path, root: Path, ignored: list[str]) -> list[str]:
         if not path.exists():
             log.warning("Skipping %s: a symbolic link to nothing.", path)
             continue
+        if not path.is_file():  # reading a pipe named x.png would wait forever for a writer
+            log.warning("Skipping %s: not a regular file (a pipe, socket or device).", path)
+            continue
         (images if is_image_file(path) else ignored).append(path.relative_to(root).as_posix())
     return sorted(images)
 
@@ -131,7 +134,10 @@ def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f))
+            candidates = sorted(f for f in p.rglob("*") if is_image_file(f) and not f.is_dir())
+            found = [f for f in candidates if f.is_file()]
+            for other in sorted(set(candidates) - set(found)):
+                log.warning("Skipping %s: not a regular file (a pipe, socket or device, or a link to nothing).", other)
             if not found:
                 raise DataError(f"Folder {p} holds no images.")
             out += found

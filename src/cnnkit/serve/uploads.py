@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from cnnkit.data.decode import JPEG_FORMATS, jpeg_complaint
+
 ACCEPTED = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "GIF": "image/gif", "TIFF": "image/tiff",
             "WEBP": "image/webp", "PPM": "image/x-portable-anymap"}
 
@@ -51,4 +53,7 @@ def read_upload(data: bytes, limits: Limits, name: str = "upload") -> Image.Imag
         image.load()
     except (OSError, ValueError, SyntaxError) as e:
         raise UploadError(400, f"{name}: the image is damaged and cannot be decoded ({e}).") from None
+    complaint = jpeg_complaint(data) if image.format in JPEG_FORMATS else None
+    if complaint:  # Pillow decodes garbled JPEG data without a word; libjpeg does not
+        raise UploadError(400, f"{name}: the image is damaged: libjpeg reports corrupt data ({complaint}).")
     return image

@@ -106,3 +106,91 @@ def test_16_bit_and_float_images_are_scaled_by_their_formats_range(tmp_path: Pat
     Image.fromarray(np.full((8, 8), 7.0, np.float32)).save(tmp_path / "bright.tif")
     assert load_image(tmp_path / "float.tif", (4, 4), 1)[0, 0, 0] == 128
     assert load_image(tmp_path / "bright.tif", (4, 4), 1)[0, 0, 0] == 255  # clipped, not rescaled by its maximum
+
+
+def garbled_jpeg(path: Path, fill: bytes = b"\x00", offset: int = 200, count: int = 400) -> Path:
+    """A photo-like JPEG whose compressed data, ``offset`` bytes after the scan header (SOS), is overwritten."""
+    from skimage import data as samples
+
+    buffer = io.BytesIO()
+    Image.fromarray(samples.astronaut()).resize((160, 120)).save(buffer, "JPEG", quality=85)
+    data = bytearray(buffer.getvalue())
+    sos = data.find(b"\xff\xda")
+    start = sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big") + offset
+    data[start:start + count] = fill * count
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("fill", [b"\x00", b"A"])
+def test_garbled_jpeg_data_is_unreadable_with_libjpegs_own_words(tmp_path: Path, fill):
+    path = garbled_jpeg(tmp_path / "garbled.jpg", fill)
+    with Image.open(path) as img:
+        img.load()  # Pillow alone decodes it without a word
+    with pytest.raises(DataError, match=r"garbled\.jpg: libjpeg reports corrupt data \(Corrupt JPEG data: "):
+        load_image(path, (32, 32), 3)
+
+
+def test_garbled_jpegs_are_left_out_by_skip_bad_and_listed(tmp_path: Path):
+    from cnnkit.data.prepare import load_samples
+    from cnnkit.data.preprocess import Preprocessing
+
+    garbled_jpeg(tmp_path / "garbled.jpg")
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "good.jpg")
+    preprocessing = Preprocessing((16, 16), 3, (0.5,) * 3, (0.25,) * 3)
+    arrays = load_samples(tmp_path, [("garbled.jpg", "a"), ("good.jpg", "b")], ["a", "b"], preprocessing,
+                          skip_bad=True)
+    assert arrays.paths == ["good.jpg"] and arrays.skipped == ["garbled.jpg"]
+    with pytest.raises(DataError, match="(?s)1 unreadable image.*garbled.jpg: libjpeg reports corrupt data"):
+        load_samples(tmp_path, [("garbled.jpg", "a"), ("good.jpg", "b")], ["a", "b"], preprocessing)
+
+
+@pytest.mark.parametrize("mode, options", [("RGB", {}), ("L", {}), ("CMYK", {}), ("RGB", {"progressive": True}),
+                                           ("RGB", {"subsampling": 0, "quality": 95})])
+def test_intact_jpegs_of_every_kind_still_decode(tmp_path: Path, mode, options):
+    from skimage import data as samples
+
+    picture = Image.fromarray(samples.astronaut()).resize((96, 64)).convert(mode)
+    picture.save(tmp_path / "intact.jpg", **options)
+    assert load_image(tmp_path / "intact.jpg", (16, 16), 3).shape == (16, 16, 3)
+
+
+def test_a_fifo_named_png_is_refused_or_skipped_never_waited_on(tmp_path: Path):
+    """A pipe named like an image blocks whoever opens it until a writer comes: discovery skips it, decoding
+    refuses it, ``predict`` and ``train`` end (each in a subprocess with a deadline, so a hang fails the test)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import write_image_folder
+
+    root = write_image_folder(tmp_path / "data", ["left", "right"], 6, mode="L")
+    os.mkfifo(root / "left" / "pipe.png")
+    script = f"""
+from pathlib import Path
+from cnnkit.data.decode import load_image
+from cnnkit.data.files import expand_image_paths, scan_folder
+from cnnkit.errors import DataError
+root = Path({str(root)!r})
+assert all("pipe" not in p for p, _ in scan_folder(root).samples["all"])
+assert all(p.name != "pipe.png" for p in expand_image_paths([root]))
+try:
+    load_image(root / "left" / "pipe.png", (8, 8), 1)
+except DataError as e:
+    print(e)
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    checked = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert "pipe.png: not a regular file (a pipe, socket or device)" in checked.stdout
+    assert "Skipping" in checked.stderr and "pipe.png" in checked.stderr
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "f7c7ce8" / "tiny_binary"
+    cnnkit = [sys.executable, "-m", "cnnkit.cli"]
+    predicted = subprocess.run([*cnnkit, "predict", str(fixture), str(root / "left" / "pipe.png")],
+                               capture_output=True, text=True, timeout=120, env=env)
+    assert "UNREADABLE" in predicted.stdout and "not a regular file" in predicted.stderr
+    trained = subprocess.run([*cnnkit, "-q", "train", str(root), "--model", "tiny_cnn", "--epochs", "1",
+                              "--no-progress", "--out", str(tmp_path / "run")], capture_output=True, text=True,
+                             timeout=300, env=env)
+    assert trained.returncode == 0, trained.stderr
+    assert "pipe.png: not a regular file" in trained.stderr
