@@ -75,11 +75,10 @@ def background_patches(dots, shape: tuple[int, int], count: int, config: PatchCo
 def _plan(photo_path: Path, dots_path: Path, config: PatchConfig, rng: np.random.Generator,
           mining_runs: tuple = ()):
     """(the photo or its region, the patches in the photo's pixels, where the region starts)."""
-    from cnnkit.data.dots import check_dots, read_dots
+    from cnnkit.data.dots import load_dots
 
     photo = _photo(photo_path)
-    dots = read_dots(dots_path)
-    check_dots(dots_path, dots, *photo.shape[:2])
+    dots = load_dots(dots_path, *photo.shape[:2])
     top, bottom, left, right = (config.region or Region()).bounds(*photo.shape[:2], photo_path)
     photo = photo[top:bottom, left:right]
     if min(photo.shape[:2]) < config.size:

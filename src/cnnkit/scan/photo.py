@@ -12,7 +12,8 @@ from pathlib import Path
 from cnnkit._io import replace_folder, write_json
 from cnnkit.config import ScanConfig
 from cnnkit.config.parse import Region
-from cnnkit.data.dots import read_dots
+from cnnkit.data.decode import probe_image
+from cnnkit.data.dots import load_dots
 from cnnkit.errors import ConfigError, OutputError
 from cnnkit.inference import NetworkPredictor, Predictor
 from cnnkit.options import with_options
@@ -62,6 +63,23 @@ def _thresholds(run_dir, c: ScanConfig, result, scanner: Scanner, dots, matching
     if c.threshold is not None:
         return c.threshold, min_distance
     return (dict(stored.per_class) if stored else scanner.default_threshold), min_distance
+
+
+def _expected_dots(dots, photo_path) -> list | None:
+    """The dots file's dots (None without one), every one checked to lie in the photo (``data.dots.load_dots``); a
+    photo without objects may have a header alone (then every detection is a false one)."""
+    if not dots:
+        return None
+    info = probe_image(photo_path)
+    return load_dots(dots, info.height, info.width, allow_empty=True)
+
+
+def _check_ignored(ignore, classes: list[str], run_dir) -> None:
+    """``ignore`` names classes of the scanning run only: any other name would leave its class counted."""
+    unknown = [name for name in ignore or () if name not in classes]
+    if unknown:
+        raise ConfigError(f"`ignore` names {', '.join(map(repr, unknown))}, not a class of {run_dir}; its classes: "
+                          f"{', '.join(classes)}.")
 
 
 def in_region(dots: list | None, region: Region | None) -> tuple[list | None, int | None]:
@@ -152,8 +170,9 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
         raise OutputError(f"{out} exists and is not a scan's output folder (it has no scan.json); choose a new "
                           "`out` so that nothing in it is replaced.")
     classes = scanner.classes
+    _check_ignored(c.ignore, classes, run_dir)
     ignore = c.ignore if c.ignore is not None else tuple(x for x in classes if x.lower().startswith("background"))
-    expected_dots = read_dots(dots) if dots else None  # a broken dots file fails before the scan, not after
+    expected_dots = _expected_dots(dots, photo_path)  # a broken dots file fails before the scan, not after
     verifier = load_verifier(c.verify) if c.verify else None  # so does a verifying run that cannot verify
     photo = load_photo(photo_path, scanner.channels, c.scale, c.region, grayscale_ok=not scanner.names_classes)
     expected_dots, outside = in_region(expected_dots, c.region)

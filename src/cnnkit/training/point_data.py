@@ -74,11 +74,10 @@ def load_dotted(photo: str | Path, dots_path: str | Path, region: Region | None,
     """The photo (its region) in colour, its dots inside the region, and their centre map; clear errors naming the
     file for a missing dot, a region past the photo or one smaller than a crop."""
     from cnnkit.data.decode import load_image, probe_image
-    from cnnkit.data.dots import check_dots, read_dots
+    from cnnkit.data.dots import load_dots
 
     info = probe_image(photo)
-    dots = read_dots(dots_path)
-    check_dots(dots_path, dots, info.height, info.width)
+    dots = load_dots(dots_path, info.height, info.width)
     top, bottom, left, right = (region or Region()).bounds(info.height, info.width, photo)
     if min(bottom - top, right - left) < crop:
         where = f"`region` {region} of photo {photo}" if region else f"Photo {photo}"
