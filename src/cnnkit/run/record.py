@@ -322,10 +322,10 @@ class RunRecord:
         if data_record is not None:
             data_record = replace(data_record, skipped=tuple(data_record.skipped),
                                   conflicting=tuple(tuple(g) for g in data_record.conflicting))
-        model = {"num_classes": len(data["classes"]), "in_channels": data["preprocessing"]["channels"],
-                 **data["model"]}
+        classes = _class_names(data["classes"])
+        model = {"num_classes": len(classes), "in_channels": data["preprocessing"]["channels"], **data["model"]}
         return cls(
-            model=_build(ModelSpec, model), classes=tuple(data["classes"]),
+            model=_build(ModelSpec, model), classes=classes,
             preprocessing=Preprocessing.from_dict(data["preprocessing"]), data=data_record,
             training=training, baseline=baseline, cross_validation=cross_validation,
             status=data.get("status", "finished"), status_reason=data.get("status_reason"),
@@ -365,6 +365,15 @@ class TrainedRun:
     @property
     def result(self) -> TrainingResult:
         return self.record.result
+
+
+def _class_names(value) -> tuple[str, ...]:
+    """The record's classes: a list of distinct, non-empty names ("ABC" is no list of three classes)."""
+    if not isinstance(value, list) or not all(isinstance(name, str) and name for name in value):
+        raise ValueError(f"classes must be a list of class names; found {type(value).__name__} {str(value)[:60]!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"classes names a class twice: {value[:20]}")
+    return tuple(value)
 
 
 def _settings(data: dict):

@@ -110,6 +110,18 @@ def test_a_crafted_record_cannot_allocate_beyond_its_files(old_runs):
         Predictor.load(run)
 
 
+@pytest.mark.parametrize("classes, found", [("AB", "str 'AB'"), ({"a": 1, "b": 2}, "dict"),
+                                            (["left", 3], "list"), (["left", ""], "list"),
+                                            (["left", "left"], "names a class twice")])
+def test_classes_that_are_no_list_of_names_are_refused_never_read_letter_by_letter(old_runs, classes, found):
+    run = old_runs / "tiny_binary"
+    record = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**record, "classes": classes}))
+    with pytest.raises(RunError, match=f"config.json is broken: .*{found}") as error:
+        Predictor.load(run)
+    assert "\n" not in str(error.value)
+
+
 @pytest.mark.parametrize("entry, value", [("std", [0.0]), ("std", [float("nan")]), ("channels", 2),
                                           ("image_size", [0, 16]), ("image_size", [99999, 99999])])
 def test_preprocessing_out_of_range_is_refused(old_runs, entry, value):
