@@ -157,7 +157,7 @@ def catalogue(root: Path) -> list[dict]:
         "-k 0": ["similar", run, text, "-k", "0"], "--folds 1": ["baseline", data, "--method", "knn", "--folds", "1"],
         "--stride -4": ["scan", run, text, "--out", root / "s", "--stride", "-4"],
         "--tile 0": ["scan", run, text, "--out", root / "s", "--tile", "0"],
-        "scan --threshold -1": ["scan", run, text, "--out", root / "s", "--threshold", "-1"],
+        "scan --detection-threshold -1": ["scan", run, text, "--out", root / "s", "--detection-threshold", "-1"],
         "scan --scale 100": ["scan", run, data / "a" / "a_000.png", "--out", root / "s", "--scale", "5000"],
         "--out under a file": ["evaluate", run, "--out", text / "x"],
         "--accelerator unknown": ["train", data, "--accelerator", "abacus"],

@@ -29,7 +29,7 @@ from cnnkit.config.parse import parse_region
 from cnnkit.data.dots import read_dots
 from cnnkit.scan.detect import detect, overall_with_dots
 from cnnkit.scan.points import centre_map, load_point_detector
-from cnnkit.scan.scan import ScanResult, load_photo
+from cnnkit.scan.windows import ScanResult, load_photo
 
 HALVES = {"top": "0:1600", "bottom": "1600:"}
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)

@@ -22,13 +22,13 @@ import torch
 from _data import SEALIONS, missing_made
 
 from cnnkit.scan.points import centre_map, load_point_detector
-from cnnkit.scan.scan import load_photo
+from cnnkit.scan.windows import load_photo
 
 
 def peaks(heat: np.ndarray, threshold: float, cell: int) -> int:
     """Detections as ``cnnkit scan`` makes them (its defaults for a point detector: peaks 2 cells apart)."""
     from cnnkit.scan.detect import detect
-    from cnnkit.scan.scan import ScanResult
+    from cnnkit.scan.windows import ScanResult
 
     return len(detect(ScanResult(heat[None], cell, (cell, cell), 0.0, False, "points"), ["object"], threshold,
                       2.0 * cell, ()))

@@ -30,13 +30,13 @@ import torch
 from _data import SEALIONS
 from cnnkit import Predictor, TrainConfig, evaluate, export_dataset, train
 from cnnkit.scan.dense import dense_network
-from cnnkit.scan.scan import dense_scan, grid_size, load_photo
+from cnnkit.scan.windows import dense_scan, grid_size, load_photo
 
 CNNKIT = [sys.executable, "-m", "cnnkit.cli", "-q"]
 
 
 def run_scan(run: Path, photo: Path, out: Path, method: str, stride: int, dots: Path, extra=()) -> dict:
-    subprocess.run([*CNNKIT, "scan", str(run), str(photo), "--out", str(out), "--method", method, "--stride",
+    subprocess.run([*CNNKIT, "scan", str(run), str(photo), "--out", str(out), "--mode", method, "--stride",
                     str(stride), "--dots", str(dots), *extra], check=True, stdout=subprocess.DEVNULL)
     return {**json.loads((out / "scan.json").read_text()), "dots": json.loads((out / "dots.json").read_text())}
 

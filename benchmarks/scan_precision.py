@@ -23,7 +23,7 @@ from _data import SEALIONS, missing_made
 
 from cnnkit.inference import Predictor
 from cnnkit.scan.dense import dense_network
-from cnnkit.scan.scan import dense_scan, load_photo
+from cnnkit.scan.windows import dense_scan, load_photo
 
 
 def main() -> None:

@@ -160,19 +160,19 @@ def fold(train: tuple[Path, Path, str], test: tuple[Path, Path, str], out: Path,
     if verify:
         second = verifier(train, mined, out, *verifier_setting, reuse=reuse)
         step = ["--stride", stride] if stride else []
-        rows.append({"round": "2 at 0.3", **scan_at(mined[-1], *test, out / "scan-low", "--threshold",
+        rows.append({"round": "2 at 0.3", **scan_at(mined[-1], *test, out / "scan-low", "--detection-threshold",
                                                      0.3, *step)})
         if verifier_setting != VERIFIER_DEFAULT:
             side, strategy = verifier_setting
             rows.append({"round": f"2 at 0.3 + verify ({side} px, {strategy}), class kept", **scan_at(
-                mined[-1], *test, out / f"scan-vk0.3-{side}-{strategy}", "--threshold", 0.3,
+                mined[-1], *test, out / f"scan-vk0.3-{side}-{strategy}", "--detection-threshold", 0.3,
                 "--verify", second, "--verify-keeps-class", *step)})
             return rows
         for t in (0.3, 0.5):
             rows.append({"round": f"2 at {t} + verify", **scan_at(mined[-1], *test, out / f"scan-v{t}",
-                                                                   "--threshold", t, "--verify", second, *step)})
+                                                                   "--detection-threshold", t, "--verify", second, *step)})
         rows.append({"round": "2 at 0.3 + verify, class kept", **scan_at(
-            mined[-1], *test, out / "scan-vk0.3", "--threshold", 0.3, "--verify", second,
+            mined[-1], *test, out / "scan-vk0.3", "--detection-threshold", 0.3, "--verify", second,
             "--verify-keeps-class", *step)})
     return rows
 

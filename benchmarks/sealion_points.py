@@ -74,7 +74,7 @@ def sweep(folder: Path, dots: Path, region: str) -> dict:
     from cnnkit.config.parse import parse_region
     from cnnkit.data.dots import read_dots
     from cnnkit.scan.detect import detect, overall_with_dots
-    from cnnkit.scan.scan import ScanResult
+    from cnnkit.scan.windows import ScanResult
 
     summary = json.loads((folder / "scan.json").read_text())
     spacing = summary["min_distance"]  # per class (one here) when the run stores chosen distances

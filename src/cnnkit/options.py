@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ class Option:
     group: str = "options"  # the heading it is listed under in --help
     negate: bool = False  # a flag that sets a True-by-default setting to False (--no-cache)
     repeat: bool = False  # the flag may be given several times; values are collected in a list
+    renamed_from: tuple[str, ...] = ()  # older names of the option, still taken (flags and keywords) for a release
 
     def flag_for(self, name: str) -> str:
         return self.flag or "--" + name.replace("_", "-")
@@ -80,17 +82,33 @@ def check_range(settings: Any, name: str, low: float | None = None, high: float 
         raise ConfigError(f"Expected `{name}` {bound}. Received: {name}={value!r}")
 
 
+def renamed(cls: type, values: dict[str, Any], warn: bool = True) -> dict[str, Any]:
+    """``values`` with every older name of an option of ``cls`` (``renamed_from``) replaced by its current name; a
+    warning names each (not for records written before the rename: ``warn`` False)."""
+    current = {old: name for name, (_, declared) in options_of(cls).items() for old in declared.renamed_from}
+    out = {}
+    for key, value in values.items():
+        if key in current:
+            if warn:
+                warnings.warn(f"`{key}` is now `{current[key]}`; the old name goes in the next release.",
+                              DeprecationWarning, stacklevel=3)
+            key = current[key]
+        out[key] = value
+    return out
+
+
 def with_options(cls: type, name: str = "config") -> Callable:
     """Decorate ``fn(..., config: cls)`` so that it also takes ``cls``'s options as keywords (``fn(x, tta=8)``);
     its signature (and ``help()``) lists them with their declared defaults."""
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = [f.name for f in dataclasses.fields(cls)] + [old for _, declared in options_of(cls).values()
+                                                          for old in declared.renamed_from]
 
     def wrap(fn: Callable) -> Callable:
         signature = inspect.signature(fn)
 
         @functools.wraps(fn)
         def call(*args: Any, **kwargs: Any) -> Any:
-            given = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+            given = renamed(cls, {k: kwargs.pop(k) for k in list(kwargs) if k in names})
             bound = signature.bind(*args, **kwargs)
             if given:
                 base = bound.arguments.get(name)

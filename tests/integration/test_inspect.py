@@ -49,7 +49,7 @@ def test_inspect_writes_every_view_and_a_page(trained_run, pattern_data, tmp_pat
 def test_inspect_works_on_a_pretrained_backbone(trained_run, pattern_data, tmp_path, capsys):
     run = network_run("efficientnet_lite0", trained_run, tmp_path / "lite0", size=32)
     code, out, err = run_cli("inspect", run, first_image(pattern_data, "left"), "--out", tmp_path / "look",
-                             "--channels", "4", capsys=capsys)
+                             "--maps-per-stage", "4", capsys=capsys)
     assert code == 0, err
     stages = json.loads((tmp_path / "look" / "inspect.json").read_text())["stages"]
     assert stages[0]["name"].startswith("backbone.blocks") and all(len(s["channels"]) == 4 for s in stages)

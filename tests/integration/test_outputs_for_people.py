@@ -92,7 +92,7 @@ def test_audit_writes_runs_data_audit_by_default_with_numbers_rounded(here, caps
 
 
 def test_lr_find_writes_runs_data_lr_find_by_default(here, capsys):
-    code, out, err = run_cli("-q", "lr-find", "photos", "--model", "tiny_cnn", "--steps", "10", "--batch-size", "16",
+    code, out, err = run_cli("-q", "lr-find", "photos", "--model", "tiny_cnn", "--batches", "10", "--batch-size", "16",
                              capsys=capsys)
     assert code == 0, err
     folder = Path("runs/photos-lr-find")

@@ -68,5 +68,5 @@ def untrained_point_detector(out: Path, threshold: float = 0.3, by_class: bool =
     the classes blob and cyan)."""
     photo = out.parent / "train.png"
     blob_photo(photo, seed=5, second="cyan" if by_class else None)
-    train_without_steps([photo], out, PointsConfig(threshold=threshold, crop=64, label="animal", by_class=by_class))
+    train_without_steps([photo], out, PointsConfig(detection_threshold=threshold, crop=64, label="animal", by_class=by_class))
     return out

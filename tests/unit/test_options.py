@@ -132,7 +132,7 @@ def test_declared_values_are_checked_when_the_settings_are_made():
     for bad in ({"lr": float("nan")}, {"seed": -1}, {"epochs": 0}, {"val_fraction": 1.0}, {"mixup": -1}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             C.TrainConfig(**bad)
-    for cls, bad in ((C.ScanConfig, {"stride": -4}), (C.ScanConfig, {"tile": 0}), (C.ScanConfig, {"threshold": -1}),
+    for cls, bad in ((C.ScanConfig, {"stride": -4}), (C.ScanConfig, {"tile": 0}), (C.ScanConfig, {"detection_threshold": -1}),
                      (C.SearchConfig, {"k": 0}), (C.BaselineConfig, {"folds": 1}), (C.EvaluateConfig, {"tta": 0})):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             cls(**bad)
@@ -149,3 +149,42 @@ def test_the_command_line_names_flags_where_the_library_names_parameters():
 def test_settings_are_recorded_and_read_back_alike():
     config = C.TrainConfig(model="tiny_cnn", image_size=(24, 24), model_options={"filters": (8,)}, augment="flip")
     assert C.TrainConfig.from_dict(config.to_dict()) == config
+
+
+RENAMED = [  # (command, settings class, old name, new name, value given): one meaning per name
+    (["evaluate", "run"], C.DecisionConfig, "threshold", "decision_threshold", "0.4"),
+    (["scan", "run", "photo.png"], C.ScanConfig, "threshold", "detection_threshold", "0.4"),
+    (["scan", "run", "photo.png"], C.ScanConfig, "method", "mode", "sliding"),
+    (["anomaly", "run", "img.png"], C.AnomalyConfig, "threshold", "anomaly_threshold", "0.4"),
+    (["inspect", "run", "img.png"], C.InspectConfig, "channels", "maps_per_stage", "4"),
+    (["inspect", "run", "img.png"], C.InspectConfig, "steps", "ig_steps", "16"),
+    (["lr-find", "data"], C.LrFindConfig, "steps", "batches", "20"),
+    (["points", "photo.png", "--dots", "d.csv"], C.PointsConfig, "steps", "steps_per_epoch", "20"),
+    (["points", "photo.png", "--dots", "d.csv"], C.PointsConfig, "threshold", "detection_threshold", "0.4"),
+]
+
+
+@pytest.mark.parametrize("command, cls, old, new, value", RENAMED, ids=lambda v: v if isinstance(v, str) else None)
+def test_an_old_flag_still_works_for_a_release_and_says_the_new_one(command, cls, old, new, value, capsys):
+    flag, old_flag = "--" + new.replace("_", "-"), "--" + old.replace("_", "-")
+    given = settings(build_parser().parse_args([*command, old_flag, value]), cls)
+    assert f"{old_flag} is now {flag}" in capsys.readouterr().err
+    assert given == settings(build_parser().parse_args([*command, flag, value]), cls)
+    assert str(getattr(given, new)) == value or getattr(given, new) == float(value)
+    assert capsys.readouterr().err == ""  # the new flag: no word
+
+
+def test_an_old_keyword_still_works_in_the_python_api_with_a_deprecation_warning(monkeypatch):
+    import cnnkit.scan.photo as photo
+
+    seen = {}
+    monkeypatch.setattr(photo, "_scanner", lambda run_dir, c, predictor: seen.setdefault("config", c) and 1 / 0)
+    with pytest.warns(DeprecationWarning, match="`threshold` is now `detection_threshold`"), \
+            pytest.raises(ZeroDivisionError):
+        photo.scan_photo("run", "photo.png", "out", threshold=0.4, method="sliding")
+    assert seen["config"].detection_threshold == 0.4 and seen["config"].mode == "sliding"
+
+
+def test_records_written_before_a_rename_read_with_the_new_names():
+    old = {"threshold": 0.25, "steps": 40, "crop": 64}
+    assert C.PointsConfig.from_dict(old) == C.PointsConfig(detection_threshold=0.25, steps_per_epoch=40, crop=64)

@@ -179,7 +179,7 @@ def _summary(run: RunFolder, record: RunRecord, rows: list[AnomalyScore], source
     return {"run": str(run.path.resolve()), "model": record.model.name, "data": source, "images": len(rows),
             "anomalous": sum(bool(r.anomalous) for r in rows),
             "mean_error": float(np.mean(scores)) if scores else math.nan,
-            "threshold": threshold, "threshold_source": "given" if config.threshold is not None else
+            "threshold": threshold, "threshold_source": "given" if config.anomaly_threshold is not None else
             f"the {chosen.quantile:g} quantile of the reconstruction errors of {chosen.val_images} validation images",
             "pixel_threshold": chosen.pixel_threshold, "smoothing": chosen.smoothing,
             "code_size": chosen.code_size, "pixels": chosen.pixels, "compression": round(chosen.compression, 3),
@@ -210,7 +210,8 @@ def score_images(run_dir: str | Path, images=None, out: str | Path | None = None
         log.warning("%d of the %d images are the run's own training or validation images: their errors are lower "
                     "than new images' would be%s.", len(seen), len(paths),
                     "; the ROC AUC leaves them out" if config.normal is not None else "")
-    threshold = config.threshold if config.threshold is not None else record.reconstruction.image_threshold
+    threshold = (config.anomaly_threshold if config.anomaly_threshold is not None
+                 else record.reconstruction.image_threshold)
     scorer = _Scorer(run, record, threshold, config, on_row)
     if out is None:
         rows = scorer.run(paths, labels, None)

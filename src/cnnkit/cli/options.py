@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,21 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, 
                        action="append" if declared.repeat else "store")
             if declared.choices is not None:
                 how["choices"] = [c for c in declared.choices if c is not None]
-        target.add_argument(declared.flag_for(name), **how)
+        older = ["--" + old.replace("_", "-") for old in declared.renamed_from]
+        if older:
+            how["action"] = _Renamed
+        target.add_argument(declared.flag_for(name), *older, **how)
     return groups
+
+
+class _Renamed(argparse._StoreAction):
+    """A value option given by its older flag: taken, with one line saying the new one."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string != self.option_strings[0]:
+            print(f"cnnkit: {option_string} is now {self.option_strings[0]}; the old flag goes in the next release.",
+                  file=sys.stderr)
+        super().__call__(parser, namespace, values, option_string)
 
 
 def default_out(data: str | Path, what: str) -> Path:

@@ -20,10 +20,10 @@ def print_points_summary(trained) -> None:
             ("Detector", f"{p.settings.backbone} (ImageNet, packaged), an object-centre map every {p.cell} px"
                          + (f", naming {', '.join(record.classes)}" if record.names_objects else "")),
             ("Learned from", taught + (f" (region {p.settings.region})" if p.settings.region else "")),
-            ("Training", f"{result.epochs_run} epoch{'' if result.epochs_run == 1 else 's'} of {p.settings.steps} "
+            ("Training", f"{result.epochs_run} epoch{'' if result.epochs_run == 1 else 's'} of {p.settings.steps_per_epoch} "
                          f"steps in {result.train_seconds:.0f} s"
                          + (f", augmented with {p.settings.augment}" if p.settings.augment else "")),
-            ("Threshold", f"{p.settings.threshold:g} (`scan --choose-thresholds` on a validation region stores "
+            ("Threshold", f"{p.settings.detection_threshold:g} (`scan --choose-thresholds` on a validation region stores "
                           "another)"),
             ("Next", f"cnnkit scan {run_dir} PHOTO [--dots CSV] [--verify CLASSIFIER_RUN]  (into "
                      f"{run_dir}/scan-PHOTO)")]

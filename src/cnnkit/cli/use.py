@@ -145,8 +145,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from cnnkit.evaluation.threshold import store_threshold
 
     decision = settings(args, DecisionConfig)
-    if decision.threshold is not None or decision.choose_threshold:
-        store_threshold(args.run, decision.threshold, decision.choose_threshold)
+    if decision.decision_threshold is not None or decision.choose_threshold:
+        store_threshold(args.run, decision.decision_threshold, decision.choose_threshold)
     _print_evaluation(evaluate_run(args.run, data=args.data, out=args.out, config=settings(args, EvaluateConfig)))
 
 

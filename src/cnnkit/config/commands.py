@@ -80,15 +80,16 @@ class EvaluateConfig(TtaConfig, ReadConfig):
 class DecisionConfig:
     """A two-class decision threshold to store in the run before evaluating."""
 
-    threshold: float | None = option(None, "two classes: predict the second class when its probability >= T; "
-                                           "stored in the run", metavar="T")
+    decision_threshold: float | None = option(None, "two classes: predict the second class when its probability "
+                                                    ">= T; stored in the run", metavar="T",
+                                              renamed_from=("threshold",))
     choose_threshold: bool = option(False, "two classes: store the threshold closest to (0, 1) on the validation "
                                            "split's ROC")
 
     def __post_init__(self) -> None:
-        check_range(self, "threshold", 0.0, 1.0)
-        if self.threshold is not None and self.choose_threshold:
-            raise ConfigError("Pass either `threshold` or `choose_threshold`, not both.")
+        check_range(self, "decision_threshold", 0.0, 1.0)
+        if self.decision_threshold is not None and self.choose_threshold:
+            raise ConfigError("Pass either `decision_threshold` or `choose_threshold`, not both.")
 
 
 @dataclass(frozen=True)
@@ -137,9 +138,10 @@ class ScanConfig:
 
     stride: int | None = option(None, "pixels between windows (a multiple of the network's own stride; default "
                                       "that stride)")
-    threshold: float | None = option(None, "least probability of a detection (default: the run's per-class "
-                                           "thresholds when chosen with choose_thresholds, else 0.5; a point "
-                                           "detector's own, 0.3)")
+    detection_threshold: float | None = option(None, "least probability of a detection (default: the run's "
+                                                     "per-class thresholds when chosen with choose_thresholds, else "
+                                                     "0.5; a point detector's own, 0.3)",
+                                               renamed_from=("threshold",))
     choose_thresholds: bool = option(False, "with dots: choose each class's threshold and least distance between "
                                             "detections on this photo (a validation region, not one you will "
                                             "count) and store them in the run; with min_distance, thresholds only "
@@ -149,8 +151,8 @@ class ScanConfig:
                                               "choose_thresholds, else half a patch; a point detector's 16)")
     ignore: tuple[str, ...] | None = option(None, "class not to count, repeatable (default: classes named "
                                                   "background*)", metavar="CLASS", repeat=True)
-    method: str = option("dense", "dense: fully convolutional, in tiles; sliding: every window alone (reference)",
-                         choices=SCAN_METHODS)
+    mode: str = option("dense", "dense: fully convolutional, in tiles; sliding: every window alone (reference)",
+                       choices=SCAN_METHODS, renamed_from=("method",))
     scale: float = option(1.0, "resize the photo first so objects match the patches")
     tile: int = option(512, "tile side in pixels (bounds memory; 512 is fastest here; a point detector's at "
                             "least 2048)")
@@ -178,7 +180,7 @@ class ScanConfig:
         check_range(self, "stride", 1)
         check_range(self, "verify_side", 1, 8192)
         check_range(self, "verify_batch", 1, 65536)
-        check_range(self, "threshold", 0.0, 1.0)
+        check_range(self, "detection_threshold", 0.0, 1.0)
         check_range(self, "min_distance", 0.0)
         check_range(self, "scale", 0.0, 64.0, strict_low=True)
         check_range(self, "tile", 1)
@@ -284,16 +286,18 @@ class InspectConfig:
 
     label: str | None = option(None, "the image's true class: Grad-CAM for it too, beside the predicted one",
                                metavar="CLASS")
-    channels: int = option(8, "activation maps shown per stage (the strongest)", metavar="N")
+    maps_per_stage: int = option(8, "activation maps shown per stage (the strongest)", metavar="N",
+                                 renamed_from=("channels",))
     window: int | None = option(None, "occlusion: side of the grey square in pixels (default: an eighth of the "
                                       "input's shorter side)", metavar="PX")
-    steps: int = option(32, "integrated gradients: steps from the plain image to the image", metavar="N")
+    ig_steps: int = option(32, "integrated gradients: steps from the plain image to the image", metavar="N",
+                           renamed_from=("steps",))
 
     def __post_init__(self) -> None:
         check_declared(self)
-        check_range(self, "channels", 1, 64)
+        check_range(self, "maps_per_stage", 1, 64)
         check_range(self, "window", 2)
-        check_range(self, "steps", 4, 1024)
+        check_range(self, "ig_steps", 4, 1024)
 
 
 @dataclass(frozen=True)
@@ -302,12 +306,13 @@ class AnomalyConfig(ReadConfig):
 
     normal: str | None = option(None, "with class folders: the class of normal images; the others are scored as "
                                       "anomalies and the ROC AUC printed", metavar="CLASS")
-    threshold: float | None = option(None, "call an image anomalous above this reconstruction error (default: the "
-                                           "run's, chosen on its validation split)", metavar="T")
+    anomaly_threshold: float | None = option(None, "call an image anomalous above this reconstruction error "
+                                                   "(default: the run's, chosen on its validation split)",
+                                             metavar="T", renamed_from=("threshold",))
     maps: bool = option(True, "no PNGs (input, reconstruction, error map) per image: scores only", flag="--no-maps",
                         negate=True)
     batch_size: int = option(64, "images per batch")
 
     def __post_init__(self) -> None:
-        check_range(self, "threshold", 0.0, 1.0)
+        check_range(self, "anomaly_threshold", 0.0, 1.0)
         check_range(self, "batch_size", 1)

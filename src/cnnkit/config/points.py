@@ -10,7 +10,7 @@ from cnnkit.config.commands import check_region, region_option
 from cnnkit.config.parse import Region
 from cnnkit.config.training import ACCELERATORS
 from cnnkit.errors import ConfigError
-from cnnkit.options import check_declared, check_range, option
+from cnnkit.options import check_declared, check_range, option, renamed
 
 POINT_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
@@ -22,7 +22,7 @@ class PointsConfig:
     backbone: str = option("efficientnet_lite0", "pretrained backbone (packaged ImageNet weights, offline)",
                            choices=POINT_BACKBONES)
     epochs: int = option(6, "epochs; a checkpoint after each (`cnnkit train --resume RUN` continues a killed run)")
-    steps: int = option(100, "training steps per epoch", metavar="N")
+    steps_per_epoch: int = option(100, "training steps per epoch", metavar="N", renamed_from=("steps",))
     batch_size: int = option(8, "crops per step (and as many patches with `patches`)")
     crop: int = option(256, "side of the training crops in pixels, a multiple of 32", metavar="PIXELS")
     lr: float = option(1e-3, "the head's peak learning rate (one-cycle schedule); the backbone's is a fifth")
@@ -37,8 +37,8 @@ class PointsConfig:
                                  metavar="SPEC")
     by_class: bool = option(False, "also learn each dot's class (its class_name; a patch folder's name): `scan` "
                                    "then names each detection, for per-class counts without a verifier")
-    threshold: float = option(0.3, "the detection threshold `scan` uses unless given one or told to choose",
-                              metavar="T")
+    detection_threshold: float = option(0.3, "the detection threshold `scan` uses unless given one or told to "
+                                             "choose", metavar="T", renamed_from=("threshold",))
     label: str = option("object", "the centre map's name, and the detections' class without `by_class` (`scan "
                                   "--verify` names them with a classifier)", metavar="NAME")
     seed: int = option(0, "seed of the crops, the patches drawn and the head's weights")
@@ -55,15 +55,15 @@ class PointsConfig:
         check_region(self)
         check_photometric(self)
         check_range(self, "epochs", 1, 10000)
-        check_range(self, "steps", 1, 10**6)
+        check_range(self, "steps_per_epoch", 1, 10**6)
         check_range(self, "batch_size", 1, 4096)
         check_range(self, "crop", 64, 4096)
         check_range(self, "lr", 0.0, 10.0, strict_low=True)
-        check_range(self, "threshold", 0.0, 1.0, strict_low=True)
+        check_range(self, "detection_threshold", 0.0, 1.0, strict_low=True)
         check_range(self, "seed", 0, 2**32 - 1)
-        if self.epochs * self.steps < 4:
-            raise ConfigError(f"Expected at least 4 training steps in all (`epochs` x `steps`). Received: "
-                              f"epochs={self.epochs}, steps={self.steps}")
+        if self.epochs * self.steps_per_epoch < 4:
+            raise ConfigError(f"Expected at least 4 training steps in all (`epochs` x `steps_per_epoch`). Received: "
+                              f"epochs={self.epochs}, steps_per_epoch={self.steps_per_epoch}")
         if self.crop % 32:
             raise ConfigError(f"Expected `crop` a multiple of 32 pixels. Received: crop={self.crop}")
         if not self.label or self.label.lower().startswith("background") or any(c in self.label for c in '/\\:*?"<>|'):
@@ -80,7 +80,7 @@ class PointsConfig:
         from dataclasses import fields
 
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in renamed(cls, data, warn=False).items() if k in known})  # older records too
 
 
 def check_photometric(config: PointsConfig) -> None:

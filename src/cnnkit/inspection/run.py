@@ -70,7 +70,7 @@ def _attributions(predictor, image: np.ndarray, targets: dict[str, int], config:
     cams = grad_cam(logits, np.repeat(image[None], len(targets), 0), list(targets.values()))
     predicted = targets["predicted"]
     window = config.window or occlusion_window(predictor.preprocessing.image_size)
-    ig, delta = integrated_gradients(logits, image, predicted, config.steps, fill)
+    ig, delta = integrated_gradients(logits, image, predicted, config.ig_steps, fill)
     return {"grad_cam": dict(zip(targets, cams)), "occlusion": occlusion(probabilities, image, predicted, window, fill),
             "window": window, "integrated_gradients": ig, "ig_error": delta}
 
@@ -124,7 +124,7 @@ def inspect_image(run_dir: str | Path, image_path: str | Path, out: str | Path,
     targets = {"predicted": int(np.argmax(probabilities))}
     if true is not None:
         targets["true"] = true
-    stages = _stages(predictor, image, config.channels)
+    stages = _stages(predictor, image, config.maps_per_stage)
     views = _attributions(predictor, image, targets, config)
     figures = _figures(predictor, image, stages, views, targets)
     summary = _summary(run_dir, image_path, predictor, probabilities, targets, stages, views)

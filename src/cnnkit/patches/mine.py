@@ -24,7 +24,7 @@ def _scores(run_dir: str | Path, photo_path: Path, config: PatchConfig):
     reads it at its own pixels (as it was trained: patches for it are cut at the photo's scale)."""
     from cnnkit.inference import NetworkPredictor, Predictor
     from cnnkit.run import RunFolder
-    from cnnkit.scan.scan import load_photo, scan
+    from cnnkit.scan.windows import load_photo, scan
 
     if RunFolder(run_dir).read_record().finds_points:
         from cnnkit.scan.points import load_point_detector, point_scan

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnkit.scan.scan import ScanResult
+from cnnkit.scan.windows import ScanResult
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from cnnkit._io import write_bytes, write_json, write_text
 from cnnkit.scan.detect import Detection
-from cnnkit.scan.scan import ScanResult
+from cnnkit.scan.windows import ScanResult
 
 PREVIEW_SIDE = 1600
 COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),

@@ -21,7 +21,7 @@ from cnnkit.run.lock import locked_if_inside
 from cnnkit.run.tasks import require
 from cnnkit.scan.detect import compare_with_dots, detect, overall_with_dots
 from cnnkit.scan.output import write_outputs
-from cnnkit.scan.scan import load_photo, scan
+from cnnkit.scan.windows import load_photo, scan
 from cnnkit.scan.verify import Verification, background_classes, load_verifier, verify
 
 log = logging.getLogger("cnnkit")
@@ -33,7 +33,7 @@ def peak_memory_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def _thresholds(run_dir, c: ScanConfig, result, scanner: Scanner, dots, matching: tuple,
+def _thresholds(run_dir, config: ScanConfig, result, scanner: Scanner, dots, matching: tuple,
                 dots_path) -> tuple[float | dict, float | dict]:
     """(threshold, least distance in the photo's pixels): one asked for, else those chosen now on this photo (and
     stored), else the run's stored ones, else the scanner's defaults (0.5, or a point detector's own; ``matching``'s
@@ -43,25 +43,25 @@ def _thresholds(run_dir, c: ScanConfig, result, scanner: Scanner, dots, matching
     from cnnkit.scan.detect import DISTANCE_FACTORS, choose_thresholds
 
     min_distance, radius, ignore = matching
-    default = scanner.spacing / c.scale
-    if c.choose_thresholds:
+    default = scanner.spacing / config.scale
+    if config.choose_thresholds:
         if dots is None:
             raise ConfigError("`choose_thresholds` chooses each class's threshold against the experts' dots: give "
                               "`dots` for this photo.")
         if not scanner.names_classes:
             dots = [(scanner.classes[0], row, col) for _, row, col in dots]
-        asked = c.min_distance is not None  # a distance asked for is kept for every class: thresholds are chosen
-        chosen = choose_thresholds(result, scanner.classes, dots, min_distance, radius, ignore, c.scale,
+        asked = config.min_distance is not None  # a distance asked for is kept for every class: thresholds are chosen
+        chosen = choose_thresholds(result, scanner.classes, dots, min_distance, radius, ignore, config.scale,
                                    factors=(1.0,) if asked else DISTANCE_FACTORS)
-        where = f" in region {c.region}" if c.region else ""
+        where = f" in region {config.region}" if config.region else ""
         factors = {name: round(d / default, 4) for name, d in chosen["min_distance"].items()}
         RunFolder(run_dir).store_scan_thresholds(chosen["per_class"], f"chosen on {dots_path}{where}", factors)
         return chosen["per_class"], chosen["min_distance"]
     stored = RunFolder(run_dir).read_record().scan_thresholds
-    if c.min_distance is None and stored and stored.distance_factors:  # every class: one stored without, default
+    if config.min_distance is None and stored and stored.distance_factors:  # every class: one stored without, default
         min_distance = {name: stored.distance_factors.get(name, 1.0) * default for name in scanner.classes}
-    if c.threshold is not None:
-        return c.threshold, min_distance
+    if config.detection_threshold is not None:
+        return config.detection_threshold, min_distance
     return (dict(stored.per_class) if stored else scanner.default_threshold), min_distance
 
 
@@ -90,23 +90,23 @@ def in_region(dots: list | None, region: Region | None) -> tuple[list | None, in
     return inside, len(dots) - len(inside)
 
 
-def _verified(c: ScanConfig, verifier: Predictor | None, photo_path, photo, channels: int, detections: list,
+def _verified(config: ScanConfig, verifier: Predictor | None, photo_path, photo, channels: int, detections: list,
               classes: list[str]) -> tuple[list, Verification | None, list[str]]:
     """The detections the verifying run keeps (all of them, unverified, without one), its record, and the classes
     a detection may now have (the scanning run's, and the verifier's, background aside, unless it keeps the class)."""
     if verifier is None:
         return detections, None, classes
     if verifier.preprocessing.channels != channels:  # the verifier's own colours
-        photo = load_photo(photo_path, verifier.preprocessing.channels, c.scale, c.region)
-    kept, verification = verify(detections, photo, verifier, c.verify_side, c.scale, c.verify_batch,
-                                c.verify_keeps_class)
-    if c.verify_keeps_class:
+        photo = load_photo(photo_path, verifier.preprocessing.channels, config.scale, config.region)
+    kept, verification = verify(detections, photo, verifier, config.verify_side, config.scale, config.verify_batch,
+                                config.verify_keeps_class)
+    if config.verify_keeps_class:
         return kept, verification, classes
     extra = [x for x in verifier.classes if x not in classes and x not in background_classes(verifier.classes)]
     return kept, verification, classes + extra
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Scanner:
     """What scans a photo: a patch classifier's dense form, or a point detector's centre map."""
 
@@ -122,7 +122,7 @@ class Scanner:
     labels: list[str] | None = None  # the classes ``namer`` gives
 
 
-def _scanner(run_dir, c: ScanConfig, predictor: Predictor | None) -> Scanner:
+def _scanner(run_dir, config: ScanConfig, predictor: Predictor | None) -> Scanner:
     from cnnkit.run import RunFolder
 
     if predictor is None and RunFolder(run_dir).read_record().finds_points:
@@ -133,17 +133,21 @@ def _scanner(run_dir, c: ScanConfig, predictor: Predictor | None) -> Scanner:
         namer = None
         if record.names_objects:
             def namer(detections, result):
-                return name_detections(detections, result, record.classes, c.scale)
-        return Scanner(lambda photo: point_scan(net, record, photo, c.stride, c.method, c.tile, c.precision),
-                       [record.points.settings.label], 3, (cell, cell), 2.0 * cell, record.points.settings.threshold,
-                       4.0 * cell, names_classes=False, namer=namer, labels=list(record.classes) if namer else None)
+                return name_detections(detections, result, record.classes, config.scale)
+        return Scanner(scan=lambda photo: point_scan(net, record, photo, config.stride, config.mode, config.tile,
+                                                     config.precision),
+                       classes=[record.points.settings.label], channels=3, window=(cell, cell), spacing=2.0 * cell,
+                       default_threshold=record.points.settings.detection_threshold, radius=4.0 * cell,
+                       names_classes=False, namer=namer, labels=list(record.classes) if namer else None)
     require(RunFolder(run_dir).read_record().kind, "scan", run_dir)
     predictor = predictor or Predictor.load(run_dir, backend="torch")
     if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; scanning needs a CNN patch classifier (patch_cnn is exact).")
     pre = predictor.preprocessing
-    return Scanner(lambda photo: scan(predictor.model, pre, photo, c.stride, c.method, c.tile, c.precision),
-                   predictor.classes, pre.channels, tuple(pre.image_size), min(pre.image_size) / 2.0)
+    return Scanner(scan=lambda photo: scan(predictor.model, pre, photo, config.stride, config.mode, config.tile,
+                                           config.precision),
+                   classes=predictor.classes, channels=pre.channels, window=tuple(pre.image_size),
+                   spacing=min(pre.image_size) / 2.0)
 
 
 def warn_unknown_classes(report: dict, dots, labels: list[str]) -> None:
@@ -156,6 +160,15 @@ def warn_unknown_classes(report: dict, dots, labels: list[str]) -> None:
                     "objects.", dots, ", ".join(unknown), ", ".join(labels))
 
 
+def _scan_folder(out: str | Path) -> Path:
+    """``out``, once it is known to be new, empty or an earlier scan's folder (which the scan replaces)."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "scan.json").exists())):
+        raise OutputError(f"{out} exists and is not a scan's output folder (it has no scan.json); choose a new "
+                          "`out` so that nothing in it is replaced.")
+    return out
+
+
 @with_options(ScanConfig)
 def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, config: ScanConfig | None = None, *,
                dots: str | Path | None = None, predictor: Predictor | None = None) -> dict:
@@ -163,55 +176,54 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     (and the comparison with ``dots``) into ``out`` (under the run's lock when inside it). ``scale`` resizes the
     photo first, so that objects have the size they had in the training patches; positions in the outputs are in
     the original photo's pixels. ``predictor``: the run's, already loaded (a server scanning many photos)."""
-    c = config or ScanConfig()
-    scanner = _scanner(run_dir, c, predictor)
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "scan.json").exists())):
-        raise OutputError(f"{out} exists and is not a scan's output folder (it has no scan.json); choose a new "
-                          "`out` so that nothing in it is replaced.")
+    config = config or ScanConfig()
+    scanner = _scanner(run_dir, config, predictor)
+    out = _scan_folder(out)
     classes = scanner.classes
-    _check_ignored(c.ignore, classes, run_dir)
-    ignore = c.ignore if c.ignore is not None else tuple(x for x in classes if x.lower().startswith("background"))
+    _check_ignored(config.ignore, classes, run_dir)
+    ignore = config.ignore if config.ignore is not None else background_classes(classes)
     expected_dots = _expected_dots(dots, photo_path)  # a broken dots file fails before the scan, not after
-    verifier = load_verifier(c.verify) if c.verify else None  # so does a verifying run that cannot verify
-    photo = load_photo(photo_path, scanner.channels, c.scale, c.region, grayscale_ok=not scanner.names_classes)
-    expected_dots, outside = in_region(expected_dots, c.region)
-    if c.choose_thresholds and expected_dots == []:
-        raise ConfigError(f"No dot of {dots} lies in `region` {c.region}: `choose_thresholds` has nothing to choose "
-                          "on; the run's thresholds are kept.")
+    verifier = load_verifier(config.verify) if config.verify else None  # so does a verifying run that cannot verify
+    photo = load_photo(photo_path, scanner.channels, config.scale, config.region,
+                       grayscale_ok=not scanner.names_classes)
+    expected_dots, outside = in_region(expected_dots, config.region)
+    if config.choose_thresholds and expected_dots == []:
+        raise ConfigError(f"No dot of {dots} lies in `region` {config.region}: `choose_thresholds` has nothing to "
+                          "choose on; the run's thresholds are kept.")
     result = scanner.scan(photo)
     window = scanner.window
-    min_distance = c.min_distance if c.min_distance is not None else scanner.spacing / c.scale
-    radius = c.radius if c.radius is not None else (scanner.radius or scanner.spacing) / c.scale
-    threshold, min_distance = _thresholds(run_dir, c, result, scanner, expected_dots, (min_distance, radius, ignore),
-                                          dots)
-    detections = detect(result, classes, threshold, min_distance, ignore, c.scale)
+    min_distance = config.min_distance if config.min_distance is not None else scanner.spacing / config.scale
+    radius = config.radius if config.radius is not None else (scanner.radius or scanner.spacing) / config.scale
+    threshold, min_distance = _thresholds(run_dir, config, result, scanner, expected_dots,
+                                          (min_distance, radius, ignore), dots)
+    detections = detect(result, classes, threshold, min_distance, ignore, config.scale)
     if scanner.namer is not None:  # a point detector that names each detection's class
         detections = scanner.namer(detections, result)
-    named_by_run = scanner.labels if verifier is None or c.verify_keeps_class else None  # else the verifier's
-    detections, verification, labels = _verified(c, verifier, photo_path, photo, scanner.channels, detections,
+    named_by_run = scanner.labels if verifier is None or config.verify_keeps_class else None  # else the verifier's
+    detections, verification, labels = _verified(config, verifier, photo_path, photo, scanner.channels, detections,
                                                  named_by_run or classes)
-    if verification is not None and not scanner.names_classes and not c.verify_keeps_class:
+    if verification is not None and not scanner.names_classes and not config.verify_keeps_class:
         labels = [x for x in labels if x not in classes]  # the verifier named every kept detection
     named = scanner.names_classes or scanner.namer is not None or (verification is not None
-                                                                    and not c.verify_keeps_class)
+                                                                    and not config.verify_keeps_class)
     by_class = expected_dots is not None and named
     report = compare_with_dots(detections, expected_dots, labels, radius) if by_class else None
     if report:
         warn_unknown_classes(report, dots, labels)
     overall = overall_with_dots(detections, expected_dots, radius) if expected_dots is not None else None
     settings = {"run": str(Path(run_dir).resolve()), "photo": str(Path(photo_path).resolve()),
-                "photo_size": list(photo.shape[:2]), "scale": c.scale, "method": result.method, "window": list(window),
+                "photo_size": list(photo.shape[:2]), "scale": config.scale, "method": result.method,
+                "window": list(window),
                 "stride": result.stride, "exact": result.exact, "precision": result.precision, "threshold": threshold,
                 "min_distance": min_distance, "ignore": list(ignore), "seconds": round(result.seconds, 3),
                 "grid": list(result.probabilities.shape[1:]), "peak_memory_mb": round(peak_memory_mb(), 1),
                 "verify": None if verification is None else vars(verification),
-                "region": None if c.region is None else str(c.region), "dots_outside_region": outside}
+                "region": None if config.region is None else str(config.region), "dots_outside_region": outside}
     counts = {}
 
     def fill(folder: Path) -> None:
-        counts.update(write_outputs(folder, photo, result, classes, detections, ignore, radius, c.scale, settings,
-                                    report, labels, offset=(c.region or Region()).top_left))
+        counts.update(write_outputs(folder, photo, result, classes, detections, ignore, radius, config.scale,
+                                    settings, report, labels, offset=(config.region or Region()).top_left))
         if overall is not None:
             write_json(folder / "dots-overall.json", overall)
 

@@ -18,7 +18,7 @@ from cnnkit.models.precision import bf16_supported
 from cnnkit.progress import Progress
 from cnnkit.run import RunFolder, RunRecord
 from cnnkit.scan.detect import Detection
-from cnnkit.scan.scan import ScanResult, _to_input
+from cnnkit.scan.windows import ScanResult, _to_input
 
 MARGIN = 128  # context each side of a tile (pixels, a multiple of 32 so that the tiles' cells are the photo's)
 TILE = 2048  # least tile side for a point detector: its margins cost less on larger tiles
@@ -86,15 +86,15 @@ def name_detections(detections: list[Detection], result: ScanResult, classes: tu
     return named
 
 
-def point_scan(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, stride: int | None, method: str,
+def point_scan(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, stride: int | None, mode: str,
                tile: int, precision: str) -> ScanResult:
     """The run's centre map of ``photo`` as a scan of one class at the cell's stride."""
     cell = record.points.cell
     if stride not in (None, cell):
         raise ConfigError(f"A point detector's map has one cell every {cell} pixels; `stride` {stride} does not "
                           "apply (leave it unset).")
-    if method != "dense":
-        raise ConfigError(f"A point detector reads the photo in one pass; `method` {method!r} does not apply "
+    if mode != "dense":
+        raise ConfigError(f"A point detector reads the photo in one pass; `mode` {mode!r} does not apply "
                           "(leave it at 'dense').")
     if min(photo.shape[:2]) < 4 * cell:
         raise ConfigError(f"The photo ({photo.shape[0]}x{photo.shape[1]}) is too small for a point detector: at "

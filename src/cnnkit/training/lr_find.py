@@ -82,8 +82,8 @@ def _finite(values: tuple[float, ...]) -> list[float | None]:
 
 def sweep_rates(sweep: LrFindConfig) -> list[float]:
     """The rate of each batch: a geometric series from ``start_lr`` to ``end_lr`` in ``steps`` terms."""
-    ratio = math.log(sweep.end_lr / sweep.start_lr) / (sweep.steps - 1)
-    return [sweep.start_lr * math.exp(ratio * i) for i in range(sweep.steps - 1)] + [sweep.end_lr]
+    ratio = math.log(sweep.end_lr / sweep.start_lr) / (sweep.batches - 1)
+    return [sweep.start_lr * math.exp(ratio * i) for i in range(sweep.batches - 1)] + [sweep.end_lr]
 
 
 def valley(smoothed: list[float]) -> tuple[int, int, int]:

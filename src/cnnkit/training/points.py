@@ -84,22 +84,22 @@ class PointsModule(L.LightningModule):
         self.net.train()  # batch norm stays frozen (``PointNet.train``), fresh or resumed
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        c = self.config
-        rng = np.random.default_rng([c.seed, self.global_step])
-        images, targets, classes = crop_batch(self.photos, c.batch_size, c.crop, CELL, rng)
+        settings = self.config
+        rng = np.random.default_rng([settings.seed, self.global_step])
+        images, targets, classes = crop_batch(self.photos, settings.batch_size, settings.crop, CELL, rng)
         loss = self._loss(images, targets, None, classes)
         if self.patches is not None:
-            loss = loss + self._loss(*patch_batch(self.patches, c.batch_size, CELL, rng), part=1)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=c.batch_size)
+            loss = loss + self._loss(*patch_batch(self.patches, settings.batch_size, CELL, rng), part=1)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=settings.batch_size)
         return loss
 
     def configure_optimizers(self):
-        c = self.config
+        settings = self.config
         groups = [{"params": self.net.head.parameters()}, {"params": self.net.backbone_parameters()}]
-        optimizer = torch.optim.AdamW(groups, lr=c.lr, weight_decay=1e-4)
-        total = c.epochs * c.steps  # a tenth warms up; at least 2 steps (a shorter warm-up divides by zero)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[c.lr, c.lr / 5], total_steps=total,
-                                                       pct_start=max(0.1, 2.0 / total))
+        optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=1e-4)
+        total = settings.epochs * settings.steps_per_epoch  # a tenth warms up; at least 2 (a shorter one divides by 0)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[settings.lr, settings.lr / 5],
+                                                       total_steps=total, pct_start=max(0.1, 2.0 / total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
@@ -144,7 +144,7 @@ def _fit(run: RunFolder, record: RunRecord, net: PointNet, ckpt_path: Path | Non
                                             record.classes if config.by_class else None)
     module = PointsModule(net, config, photos, patches, record.preprocessing)
     history, trainer = _trainer(run, config, progress)
-    trainer.fit(module, DataLoader(range(config.steps), batch_size=1), ckpt_path=ckpt_path)
+    trainer.fit(module, DataLoader(range(config.steps_per_epoch), batch_size=1), ckpt_path=ckpt_path)
     seconds = tuple(r["seconds"] for r in history.rows)  # every epoch, those before a resume included
     result = TrainingResult(best_epoch=config.epochs - 1, epochs_run=len(seconds),
                             train_seconds=round(sum(seconds), 2), epoch_seconds=seconds)
@@ -188,7 +188,7 @@ def train_points(photos: list[str | Path], dots: list[str | Path], out: str | Pa
     log.info("Point detector: %s, %d photo(s) with %d dots%s%s; %d epochs of %d steps.", config.backbone,
              len(loaded), sum(len(x.dots) for x in loaded), "" if patches is None else
              f", {int(patches.objects.sum())} object and {int((~patches.objects).sum())} background patches",
-             f"; naming {len(names)} classes ({', '.join(names)})" if names else "", config.epochs, config.steps)
+             f"; naming {len(names)} classes ({', '.join(names)})" if names else "", config.epochs, config.steps_per_epoch)
     with locked(run.path), stopping(run):
         if overwrite and _remove(run, RUN_OUTPUTS):  # a classifier's outputs too, when it replaces one
             log.info("Replacing the run in %s (overwrite).", run.path)

@@ -106,7 +106,7 @@ def test_a_set_threshold_changes_predictions(binary_run, binary_data, tmp_path):
     m = evaluate_run(run, report=False).metrics
     assert m["threshold"]["source"] == "set by the user"
     with pytest.raises(CnnkitError, match="not both"):
-        DecisionConfig(threshold=0.3, choose_threshold=True)
+        DecisionConfig(decision_threshold=0.3, choose_threshold=True)
     with pytest.raises(CnnkitError, match="either"):
         store_threshold(run, 0.3, choose=True)
 

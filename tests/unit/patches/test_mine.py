@@ -12,7 +12,7 @@ from cnnkit.config import PatchConfig
 from cnnkit.patches.mine import false_detections
 from cnnkit.scan.detect import detect
 from cnnkit.scan.points import centre_map, load_point_detector
-from cnnkit.scan.scan import ScanResult, load_photo
+from cnnkit.scan.windows import ScanResult, load_photo
 from tests.unit.dotted_photos import CELL, blob_photo, cli, untrained_point_detector
 
 

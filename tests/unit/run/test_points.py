@@ -13,7 +13,7 @@ from tests.unit.dotted_photos import blob_photo, cli
 def test_the_record_of_a_point_detector_reads_back_the_same(untrained_detector):
     record = RunFolder(untrained_detector).read_record()
     assert record.finds_points and record.task == "points" and record.classes == ("animal",)
-    assert record.points.settings == PointsConfig(threshold=0.3, crop=64, label="animal")
+    assert record.points.settings == PointsConfig(detection_threshold=0.3, crop=64, label="animal")
     assert record.points.photos[0].objects == 25 and record.points.cell == 8
     assert RunFolder(untrained_detector).read_record() == record.__class__.from_dict(record.to_dict())
 

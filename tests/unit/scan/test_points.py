@@ -14,7 +14,7 @@ import torch
 from cnnkit.config.parse import parse_region
 from cnnkit.run import RunFolder
 from cnnkit.scan.points import centre_map, load_point_detector, point_maps
-from cnnkit.scan.scan import load_photo
+from cnnkit.scan.windows import load_photo
 from tests.unit.dotted_photos import CELL, blob_photo, cli, untrained_point_detector
 from tests.unit.scan.test_verify import FixedVerifier
 
@@ -32,7 +32,7 @@ def test_a_scan_with_a_point_detector_uses_its_map_and_its_threshold(untrained_d
     assert "blob " not in out  # one class-agnostic detector: no per-class rows without `verify`
     heat = np.load(tmp_path / "s" / "heatmap_animal.npy")
     assert heat.shape == (64, 64) and 0.0 < heat.min() <= heat.max() < 1.0
-    code, _, err = cli("scan", untrained_detector, photo, "--out", tmp_path / "s2", "--threshold", "0.05",
+    code, _, err = cli("scan", untrained_detector, photo, "--out", tmp_path / "s2", "--detection-threshold", "0.05",
                        capsys=capsys)
     assert code == 0 and json.loads((tmp_path / "s2" / "scan.json").read_text())["threshold"] == 0.05
 
@@ -69,7 +69,7 @@ def test_a_point_detector_with_a_verifier_reports_per_class(untrained_detector, 
     photo = tmp_path / "b.png"
     blob_photo(photo, seed=1, label="pup")
     code, out, err = cli("scan", untrained_detector, photo, "--dots", photo.with_suffix(".csv"), "--out",
-                         tmp_path / "s", "--threshold", "0.05", "--verify", "anything", capsys=capsys)
+                         tmp_path / "s", "--detection-threshold", "0.05", "--verify", "anything", capsys=capsys)
     assert code == 0, err
     report = json.loads((tmp_path / "s" / "dots.json").read_text())
     assert set(report) == {"pup"} and report["pup"]["dots"] == 25 and "pup -> pup" in out
@@ -80,11 +80,11 @@ def test_a_verifier_renames_what_a_detector_that_names_classes_found(tmp_path, c
     monkeypatch.setattr("cnnkit.scan.photo.load_verifier", lambda run: FixedVerifier("pup", side=32))
     photo = tmp_path / "b.png"
     blob_photo(photo, seed=1, second="cyan")
-    code, out, err = cli("scan", run, photo, "--out", tmp_path / "s", "--threshold", "0.05", "--verify", "anything",
+    code, out, err = cli("scan", run, photo, "--out", tmp_path / "s", "--detection-threshold", "0.05", "--verify", "anything",
                          capsys=capsys)
     counts = json.loads((tmp_path / "s" / "counts.json").read_text())
     assert code == 0 and counts["pup"] > 0 and "blob" not in counts and "cyan" not in counts, (err, counts)
-    code, out, err = cli("scan", run, photo, "--out", tmp_path / "k", "--threshold", "0.05", "--verify", "anything",
+    code, out, err = cli("scan", run, photo, "--out", tmp_path / "k", "--detection-threshold", "0.05", "--verify", "anything",
                          "--verify-keeps-class", capsys=capsys)
     counts = json.loads((tmp_path / "k" / "counts.json").read_text())
     assert code == 0 and set(counts) == {"blob", "cyan"}, (err, counts)  # the detector's own names kept
@@ -96,7 +96,7 @@ def test_a_verifier_that_keeps_the_class_leaves_a_point_detector_class_agnostic(
     photo = tmp_path / "b.png"
     blob_photo(photo, seed=1, label="pup")
     code, out, err = cli("scan", untrained_detector, photo, "--dots", photo.with_suffix(".csv"), "--out",
-                         tmp_path / "s", "--threshold", "0.05", "--verify", "anything", "--verify-keeps-class",
+                         tmp_path / "s", "--detection-threshold", "0.05", "--verify", "anything", "--verify-keeps-class",
                          capsys=capsys)
     assert code == 0, err
     assert not (tmp_path / "s" / "dots.json").exists() and "all objects" in out  # no per-class rows of "animal"
@@ -107,7 +107,7 @@ def test_a_point_detectors_detections_in_a_region_stay_in_the_photos_pixels(untr
     photo = tmp_path / "b.png"
     blob_photo(photo, seed=1)
     for name, region in (("whole", []), ("part", ["--region", "256:,128:"])):
-        code, _, err = cli("scan", untrained_detector, photo, "--out", tmp_path / name, "--threshold", "0.05",
+        code, _, err = cli("scan", untrained_detector, photo, "--out", tmp_path / name, "--detection-threshold", "0.05",
                            "--precision", "32", *region, capsys=capsys)
         assert code == 0, err
     rows = {name: [(float(r["row"]), float(r["col"]), float(r["score"]))
@@ -119,7 +119,7 @@ def test_a_point_detectors_detections_in_a_region_stay_in_the_photos_pixels(untr
 
 @pytest.mark.parametrize("args, words", [
     (["--stride", "16"], "--stride 16 does not apply"),
-    (["--method", "sliding"], "--method 'sliding' does not apply"),
+    (["--mode", "sliding"], "--mode 'sliding' does not apply"),
 ])
 def test_a_scan_refuses_settings_of_a_patch_classifier(untrained_detector, tmp_path, capsys, args, words):
     photo = tmp_path / "b.png"

@@ -14,7 +14,7 @@ from cnnkit.models import create_model
 from cnnkit.scan.dense import dense_network
 from cnnkit.data.dots import read_dots
 from cnnkit.scan.detect import compare_with_dots
-from cnnkit.scan.scan import dense_scan, scan, sliding_scan
+from cnnkit.scan.windows import dense_scan, scan, sliding_scan
 
 PREP = Preprocessing((24, 24), 3, (0.4, 0.5, 0.3), (0.2, 0.25, 0.2))
 
@@ -83,7 +83,7 @@ def test_bad_photos_and_dots_give_clear_errors(tmp_path):
     model = random_model("patch_cnn")
     with pytest.raises(CnnkitError, match="smaller than one patch"):
         scan(model, PREP, photo(20, 100))
-    from cnnkit.scan.scan import load_photo
+    from cnnkit.scan.windows import load_photo
 
     Image.fromarray(photo(40, 40)[..., 0]).save(tmp_path / "gray.png")
     with pytest.raises(CnnkitError, match="gray.png is a grayscale photo"):
@@ -156,13 +156,13 @@ def test_sliding_method_gives_the_same_counts(aerial):
     from cnnkit.scan.photo import scan_photo
 
     scene = aerial / "data" / "scenes" / "scene_2.png"
-    dense = scan_photo(aerial / "run", scene, aerial / "d", method="dense", precision="32")
-    sliding = scan_photo(aerial / "run", scene, aerial / "s", method="sliding")
+    dense = scan_photo(aerial / "run", scene, aerial / "d", mode="dense", precision="32")
+    sliding = scan_photo(aerial / "run", scene, aerial / "s", mode="sliding")
     assert dense["counts"] == sliding["counts"] and dense["grid"] == sliding["grid"]
     a = np.load(aerial / "d" / "heatmap_tree.npy")
     b = np.load(aerial / "s" / "heatmap_tree.npy")
     assert np.abs(a - b).max() < 1e-4
-    fast = scan_photo(aerial / "run", scene, aerial / "b", method="dense", precision="bf16")
+    fast = scan_photo(aerial / "run", scene, aerial / "b", mode="dense", precision="bf16")
     assert fast["precision"] == "bf16" and not fast["exact"] and dense["exact"]
     assert fast["counts"] == dense["counts"]  # bfloat16 moves probabilities a little, not the counts
     moved = np.abs(np.load(aerial / "b" / "heatmap_tree.npy") - a).max()
@@ -203,14 +203,14 @@ def test_per_class_thresholds_are_chosen_on_a_validation_photo_and_used_after(ae
     half = json.loads((tmp_path / "half" / "scan.json").read_text())["min_distance"]
     assert half == {name: 2 * d for name, d in expected.items()}
     assert RunFolder(run).read_record().scan_thresholds == stored
-    assert main(["scan", str(run), str(scenes / "scene_1.png"), "--out", str(tmp_path / "count"), "--threshold",
+    assert main(["scan", str(run), str(scenes / "scene_1.png"), "--out", str(tmp_path / "count"), "--detection-threshold",
                  "0.9"]) == 0
     assert json.loads((tmp_path / "count" / "scan.json").read_text())["threshold"] == 0.9
 
 
 def test_each_class_gets_the_least_distance_and_threshold_that_fit_its_validation_dots():
     from cnnkit.scan.detect import choose_thresholds, detect
-    from cnnkit.scan.scan import ScanResult
+    from cnnkit.scan.windows import ScanResult
 
     p = np.zeros((2, 60, 60), np.float32)
     dots = []

@@ -91,15 +91,21 @@ def test_a_window_larger_than_the_input_is_resized_and_scale_moves_the_centre():
     assert centred_window(photo, 20, 24, 8)[4, 4, 0] == 21
 
 
-@pytest.mark.parametrize("flags, classes, message", [
-    ({"reconstructs": True}, CLASSES, "autoencoder"),
-    ({"multi_label": True}, CLASSES, "multi-label"),
-    ({}, ["pup", "adult"], "no background class"),
+@pytest.mark.parametrize("kind, classes, message", [
+    ("reconstruct", CLASSES, "autoencoder"),
+    ("multi-label", CLASSES, "multi-label"),
+    ("classify", ["pup", "adult"], "no background class"),
 ])
-def test_runs_that_cannot_verify_are_refused_in_one_line(monkeypatch, flags, classes, message):
-    fake = FixedVerifier(classes[0], classes=classes, **flags)
+def test_runs_that_cannot_verify_are_refused_in_one_line(monkeypatch, kind, classes, message):
+    from types import SimpleNamespace
+
+    from cnnkit.run.tasks import KINDS
+
+    fake = FixedVerifier(classes[0], classes=classes)
     monkeypatch.setattr(verify_module.Predictor, "load", classmethod(lambda cls, run, backend="auto": fake))
-    with pytest.raises(ConfigError, match=message) as caught:
+    monkeypatch.setattr(verify_module, "RunFolder",
+                        lambda run: SimpleNamespace(read_record=lambda: SimpleNamespace(kind=KINDS[kind])))
+    with pytest.raises(CnnkitError, match=message) as caught:
         load_verifier("somewhere")
     assert "\n" not in str(caught.value)
 
@@ -119,7 +125,7 @@ def test_scan_verify_records_the_verifier_in_its_outputs(trained_run, tmp_path, 
     record = json.loads((second / "config.json").read_text())
     record["classes"] = ["background", "right", "top"]  # the same network; its first class now drops
     (second / "config.json").write_text(json.dumps(record))
-    args = ["scan", str(trained_run), str(tmp_path / "photo.png"), "--out", str(tmp_path / "out"), "--threshold",
+    args = ["scan", str(trained_run), str(tmp_path / "photo.png"), "--out", str(tmp_path / "out"), "--detection-threshold",
             "0.0", "--min-distance", "4"]
     assert main([*args, "--verify", str(trained_run)]) == 1  # no background class: refused before scanning
     assert "no background class" in capsys.readouterr().err and not (tmp_path / "out").exists()

@@ -30,7 +30,7 @@ from cnnkit.training.lr_find import (
 
 
 def test_the_rates_are_a_geometric_series_from_start_to_end():
-    rates = sweep_rates(LrFindConfig(start_lr=1e-5, end_lr=1.0, steps=11))
+    rates = sweep_rates(LrFindConfig(start_lr=1e-5, end_lr=1.0, batches=11))
     assert len(rates) == 11 and rates[0] == 1e-5 and rates[-1] == 1.0
     assert np.allclose(np.diff(np.log10(rates)), 0.5)
 
@@ -51,7 +51,7 @@ def test_the_valley_is_the_longest_descent_and_the_choice_its_middle():
     assert (first, last) == (3, 12) and chosen == 7
 
 
-RATES = sweep_rates(LrFindConfig(start_lr=1e-7, end_lr=10.0, steps=100))  # 0.08 decades a batch
+RATES = sweep_rates(LrFindConfig(start_lr=1e-7, end_lr=10.0, batches=100))  # 0.08 decades a batch
 
 
 def made_up_sweep(noise: float = 0.0, plateau_until: float = 1e-4, lowest_at: float = 1e-2) -> list[float]:
@@ -133,7 +133,7 @@ FINETUNE = ["--strategy", "finetune", "--pretrained", "--model", "efficientnet_l
 
 
 @pytest.mark.parametrize("argv,flag", [(["--start-lr", "1", "--end-lr", "0.1"], "--start-lr"),
-                                       (["--steps", "5"], "--steps"), (FINETUNE, "strategy")])
+                                       (["--batches", "5"], "--batches"), (FINETUNE, "strategy")])
 def test_the_command_line_refuses_bad_settings_in_one_line(tmp_path, capsys, argv, flag):
     (tmp_path / "data").mkdir()
     assert main(["lr-find", str(tmp_path / "data"), "--out", str(tmp_path / "out"), *argv]) == 1
@@ -169,7 +169,7 @@ def test_lr_find_sweeps_suggests_before_divergence_and_writes_only_its_files(pat
     monkeypatch.chdir(tmp_path)
     before = files_under(pattern_data)
     argv = ["lr-find", str(pattern_data), "--out", "sweep", "--model", "simple_cnn", "--optimizer", "sgd",
-            "--batch-size", "16", "--start-lr", "1e-4", "--steps", "60", "--option", "filters=8,16"]
+            "--batch-size", "16", "--start-lr", "1e-4", "--batches", "60", "--option", "filters=8,16"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert files_under(pattern_data) == before  # the data folder is only read
@@ -198,9 +198,9 @@ def test_a_pretrained_backbone_sweeps_its_head_and_multi_label_data_sweeps_too(p
     from cnnkit.data.builtin import export_dataset, training_path
     from cnnkit.training.lr_find import lr_find
 
-    transfer = lr_find(pattern_data, model="efficientnet_lite0", pretrained=True, steps=40, progress=False)
+    transfer = lr_find(pattern_data, model="efficientnet_lite0", pretrained=True, batches=40, progress=False)
     assert transfer.train_changes == {"lr": transfer.suggestion, "head_solver": "epochs"}
     assert transfer.lrs[0] <= transfer.suggestion <= transfer.lrs[-1]
     export_dataset("wafers-mixed", tmp_path / "mixed", size=6)
-    labels = lr_find(training_path("wafers-mixed", tmp_path / "mixed"), model="tiny_cnn", steps=40, progress=False)
+    labels = lr_find(training_path("wafers-mixed", tmp_path / "mixed"), model="tiny_cnn", batches=40, progress=False)
     assert labels.multi_label and labels.lrs[0] <= labels.suggestion <= labels.lrs[-1]

@@ -71,7 +71,7 @@ def test_a_point_detector_learns_from_several_patch_folders_and_says_how_many_of
 @pytest.mark.parametrize("extra, words", [
     (["--crop", "100"], "--crop a multiple of 32"),
     (["--crop", "32"], "Expected --crop >= 64"),
-    (["--epochs", "1", "--steps", "3"], "at least 4 training steps"),
+    (["--epochs", "1", "--steps-per-epoch", "3"], "at least 4 training steps"),
     (["--label", "background"], "--label a class name"),
     (["--region", "0:100"], "smaller than a 256-pixel training crop"),
     (["--region", "600:"], "reaches past"),
@@ -95,7 +95,7 @@ def test_bad_training_input_ends_in_one_line_naming_it(tmp_path, capsys, extra, 
 def test_a_point_detector_trained_on_one_photo_finds_the_objects_of_another(tmp_path, capsys):
     blob_photo(tmp_path / "a.png", seed=0)
     blob_photo(tmp_path / "b.png", seed=1)
-    small = ["--epochs", "2", "--steps", "15", "--crop", "128", "--batch-size", "4", "--no-progress"]
+    small = ["--epochs", "2", "--steps-per-epoch", "15", "--crop", "128", "--batch-size", "4", "--no-progress"]
     code, out, err = cli("points", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--out", tmp_path / "run",
                          *small, capsys=capsys)
     assert code == 0, err
@@ -124,7 +124,7 @@ def test_a_detector_that_names_classes_counts_each_class_of_another_photo(tmp_pa
     blob_photo(tmp_path / "a.png", seed=0, second="cyan")
     blob_photo(tmp_path / "b.png", seed=1, second="cyan")
     code, out, err = cli("points", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--out", tmp_path / "run",
-                         "--by-class", "--epochs", "2", "--steps", "15", "--crop", "128", "--batch-size", "4",
+                         "--by-class", "--epochs", "2", "--steps-per-epoch", "15", "--crop", "128", "--batch-size", "4",
                          "--no-progress", capsys=capsys)
     assert code == 0 and "naming blob, cyan" in out, err
     code, out, err = cli("scan", tmp_path / "run", tmp_path / "b.png", "--dots", tmp_path / "b.csv", "--out",
@@ -142,7 +142,7 @@ def test_a_point_detector_killed_mid_training_resumes_to_the_uninterrupted_resul
     from tests.integration.test_faults import cnnkit, epochs_logged, history, same_weights, start, wait_for
 
     blob_photo(tmp_path / "a.png", seed=0, second="cyan")  # a detector that names classes: both heads resume
-    args = ["--epochs", "6", "--steps", "12", "--crop", "64", "--batch-size", "2", "--no-progress", "--by-class",
+    args = ["--epochs", "6", "--steps-per-epoch", "12", "--crop", "64", "--batch-size", "2", "--no-progress", "--by-class",
             "--augment", "brightness=0.3,saturation=0.8"]  # its draws too resume where they were
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     done = cnnkit("points", tmp_path / "a.png", "--dots", tmp_path / "a.csv", "--out", whole, *args)

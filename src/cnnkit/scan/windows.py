@@ -119,7 +119,7 @@ def sliding_scan(model: torch.nn.Module, photo: np.ndarray, preprocessing: Prepr
 
 
 def scan(model: torch.nn.Module, preprocessing: Preprocessing, photo: np.ndarray, stride: int | None = None,
-         method: str = "dense", tile: int = 512, precision: str = "32") -> ScanResult:
+         mode: str = "dense", tile: int = 512, precision: str = "32") -> ScanResult:
     """Scan ``photo`` with the patch classifier ``model`` (trained on ``preprocessing.image_size`` patches)."""
     window = tuple(preprocessing.image_size)
     if photo.shape[0] < window[0] or photo.shape[1] < window[1]:
@@ -129,13 +129,13 @@ def scan(model: torch.nn.Module, preprocessing: Preprocessing, photo: np.ndarray
     start = time.perf_counter()
     check_choice("precision", precision, ("auto", "32", "bf16"), "scan")
     bf16 = precision == "bf16" or (precision == "auto" and bf16_supported("cpu"))  # scans run on the CPU
-    if method == "dense":
+    if mode == "dense":
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             probabilities = dense_scan(dense, photo, preprocessing, tile)
-    elif method == "sliding":
+    elif mode == "sliding":
         probabilities = sliding_scan(model.eval(), photo, preprocessing, window, dense.stride)
     else:
-        check_choice("method", method, SCAN_METHODS, "scan")
-    bf16 = bf16 and method == "dense"
+        check_choice("mode", mode, SCAN_METHODS, "scan")
+    bf16 = bf16 and mode == "dense"
     return ScanResult(probabilities, dense.stride, window, time.perf_counter() - start, dense.exact and not bf16,
-                      method, "bf16" if bf16 else "32")
+                      mode, "bf16" if bf16 else "32")
