@@ -35,6 +35,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
+            from cnnkit.weights import safetensors_header
+
+            safetensors_header(path)  # a header declaring more than the file holds is refused before mapping it
             return load_file(str(path))
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt files raise many kinds
