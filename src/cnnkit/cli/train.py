@@ -179,7 +179,35 @@ def _auto(args: argparse.Namespace) -> None:
     trained = auto_train(args.data, out, train_config(args), budget=args.budget or "10m",
                          progress=not (args.no_progress or args.quiet), overwrite=args.overwrite)
     print_leaderboard(trained.record.recipe)
+    kept = trained.record.recipe.kept
+    print(f"Reproduce the kept recipe ({kept}): {reproduce_command(args.data, Path(out) / 'candidates' / kept)}")
     finish(trained)
+
+
+def reproduce_command(data: str, run_dir: Path) -> str:
+    """The one command that trains the recipe of ``run_dir`` (an --auto candidate) again, on the same split: its
+    settings that differ from the defaults, as flags (a baseline's as `cnnkit baseline`)."""
+    import shlex
+    from dataclasses import fields
+
+    from cnnkit.cli.tuning import train_flags
+    from cnnkit.config import BaselineConfig, TrainConfig
+    from cnnkit.run import RunFolder
+
+    record = RunFolder(run_dir).read_record()
+    if record.training is None:
+        settings, cls, head = record.baseline, BaselineConfig, ["cnnkit", "baseline", data]
+    else:
+        settings, cls, head = record.training, TrainConfig, ["cnnkit", "train", data]
+    default = cls()
+    changed = {f.name: getattr(settings, f.name) for f in fields(cls)
+               if getattr(settings, f.name) != getattr(default, f.name) and f.name not in ("strategy", "finetune_lr")
+               or f.name == "strategy" and settings.strategy == "finetune"}
+    if cls is TrainConfig:
+        return f"{shlex.join(head)} {train_flags({'model': settings.model, **changed})}"
+    flags = [(f"--{k.replace('_', '-')}", "x".join(map(str, v)) if k == "image_size" else str(v))
+             for k, v in changed.items() if k != "method"]
+    return shlex.join([*head, "--method", settings.method, *(w for pair in flags for w in pair)])
 
 
 def print_leaderboard(recipe) -> None:

@@ -111,3 +111,46 @@ def test_a_time_limit_must_be_positive(tmp_path):
 
     with pytest.raises(ConfigError, match="`time_limit`"):
         train(tmp_path, tmp_path / "run", TrainConfig(), time_limit=0)
+
+
+@pytest.mark.slow
+def test_the_printed_command_reproduces_the_kept_recipe(tmp_path, monkeypatch, capsys):
+    """`--auto` prints one command for its kept recipe; run as printed, it gives the same validation score on the
+    same split."""
+    import shlex
+
+    from cnnkit.cli import main
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    write_image_folder(tmp_path / "data", ["a", "b"], 10, size=32, mode="colour")
+    assert main(["train", "data", "--auto", "--budget", "1s", "--image-size", "64", "--out", "auto",
+                 "--no-progress"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Reproduce the kept recipe"))
+    command = shlex.split(line.split(": ", 1)[1])
+    assert command[:3] in (["cnnkit", "train", "data"], ["cnnkit", "baseline", "data"])
+    assert main([*command[1:], "--out", "again", *(["--no-progress"] if command[1] == "train" else [])]) == 0
+    kept = json.loads((tmp_path / "auto" / "config.json").read_text())
+    again = json.loads((tmp_path / "again" / "config.json").read_text())
+    score = lambda r: (r.get("cross_validation") or {}).get("cv_accuracy") or r["result"]["best_val_acc"]  # noqa: E731
+    assert score(again) == pytest.approx(score(kept))
+    assert json.loads((tmp_path / "again" / "split.json").read_text())["splits"] == json.loads(
+        (tmp_path / "auto" / "split.json").read_text())["splits"]
+
+
+def test_a_network_candidates_command_trains_the_same_run(tmp_path, monkeypatch):
+    import shlex
+
+    from cnnkit.cli import main
+    from cnnkit.cli.train import reproduce_command
+    from cnnkit.training.fit import train
+
+    monkeypatch.chdir(tmp_path)
+    write_image_folder(tmp_path / "data", ["a", "b"], 10, size=16, mode="L")
+    train("data", "first", TrainConfig(model="tiny_cnn", epochs=2, lr=0.01, seed=3, batch_size=8), progress=False)
+    command = shlex.split(reproduce_command("data", tmp_path / "first"))
+    assert command[:5] == ["cnnkit", "train", "data", "--model", "tiny_cnn"] and "--seed" in command
+    assert main([*command[1:], "--out", "again", "--no-progress"]) == 0
+    first, again = (json.loads((tmp_path / name / "config.json").read_text()) for name in ("first", "again"))
+    assert again["training"] == first["training"] and again["result"]["best_val_loss"] == pytest.approx(
+        first["result"]["best_val_loss"])
