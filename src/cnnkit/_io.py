@@ -127,6 +127,18 @@ def write_json(path: str | Path, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read a megabyte at a time: what binds a file a run reads back to the record
+    that describes it (an export's model, a saved index)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def read_json(path: str | Path) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit._io import replace_folder, write_json
+from cnnkit._io import replace_folder, sha256_file, write_json
 from cnnkit._version import __version__
 from cnnkit.config.commands import ExportConfig
 from cnnkit.errors import CnnkitError, ConfigError, ModelError
@@ -119,9 +119,11 @@ def _export(run: RunFolder, config: ExportConfig) -> ExportResult:
             result.int8 = _int8(run, record, folder, torch_predictor, config)
             model = "model.int8.onnx" if result.int8["used"] else model
         result.path = run.export_dir / model
+        files = sorted(p.name for p in folder.glob("*.onnx"))
         write_json(folder / "export.json", {
             "format": "onnx", "model": model, "opset": OPSET, "cnnkit_version": __version__,
-            "weights_sha256": digest, "parameters": torch_predictor.num_parameters,
+            "weights_sha256": digest, "sha256": {name: sha256_file(folder / name) for name in files},
+            "parameters": torch_predictor.num_parameters,
             "input": {"name": INPUT, "dtype": "uint8", "shape": ["batch", *record.preprocessing.image_size,
                                                                  record.preprocessing.channels]},
             "outputs": list(OUTPUTS), "check": {"images": described, "max_difference": result.max_difference},

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnkit._io import sha256_file
 from cnnkit.errors import ConfigError, RunError
 from cnnkit.inference.base import Predictor, check_tta
 from cnnkit.run import RunFolder, RunRecord
@@ -29,9 +30,30 @@ def _has_onnxruntime() -> bool:
     return True
 
 
+def _out_of_date(run: RunFolder, info: dict, model: Path) -> str | None:
+    """Why the export's model must not be used (made from other weights, missing, replaced or changed since
+    ``cnnkit export`` wrote it: export.json records its SHA-256), or None."""
+    again = f"run `cnnkit export {run.path}` again"
+    if not run.weights_path.is_file():
+        return (f"{run.weights_path} is missing, so the export of {run.path} cannot be checked against the run's "
+                "weights: restore the weights file")
+    if info.get("weights_sha256") != run.weights_digest():
+        return f"The export of {run.path} was not made from its current weights (trained or resumed since?): {again}"
+    if not model.is_file():
+        return f"{model}, the model export.json names, is missing: {again}"
+    recorded = info.get("sha256") if isinstance(info.get("sha256"), dict) else {}
+    if recorded.get(model.name) is None:
+        return f"{run.export_info_path} records no SHA-256 of {model.name} (an older export): {again}"
+    if recorded[model.name] != sha256_file(model):
+        return (f"{model} is not the file `cnnkit export` wrote (its SHA-256 differs from the one in export.json): "
+                f"it was replaced or changed since; {again}")
+    return None
+
+
 def usable_export(run: RunFolder, required: bool) -> Path | None:
-    """The export's model file when it exists, was made from the run's current weights and onnxruntime is
-    installed; else None (``required``: ConfigError or RunError saying why and what to do)."""
+    """The export's model file when it exists, is the very file ``cnnkit export`` wrote from the run's current
+    weights (SHA-256 of both recorded in export.json) and onnxruntime is installed; else None (``required``:
+    ConfigError or RunError saying why and what to do)."""
     info = run.read_export()
     if info is None:
         if required:
@@ -44,9 +66,8 @@ def usable_export(run: RunFolder, required: bool) -> Path | None:
         return None
     name = str(info.get("model", ""))
     model = run.export_dir / Path(name).name  # never outside export/, whatever export.json says
-    if info.get("weights_sha256") != run.weights_digest() or not model.is_file():
-        message = (f"The export of {run.path} was not made from its current weights (trained or resumed since?): "
-                   f"run `cnnkit export {run.path}` again")
+    message = _out_of_date(run, info, model)
+    if message:
         if required:
             raise RunError(message + ".")
         log.warning("%s; predicting with torch meanwhile.", message)
@@ -92,6 +113,26 @@ class OnnxPredictor(Predictor):
         self.model_path = Path(model_path)
         self.session = open_session(self.model_path)
         self.parameters = parameters
+        self.input_shape = tuple(int(v) for v in (*record.preprocessing.image_size, record.preprocessing.channels))
+        self._check_signature()
+
+    def _check_signature(self) -> None:
+        """The graph takes the run's images, (batch, height, width, channels) uint8, and gives one probability per
+        class and the features: an ONNX file of another run or shape is refused here, in one line, never by
+        onnxruntime on the first batch."""
+        inputs, outputs = self.session.get_inputs(), {o.name: o for o in self.session.get_outputs()}
+        found = [(i.name, i.type, list(i.shape)) for i in inputs]
+        takes = (len(inputs) == 1 and inputs[0].name == "images" and inputs[0].type == "tensor(uint8)"
+                 and list(inputs[0].shape[1:]) == list(self.input_shape))
+        width = list(outputs["probabilities"].shape)[1:] if "probabilities" in outputs else []
+        gives = "features" in outputs and len(width) == 1 and (width[0] == len(self.classes)
+                                                                or not isinstance(width[0], int))  # symbolic: any
+        if not (takes and gives):
+            h, w, c = self.input_shape
+            raise RunError(f"{self.model_path} is not this run's export: it takes {found} and gives "
+                           f"{sorted(outputs)}, where the run needs images (batch, {h}, {w}, {c}) uint8 in and "
+                           f"probabilities of {len(self.classes)} classes and features out. Export the run again "
+                           "(`cnnkit export`).")
 
     @classmethod
     def from_record(cls, run: RunFolder, record: RunRecord, model_path: Path) -> OnnxPredictor:
@@ -99,8 +140,16 @@ class OnnxPredictor(Predictor):
         return cls(model_path, record, run.path, int(info.get("parameters", 0)))
 
     def _run(self, output: str, images: np.ndarray, batch_size: int) -> np.ndarray:
-        parts = [self.session.run([output], {"images": np.ascontiguousarray(images[i:i + batch_size])})[0]
-                 for i in range(0, len(images), batch_size)]
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.shape[1:] != self.input_shape:
+            raise ConfigError(f"Expected images of shape (N, {', '.join(map(str, self.input_shape))}) and dtype "
+                              f"uint8, as the run decodes them. Received: shape {images.shape}, dtype {images.dtype}")
+        try:
+            parts = [self.session.run([output], {"images": np.ascontiguousarray(images[i:i + batch_size])})[0]
+                     for i in range(0, len(images), batch_size)]
+        except Exception as e:  # onnxruntime's own exception types, all subclasses of Exception
+            raise RunError(f"{self.model_path} failed on a batch: {str(e).splitlines()[0][:300]} (export the run "
+                           "again: `cnnkit export`).") from None
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
     def predict_arrays(self, images: np.ndarray, batch_size: int = 128, tta: int = 1) -> np.ndarray:

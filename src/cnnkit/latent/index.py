@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit._io import atomic_write, read_json, write_json
+from cnnkit._io import atomic_write, read_json, sha256_file, write_json
 from cnnkit.config.commands import INDEX_KINDS, METRICS
 from cnnkit.errors import ConfigError, check_choice
 from cnnkit.inference import Predictor
@@ -185,8 +185,14 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
             meta = read_json(meta_path)
             if meta.get("key") == key:
                 check_index_file(index_path, kind)
-                return LatentIndex(faiss.read_index(str(index_path)), metric, kind, meta["paths"],
-                                   np.array(meta["labels"]), run.data_root(manifest), meta.get("recall_at_10"))
+                if meta.get("index_sha256") != sha256_file(index_path):
+                    raise ValueError(f"it is not the file {meta_path.name} describes: replaced or changed since it "
+                                     "was built, or built by an older cnnkit")
+                saved = faiss.read_index(str(index_path))
+                if saved.ntotal != len(meta["paths"]):
+                    raise ValueError(f"it holds {saved.ntotal} vectors for {len(meta['paths'])} images")
+                return LatentIndex(saved, metric, kind, meta["paths"], np.array(meta["labels"]),
+                                   run.data_root(manifest), meta.get("recall_at_10"))
         except (RuntimeError, OSError, ValueError, KeyError) as e:  # a damaged index is rebuilt, not trusted
             log.warning("The saved index %s is damaged (%s); rebuilding it.", index_path, str(e).splitlines()[0])
     samples = manifest.splits.get("train", [])
@@ -211,7 +217,8 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
                         recall)
     with locked(run.path):
         atomic_write(index_path, lambda tmp: faiss.write_index(index, str(tmp)))
-        write_json(meta_path, {"key": key, "paths": paths, "labels": labels.tolist(),
+        write_json(meta_path, {"key": key, "index_sha256": sha256_file(index_path), "paths": paths,
+                               "labels": labels.tolist(),
                                "recall_at_10": recall, "build_seconds": time.perf_counter() - start})
     return LatentIndex(index, metric, kind, paths, labels, run.data_root(manifest), recall)
 

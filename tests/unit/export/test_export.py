@@ -134,3 +134,62 @@ def test_int8_export_reports_its_accuracy_change_on_the_test_split(trained_run, 
     strict = export_run(run, ExportConfig(quantize="int8", tolerance=0.0))
     assert strict.int8["used"] == (strict.int8["points_lost"] <= 0.0)
     assert strict.path.name == ("model.int8.onnx" if strict.int8["used"] else "model.onnx")
+
+
+def test_export_json_binds_the_onnx_file_by_its_sha256(trained_run, tmp_path):
+    import hashlib
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    export_run(run)
+    info = json.loads((run / "export" / "export.json").read_text())
+    assert info["sha256"] == {"model.onnx": hashlib.sha256((run / "export" / "model.onnx").read_bytes()).hexdigest()}
+
+
+def test_a_replaced_or_deleted_model_onnx_is_never_used_silently(trained_run, tmp_path, caplog):
+    """Another run's model.onnx copied in (same network, other weights): predict, serve and the Python API all load
+    through ``usable_export``, which compares the file with the SHA-256 export.json recorded."""
+    from cnnkit.cli import main
+
+    run, other = tmp_path / "run", network_run("tiny_cnn", trained_run, tmp_path / "other", 16)
+    shutil.copytree(trained_run, run)
+    export_run(run)
+    export_run(other)
+    shutil.copyfile(other / "export" / "model.onnx", run / "export" / "model.onnx")
+    assert Predictor.load(run).backend == "torch"  # auto: the network, and a warning that says why
+    assert "model.onnx is not the file `cnnkit export` wrote" in caplog.text
+    with pytest.raises(RunError, match=r"model.onnx is not the file `cnnkit export` wrote .* run `cnnkit export "):
+        Predictor.load(run, backend="onnx")
+    assert main(["predict", str(run), str(_test_images(run)[0]), "--backend", "onnx"]) == 1
+    (run / "export" / "model.onnx").unlink()
+    with pytest.raises(RunError, match=r"model.onnx, the model export.json names, is missing: run `cnnkit export"):
+        Predictor.load(run, backend="onnx")
+
+
+def test_an_onnx_of_another_input_shape_is_one_clean_line_in_the_api_too(trained_run, tmp_path):
+    """Even with export.json rewritten to match it, an ONNX file that takes other images is refused when loaded,
+    never by onnxruntime on the first batch; arrays of another shape are refused by the predictor."""
+    import hashlib
+
+    from cnnkit.errors import ConfigError
+    from cnnkit.inference.onnx import OnnxPredictor
+    from cnnkit.run import RunFolder
+
+    run, wide = tmp_path / "run", network_run("tiny_cnn", trained_run, tmp_path / "wide", 32)
+    shutil.copytree(trained_run, run)
+    export_run(run)
+    export_run(wide)
+    shutil.copyfile(wide / "export" / "model.onnx", run / "export" / "model.onnx")
+    info = json.loads((run / "export" / "export.json").read_text())
+    info["sha256"]["model.onnx"] = hashlib.sha256((run / "export" / "model.onnx").read_bytes()).hexdigest()
+    (run / "export" / "export.json").write_text(json.dumps(info))
+    with pytest.raises(RunError, match=r"model.onnx is not this run's export: it takes .*32, 32, 3.* where the run "
+                                       r"needs images \(batch, 16, 16, 3\) uint8") as error:
+        Predictor.load(run, backend="onnx")
+    assert "\n" not in str(error.value)
+    record = RunFolder(run).read_record()
+    with pytest.raises(RunError, match="is not this run's export"):
+        OnnxPredictor(run / "export" / "model.onnx", record)
+    predictor = OnnxPredictor(wide / "export" / "model.onnx", RunFolder(wide).read_record())
+    with pytest.raises(ConfigError, match=r"Expected images of shape \(N, 32, 32, 3\) and dtype uint8.*\(2, 16, 16, 3\)"):
+        predictor.predict_arrays(np.zeros((2, 16, 16, 3), np.uint8))

@@ -150,3 +150,23 @@ def test_an_approximate_index_searches_more_lists_until_its_recall_reaches_the_t
         assert again > untuned and again >= TARGET_RECALL - 0.05  # other queries: the tuned index holds up
     with pytest.raises(ConfigError, match="ivfpq"):
         build_faiss_index(vectors[:PQ_MIN_VECTORS - 1], "l2", "ivfpq")
+
+
+def test_an_index_file_swapped_for_another_runs_is_rebuilt_not_searched(trained_run, tmp_path, caplog):
+    """Another run's index (same split, same metric and kind, other weights) copied over this run's: its key in
+    l2-flat.json still matches, the file's SHA-256 does not."""
+    import hashlib
+    import json
+
+    from tests.conftest import network_run
+
+    run, other = tmp_path / "run", network_run("tiny_cnn", trained_run, tmp_path / "other", 16)
+    shutil.copytree(trained_run, run)
+    own = run_index(run)
+    run_index(other)
+    shutil.copyfile(other / "index" / "l2-flat.faiss", run / "index" / "l2-flat.faiss")
+    rebuilt = run_index(run)
+    assert "l2-flat.faiss is damaged (it is not the file l2-flat.json describes: replaced or changed" in caplog.text
+    assert np.allclose(rebuilt.index.reconstruct(0), own.index.reconstruct(0))
+    meta = json.loads((run / "index" / "l2-flat.json").read_text())
+    assert meta["index_sha256"] == hashlib.sha256((run / "index" / "l2-flat.faiss").read_bytes()).hexdigest()
