@@ -112,6 +112,7 @@ class ImageClassifier:
         from cnnkit.evaluation.history import epoch_history
         from cnnkit.inference import Predictor
         from cnnkit.run import RunFolder
+        from cnnkit.run.lifecycle import refuse_occupied
         from cnnkit.run.lock import locked
         from cnnkit.training.defaults import choose_model
         from cnnkit.training.fit import train
@@ -122,8 +123,7 @@ class ImageClassifier:
         out = Path(out) if out else Path("runs") / (f"{name}-{config.model}" if config.model else name)
         with locked(out):  # the DataFrame's labels are written into the run only by the run's one writer
             if frame:
-                if RunFolder(out).exists() and not overwrite:
-                    raise RunFolder(out).occupied()  # train's own refusal, before the labels are written
+                refuse_occupied(RunFolder(out), overwrite)  # train's own refusal, before the labels are written
                 data = _dataframe_to_csv(data, out / "labels.csv")
             trained = train(data, out, config, progress=verbose, overwrite=overwrite, callbacks=callbacks)
         self.result_ = trained.record.result

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.quiet)
-    from cnnkit.training.interrupts import received, signals_interrupt
+    from cnnkit.run.interrupts import received, signals_interrupt
 
     received.clear()
     try:

@@ -25,6 +25,7 @@ from cnnkit.config import BaselineConfig, TrainConfig
 from cnnkit.config.training import DataConfig
 from cnnkit.errors import CnnkitError, ConfigError, Interrupted, RunError
 from cnnkit.run import RunFolder, TrainedRun
+from cnnkit.run.lifecycle import RUN_OUTPUTS, refuse_occupied, remove_outputs
 from cnnkit.run.lock import locked
 from cnnkit.run.results import Candidate, Recipe
 from cnnkit.run.tasks import KINDS, require_of_data
@@ -304,14 +305,9 @@ def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
     if scan_folder(data_dir).multi_label:
         require_of_data(KINDS["multi-label"], "auto", data_dir)
     out = RunFolder(out_dir)
-    if out.exists() and not overwrite:
-        raise RunError(f"{out.path} already holds a run. Choose another `out`, or replace it with `overwrite`.")
+    refuse_occupied(out, overwrite)
     with locked(out.path):
-        from cnnkit.training.fit import RUN_OUTPUTS
-
-        stale = [out.path / n for n in (*RUN_OUTPUTS, "candidates")] + list(out.path.glob("eval-*"))
-        for path in stale:  # an earlier run's files, evaluations and index describe other weights
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        remove_outputs(out, (*RUN_OUTPUTS, "candidates"))  # an earlier run's files and candidates: other weights
         chooser = Chooser(data_dir, out, config, seconds, progress)
         ranked = chooser.run_all()
         if not ranked:

@@ -1,6 +1,7 @@
-"""Training across processes and machines through Lightning (DDP by default): which process this is, and which
-share of the data it reads. Only the main process (global rank 0) writes the run folder, its record, weights,
-checkpoints and logs; the others train their share and write nothing.
+"""Where training runs: the accelerator, checked before any image is decoded, and, across processes and machines
+through Lightning (DDP by default), which process this is and which share of the data it reads. Only the main
+process (global rank 0) writes the run folder, its record, weights, checkpoints and logs; the others train their
+share and write nothing.
 
 Processes come from Lightning (``devices`` > 1 on one machine: it starts the others, running the same command), from
 ``torchrun`` (``RANK``) or from SLURM (``SLURM_PROCID`` in a job of several tasks).
@@ -9,6 +10,21 @@ Processes come from Lightning (``devices`` > 1 on one machine: it starts the oth
 from __future__ import annotations
 
 import os
+
+from cnnkit.errors import ConfigError
+
+
+def check_accelerator(name: str) -> None:
+    """Fail now, before any image is decoded, when the accelerator is not on this machine."""
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    available = {"auto": True, "cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": bool(mps and mps.is_available())}
+    available["gpu"] = available["cuda"] or available["mps"]
+    if not available.get(name, False):
+        raise ConfigError(f"The accelerator {name!r} is not available on this machine; set `accelerator` to "
+                          "'cpu' or 'auto'.")
 
 
 def global_rank(devices: int = 1) -> int:

@@ -7,7 +7,6 @@ evaluates: scoring the test split is ``cnnkit.evaluate``'s work (the ``train`` c
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,29 +19,17 @@ from cnnkit.data.prepare import (
     report_counts,
     split_counts,
 )
-from cnnkit.errors import ConfigError, DataError, Interrupted, RunError
+from cnnkit.errors import ConfigError, DataError, RunError
 from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
-from cnnkit.run.lock import locked
+from cnnkit.run.lifecycle import EVALUATION_OUTPUTS, claimed, continuing, refuse_occupied, remove_outputs
 from cnnkit.run.record import BalanceRecord, DataRecord
 from cnnkit.run.results import Thresholds
 from cnnkit.run.tasks import KINDS, require_of_data
 from cnnkit.training.defaults import choose_model
+from cnnkit.training.distributed import check_accelerator, is_main, world_size
 
 log = logging.getLogger("cnnkit")
-
-
-def check_accelerator(name: str) -> None:
-    """Fail now, before any image is decoded, when the accelerator is not on this machine."""
-    import torch
-
-    mps = getattr(torch.backends, "mps", None)
-    available = {"auto": True, "cpu": True, "cuda": torch.cuda.is_available(),
-                 "mps": bool(mps and mps.is_available())}
-    available["gpu"] = available["cuda"] or available["mps"]
-    if not available.get(name, False):
-        raise ConfigError(f"The accelerator {name!r} is not available on this machine; set `accelerator` to "
-                          "'cpu' or 'auto'.")
 
 
 def _input_settings(config: TrainConfig, is_backbone: bool) -> dict:
@@ -64,7 +51,7 @@ def _input_settings(config: TrainConfig, is_backbone: bool) -> dict:
     return {"channels": 3, "interpolation": interpolation, "crop_pct": cfg["crop_pct"], "normalization": normalization}
 
 
-def _probe(config: TrainConfig):
+def probe_model(config: TrainConfig):
     """The model on the meta device: a wrong name or option fails before any image is decoded."""
     import torch
 
@@ -94,7 +81,7 @@ def _check_task(config: TrainConfig, reconstructs: bool) -> None:
                           "load a backbone's weights and do not apply. Drop them.")
 
 
-def _pretrained_backbone(config: TrainConfig) -> tuple[dict, str]:
+def pretrained_backbone(config: TrainConfig) -> tuple[dict, str]:
     """The backbone's pretrained state dict and where it came from."""
     from cnnkit.models import create_model
     from cnnkit.models.pretrained import load_pretrained
@@ -121,34 +108,6 @@ def _first_record(prepared, config: TrainConfig, run: RunFolder, counts: dict,
     return record, manifest
 
 
-RUN_OUTPUTS = ("config.json", "split.json", "model.safetensors", "metrics.json", "report.html", "figures",
-               "logs", "checkpoints", "index")
-EVALUATION_OUTPUTS = ("metrics.json", "report.html", "figures")
-
-
-def _remove(run: RunFolder, names: tuple[str, ...]) -> list[str]:
-    """Remove these outputs of the run, and its evaluations of other folders, scans and inspections (``eval-*``,
-    ``scan-*``, ``inspect``): they describe weights that are about to change."""
-    import shutil
-
-    removed = []
-    made_of_weights = ("eval-*", "scan-*", "inspect")  # evaluations, scans, inspections of the old weights
-    for name in (*names, *(p.name for pattern in made_of_weights for p in run.path.glob(pattern) if p.is_dir())):
-        path = run.path / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-        else:
-            continue
-        removed.append(name)
-    return removed
-
-
-def _refuse_existing(run: RunFolder) -> None:
-    raise run.occupied()
-
-
 @with_options(TrainConfig)
 def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
           progress: bool = True, overwrite: bool = False, time_limit: float | None = None,
@@ -166,16 +125,14 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
     run = RunFolder(out_dir)
     main = _distributed_role(config)
     progress = progress and main
-    if main and run.exists() and not overwrite:
-        _refuse_existing(run)
+    if main:
+        refuse_occupied(run, overwrite)
     check_accelerator(config.accelerator)
     config = choose_model(data_dir, config)
-    probe = _probe(config)
-    pretrained = _pretrained_backbone(config) if config.pretrained else None  # missing weights fail now, too
-    with locked(run.path) if main else nullcontext(), stopping(run, main):
-        if main and overwrite and _remove(run, RUN_OUTPUTS):
-            log.info("Replacing the run in %s (overwrite).", run.path)
-        prepared, config = _prepare(data_dir, config, probe, progress)
+    probe = probe_model(config)
+    pretrained = pretrained_backbone(config) if config.pretrained else None  # missing weights fail now, too
+    with claimed(run, overwrite, main):
+        prepared, config = prepare_data(data_dir, config, probe, progress)
         record, manifest = _first_record(prepared, config, run, split_counts(prepared.splits, prepared.classes),
                                          "reconstruct" if probe.reconstructs else "classify")
         if main:
@@ -188,8 +145,6 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
 def _distributed_role(config: TrainConfig) -> bool:
     """Whether this process is the main one (it writes the run folder); the others log warnings only. Settings
     that cannot be shared between processes are refused here, before any image is decoded."""
-    from cnnkit.training.distributed import is_main, world_size
-
     if world_size(config) > 1 and config.balance == "oversample":
         raise ConfigError("`balance` oversample draws images with one process's sampler; with several processes "
                           "(`devices`, `num_nodes`) use balance='weights'.")
@@ -199,7 +154,9 @@ def _distributed_role(config: TrainConfig) -> bool:
     return main
 
 
-def _prepare(data_dir, config: TrainConfig, probe, progress: bool = False):
+def prepare_data(data_dir, config: TrainConfig, probe, progress: bool = False):
+    """The data decoded, split and standardised as ``config`` and the model (``probe``, ``probe_model``'s) ask, and
+    ``config`` with what the data decided (oversampling's augmentation). Also ``lr_find``'s: it sweeps on the same."""
     from cnnkit.augment.spec import OVERSAMPLE_DEFAULT
     from cnnkit.models import default_image_size
 
@@ -296,9 +253,9 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
     _check_epochs(run, config)  # a damaged checkpoint or too few epochs fail here, before anything changes
     main = _distributed_role(config)
     progress = progress and main
-    with locked(run.path) if main else nullcontext(), stopping(run, main):
+    with continuing(run, main):
         record = record.replace(training=config, status="training", status_reason=None)
-        stale = _remove(run, EVALUATION_OUTPUTS) if main else []
+        stale = remove_outputs(run, EVALUATION_OUTPUTS) if main else []
         if stale:
             log.info("Removed the earlier evaluation of %s (%s): it describes weights that training will change.",
                      run.path, ", ".join(stale))
@@ -373,41 +330,3 @@ def _label_thresholds(run: RunFolder, record: RunRecord, val: ImageArrays) -> Th
     log.info("Thresholds per class (best F1 on validation): %s",
              ", ".join(f"{c} {t:.2f}" for c, t in chosen.per_class.items()))
     return chosen
-
-
-@contextmanager
-def stopping(run: RunFolder, main: bool = True):
-    """Around a whole training: Ctrl-C and SIGTERM stop it at once (decoding included); a stop or an error marks
-    the run interrupted or failed, with the reason and the way on, and a signal ends in ``Interrupted``."""
-    from cnnkit.training.interrupts import NAMES, received, signals_interrupt
-
-    signals_before = len(received)
-    try:
-        with signals_interrupt():
-            yield
-    except BaseException as error:
-        if len(received) > signals_before and not isinstance(error, Interrupted):
-            # the signal's exception was turned into another one by a library it interrupted (Lightning's logging)
-            error = Interrupted(f"Stopped by {NAMES.get(received[-1], received[-1])}", received[-1])
-        interrupted = isinstance(error, (Interrupted, KeyboardInterrupt))
-        if main and run.config_path.exists():
-            _record_stop(run, error, interrupted)
-        if not interrupted:
-            raise
-        kept = ("the last complete epoch is kept in checkpoints/last.ckpt: continue it with "
-                f"`cnnkit train --resume {run.path}` (Python: resume())"
-                if run.last_checkpoint.exists() else "no epoch had ended: start it afresh with `overwrite`"
-                if run.config_path.exists() else "nothing was written")
-        signal_number = getattr(error, "signal_number", 2)
-        raise Interrupted(f"{str(error) or 'Training was stopped'}. {run.path}: {kept}.", signal_number) from None
-
-
-def _record_stop(run: RunFolder, error: BaseException, interrupted: bool) -> None:
-    """Mark the run interrupted (a signal) or failed (an error), saying why."""
-    reason = str(error) if isinstance(error, Interrupted) else f"{type(error).__name__}: {error}"
-    where = "the last complete epoch is in checkpoints/last.ckpt" if run.last_checkpoint.exists() else (
-        "no epoch had ended")
-    record = run.read_record()
-    if record.status == "training":
-        run.write_record(record.replace(status="interrupted" if interrupted else "failed",
-                                        status_reason=f"{reason[:300]} ({where})"))

@@ -29,6 +29,8 @@ from cnnkit.config import LrFindConfig, TrainConfig
 from cnnkit.errors import ConfigError, RunError
 from cnnkit.options import with_options
 from cnnkit.training.defaults import choose_model
+from cnnkit.training.distributed import check_accelerator
+from cnnkit.training.fit import prepare_data, pretrained_backbone, probe_model
 
 log = logging.getLogger("cnnkit")
 
@@ -344,22 +346,15 @@ def lr_find(data_dir: str | Path, out_dir: str | Path | None = None, config: Tra
     """
     config, sweep = config or TrainConfig(), sweep or LrFindConfig()
     _refuse(config, data_dir, out_dir)
-    from cnnkit.training.fit import (
-        _prepare,
-        _pretrained_backbone,
-        _probe,
-        check_accelerator,
-    )
-
     start = time.perf_counter()
     check_accelerator(config.accelerator)
     config = choose_model(data_dir, config)
-    probe = _probe(config)
+    probe = probe_model(config)
     if probe.reconstructs:
         raise ConfigError(f"lr-find sweeps a classifier's rate on its labels; {config.model!r} is an autoencoder, "
                           "trained without labels. Choose a classifier `model`.")
-    pretrained = _pretrained_backbone(config) if config.pretrained else None  # missing weights fail now, too
-    prepared, config = _prepare(data_dir, config, probe, progress)
+    pretrained = pretrained_backbone(config) if config.pretrained else None  # missing weights fail now, too
+    prepared, config = prepare_data(data_dir, config, probe, progress)
     module, batches = _module_and_batches(prepared, config, pretrained, progress)
     done = _sweep(module, batches, config, sweep_rates(sweep), progress)
     candidates = _suggest(done, sweep)

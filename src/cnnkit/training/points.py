@@ -25,8 +25,9 @@ from cnnkit.errors import ConfigError, RunError
 from cnnkit.models.points import CELL, PointNet
 from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
-from cnnkit.run.lock import locked
+from cnnkit.run.lifecycle import claimed, continuing, refuse_occupied
 from cnnkit.run.record import PointsRecord, TaughtPatches, TaughtPhoto, TrainingResult
+from cnnkit.training.distributed import check_accelerator
 from cnnkit.training.point_data import class_names, crop_batch, patch_batch, training_data
 
 log = logging.getLogger("cnnkit")
@@ -174,12 +175,9 @@ def train_points(photos: list[str | Path], dots: list[str | Path], out: str | Pa
                  progress: bool = True, overwrite: bool = False) -> TrainedRun:
     """Train a point detector on ``photos`` with their experts' ``dots`` (one CSV per photo, in order) into the run
     folder ``out``. Refuses a folder that holds a run unless ``overwrite``."""
-    from cnnkit.training.fit import RUN_OUTPUTS, _refuse_existing, _remove, check_accelerator, stopping
-
     config = config or PointsConfig()
     run = RunFolder(out)
-    if run.exists() and not overwrite:
-        _refuse_existing(run)
+    refuse_occupied(run, overwrite)
     check_accelerator(config.accelerator)
     loaded, patches = training_data(photos, dots, config, CELL)  # bad files fail before anything is written
     torch.manual_seed(config.seed)
@@ -189,9 +187,7 @@ def train_points(photos: list[str | Path], dots: list[str | Path], out: str | Pa
              len(loaded), sum(len(x.dots) for x in loaded), "" if patches is None else
              f", {int(patches.objects.sum())} object and {int((~patches.objects).sum())} background patches",
              f"; naming {len(names)} classes ({', '.join(names)})" if names else "", config.epochs, config.steps_per_epoch)
-    with locked(run.path), stopping(run):
-        if overwrite and _remove(run, RUN_OUTPUTS):  # a classifier's outputs too, when it replaces one
-            log.info("Replacing the run in %s (overwrite).", run.path)
+    with claimed(run, overwrite):  # with overwrite, a classifier's outputs go too when it replaces one
         record = _first_record(config, loaded, patches)
         run.write_record(record)
         return _fit(run, record, net, None, progress, (loaded, patches))
@@ -199,8 +195,6 @@ def train_points(photos: list[str | Path], dots: list[str | Path], out: str | Pa
 
 def resume_points(run_dir: str | Path, progress: bool = True, epochs: int | None = None) -> TrainedRun:
     """Continue a killed point detector's training from its last checkpoint, with its own settings."""
-    from cnnkit.training.fit import stopping
-
     run = RunFolder(run_dir)
     record = run.read_record()
     if epochs is not None and epochs != record.points.settings.epochs:
@@ -212,7 +206,7 @@ def resume_points(run_dir: str | Path, progress: bool = True, epochs: int | None
     if not run.last_checkpoint.exists():
         raise RunError(f"Run {run.path} has no checkpoint to resume from (it stopped before its first epoch "
                        "ended). Start afresh with `overwrite`.")
-    with locked(run.path), stopping(run):
+    with continuing(run):
         record = record.replace(status="training", status_reason=None)
         run.write_record(record)
         return _fit(run, record, record.build_point_network(), run.last_checkpoint, progress)
