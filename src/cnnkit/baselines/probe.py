@@ -23,19 +23,14 @@ log = logging.getLogger("cnnkit")
 
 
 def _backbone_data(data_dir, config: BaselineConfig):
-    from cnnkit.data.decode import INTERPOLATIONS
-    from cnnkit.models import default_image_size
-    from cnnkit.models.pretrained import pretrained_normalization
-    from cnnkit.models.transfer import backbone_config
+    from cnnkit.models import data_config
 
-    cfg = backbone_config(config.backbone)
+    data = data_config(config.backbone, pretrained=True, image_size=config.image_size)
     return prepare_training_data(
-        data_dir, image_size=config.image_size, channels=3, crop_pct=cfg["crop_pct"],
-        interpolation=cfg["interpolation"] if cfg["interpolation"] in INTERPOLATIONS else "bilinear",
-        normalization=pretrained_normalization(config.backbone), val_fraction=config.val_fraction,
+        data_dir, image_size=data.image_size, channels=data.channels, crop_pct=data.crop_pct,
+        interpolation=data.interpolation, normalization=data.normalization, val_fraction=config.val_fraction,
         test_fraction=config.test_fraction, seed=config.seed, skip_bad=config.skip_bad, dedupe=config.dedupe,
-        val_folder=config.val_folder,
-        default_image_size=default_image_size(config.backbone))
+        val_folder=config.val_folder)
 
 
 def _cross_validate(x: np.ndarray, y: np.ndarray, num_classes: int, folds: int, seed: int):

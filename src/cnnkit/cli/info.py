@@ -45,9 +45,9 @@ def _network_with_weights(args: argparse.Namespace, record=None):
         run = RunFolder(args.model)
         return load_weights(run.network(record), run.weights_path), record.preprocessing
     from cnnkit.config import parse_options, parse_size
-    from cnnkit.models import create_model, default_image_size
+    from cnnkit.models import create_model, data_config
 
-    shape = parse_size(args.input) if args.input else (3, *(default_image_size(args.model) or (32, 32)))
+    shape = parse_size(args.input) if args.input else (3, *data_config(args.model).build_size)
     torch.manual_seed(0)
     network = create_model(args.model, args.classes, shape[0], tuple(shape[1:]), **parse_options(args.option))
     return network, Preprocessing(tuple(shape[1:]), shape[0], (0.5,) * shape[0], (0.25,) * shape[0])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from cnnkit.errors import ModelError
 from cnnkit.models import autoencoder, lenet, simple_cnn, vgg  # noqa: F401  (registers the builders)
-from cnnkit.models._registry import get_model_entry, list_models, register_model
+from cnnkit.models._registry import get_model_entry, is_registered, list_models, register_model
+from cnnkit.models.inputs import FALLBACK_IMAGE_SIZE, ModelDataConfig, data_config, default_image_size
 from cnnkit.models.init import init_weights
 from cnnkit.models.network import ConvNet, Network
-from cnnkit.models.transfer import HEAD_OPTIONS, TransferNet, backbone_config, build_transfer_net, is_timm_model
+from cnnkit.models.transfer import HEAD_OPTIONS, TransferNet, build_transfer_net
 
-__all__ = ["ConvNet", "Network", "TransferNet", "create_model", "default_image_size", "describe_model",
-           "is_autoencoder", "list_models", "model_options", "register_model"]
+__all__ = ["ConvNet", "ModelDataConfig", "Network", "TransferNet", "create_model", "data_config", "default_image_size",
+           "describe_model", "is_autoencoder", "list_models", "model_options", "register_model"]
 
 
 def create_model(
@@ -33,9 +34,9 @@ def create_model(
     if num_classes < 1:
         raise ModelError(f"Expected num_classes >= 1. Received: num_classes={num_classes}")
     try:
-        if _is_registered(name):
+        if is_registered(name):
             entry = get_model_entry(name)
-            size = tuple(image_size or entry.default_image_size or (32, 32))
+            size = tuple(image_size or entry.default_image_size or FALLBACK_IMAGE_SIZE)
             model = entry.builder(num_classes=num_classes, in_channels=in_channels, image_size=size, **options)
         else:
             model = build_transfer_net(name, num_classes, in_channels, **options)
@@ -45,18 +46,9 @@ def create_model(
     return init_weights(model, init)
 
 
-def _is_registered(name: str) -> bool:
-    if name in list_models():
-        return True
-    if is_timm_model(name):
-        return False
-    get_model_entry(name)  # raises the unknown-model error
-    return False
-
-
 def model_options(name: str) -> dict[str, object]:
     """Options and defaults: a builder's own, or for a timm backbone the head's (dropout, hidden)."""
-    return get_model_entry(name).options() if _is_registered(name) else dict(HEAD_OPTIONS)
+    return get_model_entry(name).options() if is_registered(name) else dict(HEAD_OPTIONS)
 
 
 def is_autoencoder(name: str) -> bool:
@@ -72,9 +64,3 @@ def is_autoencoder(name: str) -> bool:
 def describe_model(name: str) -> str:
     """The first line of a registered model's docstring."""
     return get_model_entry(name).description
-
-
-def default_image_size(name: str) -> tuple[int, int] | None:
-    if _is_registered(name):
-        return get_model_entry(name).default_image_size
-    return tuple(backbone_config(name)["input_size"][1:])

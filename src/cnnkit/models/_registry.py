@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cnnkit.errors import ModelError
+from cnnkit.models.transfer import is_timm_model
 
 
 @dataclass(frozen=True)
@@ -47,3 +48,14 @@ def get_model_entry(name: str) -> ModelEntry:
         raise ModelError(f"Unknown model {name!r}. Available: {', '.join(list_models())}, or any timm architecture "
                          "(`python -c \"import timm; print(timm.list_models())\"`).")
     return _MODELS[name]
+
+
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is one of cnnkit's own builders (True) or a timm architecture (False); ModelError naming the
+    choices when it is neither."""
+    if name in _MODELS:
+        return True
+    if is_timm_model(name):
+        return False
+    get_model_entry(name)  # raises the unknown-model error
+    return False

@@ -82,10 +82,10 @@ def summary(
     """
     name = model if isinstance(model, str) else type(model).__name__
     if isinstance(model, str):
-        from cnnkit.models import create_model, default_image_size
+        from cnnkit.models import create_model, data_config
 
         if input_shape is None:
-            input_shape = (3, *(default_image_size(model) or (32, 32)))
+            input_shape = (3, *data_config(model).build_size)
         with torch.device("meta"):
             model = create_model(model, num_classes, input_shape[0], tuple(input_shape[1:]), **model_options)
     if input_shape is None:

@@ -32,37 +32,32 @@ from cnnkit.training.distributed import check_accelerator, is_main, world_size
 log = logging.getLogger("cnnkit")
 
 
-def _input_settings(config: TrainConfig, is_backbone: bool) -> dict:
-    """How images are decoded and standardised: the data's own way, or the way a pretrained backbone expects."""
-    if not is_backbone:
-        if config.pretrained or config.strategy != "scratch":
-            raise ConfigError(f"`pretrained` and strategy={config.strategy!r} need a timm backbone such as "
-                              f"efficientnet_lite0; {config.model!r} is one of cnnkit's own networks.")
-        return {"channels": config.channels}
-    from cnnkit.data.decode import INTERPOLATIONS
-    from cnnkit.models.pretrained import pretrained_normalization
-    from cnnkit.models.transfer import backbone_config
+def model_data(config: TrainConfig):
+    """What ``config.model`` expects of its images (``models.data_config``: a ``ModelDataConfig``); settings only a
+    timm backbone has are refused on cnnkit's own networks."""
+    from cnnkit.models import data_config
 
-    if config.channels == 1:
-        raise ConfigError("Backbones take 3 channels; grayscale images are repeated to 3 (leave `channels` unset).")
-    cfg = backbone_config(config.model)
-    interpolation = cfg["interpolation"] if cfg["interpolation"] in INTERPOLATIONS else "bilinear"
-    normalization = pretrained_normalization(config.model, config.weights) if config.pretrained else None
-    return {"channels": 3, "interpolation": interpolation, "crop_pct": cfg["crop_pct"], "normalization": normalization}
+    data = data_config(config.model, config.pretrained, config.weights, config.image_size, config.channels)
+    if not data.backbone and (config.pretrained or config.strategy != "scratch"):
+        raise ConfigError(f"`pretrained` and strategy={config.strategy!r} need a timm backbone such as "
+                          f"efficientnet_lite0; {config.model!r} is one of cnnkit's own networks.")
+    return data
 
 
 def probe_model(config: TrainConfig):
-    """The model on the meta device: a wrong name or option fails before any image is decoded."""
+    """The model on the meta device: a wrong name or option, or settings the model does not take, fail before any
+    image is decoded."""
     import torch
 
-    from cnnkit.models import create_model, default_image_size, model_options
+    from cnnkit.models import create_model, data_config, model_options
 
     if config.code_size is not None and "code_size" not in model_options(config.model):
         _check_task(config, reconstructs=False)
+    size = data_config(config.model, image_size=config.image_size).build_size
     with torch.device("meta"):
-        probe = create_model(config.model, 2, 3, config.image_size or default_image_size(config.model) or (32, 32),
-                             **config.network_options)
+        probe = create_model(config.model, 2, 3, size, **config.network_options)
     _check_task(config, probe.reconstructs)
+    model_data(config)  # the settings only a backbone takes (`pretrained`, 3 channels)
     return probe
 
 
@@ -158,14 +153,13 @@ def prepare_data(data_dir, config: TrainConfig, probe, progress: bool = False):
     """The data decoded, split and standardised as ``config`` and the model (``probe``, ``probe_model``'s) ask, and
     ``config`` with what the data decided (oversampling's augmentation). Also ``lr_find``'s: it sweeps on the same."""
     from cnnkit.augment.spec import OVERSAMPLE_DEFAULT
-    from cnnkit.models import default_image_size
 
+    data = model_data(config)
     prepared = prepare_training_data(
-        data_dir, image_size=config.image_size, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-        seed=config.seed, skip_bad=config.skip_bad, default_image_size=default_image_size(config.model),
-        data_in=config.data_in, progress=progress, dedupe=config.dedupe, unlabelled=probe.reconstructs,
-        val_folder=config.val_folder,
-        **_input_settings(config, is_backbone=probe.has_backbone),
+        data_dir, image_size=data.image_size, channels=data.channels, interpolation=data.interpolation,
+        crop_pct=data.crop_pct, normalization=data.normalization, val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction, seed=config.seed, skip_bad=config.skip_bad, data_in=config.data_in,
+        progress=progress, dedupe=config.dedupe, unlabelled=probe.reconstructs, val_folder=config.val_folder,
     )
     if len(prepared.splits["val"]) == 0:
         raise DataError(f"No validation images in {data_dir}: add a val/ folder or raise `val_fraction`.")

@@ -155,9 +155,9 @@ def _fit(run: RunFolder, record: RunRecord, net: PointNet, ckpt_path: Path | Non
 
 
 def _first_record(config: PointsConfig, loaded, patches) -> RunRecord:
-    from cnnkit.models.pretrained import pretrained_normalization
+    from cnnkit.models import data_config
 
-    mean, std = pretrained_normalization(config.backbone)
+    mean, std = data_config(config.backbone, pretrained=True).normalization
     points = PointsRecord(
         replace(config, patches=tuple(str(Path(p).resolve()) for p in config.patches)) if config.patches else config,
         tuple(TaughtPhoto(str(x.path.resolve()), str(x.dots_path.resolve()), len(x.dots)) for x in loaded),
