@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "cnnkit"
 FLOORS = {
     "cnnkit._version": 0, "cnnkit.errors": 0,
     "cnnkit._io": 1, "cnnkit.progress": 1,
-    "cnnkit.options": 2, "cnnkit.plots": 2, "cnnkit.weights": 2, "cnnkit.augment.spec": 2,
+    "cnnkit.options": 2, "cnnkit.plots": 2, "cnnkit.weights": 2,
     "cnnkit.config": 3, "cnnkit.data": 3, "cnnkit.models": 3,
     "cnnkit.augment": 4,
     "cnnkit.run": 5, "cnnkit.feature_cache": 5,
@@ -115,3 +115,92 @@ def test_library_messages_name_parameters_not_flags():
                 if " --" in text and "cnnkit " not in text:
                     wrong.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert not wrong, wrong
+
+
+def import_graph() -> dict[str, dict[str, str]]:
+    """module -> {cnnkit module it imports: where}, every import counted, lazy ones inside functions included."""
+    found = modules()
+    return {module: {target: f"{path.relative_to(SRC)}:{line}" for target, _, line in imports(path, module)
+                     if target in found and target != module}
+            for module, path in found.items()}
+
+
+def circles(graph: dict[str, dict[str, str]]) -> list[list[str]]:
+    """The strongly connected parts of ``graph`` with more than one member (Tarjan): each holds an import circle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph.get(node, {}):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            part = []
+            while not part or part[-1] != node:
+                part.append(stack.pop())
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circles_between_modules():
+    """Not even through a lazy import inside a function: a circle hides which module comes first."""
+    graph = import_graph()
+    wrong = [" <-> ".join(part) + ": " + ", ".join(f"{graph[a][b]} imports {b}" for a in part for b in part
+                                                    if b in graph[a])
+             for part in circles(graph)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_import_circles_between_packages():
+    packages: dict[str, dict[str, str]] = {}
+    for module, targets in import_graph().items():
+        for target, where in targets.items():
+            if unit(target) != unit(module):
+                packages.setdefault(unit(module), {})[unit(target)] = where
+    assert not circles(packages), circles(packages)
+
+
+def module_names(path: Path, module: str) -> dict[str, str]:
+    """The names a module binds to cnnkit modules (``import cnnkit.x as y``, ``from cnnkit import x``) -> module."""
+    found = modules()
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    names = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update({a.asname or a.name: a.name for a in node.names if a.name in found})
+        elif isinstance(node, ast.ImportFrom):
+            target = node.module or ""
+            if node.level:
+                target = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [target])
+            names.update({a.asname or a.name: f"{target}.{a.name}" for a in node.names
+                          if f"{target}.{a.name}" in found})
+    return names
+
+
+def test_no_private_name_is_taken_from_another_module():
+    """``from cnnkit.x import _helper`` or ``x._helper`` from outside ``x``: a private helper another module needs is
+    public, or lives where both can reach it. Private modules (``_io``, ``_registry``) are fine as modules."""
+    wrong = []
+    for module, path in modules().items():
+        for target, names, line in imports(path, module):
+            taken = [n for n in names if n.startswith("_") and not n.startswith("__")]
+            if taken and target != module:
+                wrong.append(f"{path.relative_to(SRC)}:{line} imports {taken} from {target}")
+        aliases = module_names(path, module)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and aliases.get(ast.unparse(node.value), module) != module):
+                wrong.append(f"{path.relative_to(SRC)}:{node.lineno} uses {ast.unparse(node)}")
+    assert not wrong, "\n".join(wrong)

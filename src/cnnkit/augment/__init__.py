@@ -1,1 +1,2 @@
-"""Data augmentation on batches, on the model's device: the spec, the layer, mixing, test-time augmentation."""
+"""Data augmentation on batches, on the model's device: the layer (its spec is ``config.augment``'s), mixing,
+test-time augmentation."""

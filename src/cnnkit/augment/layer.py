@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from cnnkit.augment.spec import AugmentSpec
+from cnnkit.config.augment import AugmentSpec
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnkit.augment.spec import PHOTOMETRIC, AugmentSpec
+from cnnkit.config.augment import PHOTOMETRIC, AugmentSpec
 from cnnkit.config.commands import check_region, region_option
 from cnnkit.config.parse import Region
 from cnnkit.config.training import ACCELERATORS

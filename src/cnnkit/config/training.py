@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from cnnkit.config.augment import AugmentSpec
 from cnnkit.config.parse import parse_options, parse_size
 from cnnkit.config.reading import ReadConfig
 from cnnkit.errors import ConfigError
@@ -170,8 +171,6 @@ class TrainConfig(DataConfig):
                               "needs a pretrained backbone, no hidden layer, no mixup or CutMix, and the feature "
                               "cache with one view per image. Use head_solver='epochs' otherwise.")
         if self.augment is not None:
-            from cnnkit.augment.spec import AugmentSpec
-
             object.__setattr__(self, "augment", str(AugmentSpec.parse(self.augment)) or None)
 
     def _check_numbers(self) -> None:

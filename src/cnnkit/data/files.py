@@ -5,34 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnnkit.data.layout import IMAGE_EXTENSIONS, LAYOUT_HELP, SPLIT_NAMES, FolderScan, is_image_file
+from cnnkit.data.table import scan_csv
 from cnnkit.errors import DataError
 
 log = logging.getLogger("cnnkit")
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
-SPLIT_NAMES = ("train", "val", "test")
-LAYOUT_HELP = ("Expected root/<class>/<images>, root/{train,val,test}/<class>/<images>, or a CSV file with columns "
-               "path,label[,split].")
-
-
-@dataclass(frozen=True)
-class FolderScan:
-    """What a data folder holds: classes and, per split folder (or 'all'), (relative path, class) pairs."""
-
-    root: Path
-    layout: str  # "flat" or "presplit"
-    classes: tuple[str, ...]
-    samples: dict[str, list[tuple[str, str]]]  # multi-label: the class is "a|b" (names in class order), or ""
-    ignored: tuple[str, ...] = field(default=())
-    multi_label: bool = False
-
-
-def is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
-
 
 def _visible_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -95,8 +74,6 @@ def scan_folder(root: str | Path, min_classes: int = 2, loose_images: bool = Fal
             return FolderScan(root=root, layout="flat", classes=(root.name,), samples={"all": [(f, root.name)
                                                                                              for f in files]})
     if root.is_file() and root.suffix.lower() == ".csv":
-        from cnnkit.data.table import scan_csv
-
         return scan_csv(root, min_classes)
     if not root.is_dir():
         raise DataError(f"Data path {root} is a file; expected a folder. {LAYOUT_HELP}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit.data.decode import load_image, probe_image
-from cnnkit.data.files import FolderScan
+from cnnkit.data.layout import FolderScan
 from cnnkit.errors import DataError
 
 SAMPLE = 48  # images decoded to look at their colour

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnkit.data.files import SPLIT_NAMES, FolderScan, is_image_file
+from cnnkit.data.layout import SPLIT_NAMES, FolderScan, is_image_file
 from cnnkit.errors import DataError
 
 MULTI_LABEL_SEPARATOR = "|"

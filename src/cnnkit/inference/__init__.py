@@ -3,6 +3,9 @@ ONNX export run by ONNX Runtime (no torch import), or a classical baseline; all 
 evaluate and compare read any kind. The torch-based predictors load only when asked for."""
 
 from cnnkit.inference.base import Prediction, Predictor, check_threshold, decide
+from cnnkit.inference.load import load_predictor
+
+Predictor.loader = staticmethod(load_predictor)  # Predictor.load's choice of backend (see inference.base.Predictor)
 
 __all__ = ["BaselinePredictor", "NetworkPredictor", "OnnxPredictor", "Prediction", "Predictor", "check_threshold",
            "decide"]

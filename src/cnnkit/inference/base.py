@@ -1,27 +1,24 @@
-"""What every predictor shares, whatever runs the network: loading a run, the decision, and streaming prediction over
-many files. Imports no torch, so the ONNX Runtime predictor starts in a fraction of a second."""
+"""What every predictor shares, whatever runs the network: the interface (``Predictor``, loaded through
+``inference.load``), the decision, and streaming prediction over many files. Imports no torch, so the ONNX Runtime
+predictor starts in a fraction of a second."""
 
 from __future__ import annotations
 
-import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from cnnkit.config.commands import BACKENDS
 from cnnkit.data.files import expand_image_paths
 from cnnkit.data.prepare import report_unreadable
 from cnnkit.data.preprocess import Preprocessing
-from cnnkit.errors import ConfigError, DataError, check_choice
+from cnnkit.errors import ConfigError, DataError
 from cnnkit.inference.stream import DecodedBatch, decoded_batches
 from cnnkit.progress import Progress
-from cnnkit.run import RunFolder
-
-log = logging.getLogger("cnnkit")
 
 
 @dataclass(frozen=True)
@@ -137,27 +134,11 @@ class Predictor:
         """The run's predictor. ``backend`` "torch": its network; "onnx": its export (``cnnkit export``) run by ONNX
         Runtime, without importing torch; "auto": the export when it exists and was made from the current
         weights, else the network."""
-        check_choice("backend", backend, BACKENDS)
-        run = RunFolder(run_dir)
-        record = run.read_record()
-        note = run.status_note(record)
-        if note:
-            log.warning(note)
-        if record.model.is_baseline:
-            if backend == "onnx":
-                raise ConfigError(f"{run.path} is a baseline run: it has no ONNX export. Use `backend` torch.")
-            from cnnkit.inference.network import BaselinePredictor
+        return Predictor.loader(run_dir, backend)
 
-            return BaselinePredictor.from_record(run, record)
-        if backend != "torch":
-            from cnnkit.inference.onnx import OnnxPredictor, usable_export
-
-            export = usable_export(run, required=backend == "onnx")
-            if export is not None:
-                return OnnxPredictor.from_record(run, record, export)
-        from cnnkit.inference.network import NetworkPredictor
-
-        return NetworkPredictor.from_record(run, record)
+    # ``inference.load.load_predictor``, which imports the predictors that subclass this interface; the package
+    # (``cnnkit.inference``) sets it when it is imported, before any of its modules can be used
+    loader: ClassVar[Callable[[str | Path, str], Predictor]]
 
     def predict_arrays(self, images: np.ndarray, batch_size: int = 128, tta: int = 1) -> np.ndarray:
         """Class probabilities (N, classes) for decoded (N, H, W, C) uint8 images (multi-label: each in [0, 1] on its

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,19 +19,12 @@ from cnnkit.config.parse import Region
 from cnnkit.data.window import centred_window
 from cnnkit.errors import ConfigError, DataError
 from cnnkit.options import with_options
+from cnnkit.patches.mine import false_detections
+from cnnkit.patches.patch import Patch
 
 log = logging.getLogger("cnnkit")
 
 MANIFEST_COLUMNS = ("file", "class", "photo", "row", "col", "dot_row", "dot_col", "kind")
-
-
-@dataclass(frozen=True)
-class Patch:
-    label: str
-    row: int  # the centre, in the photo's pixels
-    col: int
-    kind: str  # "dot", "background" or "hard negative"
-    dot: tuple[float, float] | None = None
 
 
 def _photo(path: Path) -> np.ndarray:
@@ -98,8 +91,6 @@ def _plan(photo_path: Path, dots_path: Path, config: PatchConfig, rng: np.random
     count = len(positives) if config.backgrounds is None else config.backgrounds
     patches = positives + background_patches(moved, photo.shape[:2], count, config, rng, photo_path)
     for run in mining_runs:
-        from cnnkit.patches.mine import false_detections
-
         mined = false_detections(run, photo_path, moved, config, count,
                                  [p for p in patches if p.kind == "hard negative"])
         log.info("%s: %d hard negatives mined with %s", photo_path, len(mined), run)

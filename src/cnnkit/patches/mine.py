@@ -14,7 +14,7 @@ import numpy as np
 
 from cnnkit.config import PatchConfig
 from cnnkit.errors import ConfigError
-from cnnkit.patches.cut import Patch
+from cnnkit.patches.patch import Patch
 
 
 def _scores(run_dir: str | Path, photo_path: Path, config: PatchConfig):

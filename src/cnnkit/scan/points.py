@@ -18,7 +18,7 @@ from cnnkit.models.precision import bf16_supported
 from cnnkit.progress import Progress
 from cnnkit.run import RunFolder, RunRecord
 from cnnkit.scan.detect import Detection
-from cnnkit.scan.windows import ScanResult, _to_input
+from cnnkit.scan.windows import ScanResult, to_input
 
 MARGIN = 128  # context each side of a tile (pixels, a multiple of 32 so that the tiles' cells are the photo's)
 TILE = 2048  # least tile side for a point detector: its margins cost less on larger tiles
@@ -37,7 +37,7 @@ def load_point_detector(run_dir: str | Path) -> tuple[torch.nn.Module, RunRecord
 
 
 def _input(tile: np.ndarray, record: RunRecord) -> torch.Tensor:
-    return _to_input(tile, record.preprocessing).contiguous(memory_format=torch.channels_last)
+    return to_input(tile, record.preprocessing).contiguous(memory_format=torch.channels_last)
 
 
 def centre_map(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, tile: int = TILE,

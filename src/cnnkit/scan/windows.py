@@ -62,7 +62,8 @@ def load_photo(path: str | Path, channels: int, scale: float = 1.0, region: Regi
     return np.array(image_to_array(Image.fromarray(whole[..., 0] if channels == 1 else whole), size, channels))
 
 
-def _to_input(photo: np.ndarray, preprocessing: Preprocessing) -> torch.Tensor:
+def to_input(photo: np.ndarray, preprocessing: Preprocessing) -> torch.Tensor:
+    """A (H, W, C) uint8 photo or tile as the network's standardised (1, C, H, W) input."""
     x = torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1)[None].float() / 255.0
     return normalize(x, preprocessing)
 
@@ -88,7 +89,7 @@ def dense_scan(dense: DenseNet, photo: np.ndarray, preprocessing: Preprocessing,
         a2, b2 = min(a + per_tile, rows), min(b + per_tile, cols)
         top, left = max(0, a * s - m), max(0, b * s - m)
         bottom, right = min(height, (a2 - 1) * s + wh + m), min(width, (b2 - 1) * s + ww + m)
-        logits = dense(_to_input(photo[top:bottom, left:right], preprocessing))[0]
+        logits = dense(to_input(photo[top:bottom, left:right], preprocessing))[0]
         if out is None:
             out = np.zeros((logits.shape[0], rows, cols), np.float32)
         di, dj = (a * s - top) // s, (b * s - left) // s

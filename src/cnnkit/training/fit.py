@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cnnkit.config import TrainConfig
+from cnnkit.config.augment import OVERSAMPLE_DEFAULT
 from cnnkit.data.prepare import (
     ImageArrays,
     load_samples,
@@ -152,8 +153,6 @@ def _distributed_role(config: TrainConfig) -> bool:
 def prepare_data(data_dir, config: TrainConfig, probe, progress: bool = False):
     """The data decoded, split and standardised as ``config`` and the model (``probe``, ``probe_model``'s) ask, and
     ``config`` with what the data decided (oversampling's augmentation). Also ``lr_find``'s: it sweeps on the same."""
-    from cnnkit.augment.spec import OVERSAMPLE_DEFAULT
-
     data = model_data(config)
     prepared = prepare_training_data(
         data_dir, image_size=data.image_size, channels=data.channels, interpolation=data.interpolation,

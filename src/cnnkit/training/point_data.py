@@ -117,7 +117,7 @@ def class_names(photos: list[DottedPhoto], patches: PatchSet | None) -> tuple[st
 
 def _patch_files(folder: Path) -> list[tuple[Path, str]]:
     """(image, its class folder's name) for every image of ``folder``'s class folders."""
-    from cnnkit.data.files import is_image_file
+    from cnnkit.data.layout import is_image_file
 
     if not folder.is_dir():
         raise DataError(f"`patches` folder {folder} does not exist.")

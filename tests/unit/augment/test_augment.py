@@ -7,7 +7,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from cnnkit.augment.layer import Augmentation
 from cnnkit.augment.mixing import mix_batch
-from cnnkit.augment.spec import TRANSFORMS, AugmentSpec
+from cnnkit.config.augment import TRANSFORMS, AugmentSpec
 from cnnkit.augment.tta import tta_views
 from cnnkit.errors import ConfigError
 from cnnkit.training.balance import class_weights, oversampler

@@ -221,3 +221,12 @@ def test_fit_passes_callbacks_of_your_own_to_lightning(pattern_data: Path, tmp_p
     with pytest.raises(ConfigError, match="`callbacks`: ModelCheckpoint is refused"):
         ImageClassifier("tiny_cnn", epochs=1).fit(pattern_data, tmp_path / "r2", verbose=False,
                                                   callbacks=[ModelCheckpoint()])
+
+
+def test_backbone_settings_on_one_of_cnnkits_own_networks_are_refused_before_any_weights_are_looked_for(
+        pattern_data: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match="need a timm backbone such as efficientnet_lite0; 'tiny_cnn' is one of"):
+        train(pattern_data, tmp_path / "r", TrainConfig(pretrained=True, **FAST), progress=False)
+    with pytest.raises(ConfigError, match="Backbones take 3 channels"):
+        train(pattern_data, tmp_path / "r", TrainConfig(model="test_efficientnet", channels=1), progress=False)
+    assert not (tmp_path / "r").exists()
