@@ -6,6 +6,7 @@ Files get the mode the user's umask gives new files (not the 0600 of temporary f
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cnnkit.errors import OutputError
+from cnnkit.errors import CnnkitError, OutputError
 
 _UMASK: int | None = None
 
@@ -39,6 +40,34 @@ def folder_mode() -> int:
 
 def output_error(path: Path, error: OSError) -> OutputError:
     return OutputError(f"Cannot write {path}: {error.strerror or error}.")
+
+
+def _full(folder: Path) -> bool:
+    """Whether the file system holding ``folder`` has (almost) no space left for this user."""
+    try:
+        stats = os.statvfs(folder)
+    except (OSError, AttributeError):  # AttributeError: Windows has no statvfs
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
+
+
+def write_failure(path: Path, error: BaseException, partial: Path | None = None) -> BaseException:
+    """What to raise when writing ``path`` failed with ``error``: an OutputError naming ``path`` and the cause (a
+    full disk said so, whatever words the writing library used: torch's "unexpected pos", safetensors' "os error
+    28"); cnnkit's own errors, signals and Ctrl-C unchanged. ``partial`` (the half-written temporary file) is
+    removed, once the disk has been looked at."""
+    full = not isinstance(error, OSError) and _full(path.parent)
+    if partial is not None:
+        partial.unlink(missing_ok=True)
+    if isinstance(error, CnnkitError) or not isinstance(error, Exception):
+        return error
+    if isinstance(error, OSError):
+        reason = error.strerror or str(error)
+    elif full:
+        reason = os.strerror(errno.ENOSPC)
+    else:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    return OutputError(f"Cannot write {path}: {reason}.")
 
 
 def make_folder(path: str | Path) -> Path:
@@ -66,12 +95,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         write(tmp_path)
         os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, path)
-    except OSError as e:
-        tmp_path.unlink(missing_ok=True)
-        raise output_error(path, e) from None
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
+    except BaseException as e:
+        failure = write_failure(path, e, tmp_path)
+        if failure is e:
+            raise
+        raise failure from (None if isinstance(e, OSError) else e)
     return path
 
 
@@ -99,23 +127,27 @@ class StreamingOutput:
         return self
 
     def write(self, row) -> None:
-        if self._csv is not None:
-            self._csv.writerow(row)
-        else:
-            self._file.write(f"{row}\n")
-        self._file.flush()
+        try:
+            if self._csv is not None:
+                self._csv.writerow(row)
+            else:
+                self._file.write(f"{row}\n")
+            self._file.flush()
+        except OSError as e:  # a full disk: the path named, the partial file removed when the block ends
+            raise write_failure(self.path, e) from None
 
     def __exit__(self, kind, value, traceback) -> bool:
-        self._file.close()
         try:
+            self._file.close()  # flushes: may fail on a full disk too
             if kind is None:
                 os.chmod(self.partial, file_mode())
                 os.replace(self.partial, self.path)
             else:
                 self.partial.unlink(missing_ok=True)
         except OSError as e:
-            self.partial.unlink(missing_ok=True)
-            raise output_error(self.path, e) from None
+            failure = write_failure(self.path, e, self.partial)
+            if kind is None:
+                raise failure from None
         return False
 
 

@@ -7,12 +7,13 @@ Training (``training.fit``, the point detector) and ``--auto`` claim folders thr
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
-from cnnkit.errors import Interrupted
+from cnnkit.errors import CnnkitError, Interrupted, OutputError
 from cnnkit.run.folder import RunFolder
 from cnnkit.run.interrupts import NAMES, received, signals_interrupt
 from cnnkit.run.lock import locked
@@ -23,6 +24,7 @@ RUN_OUTPUTS = ("config.json", "split.json", "model.safetensors", "metrics.json",
                "logs", "checkpoints", "index")
 EVALUATION_OUTPUTS = ("metrics.json", "report.html", "figures")
 MADE_OF_WEIGHTS = ("eval-*", "scan-*", "inspect")  # evaluations of other folders, scans, inspections
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)  # a write that failed: named as one
 
 
 def refuse_occupied(run: RunFolder, overwrite: bool = False) -> None:
@@ -80,8 +82,13 @@ def stopping(run: RunFolder, main: bool = True) -> Iterator[None]:
             # the signal's exception was turned into another one by a library it interrupted (Lightning's logging)
             error = Interrupted(f"Stopped by {NAMES.get(received[-1], received[-1])}", received[-1])
         interrupted = isinstance(error, (Interrupted, KeyboardInterrupt))
+        failed = error
+        if isinstance(error, OSError) and error.errno in WRITE_ERRORS:  # a library's write (Lightning's logs)
+            failed = OutputError(f"Cannot write {error.filename or f'into {run.path}'}: {error.strerror or error}.")
         if main and run.config_path.exists():
-            _record_stop(run, error, interrupted)
+            _record_stop(run, failed, interrupted)
+        if failed is not error:
+            raise failed from None
         if not interrupted:
             raise
         kept = ("the last complete epoch is kept in checkpoints/last.ckpt: continue it with "
@@ -97,7 +104,11 @@ def _record_stop(run: RunFolder, error: BaseException, interrupted: bool) -> Non
     reason = str(error) if isinstance(error, Interrupted) else f"{type(error).__name__}: {error}"
     where = "the last complete epoch is in checkpoints/last.ckpt" if run.last_checkpoint.exists() else (
         "no epoch had ended")
-    record = run.read_record()
-    if record.status == "training":
-        run.write_record(record.replace(status="interrupted" if interrupted else "failed",
-                                        status_reason=f"{reason[:300]} ({where})"))
+    try:
+        record = run.read_record()
+        if record.status == "training":
+            run.write_record(record.replace(status="interrupted" if interrupted else "failed",
+                                            status_reason=f"{reason[:300]} ({where})"))
+    except CnnkitError as e:  # a disk still full: the real cause goes on up, this is said beside it
+        log.warning("%s could not be marked %s (%s); it stays marked training.", run.path,
+                    "interrupted" if interrupted else "failed", e)

@@ -15,6 +15,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from cnnkit._io import output_error
 from cnnkit.errors import RunError
 
 log = logging.getLogger("cnnkit")
@@ -63,9 +64,13 @@ def _take(path: Path) -> bool:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv[:3]),
-                   "since": time.time()}, f)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv[:3]),
+                       "since": time.time()}, f)
+    except OSError as e:  # a full disk: no empty lock left behind to look like a dead writer's
+        path.unlink(missing_ok=True)
+        raise output_error(path, e) from None
     return True
 
 

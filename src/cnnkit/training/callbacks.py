@@ -15,7 +15,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from cnnkit._io import write_text
+from cnnkit._io import make_folder, write_failure, write_text
 from cnnkit.weights import save_weights
 
 HISTORY_COLUMNS = ("epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
@@ -188,10 +188,16 @@ def save_solved_phase(path: Path, model, phase_index: int, phases_done: list[dic
              "callbacks": {"EpochCheckpoint": {"phase_index": phase_index, "phases_done": phases_done,
                                                "phase_record": phase_record, "random": random_state()},
                            "History": {"rows": history}, "BestWeights": best.state_dict()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException as e:  # a full disk: the checkpoint named, its temporary file removed
+        failure = write_failure(path, e, tmp)
+        if failure is e:
+            raise
+        raise failure from None
 
 
 class EpochCheckpoint(L.Callback):
@@ -209,11 +215,17 @@ class EpochCheckpoint(L.Callback):
         self.save(trainer)
 
     def save(self, trainer: L.Trainer) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path.parent)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        trainer.save_checkpoint(tmp)  # every process takes part; the main one writes (Lightning)
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
+        try:
+            trainer.save_checkpoint(tmp)  # every process takes part; the main one writes (Lightning)
+            if trainer.is_global_zero:
+                os.replace(tmp, self.path)
+        except BaseException as e:  # a full disk: the checkpoint named, its temporary file removed
+            failure = write_failure(self.path, e, tmp)
+            if failure is e:
+                raise
+            raise failure from None
 
     def state_dict(self) -> dict:
         return {"phase_index": self.phase_index, "phases_done": self.phases_done, "phase_record": self.phase_record,
