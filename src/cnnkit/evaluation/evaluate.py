@@ -20,7 +20,7 @@ from cnnkit.evaluation import metrics as M
 from cnnkit.inference import Predictor, decide
 from cnnkit.options import with_options
 from cnnkit.run import RunFolder, RunRecord
-from cnnkit.run.lock import locked
+from cnnkit.run.lock import locked, refuse_if_written
 from cnnkit.run.tasks import require
 
 log = logging.getLogger("cnnkit")
@@ -149,6 +149,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
         raise ConfigError("`split` chooses one of the run's own splits; leave it out with `data`.")
     run = RunFolder(run_dir)
     require(run.read_record().kind, "knn" if config.knn else "evaluate", run.path)  # an autoencoder: knn only
+    if out is None or run.path.resolve() in Path(out).resolve().parents:
+        refuse_if_written(run.path)  # the outputs go into the run: a writer there now is refused before any work
     if run.read_record().reconstructs:
         return _evaluate_codes(run, data, out, config, split)
     # the network the run trained, never its export: the export's fidelity is what `cnnkit export` reports

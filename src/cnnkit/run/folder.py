@@ -111,7 +111,11 @@ class RunFolder:
         with torch.device("meta"):
             probe = build()
         expected = sum(t.numel() * t.element_size() for t in probe.state_dict().values())
-        size = self.weights_path.stat().st_size if self.weights_path.exists() else 0
+        if not self.weights_path.exists():
+            raise RunError(f"{self.weights_path} does not exist: the run's weights are missing (deleted, or the "
+                           "run stopped before its first epoch ended). Copy them back, or train it again with "
+                           "`overwrite`.")
+        size = self.weights_path.stat().st_size
         if expected > size * 1.05 + (1 << 20):
             raise RunError(f"{self.config_path} describes a network of {expected / 1e6:.1f} MB of tensors, but "
                            f"{self.weights_path.name} holds {size / 1e6:.1f} MB: the record and the weights do not "

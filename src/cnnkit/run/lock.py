@@ -74,6 +74,17 @@ def _take(path: Path) -> bool:
     return True
 
 
+def refuse_if_written(folder: str | Path) -> None:
+    """RunError now, before any work, when another live process holds the folder's lock (the check ``acquire``
+    makes at the end, made at the start: nothing is computed only to be refused)."""
+    folder = Path(folder)
+    path = (folder / LOCK_FILE).resolve()
+    owner = None if path in _held else read_owner(folder)
+    if owner_alive(owner) and owner.get("pid") != os.getpid():
+        raise RunError(f"{folder} is being written by {_describe(owner)}; one writer at a time. Wait for it to "
+                       f"end, or write elsewhere. If that process is gone, delete {path}.")
+
+
 def acquire(folder: Path) -> None:
     path = (folder / LOCK_FILE).resolve()
     if path in _held:

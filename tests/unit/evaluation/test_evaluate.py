@@ -236,3 +236,27 @@ def test_a_run_without_a_test_split_gets_a_report_on_validation_that_says_it_is_
     assert evaluate_test_split(tmp_path / "knn") is None
     with pytest.raises(ConfigError, match="split"):
         evaluate_run(tmp_path / "run", split="train")
+
+
+def test_a_run_another_process_is_writing_is_refused_before_any_image_is_scored(trained_run, tmp_path, monkeypatch):
+    import json
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    import cnnkit.evaluation.evaluate as evaluate_module
+    from cnnkit.errors import RunError
+    from cnnkit.run.lock import LOCK_FILE
+
+    run = Path(shutil.copytree(trained_run, tmp_path / "run"))
+    writer = subprocess.Popen(["sleep", "60"])
+    try:
+        (run / LOCK_FILE).write_text(json.dumps({"pid": writer.pid, "host": socket.gethostname(),
+                                                 "command": "cnnkit train", "since": time.time()}))
+        monkeypatch.setattr(evaluate_module.Predictor, "load", lambda *a, **k: pytest.fail("scored before refusing"))
+        with pytest.raises(RunError, match="is being written by process"):
+            evaluate_run(run)
+        evaluate_module.refuse_if_written(tmp_path)  # a folder nobody writes: no word
+    finally:
+        writer.kill()

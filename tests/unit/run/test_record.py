@@ -108,6 +108,9 @@ def test_a_crafted_record_cannot_allocate_beyond_its_files(old_runs):
     (run / "config.json").write_text(json.dumps(record))
     with pytest.raises(RunError, match="do not belong together"):
         Predictor.load(run)
+    (run / "model.safetensors").unlink()  # a missing weights file is named as missing, not as 0 MB of weights
+    with pytest.raises(RunError, match=r"model\.safetensors does not exist: the run's weights are missing"):
+        Predictor.load(run)
 
 
 @pytest.mark.parametrize("classes, found", [("AB", "str 'AB'"), ({"a": 1, "b": 2}, "dict"),
