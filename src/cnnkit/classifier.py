@@ -13,10 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnkit._io import write_text
 from cnnkit.config import TrainConfig
-from cnnkit.errors import RunError
+from cnnkit.errors import DataError, RunError
+from cnnkit.evaluation.history import epoch_history
+from cnnkit.latent.tsne import run_tsne
 from cnnkit.options import default_of
-from cnnkit.run import CONFIG_FILE, SPLIT_FILE, WEIGHTS_FILE
+from cnnkit.run import CONFIG_FILE, SPLIT_FILE, WEIGHTS_FILE, RunFolder
+from cnnkit.run.lifecycle import refuse_occupied
+from cnnkit.run.lock import locked
 
 PARAMETERS = [f.name for f in fields(TrainConfig)]
 
@@ -26,9 +31,6 @@ def _dataframe_to_csv(frame, target: Path) -> Path:
     of names (multi-label) is written ``a|b``."""
     import csv
     import io
-
-    from cnnkit._io import write_text
-    from cnnkit.errors import DataError
 
     columns = [c for c in ("path", "label", "split") if c in frame.columns]
     if "path" not in columns or "label" not in columns:
@@ -109,11 +111,7 @@ class ImageClassifier:
         ``verbose``: progress on stderr as the command line shows it. An ``out`` that holds a run is refused unless
         ``overwrite`` (then it is replaced), as on the command line: a second ``fit`` names another ``out``.
         ``callbacks``: Lightning callbacks, called in every epoch-trained phase."""
-        from cnnkit.evaluation.history import epoch_history
         from cnnkit.inference import Predictor
-        from cnnkit.run import RunFolder
-        from cnnkit.run.lifecycle import refuse_occupied
-        from cnnkit.run.lock import locked
         from cnnkit.training.defaults import choose_model
         from cnnkit.training.fit import train
 
@@ -181,8 +179,6 @@ class ImageClassifier:
     def tsne(self, data: str | Path | None = None, **options):
         """A t-SNE map of the latent vectors of the run's images, or of the labelled folder ``data``
         (``cnnkit tsne``): coordinates, labels and ``png``. ``options``: those of ``TsneConfig``."""
-        from cnnkit.latent.tsne import run_tsne
-
         self._check_fitted()
         return run_tsne(self.run_dir_, data, **options)
 
@@ -206,7 +202,6 @@ class ImageClassifier:
     @classmethod
     def load(cls, directory: str | Path) -> ImageClassifier:
         from cnnkit.inference import Predictor
-        from cnnkit.run import RunFolder
 
         predictor = Predictor.load(directory, backend="torch")
         record = RunFolder(directory).read_record()

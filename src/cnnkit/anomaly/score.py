@@ -17,11 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit._io import replace_folder, write_bytes, write_json, write_text
+from cnnkit.anomaly.figures import enlargement, error_png, image_png, unusual_mask
+from cnnkit.anomaly.report import render_html
 from cnnkit.config import AnomalyConfig
 from cnnkit.data.files import expand_image_paths, scan_folder
 from cnnkit.data.prepare import report_unreadable
 from cnnkit.errors import DataError, OutputError, RunError
+from cnnkit.inference.reconstruction import reconstruction_errors
+from cnnkit.inference.stream import decoded_batches
 from cnnkit.options import with_options
+from cnnkit.progress import Progress
 from cnnkit.run import RunFolder, RunRecord
 from cnnkit.run.tasks import require
 
@@ -90,7 +95,6 @@ class _Scorer:
 
     def __init__(self, run: RunFolder, record: RunRecord, threshold: float, config: AnomalyConfig,
                  on_row: Callable[[AnomalyScore], None] | None):
-        from cnnkit.anomaly.figures import enlargement
         from cnnkit.inference.network import NetworkPredictor
 
         self.predictor = NetworkPredictor.from_record(run, record)
@@ -99,8 +103,6 @@ class _Scorer:
         self.on_row = on_row or (lambda row: None)
 
     def run(self, paths: list[Path], labels: list[str], folder: Path | None) -> list[AnomalyScore]:
-        from cnnkit.inference.stream import decoded_batches
-        from cnnkit.progress import Progress
 
         rows, errors, position = [], [], 0
         with Progress(len(paths), "anomaly", enabled=None if len(paths) > 2 * self.config.batch_size else False) \
@@ -116,8 +118,6 @@ class _Scorer:
         return rows
 
     def _batch_rows(self, batch, labels: list[str], position: int, folder: Path | None) -> list[AnomalyScore]:
-        from cnnkit.anomaly.figures import unusual_mask
-        from cnnkit.inference.reconstruction import reconstruction_errors
 
         reconstructions = self.predictor.reconstruct_arrays(batch.images, self.config.batch_size)
         scores, maps = reconstruction_errors(batch.images, reconstructions, self.reconstruction.smoothing)
@@ -136,8 +136,6 @@ class _Scorer:
         return rows
 
     def _write(self, folder: Path, index: int, path: Path, image, reconstruction, error_map) -> dict[str, str]:
-        from cnnkit.anomaly.figures import error_png, image_png
-
         stem = f"{MAPS}/{index:05d}-{_safe(path.stem)}"
         files = {"input": f"{stem}.input.png", "reconstruction": f"{stem}.reconstruction.png",
                  "error": f"{stem}.error.png"}
@@ -226,8 +224,6 @@ def score_images(run_dir: str | Path, images=None, out: str | Path | None = None
         rows = scorer.run(paths, labels, folder)
         summary = _summary(run, record, rows, source, threshold, config, seen)
         write_json(folder / "anomaly.json", {**summary, "rows": [asdict(r) for r in rows]})
-        from cnnkit.anomaly.report import render_html
-
         write_text(folder / "anomaly.html", render_html(summary, rows))
         result.append(AnomalyResult(rows, summary, out))
 

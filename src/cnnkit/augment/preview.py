@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit._io import write_bytes
+from cnnkit.config import PreviewConfig
 from cnnkit.data.decode import load_image, probe_image
 from cnnkit.data.files import scan_folder
 from cnnkit.data.prepare import auto_image_size
-from cnnkit.config import PreviewConfig
 from cnnkit.errors import ConfigError
 from cnnkit.options import with_options
+from cnnkit.plots import image_grid_png
 
 
 @with_options(PreviewConfig)
@@ -22,7 +23,6 @@ def augment_preview(data: str | Path, spec: str, out: str | Path, config: Previe
     import torch
 
     from cnnkit.augment.layer import Augmentation, seeded
-    from cnnkit.plots import image_grid_png
 
     augmentation = Augmentation(spec, (1, 1))
     if not augmentation.spec:

@@ -13,8 +13,9 @@ import numpy as np
 from cnnkit._io import atomic_write
 from cnnkit.baselines.model import method_inputs
 from cnnkit.config import BaselineConfig
+from cnnkit.data.files import scan_folder
 from cnnkit.data.prepare import prepare_training_data, report_counts, split_counts
-from cnnkit.errors import ConfigError, DataError, RunError
+from cnnkit.errors import DataError, RunError
 from cnnkit.models.linear_head import as_softmax
 from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun, TrainingResult
@@ -90,8 +91,6 @@ def train_baseline(data_dir: str | Path, out_dir: str | Path, config: BaselineCo
     run = RunFolder(out_dir)
     if run.exists():
         raise RunError(f"{run.path} already holds a run. Choose another `out`.")
-    from cnnkit.data.files import scan_folder
-
     if scan_folder(data_dir).multi_label:
         require_of_data(KINDS["multi-label"], "baseline", data_dir)
     if config.method == "probe":

@@ -10,12 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnkit.data.cache import DecodedCache
 from cnnkit.data.decode import load_image, probe_image
-from cnnkit.data.duplicates import copy_groups, dedupe as choose_dropped, identical_files, warn_duplicates
+from cnnkit.data.duplicates import copy_groups, identical_files, warn_duplicates
+from cnnkit.data.duplicates import dedupe as choose_dropped
 from cnnkit.data.files import scan_folder
 from cnnkit.data.preprocess import Preprocessing, channel_stats
 from cnnkit.data.split import SplitManifest, make_split
+from cnnkit.data.table import join_labels, split_labels
 from cnnkit.errors import DataError
+from cnnkit.progress import Progress
 
 log = logging.getLogger("cnnkit")
 
@@ -79,8 +83,6 @@ def encode_labels(names: list[str], classes: list[str], multi_label: bool = Fals
     index = {c: i for i, c in enumerate(classes)}
     if not multi_label:
         return np.array([index[c] for c in names], dtype=np.int64)
-    from cnnkit.data.table import split_labels
-
     matrix = np.zeros((len(names), len(classes)), dtype=np.float32)
     for row, name in enumerate(names):
         matrix[row, [index[c] for c in split_labels(name)]] = 1.0
@@ -89,15 +91,11 @@ def encode_labels(names: list[str], classes: list[str], multi_label: bool = Fals
 
 def label_names(label: np.ndarray, classes: list[str]) -> str:
     """One encoded label as its name: the class, or for a multi-label row ``a|b`` ("" for none)."""
-    from cnnkit.data.table import join_labels
-
     label = np.asarray(label)
     return join_labels(c for c, v in zip(classes, label) if v > 0.5) if label.ndim else classes[int(label)]
 
 
 def _unknown_classes(names: list[str], classes: list[str], multi_label: bool) -> list[str]:
-    from cnnkit.data.table import split_labels
-
     found = {c for name in names for c in (split_labels(name) if multi_label else [name])}
     return sorted(found - set(classes))
 
@@ -356,8 +354,6 @@ def _decode_to_memory(scan, everything, infos, errors, decoding, skip_bad, chann
 def _decode_to_disk(scan, everything, infos, errors, decoding, skip_bad, progress):
     """Decode every readable image into the disk cache, a chunk at a time (rows already there are read back);
     {relative path: its position in the cache} of those that decode, and how a split's images are made."""
-    from cnnkit.data.cache import DecodedCache
-    from cnnkit.progress import Progress
 
     readable = [rel for (rel, _), info in zip(everything, infos) if info is not None]
     cache = DecodedCache(scan.root, readable, *decoding)
@@ -473,8 +469,6 @@ def load_folder(root: str | Path, classes: list[str], preprocessing: Preprocessi
 
 def _multi_label_samples(scan, samples, classes, preprocessing, shared_only, skip_bad, lazy):
     """A multi-label model's data: every label known to the model, or with ``shared_only`` unknown ones dropped."""
-    from cnnkit.data.table import join_labels, split_labels
-
     extra = _unknown_classes([c for _, c in samples], classes, True)
     note = None
     if extra and not shared_only:

@@ -17,7 +17,11 @@ from cnnkit.config import EvaluateConfig
 from cnnkit.data.prepare import ImageArrays, label_names, load_folder, load_samples
 from cnnkit.errors import ConfigError, DataError, OutputError, RunError, check_choice
 from cnnkit.evaluation import metrics as M
+from cnnkit.evaluation.history import epoch_history, read_history
+from cnnkit.evaluation.report import render_report, solved_head
+from cnnkit.evaluation.seen import seen_in_training
 from cnnkit.inference import Predictor, decide
+from cnnkit.inspection.figures import overlay
 from cnnkit.options import with_options
 from cnnkit.run import RunFolder, RunRecord
 from cnnkit.run.lock import locked, refuse_if_written
@@ -77,8 +81,6 @@ def _evaluation_data(run: RunFolder, predictor: Predictor, data, out, config: Ev
 
 def _leave_out_seen(run: RunFolder, predictor: Predictor, arrays: ImageArrays, data, include: bool):
     """Leave out (or with ``include``, keep and say so) the images the run trained or validated on."""
-    from cnnkit.evaluation.seen import seen_in_training
-
     mask, counts = seen_in_training(run, predictor, arrays)
     if not mask.any():
         return arrays, None
@@ -331,7 +333,6 @@ def _where_looked(predictor: Predictor, images: np.ndarray, targets: np.ndarray)
     if model is None or not len(images):
         return None
     from cnnkit.inspection.attribution import grad_cam
-    from cnnkit.inspection.figures import overlay
     from cnnkit.inspection.network import ScoreModel
 
     cams = grad_cam(ScoreModel(model, predictor.preprocessing, multi_label=predictor.multi_label), images,
@@ -362,8 +363,6 @@ def _mistakes_png(m: dict, images: np.ndarray, looked: np.ndarray | None, target
 def _write_report(target: Path, evaluation: Evaluation, run: RunFolder, record: RunRecord, arrays: ImageArrays,
                   curves, worst, predictor: Predictor) -> None:
     import cnnkit.plots as F
-    from cnnkit.evaluation.history import epoch_history, read_history
-    from cnnkit.evaluation.report import render_report, solved_head
 
     m = evaluation.metrics
     pngs = {"confusion_matrix": F.confusion_matrix_png(np.array(m["confusion_matrix"]), m["classes"])

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from cnnkit.data.decode import image_to_array
 from cnnkit.data.files import expand_image_paths
 from cnnkit.data.prepare import report_unreadable
 from cnnkit.data.preprocess import Preprocessing
@@ -184,8 +185,6 @@ class Predictor:
         """In-memory images (a PIL image, a numpy array or torch tensor, or a list of them; any size and mode) as the
         run's (N, H, W, C) uint8 input, resized as files are; None when ``inputs`` are paths (files, folders)."""
         from PIL import Image
-
-        from cnnkit.data.decode import image_to_array
 
         items = as_list(inputs)
         if all(isinstance(i, (str, os.PathLike)) for i in items):

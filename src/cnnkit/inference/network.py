@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnnkit.augment.layer import Augmentation
+from cnnkit.baselines.model import BaselineModel
 from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.errors import ConfigError
 from cnnkit.inference.base import Predictor, check_tta
 from cnnkit.run import RunFolder, RunRecord
 from cnnkit.run.tasks import KINDS, require
+from cnnkit.weights import load_weights, read_safetensors
 
 
 class NetworkPredictor(Predictor):
@@ -28,8 +31,6 @@ class NetworkPredictor(Predictor):
 
     @classmethod
     def from_record(cls, run: RunFolder, record: RunRecord) -> NetworkPredictor:
-        from cnnkit.weights import load_weights
-
         model = load_weights(run.network(record), run.weights_path)
         model = model.to(memory_format=torch.channels_last)  # same results; faster convolutions on the CPU
         threshold = record.decision.threshold if record.decision else None
@@ -94,8 +95,6 @@ class NetworkPredictor(Predictor):
         return sum(p.numel() for p in self.model.parameters())
 
     def _tta_augmentation(self):
-        from cnnkit.augment.layer import Augmentation
-
         if not self.augment:
             raise ConfigError("Test-time augmentation uses the transforms the run was trained with, and this run "
                               "was trained without `augment`. Retrain with an augment spec (label-preserving "
@@ -115,8 +114,6 @@ class BaselinePredictor(Predictor):
 
     @classmethod
     def from_record(cls, run: RunFolder, record: RunRecord) -> BaselinePredictor:
-        from cnnkit.baselines.model import BaselineModel
-        from cnnkit.weights import read_safetensors
 
         arrays = read_safetensors(run.weights_path, framework="numpy")
         model = BaselineModel(record.model.method, record.model.params, arrays, len(record.classes))

@@ -10,6 +10,8 @@ from torch import nn
 
 from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.errors import ConfigError
+from cnnkit.models.receptive_field import unit_receptive_field
+from cnnkit.plots import figure_png, pyplot
 
 
 def _leaves_in_order(network: nn.Module, x: torch.Tensor) -> tuple[list[tuple[str, nn.Module]], dict, bool]:
@@ -54,8 +56,6 @@ def receptive_field(network: nn.Module, layer: str, image: np.ndarray, preproces
     chain. Where they do not (a shortcut with a stride of its own, a transposed convolution), ``measured`` is True
     and the box is where the gradient reaches: the field as this image and these weights show it, which a
     rectifier can only shrink."""
-    from cnnkit.models.receptive_field import unit_receptive_field
-
     network = network.eval()
     x = normalize(torch.from_numpy(np.array(image[None])).permute(0, 3, 1, 2).float() / 255.0, preprocessing)
     x = x.contiguous().requires_grad_(True)
@@ -86,8 +86,6 @@ def receptive_field(network: nn.Module, layer: str, image: np.ndarray, preproces
 def receptive_field_png(image: np.ndarray, field: dict) -> bytes:
     """The input with the unit's theoretical receptive field as a box, beside the effective field's heat map."""
     from matplotlib.patches import Rectangle
-
-    from cnnkit.plots import figure_png, pyplot
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(8, 4.2))

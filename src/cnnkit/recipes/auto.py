@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cnnkit.config import BaselineConfig, TrainConfig
 from cnnkit.config.training import DataConfig
+from cnnkit.data.files import scan_folder
 from cnnkit.errors import CnnkitError, ConfigError, Interrupted, RunError
 from cnnkit.run import RunFolder, TrainedRun
 from cnnkit.run.lifecycle import RUN_OUTPUTS, refuse_occupied, remove_outputs
@@ -57,7 +58,6 @@ def _backbones(config: TrainConfig) -> list[str]:
 def small_grayscale(data_dir: str | Path) -> bool:
     """Whether the images are grayscale by their pixels (R = G = B, whatever the file's mode: RGBA digits too) and
     small (median longer side at most 64 px): a scratch CNN's kind of data."""
-    from cnnkit.data.files import scan_folder
     from cnnkit.data.look import look_at
 
     return not look_at(scan_folder(data_dir)).photos
@@ -295,7 +295,6 @@ def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
     default efficientnet_lite0) and ``precision`` of ``config`` apply to every candidate."""
     config = config or TrainConfig()
     seconds = parse_budget(budget)
-    from cnnkit.data.files import scan_folder
     from cnnkit.models import is_autoencoder
 
     if config.model is not None and is_autoencoder(config.model):

@@ -13,7 +13,8 @@ from pathlib import Path
 from cnnkit._io import read_json, write_json
 from cnnkit._version import __version__
 from cnnkit.data.split import SplitManifest
-from cnnkit.errors import CnnkitError, RunError
+from cnnkit.errors import CnnkitError, ConfigError, RunError
+from cnnkit.run.lock import locked, owner_alive, read_owner
 from cnnkit.run.record import RECORD_VERSION, Decision, RunRecord
 from cnnkit.run.results import Thresholds
 from cnnkit.run.tasks import require
@@ -124,8 +125,6 @@ class RunFolder:
 
     def status_note(self, record: RunRecord) -> str | None:
         """What a reader must know about a run that did not finish (None for a finished one)."""
-        from cnnkit.run.lock import owner_alive, read_owner
-
         if record.status == "finished":
             return None
         owner = read_owner(self.path)
@@ -152,8 +151,6 @@ class RunFolder:
     def amend(self, **changes) -> RunRecord:
         """The one way to change a finished run's record (each caller is listed in ARCHITECTURE.md): read, replace
         the ``changes``, write atomically, under the writer's lock."""
-        from cnnkit.run.lock import locked
-
         with locked(self.path):
             record = self.read_record().replace(**changes)
             self.write_record(record)
@@ -169,8 +166,6 @@ class RunFolder:
 
     def store_decision(self, threshold: float, source: str) -> RunRecord:
         """Store a two-class decision threshold; ``predict`` and ``evaluate`` use it from then on."""
-        from cnnkit.errors import ConfigError
-
         record = self.read_record()
         if len(record.classes) != 2:
             raise ConfigError(f"A decision threshold needs exactly two classes; this model has "

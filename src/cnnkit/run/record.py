@@ -13,6 +13,7 @@ from typing import Any
 from cnnkit._version import __version__
 from cnnkit.config import BaselineConfig, PointsConfig, TrainConfig
 from cnnkit.data.preprocess import Preprocessing
+from cnnkit.errors import RunError
 from cnnkit.run.results import Recipe, SolverResult, Thresholds
 from cnnkit.run.tasks import RunKind, kind_named, require
 
@@ -241,7 +242,6 @@ class RunRecord:
 
     def build_network(self):
         """The network this record describes, with fresh weights (``cnnkit.models.Network``)."""
-        from cnnkit.errors import RunError
         from cnnkit.models import create_model
 
         require(self.kind, "network", "This run")

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 
 from cnnkit.data.prepare import ImageArrays
 from cnnkit.data.preprocess import normalize
+from cnnkit.inference.network import NetworkPredictor
+from cnnkit.inference.reconstruction import QUANTILE, SMOOTHING, anomaly_thresholds, reconstruction_errors
 from cnnkit.run import RunFolder, RunRecord
 from cnnkit.run.record import ReconstructionRecord
 from cnnkit.training.module import ClassifierModule
@@ -57,9 +59,6 @@ def reconstruction_record(run: RunFolder, record: RunRecord, val: ImageArrays) -
     """The kept weights' reconstruction error on the validation split, and the anomaly thresholds chosen on it
     (``inference.reconstruction.anomaly_thresholds``): no test image takes part."""
     import numpy as np
-
-    from cnnkit.inference.network import NetworkPredictor
-    from cnnkit.inference.reconstruction import QUANTILE, SMOOTHING, anomaly_thresholds, reconstruction_errors
 
     predictor = NetworkPredictor.from_record(run, record)
     scores, peaks = [], []

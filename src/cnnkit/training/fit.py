@@ -27,8 +27,10 @@ from cnnkit.run.lifecycle import EVALUATION_OUTPUTS, claimed, continuing, refuse
 from cnnkit.run.record import BalanceRecord, DataRecord
 from cnnkit.run.results import Thresholds
 from cnnkit.run.tasks import KINDS, require_of_data
+from cnnkit.training.balance import balance_record
 from cnnkit.training.defaults import choose_model
 from cnnkit.training.distributed import check_accelerator, is_main, world_size
+from cnnkit.training.thresholds import label_thresholds
 
 log = logging.getLogger("cnnkit")
 
@@ -90,8 +92,6 @@ def pretrained_backbone(config: TrainConfig) -> tuple[dict, str]:
 def _first_record(prepared, config: TrainConfig, run: RunFolder, counts: dict,
                   task: str = "classify") -> tuple[RunRecord, object]:
     """The record a run starts with (status "training") and its split, the data root relative when inside the run."""
-    from cnnkit.training.balance import balance_record
-
     manifest = replace(prepared.manifest, root=run.portable_root(prepared.manifest.root))
     model = ModelSpec(config.model, len(prepared.classes), prepared.preprocessing.channels,
                       config.network_options, config.init)
@@ -316,7 +316,6 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
 def _label_thresholds(run: RunFolder, record: RunRecord, val: ImageArrays) -> Thresholds:
     """A multi-label run's threshold per class, best F1 on the validation split with the kept weights."""
     from cnnkit.inference.network import NetworkPredictor
-    from cnnkit.training.thresholds import label_thresholds
 
     predictor = NetworkPredictor.from_record(run, record)
     chosen = label_thresholds(predictor.predict_arrays(val.images), val.labels, list(record.classes))

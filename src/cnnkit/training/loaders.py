@@ -5,9 +5,11 @@ from __future__ import annotations
 from torch.utils.data import BatchSampler
 
 from cnnkit.config import TrainConfig
-from cnnkit.data.prepare import ImageArrays
+from cnnkit.data.prepare import ImageArrays, LazyImages
 from cnnkit.data.preprocess import Preprocessing
+from cnnkit.feature_cache import cached_features
 from cnnkit.run.record import FeatureCacheRecord
+from cnnkit.training.distributed import is_main, shard, world_size
 
 
 def image_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int, sampler=None,
@@ -15,8 +17,6 @@ def image_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int,
     """Batches of (uint8 images N x C x H x W, labels): from memory, or from the disk cache (``LazyImages``) read a
     batch at a time in ``workers`` DataLoader processes. Both draw the same batches for the same seed."""
     import torch
-
-    from cnnkit.data.prepare import LazyImages
 
     if isinstance(arrays.images, LazyImages):
         return _disk_loader(arrays, batch_size, shuffle, seed, sampler, workers, shard)
@@ -101,8 +101,6 @@ def generators(loaders, sampler=None) -> list:
 
 
 def image_loaders(splits: dict[str, ImageArrays], config: TrainConfig, sampler):
-    from cnnkit.training.distributed import shard
-
     part, batch = shard(config), process_batch(config)
     return (image_loader(splits["train"], batch, True, config.seed, sampler, config.workers, part),
             image_loader(splits["val"], batch, False, config.seed, workers=config.workers, shard=part))
@@ -111,8 +109,6 @@ def image_loaders(splits: dict[str, ImageArrays], config: TrainConfig, sampler):
 def process_batch(config: TrainConfig) -> int:
     """Each process's batch: ``batch_size`` is the whole step's, shared by the processes of a distributed training,
     so that N processes take the steps one process would (and the learning rate keeps its meaning)."""
-    from cnnkit.training.distributed import world_size
-
     return -(-config.batch_size // world_size(config))
 
 
@@ -131,13 +127,9 @@ def split_features(model, splits: dict[str, ImageArrays], config: TrainConfig, p
                    progress: bool):
     """Cached pooled backbone features of the train (N, views, F) and val (N, 1, F) splits, and the cache record;
     (None, None, record with the reason) when the cache cannot stand in for the images."""
-    from cnnkit.feature_cache import cached_features
-
     reason = cache_refusal(config)
     if reason:
         return None, None, FeatureCacheRecord(used=False, reason=reason)
-    from cnnkit.training.distributed import is_main
-
     views, write = config.cache_views or 1, is_main(config.devices)
     train, stats = cached_features(model, splits["train"].images, preprocessing, views, config.augment, write=write,
                                    progress=progress)
@@ -150,8 +142,6 @@ def split_features(model, splits: dict[str, ImageArrays], config: TrainConfig, p
 
 def feature_loaders(train, val, splits: dict[str, ImageArrays], config: TrainConfig, sampler):
     """Batches of cached features for the epoch-by-epoch head."""
-    from cnnkit.training.distributed import shard
-
     part, batch = shard(config), process_batch(config)
     return (tensor_loader(train, splits["train"].labels, batch, True, config.seed, sampler, part),
             tensor_loader(val, splits["val"].labels, batch, False, config.seed, shard=part))
@@ -161,8 +151,6 @@ def mirrored_features(model, splits: dict[str, ImageArrays], preprocessing: Prep
                       write: bool = True):
     """Cached pooled features of the mirror images (flipped left to right) of train then val, (N, F) as numpy."""
     import numpy as np
-
-    from cnnkit.feature_cache import cached_features
 
     out = [cached_features(model, Mirrored(splits[name].images), preprocessing, 1, None, progress=progress,
                            write=write)[0][:, 0].numpy() for name in ("train", "val")]

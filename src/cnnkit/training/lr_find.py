@@ -25,12 +25,22 @@ from pathlib import Path
 
 import lightning as L
 
+from cnnkit._io import write_bytes, write_json
 from cnnkit.config import LrFindConfig, TrainConfig
+from cnnkit.data.prepare import split_counts
 from cnnkit.errors import ConfigError, RunError
+from cnnkit.models import create_model
+from cnnkit.models.init import init_weights
 from cnnkit.options import with_options
+from cnnkit.plots import lr_find_png
+from cnnkit.progress import Progress
+from cnnkit.training.balance import balance_record, oversampler
 from cnnkit.training.defaults import choose_model
 from cnnkit.training.distributed import check_accelerator
 from cnnkit.training.fit import prepare_data, pretrained_backbone, probe_model
+from cnnkit.training.loaders import cache_refusal, image_loader, tensor_loader
+from cnnkit.training.module import ClassifierModule
+from cnnkit.training.phases import quiet_lightning
 
 log = logging.getLogger("cnnkit")
 
@@ -208,8 +218,6 @@ class RateSweep(L.Callback):
     smoothed loss passes ``DIVERGENCE`` times its minimum or is no longer finite."""
 
     def __init__(self, rates: list[float], base_lr: float, progress: bool):
-        from cnnkit.progress import Progress
-
         self.rates, self.base_lr = rates, base_lr
         self.lrs: list[float] = []
         self.losses: list[float] = []
@@ -262,12 +270,6 @@ def _refuse(config: TrainConfig, data_dir: str | Path, out_dir: str | Path | Non
 def _module_and_batches(prepared, config: TrainConfig, pretrained: tuple[dict, str] | None, progress: bool):
     """The network as ``train`` starts it, in the ``ClassifierModule`` training uses, and the training batches:
     images, or a frozen backbone's cached features where training would use them."""
-    from cnnkit.data.prepare import split_counts
-    from cnnkit.models import create_model
-    from cnnkit.models.init import init_weights
-    from cnnkit.training.balance import balance_record, oversampler
-    from cnnkit.training.loaders import cache_refusal, image_loader, tensor_loader
-    from cnnkit.training.module import ClassifierModule
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     pre, train = prepared.preprocessing, prepared.splits["train"]
@@ -301,8 +303,6 @@ def _sweep(module, batches, config: TrainConfig, rates: list[float], progress: b
     """Train ``module`` one batch per rate (epochs repeat as needed) until the rates end or the loss diverges."""
     import tempfile
     import warnings
-
-    from cnnkit.training.phases import quiet_lightning
 
     quiet_lightning()
     sweep = RateSweep(rates, config.lr, progress)
@@ -371,8 +371,6 @@ def lr_find(data_dir: str | Path, out_dir: str | Path | None = None, config: Tra
 
 def write_outputs(result: LrFindResult, out_dir: str | Path) -> Path:
     """``lr_find.json`` and ``lr_find.png`` in ``out_dir``, each written atomically."""
-    from cnnkit._io import write_bytes, write_json
-    from cnnkit.plots import lr_find_png
 
     out = Path(out_dir)
     write_json(out / "lr_find.json", result.to_dict())

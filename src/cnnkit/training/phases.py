@@ -14,10 +14,16 @@ from pathlib import Path
 
 from cnnkit.config import TrainConfig
 from cnnkit.data.prepare import ImageArrays
+from cnnkit.errors import ConfigError, RunError
+from cnnkit.models.linear_head import choose_by_cv, fit_softmax, flips_keep_labels, log_loss
 from cnnkit.models.precision import bf16_supported
 from cnnkit.run import RunFolder, RunRecord, TrainingResult
 from cnnkit.run.record import FeatureCacheRecord, PhaseRecord
 from cnnkit.run.results import SolverResult
+from cnnkit.training.balance import oversampler
+from cnnkit.training.distributed import is_main, lightning_strategy
+from cnnkit.training.loaders import feature_loaders, generators, image_loaders, mirrored_features, split_features
+from cnnkit.weights import load_weights
 
 log = logging.getLogger("cnnkit")
 
@@ -77,8 +83,6 @@ def create_trainer(run: RunFolder, config: TrainConfig, phase: Phase, callbacks:
         from cnnkit.training.callbacks import stderr_progress_bar
 
         callbacks = [*callbacks, stderr_progress_bar()]
-    from cnnkit.training.distributed import lightning_strategy
-
     return L.Trainer(
         max_epochs=phase.epochs, accelerator=config.accelerator, devices=config.devices, num_nodes=config.num_nodes,
         strategy=lightning_strategy(config), use_distributed_sampler=False,  # cnnkit shards the data itself
@@ -95,8 +99,6 @@ def _load(checkpoint: Path) -> dict:
     import pickle
 
     import torch
-
-    from cnnkit.errors import RunError
 
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -132,8 +134,6 @@ def _checked_callbacks(callbacks: list | None) -> list:
     """The user's Lightning callbacks; refused: those that would fight cnnkit's own checkpoints and progress."""
     from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 
-    from cnnkit.errors import ConfigError
-
     for callback in callbacks or []:
         if isinstance(callback, (ModelCheckpoint, ProgressBar)):
             raise ConfigError(f"`callbacks`: {type(callback).__name__} is refused: cnnkit checkpoints every epoch "
@@ -147,7 +147,6 @@ class PhaseRunner:
 
     def __init__(self, run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], model, progress: bool,
                  time_limit: float | None = None, callbacks: list | None = None):
-        from cnnkit.training.balance import oversampler
         from cnnkit.training.callbacks import BestWeights
 
         self.run, self.record, self.splits, self.model, self.progress = run, record, splits, model, progress
@@ -156,8 +155,6 @@ class PhaseRunner:
         self.class_weights = list(weights.values()) if record.balance.mode == "weights" and weights else None
         self.sampler = (oversampler(splits["train"].labels, len(record.classes), self.config.seed)
                         if self.config.balance == "oversample" else None)
-        from cnnkit.training.distributed import is_main
-
         self.main = is_main(self.config.devices)  # only the main process writes (distributed training)
         self.best = BestWeights(run.weights_path, writes=self.main)
         self.feature_cache: FeatureCacheRecord | None = record.feature_cache
@@ -169,7 +166,6 @@ class PhaseRunner:
         """Run the phases, from the start or from the checkpoint ``resume_from``; a phase that checkpoint marks
         complete is skipped unless ``more_epochs`` (a finished run trained further)."""
         from cnnkit.training.callbacks import set_random_state
-        from cnnkit.weights import load_weights
 
         start = time.perf_counter()
         progress = read_progress(resume_from) if resume_from else {"phase_index": 0, "phases_done": []}
@@ -226,7 +222,6 @@ class PhaseRunner:
         import math
 
         from cnnkit.training.callbacks import BestWeights
-        from cnnkit.weights import load_weights
 
         head_acc = next(r["val_acc"] for r in self.history if str(r["phase"]).startswith("head"))
         tuned = self.best.best_metrics.get("val_acc") if self.best.best_epoch >= done[0].epochs_run else None
@@ -252,8 +247,6 @@ class PhaseRunner:
 
     def _features(self):
         """The cached features of train and val when the backbone is frozen and the cache applies, else Nones."""
-        from cnnkit.training.loaders import split_features
-
         if not self.model.frozen:
             return None, None
         train, val, self.feature_cache = split_features(self.model, self.splits, self.config,
@@ -264,8 +257,6 @@ class PhaseRunner:
         return train, val
 
     def _loaders(self, train, val):
-        from cnnkit.training.loaders import feature_loaders, image_loaders
-
         if train is not None:
             return feature_loaders(train, val, self.splits, self.config, self.sampler)
         return image_loaders(self.splits, self.config, self.sampler)
@@ -280,8 +271,6 @@ class PhaseRunner:
     def _mirror_averaged(self, x, y) -> tuple | None:
         """Features averaged with those of the mirror image (flipped left to right), their C by cross-validation on
         train+val and its scores; None when the network already averages them."""
-        from cnnkit.models.linear_head import choose_by_cv
-        from cnnkit.training.loaders import mirrored_features
 
         if getattr(self.model, "flip_average", False):
             return None
@@ -293,8 +282,6 @@ class PhaseRunner:
     def _mirror_helps(self, x, y, C: float, scores: list[dict], averaged: tuple) -> bool:
         """Whether the features averaged with the mirror image's are kept: flips keep the class (a head classifies
         mirror images as well) and cross-validation prefers them."""
-        from cnnkit.models.linear_head import flips_keep_labels
-
         best, averaged_best = max(s["cv_acc"] for s in scores), max(s["cv_acc"] for s in averaged[2])
         keeps = flips_keep_labels(x, 2 * averaged[0] - x, y, len(self.record.classes), C, self.class_weights)
         helps = keeps and averaged_best > best
@@ -312,7 +299,6 @@ class PhaseRunner:
         import numpy as np
         import torch
 
-        from cnnkit.models.linear_head import choose_by_cv, fit_softmax, log_loss
         from cnnkit.training.callbacks import History, save_solved_phase
 
         start = time.perf_counter()
@@ -364,7 +350,6 @@ class PhaseRunner:
         import torch
 
         from cnnkit.training.callbacks import EpochCheckpoint, EpochLines, History, stderr_is_terminal
-        from cnnkit.training.loaders import generators
         from cnnkit.training.module import ClassifierModule
 
         self.model.set_trainable_stages(phase.trainable_stages)

@@ -20,6 +20,8 @@ import numpy as np
 
 from cnnkit.config import PointsConfig
 from cnnkit.config.parse import Region
+from cnnkit.data.dots import load_dots
+from cnnkit.data.layout import is_image_file
 from cnnkit.errors import DataError
 
 NEAR_SHARE = 0.6  # crops drawn around a dot
@@ -74,7 +76,6 @@ def load_dotted(photo: str | Path, dots_path: str | Path, region: Region | None,
     """The photo (its region) in colour, its dots inside the region, and their centre map; clear errors naming the
     file for a missing dot, a region past the photo or one smaller than a crop."""
     from cnnkit.data.decode import load_image, probe_image
-    from cnnkit.data.dots import load_dots
 
     info = probe_image(photo)
     dots = load_dots(dots_path, info.height, info.width)
@@ -117,8 +118,6 @@ def class_names(photos: list[DottedPhoto], patches: PatchSet | None) -> tuple[st
 
 def _patch_files(folder: Path) -> list[tuple[Path, str]]:
     """(image, its class folder's name) for every image of ``folder``'s class folders."""
-    from cnnkit.data.layout import is_image_file
-
     if not folder.is_dir():
         raise DataError(f"`patches` folder {folder} does not exist.")
     files = [(p, d.name) for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")

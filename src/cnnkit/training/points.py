@@ -22,13 +22,17 @@ from cnnkit.augment.layer import Augmentation, seeded
 from cnnkit.config import PointsConfig
 from cnnkit.data.preprocess import Preprocessing, normalize
 from cnnkit.errors import ConfigError, RunError
+from cnnkit.models import data_config
 from cnnkit.models.points import CELL, PointNet
 from cnnkit.options import with_options
 from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
 from cnnkit.run.lifecycle import claimed, continuing, refuse_occupied
 from cnnkit.run.record import PointsRecord, TaughtPatches, TaughtPhoto, TrainingResult
+from cnnkit.training.callbacks import EpochCheckpoint, EpochLines, History, stderr_is_terminal, stderr_progress_bar
 from cnnkit.training.distributed import check_accelerator
+from cnnkit.training.phases import quiet_lightning
 from cnnkit.training.point_data import class_names, crop_batch, patch_batch, training_data
+from cnnkit.weights import save_weights
 
 log = logging.getLogger("cnnkit")
 
@@ -111,14 +115,10 @@ class LatestWeights(L.Callback):
         self.path = path
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        from cnnkit.weights import save_weights
-
         save_weights(pl_module.net, self.path, {"epoch": str(trainer.current_epoch)})
 
 
 def _trainer(run: RunFolder, config: PointsConfig, progress: bool) -> tuple[L.Callback, L.Trainer]:
-    from cnnkit.training.callbacks import EpochCheckpoint, EpochLines, History, stderr_is_terminal, stderr_progress_bar
-    from cnnkit.training.phases import quiet_lightning
 
     quiet_lightning()
     bar = progress and stderr_is_terminal()
@@ -155,8 +155,6 @@ def _fit(run: RunFolder, record: RunRecord, net: PointNet, ckpt_path: Path | Non
 
 
 def _first_record(config: PointsConfig, loaded, patches) -> RunRecord:
-    from cnnkit.models import data_config
-
     mean, std = data_config(config.backbone, pretrained=True).normalization
     points = PointsRecord(
         replace(config, patches=tuple(str(Path(p).resolve()) for p in config.patches)) if config.patches else config,

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnnkit._io import write_text
+
 CLASSES = ("Center", "Donut", "Edge-Loc", "Edge-Ring", "Loc", "Near-full", "Random", "Scratch", "none")
 # Roughly the order of WM-811K's labelled counts (none >> Edge-Ring > Edge-Loc > Center > Loc > ... > Near-full).
 IMBALANCED_COUNTS = {"Center": 100, "Donut": 40, "Edge-Loc": 120, "Edge-Ring": 150, "Loc": 100, "Near-full": 20,
@@ -165,8 +167,6 @@ def export_mixed_wafers(out: Path, seed: int = 0, per_combination: int | None = 
     (default 30). Returns the images per label set."""
     import csv
     import io
-
-    from cnnkit._io import write_text
 
     combinations = [(), *((k,) for k in MIXED_PATTERNS), *MIXED_PAIRS]
     per = per_combination or 30
