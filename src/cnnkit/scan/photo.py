@@ -110,7 +110,7 @@ def _verified(config: ScanConfig, verifier: Predictor | None, photo_path, photo,
 class Scanner:
     """What scans a photo: a patch classifier's dense form, or a point detector's centre map."""
 
-    scan: Callable  # photo -> ScanResult
+    scan: Callable  # (photo, should_stop) -> ScanResult
     classes: list[str]
     channels: int
     window: tuple[int, int]
@@ -134,8 +134,8 @@ def _scanner(run_dir, config: ScanConfig, predictor: Predictor | None) -> Scanne
         if record.names_objects:
             def namer(detections, result):
                 return name_detections(detections, result, record.classes, config.scale)
-        return Scanner(scan=lambda photo: point_scan(net, record, photo, config.stride, config.mode, config.tile,
-                                                     config.precision),
+        return Scanner(scan=lambda photo, should_stop=None: point_scan(net, record, photo, config.stride, config.mode,
+                                                                       config.tile, config.precision, should_stop),
                        classes=[record.points.settings.label], channels=3, window=(cell, cell), spacing=2.0 * cell,
                        default_threshold=record.points.settings.detection_threshold, radius=4.0 * cell,
                        names_classes=False, namer=namer, labels=list(record.classes) if namer else None)
@@ -144,8 +144,8 @@ def _scanner(run_dir, config: ScanConfig, predictor: Predictor | None) -> Scanne
     if not isinstance(predictor, NetworkPredictor):
         raise ConfigError(f"{run_dir} is a baseline run; scanning needs a CNN patch classifier (patch_cnn is exact).")
     pre = predictor.preprocessing
-    return Scanner(scan=lambda photo: scan(predictor.model, pre, photo, config.stride, config.mode, config.tile,
-                                           config.precision),
+    return Scanner(scan=lambda photo, should_stop=None: scan(predictor.model, pre, photo, config.stride, config.mode,
+                                                             config.tile, config.precision, should_stop),
                    classes=predictor.classes, channels=pre.channels, window=tuple(pre.image_size),
                    spacing=min(pre.image_size) / 2.0)
 
@@ -171,11 +171,12 @@ def _scan_folder(out: str | Path) -> Path:
 
 @with_options(ScanConfig)
 def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, config: ScanConfig | None = None, *,
-               dots: str | Path | None = None, predictor: Predictor | None = None) -> dict:
+               dots: str | Path | None = None, predictor: Predictor | None = None,
+               should_stop: Callable[[], bool] | None = None) -> dict:
     """Scan one photograph with a run's patch classifier (or point detector) and write heatmaps, counts, detections
-    (and the comparison with ``dots``) into ``out`` (under the run's lock when inside it). ``scale`` resizes the
-    photo first, so that objects have the size they had in the training patches; positions in the outputs are in
-    the original photo's pixels. ``predictor``: the run's, already loaded (a server scanning many photos)."""
+    (and the comparison with ``dots``) into ``out`` (under the run's lock when inside it). ``scale`` resizes the photo
+    first to the patches' object size; outputs are in the original photo's pixels. ``predictor``: the run's, already
+    loaded; ``should_stop``: asked between tiles, a yes stops the scan (``ScanStopped``): a server's deadline."""
     config = config or ScanConfig()
     scanner = _scanner(run_dir, config, predictor)
     out = _scan_folder(out)
@@ -190,8 +191,7 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     if config.choose_thresholds and expected_dots == []:
         raise ConfigError(f"No dot of {dots} lies in `region` {config.region}: `choose_thresholds` has nothing to "
                           "choose on; the run's thresholds are kept.")
-    result = scanner.scan(photo)
-    window = scanner.window
+    result = scanner.scan(photo, should_stop)
     min_distance = config.min_distance if config.min_distance is not None else scanner.spacing / config.scale
     radius = config.radius if config.radius is not None else (scanner.radius or scanner.spacing) / config.scale
     threshold, min_distance = _thresholds(run_dir, config, result, scanner, expected_dots,
@@ -213,7 +213,7 @@ def scan_photo(run_dir: str | Path, photo_path: str | Path, out: str | Path, con
     overall = overall_with_dots(detections, expected_dots, radius) if expected_dots is not None else None
     settings = {"run": str(Path(run_dir).resolve()), "photo": str(Path(photo_path).resolve()),
                 "photo_size": list(photo.shape[:2]), "scale": config.scale, "method": result.method,
-                "window": list(window),
+                "window": list(scanner.window),
                 "stride": result.stride, "exact": result.exact, "precision": result.precision, "threshold": threshold,
                 "min_distance": min_distance, "ignore": list(ignore), "seconds": round(result.seconds, 3),
                 "grid": list(result.probabilities.shape[1:]), "peak_memory_mb": round(peak_memory_mb(), 1),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from cnnkit.models.precision import bf16_supported
 from cnnkit.progress import Progress
 from cnnkit.run import RunFolder, RunRecord
 from cnnkit.scan.detect import Detection
-from cnnkit.scan.windows import ScanResult, to_input
+from cnnkit.scan.windows import ScanResult, check_stop, to_input
 
 MARGIN = 128  # context each side of a tile (pixels, a multiple of 32 so that the tiles' cells are the photo's)
 TILE = 2048  # least tile side for a point detector: its margins cost less on larger tiles
@@ -48,11 +49,13 @@ def centre_map(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, tile:
 
 @torch.no_grad()
 def point_maps(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, tile: int = TILE,
-               progress: bool | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+               progress: bool | None = None, should_stop: Callable[[], bool] | None = None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
     """The probability of an object's centre in each whole cell of ``photo`` (H // cell, W // cell), and for a
     detector that names classes each cell's class probabilities (classes, H // cell, W // cell), else None;
     computed in tiles with ``MARGIN`` pixels of context each side (a tile's map near its edge differs from the whole
-    photo's within the network's reach; 128 pixels keep it to about a hundredth)."""
+    photo's within the network's reach; 128 pixels keep it to about a hundredth). ``should_stop`` is asked before
+    each tile (``ScanStopped`` when it says yes)."""
     cell = record.points.cell
     height, width = photo.shape[:2]
     rows, cols = height // cell, width // cell
@@ -61,7 +64,8 @@ def point_maps(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, tile:
     names = np.zeros((len(record.classes), rows, cols), np.float32) if record.names_objects else None
     starts = [(a, b) for a in range(0, rows * cell, side) for b in range(0, cols * cell, side)]
     bar = Progress(len(starts), "scan", unit="tiles", enabled=progress if len(starts) > 4 else False)
-    for a, b in starts:
+    for done, (a, b) in enumerate(starts):
+        check_stop(should_stop, done, len(starts))
         top, left = max(0, a - MARGIN), max(0, b - MARGIN)
         bottom, right = min(height, a + side + MARGIN), min(width, b + side + MARGIN)
         logits = net(_input(photo[top:bottom, left:right], record))[0].float()
@@ -87,8 +91,9 @@ def name_detections(detections: list[Detection], result: ScanResult, classes: tu
 
 
 def point_scan(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, stride: int | None, mode: str,
-               tile: int, precision: str) -> ScanResult:
-    """The run's centre map of ``photo`` as a scan of one class at the cell's stride."""
+               tile: int, precision: str, should_stop: Callable[[], bool] | None = None) -> ScanResult:
+    """The run's centre map of ``photo`` as a scan of one class at the cell's stride (``should_stop``: see
+    ``point_maps``)."""
     cell = record.points.cell
     if stride not in (None, cell):
         raise ConfigError(f"A point detector's map has one cell every {cell} pixels; `stride` {stride} does not "
@@ -103,6 +108,6 @@ def point_scan(net: torch.nn.Module, record: RunRecord, photo: np.ndarray, strid
     bf16 = precision == "bf16" or (precision == "auto" and bf16_supported("cpu"))
     start = time.perf_counter()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        centres, names = point_maps(net, record, photo, tile)
+        centres, names = point_maps(net, record, photo, tile, should_stop=should_stop)
     return ScanResult(centres[None], cell, (cell, cell), time.perf_counter() - start, False, "points",
                       "bf16" if bf16 else "32", names)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +15,25 @@ from cnnkit.config.commands import SCAN_METHODS
 from cnnkit.config.parse import Region
 from cnnkit.data.decode import image_to_array, load_image, probe_image
 from cnnkit.data.preprocess import Preprocessing, normalize
-from cnnkit.errors import ConfigError, DataError, check_choice
+from cnnkit.errors import CnnkitError, ConfigError, DataError, check_choice
 from cnnkit.models.precision import bf16_supported
 from cnnkit.progress import Progress
 from cnnkit.scan.dense import DenseNet, dense_network
+
+
+class ScanStopped(CnnkitError):
+    """A scan stopped between two tiles because its caller's ``should_stop`` said so (a server's deadline passed,
+    its client went away, it is shutting down)."""
+
+    def __init__(self, done: int, total: int, unit: str = "tiles"):
+        super().__init__(f"The scan was stopped after {done} of its {total} {unit}.")
+        self.done, self.total, self.unit = done, total, unit
+
+
+def check_stop(should_stop: Callable[[], bool] | None, done: int, total: int, unit: str = "tiles") -> None:
+    """Raise ``ScanStopped`` when ``should_stop`` (None: never) says so; called before each tile."""
+    if should_stop is not None and should_stop():
+        raise ScanStopped(done, total, unit)
 
 
 @dataclass
@@ -74,10 +90,10 @@ def grid_size(length: int, window: int, stride: int) -> int:
 
 @torch.no_grad()
 def dense_scan(dense: DenseNet, photo: np.ndarray, preprocessing: Preprocessing, tile: int = 512,
-               progress: bool | None = None) -> np.ndarray:
+               progress: bool | None = None, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """Probabilities (classes, rows, cols) computed in tiles of about ``tile`` pixels that overlap by what each
     window needs (its own extent, plus the receptive field for padded networks); stitched, they equal one pass over
-    the whole photo."""
+    the whole photo. ``should_stop`` is asked before each tile (``ScanStopped`` when it says yes)."""
     (wh, ww), s, m = dense.window, dense.stride, dense.margin
     height, width = photo.shape[:2]
     rows, cols = grid_size(height, wh, s), grid_size(width, ww, s)
@@ -85,7 +101,8 @@ def dense_scan(dense: DenseNet, photo: np.ndarray, preprocessing: Preprocessing,
     out = None
     tiles = [(a, b) for a in range(0, rows, per_tile) for b in range(0, cols, per_tile)]
     bar = Progress(len(tiles), "scan", unit="tiles", enabled=progress if len(tiles) > 4 else False)
-    for a, b in tiles:
+    for done, (a, b) in enumerate(tiles):
+        check_stop(should_stop, done, len(tiles))
         a2, b2 = min(a + per_tile, rows), min(b + per_tile, cols)
         top, left = max(0, a * s - m), max(0, b * s - m)
         bottom, right = min(height, (a2 - 1) * s + wh + m), min(width, (b2 - 1) * s + ww + m)
@@ -101,13 +118,14 @@ def dense_scan(dense: DenseNet, photo: np.ndarray, preprocessing: Preprocessing,
 
 @torch.no_grad()
 def sliding_scan(model: torch.nn.Module, photo: np.ndarray, preprocessing: Preprocessing, window: tuple[int, int],
-                 stride: int, batch_size: int = 256) -> np.ndarray:
-    """The reference: cut every window and classify it alone, batch by batch."""
+                 stride: int, batch_size: int = 256, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+    """The reference: cut every window and classify it alone, batch by batch (``should_stop`` asked before each)."""
     wh, ww = window
     rows, cols = grid_size(photo.shape[0], wh, stride), grid_size(photo.shape[1], ww, stride)
     positions = [(i, j) for i in range(rows) for j in range(cols)]
     out = None
     for start in range(0, len(positions), batch_size):
+        check_stop(should_stop, start // batch_size, -(-len(positions) // batch_size), "batches of windows")
         chunk = positions[start:start + batch_size]
         crops = np.stack([photo[i * stride:i * stride + wh, j * stride:j * stride + ww] for i, j in chunk])
         x = normalize(torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0, preprocessing)
@@ -120,8 +138,11 @@ def sliding_scan(model: torch.nn.Module, photo: np.ndarray, preprocessing: Prepr
 
 
 def scan(model: torch.nn.Module, preprocessing: Preprocessing, photo: np.ndarray, stride: int | None = None,
-         mode: str = "dense", tile: int = 512, precision: str = "32") -> ScanResult:
-    """Scan ``photo`` with the patch classifier ``model`` (trained on ``preprocessing.image_size`` patches)."""
+         mode: str = "dense", tile: int = 512, precision: str = "32",
+         should_stop: Callable[[], bool] | None = None) -> ScanResult:
+    """Scan ``photo`` with the patch classifier ``model`` (trained on ``preprocessing.image_size`` patches).
+    ``should_stop`` (optional) is asked between tiles, or batches of windows: a yes stops the scan with
+    ``ScanStopped`` (a server's deadline, its client gone)."""
     window = tuple(preprocessing.image_size)
     if photo.shape[0] < window[0] or photo.shape[1] < window[1]:
         raise DataError(f"The photo ({photo.shape[0]}x{photo.shape[1]}) is smaller than one patch "
@@ -132,9 +153,10 @@ def scan(model: torch.nn.Module, preprocessing: Preprocessing, photo: np.ndarray
     bf16 = precision == "bf16" or (precision == "auto" and bf16_supported("cpu"))  # scans run on the CPU
     if mode == "dense":
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            probabilities = dense_scan(dense, photo, preprocessing, tile)
+            probabilities = dense_scan(dense, photo, preprocessing, tile, should_stop=should_stop)
     elif mode == "sliding":
-        probabilities = sliding_scan(model.eval(), photo, preprocessing, window, dense.stride)
+        probabilities = sliding_scan(model.eval(), photo, preprocessing, window, dense.stride,
+                                     should_stop=should_stop)
     else:
         check_choice("mode", mode, SCAN_METHODS, "scan")
     bf16 = bf16 and mode == "dense"
