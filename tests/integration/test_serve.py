@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from cnnkit.inference import Predictor  # noqa: E402
 from cnnkit.serve.app import create_app  # noqa: E402
-from cnnkit.serve.uploads import Limits  # noqa: E402
+from cnnkit.serve.limits import Limits  # noqa: E402
 
 
 def png(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -111,9 +111,10 @@ def test_an_unknown_run_is_named(client, sample):
     assert answer.status_code == 404 and "nope" in answer.json()["detail"]
 
 
-def test_concurrent_requests_queue_for_one_model(client, sample, trained_run):
+def test_concurrent_requests_queue_for_one_model(sample, trained_run):
     from concurrent.futures import ThreadPoolExecutor
 
+    client = TestClient(create_app([trained_run], Limits(queue=7)))  # one at work and 7 waiting: all 8 clients
     data = sample.read_bytes()
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: client.post("/api/predict", files={"file": ("x.png", data)}), range(32)))
@@ -153,32 +154,6 @@ def test_a_photo_is_classified_not_scanned_by_a_run_trained_on_whole_images(clie
     assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-4) and "counts" not in body
     ticked = client.post("/api/answer?scan=true", files={"file": ("bee.jpg", photo(), "image/jpeg")}).json()
     assert ticked["kind"] == "scan" and ticked["photo_size"] == [333, 500]  # the user may still tick the scan
-
-
-@pytest.fixture(scope="module")
-def patch_run(tmp_path_factory) -> Path:
-    """A run trained on `cnnkit patches` output; its background folder is named "ground", so only the patches
-    manifest tells that it was trained on patches."""
-    import csv
-
-    from cnnkit.config import PatchConfig, TrainConfig
-    from cnnkit.patches import make_patches
-    from cnnkit.training.fit import train
-
-    root = tmp_path_factory.mktemp("patch-run")
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 50, (120, 160, 3)).astype(np.uint8)
-    dots = [("seal", 20 + 25 * (i // 5), 20 + 28 * (i % 5)) for i in range(15)]
-    for _, row, col in dots:
-        pixels[row - 3:row + 4, col - 3:col + 4] = (230, 200, 40)
-    Image.fromarray(pixels).save(root / "photo.png")
-    with open(root / "dots.csv", "w", newline="") as f:
-        csv.writer(f).writerows([("class_name", "row", "col"), *dots])
-    make_patches([root / "photo.png"], [root / "dots.csv"], root / "patches",
-                 PatchConfig(size=16, per_dot=2, jitter=2, radius=10, background_class="ground"))
-    out = root / "run"
-    train(root / "patches", out, TrainConfig(model="tiny_cnn", epochs=1, batch_size=16, lr=0.01), progress=False)
-    return out
 
 
 def test_a_run_trained_on_patches_still_offers_the_scan(patch_run, trained_run):
@@ -337,12 +312,12 @@ def test_test_time_augmentation_where_the_run_allows_it(augmented_run, trained_r
 
 
 def test_listening_beyond_this_machine_is_said(trained_run, monkeypatch, capsys):
-    import uvicorn
+    import cnnkit.serve.server
 
     from cnnkit.cli import main
 
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, log_level: calls.append((host, port)))
+    monkeypatch.setattr(cnnkit.serve.server, "serve", lambda app, host, port, grace: calls.append((host, port)))
     assert main(["serve", str(trained_run), "--host", "0.0.0.0", "--port", "8123"]) == 0
     captured = capsys.readouterr()
     assert calls == [("0.0.0.0", 8123)] and "http://0.0.0.0:8123/" in captured.out

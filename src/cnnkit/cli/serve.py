@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 
 from cnnkit.cli.options import add_options, settings
-from cnnkit.errors import CnnkitError
+from cnnkit.errors import CnnkitError, Interrupted
 
 log = logging.getLogger("cnnkit")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -27,14 +29,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     config = settings(args, ServeConfig)
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (serve.server runs it)
 
         from cnnkit.serve.app import create_app
     except ImportError:
         raise CnnkitError("cnnkit serve needs FastAPI and uvicorn: pip install 'cnnkit[serve]'.") from None
-    from cnnkit.serve.uploads import Limits
+    from cnnkit.serve.limits import Limits
+    from cnnkit.serve.server import serve
 
-    app = create_app(args.runs, Limits(int(config.max_upload_mb * 1e6), config.max_pixels))
+    app = create_app(args.runs, Limits.of(config))
     if config.host not in LOOPBACK:
         log.warning("Listening on %s: anyone who reaches this machine on port %d can use the served runs and see "
                     "their training images. Use --host 127.0.0.1 to keep them to this machine.", config.host,
@@ -43,4 +46,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
              else "")
     print(f"Serving {len(args.runs)} run(s) at http://{config.host}:{config.port}/ (API: /docs){opens}; Ctrl-C "
           "stops.", flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+    try:
+        serve(app, config.host, config.port, config.grace)
+    except Interrupted as e:
+        # Stopped: every request is answered and the stopped work has ended; nothing of serve's is left to write or
+        # remove. Python's own teardown of torch's libraries would take seconds more (2 s measured): skip it.
+        print(f"cnnkit: {e}", file=sys.stderr, flush=True)
+        os._exit(128 + e.signal_number)

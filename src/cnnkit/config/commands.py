@@ -250,12 +250,28 @@ class ServeConfig:
     max_upload_mb: float = option(20.0, "largest upload accepted, in MB", metavar="MB")
     max_pixels: int = option(50_000_000, "largest image accepted, in pixels (a decompression bomb is refused from "
                                          "its header)", metavar="N")
+    max_scan_pixels: int = option(25_000_000, "largest photo a scan takes, in pixels (a 5616x3744 aerial photo "
+                                              "fits): a larger one is refused (413), not shrunk, since shrinking "
+                                              "would make its objects smaller than in the patches the run learned "
+                                              "on", metavar="N")
+    deadline: float = option(60.0, "seconds a request may take, its wait for the run's model included: then its "
+                                   "work stops (504), as it does when the client disconnects", metavar="SECONDS")
+    queue: int = option(8, "requests that may wait for a run's model beside the one at work (predictions and scans "
+                           "each have their own model and queue); more are answered 503 with Retry-After",
+                        metavar="N")
+    grace: float = option(2.0, "seconds that SIGTERM or Ctrl-C leaves requests at work to finish before their work "
+                               "is stopped (the process then exits within about two seconds more)",
+                          metavar="SECONDS")
 
     def __post_init__(self) -> None:
         check_declared(self)
         check_range(self, "port", 0, 65535)
         check_range(self, "max_upload_mb", 0.0, 10_000.0, strict_low=True)
         check_range(self, "max_pixels", 1)
+        check_range(self, "max_scan_pixels", 1)
+        check_range(self, "deadline", 0.0, 86_400.0, strict_low=True)
+        check_range(self, "queue", 0, 1000)
+        check_range(self, "grace", 0.0, 600.0)
 
 
 AUDIT_FEATURES = ("auto", "run", "pretrained", "pixels")

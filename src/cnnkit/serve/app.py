@@ -6,13 +6,14 @@ and the install is a few small wheels instead of Gradio's hundreds of MB.
 
 Safety: only the runs given at start are served, each under an id; no path from a request reaches the file system
 (files are found by listing a run's own folder, training images by their index in its split). Every model loads
-once and answers one request at a time (a lock per run): concurrent requests queue, they never share a model.
+once and answers one request at a time; what a request may cost is bounded (``serve.limits``, ``serve.work``):
+its body by Content-Length before it is read, its pixels from the header, its work by a deadline and the client's
+presence, the requests waiting for a run's model by a short queue (503 beyond it).
 """
-
 
 import io
 import logging
-import tempfile
+from contextlib import asynccontextmanager
 from functools import cache
 from html import escape
 from pathlib import Path
@@ -20,28 +21,38 @@ from pathlib import Path
 from PIL import Image
 
 from cnnkit.errors import CnnkitError
+from cnnkit.serve.api import add_image_endpoints
+from cnnkit.serve.limits import BodyLimit, Limits
 from cnnkit.serve.runs import ServedRun, best_run, run_ids
-from cnnkit.serve.uploads import Limits, UploadError, read_upload
+from cnnkit.serve.work import Refused, Workload
 
 log = logging.getLogger("cnnkit")
 THUMBNAIL = 160  # px, the longer side of a training image shown beside a query
-MAX_K = 20
+DRAIN = 1.0  # seconds the stopping server waits for stopped work to end (removing its temporary files)
 
 
 def create_app(runs: list[str | Path], limits: Limits | None = None):
     """The FastAPI application serving ``runs`` (each checked now: a broken run fails at start, not per request)."""
-    from fastapi import FastAPI, HTTPException, UploadFile
-    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from fastapi import FastAPI, HTTPException
+    from fastapi.responses import HTMLResponse, Response
 
     from cnnkit.serve.page import PAGE
 
-    limits = limits or Limits()
+    workload = Workload(limits or Limits())
     served = {key: ServedRun(key, Path(path)) for key, path in run_ids([Path(r) for r in runs]).items()}
     if not served:
         raise CnnkitError("cnnkit serve needs at least one run folder.")
     default, why = best_run(list(served.values()))  # best test accuracy, else validation accuracy, else first
-    app = FastAPI(title="cnnkit", summary="Predictions, nearest training images and scans of trained runs.")
-    app.state.default_run, app.state.default_reason = default.id, why
+
+    @asynccontextmanager
+    async def lifespan(_):
+        yield
+        await workload.drain(DRAIN)  # the server is stopping: no work outlives it by more than a tile
+
+    app = FastAPI(title="cnnkit", summary="Predictions, nearest training images and scans of trained runs.",
+                  lifespan=lifespan)
+    app.add_middleware(BodyLimit, limits=workload.limits)
+    app.state.default_run, app.state.default_reason, app.state.workload = default.id, why, workload
 
     def pick(run: str | None) -> ServedRun:
         if run is None:
@@ -50,16 +61,7 @@ def create_app(runs: list[str | Path], limits: Limits | None = None):
             raise HTTPException(404, f"No run {run!r} is served here (served: {', '.join(served)}).")
         return served[run]
 
-    async def image_of(file: UploadFile) -> Image.Image:
-        data = await file.read(limits.max_bytes + 1)
-        try:
-            return read_upload(data, limits, file.filename or "upload")
-        except UploadError as e:
-            raise HTTPException(e.status, str(e)) from None
-
-    @app.exception_handler(CnnkitError)
-    async def _cnnkit_error(request, error: CnnkitError):
-        return JSONResponse({"detail": str(error)}, status_code=400)
+    _add_errors(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -75,9 +77,27 @@ def create_app(runs: list[str | Path], limits: Limits | None = None):
         return [{**r.summary(), "default": r is default, **({"default_reason": why} if r is default else {})}
                 for r in served.values()]
 
-    _add_api(app, pick, image_of)
+    @app.get("/api/load", summary="The limits, and per run and model (predict, scan) the requests at work and "
+                                  "waiting, answered, refused and stopped (by reason), and the scan tiles begun")
+    def load() -> dict:
+        return workload.summary()
+
+    add_image_endpoints(app, pick, workload)
     _add_files(app, pick, served)
     return app
+
+
+def _add_errors(app) -> None:
+    """cnnkit's errors answered 400, a refused request with its own status and headers; one line each."""
+    from fastapi.responses import JSONResponse
+
+    @app.exception_handler(CnnkitError)
+    async def _cnnkit_error(request, error: CnnkitError):
+        return JSONResponse({"detail": str(error)}, status_code=400)
+
+    @app.exception_handler(Refused)
+    async def _refused(request, error: Refused):
+        return JSONResponse({"detail": str(error)}, status_code=error.status, headers=error.headers)
 
 
 @cache
@@ -93,36 +113,6 @@ def favicon_png() -> bytes:
     out = io.BytesIO()
     picture.save(out, "PNG")
     return out.getvalue()
-
-
-def _add_api(app, pick, image_of) -> None:
-    """The endpoints that take an image (multipart field ``file``)."""
-    from fastapi import File, HTTPException, Query, UploadFile
-
-    @app.post("/api/answer", summary="What the page shows for one image: a scan when scanning is on (`scan`; by "
-                                     "default on for runs trained on patches) and the photo is more than 4x the "
-                                     "run's input on both sides, else class probabilities; `kind` says which")
-    async def answer(file: UploadFile = File(...), run: str | None = Query(None), scan: bool | None = Query(None),
-                     tta: int = Query(1, ge=1, le=16)):
-        chosen, image = pick(run), await image_of(file)
-        return await _in_thread(lambda: _answer(chosen, image, scan, tta))
-
-    @app.post("/api/predict", summary="Class probabilities of one image (multipart field `file`)")
-    async def predict(file: UploadFile = File(...), run: str | None = Query(None), tta: int = Query(1, ge=1, le=16)):
-        chosen, image = pick(run), await image_of(file)
-        return await _in_thread(lambda: _predict(chosen, image, tta))
-
-    @app.post("/api/similar", summary="The training images nearest to one image in the latent space")
-    async def similar(file: UploadFile = File(...), run: str | None = Query(None), k: int = Query(5, ge=1, le=MAX_K)):
-        chosen, image = pick(run), await image_of(file)
-        if chosen.record.model.is_baseline:
-            raise HTTPException(400, f"{chosen.id} is a baseline run: it has no latent space.")
-        return await _in_thread(lambda: _similar(chosen, image, k))
-
-    @app.post("/api/scan", summary="Scan a large photograph: heatmaps, detections and counts per class")
-    async def scan(file: UploadFile = File(...), run: str | None = Query(None)):
-        chosen, image = pick(run), await image_of(file)
-        return await _in_thread(lambda: _scan(chosen, image))
 
 
 def _add_files(app, pick, served: dict) -> None:
@@ -197,70 +187,3 @@ def _note_page(title: str, note: str) -> str:
             f'{escape(title)}</title><style>body{{font-family:system-ui,sans-serif;margin:1em}}pre{{white-space:'
             f'pre-wrap}}</style></head><body><h1>{escape(title)}</h1><pre>{escape(note)}</pre>'
             '<p><a href="/">Back to the page</a></p></body></html>\n')
-
-
-async def _in_thread(work):
-    """Run blocking model work in a worker thread (the event loop keeps answering); errors become one clear line."""
-    from fastapi import HTTPException
-    from starlette.concurrency import run_in_threadpool
-
-    try:
-        return await run_in_threadpool(work)
-    except CnnkitError as e:
-        raise HTTPException(400, str(e)) from None
-
-
-def _answer(run: ServedRun, image: Image.Image, scan: bool | None, tta: int) -> dict:
-    """A scan when scanning is on (``scan``, else the run's offer) and the photo holds more than 4 of the run's
-    inputs on both sides; else the image's class probabilities."""
-    wanted = run.scan.offered if scan is None else scan
-    if wanted and not run.scan.available:
-        raise CnnkitError(f"{run.id} cannot scan: {run.scan.reason}. Ask without `scan`.")
-    height, width = run.record.preprocessing.image_size
-    if wanted and image.height > 4 * height and image.width > 4 * width:
-        return {"kind": "scan", **_scan(run, image)}
-    return {"kind": "prediction", **_predict(run, image, tta)}
-
-
-def _predict(run: ServedRun, image: Image.Image, tta: int) -> dict:
-    with run.lock:
-        predictor = run.torch_predictor() if tta > 1 else run.predictor()
-        if tta > 1 and not run.tta:
-            raise CnnkitError(f"{run.id} was trained without augmentation: test-time augmentation needs it.")
-        prediction = predictor.predict([image], tta=tta)[0]
-    return {"run": run.id, "label": prediction.label, "probability": prediction.probability,
-            "probabilities": prediction.probabilities, "backend": predictor.backend, "tta": tta,
-            "threshold": predictor.threshold, "thresholds": predictor.thresholds, "multi_label": predictor.multi_label}
-
-
-def _similar(run: ServedRun, image: Image.Image, k: int) -> dict:
-    with run.lock:
-        predictor = run.torch_predictor()
-        index = run.index()
-        distances, ids = index.search(predictor.embed_arrays(predictor.as_images([image])), k)
-    train = run.folder.read_split().splits.get("train", [])
-    names, order = dict(train), {p: i for i, (p, _) in enumerate(train)}
-    return {"run": run.id, "metric": index.metric, "neighbours": [
-        {"class": names.get(index.paths[i]) or "(none)", "distance": float(d), "file": Path(index.paths[i]).name,
-         "image": f"/runs/{run.id}/train-image/{order[index.paths[i]]}"}
-        for d, i in zip(distances[0], ids[0]) if i >= 0]}
-
-
-def _scan(run: ServedRun, image: Image.Image) -> dict:
-    import base64
-    import json
-
-    from cnnkit.scan.photo import scan_photo
-
-    with tempfile.TemporaryDirectory(prefix="cnnkit-serve-") as tmp:
-        photo = Path(tmp) / "upload.png"
-        image.convert("RGB").save(photo)
-        with run.lock:
-            summary = scan_photo(run.path, photo, Path(tmp) / "scan", predictor=run.torch_predictor())
-        out = Path(tmp) / "scan"
-        pictures = {p.stem: "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode("ascii")
-                    for p in sorted(out.glob("*.png"))}
-        counts = json.loads((out / "counts.json").read_text()) if (out / "counts.json").exists() else summary["counts"]
-    return {"run": run.id, "counts": counts, "detections": summary["detections"], "seconds": summary["seconds"],
-            "photo_size": summary["photo_size"], "images": pictures, "exact": summary["exact"]}
-

@@ -4,7 +4,6 @@ page opens on."""
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -60,14 +59,16 @@ def trained_on_patches(record: RunRecord, data_root: Path | None) -> str | None:
 
 
 class ServedRun:
-    """One run: its folder, record, scan offer and test scores, and its predictor and index, loaded on first use."""
+    """One run: its folder, record, scan offer and test scores, and its models and index, loaded on first use.
+    Predictions (and nearest images) use ``predictor``, ``torch_predictor`` and ``index``; scans use a model of their
+    own (``scan_predictor``), so that a prediction never waits for a scan: each is used by one thread at a time
+    (``serve.work.Lane``)."""
 
     def __init__(self, run_id: str, path: Path):
         self.id, self.path, self.folder = run_id, path, RunFolder(path)
         self.record = self.folder.read_record()
         require(self.record.kind, "serve", path)  # the page classifies images
-        self.lock = threading.Lock()
-        self._predictor = self._torch = self._index = None
+        self._predictor = self._torch = self._index = self._scanner = None
         self.tta = bool(self.record.augment) and not self.record.model.is_baseline  # what TTA draws on
         self.scan = scan_offer(self.record, self._data_root())
 
@@ -95,6 +96,14 @@ class ServedRun:
 
             self._torch = Predictor.load(self.path, backend="torch")
         return self._torch
+
+    def scan_predictor(self):
+        """The network, loaded again for scans alone."""
+        if self._scanner is None:
+            from cnnkit.inference import Predictor
+
+            self._scanner = Predictor.load(self.path, backend="torch")
+        return self._scanner
 
     def index(self):
         if self._index is None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cnnkit.serve.uploads import Limits, UploadError, read_upload
+from cnnkit.serve.limits import Limits
+from cnnkit.serve.uploads import UploadError, check_scan_size, open_upload, read_upload
 from tests.unit.data.test_decode import garbled_jpeg
 
 
@@ -23,3 +24,25 @@ def test_an_intact_jpeg_upload_decodes(tmp_path: Path):
     buffer = io.BytesIO()
     Image.new("RGB", (40, 30), (10, 200, 30)).save(buffer, "JPEG")
     assert read_upload(buffer.getvalue(), Limits()).size == (40, 30)
+
+
+def test_a_decompression_bomb_is_too_large_413_not_an_unknown_format():
+    """20000x20000 pixels in 49 kB of PNG: more than twice Pillow's own limit, which it refuses while opening."""
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buffer, "PNG")
+    with pytest.raises(UploadError) as error:
+        open_upload(buffer.getvalue(), Limits(), "bomb.png")
+    assert error.value.status == 413
+    assert str(error.value).startswith("bomb.png: 400,000,000 pixels from 0.0") and "(a decompression bomb)" in str(
+        error.value) and "the 50,000,000 this server decodes" in str(error.value)
+
+
+def test_a_photo_over_the_scan_budget_is_refused_from_its_header_naming_both_sizes():
+    buffer = io.BytesIO()
+    Image.new("RGB", (7000, 7000), (30, 30, 30)).save(buffer, "PNG")
+    image = open_upload(buffer.getvalue(), Limits(), "huge.png")  # within the 50 megapixels a prediction takes
+    with pytest.raises(UploadError) as error:
+        check_scan_size(image, Limits(max_scan_pixels=25_000_000), "huge.png")
+    assert error.value.status == 413 and str(error.value).startswith(
+        "huge.png: 7000x7000 pixels (49,000,000) is more than the 25,000,000 a scan takes here (`max_scan_pixels`)")
+    check_scan_size(image, Limits(max_scan_pixels=49_000_000), "huge.png")  # at the budget: taken
