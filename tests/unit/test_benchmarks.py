@@ -33,7 +33,7 @@ WITHOUT_DATA = {  # the arguments that point each script needing outside data at
     "scan": ["--sealions", MISSING], "scan_precision": [MISSING, f"{MISSING}/5.jpg"],
     "scratch_size": ["--hymenoptera", MISSING], "sealion_counts": ["--data", MISSING],
     "sealion_dense": ["--data", MISSING], "sealion_points": ["--data", MISSING],
-    "serve_load": ["--hymenoptera", MISSING], "transfer": ["--data", MISSING]}
+    "serve_load": ["--sealions", MISSING], "transfer": ["--data", MISSING]}
 WRITERS = {  # the scripts that write their results file (--results): its subject, table and the columns they write
     "auto_budget": ("auto_budget", "runs", "RUNS"), "core_accuracy": ("core_accuracy", "accuracy_and_time", "COLUMNS"),
     "ddp_cpu": ("ddp_cpu", "seeds", "COLUMNS"), "gradcam_sanity": ("gradcam", "checks", "COLUMNS"),
@@ -150,11 +150,12 @@ def test_ddp_and_memory_tables_come_back_from_the_rows_the_scripts_measure():
              "best_val_loss": r["val_loss"][key], "wall_s": r["wall_s"][key]}
             for r in ddp["rows"] for d, key in ((1, "one"), (2, "two"))]
     assert script("ddp_cpu").tables(rows) == [{k: ddp[k] for k in ("id", "columns", "rows")}]
-    load = committed("serve_load", "load")
+    load, kinds = committed("serve_load", "load"), committed("serve_load", "by_kind")
     row = load["rows"][0]
     measured = {**{k: v for k, v in row.items() if k != "rss_mb"},
-                **{f"rss_mb_{k}": v for k, v in row["rss_mb"].items()}}
-    assert script("serve_load").tables(measured) == [{k: load[k] for k in ("id", "columns", "rows")}]
+                **{f"rss_mb_{k}": v for k, v in row["rss_mb"].items()}, "kinds": kinds["rows"]}
+    assert script("serve_load").tables(measured) == [{k: t[k] for k in ("id", "columns", "rows")}
+                                                     for t in (load, kinds)]
 
 
 def test_every_script_says_what_data_it_needs():
