@@ -256,9 +256,9 @@ class ServeConfig:
                                               "on", metavar="N")
     deadline: float = option(60.0, "seconds a request may take, its wait for the run's model included: then its "
                                    "work stops (504), as it does when the client disconnects", metavar="SECONDS")
-    queue: int = option(8, "requests that may wait for a run's model beside the one at work (predictions and scans "
-                           "each have their own model and queue); more are answered 503 with Retry-After",
-                        metavar="N")
+    queue: int = option(32, "requests that may wait for a run's model beside the one at work (predictions and "
+                            "scans each have their own model and queue); more, or more work than a deadline's worth "
+                            "(at the recent time per request), are answered 503 with Retry-After", metavar="N")
     grace: float = option(2.0, "seconds that SIGTERM or Ctrl-C leaves requests at work to finish before their work "
                                "is stopped (the process then exits within about two seconds more)",
                           metavar="SECONDS")

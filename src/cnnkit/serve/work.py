@@ -50,13 +50,21 @@ class Lane:
         self.run_id, self.kind, self.queue = run_id, kind, queue
         self.model = threading.Lock()
         self.admitted = 0  # at work or waiting: changed on the event loop only
-        self.seconds = 0.5  # a request's time at work, a moving average: Retry-After's estimate
+        self.seconds = 0.0  # a request's time at work, a moving average (0: none measured yet)
         self.answered = self.refused = self.steps = 0
         self.stopped: Counter[str] = Counter()
 
-    @property
-    def full(self) -> bool:
-        return self.admitted > self.queue
+    def refusal(self, deadline: float) -> str | None:
+        """Why one more request is refused, or None: the queue is full, or the requests ahead of it hold more work
+        than its deadline (at the recent time per request), so that it would wait to be told it waited too long."""
+        if self.admitted > self.queue:
+            return (f"{self.admitted} {self.kind} requests are at work or waiting, the most it takes (one at work, "
+                    f"`queue` {self.queue} waiting)")
+        if (self.admitted + 1) * self.seconds > deadline:
+            return (f"the {self.admitted} {self.kind} requests ahead hold about {self.admitted * self.seconds:.0f} s "
+                    f"of work (recently {self.seconds:.1f} s each), so that one more would not end within its "
+                    f"deadline, {deadline:g} s (`deadline`)")
+        return None
 
     def retry_after(self) -> int:
         return max(1, math.ceil(self.admitted * self.seconds))
@@ -111,7 +119,8 @@ def at_work(lane: Lane, work: Work, job: Callable[[Work], Any]) -> Any:
         work.check()
         began = time.monotonic()
         result = job(work)
-        lane.seconds = 0.8 * lane.seconds + 0.2 * (time.monotonic() - began)
+        took = time.monotonic() - began
+        lane.seconds = 0.8 * lane.seconds + 0.2 * took if lane.seconds else took
         return result
     finally:
         lane.model.release()
@@ -162,11 +171,11 @@ class Workload:
         ``receive``: the request's ASGI channel, which says when its client disconnects."""
         if self.stopping.is_set():
             raise Refused(503, "The server is stopping.", {"Connection": "close"})
-        if lane.full:
+        busy = lane.refusal(self.limits.deadline)
+        if busy:
             lane.refused += 1
-            raise Refused(503, f"{lane.run_id} is busy: {lane.admitted} {lane.kind} requests are at work or waiting, "
-                               f"the most it takes (one at work, `queue` {lane.queue} waiting); try again in a "
-                               "moment.", {"Retry-After": str(lane.retry_after())})
+            raise Refused(503, f"{lane.run_id} is busy: {busy}; try again in a moment.",
+                          {"Retry-After": str(lane.retry_after())})
         work = Work(lane, self.limits.deadline, self.stopping)
         outcome = asyncio.get_running_loop().create_future()
         lane.admitted += 1

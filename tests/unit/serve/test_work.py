@@ -72,6 +72,27 @@ def test_one_request_works_the_queue_waits_and_more_are_refused_with_retry_after
                               "steps": 0}
 
 
+def test_a_request_that_would_wait_past_its_deadline_is_refused_at_once():
+    workload = Workload(Limits(queue=32, deadline=1.0))
+    lane, release = workload.lane("aerial", "scan"), threading.Event()
+    lane.seconds = 0.3  # what the recent scans took
+
+    async def four():
+        ahead = [asyncio.ensure_future(workload.run(never_disconnects, lane, lambda work: release.wait(30), "a"))
+                 for _ in range(3)]  # 3 x 0.3 s: the third ends within the deadline, a fourth would not
+        await until(lambda: lane.admitted == 3)
+        with pytest.raises(Refused) as fourth:
+            await workload.run(never_disconnects, lane, lambda work: 4, "d")
+        release.set()
+        await asyncio.gather(*ahead)
+        return fourth.value
+
+    fourth = asyncio.run(four())
+    assert fourth.status == 503 and fourth.headers["Retry-After"] == "1"
+    assert str(fourth) == ("aerial is busy: the 3 scan requests ahead hold about 1 s of work (recently 0.3 s each), so "
+                           "that one more would not end within its deadline, 1 s (`deadline`); try again in a moment.")
+
+
 def test_work_past_its_deadline_stops_at_its_next_step_and_says_so():
     workload = Workload(Limits(deadline=0.3))
     lane = workload.lane("aerial", "scan")
