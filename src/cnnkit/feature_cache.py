@@ -1,13 +1,16 @@
 """The feature cache: pooled features of a frozen backbone, computed once per image and kept on disk.
 
 Entries are keyed by the backbone (its weights and the preprocessing) and by the image content (the decoded pixels),
-so a changed image or backbone never reuses a stale entry. Files are plain ``.npy`` arrays (loaded without pickle).
+so a changed image or backbone never reuses a stale entry. Files are plain ``.npy`` arrays (loaded without pickle),
+each written whole or not at all. On the CPU the backbone runs in ONNX Runtime: its graph, exported once per backbone
+and preprocessing, is kept in ``graphs/`` beside the entries (``onnx_graph``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +19,8 @@ import torch
 
 from cnnkit.augment.layer import Augmentation, seeded
 from cnnkit.data.preprocess import Preprocessing, normalize
+from cnnkit.errors import ConfigError, check_choice
+from cnnkit.onnx_graph import cached_graph, onnxruntime_installed, usable_graph, weights_digest
 
 
 def default_cache_dir() -> Path:
@@ -26,11 +31,7 @@ def default_cache_dir() -> Path:
 
 def backbone_key(backbone: torch.nn.Module, preprocessing: Preprocessing, augment: str | None, views: int) -> str:
     """A digest of every backbone tensor, the preprocessing and the cached views."""
-    digest = hashlib.sha256(repr((preprocessing.to_dict(), augment, views)).encode())
-    for name, tensor in backbone.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:24]
+    return weights_digest(backbone, preprocessing.to_dict(), augment, views)
 
 
 @dataclass(frozen=True)
@@ -39,50 +40,75 @@ class CacheStats:
     views: int
     reused: int
     computed: int
+    backend: str = "torch"  # what computed the images themselves (view 0): "onnxruntime" or "torch"
+
+
+BACKENDS = ("auto", "onnxruntime", "torch")
+ORT_MIN_IMAGES = 64  # fewer images than this to compute, and no graph yet: exporting one costs more than it saves
+
+
+def graph_folder(cache_dir: Path | None = None) -> Path:
+    """Where backbones' ONNX graphs are kept: ``graphs/`` in the feature cache."""
+    return (cache_dir or default_cache_dir()) / "graphs"
 
 
 @torch.no_grad()
 def cached_features(model, images: np.ndarray, preprocessing: Preprocessing, views: int = 1,
                     augment: str | None = None, cache_dir: Path | None = None, batch_size: int = 32,
-                    progress: bool = True, write: bool = True) -> tuple[torch.Tensor, CacheStats]:
-    """Pooled features (N, views, F) of ``model.pool(model.forward_features(x))`` for (N, H, W, C) uint8 ``images``.
+                    progress: bool = True, write: bool = True,
+                    backend: str = "auto") -> tuple[torch.Tensor, CacheStats]:
+    """Pooled features (N, views, F) of ``model.pool(model.forward_features(x))`` for (N, H, W, C) uint8 ``images``
+    (an array, or images decoded when indexed: each batch is read while the one before is computed).
 
     View 0 is the image itself; views 1.. are random draws of ``augment`` (seeded per batch, so a rerun on the same
     images computes the same views). The model's training mode is left as it was. ``write`` False: entries are read,
     none written (the processes of a distributed training other than the main one).
+
+    ``backend`` "auto": view 0 through ONNX Runtime on the CPU when it is installed (the backbone exported once, see
+    ``onnx_graph``; not for fewer than ``ORT_MIN_IMAGES`` images until a graph exists), else torch; "onnxruntime":
+    whenever it can; "torch": never. Augmented views are drawn and computed in torch.
     """
+    check_choice("backend", backend, BACKENDS, "cached_features")
     was_training = model.training
     model.eval()
     try:
-        return _features(model, images, preprocessing, views, augment, cache_dir, batch_size, progress, write)
+        return _features(model, images, preprocessing, views, augment, cache_dir, batch_size, progress, write,
+                         backend)
     finally:
         model.train(was_training)
 
 
 @torch.no_grad()
-def _features(model, images, preprocessing, views, augment, cache_dir, batch_size, progress, write=True):
+def _features(model, images, preprocessing, views, augment, cache_dir, batch_size, progress, write, backend):
     from cnnkit.progress import Progress
 
     device = next(model.parameters()).device
     flip = "flip-averaged" if getattr(model, "flip_average", False) else None  # never mixed with plain features
-    folder = (cache_dir or default_cache_dir()) / backbone_key(model.backbone, preprocessing,
-                                                               ",".join(filter(None, (flip, augment))) or None, views)
+    key = backbone_key(model.backbone, preprocessing, ",".join(filter(None, (flip, augment))) or None, views)
+    folder = (cache_dir or default_cache_dir()) / key
     folder.mkdir(parents=True, exist_ok=True)
     keys = [hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()[:32] for image in images]
-    found = _read_entries(folder, keys)
+    found = _read_entries(folder, keys, views, model.num_features)
     missing = [i for i in range(len(images)) if i not in found]
+    chunks = [missing[start:start + batch_size] for start in range(0, len(missing), batch_size)]
+    batches = _ReadAhead(images, chunks)
+    graph = None
+    if chunks:
+        plain_key = key if views == 1 and not augment else None
+        graph = _backbone_graph(model, preprocessing, flip, plain_key, cache_dir, len(missing), device, backend,
+                                write, batches)
     augmentation = Augmentation(augment, preprocessing.image_size).to(device) if views > 1 else None
+    torch_needed = graph is None or views > 1
     bar = Progress(len(missing) * views, "Backbone features (cached for later runs)", enabled=progress)
-    for start in range(0, len(missing), batch_size):
-        chunk = missing[start:start + batch_size]
-        batch = torch.from_numpy(images[chunk]).to(device).permute(0, 3, 1, 2).float() / 255.0
-        outs = [_pooled(model, batch, preprocessing)]
+    for chunk, decoded in batches:
+        batch = torch.from_numpy(decoded).to(device).permute(0, 3, 1, 2).float() / 255.0 if torch_needed else None
+        outs = [torch.from_numpy(graph(decoded)) if graph else _pooled(model, batch, preprocessing).cpu()]
         bar.update(len(chunk))
         for view in range(1, views):
             with seeded(int(keys[chunk[0]][:8], 16) + view, batch.device):
-                outs.append(_pooled(model, augmentation.apply(batch), preprocessing))
+                outs.append(_pooled(model, augmentation.apply(batch), preprocessing).cpu())
             bar.update(len(chunk))
-        stacked = torch.stack(outs, 1).cpu().numpy().astype(np.float32)
+        stacked = torch.stack(outs, 1).numpy().astype(np.float32)
         for i, features in zip(chunk, stacked):
             found[i] = features
             if write:
@@ -90,17 +116,75 @@ def _features(model, images, preprocessing, views, augment, cache_dir, batch_siz
     bar.close()
     features = torch.from_numpy(np.stack([found[i] for i in range(len(images))])) if len(images) else torch.zeros(
         0, views, model.num_features)
-    return features, CacheStats(str(folder), views, len(images) - len(missing), len(missing))
+    return features, CacheStats(str(folder), views, len(images) - len(missing), len(missing),
+                                "onnxruntime" if graph else "torch")
 
 
-def _read_entries(folder: Path, keys: list[str]) -> dict[int, np.ndarray]:
-    """The cached features of each key that has an entry; a broken entry is deleted (and recomputed)."""
+class PooledFeatures(torch.nn.Module):
+    """``pool(forward_features(x))`` of a network (with its flip averaging): what the cache stores, as one module."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.pool(self.model.forward_features(x))
+
+
+def _backbone_graph(model, preprocessing, flip, key, cache_dir, count, device, backend, write, batches):
+    """The backbone's graph for ONNX Runtime (``onnx_graph.cached_graph``), or None where torch computes: see
+    ``cached_features``. ``batches`` is peeked at for the images an export is checked on."""
+    if backend == "torch":
+        return None
+    if device.type != "cpu" or not onnxruntime_installed():
+        if backend == "onnxruntime":
+            raise ConfigError("`backend` onnxruntime needs onnxruntime installed (pip install onnxruntime) and the "
+                              f"model on the CPU (it is on {device.type}); use backend auto or torch.")
+        return None
+    key = key or backbone_key(model.backbone, preprocessing, flip, 1)  # the plain features' key
+    folder = graph_folder(cache_dir)
+    if backend == "auto" and count < ORT_MIN_IMAGES and not usable_graph(folder, key):
+        return None
+    return cached_graph(PooledFeatures(model), preprocessing, key, folder, batches.peek(), export=write)
+
+
+class _ReadAhead:
+    """``(chunk, images[chunk])`` for each chunk in order, the next batch read (decoded, for lazy images) by a thread
+    while the current one is computed. ``peek()``: the first batch, without consuming it."""
+
+    def __init__(self, images, chunks: list[list[int]]):
+        self.images, self.chunks = images, chunks
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="cnnkit-features")
+        self.pending = self.pool.submit(self._read, 0) if chunks else None
+
+    def _read(self, index: int) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(self.images[self.chunks[index]], dtype=np.uint8))
+
+    def peek(self) -> np.ndarray:
+        return self.pending.result()
+
+    def __iter__(self):
+        try:
+            for index, chunk in enumerate(self.chunks):
+                decoded = self.pending.result()
+                self.pending = self.pool.submit(self._read, index + 1) if index + 1 < len(self.chunks) else None
+                yield chunk, decoded
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _read_entries(folder: Path, keys: list[str], views: int, width: int) -> dict[int, np.ndarray]:
+    """The cached features of each key that has an entry; a broken entry (unreadable, or not (views, width)
+    float32) is deleted and recomputed."""
     found: dict[int, np.ndarray] = {}
     for i, key in enumerate(keys):
         path = folder / f"{key}.npy"
         if path.exists():
             try:
-                found[i] = np.load(path, allow_pickle=False)
+                entry = np.load(path, allow_pickle=False)
+                if entry.shape != (views, width) or entry.dtype != np.float32:
+                    raise ValueError(f"shape {entry.shape}, {entry.dtype}")
+                found[i] = entry
             except (OSError, ValueError):
                 path.unlink(missing_ok=True)
     return found

@@ -14,7 +14,7 @@ FLOORS = {
     "cnnkit._io": 1, "cnnkit.progress": 1,
     "cnnkit.options": 2, "cnnkit.plots": 2, "cnnkit.weights": 2,
     "cnnkit.config": 3, "cnnkit.data": 3, "cnnkit.models": 3,
-    "cnnkit.augment": 4,
+    "cnnkit.augment": 4, "cnnkit.onnx_graph": 4,
     "cnnkit.run": 5, "cnnkit.feature_cache": 5,
     "cnnkit.baselines": 6,
     "cnnkit.inference": 7,

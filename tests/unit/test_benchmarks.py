@@ -26,7 +26,8 @@ RESULTS = sorted(_results.RESULTS.glob("*.json"))
 MISSING = "/nonexistent/benchmark-data"
 WITHOUT_DATA = {  # the arguments that point each script needing outside data at a folder that is not there
     "audit_planted": ["--hymenoptera", MISSING], "audit_thumbnails": ["--hymenoptera", MISSING],
-    "auto_budget": ["--data", MISSING], "flip_features": ["--data", MISSING, "--out", MISSING],
+    "auto_budget": ["--data", MISSING], "features_speed": ["--data", MISSING],
+    "flip_features": ["--data", MISSING, "--out", MISSING],
     "gradcam_sanity": ["--data", MISSING], "inference": ["--data", MISSING], "int8_variants": [MISSING],
     "latent_baselines": ["--hymenoptera", MISSING], "lr_find": ["--hymenoptera", MISSING],
     "points_flips": ["--data", MISSING], "points_speed": [MISSING, f"{MISSING}/5.jpg"],
@@ -36,7 +37,8 @@ WITHOUT_DATA = {  # the arguments that point each script needing outside data at
     "serve_load": ["--sealions", MISSING], "transfer": ["--data", MISSING]}
 WRITERS = {  # the scripts that write their results file (--results): its subject, table and the columns they write
     "auto_budget": ("auto_budget", "runs", "RUNS"), "core_accuracy": ("core_accuracy", "accuracy_and_time", "COLUMNS"),
-    "ddp_cpu": ("ddp_cpu", "seeds", "COLUMNS"), "gradcam_sanity": ("gradcam", "checks", "COLUMNS"),
+    "ddp_cpu": ("ddp_cpu", "seeds", "COLUMNS"), "features_speed": ("features_speed", "speeds", "SPEEDS"),
+    "gradcam_sanity": ("gradcam", "checks", "COLUMNS"),
     "serve_load": ("serve_load", "load", "COLUMNS"), "train_memory": ("train_memory", "runs", "COLUMNS")}
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from cnnkit.audit.duplicates import exact_duplicates, near_duplicates
 from cnnkit.audit.inventory import Item, inventory
 from cnnkit.config import AuditConfig
-from cnnkit.errors import ConfigError
+from cnnkit.errors import ConfigError, DataError
 from cnnkit.options import with_options
 
 log = logging.getLogger("cnnkit")
@@ -43,8 +43,9 @@ def _features(root: Path, items: list[Item], config: AuditConfig, run, progress:
         if run is None:
             raise ConfigError("`features` run needs `run`: the run whose latent vectors to use.")
         from cnnkit.inference import Predictor
+        from cnnkit.latent.embedding import embedding_predictor
 
-        predictor = Predictor.load(run, backend="torch")
+        predictor = embedding_predictor(Predictor.load(run, backend="torch"), len(paths))  # ONNX Runtime on the CPU
         return predictor.embed_files(paths, progress=progress)[0], f"the latent vectors of {Path(run).name}"
     name = audit_backbone()
     return _pretrained_features(paths, progress, name), f"{name}'s ImageNet features (frozen, cached)"
@@ -60,9 +61,9 @@ def audit_backbone() -> str:
 
 
 def _pretrained_features(paths: list[Path], progress: bool, name: str) -> np.ndarray:
-    from cnnkit.data.decode import load_image
     from cnnkit.data.preprocess import Preprocessing
     from cnnkit.feature_cache import cached_features
+    from cnnkit.inference.stream import decoded_batches
     from cnnkit.models import create_model
     from cnnkit.models.pretrained import load_pretrained, pretrained_normalization
     from cnnkit.models.transfer import backbone_config
@@ -74,9 +75,12 @@ def _pretrained_features(paths: list[Path], progress: bool, name: str) -> np.nda
     size = tuple(cfg["input_size"][1:])
     prep = Preprocessing(size, 3, tuple(mean), tuple(std), "bilinear", cfg["crop_pct"])
     parts = []
-    for start in range(0, len(paths), 256):  # a chunk of decoded images in memory at a time
-        images = np.stack([load_image(p, size, 3, "bilinear", cfg["crop_pct"]) for p in paths[start:start + 256]])
-        parts.append(cached_features(model, images, prep, progress=progress)[0][:, 0].numpy())
+    # a chunk of decoded images in memory at a time; threads decode the next ones while the backbone runs
+    for batch in decoded_batches(paths, prep, 256):
+        errors = [e for e in batch.errors if e]
+        if errors:
+            raise DataError(errors[0])
+        parts.append(cached_features(model, batch.images, prep, progress=progress)[0][:, 0].numpy())
     return np.concatenate(parts)
 
 

@@ -3,8 +3,6 @@ class probabilities and features out; scaling and standardisation happen inside.
 
 from __future__ import annotations
 
-import logging
-import warnings
 from pathlib import Path
 
 import torch
@@ -12,8 +10,8 @@ from torch import nn
 
 from cnnkit.data.preprocess import Preprocessing
 from cnnkit.errors import ModelError
+from cnnkit.onnx_graph import OPSET, export_program, quiet_exporter  # noqa: F401 (OPSET: export.json records it)
 
-OPSET = 18  # pinned: the same graph whatever torch's default becomes
 INPUT, OUTPUTS = "images", ("probabilities", "features")
 
 
@@ -40,20 +38,8 @@ def write_onnx(model: nn.Module, preprocessing: Preprocessing, path: Path, multi
     """Export ``model`` with a dynamic batch size (opset ``OPSET``, weights inside the one file)."""
     h, w = preprocessing.image_size
     sample = torch.zeros((2, h, w, preprocessing.channels), dtype=torch.uint8)
-    batch = torch.export.Dim("batch", min=1, max=65536)
-    quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript")]
-    levels = [q.level for q in quiet]
     try:
-        for q in quiet:
-            q.setLevel(logging.ERROR)
-        with warnings.catch_warnings(), torch.inference_mode(False):
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(Exportable(model, preprocessing, multi_label), (sample,), dynamo=True,
-                                        input_names=[INPUT], output_names=list(OUTPUTS), opset_version=OPSET,
-                                        dynamic_shapes={"images": {0: batch}}, verbose=False)
-            program.save(str(path), external_data=False)
+        with quiet_exporter():
+            export_program(Exportable(model, preprocessing, multi_label), sample, path, INPUT, list(OUTPUTS))
     except Exception as e:  # the exporter raises many types; name the network and the first line
         raise ModelError(f"Cannot export {type(model).__name__} to ONNX: {str(e).splitlines()[0]}") from None
-    finally:
-        for q, level in zip(quiet, levels):
-            q.setLevel(level)

@@ -9,6 +9,7 @@ import numpy as np
 from cnnkit._io import atomic_write
 from cnnkit.data.files import expand_image_paths, scan_folder
 from cnnkit.inference import Predictor
+from cnnkit.latent.embedding import embedding_predictor
 
 
 def folder_features(predictor: Predictor, data: str | Path, skip_bad: bool = False) -> dict[str, np.ndarray]:
@@ -23,7 +24,8 @@ def folder_features(predictor: Predictor, data: str | Path, skip_bad: bool = Fal
     else:
         paths = expand_image_paths([data])
         labels = [""] * len(paths)
-    vectors, good = predictor.embed_files(paths, skip_bad=skip_bad, progress=None)
+    embedder = embedding_predictor(predictor, len(paths))  # ONNX Runtime on the CPU, decoding overlapped with it
+    vectors, good = embedder.embed_files(paths, skip_bad=skip_bad, progress=None)
     paths, labels = [p for p, ok in zip(paths, good) if ok], [x for x, ok in zip(labels, good) if ok]
     return {"features": vectors.astype(np.float32), "paths": np.array([str(p) for p in paths]),
             "labels": np.array(labels), "classes": np.array(predictor.classes)}

@@ -15,6 +15,7 @@ from cnnkit._io import atomic_write, read_json, sha256_file, write_json
 from cnnkit.config.commands import INDEX_KINDS, METRICS
 from cnnkit.errors import ConfigError, check_choice
 from cnnkit.inference import Predictor
+from cnnkit.latent.embedding import embedding_predictor
 from cnnkit.run import RunFolder
 from cnnkit.run.lock import locked
 
@@ -197,7 +198,8 @@ def run_index(run_dir: str | Path, predictor: Predictor | None = None, metric: s
             log.warning("The saved index %s is damaged (%s); rebuilding it.", index_path, str(e).splitlines()[0])
     samples = manifest.splits.get("train", [])
     root = run.existing_data_root(manifest, "the latent index is built from the training images")
-    embedded, _ = predictor.embed_files([root / p for p, _ in samples], progress=None)
+    embedder = embedding_predictor(predictor, len(samples))  # ONNX Runtime on the CPU
+    embedded, _ = embedder.embed_files([root / p for p, _ in samples], progress=None)
     vectors = prepare_vectors(embedded, metric)
     paths = [p for p, _ in samples]  # a multi-label image has no one class to vote with (-1): k-NN refuses those
     labels = np.array([-1 if predictor.multi_label else predictor.classes.index(c) for _, c in samples], np.int64)

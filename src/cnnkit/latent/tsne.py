@@ -38,6 +38,7 @@ def run_tsne(run_dir: str | Path, data: str | Path | None = None, config: TsneCo
     """t-SNE of the latent vectors of ``data`` (a labelled folder) or of the run's train, val and test images."""
     from cnnkit.data.prepare import load_folder
     from cnnkit.inference import Predictor
+    from cnnkit.latent.embedding import embedding_predictor
     from cnnkit.run import RunFolder
 
     config = config or TsneConfig()
@@ -58,7 +59,7 @@ def run_tsne(run_dir: str | Path, data: str | Path | None = None, config: TsneCo
         names = [label_names(row, classes) or "(none)" for row in labels]
         classes = sorted(set(names))
         labels = np.array([classes.index(n) for n in names], np.int64)
-    vectors = predictor.embed_arrays(images)
+    vectors = embedding_predictor(predictor, len(images)).embed_arrays(images)
     logging.getLogger("cnnkit").info("t-SNE of %d latent vectors (%d dimensions)...", *vectors.shape)
     coords = tsne_coordinates(vectors, seed=config.seed)
     from cnnkit.plots import tsne_png
