@@ -202,8 +202,8 @@ def test_presplit_without_test_folder_says_there_is_no_test_split(tmp_path, caps
     write_image_folder(tmp_path / "d" / "train", ["left", "right"], 10)
     write_image_folder(tmp_path / "d" / "val", ["left", "right"], 4, seed=1)
     code, out, _ = run_cli("train", tmp_path / "d", "--model", "tiny_cnn", "--epochs", "1", "--out",
-                           tmp_path / "run", "--no-progress", capsys=capsys)
-    assert code == 0 and "No test split" in out
+                           tmp_path / "run", "--no-progress", "--val-folder", "validation", capsys=capsys)
+    assert code == 0 and "No test split" in out  # val/ chose the weights, as asked
     split = json.loads((tmp_path / "run" / "split.json").read_text())["splits"]
     assert len(split["val"]) == 8 and split["test"] == []  # the given val/ is used as it is
     code, _, err = run_cli("evaluate", tmp_path / "run", capsys=capsys)
@@ -282,7 +282,10 @@ def test_the_summary_says_when_fine_tuning_did_not_beat_the_head(capsys):
     from cnnkit.run import ModelSpec, RunRecord, TrainedRun, TrainingResult
     from cnnkit.run.record import PhaseRecord
 
-    solver = {"method": "lbfgs", "C": 0.01, "iterations": 20, "converged": True, "fitted_on": "train", "grid": [{}] * 11}
+    from cnnkit.run.results import SolverResult
+
+    solver = SolverResult.from_dict({"method": "lbfgs", "C": 0.01, "iterations": 20, "converged": True,
+                                     "fitted_on": "train", "grid": [{}] * 11})
     result = TrainingResult(best_epoch=0, best_val_loss=0.2, best_val_acc=0.9, epochs_run=5,
                             phases=(PhaseRecord("head", 1, 10, solver=solver), PhaseRecord("finetune", 4, 99, 1e-4)))
     record = RunRecord(ModelSpec("efficientnet_lite0", 2, 3), ("a", "b"),

@@ -123,7 +123,7 @@ def test_every_rule_suggests_two_significant_digits_within_the_sweep():
 
 
 @pytest.mark.parametrize("bad", [{"start_lr": 0.0}, {"end_lr": -1.0}, {"start_lr": 1.0, "end_lr": 0.1},
-                                 {"steps": 9}, {"start_lr": math.nan}])
+                                 {"batches": 9}, {"start_lr": math.nan}])
 def test_bad_sweep_settings_are_refused_naming_the_parameter(bad):
     with pytest.raises(ConfigError, match=f"`{next(iter(bad))}`"):
         LrFindConfig(**bad)

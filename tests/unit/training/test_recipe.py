@@ -111,6 +111,7 @@ def test_a_kept_mirror_average_goes_into_the_record_and_prediction(tmp_path, mon
     """Cross-validation decides: made to prefer the averaged features (the second call), the run keeps them, the
     record says so, and the loaded run predicts with them."""
     import cnnkit.models.linear_head as linear_head
+    import cnnkit.training.phases as phases
     from cnnkit.inference import Predictor
     from cnnkit.training.fit import train
 
@@ -123,8 +124,8 @@ def test_a_kept_mirror_average_goes_into_the_record_and_prediction(tmp_path, mon
         bonus = 0.5 if len(calls) == 2 else 0.0
         return C, [{**s, "cv_acc": s["cv_acc"] + bonus} for s in scores]
 
-    monkeypatch.setattr(linear_head, "choose_by_cv", prefer_the_second)
-    monkeypatch.setattr(linear_head, "flips_keep_labels", lambda *args, **kwargs: True)  # left and right: they don't
+    monkeypatch.setattr(phases, "choose_by_cv", prefer_the_second)
+    monkeypatch.setattr(phases, "flips_keep_labels", lambda *args, **kwargs: True)  # left and right: they don't
     data = write_sided(tmp_path / "data", 8)
     trained = train(data, tmp_path / "run", TrainConfig(model="efficientnet_lite0", pretrained=True,
                                                         image_size=(64, 64)), progress=False)
@@ -228,6 +229,7 @@ def test_mirror_averaging_is_never_kept_where_flips_change_the_class_even_if_cro
     """Digits, or left and right bars: a noisy cross-validation may prefer the averaged features, but a head that
     classifies mirror images worse says flips change the class, and the run keeps the plain features."""
     import cnnkit.models.linear_head as linear_head
+    import cnnkit.training.phases as phases
     from cnnkit.training.fit import train
 
     monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
@@ -238,7 +240,7 @@ def test_mirror_averaging_is_never_kept_where_flips_change_the_class_even_if_cro
         calls.append(C)
         return C, [{**s, "cv_acc": s["cv_acc"] + (0.5 if len(calls) == 2 else 0.0)} for s in scores]
 
-    monkeypatch.setattr(linear_head, "choose_by_cv", prefer_the_second)
+    monkeypatch.setattr(phases, "choose_by_cv", prefer_the_second)
     trained = train(write_sided(tmp_path / "data", 8), tmp_path / "run",
                     TrainConfig(model="efficientnet_lite0", pretrained=True, image_size=(64, 64)), progress=False)
     assert len(calls) == 2  # the averaged features were cross-validated, and preferred
