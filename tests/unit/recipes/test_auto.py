@@ -75,7 +75,7 @@ def test_every_candidate_runs_within_a_budget_and_the_best_on_validation_is_kept
                        key=lambda e: (-e["val_accuracy"], e["val_loss"]))
     assert found["finetune"]["note"].startswith(transfers[0]["name"][len("transfer-"):])  # the best backbone
     best = max(found.values(), key=lambda e: e["val_accuracy"])["val_accuracy"]
-    kept = found[trained.record.recipe["kept"]]
+    kept = found[trained.record.recipe.kept]
     assert kept["status"] == "kept" and kept["val_accuracy"] == best
     source = RunFolder(tmp_path / "run" / kept["folder"]).read_record()
     assert trained.record.model == source.model and trained.record.result == source.result
@@ -83,7 +83,7 @@ def test_every_candidate_runs_within_a_budget_and_the_best_on_validation_is_kept
     splits = [RunFolder(tmp_path / "run" / e["folder"]).read_split() for e in found.values()]
     assert all(split == splits[0] for split in splits)  # every candidate on the same split
     assert Predictor.load(tmp_path / "run").predict_proba(sorted((data / "a").glob("*.png"))[:2]).shape == (2, 3)
-    assert trained.record.recipe["seconds"] <= 600
+    assert trained.record.recipe.seconds <= 600
 
 
 def test_a_failing_candidate_is_recorded_and_a_signal_stops_everything(tmp_path):
