@@ -190,7 +190,8 @@ class Workload:
                 await asyncio.wait([outcome], timeout=STOP_WAIT)
         except asyncio.CancelledError:  # the server's graceful time is over: the work stops at its next step
             work.stop("stopping")
-            raise
+            lane.stopped["stopping"] += 1
+            raise stopped_refusal("stopping", lane, self.limits.deadline, what, "") from None
         finally:
             watcher.cancel()
         result, error = outcome.result() if outcome.done() else (None, Stopped(work.reason))
@@ -220,6 +221,9 @@ class Workload:
         error itself (a fault cnnkit did not foresee: 500)."""
         if isinstance(error, UploadError):
             return Refused(error.status, str(error))
+        if self.stopping.is_set() and not isinstance(error, CnnkitError):  # whatever broke, the stop broke it
+            work.stop("stopping")
+            error = Stopped(work.reason)
         if isinstance(error, (Stopped, ScanStopped)):
             reason = work.reason or "deadline"
             lane.stopped[reason] += 1
