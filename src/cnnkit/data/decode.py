@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from cnnkit.errors import DataError
 
@@ -75,12 +75,27 @@ def _is_gray_palette(img: Image.Image) -> bool:
     return bool(len(rgb)) and bool((rgb == rgb[:, :1]).all())
 
 
+QUARTER_TURNS = (5, 6, 7, 8)  # EXIF orientations whose picture is the stored one turned a quarter (width <-> height)
+
+
+def _oriented_size(img: Image.Image, path: Path) -> tuple[int, int]:
+    """(width, height) of the picture as ``load_image`` gives it, its EXIF orientation applied (``exif_transpose``
+    reads the same tag), from the header alone."""
+    try:
+        orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    except (OSError, ValueError, SyntaxError) as e:  # load_image's exif_transpose fails on it too
+        raise _fail(path, f"its EXIF data is unreadable ({e or type(e).__name__}).") from None
+    return (img.height, img.width) if orientation in QUARTER_TURNS else (img.width, img.height)
+
+
 def probe_image(path: str | Path) -> ImageInfo:
-    """Read size and colour from the header; raise DataError if it is not an image."""
+    """Read size and colour from the header; raise DataError if it is not an image. The size is the picture's as
+    decoded (EXIF orientation applied), so that dots, regions and full-size decodes agree with the pixels."""
     path = Path(path)
     with _open(path) as img:
         gray = img.mode in GRAY_MODES or (img.mode == "P" and _is_gray_palette(img))
-        return ImageInfo(width=img.width, height=img.height, grayscale=gray)
+        width, height = _oriented_size(img, path)
+        return ImageInfo(width=width, height=height, grayscale=gray)
 
 
 FORMAT_RANGE = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535, "F": 1.0}

@@ -96,3 +96,55 @@ def test_a_scan_counts_dots_outside_its_region_apart_and_none_outside_the_photo(
     settings = json.loads((tmp_path / "scan" / "scan.json").read_text())
     inside = sum(1 for _, row, _ in read_dots(dotted.with_suffix(".csv")) if row < 64)
     assert settings["dots_outside_region"] == 6 - inside
+
+
+def rotated_jpeg(path: Path) -> tuple[int, int]:
+    """A camera's portrait photo: 96 rows x 64 columns as shown, stored as 64 x 96 (landscape) with EXIF Orientation
+    6 (turn 90 degrees clockwise to show). A yellow disk at (70, 20) as shown; its dots file beside it. The shown
+    picture's (height, width)."""
+    import numpy as np
+    from PIL import ExifTags, Image
+
+    shown = np.full((96, 64, 3), 60, np.uint8)
+    rows, cols = np.mgrid[0:96, 0:64]
+    shown[np.hypot(rows - 70, cols - 20) < 6] = (230, 220, 60)
+    stored = Image.fromarray(shown).rotate(90, expand=True)  # counter-clockwise: Orientation 6 turns it back
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    stored.save(path, quality=95, exif=exif)
+    path.with_suffix(".csv").write_text(HEADER + "blob,70,20\n")
+    return shown.shape[:2]
+
+
+def test_dots_of_an_exif_rotated_photo_are_checked_against_the_picture_as_decoded(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from cnnkit.data.decode import load_image, probe_image
+    from cnnkit.training.point_data import load_dotted
+
+    photo = tmp_path / "portrait.jpg"
+    height, width = rotated_jpeg(photo)
+    with Image.open(photo) as stored:
+        assert stored.size == (height, width)  # the header's: width 96, height 64
+    info = probe_image(photo)
+    assert (info.height, info.width) == (height, width) == load_image(photo, (96, 64), 3).shape[:2]
+
+    dotted = load_dotted(photo, photo.with_suffix(".csv"), None, crop=32, cell=8)  # row 70 is past the header's 64
+    assert dotted.pixels.shape == (96, 64, 3) and dotted.dots == [(70.0, 20.0)]
+    assert tuple(dotted.pixels[70, 20]) > (180, 180, 0) and dotted.pixels[70, 20, 2] < 120  # the disk, not stretched
+
+    beyond = tmp_path / "beyond.csv"  # inside the stored 64 x 96, outside the picture as shown
+    beyond.write_text(HEADER + "blob,20,80\n")
+    with pytest.raises(DataError, match=r"line 2: the dot \(20, 80\) lies outside the photo \(96x64 pixels"):
+        load_dots(beyond, info.height, info.width)
+    code, _, err = cli("patches", photo, "--dots", beyond, "--out", tmp_path / "refused", "--size", "16",
+                       capsys=capsys)
+    assert code == 1 and "the dot (20, 80) lies outside the photo (96x64 pixels" in err
+
+    code, _, err = cli("patches", photo, "--dots", photo.with_suffix(".csv"), "--out", tmp_path / "patches",
+                       "--size", "16", "--backgrounds", "0", capsys=capsys)
+    assert code == 0, err
+    patch = next((tmp_path / "patches" / "blob").glob("*.png"))
+    centre = np.asarray(Image.open(patch).convert("RGB"))[8, 8]
+    assert centre[0] > 180 and centre[2] < 120  # cut around the disk where the dot says
