@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnkit._io import atomic_write, write_text
+from cnnkit._io import atomic_write, sha256_file, write_text
 from cnnkit.data.preprocess import Preprocessing
 from cnnkit.errors import ModelError
 
@@ -147,9 +147,50 @@ def _refusal_path(folder: Path, key: str) -> Path:
     return Path(folder) / f"{key}-g{GRAPH_VERSION}-torch{torch.__version__.split('+')[0]}.refused"
 
 
+def digest_path(graph: Path) -> Path:
+    """Where the SHA-256 of ``graph``'s bytes is kept, written when it was exported and checked before each use."""
+    return graph.with_name(f"{graph.name}.sha256")
+
+
 def usable_graph(folder: Path, key: str) -> bool:
-    """Whether the graph ``key`` is on disk (then it costs nothing to use it) and onnxruntime can run it."""
-    return graph_path(folder, key).is_file() and onnxruntime_installed()
+    """Whether the graph ``key`` is on disk with its digest (then it costs nothing to use it) and onnxruntime can
+    run it."""
+    path = graph_path(folder, key)
+    return path.is_file() and digest_path(path).is_file() and onnxruntime_installed()
+
+
+def _unbound(path: Path) -> str | None:
+    """Why the graph at ``path`` is not the one exported there (no digest, or its bytes differ from the digest:
+    replaced, truncated or changed since), or None when it is."""
+    try:
+        recorded = digest_path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return "no SHA-256 was recorded for it (exported by an older cnnkit, or the export was stopped)"
+    except (OSError, UnicodeDecodeError) as e:
+        return f"its recorded SHA-256 cannot be read ({getattr(e, 'strerror', None) or e})"
+    try:
+        found = sha256_file(path)
+    except OSError as e:
+        return f"it cannot be read ({e.strerror or e})"
+    if found != recorded:
+        return "its bytes differ from the SHA-256 recorded when it was exported (replaced, truncated or changed since)"
+    return None
+
+
+def _trusted(path: Path, export: bool) -> bool:
+    """Whether the graph at ``path`` may be used: it is the one exported there. One that is not is never run: it is
+    removed with its digest, in a one-line warning, and exported again (with ``export``; else torch computes)."""
+    reason = _unbound(path)
+    if reason is None:
+        return True
+    log.warning("The cached graph %s is not the one exported there: %s; removed, %s.", path, reason,
+                "exporting it again" if export else "computing with torch")
+    for stale in (path, digest_path(path)):
+        try:
+            stale.unlink(missing_ok=True)
+        except OSError as e:  # a read-only cache: torch does the work
+            log.warning("Cannot remove %s (%s); computing with torch.", stale, e.strerror or e)
+    return False
 
 
 def cached_graph(module: nn.Module, preprocessing: Preprocessing, key: str, folder: Path,
@@ -163,16 +204,21 @@ def cached_graph(module: nn.Module, preprocessing: Preprocessing, key: str, fold
     path = graph_path(folder, key)
     if not onnxruntime_installed():
         return None
-    if path.is_file():
+    if path.is_file() and _trusted(path, export):
         try:
             return ImageGraph(path)
         except Exception as e:  # a damaged file: onnxruntime raises its own types; torch does the work
             log.warning("Cannot load %s (%s); computing with torch.", path, str(e).splitlines()[0] if str(e) else e)
             return None
-    if not export or _refusal_path(folder, key).exists():
+    if path.is_file() or not export or _refusal_path(folder, key).exists():  # on disk still: a cache not writable
         return None
+
+    def checked(tmp: Path) -> None:  # the digest of the very bytes checked against torch, in place before the graph
+        _export_checked(module, preprocessing, tmp, check_images[:CHECK_IMAGES])
+        write_text(digest_path(path), f"{sha256_file(tmp)}\n")
+
     try:
-        atomic_write(path, lambda tmp: _export_checked(module, preprocessing, tmp, check_images[:CHECK_IMAGES]))
+        atomic_write(path, checked)
     except ModelError as e:
         write_text(_refusal_path(folder, key), f"{e}\n")
         log.warning("%s Computing with torch instead.", e)
