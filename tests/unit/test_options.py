@@ -21,6 +21,7 @@ COMMANDS = {
     "evaluate": [C.DecisionConfig, C.EvaluateConfig], "similar": [C.SearchConfig], "tsne": [C.TsneConfig],
     "augment-preview": [C.PreviewConfig], "scan": [C.ScanConfig], "export": [C.ExportConfig],
     "patches": [C.PatchConfig], "lr-find": [C.LrFindConfig], "points": [C.PointsConfig],
+    "suggest": [C.SuggestConfig],
 }
 
 
@@ -32,13 +33,15 @@ def api_functions():
     from cnnkit.latent.similar import similar
     from cnnkit.latent.tsne import run_tsne
     from cnnkit.scan.photo import scan_photo
+    from cnnkit.suggest import suggest
     from cnnkit.training.fit import train
     from cnnkit.training.lr_find import lr_find
     from cnnkit.training.points import train_points
 
     return {C.TrainConfig: train, C.BaselineConfig: train_baseline, C.EvaluateConfig: evaluate_run,
             C.SearchConfig: similar, C.TsneConfig: run_tsne, C.PreviewConfig: augment_preview, C.ScanConfig: scan_photo,
-            C.ExportConfig: export_run, C.LrFindConfig: lr_find, C.PointsConfig: train_points}
+            C.ExportConfig: export_run, C.LrFindConfig: lr_find, C.PointsConfig: train_points,
+            C.SuggestConfig: suggest}
 
 
 def subparser(command: str) -> argparse.ArgumentParser:
@@ -66,7 +69,8 @@ def test_without_flags_the_command_line_gives_the_declared_defaults(command):
                   "similar": ["run", "q.png"], "tsne": ["run"], "augment-preview": ["data", "--augment", "flip"],
                   "scan": ["run", "photo.jpg", "--out", "o"], "export": ["run"],
                   "patches": ["photo.jpg", "--dots", "d.csv", "--out", "o"],
-                  "lr-find": ["data", "--out", "o"], "points": ["photo.jpg", "--dots", "d.csv", "--out", "o"]}[command]
+                  "lr-find": ["data", "--out", "o"], "points": ["photo.jpg", "--dots", "d.csv", "--out", "o"],
+                  "suggest": ["run", "pool"]}[command]
     args = build_parser().parse_args([command, *positional])
     for cls in COMMANDS[command]:
         assert settings(args, cls) == cls()
@@ -102,7 +106,7 @@ def test_flags_reach_the_settings():
 
 
 @pytest.mark.parametrize("cls", [C.TrainConfig, C.BaselineConfig, C.EvaluateConfig, C.SearchConfig, C.TsneConfig,
-                                 C.PreviewConfig, C.ScanConfig, C.ExportConfig, C.LrFindConfig],
+                                 C.PreviewConfig, C.ScanConfig, C.ExportConfig, C.LrFindConfig, C.SuggestConfig],
                          ids=lambda c: c.__name__)
 def test_the_python_api_takes_every_option_with_its_declared_default(cls):
     signature = inspect.signature(api_functions()[cls])

@@ -17,10 +17,12 @@ class SuggestConfig(ReadConfig):
 
     n: int = option(50, "how many images to suggest")
     query_strategy: str = option(
-        "hybrid", "margin: the smallest gap between the two most probable classes; entropy: the most spread "
-                  "probabilities; kcenter: k-centre greedy in the latent space, the labelled images counting as "
-                  "covered (diverse, blind to uncertainty); hybrid: k-centre greedy among the `candidates` x N "
-                  "smallest margins (uncertain and not alike)", choices=QUERY_STRATEGIES, flag="--strategy")
+        "hybrid", "margin: the smallest gap between the two most probable classes first; entropy: the most spread "
+                  "probabilities first; kcenter: k-centre greedy in the latent space, the training images counting "
+                  "as covered (diverse, blind to uncertainty); hybrid: k-centre greedy among the K x N smallest "
+                  "margins (K: candidates), each distance weighted by 2 - margin (twice for an image on the edge of "
+                  "the decision)",
+        choices=QUERY_STRATEGIES, flag="--strategy")
     candidates: int = option(10, "hybrid: how many times N of the least certain images k-centre chooses among",
                              metavar="K")
     class_balance: bool = option(True, "let one predicted class take any number of picks (default: at most an even "

@@ -24,6 +24,7 @@ CAPABILITIES = {
     "inspect": "inspection of a classifier's decision",
     "latent": "its latent space (features, similar, tsne)",
     "knn": "a k-NN vote of the latent space (`knn`)",
+    "suggest": "suggesting which images to label next (`suggest`)",
     "anomaly": "an anomaly score",
     "auto": "`auto`'s ranking of recipes",
     "balance": "balancing classes (`balance`)",
@@ -58,7 +59,8 @@ KINDS: dict[str, RunKind] = {kind.name: kind for kind in (
     RunKind("classify", "a classifier (one class per image)", "decision", _CLASSIFIER,
             " Train an autoencoder (`model` conv_autoencoder) for anomaly scores."),
     RunKind("multi-label", "a multi-label classifier (any number of classes per image, a threshold for each)",
-            "label_thresholds", frozenset({"network", "predict", "evaluate", "export", "serve", "inspect", "latent"}),
+            "label_thresholds", frozenset({"network", "predict", "evaluate", "export", "serve", "inspect", "latent",
+                                         "suggest"}),
             " Its per-class thresholds were chosen on the validation split when it trained (config.json, "
             "label_thresholds); train a single-label run for what assumes one class per image."),
     RunKind("reconstruct", "an autoencoder run: it reconstructs images and has no classes to predict",

@@ -18,7 +18,7 @@ OLD_RUN = Path(__file__).resolve().parents[2] / "fixtures" / "f7c7ce8" / "tiny_b
 
 EXPECTED = {  # kind: the capabilities it supports
     "classify": set(CAPABILITIES) - {"anomaly"},
-    "multi-label": {"network", "predict", "evaluate", "export", "serve", "inspect", "latent"},
+    "multi-label": {"network", "predict", "evaluate", "export", "serve", "inspect", "latent", "suggest"},
     "reconstruct": {"network", "latent", "knn", "anomaly"},
     "points": {"scan"},
 }
@@ -66,6 +66,7 @@ def commands(run: Path, tmp_path: Path) -> dict:
     from cnnkit.scan.photo import scan_photo
     from cnnkit.scan.verify import load_verifier
     from cnnkit.serve.runs import ServedRun
+    from cnnkit.suggest import suggest
 
     photo = next(OLD_RUN.parent.rglob("*.png"), None) or next((OLD_RUN.parent).rglob("*.json"))
     return {
@@ -79,6 +80,8 @@ def commands(run: Path, tmp_path: Path) -> dict:
         "scan": lambda: scan_photo(run, photo, tmp_path / "scan"),
         "verify": lambda: load_verifier(run),
         "serve": lambda: ServedRun("a", run),
+        "suggest": lambda: suggest(run, OLD_RUN.parent / "transfer_test_efficientnet" / "dataset", tmp_path / "to-label",
+                                   n=2),
     }
 
 

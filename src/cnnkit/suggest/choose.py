@@ -1,0 +1,100 @@
+"""What a label would teach, in numbers: how unsure the run is of an image (margin, entropy), how unlike the images
+already labelled or chosen it is (k-centre greedy), and picks shared fairly among the predicted classes. Plain
+numpy on arrays, so each rule can be checked against its definition."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def margins(probabilities: np.ndarray, multi_label: bool = False, threshold: float | None = None,
+            thresholds: Sequence[float] | None = None) -> np.ndarray:
+    """How far each image is from changing the run's decision (0: on the edge). One class per image: the most
+    probable class's probability minus the second's; with a two-class decision threshold ``t``, 2 |p - t| (which is
+    that difference when t = 0.5). Multi-label: the smallest 2 |p - t| over the classes, each against its own
+    threshold (0.5 without ``thresholds``)."""
+    probabilities = np.asarray(probabilities, np.float64)
+    if len(probabilities) == 0:
+        return np.zeros(0)
+    if multi_label:
+        limits = np.full(probabilities.shape[1], 0.5) if thresholds is None else np.asarray(thresholds, np.float64)
+        return 2 * np.abs(probabilities - limits).min(axis=1)
+    if threshold is not None:
+        return 2 * np.abs(probabilities[:, 1] - threshold)
+    if probabilities.shape[1] < 2:
+        return np.ones(len(probabilities))
+    top = np.sort(probabilities, axis=1)
+    return top[:, -1] - top[:, -2]
+
+
+def entropies(probabilities: np.ndarray, multi_label: bool = False) -> np.ndarray:
+    """Shannon entropy of each image's probabilities in nats (multi-label: the mean of each class's yes/no
+    entropy): the larger, the more the run's belief is spread."""
+    p = np.clip(np.asarray(probabilities, np.float64), 1e-12, 1.0)
+    if len(p) == 0:
+        return np.zeros(0)
+    if multi_label:
+        q = np.clip(1.0 - p, 1e-12, 1.0)
+        return -(p * np.log(p) + q * np.log(q)).mean(axis=1)
+    return -(p * np.log(p)).sum(axis=1)
+
+
+def share(groups: Sequence[str], n: int) -> int:
+    """The most picks one group may take when ``n`` are shared evenly among the groups present."""
+    return max(1, math.ceil(n / max(1, len(set(groups)))))
+
+
+def balanced_first(order: Sequence[int], groups: Sequence[str], n: int, balance: bool = True) -> list[int]:
+    """The first ``n`` of ``order`` (indices, best first), no group (predicted class) taking more than an even share
+    while another still has images; with ``balance`` False simply the first ``n``."""
+    order = list(order)
+    if not balance:
+        return order[:n]
+    cap = share([groups[i] for i in order], n)
+    taken: dict[str, int] = {}
+    chosen, passed = [], []
+    for i in order:
+        if len(chosen) == n:
+            break
+        if taken.get(groups[i], 0) < cap:
+            chosen.append(i)
+            taken[groups[i]] = taken.get(groups[i], 0) + 1
+        else:
+            passed.append(i)
+    return chosen + passed[:n - len(chosen)]  # the others ran out: the best of the rest fill the picks
+
+
+def kcenter_greedy(vectors: np.ndarray, n: int, covered: np.ndarray | None = None,
+                   groups: Sequence[str] | None = None, weights: np.ndarray | None = None
+                   ) -> tuple[list[int], np.ndarray]:
+    """k-centre greedy (Sener & Savarese, 2018): again and again the image farthest (L2) from every centre so far,
+    which then becomes a centre. ``covered``: each image's distance to the nearest labelled image (the labelled
+    images are centres from the start); None: the pool's mean is the one centre. ``groups``: no group takes more
+    than an even share while another still has images. ``weights``: the farthest by distance times weight (an
+    image's uncertainty, so that of two equally far images the less certain is taken). Returns the picks in order and each one's distance when
+    it was picked."""
+    vectors = np.asarray(vectors, np.float64)
+    n = min(n, len(vectors))
+    if covered is None:
+        covered = np.linalg.norm(vectors - vectors.mean(axis=0), axis=1) if len(vectors) else np.zeros(0)
+    nearest = np.asarray(covered, np.float64).copy()
+    weights = np.ones(len(vectors)) if weights is None else np.asarray(weights, np.float64)
+    cap = share(groups, n) if groups is not None else n
+    taken: dict[str, int] = {}
+    open_ = np.ones(len(vectors), bool)
+    picks, distances = [], []
+    for _ in range(n):
+        allowed = open_ & (np.array([taken.get(g, 0) < cap for g in groups]) if groups is not None else True)
+        if not allowed.any():
+            allowed = open_  # every group with images left has its share: the rest compete freely
+        pick = int(np.argmax(np.where(allowed, nearest * weights, -np.inf)))
+        picks.append(pick)
+        distances.append(nearest[pick])
+        open_[pick] = False
+        if groups is not None:
+            taken[groups[pick]] = taken.get(groups[pick], 0) + 1
+        nearest = np.minimum(nearest, np.linalg.norm(vectors - vectors[pick], axis=1))
+    return picks, np.array(distances)

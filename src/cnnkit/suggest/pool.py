@@ -1,0 +1,100 @@
+"""The unlabelled pool, read once: each new image's probabilities (and latent vector when a strategy needs it),
+the run's own labelled images and copies within the pool left out, unreadable files named."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnkit.data.files import expand_image_paths
+from cnnkit.data.prepare import report_unreadable
+from cnnkit.errors import DataError, RunError
+from cnnkit.inference import Predictor
+from cnnkit.inference.stream import decoded_batches
+from cnnkit.latent.embedding import embedding_predictor
+from cnnkit.latent.index import run_index
+from cnnkit.progress import Progress
+from cnnkit.run import RunFolder
+from cnnkit.run.seen import pixel_digest, split_digests, split_paths
+
+log = logging.getLogger("cnnkit")
+LABELLED_SPLITS = ("train", "val", "test")  # every image the run has a label for
+
+
+@dataclass
+class Pool:
+    """The pool's images that could be suggested, in file order, with what the run makes of them."""
+
+    root: Path
+    paths: list[Path]
+    probabilities: np.ndarray  # (N, classes)
+    vectors: np.ndarray | None  # (N, D) latent vectors; None when the strategy needs none
+    files: int = 0  # image files found
+    unreadable: tuple[str, ...] = ()  # why each skipped file could not be read
+    labelled: int = 0  # the run's own train, val or test images (by path or by pixels)
+    copies: int = 0  # the same pixels as an earlier image of the pool
+
+
+def pool_files(pool: str | Path) -> list[Path]:
+    """Every image file under the folder ``pool`` (recursively, class folders or none)."""
+    root = Path(pool)
+    if not root.is_dir():
+        raise DataError(f"Pool {root} is not a folder; give the folder of unlabelled images "
+                        "(sub-folders are searched too).")
+    return expand_image_paths([root])
+
+
+def read_pool(run: RunFolder, predictor: Predictor, pool: str | Path, embed: bool, skip_bad: bool,
+              batch_size: int = 32) -> Pool:
+    """The pool decoded as the run decodes, a batch at a time (memory holds the vectors, not the images)."""
+    files = pool_files(pool)
+    known = set().union(*split_paths(run, LABELLED_SPLITS).values())
+    labelled_pixels = set().union(*split_digests(run, predictor.preprocessing, LABELLED_SPLITS).values())
+    network = embedding_predictor(predictor, len(files)) if embed else predictor
+    found = Pool(Path(pool), [], np.zeros((0, len(predictor.classes))), None, files=len(files))
+    pool_pixels: set[str] = set()
+    probabilities, vectors, errors = [], [], []
+    with Progress(len(files), "suggest", enabled=None if len(files) > batch_size else False) as bar:
+        for batch in decoded_batches(files, predictor.preprocessing, batch_size):
+            errors += [e for e in batch.errors if e]
+            if not skip_bad:
+                report_unreadable(errors, skip_bad=False)
+            keep = np.zeros(len(batch.images), bool)
+            for k, (path, image) in enumerate(zip(batch.readable_paths, batch.images)):
+                digest = pixel_digest(image)
+                if str(path.resolve()) in known or digest in labelled_pixels:
+                    found.labelled += 1
+                elif digest in pool_pixels:
+                    found.copies += 1
+                else:
+                    pool_pixels.add(digest)
+                    keep[k] = True
+                    found.paths.append(path)
+            if keep.any():
+                probabilities.append(network.predict_arrays(batch.images[keep], batch_size))
+                if embed:
+                    vectors.append(network.embed_arrays(batch.images[keep], batch_size))
+            bar.update(len(batch.paths))
+    report_unreadable(errors, skip_bad)
+    found.unreadable = tuple(errors)
+    if probabilities:
+        found.probabilities = np.concatenate(probabilities)
+        found.vectors = np.concatenate(vectors) if embed else None
+    return found
+
+
+def labelled_distances(run: RunFolder, predictor: Predictor, vectors: np.ndarray) -> np.ndarray | None:
+    """Each vector's L2 distance to the nearest training image in the latent space (the run's saved index, built
+    when missing or stale); None, with a warning, when the run's training images are gone."""
+    try:
+        index = run_index(run.path, predictor, "l2", "flat")
+    except RunError as e:
+        log.warning("%s k-centre starts from the pool alone: the images it picks may be like labelled ones.", e)
+        return None
+    if index.index.ntotal == 0 or len(vectors) == 0:
+        return None
+    distances, _ = index.search(vectors, 1)
+    return distances[:, 0]
