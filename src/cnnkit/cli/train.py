@@ -63,6 +63,20 @@ def _head_rows(record, improving: bool = False) -> list[tuple[str, str]]:
     return rows
 
 
+def _pool_rows(record) -> list[tuple[str, str]]:
+    """What the pool of unlabelled images did (``unlabelled``), one line."""
+    pool = next((p.solver.self_training for p in record.result.phases if p.solver and p.solver.self_training), None)
+    if pool is None:
+        return []
+    if pool.kept:
+        plain, kept = pool.rounds[0].val_accuracy, pool.rounds[pool.kept_rounds].val_accuracy
+        return [("Pool", f"{pool.images:,} images, {pool.kept_rounds} round{'' if pool.kept_rounds == 1 else 's'}, "
+                         f"{pool.pseudo_labels:,} pseudo-labels; validation {plain:.2f} -> {kept:.2f}, kept")]
+    tried = max(r.pseudo_labels for r in pool.rounds)
+    return [("Pool", f"{pool.images:,} images, {len(pool.rounds) - 1} rounds tried, up to {tried:,} pseudo-labels; "
+                     f"{pool.reason}")]
+
+
 def _test_rows(evaluation) -> list[tuple[str, str]]:
     if evaluation is None:
         return [("Test", "No test split (the data folder has train/ but no test/): nothing held out was scored; "
@@ -103,7 +117,7 @@ def print_summary(trained, evaluation) -> None:
         history = read_history(Path(run_dir) / "logs" / "metrics.csv")
         improving = still_improving(history) and not any(p.solver for p in result.phases)
         rows += [*_head_rows(trained.record, improving),
-                 *_phases(trained.record),
+                 *_phases(trained.record), *_pool_rows(trained.record),
                  ("Validation", f"loss {result.best_val_loss:.4f}"
                   + (f"  {'per-label accuracy (at 0.5)' if trained.record.multi_label else 'accuracy'} "
                      f"{result.best_val_acc:.4f}" if result.best_val_acc is not None else ""))]
@@ -175,6 +189,9 @@ def _auto(args: argparse.Namespace) -> None:
 
     if args.resume or not args.data:
         raise CnnkitError("--auto trains afresh on a DATA folder; drop --resume and give DATA.")
+    if args.unlabelled:
+        raise CnnkitError("--auto does not try --unlabelled yet; drop one of them (--unlabelled with the default "
+                          "recipe: efficientnet_lite0 with a solved head).")
     out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-auto"
     trained = auto_train(args.data, out, train_config(args), budget=args.budget or "10m",
                          progress=not (args.no_progress or args.quiet), overwrite=args.overwrite)

@@ -124,6 +124,10 @@ class TrainConfig(DataConfig):
                                       "regularised cross-entropy (L2 by cross-validation on train+val), 'epochs' "
                                       "trains it epoch by epoch; auto: lbfgs where it applies (cached features, no "
                                       "hidden layer, no mixing)", choices=HEAD_SOLVERS, group=BACKBONE)
+    unlabelled: str | None = option(None, "a folder of images nobody labelled (searched recursively): the solved "
+                                          "head labels them, confident pseudo-labels (class-balanced) join training "
+                                          "for up to 3 rounds, kept only if better on validation (transfer only)",
+                                    group=BACKBONE, metavar="FOLDER")
     finetune_epochs: int = option(5, "finetune: epochs after the head's", group=BACKBONE)
     finetune_lr: float | None = option(None, "finetune: learning rate of the backbone's last stage, falling "
                                              "geometrically to a tenth of it at the stem; the head keeps lr (default: "
@@ -172,6 +176,26 @@ class TrainConfig(DataConfig):
                               "cache with one view per image. Use head_solver='epochs' otherwise.")
         if self.augment is not None:
             object.__setattr__(self, "augment", str(AugmentSpec.parse(self.augment)) or None)
+        if self.unlabelled is not None:
+            self._check_unlabelled(derived)
+
+    def _check_unlabelled(self, derived: set) -> None:
+        """A pool is pseudo-labelled by the solved head of a transfer run; refused elsewhere, in one line. A default
+        model (none named) gets the pretrained backbone: ``training.defaults.choose_model``."""
+        scratch = self.strategy == "scratch" and ("strategy" not in derived or self.model is not None)
+        refusals = [(scratch, "with a model trained from scratch" + (f" ({self.model})" if self.model else "")),
+                    (self.strategy == "finetune", "with strategy='finetune'"),
+                    (self.head_solver == "epochs", "with head_solver='epochs'"),
+                    (bool(self.mixup or self.cutmix), "with mixup or CutMix"),
+                    (bool(self.model_options.get("hidden")), "with a hidden layer in the head"),
+                    (not self.feature_cache, "without the feature cache"),
+                    (bool(self.augment), "with augment (cached views)"),
+                    (self.balance == "oversample", "with balance='oversample' (balance='weights' works)")]
+        why = next((text for refused, text in refusals if refused), None)
+        if why:
+            raise ConfigError(f"`unlabelled` (self-training on a pool) is not supported {why}: it needs the solved "
+                              "head on a pretrained backbone's cached features (`pretrained`, strategy='transfer', "
+                              "no hidden layer, mixup, CutMix or augment).")
 
     def _check_numbers(self) -> None:
         for name in ("epochs", "batch_size", "finetune_epochs", "unfreeze", "cache_views", "code_size"):

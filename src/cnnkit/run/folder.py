@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cnnkit._io import read_json, write_json
 from cnnkit._version import __version__
+from cnnkit.data.pool import PoolManifest
 from cnnkit.data.split import SplitManifest
 from cnnkit.errors import CnnkitError, ConfigError, RunError
 from cnnkit.run.lock import locked, owner_alive, read_owner
@@ -21,6 +22,7 @@ from cnnkit.run.tasks import require
 
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
+POOL_FILE = "pool.json"  # `unlabelled`: the pool's manifest
 WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
 
@@ -33,6 +35,7 @@ class RunFolder:
 
     config_path = property(lambda self: self.path / CONFIG_FILE)
     split_path = property(lambda self: self.path / SPLIT_FILE)
+    pool_path = property(lambda self: self.path / POOL_FILE)
     weights_path = property(lambda self: self.path / WEIGHTS_FILE)
     metrics_path = property(lambda self: self.path / METRICS_FILE)
     checkpoint_dir = property(lambda self: self.path / "checkpoints")
@@ -176,6 +179,10 @@ class RunFolder:
 
     def write_split(self, manifest: SplitManifest) -> None:
         write_json(self.split_path, manifest.to_dict())
+
+    def write_pool(self, manifest: PoolManifest) -> None:
+        """The pool of unlabelled images a run pseudo-labelled (``unlabelled``): paths and SHA-256, written whole."""
+        write_json(self.pool_path, manifest.to_dict())
 
     def read_split(self) -> SplitManifest:
         data = self.read_file(self.split_path, "the train/val/test split")

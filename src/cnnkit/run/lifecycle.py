@@ -20,8 +20,8 @@ from cnnkit.run.lock import locked
 
 log = logging.getLogger("cnnkit")
 
-RUN_OUTPUTS = ("config.json", "split.json", "model.safetensors", "metrics.json", "report.html", "figures",
-               "logs", "checkpoints", "index")
+RUN_OUTPUTS = ("config.json", "split.json", "pool.json", "model.safetensors", "metrics.json", "report.html",
+               "figures", "logs", "checkpoints", "index")
 EVALUATION_OUTPUTS = ("metrics.json", "report.html", "figures")
 MADE_OF_WEIGHTS = ("eval-*", "scan-*", "inspect")  # evaluations of other folders, scans, inspections
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)  # a write that failed: named as one

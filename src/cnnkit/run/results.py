@@ -24,6 +24,55 @@ class GridPoint:
 
 
 @dataclass(frozen=True)
+class PseudoLabelRound:
+    """One round of self-training: the pool images that joined the labelled ones, per class, above the confidence
+    threshold, and the out-of-fold validation scores with them."""
+
+    round: int
+    per_class: dict[str, int]
+    val_accuracy: float
+    val_loss: float | None = None
+
+    @property
+    def pseudo_labels(self) -> int:
+        return sum(self.per_class.values())
+
+
+@dataclass(frozen=True)
+class SelfTraining:
+    """A pool of unlabelled images used by the solved head (``unlabelled``): its size, the confidence thresholds tried
+    (from held-out labelled images), the rounds at the kept threshold (not kept: the best one), and whether the
+    result was kept and why. Round 0 is the plain head."""
+
+    pool: str
+    images: int
+    threshold: float | None
+    rounds: tuple[PseudoLabelRound, ...]
+    kept: bool
+    kept_rounds: int
+    reason: str
+    left_out: int = 0
+    thresholds_tried: tuple[float, ...] = ()
+    manifest: str = "pool.json"
+    chosen_by: str = ("out-of-fold predictions on the labelled train+val images, the folds that chose C; the test split "
+                      "is not used")
+
+    @property
+    def pseudo_labels(self) -> int:
+        """The pseudo-labels the kept head learned from (0 when the plain head was kept)."""
+        return self.rounds[self.kept_rounds].pseudo_labels if self.kept else 0
+
+    @classmethod
+    def from_dict(cls, data: dict | SelfTraining | None) -> SelfTraining | None:
+        if data is None or isinstance(data, SelfTraining):
+            return data
+        values = _known(cls, data)
+        values["rounds"] = tuple(PseudoLabelRound(**_known(PseudoLabelRound, r)) for r in data.get("rounds") or ())
+        values["thresholds_tried"] = tuple(data.get("thresholds_tried") or ())
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class SolverResult:
     """A head fitted to the optimum (L-BFGS): the penalty chosen by cross-validation and every penalty tried."""
 
@@ -36,6 +85,7 @@ class SolverResult:
     chosen_by: str = "cross-validation on train+val"
     flip_average: bool = False  # features averaged with the mirror image's (better by cross-validation)
     mirror_helps: bool | None = None
+    self_training: SelfTraining | None = None  # `unlabelled`: the pool's pseudo-labels, round by round
 
     @classmethod
     def from_dict(cls, data: dict | SolverResult | None) -> SolverResult | None:
@@ -43,6 +93,7 @@ class SolverResult:
             return data
         values = _known(cls, data)
         values["grid"] = tuple(GridPoint(**_known(GridPoint, {"C": math.nan, **g})) for g in data.get("grid") or ())
+        values["self_training"] = SelfTraining.from_dict(data.get("self_training"))
         return cls(**values)
 
     def to_dict(self) -> dict:

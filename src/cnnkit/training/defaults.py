@@ -24,13 +24,13 @@ SMALL_GRAY_MODEL = "simple_cnn"
 def choose_model(data_dir: str | Path, config: TrainConfig) -> TrainConfig:
     """``config`` with its model chosen from the data when it has none, said in one line; unchanged otherwise.
 
-    Settings that only a backbone has (``pretrained``, a fine-tuning strategy) choose the backbone whatever the
-    data; an autoencoder is always named.
+    Settings that only a backbone has (``pretrained``, a fine-tuning strategy, a pool of ``unlabelled`` images for
+    its solved head) choose the backbone whatever the data; an autoencoder is always named.
     """
     if config.model is not None:
         return config
-    if config.pretrained or config.strategy in ("transfer", "finetune"):
-        log.info("Model: %s (pretrained settings were given; `model` chooses another)", PHOTO_MODEL)
+    if config.pretrained or config.strategy in ("transfer", "finetune") or config.unlabelled:
+        log.info("Model: %s (pretrained settings or a pool were given; `model` chooses another)", PHOTO_MODEL)
         return config.replace(model=PHOTO_MODEL, pretrained=True)
     look = look_at(scan_folder(data_dir))
     if look.photos:

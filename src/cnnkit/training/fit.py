@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cnnkit.config import TrainConfig
 from cnnkit.config.augment import OVERSAMPLE_DEFAULT
+from cnnkit.data.pool import pool_files
 from cnnkit.data.prepare import (
     ImageArrays,
     load_samples,
@@ -127,6 +128,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
     config = choose_model(data_dir, config)
     probe = probe_model(config)
     pretrained = pretrained_backbone(config) if config.pretrained else None  # missing weights fail now, too
+    if config.unlabelled:
+        pool_files(config.unlabelled)  # a missing or empty pool fails before any image is decoded
     with claimed(run, overwrite, main):
         prepared, config = prepare_data(data_dir, config, probe, progress)
         record, manifest = _first_record(prepared, config, run, split_counts(prepared.splits, prepared.classes),
@@ -183,6 +186,9 @@ def _check_multi_label(config: TrainConfig) -> None:
     """Settings that assume one class per image, refused on a multi-label set before any training."""
     if config.balance != "none":
         require_of_data(KINDS["multi-label"], "balance", f"`balance`={config.balance!r}: this set")
+    if config.unlabelled:
+        raise ConfigError("`unlabelled` pseudo-labels one class per image; this set is multi-label (labels such as "
+                          "a|b). Drop `unlabelled`.")
     log.info("Multi-label: one sigmoid per class and binary cross-entropy; a threshold per class is chosen on the "
              "validation split after training.")
 

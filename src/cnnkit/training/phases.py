@@ -23,6 +23,7 @@ from cnnkit.run.results import SolverResult
 from cnnkit.training.balance import oversampler
 from cnnkit.training.distributed import is_main, lightning_strategy
 from cnnkit.training.loaders import feature_loaders, generators, image_loaders, mirrored_features, split_features
+from cnnkit.training.self_training import pool_features, self_train
 from cnnkit.weights import load_weights
 
 log = logging.getLogger("cnnkit")
@@ -312,12 +313,16 @@ class PhaseRunner:
         flip = mirror and last  # fine-tuning instead draws flips as augmentation
         if flip:
             x, C, scores = averaged
+        x, y, pool = self._with_pool(x, y, C, scores, flip) if last and self.config.unlabelled else (x, y, None)
         fit, _ = fit_softmax(x if last else x[:n], y if last else y[:n], classes, C, self.class_weights)
         with torch.no_grad():
             self.model.classifier.weight.copy_(torch.from_numpy(fit.weight))
             self.model.classifier.bias.copy_(torch.from_numpy(np.maximum(fit.bias, -1e4)))
         self.model.flip_average = self.model.flip_average or flip
         chosen = next(s for s in scores if s["C"] == C)
+        if pool and pool.kept:  # the labelled images held out of the folds, classified after self-training
+            kept = pool.rounds[pool.kept_rounds]
+            chosen = {**chosen, "cv_loss": kept.val_loss, "cv_acc": kept.val_accuracy}
         val_metrics = ({"val_loss": chosen["cv_loss"], "val_acc": chosen["cv_acc"]} if last else  # held-out folds
                        {"val_loss": log_loss(fit, x[n:], y[n:], self.class_weights),
                         "val_acc": float((fit.probabilities(x[n:]).argmax(1) == y[n:]).mean())})
@@ -335,7 +340,8 @@ class PhaseRunner:
                              solver=SolverResult.from_dict({
                                  "method": "lbfgs", "C": C, "iterations": fit.iterations, "converged": fit.converged,
                                  "chosen_by": "cross-validation on train+val", "fitted_on": "train+val" if last else
-                                 "train", "flip_average": flip, "mirror_helps": mirror, "grid": scores}))
+                                 "train", "flip_average": flip, "mirror_helps": mirror, "grid": scores,
+                                 "self_training": pool}))
         if not final and self.main:  # a fallback happens after the last checkpoint, and again if the run is resumed
             save_solved_phase(self.run.last_checkpoint, self.model, index, [asdict(p) for p in done], asdict(record),
                               self.history, self.best)
@@ -344,6 +350,20 @@ class PhaseRunner:
 
             save_weights(self.model, self.head_weights)
         return record
+
+    def _with_pool(self, x, y, C: float, scores: list[dict], flip: bool) -> tuple:
+        """``unlabelled``: the features and labels the head is fitted on, with the pool's pseudo-labels when
+        cross-validation on the labelled images keeps them, and the record of the rounds; pool.json is written."""
+        features, manifest = pool_features(self.model, self.config.unlabelled, self.splits,
+                                           self.record.preprocessing, flip, self.progress, self.main)
+        folds = next(s for s in scores if s["C"] == C)["folds"]
+        trained = self_train(x, y, features, manifest, list(self.record.classes), C, folds, self.config.seed,
+                             self.class_weights)
+        if self.main:
+            self.run.write_pool(trained.manifest)
+        log.info("Pool: %d images, up to %d pseudo-labels a round; %s.", trained.record.images,
+                 max(r.pseudo_labels for r in trained.record.rounds), trained.record.reason)
+        return trained.x, trained.y, trained.record
 
     def _run_phase(self, phase: Phase, index: int, epochs_before: int, done: list[PhaseRecord],
                    checkpoint: Path | None) -> PhaseRecord:
