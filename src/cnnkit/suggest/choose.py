@@ -82,19 +82,22 @@ def kcenter_greedy(vectors: np.ndarray, n: int, covered: np.ndarray | None = Non
         covered = np.linalg.norm(vectors - vectors.mean(axis=0), axis=1) if len(vectors) else np.zeros(0)
     nearest = np.asarray(covered, np.float64).copy()
     weights = np.ones(len(vectors)) if weights is None else np.asarray(weights, np.float64)
-    cap = share(groups, n) if groups is not None else n
-    taken: dict[str, int] = {}
+    squared = np.einsum("ij,ij->i", vectors, vectors)  # |a - b|^2 = |a|^2 - 2 a.b + |b|^2: no (N, D) copy per pick
+    names, codes = np.unique(np.asarray(groups if groups is not None else [""] * len(vectors), str),
+                             return_inverse=True)
+    cap = share(list(groups), n) if groups is not None else n
+    taken = np.zeros(len(names), np.int64)
     open_ = np.ones(len(vectors), bool)
     picks, distances = [], []
     for _ in range(n):
-        allowed = open_ & (np.array([taken.get(g, 0) < cap for g in groups]) if groups is not None else True)
+        allowed = open_ & (taken[codes] < cap)
         if not allowed.any():
             allowed = open_  # every group with images left has its share: the rest compete freely
         pick = int(np.argmax(np.where(allowed, nearest * weights, -np.inf)))
         picks.append(pick)
         distances.append(nearest[pick])
         open_[pick] = False
-        if groups is not None:
-            taken[groups[pick]] = taken.get(groups[pick], 0) + 1
-        nearest = np.minimum(nearest, np.linalg.norm(vectors - vectors[pick], axis=1))
+        taken[codes[pick]] += 1
+        to_pick = np.sqrt(np.maximum(squared - 2.0 * (vectors @ vectors[pick]) + squared[pick], 0.0))
+        nearest = np.minimum(nearest, to_pick)
     return picks, np.array(distances)

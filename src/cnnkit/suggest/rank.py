@@ -139,6 +139,8 @@ def _doubt(probabilities: np.ndarray, predictor: Predictor) -> str:
         return f"{classes[k]} {probabilities[k]:.2f} against its threshold {limits[k]:.2f}"
     if len(classes) < 2:
         return f"{classes[0]} {probabilities[0]:.2f}"
+    if predictor.threshold is not None:
+        return f"{classes[1]} {probabilities[1]:.2f} against the decision threshold {predictor.threshold:.2f}"
     first, second = np.argsort(-probabilities, kind="stable")[:2]
     entropy = float(entropies(probabilities[None])[0])
     return (f"{classes[first]} {probabilities[first]:.2f} or {classes[second]} {probabilities[second]:.2f}; "
