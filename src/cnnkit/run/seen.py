@@ -5,7 +5,6 @@ what to label next."""
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 

@@ -62,8 +62,8 @@ def page_html(result, thumbs: dict[int, str]) -> str:
         guess = f"{escape(r.predicted) or '(none of the classes)'} {r.probability:.2f}"
         cards.append(f"<div class='card'>{image}<div><span class='rank'>#{r.rank}</span> {escape(r.path)}</div>"
                      f"<div>run's guess: {guess}</div><div class='why'>{escape(r.reason)}</div></div>")
-    notes = [f"{len(result.rows)} of {result.ranked} images of {escape(shown_path(result.pool))}, chosen by "
-             f"<b>{escape(result.strategy)}</b>, best first; paths are relative to that folder, as in {CSV_FILE}."]
+    notes = [(f"{len(result.rows)} of {result.ranked} images of {escape(shown_path(result.pool))}, chosen by "
+              f"<b>{escape(result.strategy)}</b>, best first; paths are relative to that folder, as in {CSV_FILE}.")]
     if result.labelled or result.copies or result.unreadable:
         notes.append(f"Left out: {result.labelled} of the run's own labelled images, {result.copies} copies of "
                      f"other pool images, {len(result.unreadable)} unreadable files.")

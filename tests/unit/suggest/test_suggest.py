@@ -137,3 +137,23 @@ def test_outputs_are_a_csv_a_page_and_thumbnails_replaced_as_a_whole(trained_run
     assert page.count("<img ") == 3 and "thumbs/0001.jpg" in page and result.rows[0].reason in page
     with Image.open(out / "thumbs" / "0001.jpg") as thumb:
         assert thumb.format == "JPEG"
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "f7c7ce8"
+
+
+def test_a_multi_label_run_is_unsure_near_a_class_threshold(tmp_path):
+    import json
+
+    run = Path(shutil.copytree(FIXTURES / "tiny_binary", tmp_path / "labels"))
+    record = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**record, "multi_label": True}))
+    result = suggest(run, FIXTURES / "transfer_test_efficientnet" / "dataset", n=3, query_strategy="margin")
+    assert result.rows and all("against its threshold" in row.reason for row in result.rows)
+    assert [row.margin for row in result.rows] == sorted(row.margin for row in result.rows)
+
+
+def test_a_baseline_run_has_no_latent_space_to_spread_picks_in(pool):
+    with pytest.raises(ConfigError, match="latent space.*use margin or entropy"):
+        suggest(FIXTURES / "baseline_linear", pool, n=3)
+    assert len(suggest(FIXTURES / "baseline_linear", pool, n=3, query_strategy="entropy").rows) == 3
