@@ -20,8 +20,8 @@ class SuggestConfig(ReadConfig):
         "hybrid", "margin: the smallest gap between the two most probable classes first; entropy: the most spread "
                   "probabilities first; kcenter: k-centre greedy in the latent space, the training images counting "
                   "as covered (diverse, blind to uncertainty); hybrid: k-centre greedy among the K x N smallest "
-                  "margins (K: candidates), each distance weighted by 2 - margin (twice for an image on the edge of "
-                  "the decision)",
+                  "margins (K: candidates; at most half the pool), each distance weighted by 2 - margin (twice for "
+                  "an image on the edge of the decision)",
         choices=QUERY_STRATEGIES, flag="--strategy")
     candidates: int = option(10, "hybrid: how many times N of the least certain images k-centre chooses among",
                              metavar="K")

@@ -103,7 +103,8 @@ def _choose(found: Pool, run: RunFolder, predictor: Predictor, config: SuggestCo
         candidates, weights = list(range(len(found.paths))), None
     else:  # hybrid: among the least certain, far from what is labelled or chosen; an image on the edge of the
         # decision counts its distance twice, a sure one once (a gentle weight: the candidates are unsure already)
-        candidates = balanced_first(np.argsort(uncertain, kind="stable"), groups, n * config.candidates, balance)
+        count = min(n * config.candidates, max(n, math.ceil(len(found.paths) / 2)))  # a small pool: its less sure half
+        candidates = balanced_first(np.argsort(uncertain, kind="stable"), groups, count, balance)
         weights = 2.0 - np.clip(uncertain[candidates], 0.0, 1.0)
     if not candidates:
         return [], np.zeros(0)
