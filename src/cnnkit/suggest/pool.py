@@ -38,19 +38,26 @@ class Pool:
     copies: int = 0  # the same pixels as an earlier image of the pool
 
 
-def pool_files(pool: str | Path) -> list[Path]:
-    """Every image file under the folder ``pool`` (recursively, class folders or none)."""
+def pool_files(pool: str | Path, leave_out: Path | None = None) -> list[Path]:
+    """Every image file under the folder ``pool`` (recursively, class folders or none), but those under
+    ``leave_out`` (the suggestions' own folder, when it lies inside the pool: its thumbnails are no pool images)."""
     root = Path(pool)
     if not root.is_dir():
         raise DataError(f"Pool {root} is not a folder; give the folder of unlabelled images "
                         "(sub-folders are searched too).")
-    return expand_image_paths([root])
+    files = expand_image_paths([root])
+    if leave_out is None:
+        return files
+    outside = [p for p in files if not p.resolve().is_relative_to(leave_out.resolve())]
+    if not outside:
+        raise DataError(f"Pool {root} holds no images outside {leave_out}.")
+    return outside
 
 
 def read_pool(run: RunFolder, predictor: Predictor, pool: str | Path, embed: bool, skip_bad: bool,
-              batch_size: int = 32) -> Pool:
+              leave_out: Path | None = None, batch_size: int = 32) -> Pool:
     """The pool decoded as the run decodes, a batch at a time (memory holds the vectors, not the images)."""
-    files = pool_files(pool)
+    files = pool_files(pool, leave_out)
     known = set().union(*split_paths(run, LABELLED_SPLITS).values())
     labelled_pixels = set().union(*split_digests(run, predictor.preprocessing, LABELLED_SPLITS).values())
     network = embedding_predictor(predictor, len(files)) if embed else predictor

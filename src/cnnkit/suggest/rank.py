@@ -78,7 +78,7 @@ def suggest(run_dir: str | Path, pool: str | Path, out: str | Path | None = None
     if embed and not predictor.has_latent_space:
         raise ConfigError(f"`query_strategy` {config.query_strategy} measures distances in the latent space, which "
                           f"{run.path} (a {type(predictor).__name__}) does not have; use margin or entropy.")
-    found = read_pool(run, predictor, pool, embed, config.skip_bad)
+    found = read_pool(run, predictor, pool, embed, config.skip_bad, None if out is None else Path(out))
     rows = _rows(found, predictor, *_choose(found, run, predictor, config))
     result = Suggestions(rows, Path(pool), config.query_strategy, len(found.paths), found.files, found.unreadable,
                          found.labelled, found.copies)

@@ -159,3 +159,10 @@ def test_a_baseline_run_has_no_latent_space_to_spread_picks_in(pool):
     with pytest.raises(ConfigError, match="latent space.*use margin or entropy"):
         suggest(FIXTURES / "baseline_linear", pool, n=3)
     assert len(suggest(FIXTURES / "baseline_linear", pool, n=3, query_strategy="entropy").rows) == 3
+
+
+def test_suggestions_written_inside_the_pool_are_not_read_back_as_pool_images(trained_run, pool):
+    first = suggest(trained_run, pool, pool / "to-label", n=4)
+    assert len(list((pool / "to-label" / "thumbs").glob("*.jpg"))) == 4
+    again = suggest(trained_run, pool, pool / "to-label", n=4)
+    assert again.files == first.files == 15 and not any(row.path.startswith("to-label") for row in again.rows)
