@@ -166,3 +166,15 @@ def test_suggestions_written_inside_the_pool_are_not_read_back_as_pool_images(tr
     assert len(list((pool / "to-label" / "thumbs").glob("*.jpg"))) == 4
     again = suggest(trained_run, pool, pool / "to-label", n=4)
     assert again.files == first.files == 15 and not any(row.path.startswith("to-label") for row in again.rows)
+
+
+def test_a_run_whose_training_images_are_gone_still_suggests_and_says_what_it_lacks(trained_run, pool, tmp_path,
+                                                                                   caplog):
+    import json
+
+    run = Path(shutil.copytree(trained_run, tmp_path / "moved", ignore=shutil.ignore_patterns("index")))
+    split = json.loads((run / "split.json").read_text())
+    (run / "split.json").write_text(json.dumps({**split, "root": str(tmp_path / "gone")}))
+    with caplog.at_level(logging.WARNING, logger="cnnkit"):
+        result = suggest(run, pool, n=3, query_strategy="kcenter")
+    assert len(result.rows) == 3 and "k-centre starts from the pool alone" in caplog.text
