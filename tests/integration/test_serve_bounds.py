@@ -198,6 +198,41 @@ def test_sigterm_during_a_scan_ends_the_server_within_seconds(patch_run, large_p
         server.communicate()
 
 
+def test_requests_over_max_requests_are_refused_503_by_a_real_server_and_answered_once_others_end(
+        patch_run, pattern_data):
+    """`cnnkit serve --max-requests 2`, a real process: two uploads that arrive slowly (their headers sent, a few
+    bytes of their bodies) hold both; a prediction on another connection is answered 503 with Retry-After and the
+    option's name at once, and once the two clients leave, it is answered."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "serve", str(patch_run), "--port", str(port),
+                               "--max-requests", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    sample = sorted((pattern_data / "left").glob("*.png"))[0].read_bytes()
+    slow = []
+    try:
+        until(lambda: server.poll() is not None or _listening(port), "the server to listen")
+        for _ in range(2):
+            slow.append(socket.create_connection(("127.0.0.1", port), timeout=WAIT))
+            slow[-1].sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+                             b"boundary=x\r\nContent-Length: 100000\r\n\r\n--x\r\n")
+        until(lambda: httpx.get(f"{url}/api/load", timeout=WAIT).status_code == 503, "both uploads to be taken")
+        refused = httpx.post(f"{url}/api/predict", files={"file": ("x.png", sample)}, timeout=WAIT)
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert refused.json()["detail"] == ("The server is answering 2 requests, the most it takes at once "
+                                            "(`max_requests` 2); try again in a moment.")
+        for connection in slow:
+            connection.close()  # the slow clients leave
+        answered = until(lambda: (lambda r: r if r.status_code == 200 else None)(
+            httpx.post(f"{url}/api/predict", files={"file": ("x.png", sample)}, timeout=WAIT)), "an answer")
+        assert answered.json()["label"] in ("ground", "seal")
+        assert httpx.get(f"{url}/api/load", timeout=WAIT).json()["requests"]["refused"] >= 2
+    finally:
+        for connection in slow:
+            connection.close()
+        server.terminate()
+        server.communicate(timeout=WAIT)
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0

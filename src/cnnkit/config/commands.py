@@ -259,6 +259,10 @@ class ServeConfig:
     queue: int = option(32, "requests that may wait for a run's model beside the one at work (predictions and "
                             "scans each have their own model and queue); more, or more work than a deadline's worth "
                             "(at the recent time per request), are answered 503 with Retry-After", metavar="N")
+    max_requests: int = option(64, "requests the whole server takes at once, every run together (an upload being "
+                                   "read, waiting for a model, or at work): more are answered 503 with Retry-After "
+                                   "before their body is read; connections beyond twice as many are refused too",
+                               metavar="N")
     grace: float = option(2.0, "seconds that SIGTERM or Ctrl-C leaves requests at work to finish before their work "
                                "is stopped (the process then exits within about two seconds more)",
                           metavar="SECONDS")
@@ -271,6 +275,7 @@ class ServeConfig:
         check_range(self, "max_scan_pixels", 1)
         check_range(self, "deadline", 0.0, 86_400.0, strict_low=True)
         check_range(self, "queue", 0, 1000)
+        check_range(self, "max_requests", 1, 100_000)
         check_range(self, "grace", 0.0, 600.0)
 
 

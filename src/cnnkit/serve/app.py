@@ -8,7 +8,8 @@ Safety: only the runs given at start are served, each under an id; no path from 
 (files are found by listing a run's own folder, training images by their index in its split). Every model loads
 once and answers one request at a time; what a request may cost is bounded (``serve.limits``, ``serve.work``):
 its body by Content-Length before it is read, its pixels from the header, its work by a deadline and the client's
-presence, the requests waiting for a run's model by a short queue (503 beyond it).
+presence, the requests waiting for a run's model by a short queue (503 beyond it), and the requests of the whole
+server at once by ``max_requests`` (503 beyond it, before the body is read).
 """
 
 import io
@@ -24,7 +25,7 @@ from cnnkit.errors import CnnkitError
 from cnnkit.serve.api import add_image_endpoints
 from cnnkit.serve.limits import BodyLimit, Limits
 from cnnkit.serve.runs import ServedRun, best_run, run_ids
-from cnnkit.serve.work import Refused, Workload
+from cnnkit.serve.work import Refused, RequestLimit, Workload
 
 log = logging.getLogger("cnnkit")
 THUMBNAIL = 160  # px, the longer side of a training image shown beside a query
@@ -52,6 +53,7 @@ def create_app(runs: list[str | Path], limits: Limits | None = None):
     app = FastAPI(title="cnnkit", summary="Predictions, nearest training images and scans of trained runs.",
                   lifespan=lifespan)
     app.add_middleware(BodyLimit, limits=workload.limits)
+    app.add_middleware(RequestLimit, workload=workload)  # the outer one: a request over the limit reads nothing
     app.state.default_run, app.state.default_reason, app.state.workload = default.id, why, workload
 
     def pick(run: str | None) -> ServedRun:

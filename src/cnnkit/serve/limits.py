@@ -24,11 +24,12 @@ class Limits:
     max_scan_pixels: int = ServeConfig.max_scan_pixels
     deadline: float = ServeConfig.deadline
     queue: int = ServeConfig.queue
+    max_requests: int = ServeConfig.max_requests
 
     @classmethod
     def of(cls, config: ServeConfig) -> Limits:
         return cls(round(config.max_upload_mb * 1e6), config.max_pixels, config.max_scan_pixels, config.deadline,
-                   config.queue)
+                   config.queue, config.max_requests)
 
     @property
     def max_body(self) -> int:
@@ -85,5 +86,5 @@ async def refuse(send, status: int, detail: str, headers: dict[str, str] | None 
     head = {"content-type": "application/json", "content-length": str(len(body)), "connection": "close",
             **(headers or {})}
     await send({"type": "http.response.start", "status": status,
-                "headers": [(k.encode(), v.encode()) for k, v in head.items()]})
+                "headers": [(k.lower().encode(), v.encode()) for k, v in head.items()]})  # ASGI: lower case
     await send({"type": "http.response.body", "body": body})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+CONNECTIONS_PER_REQUEST = 2  # connections kept open, per request that `max_requests` takes at once
+
 
 def serve(app, host: str, port: int, grace: float) -> None:
     """Serve ``app`` (``create_app``'s) until SIGTERM or Ctrl-C. Then no new connection is taken, the requests at work
@@ -18,5 +20,8 @@ def serve(app, host: str, port: int, grace: float) -> None:
                 workload.stop_after(grace)
             super().handle_exit(sig, frame)
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=grace + 1)
+    # connections: twice the requests taken at once (a browser keeps idle ones open), so that a request over
+    # `max_requests` meets RequestLimit's message; uvicorn answers 503 itself on one more (its limit counts that one)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=grace + 1,
+                            limit_concurrency=CONNECTIONS_PER_REQUEST * workload.limits.max_requests + 1)
     Server(config).run()

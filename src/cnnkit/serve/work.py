@@ -19,7 +19,7 @@ from typing import Any
 
 from cnnkit.errors import CnnkitError
 from cnnkit.scan.windows import ScanStopped
-from cnnkit.serve.limits import Limits
+from cnnkit.serve.limits import Limits, refuse
 from cnnkit.serve.uploads import UploadError
 
 STOP_WAIT = 1.0  # seconds a request waits, once its work is told to stop, for the work to say where it stopped
@@ -139,6 +139,8 @@ class Workload:
         self.limits = limits
         self.stopping = threading.Event()
         self.lanes: dict[tuple[str, str], Lane] = {}
+        self.requests = 0  # HTTP requests taken and not yet answered, every run together (``RequestLimit``)
+        self.requests_refused = 0
 
     def lane(self, run_id: str, kind: str) -> Lane:
         if (run_id, kind) not in self.lanes:
@@ -156,7 +158,8 @@ class Workload:
         runs: dict[str, dict] = {}
         for (run_id, kind), lane in self.lanes.items():
             runs.setdefault(run_id, {})[kind] = lane.summary()
-        return {"limits": asdict(self.limits), "stopping": self.stopping.is_set(), "runs": runs}
+        return {"limits": asdict(self.limits), "stopping": self.stopping.is_set(),
+                "requests": {"at_once": self.requests, "refused": self.requests_refused}, "runs": runs}
 
     async def drain(self, seconds: float) -> None:
         """Stop every work, and wait up to ``seconds`` for their threads to end (removing their temporary files)."""
@@ -232,6 +235,31 @@ class Workload:
         if isinstance(error, CnnkitError):
             return Refused(400, str(error))
         return error
+
+
+class RequestLimit:
+    """ASGI middleware: at most ``limits.max_requests`` HTTP requests at once in the whole server, whatever each is
+    doing (its upload being read, waiting for a run's model, at work, or a page); one more is answered 503 with
+    Retry-After before its body is read. The per-run queues bound the work of each run; this bounds the server's
+    memory and threads whatever the number of runs served, and uploads that arrive slowly."""
+
+    def __init__(self, app, workload: Workload):
+        self.app, self.workload = app, workload
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        most = self.workload.limits.max_requests
+        if self.workload.requests >= most:
+            self.workload.requests_refused += 1
+            return await refuse(send, 503, f"The server is answering {self.workload.requests} requests, the most it "
+                                           f"takes at once (`max_requests` {most}); try again in a moment.",
+                                {"Retry-After": "1"})
+        self.workload.requests += 1  # on the event loop only: no lock
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.workload.requests -= 1
 
 
 def stopped_refusal(reason: str, lane: Lane, deadline: float, what: str, done: str) -> Refused:
