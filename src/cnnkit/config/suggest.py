@@ -19,12 +19,9 @@ class SuggestConfig(ReadConfig):
     query_strategy: str = option(
         "hybrid", "margin: the smallest gap between the two most probable classes first; entropy: the most spread "
                   "probabilities first; kcenter: k-centre greedy in the latent space, the training images counting "
-                  "as covered (diverse, blind to uncertainty); hybrid: k-centre greedy among the K x N smallest "
-                  "margins (K: candidates; at most half the pool), each distance weighted by 2 - margin (twice for "
-                  "an image on the edge of the decision)",
-        choices=QUERY_STRATEGIES, flag="--strategy")
-    candidates: int = option(10, "hybrid: how many times N of the least certain images k-centre chooses among",
-                             metavar="K")
+                  "as covered (diverse, blind to uncertainty); hybrid: margin's order, passing over an image that lies "
+                  "nearer a labelled or already chosen one than half the pool's median distance to the labelled "
+                  "images, in the latent space (near-copies)", choices=QUERY_STRATEGIES, flag="--strategy")
     class_balance: bool = option(True, "let one predicted class take any number of picks (default: at most an even "
                                        "share each, unless the others run out)", flag="--no-class-balance",
                                  negate=True)
@@ -32,4 +29,3 @@ class SuggestConfig(ReadConfig):
     def __post_init__(self) -> None:
         check_declared(self)
         check_range(self, "n", 1)
-        check_range(self, "candidates", 1)

@@ -68,20 +68,17 @@ def balanced_first(order: Sequence[int], groups: Sequence[str], n: int, balance:
 
 
 def kcenter_greedy(vectors: np.ndarray, n: int, covered: np.ndarray | None = None,
-                   groups: Sequence[str] | None = None, weights: np.ndarray | None = None
-                   ) -> tuple[list[int], np.ndarray]:
+                   groups: Sequence[str] | None = None) -> tuple[list[int], np.ndarray]:
     """k-centre greedy (Sener & Savarese, 2018): again and again the image farthest (L2) from every centre so far,
     which then becomes a centre. ``covered``: each image's distance to the nearest labelled image (the labelled
     images are centres from the start); None: the pool's mean is the one centre. ``groups``: no group takes more
-    than an even share while another still has images. ``weights``: the farthest by distance times weight (an
-    image's uncertainty, so that of two equally far images the less certain is taken). Returns the picks in order and each one's distance when
+    than an even share while another still has images. Returns the picks in order and each one's distance when
     it was picked."""
     vectors = np.asarray(vectors, np.float64)
     n = min(n, len(vectors))
     if covered is None:
         covered = np.linalg.norm(vectors - vectors.mean(axis=0), axis=1) if len(vectors) else np.zeros(0)
     nearest = np.asarray(covered, np.float64).copy()
-    weights = np.ones(len(vectors)) if weights is None else np.asarray(weights, np.float64)
     squared = np.einsum("ij,ij->i", vectors, vectors)  # |a - b|^2 = |a|^2 - 2 a.b + |b|^2: no (N, D) copy per pick
     names, codes = np.unique(np.asarray(groups if groups is not None else [""] * len(vectors), str),
                              return_inverse=True)
@@ -93,11 +90,50 @@ def kcenter_greedy(vectors: np.ndarray, n: int, covered: np.ndarray | None = Non
         allowed = open_ & (taken[codes] < cap)
         if not allowed.any():
             allowed = open_  # every group with images left has its share: the rest compete freely
-        pick = int(np.argmax(np.where(allowed, nearest * weights, -np.inf)))
+        pick = int(np.argmax(np.where(allowed, nearest, -np.inf)))
         picks.append(pick)
         distances.append(nearest[pick])
         open_[pick] = False
         taken[codes[pick]] += 1
         to_pick = np.sqrt(np.maximum(squared - 2.0 * (vectors @ vectors[pick]) + squared[pick], 0.0))
         nearest = np.minimum(nearest, to_pick)
+    return picks, np.array(distances)
+
+
+def spaced_first(order: Sequence[int], vectors: np.ndarray, covered: np.ndarray, n: int, spacing: float,
+                 groups: Sequence[str] | None = None) -> tuple[list[int], np.ndarray]:
+    """The first ``n`` of ``order`` (indices, best first) that lie at least ``spacing`` (L2) from every labelled image
+    (``covered``: each image's distance to the nearest one) and from every image picked before them: the ranking
+    kept, near-copies of what is labelled or chosen passed over. ``groups``: no group takes more than an even share
+    while another still has images. When too few remain, the passed-over ones fill the picks in ``order``. Returns
+    the picks and each one's distance to the nearest labelled or chosen image when it was picked."""
+    vectors = np.asarray(vectors, np.float64)
+    order = list(order)
+    n = min(n, len(order))
+    squared = np.einsum("ij,ij->i", vectors, vectors)
+    nearest = np.asarray(covered, np.float64).copy()
+    cap = share([groups[i] for i in order], n) if groups is not None else n
+    taken: dict[str, int] = {}
+    picks, distances, passed = [], [], []
+
+    def take(i: int) -> None:
+        nonlocal nearest
+        picks.append(i)
+        distances.append(nearest[i])
+        group = groups[i] if groups is not None else ""
+        taken[group] = taken.get(group, 0) + 1
+        nearest = np.minimum(nearest, np.sqrt(np.maximum(squared - 2.0 * (vectors @ vectors[i]) + squared[i], 0.0)))
+
+    for i in order:
+        if len(picks) == n:
+            break
+        crowded = groups is not None and taken.get(groups[i], 0) >= cap
+        if crowded or nearest[i] < spacing:
+            passed.append(i)
+        else:
+            take(i)
+    for i in passed:  # too few images far enough apart, or the other groups ran out: the best of the rest
+        if len(picks) == n:
+            break
+        take(i)
     return picks, np.array(distances)

@@ -15,11 +15,12 @@ from cnnkit.inference import Predictor
 from cnnkit.options import with_options
 from cnnkit.run import RunFolder
 from cnnkit.run.tasks import require
-from cnnkit.suggest.choose import balanced_first, entropies, kcenter_greedy, margins
+from cnnkit.suggest.choose import balanced_first, entropies, kcenter_greedy, margins, spaced_first
 from cnnkit.suggest.page import check_out, write_suggestions
 from cnnkit.suggest.pool import Pool, labelled_distances, read_pool
 
 LATENT_STRATEGIES = ("kcenter", "hybrid")
+SPACING = 0.5  # hybrid: the least distance between picks, as a share of the median distance to the labelled images
 
 
 @dataclass(frozen=True)
@@ -99,20 +100,19 @@ def _choose(found: Pool, run: RunFolder, predictor: Predictor, config: SuggestCo
     if config.query_strategy == "entropy":
         spread = entropies(probabilities, predictor.multi_label)
         return balanced_first(np.argsort(-spread, kind="stable"), groups, n, balance), None
-    if config.query_strategy == "kcenter":
-        candidates, weights = list(range(len(found.paths))), None
-    else:  # hybrid: among the least certain, far from what is labelled or chosen; an image on the edge of the
-        # decision counts its distance twice, a sure one once (a gentle weight: the candidates are unsure already)
-        count = min(n * config.candidates, max(n, math.ceil(len(found.paths) / 2)))  # a small pool: its less sure half
-        candidates = balanced_first(np.argsort(uncertain, kind="stable"), groups, count, balance)
-        weights = 2.0 - np.clip(uncertain[candidates], 0.0, 1.0)
-    if not candidates:
+    if not len(probabilities):
         return [], np.zeros(0)
-    vectors = found.vectors[candidates]
+    vectors = found.vectors
     covered = labelled_distances(run, predictor, vectors)
-    picks, distances = kcenter_greedy(vectors, n, covered, [groups[i] for i in candidates] if balance else None,
-                                      weights)
-    return [candidates[i] for i in picks], distances
+    if covered is None:  # no labelled image to measure from: the pool's mean is the one covered point
+        covered = np.linalg.norm(vectors - vectors.mean(axis=0), axis=1)
+    by_class = groups if balance else None
+    if config.query_strategy == "kcenter":
+        return kcenter_greedy(vectors, n, covered, by_class)
+    # hybrid: margin's ranking, passing over an image nearer than half the typical distance between a pool image and
+    # its nearest labelled one to a labelled or already chosen image (near-copies teach what one of them does)
+    spacing = SPACING * float(np.median(covered))
+    return spaced_first(np.argsort(uncertain, kind="stable"), vectors, covered, n, spacing, by_class)
 
 
 def _rows(found: Pool, predictor: Predictor, picks: list[int], distances: np.ndarray | None) -> list[Suggestion]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import entropy as scipy_entropy
 
-from cnnkit.suggest.choose import balanced_first, entropies, kcenter_greedy, margins
+from cnnkit.suggest.choose import balanced_first, entropies, kcenter_greedy, margins, spaced_first
 
 
 def test_margin_is_the_gap_between_the_two_most_probable_classes():
@@ -76,12 +76,27 @@ def test_kcenter_never_picks_two_of_a_cluster_of_near_copies_while_another_clust
     assert sorted(p // 6 for p in picks) == [0, 1, 2, 3, 4]
 
 
-def test_kcenter_labelled_images_count_as_covered_and_weights_prefer_the_uncertain():
+def test_kcenter_labelled_images_count_as_covered():
     vectors = np.array([[0.0], [1.0], [10.0], [11.0]])
     covered = np.array([5.0, 5.0, 0.1, 0.1])  # the last two lie beside labelled images
-    assert kcenter_greedy(vectors, 1, covered)[0] in ([0], [1])
-    picks, _ = kcenter_greedy(vectors, 1, covered, weights=np.array([0.1, 0.9, 1.0, 1.0]))
-    assert picks == [1]
+    assert kcenter_greedy(vectors, 2, covered)[0] == [0, 1]  # 1 lies 1 from 0, still farther than 2 from a labelled
+
+
+def test_spaced_keeps_the_ranking_but_passes_over_near_copies_of_labelled_or_chosen_images():
+    vectors = np.array([[0.0], [0.01], [5.0], [5.02], [9.0], [20.0]])
+    covered = np.array([4.0, 4.0, 4.0, 4.0, 0.1, 4.0])  # image 4 is a near-copy of a labelled image
+    order = [0, 1, 2, 3, 4, 5]  # as a margin would rank them
+    picks, distances = spaced_first(order, vectors, covered, 3, spacing=1.0)
+    assert picks == [0, 2, 5] and distances.tolist() == pytest.approx([4.0, 4.0, 4.0])
+    assert spaced_first(order, vectors, covered, 3, spacing=0.0)[0] == [0, 1, 2]  # no spacing: margin's order
+    assert spaced_first(order, vectors, covered, 6, spacing=1.0)[0] == [0, 2, 5, 1, 3, 4]  # too few: the rest fill
+
+
+def test_spaced_shares_picks_among_groups():
+    vectors = np.arange(6, dtype=float)[:, None] * 10
+    groups = ["a", "a", "a", "a", "b", "c"]
+    picks, _ = spaced_first(range(6), vectors, np.full(6, 100.0), 3, spacing=1.0, groups=groups)
+    assert picks == [0, 4, 5]
 
 
 def test_kcenter_shares_picks_among_groups():
