@@ -84,19 +84,14 @@ def _features(model, images, preprocessing, views, augment, cache_dir, batch_siz
 
     device = next(model.parameters()).device
     flip = "flip-averaged" if getattr(model, "flip_average", False) else None  # never mixed with plain features
-    key = backbone_key(model.backbone, preprocessing, ",".join(filter(None, (flip, augment))) or None, views)
-    folder = (cache_dir or default_cache_dir()) / key
-    folder.mkdir(parents=True, exist_ok=True)
-    keys = [hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()[:32] for image in images]
-    found = _read_entries(folder, keys, views, model.num_features)
-    missing = [i for i in range(len(images)) if i not in found]
+    setting = ",".join(filter(None, (flip, augment))) or None
+    entries = _Entries(model, preprocessing, setting, views, cache_dir, images)
+    missing = entries.missing()
     chunks = [missing[start:start + batch_size] for start in range(0, len(missing), batch_size)]
     batches = _ReadAhead(images, chunks)
     graph = None
     if chunks:
-        plain_key = key if views == 1 and not augment else None
-        graph = _backbone_graph(model, preprocessing, flip, plain_key, cache_dir, len(missing), device, backend,
-                                write, batches)
+        graph = _backbone_graph(model, preprocessing, flip, cache_dir, len(missing), device, backend, write, batches)
     augmentation = Augmentation(augment, preprocessing.image_size).to(device) if views > 1 else None
     torch_needed = graph is None or views > 1
     bar = Progress(len(missing) * views, "Backbone features (cached for later runs)", enabled=progress)
@@ -105,33 +100,81 @@ def _features(model, images, preprocessing, views, augment, cache_dir, batch_siz
         outs = [torch.from_numpy(graph(decoded)) if graph else _pooled(model, batch, preprocessing).cpu()]
         bar.update(len(chunk))
         for view in range(1, views):
-            with seeded(int(keys[chunk[0]][:8], 16) + view, batch.device):
+            with seeded(int(entries.keys[chunk[0]][:8], 16) + view, batch.device):
                 outs.append(_pooled(model, augmentation.apply(batch), preprocessing).cpu())
             bar.update(len(chunk))
-        stacked = torch.stack(outs, 1).numpy().astype(np.float32)
-        for i, features in zip(chunk, stacked):
-            found[i] = features
-            if write:
-                _save(folder / f"{keys[i]}.npy", features)
+        entries.store(chunk, torch.stack(outs, 1).numpy().astype(np.float32), write)
     bar.close()
-    features = torch.from_numpy(np.stack([found[i] for i in range(len(images))])) if len(images) else torch.zeros(
-        0, views, model.num_features)
-    return features, CacheStats(str(folder), views, len(images) - len(missing), len(missing),
+    features = torch.from_numpy(entries.features()) if len(images) else torch.zeros(0, views, model.num_features)
+    return features, CacheStats(str(entries.folder), views, len(images) - len(missing), len(missing),
                                 "onnxruntime" if graph else "torch")
 
 
+def all_stages(model) -> tuple[int, ...]:
+    """The widths of the pooled features the backbone gives in one pass: its last stage's, then (where the network
+    can give them) the two stages' before it, whatever ``feature_stages`` the network itself uses."""
+    return tuple(getattr(model, "stage_widths", None) or (model.num_features,))
+
+
+class _Entries:
+    """The cache's entries for ``images``: the last stage's pooled features in ``KEY/`` (the key of the features
+    alone, as before there were stages), those of the stages before it in ``KEY/earlier/``. Every
+    computation gives both (one backbone pass), so features from several stages cost only the head once the plain
+    features have been computed, and the plain features nothing more than they did."""
+
+    def __init__(self, model, preprocessing, setting, views: int, cache_dir, images):
+        self.widths, self.wanted = all_stages(model), model.num_features
+        key = backbone_key(model.backbone, preprocessing, setting, views)
+        self.folder = (cache_dir or default_cache_dir()) / key
+        self.earlier = self.folder / "earlier" if len(self.widths) > 1 else None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.keys = [hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()[:32] for image in images]
+        self.last = _read_entries(self.folder, self.keys, views, self.widths[0])
+        needs_earlier = self.earlier is not None and self.wanted > self.widths[0]
+        self.before = _read_entries(self.earlier, self.keys, views, sum(self.widths[1:])) if needs_earlier else {}
+        self.needs_earlier = needs_earlier
+
+    def missing(self) -> list[int]:
+        return [i for i in range(len(self.keys)) if i not in self.last or (self.needs_earlier and i not in self.before)]
+
+    def store(self, chunk: list[int], stacked: np.ndarray, write: bool) -> None:
+        """Keep (and with ``write``, save) the computed (len(chunk), views, every stage's width) features."""
+        if write and self.earlier is not None:
+            self.earlier.mkdir(parents=True, exist_ok=True)
+        parts = {i: (features[:, :self.widths[0]], features[:, self.widths[0]:]) for i, features in zip(chunk, stacked)}
+        for i, (last, _) in parts.items():  # the plain entries first: they are what most runs read
+            if write and i not in self.last:
+                _save(self.folder / f"{self.keys[i]}.npy", np.ascontiguousarray(last))
+            self.last.setdefault(i, last)
+        for i, (_, before) in parts.items():
+            if write and self.earlier is not None and i not in self.before:
+                _save(self.earlier / f"{self.keys[i]}.npy", np.ascontiguousarray(before))
+            self.before.setdefault(i, before)
+
+    def features(self) -> np.ndarray:
+        """(N, views, num_features): the last stage's, then the earlier stages' the network uses."""
+        rows = range(len(self.keys))
+        if not self.needs_earlier:
+            return np.stack([self.last[i] for i in rows])
+        return np.stack([np.concatenate([self.last[i], self.before[i]], 1)[:, :self.wanted] for i in rows])
+
+
 class PooledFeatures(torch.nn.Module):
-    """``pool(forward_features(x))`` of a network (with its flip averaging): what the cache stores, as one module."""
+    """``pool(forward_features(x))`` of a network (with its flip averaging) for every stage it can give (see
+    ``all_stages``): what the cache stores, as one module."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
+        self.stages = len(all_stages(model))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.pool(self.model.forward_features(x))
+        if self.stages == 1:
+            return self.model.pool(self.model.forward_features(x))
+        return self.model.pool(self.model.stage_features(x, self.stages))
 
 
-def _backbone_graph(model, preprocessing, flip, key, cache_dir, count, device, backend, write, batches):
+def _backbone_graph(model, preprocessing, flip, cache_dir, count, device, backend, write, batches):
     """The backbone's graph for ONNX Runtime (``onnx_graph.cached_graph``), or None where torch computes: see
     ``cached_features``. ``batches`` is peeked at for the images an export is checked on."""
     if backend == "torch":
@@ -141,7 +184,9 @@ def _backbone_graph(model, preprocessing, flip, key, cache_dir, count, device, b
             raise ConfigError("`backend` onnxruntime needs onnxruntime installed (pip install onnxruntime) and the "
                               f"model on the CPU (it is on {device.type}); use backend auto or torch.")
         return None
-    key = key or backbone_key(model.backbone, preprocessing, flip, 1)  # the plain features' key
+    stages = len(all_stages(model))  # a graph of every stage is another graph than one of the last stage's
+    key = backbone_key(model.backbone, preprocessing, ",".join(filter(None, (flip, stages > 1 and f"stages={stages}")))
+                       or None, 1)
     folder = graph_folder(cache_dir)
     if backend == "auto" and count < ORT_MIN_IMAGES and not usable_graph(folder, key):
         return None
@@ -191,7 +236,7 @@ def _read_entries(folder: Path, keys: list[str], views: int, width: int) -> dict
 
 
 def _pooled(model, batch: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
-    return model.pool(model.forward_features(normalize(batch, preprocessing)))
+    return PooledFeatures(model)(normalize(batch, preprocessing))
 
 
 def _save(path: Path, array: np.ndarray) -> None:

@@ -4,6 +4,11 @@
 followed by a head: dropout, an optional hidden dense layer, and a linear classifier. It keeps the ``Network``
 contract: ``forward_features`` gives the backbone's feature map, ``pool`` its pooled vector (what the feature cache
 stores), ``head`` the rest.
+
+``feature_stages`` 2 or 3 adds the maps of the stages before the last (timm's ``feature_info`` levels at strides 16
+and 8 for EfficientNet) to the feature map, each resampled by area to the last stage's grid, so that its global
+average is exactly the concatenation of every stage's: textures that the last stage pools away stay visible to the
+head, and the network is still one module (export, predict and serve need nothing else).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from cnnkit.errors import ModelError
 from cnnkit.models.network import Network
 
-HEAD_OPTIONS = {"dropout": 0.2, "hidden": 0, "flip_average": False}
+HEAD_OPTIONS = {"dropout": 0.2, "hidden": 0, "flip_average": False, "feature_stages": 1}
+MAX_FEATURE_STAGES = 3  # the last stage and the two before it
 
 
 def is_timm_model(name: str) -> bool:
@@ -36,11 +42,17 @@ class TransferNet(Network):
     keep_batch_norm_frozen = False
 
     def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.2, hidden: int = 0,
-                 flip_average: bool = False):
+                 flip_average: bool = False, feature_stages: int = 1):
         super().__init__()
         self.backbone = backbone
         self.flip_average = bool(flip_average)
-        self.num_features = backbone.num_features
+        self.stage_widths = stage_widths(backbone)
+        if not 1 <= feature_stages <= len(self.stage_widths):
+            raise ModelError(f"Expected feature_stages in 1..{len(self.stage_widths)} for this backbone (the last "
+                             f"stage and up to {len(self.stage_widths) - 1} before it). Received: "
+                             f"feature_stages={feature_stages}")
+        self.feature_stages = int(feature_stages)
+        self.num_features = sum(self.stage_widths[:feature_stages])
         self.num_classes = num_classes
         layers: list[nn.Module] = [nn.Dropout(dropout)]
         width = self.num_features
@@ -55,13 +67,25 @@ class TransferNet(Network):
     has_backbone = True
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The backbone's feature map (N, num_features, H', W'); with ``flip_average``, the mean of the image's map and
-        its mirror image's map mirrored back (pooled, the mean of both pooled features: what the solved head chose
-        when flips proved label-preserving)."""
-        features = self.backbone.forward_features(x)
+        """The backbone's feature map (N, num_features, H', W'), with the ``feature_stages`` before the last
+        resampled onto it; with ``flip_average``, the mean of the image's map and its mirror image's map mirrored back
+        (pooled, the mean of both pooled features: what the solved head chose when flips proved label-preserving)."""
+        return self.stage_features(x, self.feature_stages)
+
+    def stage_features(self, x: torch.Tensor, stages: int) -> torch.Tensor:
+        """``forward_features`` with the last ``stages`` stages (the feature cache asks for all of them at once)."""
+        features = self._stage_map(x, stages)
         if self.flip_average:
-            features = (features + self.backbone.forward_features(x.flip(-1)).flip(-1)) / 2
+            features = (features + self._stage_map(x.flip(-1), stages).flip(-1)) / 2
         return features
+
+    def _stage_map(self, x: torch.Tensor, stages: int) -> torch.Tensor:
+        if stages == 1:
+            return self.backbone.forward_features(x)
+        levels = len(self.backbone.feature_info)
+        last, earlier = self.backbone.forward_intermediates(x, indices=list(range(levels - stages, levels - 1)))
+        size = last.shape[-2:]
+        return torch.cat([last, *(area_resample(m, size) for m in reversed(earlier))], 1)
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's own pooling (timm's ``forward_head(pre_logits=True)``): (N, num_features)."""
@@ -106,6 +130,33 @@ class TransferNet(Network):
         return self
 
 
+def stage_widths(backbone: nn.Module) -> tuple[int, ...]:
+    """The widths of the pooled features of the last stage and of up to two before it (last first): only the last
+    where the backbone cannot give its intermediate maps (timm's ``forward_intermediates``)."""
+    info = getattr(backbone, "feature_info", None)
+    if not hasattr(backbone, "forward_intermediates") or not info or len(info) < 2:
+        return (backbone.num_features,)
+    earlier = [int(level["num_chs"]) for level in info[:-1]][::-1]
+    return (backbone.num_features, *earlier[:MAX_FEATURE_STAGES - 1])
+
+
+def area_resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``x`` (N, C, H, W) resampled to ``size`` by area: each output cell the mean of the input over its area,
+    fractions of pixels included, so the global mean is kept exactly (adaptive pooling's overlapping bins do not keep
+    it where the sizes do not divide). Two matrix products, exported to ONNX as such."""
+    rows, columns = (_area_weights(int(n), int(m), x) for n, m in zip(x.shape[-2:], size))
+    return torch.einsum("nchw,hi,wj->ncij", x, rows, columns)
+
+
+def _area_weights(n: int, m: int, like: torch.Tensor) -> torch.Tensor:
+    """(n, m): the share of input cell i in output cell j, times m (input and output cover [0, 1])."""
+    edges_in = torch.arange(n + 1, dtype=torch.float64) / n
+    edges_out = torch.arange(m + 1, dtype=torch.float64) / m
+    overlap = (torch.minimum(edges_in[1:, None], edges_out[None, 1:])
+               - torch.maximum(edges_in[:-1, None], edges_out[None, :-1])).clamp(min=0)
+    return (overlap * m).to(dtype=like.dtype, device=like.device)
+
+
 def timm_backbone(name: str) -> nn.Module:
     """The timm model ``name`` without its classifier, globally average-pooled; random weights."""
     import timm
@@ -117,14 +168,16 @@ def timm_backbone(name: str) -> nn.Module:
 
 
 def build_transfer_net(name: str, num_classes: int, in_channels: int = 3, dropout: float = 0.2,
-                       hidden: int = 0, flip_average: bool = False) -> TransferNet:
+                       hidden: int = 0, flip_average: bool = False, feature_stages: int = 1) -> TransferNet:
     if in_channels != 3:
         raise ModelError(f"Backbone {name!r} takes 3-channel images; grayscale images are repeated to 3 channels.")
     if not 0 <= dropout < 1 or hidden < 0:
         raise ModelError(f"Expected head dropout in [0, 1) and hidden >= 0. Received: dropout={dropout}, "
                          f"hidden={hidden}")
+    if isinstance(feature_stages, bool) or int(feature_stages) != feature_stages:
+        raise ModelError(f"Expected feature_stages as a whole number. Received: feature_stages={feature_stages!r}")
     return TransferNet(timm_backbone(name), num_classes, dropout=float(dropout), hidden=int(hidden),
-                       flip_average=bool(flip_average))
+                       flip_average=bool(flip_average), feature_stages=int(feature_stages))
 
 
 def backbone_config(name: str) -> dict:

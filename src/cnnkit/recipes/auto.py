@@ -2,7 +2,9 @@
 
 Within a time budget it trains, each into ``OUT/candidates/NAME`` on the same split (same seed and fractions):
 the linear probe and the transfer run on the first backbone (a frozen backbone, the head solved to the optimum: the
-cheap floor, always run), transfer runs on the other offline backbones (EfficientNet-Lite1 and Lite2 when installed)
+cheap floor, always run), the same with the features of the backbone's last three stages (``stages-NAME``: seconds
+once the features are cached, since every backbone pass caches every stage's), transfer runs on the other offline
+backbones (EfficientNet-Lite1 and Lite2 when installed)
 while each is estimated to take at most a quarter of the budget left, a scratch CNN when the images are small and
 grayscale (digits, wafer maps), and fine-tuning of the best transfer run's backbone with as many epochs as the rest of
 the budget holds (estimated from a timed training step, capped by Lightning's ``max_time``). It ranks them by
@@ -33,7 +35,8 @@ from cnnkit.run.tasks import KINDS, require_of_data
 
 log = logging.getLogger("cnnkit")
 
-CANDIDATES = ("probe", "transfer", "scratch", "finetune")  # transfer: one per backbone, "transfer-NAME"
+CANDIDATES = ("probe", "transfer", "stages", "scratch", "finetune")  # "transfer-NAME" per backbone, "stages-NAME"
+STAGES = 3  # the stages candidate's feature_stages: the last stage and the two before it
 DEFAULT_BACKBONE = "efficientnet_lite0"
 MAX_FINETUNE_EPOCHS = 8
 MIN_SCRATCH_SECONDS = 10
@@ -91,6 +94,17 @@ def seconds_per_training_image(backbone: str, image_size: tuple[int, int], preci
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return min(times[1:]) / len(x)
+
+
+def backbone_stages(backbone: str) -> tuple[int, ...]:
+    """The widths of the pooled features of the backbone's last stages (``TransferNet.stage_widths``), built on the
+    meta device: no memory, no time."""
+    import torch
+
+    from cnnkit.models import create_model
+
+    with torch.device("meta"):
+        return create_model(backbone, 2, 3).stage_widths
 
 
 class Chooser:
@@ -197,6 +211,7 @@ class Chooser:
         elif self.fits(name, 2 * self.seconds_of("probe")):
             self.network(name, self.pretrained(strategy="transfer"), "cross-validation on train+val")
         first = self.runs.get(name)
+        self.stages(first)
         for backbone in self.backbones[1:]:
             if first is None:
                 break
@@ -210,6 +225,25 @@ class Chooser:
             if self.fits(f"transfer-{backbone}", cost, share=0.25):
                 self.network(f"transfer-{backbone}", self.pretrained(model=backbone, strategy="transfer"),
                              "cross-validation on train+val")
+
+    def stages(self, first: TrainedRun | None) -> None:
+        """The first transfer run with the features of the backbone's last ``STAGES`` stages, pooled and
+        concatenated (the solved head standardises them): textures an earlier stage sees and the last pools away.
+        Its features were cached by the probe's and the transfer's backbone passes, so it costs about the transfer's
+        head fitting, estimated by the transfer's whole time (an upper bound: that included the mirror images'
+        features)."""
+        name = f"stages-{self.backbone}"
+        if first is None:
+            return self.skip(name, "no transfer run on the first backbone to compare it with")
+        if first.record.model.options.get("feature_stages", 1) != 1:
+            return self.skip(name, "the transfer run already uses several stages (`--option feature_stages`)")
+        if len(backbone_stages(self.backbone)) < STAGES:
+            return self.skip(name, f"{self.backbone} gives no intermediate stages (timm's forward_intermediates)")
+        if self.fits(name, self.seconds_of(f"transfer-{self.backbone}")):
+            options = {**self.config.model_options, "feature_stages": STAGES}
+            self.network(name, self.pretrained(strategy="transfer", model_options=options),
+                         "cross-validation on train+val", note=f"the last {STAGES} stages' features")
+        return None
 
     def finetune(self) -> None:
         """Fine-tuning of the best transfer run's backbone, with the epochs the budget holds after a reserve for

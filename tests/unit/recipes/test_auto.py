@@ -153,3 +153,39 @@ def test_a_network_candidates_command_trains_the_same_run(tmp_path, monkeypatch)
     first, again = (json.loads((tmp_path / name / "config.json").read_text()) for name in ("first", "again"))
     assert again["training"] == first["training"] and again["result"]["best_val_loss"] == pytest.approx(
         first["result"]["best_val_loss"])
+
+
+@pytest.mark.slow
+def test_the_stages_candidate_sees_textures_the_last_stage_pools_away_and_its_command_reproduces_it(
+        tmp_path, monkeypatch, capsys):
+    """Stripes and checks of one mean colour: the fixture's backbone separates them before its last stage only. The
+    probe and the plain transfer run guess; the candidate with the last three stages' features is right, is kept,
+    and its printed command gives the same cross-validated score on the same split."""
+    import shlex
+
+    from cnnkit.cli import main
+    from tests.unit.stage_textures import register, write_textures
+
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the fixture's backbone has its weights in its timm config
+    monkeypatch.chdir(tmp_path)
+    name = register()
+    write_textures(tmp_path / "data", per_class=16)
+    assert main(["train", "data", "--auto", "--model", name, "--budget", "10m", "--out", "auto",
+                 "--no-progress"]) == 0
+    found = candidates(tmp_path / "auto")
+    stages = found[f"stages-{name}"]
+    assert stages["status"] == "kept" and stages["val_accuracy"] == 1.0 and stages["seconds"] is not None
+    assert found["probe"]["val_accuracy"] < stages["val_accuracy"]
+    assert found[f"transfer-{name}"]["val_accuracy"] < stages["val_accuracy"]
+    cache = json.loads((tmp_path / "auto" / "config.json").read_text())["feature_cache"]
+    assert cache["computed"] == 0  # the probe's backbone pass cached every stage's features
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Reproduce the kept recipe"))
+    command = shlex.split(line.split(": ", 1)[1])
+    assert "feature_stages=3" in command
+    assert main([*command[1:], "--out", "again", "--no-progress"]) == 0
+    again = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert again["result"]["best_val_acc"] == pytest.approx(stages["val_accuracy"])  # cross-validated, as --auto
+    assert again["model"]["options"]["feature_stages"] == 3
+    assert json.loads((tmp_path / "again" / "split.json").read_text())["splits"] == json.loads(
+        (tmp_path / "auto" / "split.json").read_text())["splits"]

@@ -17,8 +17,9 @@ COUNTS = {"train": {"a": 70, "b": 70}, "val": {"a": 15, "b": 15}, "test": {"a": 
 
 class FakeMachine:
     """A clock that only candidates move: the probe takes ``probe`` seconds; a transfer run what its features and
-    two cross-validations really take (twice the probe, as the chooser assumes, times ``transfer_factor``); epoch
-    training stops at its time limit, as Lightning's ``max_time`` does."""
+    two cross-validations really take (twice the probe, as the chooser assumes, times ``transfer_factor``), with
+    several stages' features half that (they are cached: only the head is fitted); epoch training stops at its time
+    limit, as Lightning's ``max_time`` does."""
 
     def __init__(self, probe: float, transfer_factor: float = 1.0, epoch: float = 30.0):
         self.now, self.probe, self.transfer_factor, self.epoch = 1000.0, probe, transfer_factor, epoch
@@ -26,12 +27,12 @@ class FakeMachine:
     def clock(self) -> float:
         return self.now
 
-    def run(self, seconds: float, name: str, cross_validated: bool, accuracy: float):
+    def run(self, seconds: float, name: str, cross_validated: bool, accuracy: float, options: dict | None = None):
         self.now += seconds
         record = SimpleNamespace(
             cross_validation=SimpleNamespace(cv_accuracy=accuracy) if cross_validated else None,
             result=SimpleNamespace(best_val_acc=accuracy, best_val_loss=1 - accuracy),
-            data=SimpleNamespace(counts=COUNTS), model=SimpleNamespace(name=name),
+            data=SimpleNamespace(counts=COUNTS), model=SimpleNamespace(name=name, options=options or {}),
             preprocessing=SimpleNamespace(image_size=(224, 224)))
         return SimpleNamespace(record=record)
 
@@ -40,7 +41,9 @@ class FakeMachine:
 
     def train(self, data_dir, out, config, progress=True, time_limit=None):
         if config.strategy == "transfer":
-            return self.run(2 * self.probe * self.transfer_factor, config.model, True, 0.82)
+            stages = config.model_options.get("feature_stages", 1) > 1
+            return self.run((1 if stages else 2) * self.probe * self.transfer_factor, config.model, True,
+                            0.83 if stages else 0.82, config.model_options)
         planned = self.epoch * (config.finetune_epochs if config.strategy == "finetune" else config.epochs)
         return self.run(min(planned, time_limit), config.model, False, 0.90)
 
@@ -78,7 +81,7 @@ def test_a_slow_machine_keeps_the_budget_by_skipping_what_does_not_fit(machine, 
     chooser, board = choose(fake, 180, tmp_path)
     assert fake.now - 1000 <= 180 * 1.1
     assert board["probe"]["status"] == "ranked"
-    for name in ("transfer-efficientnet_lite0", "finetune"):
+    for name in ("transfer-efficientnet_lite0", "stages-efficientnet_lite0", "finetune"):
         assert board[name]["status"] == "skipped", board[name]
     assert "estimated" in board["transfer-efficientnet_lite0"]["note"]
     assert "test split" in board["transfer-efficientnet_lite0"]["note"]  # the reserve is named
@@ -89,8 +92,8 @@ def test_a_fast_machine_spends_the_budget_learning(machine, tmp_path):
     fake = machine(probe=10.0, epoch=20.0)
     chooser, board = choose(fake, 600, tmp_path)
     assert fake.now - 1000 <= 600 * 1.1
-    assert [board[n]["status"] for n in ("probe", "transfer-efficientnet_lite0", "transfer-efficientnet_lite1",
-                                         "finetune")] == ["ranked"] * 4
+    assert [board[n]["status"] for n in ("probe", "transfer-efficientnet_lite0", "stages-efficientnet_lite0",
+                                         "transfer-efficientnet_lite1", "finetune")] == ["ranked"] * 5
     assert board["finetune"]["note"].endswith("planned")
     assert chooser.ranked()[0]["name"] == "finetune"
 
