@@ -6,9 +6,10 @@ confidence thresholds are the lowest at which the plain head's held-out predicti
 the time; each fold's head pseudo-labels the pool on its own; the threshold and the number of rounds (0: the plain
 head) are those with the most held-out labelled images classified right, and the pool is kept only when that beats
 the plain head (ties: the plain head, as fine-tuning falls back to it). The test split is never seen: its images,
-like every labelled one, are left out of the pool (``data.pool``). Pseudo-labels are class-balanced: each class gets
-as many as the rarest class has above the threshold (its most confident ones), so a class that the pool's images
-fall into cannot swamp the others.
+like every labelled one, are left out of the pool (``data.pool``). Pseudo-labels are class-balanced: each class
+gets its most confident above the threshold, as many as the rarest class has there, so a class that the pool's
+images fall into cannot swamp the others; and since one rare class would then stop every other, a top-k per class
+too: round r takes up to 2^(r-1) times the rarest class's labelled count from each class that has them.
 """
 
 from __future__ import annotations
@@ -79,13 +80,14 @@ def confidence_threshold(probabilities: np.ndarray, labels: np.ndarray, precisio
     return float(confidence[order][np.flatnonzero(ok)[-1]]) if ok.any() else None
 
 
-def pseudo_labels(probabilities: np.ndarray, threshold: float, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def pseudo_labels(probabilities: np.ndarray, threshold: float, at_least: int) -> tuple[np.ndarray, np.ndarray]:
     """The pool images that join training and their labels: for each class, the most confident of those predicted
-    as it at or above ``threshold``, as many as the rarest class has there (none if a class has none)."""
+    as it at or above ``threshold``, as many as the rarest class has there, or ``at_least`` when that is more (a
+    class with fewer gives what it has)."""
     confidence, predicted = probabilities.max(1), probabilities.argmax(1)
-    above = [np.flatnonzero((predicted == c) & (confidence >= threshold)) for c in range(num_classes)]
-    k = min(len(a) for a in above)
-    chosen = [a[np.argsort(-confidence[a], kind="stable")[:k]] for a in above]
+    above = [np.flatnonzero((predicted == c) & (confidence >= threshold)) for c in range(probabilities.shape[1])]
+    per_class = max(at_least, min(len(a) for a in above))
+    chosen = [a[np.argsort(-confidence[a], kind="stable")[:per_class]] for a in above]
     index = np.sort(np.concatenate(chosen)).astype(int)
     return index, predicted[index]
 
@@ -111,12 +113,13 @@ def _with(x, y, pool, picked):
 
 
 def _self_training(fit, x, y, pool, threshold, num_classes, C, class_weights, rounds, each) -> None:
-    """``rounds`` of pseudo-labelling from the head ``fit`` (of x, y); ``each(round, fit, picked)`` after every
+    """``rounds`` of pseudo-labelling from the head ``fit`` (of x, y), round r taking per class at least 2^(r-1)
+    times the rarest class's labelled count where there are as many; ``each(round, fit, picked)`` after every
     round, 0 included. A round that picks what the last one did gives the same head, so it is not fitted again."""
-    picked = None
+    picked, fewest = None, int(np.bincount(y, minlength=num_classes).min())
     each(0, fit, None)
     for r in range(1, rounds + 1):
-        new = pseudo_labels(fit.probabilities(pool), threshold, num_classes)
+        new = pseudo_labels(fit.probabilities(pool), threshold, max(1, fewest) * 2 ** (r - 1))
         if picked is None or not _same(new, picked):
             picked = new
             fit = fit_softmax(*_with(x, y, pool, picked), num_classes, C, class_weights, tol=1e-4)[0]
