@@ -11,6 +11,7 @@ from PIL import Image
 
 from cnnkit.data.decode import JPEG_FORMATS, jpeg_complaint
 from cnnkit.data.files import scan_folder
+from cnnkit.data.layout import FolderScan
 from cnnkit.progress import Progress
 
 # the luminance quantization table of JPEG's standard at quality 50 (ITU T.81, Annex K), in zigzag order's sum
@@ -76,13 +77,16 @@ def describe(root: Path, item: Item) -> Item:
     return item
 
 
-def inventory(data: str | Path, splits: dict[str, str] | None = None, progress: bool = False) -> tuple[Path, list[Item]]:
-    """The data folder (or CSV) and its images; ``splits`` (path -> split, a run's) replaces the folder's own."""
-    scan = scan_folder(data)
+def inventory(data: str | Path, splits: dict[str, str] | None = None,
+              progress: bool = False) -> tuple[FolderScan, list[Item]]:
+    """The data folder's (or CSV's) scan and its images; ``splits`` (path -> split, a run's) replaces the folder's
+    own. What training refuses but can be looked at (one class, empty class folders, images with no class folders)
+    is scanned, for the audit to report (``audit.refusals``)."""
+    scan = scan_folder(data, min_classes=1, loose_images=True, empty_classes=True)
     items = [Item(path, label, (splits or {}).get(path, split if split != "all" else "all"))
              for split, found in scan.samples.items() for path, label in found]
     with Progress(len(items), "audit: read images", enabled=progress) as bar:
         for item in items:
             describe(scan.root, item)
             bar.update(1)
-    return scan.root, items
+    return scan, items

@@ -60,6 +60,14 @@ def _groups(root: Path, title: str, groups: list[dict], items: dict) -> str:
     return "".join(html)
 
 
+def _refusals(found: list[dict]) -> str:
+    """What training would refuse, first: each finding in a line."""
+    if not found:
+        return '<h2>What training refuses</h2><p class="ok">Nothing: training can take this data as it is.</p>'
+    return (f"<h2>What training refuses ({len(found)})</h2>"
+            + "".join(f'<p class="warn"><b>{escape(x["finding"])}</b>: {escape(x["detail"])}</p>' for x in found))
+
+
 def render(f: dict, root: Path, items: dict) -> str:
     s, trace = f["summary"], f["metadata"]["trace"]
     suspects = f["label_suspects"][:30]
@@ -67,6 +75,7 @@ def render(f: dict, root: Path, items: dict) -> str:
             f"<p>{f['images']} images, {len(f['classes'])} classes, splits from {escape(f['split_from'])}; "
             f"features: {escape(f['features'])}; {f['seconds']} s.</p>",
             _table(["finding", "count"], [[k.replace("_", " "), v] for k, v in s.items()]),
+            _refusals(f["training_refuses"]),
             _groups(root, "Exact duplicates (identical decoded pixels)", f["exact_duplicates"], items),
             _groups(root, "Near-duplicates", f["near_duplicates"], items),
             f"<h2>Suspected label errors ({s['label_suspects']} flagged)</h2><p>Images ranked by the out-of-fold "

@@ -11,6 +11,7 @@ import numpy as np
 
 from cnnkit.audit.duplicates import exact_duplicates, near_duplicates
 from cnnkit.audit.inventory import Item, inventory
+from cnnkit.audit.refusals import training_refusals
 from cnnkit.config import AuditConfig
 from cnnkit.errors import ConfigError, DataError
 from cnnkit.options import with_options
@@ -143,21 +144,23 @@ def audit(data: str | Path, out: str | Path, run: str | Path | None = None, conf
 
     config = config or AuditConfig()
     start = time.perf_counter()
-    from cnnkit.data.files import scan_folder
-
-    root, items = inventory(data, _run_splits(run), progress)
+    scan, items = inventory(data, _run_splits(run), progress)
+    root, multi = scan.root, scan.multi_label
     readable = [i for i in items if not i.error]
     classes = sorted({i.label for i in items})  # multi-label: the label sets (duplicates, traces)
-    vectors, source = _features(root, readable, config, run, progress)
-    multi = scan_folder(data).multi_label
-    suspects, names = (_multilabel_suspects(readable, vectors, config.folds) if multi
-                       else (_suspects(readable, vectors, classes, config.folds), classes))
+    if readable:
+        vectors, source = _features(root, readable, config, run, progress)
+        suspects, names = (_multilabel_suspects(readable, vectors, config.folds) if multi
+                           else (_suspects(readable, vectors, classes, config.folds), classes))
+        near = near_duplicates(readable, config.hash_bits, vectors, config.cosine)
+    else:  # nothing decodes: the unreadable files are the findings
+        source, suspects, names, near = "none: no image could be read", [], classes, []
     exact = exact_duplicates(items)
-    near = near_duplicates(readable, config.hash_bits, vectors, config.cosine)
     findings = {
         "data": str(root), "images": len(items), "classes": names, "multi_label": multi,
         "split_from": str(run) if run else "the folder",
         "features": source, "settings": config.__dict__,
+        "training_refuses": training_refusals(data, scan, items),
         "exact_duplicates": exact, "near_duplicates": near,
         "label_suspects": suspects,
         "metadata": {"per_class": per_class(readable, classes), "trace": metadata_trace(readable, classes)},
@@ -172,7 +175,7 @@ def audit(data: str | Path, out: str | Path, run: str | Path | None = None, conf
 
 def summary(f: dict) -> dict:
     groups = f["exact_duplicates"] + f["near_duplicates"]
-    return {"exact_groups": len(f["exact_duplicates"]),
+    return {"training_refuses": len(f["training_refuses"]), "exact_groups": len(f["exact_duplicates"]),
             "near_groups": sum(g["kind"] == "near" for g in f["near_duplicates"]),
             "look_alike_clusters": sum(g["kind"] != "near" for g in f["near_duplicates"]),
             "groups_crossing_splits": sum(g["crosses_splits"] for g in groups),

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from cnnkit._io import shown_path
-from cnnkit.cli.options import add_options, default_out, settings
+from cnnkit.cli.options import add_options, default_out, settings, to_flags
 
 
 def register(sub) -> None:
@@ -35,4 +35,6 @@ def cmd_audit(args: argparse.Namespace) -> None:
     print(f"  suspected label errors {s['label_suspects']}; metadata gives the class away: "
           f"{'YES' if s['metadata_trace'] else 'no'}")
     print(f"  unreadable {s['unreadable']}, placeholders {s['placeholders']}, near-empty {s['near_empty']}")
+    for refusal in found["training_refuses"]:
+        print(to_flags(f"  training refuses: {refusal['finding']}: {refusal['detail']}"))
     print(f"Report: {shown_path(Path(out, 'audit.html'))}  (all findings: {shown_path(Path(out, 'audit.json'))})")

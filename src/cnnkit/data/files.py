@@ -45,7 +45,8 @@ def _class_files(class_dir: Path, root: Path, ignored: list[str]) -> list[str]:
     return sorted(images)
 
 
-def _scan_classes(folder: Path, root: Path, ignored: list[str]) -> dict[str, list[str]]:
+def _scan_classes(folder: Path, root: Path, ignored: list[str], empty: list[str] | None) -> dict[str, list[str]]:
+    """Each class folder's images; an empty class folder is refused, or listed in ``empty`` (relative to ``root``)."""
     class_dirs = _visible_dirs(folder)
     if not class_dirs:
         loose = [p.name for p in folder.iterdir() if p.is_file() and is_image_file(p)]
@@ -53,18 +54,24 @@ def _scan_classes(folder: Path, root: Path, ignored: list[str]) -> dict[str, lis
         raise DataError(f"No class folders in {folder}.{hint} {LAYOUT_HELP}")
     found = {d.name: _class_files(d, root, ignored) for d in class_dirs}
     for name, files in found.items():
-        if not files:
+        if files:
+            continue
+        if empty is None:
             raise DataError(
                 f"Class folder {folder / name} contains no images. "
                 f"Allowed formats: {', '.join(IMAGE_EXTENSIONS)}. Remove the folder or add images."
             )
+        empty.append((folder / name).relative_to(root).as_posix())
     return found
 
 
-def scan_folder(root: str | Path, min_classes: int = 2, loose_images: bool = False) -> FolderScan:
+def scan_folder(root: str | Path, min_classes: int = 2, loose_images: bool = False,
+                empty_classes: bool = False) -> FolderScan:
     """List the labelled images under ``root``; raise DataError for anything a classifier cannot train on
     (``min_classes=1`` accepts a single class, e.g. to label latent vectors). ``loose_images``: a folder of images
-    without class folders is one class named after the folder (an autoencoder's data needs no labels)."""
+    without class folders is one class named after the folder (an autoencoder's data needs no labels).
+    ``empty_classes``: an empty class folder is listed in ``FolderScan.empty`` instead of refused (an audit reports
+    what training refuses)."""
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"Data folder {root} does not exist.")
@@ -78,12 +85,13 @@ def scan_folder(root: str | Path, min_classes: int = 2, loose_images: bool = Fal
     if not root.is_dir():
         raise DataError(f"Data path {root} is a file; expected a folder. {LAYOUT_HELP}")
     ignored: list[str] = []
+    empty: list[str] | None = [] if empty_classes else None
     top = {d.name for d in _visible_dirs(root)}
     if "train" in top:
         stray = sorted(top - set(SPLIT_NAMES))
         if stray:
             raise DataError(f"{root} mixes split folders (train/val/test) with other folders {stray}. {LAYOUT_HELP}")
-        per_split = {s: _scan_classes(root / s, root, ignored) for s in SPLIT_NAMES if s in top}
+        per_split = {s: _scan_classes(root / s, root, ignored, empty) for s in SPLIT_NAMES if s in top}
         classes = tuple(sorted(per_split["train"]))
         for split, found in per_split.items():
             extra = sorted(set(found) - set(classes))
@@ -92,7 +100,7 @@ def scan_folder(root: str | Path, min_classes: int = 2, loose_images: bool = Fal
         samples = {s: [(f, c) for c, files in found.items() for f in files] for s, found in per_split.items()}
         layout = "presplit"
     else:
-        found = _scan_classes(root, root, ignored)
+        found = _scan_classes(root, root, ignored, empty)
         classes = tuple(sorted(found))
         samples = {"all": [(f, c) for c, files in found.items() for f in files]}
         layout = "flat"
@@ -103,7 +111,8 @@ def scan_folder(root: str | Path, min_classes: int = 2, loose_images: bool = Fal
     if ignored:
         shown = ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else "")
         log.warning("Ignored %d files that are not images (by extension) in %s: %s", len(ignored), root, shown)
-    return FolderScan(root=root, layout=layout, classes=classes, samples=samples, ignored=tuple(ignored))
+    return FolderScan(root=root, layout=layout, classes=classes, samples=samples, ignored=tuple(ignored),
+                      empty=tuple(empty or ()))
 
 
 def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
