@@ -101,7 +101,7 @@ def render(f: dict, root: Path, items: dict) -> str:
                     "what they show, a trace where they should not (one class photographed in other light).</p>")
     per = f["metadata"]["per_class"]
     body.append(_table(["class", "images", "median size", "median JPEG quality", "median brightness", "formats",
-                        "modes"], [[c, m["images"], f"{m['median_width']:.0f}x{m['median_height']:.0f}",
+                        "modes"], [[c, m["images"], f"{_number(m['median_width'], 0)}x{_number(m['median_height'], 0)}",
                                     _number(m["median_jpeg_quality"], 0), _number(m["median_brightness"], 1),
                                     ", ".join(f"{k} {v}" for k, v in m["format"].items()),
                                     ", ".join(f"{k} {v}" for k, v in m["mode"].items())] for c, m in per.items()]))

@@ -96,3 +96,13 @@ def test_images_without_class_folders_are_reported_and_audited_as_one_class(tmp_
     assert list(findings(found)) == ["no class folders"]
     assert findings(found)["no class folders"].startswith(f"the 4 images lie directly in {data}, with no class folders")
     assert found["images"] == 4 and found["classes"] == ["cat"]
+
+
+def test_a_data_set_where_nothing_decodes_is_audited_and_each_file_named(tmp_path, capsys):
+    for name in ("cat", "dog"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        (tmp_path / "data" / name / f"{name}.png").write_bytes(b"not a png")
+    assert "unreadable image(s)" in training_refusal(tmp_path / "data", tmp_path / "run", capsys)
+    found, _ = audited(tmp_path / "data", tmp_path / "audit", capsys)
+    assert list(findings(found)) == ["unreadable images"] and found["features"] == "none: no image could be read"
+    assert [u["file"] for u in found["unreadable"]] == ["cat/cat.png", "dog/dog.png"]
