@@ -82,6 +82,7 @@ def test_a_graph_that_cannot_be_exported_again_is_not_run_and_torch_computes(ima
     graph = the_graph(tmp_path)
     truncated(graph, tmp_path, images)
     with caplog.at_level(logging.WARNING, logger="cnnkit"):
-        found = onnx_graph.cached_graph(model, PREP, graph.name.removesuffix(f"-g{onnx_graph.GRAPH_VERSION}.onnx"), graph.parent, images, export=False)
+        key = graph.name.removesuffix(f"-g{onnx_graph.GRAPH_VERSION}.onnx")
+        found = onnx_graph.cached_graph(model, PREP, key, graph.parent, images, export=False)
     assert found is None and not graph.exists() and not onnx_graph.digest_path(graph).exists()
     assert "computing with torch" in caplog.text

@@ -80,9 +80,9 @@ def describe(root: Path, item: Item) -> Item:
 def inventory(data: str | Path, splits: dict[str, str] | None = None,
               progress: bool = False) -> tuple[FolderScan, list[Item]]:
     """The data folder's (or CSV's) scan and its images; ``splits`` (path -> split, a run's) replaces the folder's
-    own. What training refuses but can be looked at (one class, empty class folders, images with no class folders)
-    is scanned, for the audit to report (``audit.refusals``)."""
-    scan = scan_folder(data, min_classes=1, loose_images=True, empty_classes=True)
+    own. What training refuses but can be looked at (one class, empty class folders, images with no class folders,
+    a CSV's likely typo of a class name) is scanned, for the audit to report (``audit.refusals``)."""
+    scan = scan_folder(data, min_classes=1, loose_images=True, report_refusals=True)
     items = [Item(path, label, (splits or {}).get(path, split if split != "all" else "all"))
              for split, found in scan.samples.items() for path, label in found]
     with Progress(len(items), "audit: read images", enabled=progress) as bar:

@@ -1,7 +1,7 @@
 """What training would refuse in a data set, reported by the audit beside its other findings (the audit goes on and
-looks at whatever it can read): images with no class folders, a single class, an empty class folder, classes too
-small for training's split to give validation an image, and unreadable images. Each finding is one line, saying what
-training does and how to fix it."""
+looks at whatever it can read): images with no class folders, a single class, an empty class folder, a CSV's likely
+typo of a class name, classes too small for training's split to give validation an image, and unreadable images.
+Each finding is one line, saying what training does and how to fix it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from cnnkit.audit.inventory import Item
 from cnnkit.config import TrainConfig
 from cnnkit.data.layout import FolderScan
 from cnnkit.data.split import make_split
-from cnnkit.data.table import split_labels
+from cnnkit.data.table import likely_typos, split_labels
 
 
 def loose_images(data: str | Path, scan: FolderScan) -> bool:
@@ -72,11 +72,25 @@ def _split(scan: FolderScan, readable: list[Item]) -> list[dict]:
         for label, count in sorted(counts.items()) if label not in held and not scan.multi_label]
 
 
+def _typos(data: str | Path, scan: FolderScan, items: list[Item]) -> list[dict]:
+    """A CSV's class names that one image has, a few edits from a class with more (training refuses them)."""
+    if Path(data).is_dir():
+        return []
+    labels = [i.label for i in items]
+    found = []
+    for name, near, images in likely_typos(labels, scan.multi_label):
+        image = next(i.path for i in items if name in (split_labels(i.label) if scan.multi_label else [i.label]))
+        found.append({"finding": "likely typo of a class name", "detail": (
+            f"class {name!r} has one image ({image}) and is close to class {near!r} ({images} images): a typo? "
+            f"training refuses it; correct its row in {Path(data).name}, or label more images {name!r}")})
+    return found
+
+
 def training_refusals(data: str | Path, scan: FolderScan, items: list[Item]) -> list[dict]:
     """What training would refuse (or leave unchecked) in ``scan``'s images ``items``, as findings: {"finding": a
     short name, "detail": one line}."""
     readable = [i for i in items if not i.error]
-    found = _classes(data, scan, items)
+    found = _classes(data, scan, items) + _typos(data, scan, items)
     if readable and not any(f["finding"] in ("no class folders", "one class") for f in found):
         found += _split(scan, readable)
     unreadable = len(items) - len(readable)

@@ -66,12 +66,13 @@ def _scan_classes(folder: Path, root: Path, ignored: list[str], empty: list[str]
 
 
 def scan_folder(root: str | Path, min_classes: int = 2, loose_images: bool = False,
-                empty_classes: bool = False) -> FolderScan:
+                report_refusals: bool = False) -> FolderScan:
     """List the labelled images under ``root``; raise DataError for anything a classifier cannot train on
     (``min_classes=1`` accepts a single class, e.g. to label latent vectors). ``loose_images``: a folder of images
     without class folders is one class named after the folder (an autoencoder's data needs no labels).
-    ``empty_classes``: an empty class folder is listed in ``FolderScan.empty`` instead of refused (an audit reports
-    what training refuses)."""
+    ``report_refusals`` (an audit, which reports what training refuses): what can still be looked at is kept for the
+    caller to report, not refused: an empty class folder (listed in ``FolderScan.empty``), a CSV's likely typo of a
+    class name (``table.likely_typos``)."""
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"Data folder {root} does not exist.")
@@ -81,11 +82,11 @@ def scan_folder(root: str | Path, min_classes: int = 2, loose_images: bool = Fal
             return FolderScan(root=root, layout="flat", classes=(root.name,), samples={"all": [(f, root.name)
                                                                                              for f in files]})
     if root.is_file() and root.suffix.lower() == ".csv":
-        return scan_csv(root, min_classes)
+        return scan_csv(root, min_classes, refuse_typos=not report_refusals)
     if not root.is_dir():
         raise DataError(f"Data path {root} is a file; expected a folder. {LAYOUT_HELP}")
     ignored: list[str] = []
-    empty: list[str] | None = [] if empty_classes else None
+    empty: list[str] | None = [] if report_refusals else None
     top = {d.name for d in _visible_dirs(root)}
     if "train" in top:
         stray = sorted(top - set(SPLIT_NAMES))

@@ -22,7 +22,7 @@ class FolderScan:
     samples: dict[str, list[tuple[str, str]]]  # multi-label: the class is "a|b" (names in class order), or ""
     ignored: tuple[str, ...] = field(default=())
     multi_label: bool = False
-    empty: tuple[str, ...] = field(default=())  # empty class folders, relative to root (``scan_folder(empty_classes)``)
+    empty: tuple[str, ...] = field(default=())  # empty class folders, relative to root (report_refusals)
 
 
 def is_image_file(path: Path) -> bool:

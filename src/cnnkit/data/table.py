@@ -148,24 +148,31 @@ def _likely_typos(classes: list[str], uses: dict[str, int]) -> list[tuple[str, s
     return found
 
 
-def _refuse_typos(path: Path, rows: list[_Row], labels: list[str], classes: tuple[str, ...], multi_label: bool) -> None:
-    uses = {c: 0 for c in classes}
+def likely_typos(labels: list[str], multi_label: bool) -> list[tuple[str, str, int]]:
+    """(name, the class it is near, that class's images) for each class of ``labels`` (one per image) that one image
+    has and whose name is a few edits from a class with more: what ``scan_csv`` refuses as a likely typo."""
+    uses: dict[str, int] = {}
     for label in labels:
         for name in split_labels(label) if multi_label else [label]:
-            uses[name] += 1
-    typos = _likely_typos(list(classes), uses)
+            uses[name] = uses.get(name, 0) + 1
+    return [(name, near, uses[near]) for name, near in _likely_typos(sorted(uses), uses)]
+
+
+def _refuse_typos(path: Path, rows: list[_Row], labels: list[str], multi_label: bool) -> None:
+    typos = likely_typos(labels, multi_label)
     if typos:
-        name, near = typos[0]
+        name, near, images = typos[0]
         line = next(row.line for row, label in zip(rows, labels)
                     if name in (split_labels(label) if multi_label else [label]))
         raise DataError(f"{path}, row {line}: class {name!r} has this one image and is close to class {near!r} "
-                        f"({uses[near]} images): a typo? Correct the row, or label more images {name!r} if it is a "
+                        f"({images} images): a typo? Correct the row, or label more images {name!r} if it is a "
                         "class of its own.")
 
 
-def scan_csv(path: str | Path, min_classes: int = 2) -> FolderScan:
+def scan_csv(path: str | Path, min_classes: int = 2, refuse_typos: bool = True) -> FolderScan:
     """The CSV's images and labels as a ``FolderScan`` (see the module's note on its root); DataError naming the file
-    and row for anything a classifier cannot train on."""
+    and row for anything a classifier cannot train on. ``refuse_typos`` False: a likely typo of a class name
+    (``likely_typos``) is left for the caller to report."""
     path = Path(path).expanduser()
     columns, rows = _rows(path)
     missing = [c for c in ("path", "label") if c not in columns]
@@ -192,7 +199,8 @@ def scan_csv(path: str | Path, min_classes: int = 2) -> FolderScan:
     if len(classes) < min_classes:
         found = f"only one label ({classes[0]!r})" if classes else "no label"
         raise DataError(f"{path} has {found}; a classifier needs at least two.")
-    _refuse_typos(path, rows, [label for _, label, _ in samples], classes, multi_label)
+    if refuse_typos:
+        _refuse_typos(path, rows, [label for _, label, _ in samples], multi_label)
     if None in splits:
         return FolderScan(root, "flat", classes, {"all": [(f, c) for f, c, _ in samples]}, multi_label=multi_label)
     if "train" not in splits:

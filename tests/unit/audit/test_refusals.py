@@ -106,3 +106,27 @@ def test_a_data_set_where_nothing_decodes_is_audited_and_each_file_named(tmp_pat
     found, _ = audited(tmp_path / "data", tmp_path / "audit", capsys)
     assert list(findings(found)) == ["unreadable images"] and found["features"] == "none: no image could be read"
     assert [u["file"] for u in found["unreadable"]] == ["cat/cat.png", "dog/dog.png"]
+
+
+def labels_csv(tmp_path: Path, labels: list[str]) -> Path:
+    """A CSV of labels beside its images (path,label), one image per label given."""
+    images = sorted(write_image_folder(tmp_path / "images", ["any"], len(labels)).rglob("*.png"))
+    rows = "".join(f"{image.relative_to(tmp_path).as_posix()},{label}\n" for image, label in zip(images, labels))
+    (tmp_path / "labels.csv").write_text("path,label\n" + rows)
+    return tmp_path / "labels.csv"
+
+
+def test_a_csvs_likely_typo_and_its_single_label_are_reported(tmp_path, capsys):
+    typo = labels_csv(tmp_path / "typo", ["Scratch"] * 4 + ["Center"] * 4 + ["Scratchh"])
+    assert "class 'Scratchh' has this one image and is close to class 'Scratch'" in training_refusal(
+        typo, tmp_path / "run", capsys)
+    found, _ = audited(typo, tmp_path / "audit", capsys)
+    assert findings(found)["likely typo of a class name"] == (
+        "class 'Scratchh' has one image (images/any/any_008.png) and is close to class 'Scratch' (4 images): a "
+        "typo? training refuses it; correct its row in labels.csv, or label more images 'Scratchh'")
+    assert found["classes"] == ["Center", "Scratch", "Scratchh"]
+
+    single = labels_csv(tmp_path / "single", ["cat"] * 4)
+    assert "has only one label ('cat')" in training_refusal(single, tmp_path / "run2", capsys)
+    found, _ = audited(single, tmp_path / "audit2", capsys)
+    assert list(findings(found)) == ["one class"] and found["images"] == 4
