@@ -8,7 +8,7 @@ import io
 import re
 import warnings
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from cnnkit.data.decode import JPEG_FORMATS, jpeg_complaint
 from cnnkit.serve.limits import Limits, megabytes
@@ -64,15 +64,19 @@ def check_scan_size(image: Image.Image, limits: Limits, name: str = "upload") ->
 
 
 def decode_upload(image: Image.Image, data: bytes, name: str = "upload") -> Image.Image:
-    """The pixels of an image ``open_upload`` checked, or UploadError (400) when they cannot be decoded."""
+    """The pixels of an image ``open_upload`` checked, its EXIF orientation applied as ``load_image`` applies it to
+    a file (a phone's portrait photo is predicted and scanned upright, as ``cnnkit predict`` and ``cnnkit scan``
+    see it), or UploadError (400) when they cannot be decoded."""
     try:
         image.load()
+        complaint = jpeg_complaint(data) if image.format in JPEG_FORMATS else None
+        if not complaint:
+            ImageOps.exif_transpose(image, in_place=True)  # no copy of a large photo that needs no turn
+            return image
     except (OSError, ValueError, SyntaxError) as e:
         raise UploadError(400, f"{name}: the image is damaged and cannot be decoded ({e}).") from None
-    complaint = jpeg_complaint(data) if image.format in JPEG_FORMATS else None
-    if complaint:  # Pillow decodes garbled JPEG data without a word; libjpeg does not
-        raise UploadError(400, f"{name}: the image is damaged: libjpeg reports corrupt data ({complaint}).")
-    return image
+    # Pillow decodes garbled JPEG data without a word; libjpeg does not
+    raise UploadError(400, f"{name}: the image is damaged: libjpeg reports corrupt data ({complaint}).")
 
 
 def read_upload(data: bytes, limits: Limits, name: str = "upload") -> Image.Image:

@@ -46,3 +46,18 @@ def test_a_photo_over_the_scan_budget_is_refused_from_its_header_naming_both_siz
     assert error.value.status == 413 and str(error.value).startswith(
         "huge.png: 7000x7000 pixels (49,000,000) is more than the 25,000,000 a scan takes here (`max_scan_pixels`)")
     check_scan_size(image, Limits(max_scan_pixels=49_000_000), "huge.png")  # at the budget: taken
+
+
+def test_an_exif_rotated_upload_is_decoded_upright_as_the_same_file_is(tmp_path: Path):
+    """A phone's portrait photo (stored 96 wide and 64 high, EXIF Orientation 6 turns it): the server's pixels are
+    the ones `cnnkit predict` and `cnnkit scan` decode from the file."""
+    import numpy as np
+
+    from cnnkit.data.decode import load_image
+    from tests.unit.data.test_dots import rotated_jpeg
+
+    photo = tmp_path / "portrait.jpg"
+    height, width = rotated_jpeg(photo)
+    decoded = read_upload(photo.read_bytes(), Limits(), "portrait.jpg")
+    assert (decoded.height, decoded.width) == (height, width) == (96, 64)
+    assert np.array_equal(np.asarray(decoded.convert("RGB")), load_image(photo, (height, width), 3))
