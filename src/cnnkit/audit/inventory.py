@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from cnnkit.data.decode import JPEG_FORMATS, jpeg_complaint
 from cnnkit.data.files import scan_folder
@@ -57,7 +57,7 @@ def describe(root: Path, item: Item) -> Item:
         with Image.open(path) as image:
             image.load()
             fmt, mode, quality = image.format, image.mode, jpeg_quality(image)
-            rgb = image.convert("RGB")
+            rgb = ImageOps.exif_transpose(image).convert("RGB")  # as training decodes it (data.decode.load_image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         item.error = f"{type(e).__name__}: {e}"
         return item
