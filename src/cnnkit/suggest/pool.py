@@ -99,7 +99,8 @@ def labelled_distances(run: RunFolder, predictor: Predictor, vectors: np.ndarray
     try:
         index = run_index(run.path, predictor, "l2", "flat")
     except RunError as e:
-        log.warning("%s k-centre starts from the pool alone: the images it picks may be like labelled ones.", e)
+        log.warning("%s Distances are measured within the pool alone: a suggested image may be like a labelled "
+                    "one.", e)
         return None
     if index.index.ntotal == 0 or len(vectors) == 0:
         return None

@@ -177,4 +177,4 @@ def test_a_run_whose_training_images_are_gone_still_suggests_and_says_what_it_la
     (run / "split.json").write_text(json.dumps({**split, "root": str(tmp_path / "gone")}))
     with caplog.at_level(logging.WARNING, logger="cnnkit"):
         result = suggest(run, pool, n=3, query_strategy="kcenter")
-    assert len(result.rows) == 3 and "k-centre starts from the pool alone" in caplog.text
+    assert len(result.rows) == 3 and "measured within the pool alone" in caplog.text
