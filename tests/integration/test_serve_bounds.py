@@ -207,7 +207,7 @@ def test_requests_over_max_requests_are_refused_503_by_a_real_server_and_answere
     server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "serve", str(patch_run), "--port", str(port),
                                "--max-requests", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
-    sample = sorted((pattern_data / "left").glob("*.png"))[0].read_bytes()
+    sample = min((pattern_data / "left").glob("*.png")).read_bytes()
     slow = []
     try:
         until(lambda: server.poll() is not None or _listening(port), "the server to listen")
@@ -222,9 +222,11 @@ def test_requests_over_max_requests_are_refused_503_by_a_real_server_and_answere
                                             "(`max_requests` 2); try again in a moment.")
         for connection in slow:
             connection.close()  # the slow clients leave
-        answered = until(lambda: (lambda r: r if r.status_code == 200 else None)(
-            httpx.post(f"{url}/api/predict", files={"file": ("x.png", sample)}, timeout=WAIT)), "an answer")
-        assert answered.json()["label"] in ("ground", "seal")
+        def answered() -> dict | None:
+            answer = httpx.post(f"{url}/api/predict", files={"file": ("x.png", sample)}, timeout=WAIT)
+            return answer.json() if answer.status_code == 200 else None
+
+        assert until(answered, "an answer")["label"] in ("ground", "seal")
         assert httpx.get(f"{url}/api/load", timeout=WAIT).json()["requests"]["refused"] >= 2
     finally:
         for connection in slow:

@@ -83,7 +83,7 @@ def test_requests_over_the_servers_limit_are_refused_503_before_their_body_is_re
 
     app = create_app([trained_run], Limits(max_requests=2))
     workload = app.state.workload
-    image = sorted(pattern_data.rglob("*.png"))[0].read_bytes()
+    image = min(pattern_data.rglob("*.png")).read_bytes()
 
     async def scenario():
         arrived = asyncio.Event()
