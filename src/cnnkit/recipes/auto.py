@@ -119,6 +119,7 @@ class Chooser:
         self.backbone = self.backbones[0]
         self.board: list[dict] = []
         self.runs: dict[str, TrainedRun] = {}
+        self.timed: dict[tuple, float] = {}
 
     def run_all(self) -> list[dict]:
         """Every candidate in turn, each only when its estimate fits the time left; the leaderboard, best first."""
@@ -143,6 +144,22 @@ class Chooser:
         counts = {split: sum(c.values()) for split, c in probe.record.data.counts.items()}
         per_image = self.seconds_of("probe") / max(1, counts.get("train", 0) + counts.get("val", 0))
         return 2 * per_image * counts.get("test", 0) + 5.0
+
+    def room_left(self, name: str) -> bool:
+        """Whether any time is left after the reserve; a skip says so if not. Asked before an estimate that costs
+        time itself (timed training steps take a minute on a loaded machine)."""
+        if self.left() - self.reserve() > 0:
+            return True
+        self.skip(name, f"no time left of the budget (the budget less {self.reserve():.0f} s kept to score the test "
+                        "split)")
+        return False
+
+    def step_seconds(self, backbone: str, image_size: tuple[int, int], precision: str) -> float:
+        """``seconds_per_training_image``, timed once per backbone, size and precision."""
+        key = (backbone, tuple(image_size), precision)
+        if key not in self.timed:
+            self.timed[key] = seconds_per_training_image(backbone, image_size, precision, self.config.accelerator)
+        return self.timed[key]
 
     def fits(self, name: str, cost: float, share: float = 1.0) -> bool:
         """Whether ``cost`` seconds fit in ``share`` of the time left after the reserve; a skip says why if not."""
@@ -215,12 +232,13 @@ class Chooser:
         for backbone in self.backbones[1:]:
             if first is None:
                 break
+            if not self.room_left(f"transfer-{backbone}"):
+                continue
             from cnnkit.models import default_image_size
 
             side = self.config.image_size or default_image_size(backbone)
             first_side = first.record.preprocessing.image_size
-            ratio = (seconds_per_training_image(backbone, side, "32", self.config.accelerator)
-                     / seconds_per_training_image(self.backbone, first_side, "32", self.config.accelerator))
+            ratio = self.step_seconds(backbone, side, "32") / self.step_seconds(self.backbone, first_side, "32")
             cost = ratio * (self.seconds_of("probe") + self.seconds_of(name)) + 5
             if self.fits(f"transfer-{backbone}", cost, share=0.25):
                 self.network(f"transfer-{backbone}", self.pretrained(model=backbone, strategy="transfer"),
@@ -260,8 +278,9 @@ class Chooser:
         counts = {split: sum(c.values()) for split, c in transfer.record.data.counts.items()}
         precision = "bf16" if self.config.precision == "bf16" or (
             self.config.precision == "auto" and bf16_supported(self.config.accelerator)) else "32"
-        per_image = seconds_per_training_image(backbone, transfer.record.preprocessing.image_size, precision,
-                                               self.config.accelerator)
+        if not self.room_left("finetune"):
+            return None
+        per_image = self.step_seconds(backbone, transfer.record.preprocessing.image_size, precision)
         epoch = per_image * (counts.get("train", 0) + counts.get("val", 0) / 3)
         reserve = max(self.reserve(), per_image * counts.get("test", 0) / 3 * 2 + 5) + 0.01 * sum(counts.values())
         epochs = min(MAX_FINETUNE_EPOCHS, math.floor((self.left() - reserve) / max(epoch, 1e-9)))

@@ -114,3 +114,24 @@ def test_an_estimate_that_proves_short_is_caught_by_the_next_candidates(machine,
     assert board["transfer-efficientnet_lite1"]["status"] == "skipped"  # estimated from the real 120 s
     assert board["finetune"]["seconds"] <= 300 - 20 - 120
     assert fake.now - 1000 <= 300 * 1.1
+
+
+def test_no_training_step_is_timed_once_the_budget_is_spent(machine, tmp_path, monkeypatch):
+    """Timing a training step takes a minute on a loaded machine: with no time left after the reserve, the other
+    backbones and fine-tuning are skipped without it."""
+    fake = machine(probe=20.0, transfer_factor=3.0)  # the transfer run takes 120 s of 150
+    timed = []
+    monkeypatch.setattr(auto, "seconds_per_training_image", lambda *a, **k: timed.append(a) or 0.05)
+    _, board = choose(fake, 150, tmp_path)
+    assert board["transfer-efficientnet_lite0"]["status"] == "ranked" and timed == []
+    for name in ("transfer-efficientnet_lite1", "transfer-efficientnet_lite2", "finetune"):
+        assert board[name]["status"] == "skipped" and "no time left" in board[name]["note"]
+    assert fake.now - 1000 <= 150 * 1.1
+
+
+def test_each_backbone_is_timed_once(machine, tmp_path, monkeypatch):
+    fake = machine(probe=2.0)
+    timed = []
+    monkeypatch.setattr(auto, "seconds_per_training_image", lambda *a, **k: timed.append(a[:3]) or 0.05)
+    choose(fake, 600, tmp_path)
+    assert len(timed) == len(set(timed))
