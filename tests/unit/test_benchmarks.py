@@ -27,6 +27,7 @@ MISSING = "/nonexistent/benchmark-data"
 WITHOUT_DATA = {  # the arguments that point each script needing outside data at a folder that is not there
     "audit_planted": ["--hymenoptera", MISSING], "audit_thumbnails": ["--hymenoptera", MISSING],
     "auto_budget": ["--data", MISSING], "features_speed": ["--data", MISSING],
+    "train_vs_loop": ["--photos", MISSING],
     "flip_features": ["--data", MISSING, "--out", MISSING],
     "gradcam_sanity": ["--data", MISSING], "inference": ["--data", MISSING], "int8_variants": [MISSING],
     "latent_baselines": ["--hymenoptera", MISSING], "lr_find": ["--hymenoptera", MISSING],

@@ -121,12 +121,17 @@ def _to_8bit(img: Image.Image) -> Image.Image:
 
 
 def _resize_and_crop(img: Image.Image, height: int, width: int, crop_pct: float, resample) -> Image.Image:
-    """Resize the shorter side to size / crop_pct, keeping the aspect ratio, then cut the centre (timm's eval crop)."""
+    """Resize the shorter side to size / crop_pct, keeping the aspect ratio, then cut the centre (timm's eval crop).
+
+    Only the centre is resampled (Pillow's ``box``: the source region the crop covers, in fractional pixels), which
+    gives the pixels of resizing the whole image and cutting it (to a unit of rounding) for about two thirds of
+    the time."""
     scale = max(height, width) / crop_pct / min(img.size)
     size = (max(width, round(img.width * scale)), max(height, round(img.height * scale)))
-    img = img.resize(size, resample)
     left, top = (size[0] - width) // 2, (size[1] - height) // 2
-    return img.crop((left, top, left + width, top + height))
+    x_scale, y_scale = img.width / size[0], img.height / size[1]
+    box = (left * x_scale, top * y_scale, (left + width) * x_scale, (top + height) * y_scale)
+    return img.resize((width, height), resample, box=box)
 
 
 def load_image(

@@ -13,15 +13,15 @@ from cnnkit.training.distributed import is_main, shard, world_size
 
 
 def image_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int, sampler=None,
-                 workers: int | None = None, shard: tuple[int, int] | None = None):
+                 workers: int | None = None, shard: tuple[int, int] | None = None, pin_memory: bool = False):
     """Batches of (uint8 images N x C x H x W, labels): from memory, or from the disk cache (``LazyImages``) read a
     batch at a time in ``workers`` DataLoader processes. Both draw the same batches for the same seed."""
     import torch
 
     if isinstance(arrays.images, LazyImages):
-        return _disk_loader(arrays, batch_size, shuffle, seed, sampler, workers, shard)
+        return _disk_loader(arrays, batch_size, shuffle, seed, sampler, workers, shard, pin_memory)
     images = torch.from_numpy(arrays.images).permute(0, 3, 1, 2).contiguous()
-    return tensor_loader(images, arrays.labels, batch_size, shuffle, seed, sampler, shard)
+    return tensor_loader(images, arrays.labels, batch_size, shuffle, seed, sampler, shard, pin_memory)
 
 
 class EpochBatches(BatchSampler):
@@ -56,7 +56,7 @@ def default_workers() -> int:
 
 
 def _disk_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int, sampler, workers: int | None,
-                 shard: tuple[int, int] | None = None):
+                 shard: tuple[int, int] | None = None, pin_memory: bool = False):
     """The loader of ``tensor_loader`` over the disk cache: the same sampler and generator draws (one seed per epoch
     for the workers, then the permutation), so the batches are those of the in-memory loader."""
     import torch
@@ -70,28 +70,60 @@ def _disk_loader(arrays: ImageArrays, batch_size: int, shuffle: bool, seed: int,
     order = sampler or (RandomSampler(range(len(arrays)), generator=generator) if shuffle
                         else SequentialSampler(range(len(arrays))))
     return DataLoader(DiskBatches(arrays.images, arrays.labels), sampler=EpochBatches(order, batch_size, False),
-                      batch_size=None, generator=generator, num_workers=workers)  # not persistent: each epoch
+                      batch_size=None, generator=generator, num_workers=workers,
+                      pin_memory=pin_memory)  # not persistent: each epoch
     # draws its worker seed from the generator, as the in-memory loader does, so the shuffles stay the same
 
 
+class TensorBatches:
+    """A map-style dataset whose items are whole batches: ``dataset[[i, j, ...]]`` gathers those rows of the
+    tensors in one indexing operation, as a hand-written loop does (no per-image items to collate)."""
+
+    def __init__(self, inputs, labels):
+        import torch
+
+        self.inputs, self.labels = inputs, torch.as_tensor(labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, indices):
+        import torch
+
+        index = torch.as_tensor(list(indices), dtype=torch.long)
+        return self.inputs[index], self.labels[index]
+
+
 def tensor_loader(inputs, labels, batch_size: int, shuffle: bool, seed: int, sampler=None,
-                  shard: tuple[int, int] | None = None):
-    """Batches of (inputs, labels): images or cached features, shuffled with ``seed`` or drawn by ``sampler``.
+                  shard: tuple[int, int] | None = None, pin_memory: bool = False):
+    """Batches of (inputs, labels): images or cached features, shuffled with ``seed`` or drawn by ``sampler``,
+    gathered a batch at a time (the batches a ``DataLoader`` of single items with ``batch_size`` draws, from the same
+    generator draws). ``pin_memory``: page-locked batches, for copies to a GPU that overlap its work.
 
     The shuffling generator is the loader's ``generator``; the epoch checkpoint saves its state, so a resumed run
     draws the batches an uninterrupted one would. ``shard`` (rank, processes): this process's share, reshuffled
     every epoch with ``seed`` (PyTorch's ``DistributedSampler``)."""
     import torch
-    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+    from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
-    dataset = TensorDataset(inputs, torch.as_tensor(labels))
+    dataset = TensorBatches(inputs, labels)
+    generator = None
     if shard is not None:
-        return DataLoader(dataset, batch_size=batch_size, sampler=DistributedSampler(
-            dataset, num_replicas=shard[1], rank=shard[0], shuffle=shuffle, seed=seed))
-    if sampler is not None:
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+        sampler = DistributedSampler(range(len(dataset)), num_replicas=shard[1], rank=shard[0], shuffle=shuffle,
+                                     seed=seed)
+    elif sampler is None:
+        generator = torch.Generator().manual_seed(seed)
+        sampler = (RandomSampler(range(len(dataset)), generator=generator) if shuffle
+                   else SequentialSampler(range(len(dataset))))
+    return DataLoader(dataset, sampler=EpochBatches(sampler, batch_size, False), batch_size=None,
+                      generator=generator, pin_memory=pin_memory)
+
+
+def to_gpu(config: TrainConfig) -> bool:
+    """Whether training's batches go to a CUDA GPU (then they are pinned: the copies overlap the GPU's work)."""
+    import torch
+
+    return config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
 
 
 def generators(loaders, sampler=None) -> list:
@@ -102,8 +134,10 @@ def generators(loaders, sampler=None) -> list:
 
 def image_loaders(splits: dict[str, ImageArrays], config: TrainConfig, sampler):
     part, batch = shard(config), process_batch(config)
-    return (image_loader(splits["train"], batch, True, config.seed, sampler, config.workers, part),
-            image_loader(splits["val"], batch, False, config.seed, workers=config.workers, shard=part))
+    pin = to_gpu(config)
+    return (image_loader(splits["train"], batch, True, config.seed, sampler, config.workers, part, pin),
+            image_loader(splits["val"], batch, False, config.seed, workers=config.workers, shard=part,
+                         pin_memory=pin))
 
 
 def process_batch(config: TrainConfig) -> int:
@@ -143,8 +177,9 @@ def split_features(model, splits: dict[str, ImageArrays], config: TrainConfig, p
 def feature_loaders(train, val, splits: dict[str, ImageArrays], config: TrainConfig, sampler):
     """Batches of cached features for the epoch-by-epoch head."""
     part, batch = shard(config), process_batch(config)
-    return (tensor_loader(train, splits["train"].labels, batch, True, config.seed, sampler, part),
-            tensor_loader(val, splits["val"].labels, batch, False, config.seed, shard=part))
+    pin = to_gpu(config)
+    return (tensor_loader(train, splits["train"].labels, batch, True, config.seed, sampler, part, pin),
+            tensor_loader(val, splits["val"].labels, batch, False, config.seed, shard=part, pin_memory=pin))
 
 
 def mirrored_features(model, splits: dict[str, ImageArrays], preprocessing: Preprocessing, progress: bool,
