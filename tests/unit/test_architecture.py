@@ -21,7 +21,7 @@ FLOORS = {
     "cnnkit.training": 8, "cnnkit.latent": 8, "cnnkit.export": 8, "cnnkit.inspection": 8,
     "cnnkit.evaluation": 9, "cnnkit.scan": 9, "cnnkit.recipes": 9, "cnnkit.audit": 9,
     "cnnkit.anomaly": 9, "cnnkit.suggest": 9,
-    "cnnkit.classifier": 10, "cnnkit.patches": 10, "cnnkit.serve": 10,
+    "cnnkit.classifier": 10, "cnnkit.patches": 10, "cnnkit.serve": 10, "cnnkit.label": 10,
     "cnnkit.cli": 11,
     "cnnkit": 12,  # the package's lazy exports
 }

@@ -31,13 +31,14 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cnnkit.cli import (anomaly, audit, demo, info, inspection, latent, points, scan, serve, suggest, train, tuning,
-                            use)
+    from cnnkit.cli import (anomaly, audit, demo, info, inspection, label, latent, points, scan, serve, suggest, train,
+                            tuning, use)
 
     parser = argparse.ArgumentParser(prog="cnnkit", description="Convolutional image classifiers for scarce data.")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and results")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (demo, train, tuning, use, latent, suggest, anomaly, scan, points, inspection, serve, audit, info):
+    for group in (demo, train, tuning, use, latent, suggest, label, anomaly, scan, points, inspection, serve, audit,
+                  info):
         group.register(sub)
     return parser
 

@@ -3,6 +3,7 @@
 from cnnkit.config.commands import (AnomalyConfig, AuditConfig, DecisionConfig, EvaluateConfig, ExportConfig,
                                     InspectConfig, PatchConfig, PredictConfig, PreviewConfig, ScanConfig, SearchConfig,
                                     ServeConfig, TsneConfig)
+from cnnkit.config.label import LabelConfig
 from cnnkit.config.points import PointsConfig
 from cnnkit.config.suggest import SuggestConfig
 from cnnkit.config.parse import parse_head, parse_options, parse_size
@@ -10,6 +11,6 @@ from cnnkit.config.training import BaselineConfig, DataConfig, TrainConfig
 from cnnkit.config.tuning import LrFindConfig
 
 __all__ = ["AnomalyConfig", "AuditConfig", "BaselineConfig", "DataConfig", "DecisionConfig", "EvaluateConfig",
-           "ExportConfig", "InspectConfig", "LrFindConfig", "PatchConfig", "PointsConfig", "PredictConfig", "PreviewConfig",
+           "ExportConfig", "InspectConfig", "LabelConfig", "LrFindConfig", "PatchConfig", "PointsConfig", "PredictConfig", "PreviewConfig",
            "ScanConfig", "SearchConfig", "ServeConfig", "SuggestConfig", "TrainConfig", "TsneConfig", "parse_head",
            "parse_options", "parse_size"]

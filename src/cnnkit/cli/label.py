@@ -1,0 +1,72 @@
+"""``cnnkit label``: a page to label a pool's images one at a time, and to learn again from the labels."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+from pathlib import Path
+
+from cnnkit.cli.options import add_options, settings
+from cnnkit.errors import CnnkitError
+
+log = logging.getLogger("cnnkit")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def register(sub) -> None:
+    from cnnkit.config import LabelConfig
+
+    p = sub.add_parser("label", help="label a pool's images in the browser (keys 1-9, s skip, u undo) into a labels "
+                                     "CSV, and learn again from it",
+                       description="Serve a page showing the images of POOL one at a time (the order of --suggestions, "
+                                   "else the run's suggest ranking, else file order) with RUN's guess; each label is "
+                                   "written at once to --labels (path,label, as cnnkit train reads); images it "
+                                   "already labels are not shown again. 'learn again' trains RUN's recipe on its "
+                                   "data and the new labels into RUN-learnN.")
+    p.add_argument("pool", help="folder of unlabelled images (searched recursively)")
+    p.add_argument("--run", required=True, help="the classification run whose classes and guesses the page shows")
+    p.add_argument("--labels", default="labels.csv", help="the labels CSV, created or continued (default: "
+                                                          "labels.csv)")
+    p.add_argument("--suggestions", metavar="CSV", help="a to_label.csv of cnnkit suggest: show its images, in its "
+                                                        "order")
+    p.add_argument("--label-studio-tasks", metavar="JSON", help="write the images as Label Studio tasks (the run's "
+                                                                "guesses as predictions) and exit")
+    add_options(p, LabelConfig, grouped=False)
+    p.set_defaults(func=cmd_label)
+
+
+def cmd_label(args: argparse.Namespace) -> None:
+    from cnnkit.config import LabelConfig
+    from cnnkit.label import open_session
+
+    config = settings(args, LabelConfig)
+    session = open_session(args.run, args.pool, args.labels, args.suggestions, config.order)
+    if args.label_studio_tasks:
+        from cnnkit.label.studio import write_tasks
+
+        count = len(write_tasks(session, args.label_studio_tasks))
+        print(f"Wrote {count} Label Studio tasks to {args.label_studio_tasks}.")
+        return
+    try:
+        import uvicorn
+
+        from cnnkit.label.app import create_label_app
+    except ImportError:
+        raise CnnkitError("cnnkit label needs FastAPI and uvicorn: pip install 'cnnkit[serve]'.") from None
+    from cnnkit.cli.train import reproduce_command
+    from cnnkit.label.learn import Learner
+    from cnnkit.label.start import guesser
+
+    recipe = shlex.split(reproduce_command("DATA", Path(args.run)))
+    learner = Learner(Path(args.run), session.labels, [recipe[1], *recipe[3:]],
+                      lambda run: session.new_guesses(guesser(run)[0]))
+    app = create_label_app(session, learner)
+    if config.host not in LOOPBACK:
+        log.warning("Listening on %s: anyone who reaches this machine on port %d can see the pool and label it.",
+                    config.host, config.port)
+    state = session.state()
+    print(f"Labelling {state['total']} images of {args.pool} ({state['labelled']} labelled) at "
+          f"http://{config.host}:{config.port}/ into {session.labels.path}; Ctrl-C stops (every label is saved).",
+          flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")

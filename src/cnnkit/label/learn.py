@@ -1,0 +1,110 @@
+"""Learning again from the new labels: the run's own split (its train, val and test images, the test split kept as
+it was) and every new label as a training image, written as one CSV ``cnnkit train`` reads; the run's recipe trained
+on it into a new run folder, in a process of its own (the page stays answering, a crash there loses no label), whose
+output is followed as progress. When it ends well, the page's guesses come from the new run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cnnkit._io import make_folder, write_text
+from cnnkit.errors import ConfigError
+from cnnkit.label.labels import LabelsFile
+from cnnkit.run import RunFolder
+
+LOG_LINES = 5  # lines of the training's output the page shows
+
+
+def training_csv(run: Path, labels: LabelsFile, out: Path) -> int:
+    """Write ``out``: path,label,split for the run's split and, as training images, the labelled images not already
+    in it (absolute paths). Returns how many new labels it holds."""
+    folder = RunFolder(run)
+    manifest = folder.read_split()
+    root = folder.existing_data_root(manifest, "learning again needs the images the run was trained on")
+    rows, seen = [], set()
+    for split, samples in manifest.splits.items():
+        for file, label in samples:
+            image = (root / file).absolute()
+            seen.add(image)
+            rows.append((str(image), label, split))
+    new = [(str(image), label, "train") for image, label in labels.labels.items() if image not in seen]
+    if not new:
+        raise ConfigError("Nothing to learn from: no image of the pool is labelled yet.")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("path", "label", "split"))
+    writer.writerows(rows + new)
+    write_text(out, buffer.getvalue())
+    return len(new)
+
+
+class Learner:
+    """Trains ``recipe`` (the command and flags that reproduce the first run: ``["train", "--model", ...]``) on the
+    run's data and the labels, one training at a time, into ``FIRST-learn1``, ``FIRST-learn2``, ... beside the first
+    run; ``on_trained(run)`` is called once with each run that finished well."""
+
+    def __init__(self, first_run: Path, labels: LabelsFile, recipe: list[str],
+                 on_trained: Callable[[Path], None]) -> None:
+        self.first_run, self.labels, self.recipe, self.on_trained = Path(first_run), labels, recipe, on_trained
+        self.work = make_folder(labels.folder / f"{labels.path.stem}-learn")
+        self.process: subprocess.Popen | None = None
+        self.run: Path | None = None
+        self.command = ""
+        self.started = 0.0
+        self.outcome = "idle"  # idle, running, done or failed
+        self.lock = threading.Lock()
+
+    def next_run(self) -> Path:
+        k = 1
+        while (self.first_run.parent / f"{self.first_run.name}-learn{k}").exists():
+            k += 1
+        return self.first_run.parent / f"{self.first_run.name}-learn{k}"
+
+    def planned(self) -> str:
+        """The command that learning again runs now (its data.csv written when it starts)."""
+        command, flags = self.recipe[0], self.recipe[1:]
+        return shlex.join(["cnnkit", command, str(self.work / "data.csv"), "--out", str(self.next_run()), *flags])
+
+    def start(self) -> dict:
+        with self.lock:
+            if self.process is not None and self.process.poll() is None:
+                raise ConfigError(f"Already learning again into {self.run}; wait for it to end.")
+            data = self.work / "data.csv"
+            new = training_csv(self.first_run, self.labels, data)
+            self.run = self.next_run()
+            command, flags = self.recipe[0], self.recipe[1:]
+            words = [command, str(data), "--out", str(self.run), *flags]
+            self.command = shlex.join(["cnnkit", *words])
+            log = open(self.work / "learn.log", "w", encoding="utf-8")
+            log.write(f"{self.command}\n{new} new labels\n")
+            log.flush()
+            self.process = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", *words], stdout=log,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            log.close()
+            self.started, self.outcome = time.monotonic(), "running"
+        return self.status()
+
+    def status(self) -> dict:
+        with self.lock:
+            if self.outcome == "running" and self.process.poll() is not None:
+                self.outcome = "done" if self.process.returncode == 0 else "failed"
+                if self.outcome == "done":
+                    self.on_trained(self.run)
+            log = self.work / "learn.log"
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+            return {"state": self.outcome, "run": None if self.run is None else str(self.run),
+                    "command": self.command or self.planned(), "log": [line for line in lines if line.strip()][-LOG_LINES:],
+                    "seconds": round(time.monotonic() - self.started, 1) if self.started else 0.0}
+
+    def stop(self) -> None:
+        """The server is stopping: a training still at work is stopped (its run folder resumable with --resume)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()

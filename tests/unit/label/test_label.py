@@ -1,0 +1,195 @@
+"""``cnnkit label``'s server: labels written at once in the CSV format training reads, skip and undo, progress,
+a restart that resumes where it was, learning again's data, Label Studio tasks, and bad requests answered with one
+line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnkit.data.table import scan_csv
+from cnnkit.errors import DataError
+from cnnkit.label import LabelsFile, open_session
+from cnnkit.label.learn import training_csv
+from cnnkit.label.studio import tasks
+from cnnkit.run import RunFolder
+from tests.conftest import pattern_image
+
+pytest.importorskip("fastapi", reason="cnnkit[serve] is not installed")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from cnnkit.label.app import create_label_app  # noqa: E402
+
+CLASSES = ("left", "right", "top")
+
+
+@pytest.fixture
+def pool(tmp_path: Path) -> Path:
+    """Six images, two of each class, one of them in a sub-folder."""
+    rng = np.random.default_rng(5)
+    root = tmp_path / "pool"
+    (root / "more").mkdir(parents=True)
+    for i in range(6):
+        folder = root / "more" if i == 5 else root
+        pattern_image(i % 3, rng).save(folder / f"image{i}.png")
+    return root
+
+
+def client_for(run: Path, pool: Path, labels: Path, **kwargs) -> TestClient:
+    return TestClient(create_label_app(open_session(run, pool, labels, order="file", **kwargs)))
+
+
+def labels_in(path: Path) -> dict[str, str]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["path"]: row["label"] for row in csv.DictReader(f)}
+
+
+def test_each_label_is_in_the_csv_at_once_and_training_reads_it(trained_run, pool, tmp_path):
+    labels = tmp_path / "labels.csv"
+    client = client_for(trained_run, pool, labels)
+    state = client.get("/api/state").json()
+    assert state["classes"] == list(CLASSES) and (state["labelled"], state["total"]) == (0, 6)
+    assert state["current"] == "image0.png" and state["guess"]["label"] in CLASSES
+    given = {}
+    for label in ("left", "right", "top"):
+        current = client.get("/api/state").json()["current"]
+        state = client.post("/api/label", json={"path": current, "label": label}).json()
+        given[f"pool/{current}"] = label
+        assert labels_in(labels) == given  # written before the answer: nothing waits in memory
+    assert state["labelled"] == 3 and state["current"] == "image3.png"
+    scanned = scan_csv(labels)  # cnnkit's own CSV reader: paths relative to the CSV's folder
+    assert scanned.classes == CLASSES
+    assert sorted(scanned.samples["all"]) == sorted(given.items())
+    assert not list(labels.parent.glob(".labels.csv.*"))  # no temporary file left beside it
+
+
+def test_skip_shows_an_image_again_after_the_others_and_undo_takes_back(trained_run, pool, tmp_path):
+    labels = tmp_path / "labels.csv"
+    client = client_for(trained_run, pool, labels)
+    state = client.post("/api/skip", json={"path": "image0.png"}).json()
+    assert state["current"] == "image1.png" and state["skipped"] == 1 and state["labelled"] == 0
+    client.post("/api/label", json={"path": "image1.png", "label": "right"})
+    state = client.post("/api/undo").json()  # the label of image1 taken back: it is shown again, first
+    assert state["current"] == "image1.png" and state["labelled"] == 0 and labels_in(labels) == {}
+    state = client.post("/api/undo").json()  # the skip taken back: image0 again
+    assert state["current"] == "image0.png" and state["skipped"] == 0 and not state["can_undo"]
+    for name in ("image0.png", "image1.png", "image2.png", "image3.png", "image4.png"):
+        client.post("/api/skip" if name == "image0.png" else "/api/label", json={"path": name, "label": "top"})
+    state = client.post("/api/label", json={"path": "more/image5.png", "label": "top"}).json()
+    assert state["current"] == "image0.png"  # only the skipped one is left
+    state = client.post("/api/label", json={"path": "image0.png", "label": "left"}).json()
+    assert state["current"] is None and (state["labelled"], state["total"]) == (6, 6)
+
+
+def test_a_restarted_server_resumes_where_it_was(trained_run, pool, tmp_path):
+    labels = tmp_path / "out" / "labels.csv"
+    first = client_for(trained_run, pool, labels)
+    first.post("/api/label", json={"path": "image0.png", "label": "left"})
+    first.post("/api/label", json={"path": "image1.png", "label": "right"})
+    del first  # the server dies: only the CSV remains
+    state = client_for(trained_run, pool, labels).get("/api/state").json()
+    assert (state["labelled"], state["total"], state["current"]) == (2, 6, "image2.png")
+    assert labels_in(labels) == {str(pool / "image0.png"): "left", str(pool / "image1.png"): "right"}  # outside
+
+
+def test_an_earlier_labels_csv_is_continued_and_its_other_rows_kept(trained_run, pool, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"path,label\nelsewhere.png,cat\n{pool / 'image2.png'},top\n", encoding="utf-8")
+    client = client_for(trained_run, pool, labels)
+    assert client.get("/api/state").json()["labelled"] == 1
+    client.post("/api/label", json={"path": "image0.png", "label": "left"})
+    assert labels_in(labels) == {"elsewhere.png": "cat", "pool/image2.png": "top", "pool/image0.png": "left"}
+
+
+@pytest.mark.parametrize("endpoint, body, words", [
+    ("/api/label", {"path": "image0.png", "label": "dog"}, "'dog' is not a class of the run"),
+    ("/api/label", {"path": "../labels.csv", "label": "left"}, "not an image of the pool"),
+    ("/api/label", {"path": "/etc/passwd", "label": "left"}, "not an image of the pool"),
+    ("/api/skip", {"path": "nope.png"}, "not an image of the pool"),
+    ("/api/label", {"path": "image0.png"}, "needs `label`"),
+    ("/api/undo", None, "Nothing to undo"),
+])
+def test_bad_requests_are_answered_with_one_line(trained_run, pool, tmp_path, endpoint, body, words):
+    labels = tmp_path / "labels.csv"
+    client = client_for(trained_run, pool, labels)
+    answer = client.post(endpoint, json=body) if body is not None else client.post(endpoint)
+    assert answer.status_code == 400 and words in answer.json()["detail"]
+    assert not labels.exists()
+
+
+def test_only_pool_images_are_shown(trained_run, pool, tmp_path):
+    client = client_for(trained_run, pool, tmp_path / "labels.csv")
+    assert client.get("/api/image", params={"path": "more/image5.png"}).headers["content-type"] == "image/jpeg"
+    answer = client.get("/api/image", params={"path": "../pool/../../" + str(tmp_path)})
+    assert answer.status_code == 400 and "not an image of the pool" in answer.json()["detail"]
+
+
+def test_a_suggestion_list_gives_the_order(trained_run, pool, tmp_path):
+    suggestions = tmp_path / "to_label.csv"
+    suggestions.write_text("rank,path\n1,image4.png\n2,more/image5.png\n", encoding="utf-8")
+    client = client_for(trained_run, pool, tmp_path / "labels.csv", suggestions=suggestions)
+    state = client.get("/api/state").json()
+    assert (state["current"], state["total"]) == ("image4.png", 2)
+    suggestions.write_text("rank,path\n1,other/image9.png\n", encoding="utf-8")
+    with pytest.raises(DataError, match="other/image9.png, which is not an image of the pool"):
+        open_session(trained_run, pool, tmp_path / "labels.csv", suggestions)
+
+
+def test_the_default_order_is_suggests_ranking_without_the_runs_own_images(trained_run, pool, pattern_data, tmp_path):
+    own = sorted((pattern_data / "left").glob("*.png"))[0]
+    (pool / "own.png").write_bytes(own.read_bytes())
+    session = open_session(trained_run, pool, tmp_path / "labels.csv")
+    assert len(session.images) == 6 and pool / "own.png" not in session.images
+
+
+def test_a_labels_csv_of_other_columns_is_refused(trained_run, pool, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label,split\na.png,left,train\n", encoding="utf-8")
+    with pytest.raises(DataError, match="has the columns path,label,split"):
+        open_session(trained_run, pool, labels, order="file")
+
+
+def test_learning_again_trains_on_the_runs_split_and_the_new_labels(trained_run, pool, tmp_path):
+    labels = LabelsFile(tmp_path / "labels.csv")
+    labels.set(pool / "image0.png", "left")
+    labels.set(pool / "image1.png", "right")
+    data = tmp_path / "learn" / "data.csv"
+    assert training_csv(trained_run, labels, data) == 2
+    scanned = scan_csv(data)
+    split = RunFolder(trained_run).read_split()
+    assert scanned.layout == "presplit"
+    assert {s: len(v) for s, v in scanned.samples.items()} == {
+        s: len(v) + (2 if s == "train" else 0) for s, v in split.splits.items() if v}
+
+
+def test_label_studio_tasks_hold_the_images_still_to_label_with_the_runs_guess(trained_run, pool, tmp_path):
+    session = open_session(trained_run, pool, tmp_path / "labels.csv", order="file")
+    session.label("image0.png", "left")
+    found = tasks(session, "tiny")
+    assert [t["data"]["cnnkit_path"] for t in found] == [f"image{i}.png" for i in range(1, 5)] + ["more/image5.png"]
+    assert Path(found[0]["data"]["image"]) == pool / "image1.png"
+    prediction = found[0]["predictions"][0]
+    assert prediction["model_version"] == "tiny" and prediction["result"][0]["value"]["choices"][0] in CLASSES
+
+
+def test_the_command_refuses_a_missing_pool_in_one_line(trained_run, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "cnnkit.cli", "label", str(tmp_path / "nope"), "--run",
+                           str(trained_run), "--labels", str(tmp_path / "labels.csv")], capture_output=True,
+                          text=True, env=dict(os.environ))
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "is not a folder" in done.stderr
+
+
+def test_the_command_writes_label_studio_tasks(trained_run, pool, tmp_path):
+    out = tmp_path / "tasks.json"
+    done = subprocess.run([sys.executable, "-m", "cnnkit.cli", "label", str(pool), "--run", str(trained_run),
+                           "--order", "file", "--label-studio-tasks", str(out)], capture_output=True, text=True,
+                          cwd=tmp_path, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(out.read_text())) == 6
