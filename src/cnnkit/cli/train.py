@@ -189,7 +189,7 @@ def _auto(args: argparse.Namespace) -> None:
 
     if args.resume or not args.data:
         raise CnnkitError("--auto trains afresh on a DATA folder; drop --resume and give DATA.")
-    if args.unlabelled:
+    if getattr(args, "unlabelled", None):
         raise CnnkitError("--auto does not try --unlabelled yet; drop one of them (--unlabelled with the default "
                           "recipe: efficientnet_lite0 with a solved head).")
     out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-auto"
