@@ -3,7 +3,7 @@ Keys 1-9 give the run's classes, s skips, u or Backspace undoes; every key has i
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>cnnkit label</title>
+<title>cnnkit label</title><link rel="icon" href="data:,">
 <style>
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5em auto;max-width:900px;padding:0 1em;
 color:#222}h1{font-size:1.4em}.muted{color:#777}.error{color:#b00020;font-weight:600;min-height:1.2em}

@@ -1,0 +1,107 @@
+"""``cnnkit label`` in a real headless Chromium (skipped, saying why, where none is installed): three images labelled
+by keyboard are in the CSV, skip and undo work by key, and "learn again" trains a new run whose guesses the page
+then shows."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import pattern_image
+
+pytest.importorskip("fastapi", reason="cnnkit[serve] is not installed")
+
+
+def _browser() -> str | None:
+    return next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(name)), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120  # a timeout for a server that never starts, not a timing assertion
+    while time.monotonic() < deadline and server.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"cnnkit label did not start: {server.stderr.read() if server.poll() is not None else ''}")
+
+
+@pytest.mark.slow
+def test_labels_given_by_key_reach_the_csv_and_learning_again_makes_a_run(trained_run, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    browser_path = _browser()
+    if browser_path is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium)")
+    rng = np.random.default_rng(3)
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for i in range(5):
+        pattern_image(i % 3, rng).save(pool / f"image{i}.png")
+    run = tmp_path / "runs" / "first"
+    shutil.copytree(trained_run, run)  # learning again writes first-learn1 beside it
+    labels, port = tmp_path / "labels.csv", _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "label", str(pool), "--run", str(run), "--labels",
+                               str(labels), "--order", "file", "--port", str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    problems: list[str] = []
+    try:
+        _wait_for_port(port, server)
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
+            page.goto(f"http://127.0.0.1:{port}/")
+
+            def shown(text: str) -> None:
+                page.wait_for_function(f"document.getElementById('progress').textContent.startsWith({text!r})")
+
+            shown("0 labelled of 5")
+            page.wait_for_function("document.getElementById('image').naturalWidth > 0")
+            for key, done in (("1", 1), ("2", 2), ("3", 3)):
+                page.keyboard.press(key)
+                shown(f"{done} labelled of 5")
+            page.keyboard.press("s")
+            shown("3 labelled of 5, 1 skipped")
+            assert page.inner_text("#path") == "image4.png"
+            page.keyboard.press("u")
+            shown("3 labelled of 5")
+            assert page.inner_text("#path") == "image3.png"
+            page.keyboard.press("Backspace")  # the label of image2 taken back
+            shown("2 labelled of 5")
+            page.keyboard.press("3")
+            shown("3 labelled of 5")
+            with open(labels, newline="", encoding="utf-8") as f:
+                assert {r["path"]: r["label"] for r in csv.DictReader(f)} == {
+                    "pool/image0.png": "left", "pool/image1.png": "right", "pool/image2.png": "top"}
+            assert "cnnkit train" in page.inner_text("#learn-command")
+            page.click("#learn")
+            page.wait_for_function("document.getElementById('learn-state').textContent.startsWith('done')",
+                                   timeout=600_000)
+            assert "first-learn1" in page.inner_text("#learn-state")
+            page.reload()
+            shown("3 labelled of 5")  # a reloaded page resumes: what is labelled is not shown again
+            assert page.inner_text("#path") == "image3.png"
+            browser.close()
+        assert (tmp_path / "runs" / "first-learn1" / "config.json").is_file()
+        assert not problems, problems
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
