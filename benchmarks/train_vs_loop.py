@@ -2,6 +2,7 @@
 and augmentation, interleaved in one run (issue 34).
 
     python benchmarks/train_vs_loop.py [--photos ../shared/data/hymenoptera] [--rounds 2] [--epochs 3] [--results]
+    python benchmarks/train_vs_loop.py --accelerator gpu --results     # on a GPU: both loops there
 
 Two pairs, each measured --rounds times, alternately (cnnkit, bare loop, cnnkit, ...), medians of the epochs:
 - scratch: `simple_cnn` on the built-in wafer maps (generated, nothing downloaded), `cnnkit train --model simple_cnn`;
@@ -91,33 +92,35 @@ def run_images(trained, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bare_loop(trained, epochs: int, batch: int, augment: str | None, finetune: bool, precision: str,
-              seed: int = 0) -> tuple[list[float], list[float]]:
-    """The minimal loop on the run's train and validation images: per epoch, training seconds and whole seconds."""
+              seed: int = 0, device: str = "cpu") -> tuple[list[float], list[float]]:
+    """The minimal loop on the run's train and validation images: per epoch, training seconds and whole seconds.
+    On a GPU the images live on it (small data fits), as a hand-written GPU loop keeps them."""
     import torch
     import torch.nn.functional as F
 
     from cnnkit.augment.layer import Augmentation
     from cnnkit.data.preprocess import normalize
-    from cnnkit.models import create_model
+    from cnnkit.models.init import init_weights
     from cnnkit.models.pretrained import load_pretrained
 
     record, p = trained.record, trained.record.preprocessing
     train_x, train_y = run_images(trained, "train")
     val_x, val_y = run_images(trained, "val")
-    train_x = torch.from_numpy(train_x).permute(0, 3, 1, 2).contiguous()
-    val_x = torch.from_numpy(val_x).permute(0, 3, 1, 2).contiguous()
-    train_y, val_y = torch.from_numpy(train_y), torch.from_numpy(val_y)
+    train_x = torch.from_numpy(train_x).permute(0, 3, 1, 2).contiguous().to(device)
+    val_x = torch.from_numpy(val_x).permute(0, 3, 1, 2).contiguous().to(device)
+    train_y, val_y = torch.from_numpy(train_y).to(device), torch.from_numpy(val_y).to(device)
     torch.manual_seed(seed)
-    model = create_model(record.model.name, len(record.classes), p.channels, **record.model.options)
+    model = init_weights(record.build_network(), record.training.init)  # the run's network, built as training does
     if finetune:
         load_pretrained(model, record.model.name)
         model.set_trainable_stages(-1)
         model.keep_batch_norm_frozen = True
         model = model.to(memory_format=torch.channels_last)
-    layer = Augmentation(augment, p.image_size)
+    model, layer = model.to(device), Augmentation(augment, p.image_size).to(device)
     optimizer = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=1e-4 if finetune else 1e-3)
     generator = torch.Generator().manual_seed(seed)
-    autocast = torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16")
+    autocast = torch.autocast(device, torch.bfloat16, enabled=precision == "bf16")
+    synchronize = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def inputs(x, training):
         x = x.float() / 255.0
@@ -128,7 +131,7 @@ def bare_loop(trained, epochs: int, batch: int, augment: str | None, finetune: b
     for _ in range(epochs):
         start = time.perf_counter()
         model.train()
-        order = torch.randperm(len(train_x), generator=generator)
+        order = torch.randperm(len(train_x), generator=generator).to(device)
         for i in range(0, len(order), batch):
             index = order[i:i + batch]
             with autocast:
@@ -136,12 +139,14 @@ def bare_loop(trained, epochs: int, batch: int, augment: str | None, finetune: b
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+        synchronize()
         middle = time.perf_counter()
         model.eval()
         with torch.inference_mode(), autocast:
             correct = sum(int((model(inputs(val_x[i:i + batch], False)).argmax(1) == val_y[i:i + batch]).sum())
                           for i in range(0, len(val_x), batch))
         del correct
+        synchronize()
         train_s.append(middle - start)
         whole_s.append(time.perf_counter() - start)
     return train_s, whole_s
@@ -153,7 +158,7 @@ def rate(images: int, seconds: list[float], skip_first: bool) -> float:
     return images / statistics.median(kept)
 
 
-def pair(name: str, data: Path, config, rounds: int, finetune: bool, work: Path) -> list[dict]:
+def pair(name: str, data: Path, config, rounds: int, finetune: bool, work: Path, device: str) -> list[dict]:
     """cnnkit and the bare loop (with and without the augmentation), alternately; a row per path."""
     from cnnkit.training.phases import plan_phases
 
@@ -169,9 +174,9 @@ def pair(name: str, data: Path, config, rounds: int, finetune: bool, work: Path)
         epochs = len(train_s)
         for path, got in (("cnnkit train", (train_s, whole_s)),
                           ("bare PyTorch loop, same augmentation",
-                           bare_loop(trained, epochs, config.batch_size, augment, finetune, precision)),
+                           bare_loop(trained, epochs, config.batch_size, augment, finetune, precision, device=device)),
                           ("bare PyTorch loop, no augmentation",
-                           bare_loop(trained, epochs, config.batch_size, None, finetune, precision))):
+                           bare_loop(trained, epochs, config.batch_size, None, finetune, precision, device=device))):
             entry = times.setdefault(path, {"train": [], "whole": []})
             entry["train"] += got[0][1:] if len(got[0]) > 1 else got[0]
             entry["whole"] += got[1][1:] if len(got[1]) > 1 else got[1]
@@ -196,6 +201,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run (the first is left out)")
     parser.add_argument("--wafers-per-class", type=int, default=120)
+    parser.add_argument("--accelerator", default="auto", choices=("auto", "cpu", "gpu"),
+                        help="where both train (auto: a CUDA GPU when there is one)")
     parser.add_argument("--scratch-only", action="store_true", help="the scratch pair alone (no photos needed)")
     add_option(parser, "training_speed")
     args = parser.parse_args()
@@ -207,18 +214,24 @@ def main() -> None:
     from cnnkit.config import TrainConfig
     from cnnkit.data.builtin import export_dataset
 
+    import torch
+
+    cuda = args.accelerator != "cpu" and torch.cuda.is_available()
+    device, accelerator = ("cuda", "gpu") if cuda else ("cpu", "cpu")
     rows = []
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         wafers = work / "wafers"
         export_dataset("wafers", wafers, size=args.wafers_per_class)
-        scratch = TrainConfig(model="simple_cnn", epochs=args.epochs, early_stopping=0, seed=0)
-        rows += pair("scratch: simple_cnn on wafer maps", wafers, scratch, args.rounds, False, work)
+        scratch = TrainConfig(model="simple_cnn", epochs=args.epochs, early_stopping=0, seed=0,
+                              accelerator=accelerator)
+        rows += pair("scratch: simple_cnn on wafer maps", wafers, scratch, args.rounds, False, work, device)
         if not args.scratch_only:
             finetune = TrainConfig(model="efficientnet_lite0", pretrained=True, strategy="finetune",
-                                   finetune_epochs=args.epochs, early_stopping=0, seed=0)
-            rows += pair("fine-tuning: EfficientNet-Lite0 on photos", args.photos, finetune, args.rounds, True, work)
+                                   finetune_epochs=args.epochs, early_stopping=0, seed=0, accelerator=accelerator)
+            rows += pair("fine-tuning: EfficientNet-Lite0 on photos", args.photos, finetune, args.rounds, True, work,
+                         device)
     load_after = os.getloadavg()[0]
     for row in rows:
         print(f"{row['pair']:45s} {row['path']:40s} {row['train_images_per_s']:8.1f} img/s {row['ratio']:.2f}x  "
