@@ -56,11 +56,12 @@ def cmd_label(args: argparse.Namespace) -> None:
         raise CnnkitError("cnnkit label needs FastAPI and uvicorn: pip install 'cnnkit[serve]'.") from None
     from cnnkit.cli.train import reproduce_command
     from cnnkit.label.learn import Learner
-    from cnnkit.label.start import guesser
+    from cnnkit.label.start import learned
 
     recipe = shlex.split(reproduce_command("DATA", Path(args.run)))
+    rank = args.suggestions is None and config.order == "suggest"
     learner = Learner(Path(args.run), session.labels, [recipe[1], *recipe[3:]],
-                      lambda run: session.new_guesses(guesser(run)[0]))
+                      lambda run: learned(session, run, rank))
     app = create_label_app(session, learner)
     if config.host not in LOOPBACK:
         log.warning("Listening on %s: anyone who reaches this machine on port %d can see the pool and label it.",

@@ -102,10 +102,15 @@ class LabelSession:
                     "current": None if current is None else self.name(current), "guess": guess,
                     "can_undo": bool(self.history), "labels_file": str(self.labels.path)}
 
-    def new_guesses(self, guess) -> None:
-        """The run changed (learning again): every guess is asked of the new one."""
+    def new_guesses(self, guess, order: list[Path] | None = None) -> None:
+        """The run changed (learning again): every guess is asked of the new one; ``order``: the images it ranks
+        first (the others keep their order after them)."""
         with self.lock:
             self.guess, self.guesses = guess, {}
+            if order is not None:
+                first = [i for i in order if i in self.known]
+                chosen = set(first)
+                self.images = first + [i for i in self.images if i not in chosen]
 
 
 def pool_images(pool: str | Path) -> list[Path]:

@@ -62,3 +62,9 @@ def open_session(run: str | Path, pool: str | Path, labels: str | Path, suggesti
         log.info("%s already labels %d of the %d images; they are not shown again.", labels_file.path, done,
                  len(images))
     return session
+
+
+def learned(session: LabelSession, run: Path, rank: bool) -> None:
+    """A new run was trained on the labels: its guesses from now on and, with ``rank``, its ranking of the pool."""
+    guess, _ = guesser(run)
+    session.new_guesses(guess, ranked(run, session.pool, session.images) if rank else None)

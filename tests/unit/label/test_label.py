@@ -193,3 +193,15 @@ def test_the_command_writes_label_studio_tasks(trained_run, pool, tmp_path):
                           cwd=tmp_path, env=dict(os.environ))
     assert done.returncode == 0, done.stderr
     assert len(json.loads(out.read_text())) == 6
+
+
+def test_a_new_run_gives_new_guesses_and_its_own_ranking(trained_run, pool, tmp_path):
+    from cnnkit.label.start import learned, ranked
+
+    session = open_session(trained_run, pool, tmp_path / "labels.csv", order="file")
+    session.label("image0.png", "left")
+    before = list(session.images)
+    session.guesses[pool / "image1.png"] = "stale"
+    learned(session, trained_run, rank=True)
+    assert sorted(session.images) == sorted(before) and not session.guesses
+    assert session.images[:5] == ranked(trained_run, pool, before)[:5]
