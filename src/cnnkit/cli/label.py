@@ -32,6 +32,8 @@ def register(sub) -> None:
                                                         "order")
     p.add_argument("--label-studio-tasks", metavar="JSON", help="write the images as Label Studio tasks (the run's "
                                                                 "guesses as predictions) and exit")
+    p.add_argument("--from-label-studio", metavar="EXPORT", help="read Label Studio's export (JSON, JSON-MIN or CSV) "
+                                                                 "of those tasks into --labels and exit")
     add_options(p, LabelConfig, grouped=False)
     p.set_defaults(func=cmd_label)
 
@@ -42,6 +44,12 @@ def cmd_label(args: argparse.Namespace) -> None:
 
     config = settings(args, LabelConfig)
     session = open_session(args.run, args.pool, args.labels, args.suggestions, config.order)
+    if args.from_label_studio:
+        from cnnkit.label.studio import import_export
+
+        count = import_export(session, args.from_label_studio)
+        print(f"Labelled {count} images from {args.from_label_studio} into {session.labels.path}.")
+        return
     if args.label_studio_tasks:
         from cnnkit.label.studio import write_tasks
 

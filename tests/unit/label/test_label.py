@@ -205,3 +205,52 @@ def test_a_new_run_gives_new_guesses_and_its_own_ranking(trained_run, pool, tmp_
     learned(session, trained_run, rank=True)
     assert sorted(session.images) == sorted(before) and not session.guesses
     assert session.images[:5] == ranked(trained_run, pool, before)[:5]
+
+
+def _annotated(found: list[dict], truth: dict[str, str]) -> list[dict]:
+    """Label Studio's JSON export of cnnkit's tasks, as a person labelled them (a cancelled annotation first)."""
+    export = []
+    for number, task in enumerate(found, 1):
+        choice = {"from_name": "choice", "to_name": "image", "type": "choices",
+                  "value": {"choices": [truth[task["data"]["cnnkit_path"]]]}}
+        cancelled = {"result": [{**choice, "value": {"choices": ["top"]}}], "was_cancelled": True}
+        export.append({"id": number, "data": task["data"], "predictions": task.get("predictions", []),
+                       "annotations": [{"result": [choice], "was_cancelled": False}, cancelled]})
+    return export
+
+
+@pytest.mark.parametrize("form", ["json", "csv"])
+def test_the_label_studio_round_trip_gives_back_the_same_labels(trained_run, pool, tmp_path, form):
+    from cnnkit.label.studio import import_export
+
+    labels = tmp_path / "labels.csv"
+    session = open_session(trained_run, pool, labels, order="file")
+    truth = {session.name(image): CLASSES[i % 3] for i, image in enumerate(session.images)}
+    export = _annotated(tasks(session), truth)
+    if form == "json":
+        (tmp_path / "export.json").write_text(json.dumps(export), encoding="utf-8")
+    else:  # the CSV export: the task's data fields and the choice as columns
+        with open(tmp_path / "export.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["annotation_id", "choice", "cnnkit_path", "id", "image"])
+            for task in export:
+                writer.writerow([task["id"], truth[task["data"]["cnnkit_path"]], task["data"]["cnnkit_path"],
+                                 task["id"], task["data"]["image"]])
+    assert import_export(open_session(trained_run, pool, labels, order="file"), tmp_path / f"export.{form}") == 6
+    assert labels_in(labels) == {f"pool/{path}": label for path, label in truth.items()}
+    assert scan_csv(labels).classes == CLASSES
+
+
+def test_a_label_studio_export_of_another_class_or_image_is_refused_naming_the_task(trained_run, pool, tmp_path):
+    from cnnkit.label.studio import import_export
+
+    session = open_session(trained_run, pool, tmp_path / "labels.csv", order="file")
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([{"data": {"image": str(pool / "image0.png")}, "annotations": [
+        {"result": [{"type": "choices", "value": {"choices": ["dog"]}}]}]}]), encoding="utf-8")
+    with pytest.raises(DataError, match=r"task 1: 'dog' is not a class of the run"):
+        import_export(session, export)
+    export.write_text(json.dumps([{"image": "/data/upload/1/x.png", "choice": "left"}]), encoding="utf-8")
+    with pytest.raises(DataError, match=r"task 1: image '/data/upload/1/x.png' is not an image of the pool"):
+        import_export(session, export)
+    assert not (tmp_path / "labels.csv").exists()
