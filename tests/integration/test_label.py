@@ -1,6 +1,6 @@
-"""``cnnkit label`` in a real headless Chromium (skipped, saying why, where none is installed): three images labelled
-by keyboard are in the CSV, skip and undo work by key, and "learn again" trains a new run whose guesses the page
-then shows."""
+"""``cnnkit label`` as a process: killed, it loses no label; in a real headless Chromium (skipped, saying why, where
+none is installed), three images labelled by keyboard are in the CSV, skip and undo work by key, and "learn again"
+trains a new run whose guesses the page then shows."""
 
 from __future__ import annotations
 
@@ -102,6 +102,53 @@ def test_labels_given_by_key_reach_the_csv_and_learning_again_makes_a_run(traine
             browser.close()
         assert (tmp_path / "runs" / "first-learn1" / "config.json").is_file()
         assert not problems, problems
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _post(port: int, path: str, body: dict) -> dict:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read())
+
+
+def test_a_killed_labelling_server_loses_no_label_and_resumes(trained_run, tmp_path):
+    """SIGKILL, no chance to save anything: the labels given before are in the CSV, and a new server goes on from
+    the first image not labelled."""
+    rng = np.random.default_rng(4)
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for i in range(4):
+        pattern_image(i % 3, rng).save(pool / f"image{i}.png")
+    labels = tmp_path / "labels.csv"
+
+    def start() -> tuple[subprocess.Popen, int]:
+        port = _free_port()
+        server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "label", str(pool), "--run", str(trained_run),
+                                   "--labels", str(labels), "--order", "file", "--port", str(port)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        _wait_for_port(port, server)
+        return server, port
+
+    server, port = start()
+    try:
+        _post(port, "/api/label", {"path": "image0.png", "label": "left"})
+        _post(port, "/api/label", {"path": "image1.png", "label": "right"})
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+    with open(labels, newline="", encoding="utf-8") as f:
+        assert {r["path"]: r["label"] for r in csv.DictReader(f)} == {"pool/image0.png": "left",
+                                                                     "pool/image1.png": "right"}
+    server, port = start()
+    try:
+        state = _post(port, "/api/skip", {"path": "image2.png"})
+        assert (state["labelled"], state["total"], state["current"]) == (2, 4, "image3.png")
     finally:
         server.terminate()
         server.wait(timeout=30)
