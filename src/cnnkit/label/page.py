@@ -66,7 +66,7 @@ function show(next) {
     $("learn-command").textContent = learn.command;
     $("learn").disabled = learn.state === "running";
     $("learn-state").textContent = {idle: "", running: `learning (${learn.seconds.toFixed(0)} s)...`,
-      done: `done: the guesses now come from ${learn.run}`, failed: "failed: see the output below"}[learn.state];
+      done: `done: the guesses (and, without a suggestion list, the order) now come from ${learn.run}`, failed: "failed: see the output below"}[learn.state];
     $("learn-log").hidden = !learn.log.length; $("learn-log").textContent = learn.log.join("\\n");
     if (learn.state === "running" && !polling) polling = setInterval(refresh, 1000);
     if (learn.state !== "running" && polling) { clearInterval(polling); polling = null; }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from cnnkit.label.labels import LabelsFile
 
 @dataclass
 class Guess:
-    label: str
-    probability: float
+    label: str  # "" where the run could not read the image
+    probability: float | None
 
 
 @dataclass
@@ -30,7 +31,7 @@ class LabelSession:
     images: list[Path]
     classes: list[str]
     labels: LabelsFile
-    guess: object = None  # Callable[[Path], Guess]
+    guess: Callable[[Path], Guess] | None = None
     skipped: list[Path] = field(default_factory=list)
     history: list[tuple[str, Path, str | None]] = field(default_factory=list)  # (action, image, label before)
     lock: threading.RLock = field(default_factory=threading.RLock)

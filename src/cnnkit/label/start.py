@@ -19,13 +19,14 @@ log = logging.getLogger("cnnkit")
 
 
 def guesser(run: Path):
-    """The run's guess for one image: its decision and that class's probability ("" for an unreadable image)."""
+    """The run's guess for one image: its decision and that class's probability ("" and None for an unreadable
+    image)."""
     predictor = Predictor.load(run)
 
     def guess(image: Path) -> Guess:
         prediction = predictor.predict([image], skip_bad=True)
         if not prediction or prediction[0].error:
-            return Guess("", float("nan"))
+            return Guess("", None)
         return Guess(prediction[0].label, float(prediction[0].probability))
 
     return guess, list(predictor.classes)

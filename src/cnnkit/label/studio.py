@@ -23,7 +23,7 @@ def tasks(session: LabelSession, model_version: str = "cnnkit") -> list[dict]:
         task = {"data": {"image": str(image), "cnnkit_path": session.name(image)}}
         guess = session.guess(image) if session.guess is not None else None
         if guess is not None and guess.label:
-            score = guess.probability if math.isfinite(guess.probability) else 0.0
+            score = guess.probability if guess.probability is not None and math.isfinite(guess.probability) else 0.0
             task["predictions"] = [{"model_version": model_version, "score": score, "result": [
                 {"from_name": "choice", "to_name": "image", "type": "choices",
                  "value": {"choices": [guess.label]}}]}]

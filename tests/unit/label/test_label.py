@@ -254,3 +254,13 @@ def test_a_label_studio_export_of_another_class_or_image_is_refused_naming_the_t
     with pytest.raises(DataError, match=r"task 1: image '/data/upload/1/x.png' is not an image of the pool"):
         import_export(session, export)
     assert not (tmp_path / "labels.csv").exists()
+
+
+def test_an_unreadable_pool_file_is_shown_without_a_guess_and_named(trained_run, pool, tmp_path):
+    (pool / "broken.png").write_bytes(b"not a png")
+    client = client_for(trained_run, pool, tmp_path / "labels.csv")
+    state = client.get("/api/state").json()
+    assert state["current"] == "broken.png" and state["guess"] == {"label": "", "probability": None}
+    answer = client.get("/api/image", params={"path": "broken.png"})
+    assert answer.status_code == 400 and "broken.png" in answer.json()["detail"]
+    assert client.post("/api/skip", json={"path": "broken.png"}).json()["current"] == "image0.png"
