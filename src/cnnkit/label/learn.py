@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cnnkit._io import make_folder, write_text
+from cnnkit._io import write_text
 from cnnkit.errors import ConfigError
 from cnnkit.label.labels import LabelsFile
 from cnnkit.run import RunFolder
@@ -54,7 +54,7 @@ class Learner:
     def __init__(self, first_run: Path, labels: LabelsFile, recipe: list[str],
                  on_trained: Callable[[Path], None]) -> None:
         self.first_run, self.labels, self.recipe, self.on_trained = Path(first_run), labels, recipe, on_trained
-        self.work = make_folder(labels.folder / f"{labels.path.stem}-learn")
+        self.work = labels.folder / f"{labels.path.stem}-learn"  # made when learning starts
         self.process: subprocess.Popen | None = None
         self.run: Path | None = None
         self.command = ""
@@ -78,7 +78,7 @@ class Learner:
             if self.process is not None and self.process.poll() is None:
                 raise ConfigError(f"Already learning again into {self.run}; wait for it to end.")
             data = self.work / "data.csv"
-            new = training_csv(self.first_run, self.labels, data)
+            new = training_csv(self.first_run, self.labels, data)  # makes the folder
             self.run = self.next_run()
             command, flags = self.recipe[0], self.recipe[1:]
             words = [command, str(data), "--out", str(self.run), *flags]

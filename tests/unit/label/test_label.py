@@ -264,3 +264,25 @@ def test_an_unreadable_pool_file_is_shown_without_a_guess_and_named(trained_run,
     answer = client.get("/api/image", params={"path": "broken.png"})
     assert answer.status_code == 400 and "broken.png" in answer.json()["detail"]
     assert client.post("/api/skip", json={"path": "broken.png"}).json()["current"] == "image0.png"
+
+
+def test_learning_again_refuses_without_labels_and_shows_why_a_training_failed(trained_run, pool, tmp_path):
+    import time
+
+    from cnnkit.label.learn import Learner
+
+    labels = tmp_path / "labels.csv"
+    session = open_session(trained_run, pool, labels, order="file")
+    trained = []
+    learner = Learner(trained_run, session.labels, ["train", "--epochs", "0"], trained.append)
+    client = TestClient(create_label_app(session, learner))
+    answer = client.post("/api/learn")
+    assert answer.status_code == 400 and "no image of the pool is labelled yet" in answer.json()["detail"]
+    client.post("/api/label", json={"path": "image0.png", "label": "left"})
+    learn = client.post("/api/learn").json()["learn"]
+    assert learn["state"] == "running" and learn["command"].startswith("cnnkit train ")
+    deadline = time.monotonic() + 120  # a bound for a process that never ends, not a timing assertion
+    while learn["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        learn = client.get("/api/state").json()["learn"]
+    assert learn["state"] == "failed" and "epochs" in learn["log"][-1] and not trained
