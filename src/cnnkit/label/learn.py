@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cnnkit._io import write_text
-from cnnkit.errors import ConfigError
+from cnnkit.errors import CnnkitError, ConfigError
 from cnnkit.label.labels import LabelsFile
 from cnnkit.run import RunFolder
 
@@ -97,12 +97,21 @@ class Learner:
             if self.outcome == "running" and self.process.poll() is not None:
                 self.outcome = "done" if self.process.returncode == 0 else "failed"
                 if self.outcome == "done":
-                    self.on_trained(self.run)
+                    self._use_new_run()
             log = self.work / "learn.log"
             lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
             return {"state": self.outcome, "run": None if self.run is None else str(self.run),
                     "command": self.command or self.planned(), "log": [line for line in lines if line.strip()][-LOG_LINES:],
                     "seconds": round(time.monotonic() - self.started, 1) if self.started else 0.0}
+
+    def _use_new_run(self) -> None:
+        """``on_trained`` with the new run; a run that cannot be used is a failure, its reason the log's last line."""
+        try:
+            self.on_trained(self.run)
+        except CnnkitError as e:
+            self.outcome = "failed"
+            with open(self.work / "learn.log", "a", encoding="utf-8") as log:
+                log.write(f"cnnkit: error: {e}\n")
 
     def stop(self) -> None:
         """The server is stopping: a training still at work is stopped (its run folder resumable with --resume)."""
