@@ -152,3 +152,27 @@ def test_a_killed_labelling_server_loses_no_label_and_resumes(trained_run, tmp_p
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_learning_again_as_a_command_trains_a_run_on_the_split_and_the_labels(trained_run, tmp_path):
+    rng = np.random.default_rng(6)
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for i in range(3):
+        pattern_image(i, rng).save(pool / f"image{i}.png")
+    (tmp_path / "labels.csv").write_text("path,label\npool/image0.png,left\npool/image2.png,top\n", encoding="utf-8")
+    run = tmp_path / "runs" / "first"
+    shutil.copytree(trained_run, run)
+    done = subprocess.run([sys.executable, "-m", "cnnkit.cli", "label", str(pool), "--run", str(run), "--labels",
+                           str(tmp_path / "labels.csv"), "--learn-again"], capture_output=True, text=True,
+                          env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("cnnkit train ") and "(2 new labels)" in done.stdout
+    assert f"Learned again into {tmp_path / 'runs' / 'first-learn1'}" in done.stdout
+    from cnnkit.run import RunFolder
+
+    learned = RunFolder(tmp_path / "runs" / "first-learn1")
+    train = [file for file, _ in learned.read_split().splits["train"]]
+    assert sum(file.endswith(("pool/image0.png", "pool/image2.png")) for file in train) == 2
+    assert learned.read_record().training.model == "tiny_cnn"

@@ -32,6 +32,8 @@ def register(sub) -> None:
                                                         "order")
     p.add_argument("--label-studio-tasks", metavar="JSON", help="write the images as Label Studio tasks (the run's "
                                                                 "guesses as predictions) and exit")
+    p.add_argument("--learn-again", action="store_true", help="train RUN's recipe on its data and --labels into "
+                                                               "RUN-learnN now, as the page's button does, and exit")
     p.add_argument("--from-label-studio", metavar="EXPORT", help="read Label Studio's export (JSON, JSON-MIN or CSV) "
                                                                  "of those tasks into --labels and exit")
     add_options(p, LabelConfig, grouped=False)
@@ -43,34 +45,52 @@ def cmd_label(args: argparse.Namespace) -> None:
     from cnnkit.label import open_session
 
     config = settings(args, LabelConfig)
-    session = open_session(args.run, args.pool, args.labels, args.suggestions, config.order)
+    serving = not (args.from_label_studio or args.label_studio_tasks or args.learn_again)
+    order = config.order if serving or args.label_studio_tasks else "file"  # no ranking where no order is shown
+    session = open_session(args.run, args.pool, args.labels, args.suggestions, order)
     if args.from_label_studio:
         from cnnkit.label.studio import import_export
 
         count = import_export(session, args.from_label_studio)
         print(f"Labelled {count} images from {args.from_label_studio} into {session.labels.path}.")
-        return
-    if args.label_studio_tasks:
+    elif args.label_studio_tasks:
         from cnnkit.label.studio import write_tasks
 
         count = len(write_tasks(session, args.label_studio_tasks))
         print(f"Wrote {count} Label Studio tasks to {args.label_studio_tasks}.")
-        return
+    elif args.learn_again:
+        learner = _learner(args.run, session, None)
+        learner.start(foreground=True)
+        outcome = learner.wait()
+        if outcome["state"] != "done":
+            raise CnnkitError(f"Learning again failed (the training's output above); the labels stay in "
+                              f"{session.labels.path}.")
+        print(f"Learned again into {outcome['run']}.")
+    else:
+        _serve(args, config, session)
+
+
+def _learner(run: str, session, rank: bool | None):
+    """Learning again with the run's recipe; afterwards the session's guesses (and with ``rank`` its order) come
+    from the new run (``rank`` None: nothing to refresh)."""
+    from cnnkit.cli.train import reproduce_command
+    from cnnkit.label.learn import Learner
+    from cnnkit.label.start import learned
+
+    recipe = shlex.split(reproduce_command("DATA", Path(run)))  # cnnkit train DATA --model ...: its command and flags
+    refresh = (lambda new_run: None) if rank is None else (lambda new_run: learned(session, new_run, rank))
+    return Learner(Path(run), session.labels, [recipe[1], *recipe[3:]], refresh)
+
+
+def _serve(args: argparse.Namespace, config, session) -> None:
     try:
         import uvicorn
 
         from cnnkit.label.app import create_label_app
     except ImportError:
         raise CnnkitError("cnnkit label needs FastAPI and uvicorn: pip install 'cnnkit[serve]'.") from None
-    from cnnkit.cli.train import reproduce_command
-    from cnnkit.label.learn import Learner
-    from cnnkit.label.start import learned
-
-    recipe = shlex.split(reproduce_command("DATA", Path(args.run)))
     rank = args.suggestions is None and config.order == "suggest"
-    learner = Learner(Path(args.run), session.labels, [recipe[1], *recipe[3:]],
-                      lambda run: learned(session, run, rank))
-    app = create_label_app(session, learner)
+    app = create_label_app(session, _learner(args.run, session, rank))
     if config.host not in LOOPBACK:
         log.warning("Listening on %s: anyone who reaches this machine on port %d can see the pool and label it.",
                     config.host, config.port)

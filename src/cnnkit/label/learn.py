@@ -73,7 +73,8 @@ class Learner:
         command, flags = self.recipe[0], self.recipe[1:]
         return shlex.join(["cnnkit", command, str(self.work / "data.csv"), "--out", str(self.next_run()), *flags])
 
-    def start(self) -> dict:
+    def start(self, foreground: bool = False) -> dict:
+        """Begin learning again (``foreground``: the training writes to this process's output, not the log)."""
         with self.lock:
             if self.process is not None and self.process.poll() is None:
                 raise ConfigError(f"Already learning again into {self.run}; wait for it to end.")
@@ -86,8 +87,12 @@ class Learner:
             log = open(self.work / "learn.log", "w", encoding="utf-8")
             log.write(f"{self.command}\n{new} new labels\n")
             log.flush()
-            self.process = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", *words], stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            if foreground:
+                print(f"{self.command}  ({new} new labels)", flush=True)
+            self.process = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", *words],
+                                            stdout=None if foreground else log,
+                                            stderr=None if foreground else subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
             log.close()
             self.started, self.outcome = time.monotonic(), "running"
         return self.status()
@@ -103,6 +108,14 @@ class Learner:
             return {"state": self.outcome, "run": None if self.run is None else str(self.run),
                     "command": self.command or self.planned(), "log": [line for line in lines if line.strip()][-LOG_LINES:],
                     "seconds": round(time.monotonic() - self.started, 1) if self.started else 0.0}
+
+    def wait(self) -> dict:
+        """Wait for the training to end (Ctrl-C stops it, its run folder resumable with ``--resume``)."""
+        try:
+            self.process.wait()
+        finally:
+            self.stop()
+        return self.status()
 
     def _use_new_run(self) -> None:
         """``on_trained`` with the new run; a run that cannot be used is a failure, its reason the log's last line."""
