@@ -84,16 +84,15 @@ class Learner:
             command, flags = self.recipe[0], self.recipe[1:]
             words = [command, str(data), "--out", str(self.run), *flags]
             self.command = shlex.join(["cnnkit", *words])
-            log = open(self.work / "learn.log", "w", encoding="utf-8")
-            log.write(f"{self.command}\n{new} new labels\n")
-            log.flush()
-            if foreground:
-                print(f"{self.command}  ({new} new labels)", flush=True)
-            self.process = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", *words],
-                                            stdout=None if foreground else log,
-                                            stderr=None if foreground else subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
-            log.close()
+            with open(self.work / "learn.log", "w", encoding="utf-8") as log:  # the child keeps its own handle
+                log.write(f"{self.command}\n{new} new labels\n")
+                log.flush()
+                if foreground:
+                    print(f"{self.command}  ({new} new labels)", flush=True)
+                self.process = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", *words],
+                                                stdout=None if foreground else log,
+                                                stderr=None if foreground else subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL)
             self.started, self.outcome = time.monotonic(), "running"
         return self.status()
 
