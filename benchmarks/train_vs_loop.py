@@ -168,9 +168,11 @@ def pair(name: str, data: Path, config, rounds: int, finetune: bool, work: Path,
         train_s, whole_s, trained = cnnkit_run(data, work / f"{name}-{r}", config)
         counts = trained.record.data.counts
         train_images, val_images = sum(counts["train"].values()), sum(counts["val"].values())
-        phase = plan_phases(config.replace(augment=None))[-1]
-        augment = trained.record.result.phases[-1].augment if finetune else config.augment
-        precision = trained.record.result.phases[-1].precision or phase.precision
+        timed = next((p for p in trained.record.result.phases if p.name == ("finetune" if finetune else "train")),
+                     None)
+        phase = plan_phases(config)[-1]
+        augment = (timed.augment if timed else None) or phase.augment
+        precision = (timed.precision if timed else None) or phase.precision
         epochs = len(train_s)
         for path, got in (("cnnkit train", (train_s, whole_s)),
                           ("bare PyTorch loop, same augmentation",
