@@ -4,6 +4,7 @@ name crosses a package, functions fit on a screen, the CLI stays thin."""
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "cnnkit"
@@ -27,7 +28,9 @@ FLOORS = {
 }
 
 
+@lru_cache(maxsize=1)
 def modules() -> dict[str, Path]:
+    """Every module of the package and its file (found once per test session: the tree does not change)."""
     found = {}
     for path in SRC.rglob("*.py"):
         parts = path.relative_to(SRC.parent).with_suffix("").parts
@@ -41,11 +44,16 @@ def unit(module: str) -> str:
     return max(matches, key=len)
 
 
+@lru_cache(maxsize=None)
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def imports(path: Path, module: str) -> list[tuple[str, list[str], int]]:
     """(imported cnnkit module, names taken from it, line) for every import, lazy ones inside functions included."""
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     out = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Import):
             out += [(a.name, [], node.lineno) for a in node.names if a.name.startswith("cnnkit")]
         elif isinstance(node, ast.ImportFrom):
@@ -93,7 +101,7 @@ def test_no_private_name_crosses_a_package():
 def test_functions_fit_on_a_screen():
     long = [f"{path.relative_to(SRC)}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines"
             for path in sorted(SRC.rglob("*.py"))
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            for node in ast.walk(parsed(path))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60]
     assert not long, "Functions longer than 60 lines (split them):\n" + "\n".join(long)
 
@@ -109,7 +117,7 @@ def test_library_messages_name_parameters_not_flags():
     for module, path in modules().items():
         if unit(module) == "cnnkit.cli":
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.Raise) and node.exc is not None:
                 text = ast.unparse(node.exc)
                 if " --" in text and "cnnkit " not in text:
@@ -177,7 +185,7 @@ def module_names(path: Path, module: str) -> dict[str, str]:
     found = modules()
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     names = {}
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Import):
             names.update({a.asname or a.name: a.name for a in node.names if a.name in found})
         elif isinstance(node, ast.ImportFrom):
@@ -199,7 +207,7 @@ def test_no_private_name_is_taken_from_another_module():
             if taken and target != module:
                 wrong.append(f"{path.relative_to(SRC)}:{line} imports {taken} from {target}")
         aliases = module_names(path, module)
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(path)):
             if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
                     and aliases.get(ast.unparse(node.value), module) != module):
                 wrong.append(f"{path.relative_to(SRC)}:{node.lineno} uses {ast.unparse(node)}")
