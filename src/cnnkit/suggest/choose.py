@@ -9,6 +9,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cnnkit.config.suggest import QUERY_STRATEGIES
+
+LATENT_STRATEGIES = ("kcenter", "hybrid")
+SPACING = 0.5  # hybrid: the least distance between picks, as a share of the median distance to the labelled images
+
 
 def margins(probabilities: np.ndarray, multi_label: bool = False, threshold: float | None = None,
             thresholds: Sequence[float] | None = None) -> np.ndarray:
@@ -137,3 +142,30 @@ def spaced_first(order: Sequence[int], vectors: np.ndarray, covered: np.ndarray,
             break
         take(i)
     return picks, np.array(distances)
+
+
+def choose(strategy: str, n: int, margin: np.ndarray, entropy: np.ndarray, groups: Sequence[str],
+           balance: bool = True, vectors: np.ndarray | None = None,
+           covered: np.ndarray | None = None) -> tuple[list[int], np.ndarray | None]:
+    """The ``n`` picks of ``strategy`` (indices, best first) from each image's ``margin`` and ``entropy`` (as
+    ``margins`` and ``entropies`` give them) and predicted class (``groups``, shared fairly with ``balance``); the
+    latent strategies also take the ``vectors`` and each one's distance to the nearest labelled image (``covered``;
+    None: the pool's mean is the one covered point) and return each pick's distance when it was picked."""
+    if strategy == "margin":
+        return balanced_first(np.argsort(margin, kind="stable"), groups, n, balance), None
+    if strategy == "entropy":
+        return balanced_first(np.argsort(-np.asarray(entropy), kind="stable"), groups, n, balance), None
+    if strategy not in LATENT_STRATEGIES:
+        raise ValueError(f"{strategy!r} is not a strategy; expected one of {', '.join(QUERY_STRATEGIES)}")
+    if not len(margin):
+        return [], np.zeros(0)
+    vectors = np.asarray(vectors, np.float64)
+    if covered is None:  # no labelled image to measure from: the pool's mean is the one covered point
+        covered = np.linalg.norm(vectors - vectors.mean(axis=0), axis=1)
+    by_class = groups if balance else None
+    if strategy == "kcenter":
+        return kcenter_greedy(vectors, n, covered, by_class)
+    # hybrid: margin's ranking, passing over an image nearer than half the typical distance between a pool image and
+    # its nearest labelled one to a labelled or already chosen image (near-copies teach what one of them does)
+    spacing = SPACING * float(np.median(covered))
+    return spaced_first(np.argsort(margin, kind="stable"), vectors, covered, n, spacing, by_class)

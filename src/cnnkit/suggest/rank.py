@@ -15,12 +15,9 @@ from cnnkit.inference import Predictor
 from cnnkit.options import with_options
 from cnnkit.run import RunFolder
 from cnnkit.run.tasks import require
-from cnnkit.suggest.choose import balanced_first, entropies, kcenter_greedy, margins, spaced_first
+from cnnkit.suggest.choose import LATENT_STRATEGIES, choose, entropies, margins
 from cnnkit.suggest.page import check_out, write_suggestions
 from cnnkit.suggest.pool import Pool, labelled_distances, read_pool
-
-LATENT_STRATEGIES = ("kcenter", "hybrid")
-SPACING = 0.5  # hybrid: the least distance between picks, as a share of the median distance to the labelled images
 
 
 @dataclass(frozen=True)
@@ -91,28 +88,14 @@ def suggest(run_dir: str | Path, pool: str | Path, out: str | Path | None = None
 def _choose(found: Pool, run: RunFolder, predictor: Predictor, config: SuggestConfig
             ) -> tuple[list[int], np.ndarray | None]:
     """The picks (indices into the pool, best first) and, for the latent strategies, each one's distance."""
-    probabilities, n = found.probabilities, config.n
+    probabilities = found.probabilities
     uncertain = margins(probabilities, predictor.multi_label, predictor.threshold, predictor.thresholds)
+    spread = entropies(probabilities, predictor.multi_label)
     groups = [label for label, _ in predictor.labelled(probabilities)]
-    balance = config.class_balance
-    if config.query_strategy == "margin":
-        return balanced_first(np.argsort(uncertain, kind="stable"), groups, n, balance), None
-    if config.query_strategy == "entropy":
-        spread = entropies(probabilities, predictor.multi_label)
-        return balanced_first(np.argsort(-spread, kind="stable"), groups, n, balance), None
-    if not len(probabilities):
-        return [], np.zeros(0)
-    vectors = found.vectors
-    covered = labelled_distances(run, predictor, vectors)
-    if covered is None:  # no labelled image to measure from: the pool's mean is the one covered point
-        covered = np.linalg.norm(vectors - vectors.mean(axis=0), axis=1)
-    by_class = groups if balance else None
-    if config.query_strategy == "kcenter":
-        return kcenter_greedy(vectors, n, covered, by_class)
-    # hybrid: margin's ranking, passing over an image nearer than half the typical distance between a pool image and
-    # its nearest labelled one to a labelled or already chosen image (near-copies teach what one of them does)
-    spacing = SPACING * float(np.median(covered))
-    return spaced_first(np.argsort(uncertain, kind="stable"), vectors, covered, n, spacing, by_class)
+    latent = config.query_strategy in LATENT_STRATEGIES and len(probabilities)
+    covered = labelled_distances(run, predictor, found.vectors) if latent else None
+    return choose(config.query_strategy, config.n, uncertain, spread, groups, config.class_balance, found.vectors,
+                  covered)
 
 
 def _rows(found: Pool, predictor: Predictor, picks: list[int], distances: np.ndarray | None) -> list[Suggestion]:
