@@ -24,8 +24,15 @@ def register(sub) -> None:
                                    "written at once to --labels (path,label, as cnnkit train reads); images it "
                                    "already labels are not shown again. 'learn again' trains RUN's recipe on its "
                                    "data and the new labels into RUN-learnN.")
-    p.add_argument("pool", help="folder of unlabelled images (searched recursively)")
-    p.add_argument("--run", required=True, help="the classification run whose classes and guesses the page shows")
+    p.add_argument("pool", nargs="+", metavar="POOL|PHOTO", help="folder of unlabelled images (searched "
+                                                                  "recursively); with --dots, the photos to dot")
+    p.add_argument("--run", required=True, help="the classification run whose classes and guesses the page shows "
+                                                "(with --dots: the point detector whose detections it proposes)")
+    p.add_argument("--dots", nargs="+", metavar="CSV", help="dot the photos instead: one dots CSV per photo "
+                                                            "(class_name,row,col, as scan, patches and points read; "
+                                                            "created or continued), the detector's detections "
+                                                            "proposed; 'learn again' trains the detector again on "
+                                                            "every dotted photo into RUN-learnN")
     p.add_argument("--labels", default="labels.csv", help="the labels CSV, created or continued (default: "
                                                           "labels.csv)")
     p.add_argument("--suggestions", metavar="CSV", help="a to_label.csv of cnnkit suggest: show its images, in its "
@@ -42,9 +49,16 @@ def register(sub) -> None:
 
 def cmd_label(args: argparse.Namespace) -> None:
     from cnnkit.config import LabelConfig
-    from cnnkit.label import open_session
 
     config = settings(args, LabelConfig)
+    if args.dots:
+        return _dots(args, config)
+    from cnnkit.label import open_session
+
+    if len(args.pool) > 1:
+        raise CnnkitError(f"cnnkit label takes one POOL folder (got {len(args.pool)} paths); to dot photos give "
+                          "--dots, one CSV per photo.")
+    args.pool = args.pool[0]
     serving = not (args.from_label_studio or args.label_studio_tasks or args.learn_again)
     order = config.order if serving or args.label_studio_tasks else "file"  # no ranking where no order is shown
     session = open_session(args.run, args.pool, args.labels, args.suggestions, order)
@@ -82,20 +96,51 @@ def _learner(run: str, session, rank: bool | None):
     return Learner(Path(run), session.labels, [recipe[1], *recipe[3:]], refresh)
 
 
-def _serve(args: argparse.Namespace, config, session) -> None:
+def _dots(args: argparse.Namespace, config) -> None:
+    """Dotting photos with a point detector's proposals (or, with --learn-again, learning from their dots)."""
+    from cnnkit.label.dot_start import dots_learner, open_dot_session
+
+    refused = [flag for flag, given in (("--suggestions", args.suggestions), ("--label-studio-tasks",
+               args.label_studio_tasks), ("--from-label-studio", args.from_label_studio)) if given]
+    if refused:
+        raise CnnkitError(f"{refused[0]} is for labelling a pool with a classifier, not for dotting photos; drop it "
+                          "or --dots.")
+    session = open_dot_session(args.run, args.pool, args.dots, propose=not args.learn_again)
+    learner = dots_learner(args.run, session)
+    if args.learn_again:
+        learner.start(foreground=True)
+        outcome = learner.wait()
+        if outcome["state"] != "done":
+            raise CnnkitError(f"Learning again failed (the training's output above); the dots stay in "
+                              f"{', '.join(str(f.path) for f in session.files)}.")
+        print(f"Learned again into {outcome['run']}.")
+        return
+    from cnnkit.label.dot_app import create_dot_app
+
+    dotted = sum(len(f.dots) for f in session.files)
+    _listen(create_dot_app(session, learner), config, f"Dotting {len(session.photos)} photo(s) ({dotted} dots) with "
+            f"{args.run}'s proposals at http://{config.host}:{config.port}/; Ctrl-C stops (every dot is saved).")
+
+
+def _listen(app, config, line: str) -> None:
     try:
         import uvicorn
+    except ImportError:
+        raise CnnkitError("cnnkit label needs FastAPI and uvicorn: pip install 'cnnkit[serve]'.") from None
+    if config.host not in LOOPBACK:
+        log.warning("Listening on %s: anyone who reaches this machine on port %d can see the images and label them.",
+                    config.host, config.port)
+    print(line, flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
 
+
+def _serve(args: argparse.Namespace, config, session) -> None:
+    try:
         from cnnkit.label.app import create_label_app
     except ImportError:
         raise CnnkitError("cnnkit label needs FastAPI and uvicorn: pip install 'cnnkit[serve]'.") from None
     rank = args.suggestions is None and config.order == "suggest"
-    app = create_label_app(session, _learner(args.run, session, rank))
-    if config.host not in LOOPBACK:
-        log.warning("Listening on %s: anyone who reaches this machine on port %d can see the pool and label it.",
-                    config.host, config.port)
     state = session.state()
-    print(f"Labelling {state['total']} images of {args.pool} ({state['labelled']} labelled) at "
-          f"http://{config.host}:{config.port}/ into {session.labels.path}; Ctrl-C stops (every label is saved).",
-          flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+    _listen(create_label_app(session, _learner(args.run, session, rank)), config,
+            f"Labelling {state['total']} images of {args.pool} ({state['labelled']} labelled) at "
+            f"http://{config.host}:{config.port}/ into {session.labels.path}; Ctrl-C stops (every label is saved).")

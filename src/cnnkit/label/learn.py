@@ -73,22 +73,27 @@ class Learner:
         command, flags = self.recipe[0], self.recipe[1:]
         return shlex.join(["cnnkit", command, str(self.work / "data.csv"), "--out", str(self.next_run()), *flags])
 
+    def prepare(self) -> tuple[list[str], str]:
+        """The training's data written, ``run`` chosen: the command's words (after ``cnnkit``) and a note on the
+        data."""
+        data = self.work / "data.csv"
+        new = training_csv(self.first_run, self.labels, data)  # makes the folder
+        self.run = self.next_run()
+        command, flags = self.recipe[0], self.recipe[1:]
+        return [command, str(data), "--out", str(self.run), *flags], f"{new} new labels"
+
     def start(self, foreground: bool = False) -> dict:
         """Begin learning again (``foreground``: the training writes to this process's output, not the log)."""
         with self.lock:
             if self.process is not None and self.process.poll() is None:
                 raise ConfigError(f"Already learning again into {self.run}; wait for it to end.")
-            data = self.work / "data.csv"
-            new = training_csv(self.first_run, self.labels, data)  # makes the folder
-            self.run = self.next_run()
-            command, flags = self.recipe[0], self.recipe[1:]
-            words = [command, str(data), "--out", str(self.run), *flags]
+            words, note = self.prepare()  # makes the work folder
             self.command = shlex.join(["cnnkit", *words])
             with open(self.work / "learn.log", "w", encoding="utf-8") as log:  # the child keeps its own handle
-                log.write(f"{self.command}\n{new} new labels\n")
+                log.write(f"{self.command}\n{note}\n")
                 log.flush()
                 if foreground:
-                    print(f"{self.command}  ({new} new labels)", flush=True)
+                    print(f"{self.command}  ({note})", flush=True)
                 self.process = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", *words],
                                                 stdout=None if foreground else log,
                                                 stderr=None if foreground else subprocess.STDOUT,
