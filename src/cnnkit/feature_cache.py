@@ -64,11 +64,22 @@ def cached_features(model, images: np.ndarray, preprocessing: Preprocessing, vie
     images computes the same views). The model's training mode is left as it was. ``write`` False: entries are read,
     none written (the processes of a distributed training other than the main one).
 
+    A network of several backbones (``concat_backbones``) has each backbone's entries under that backbone's key,
+    concatenated in its order: the images a single-backbone run cached are not computed again; ``CacheStats`` then
+    counts backbone passes (reused and computed summed over the backbones).
+
     ``backend`` "auto": view 0 through ONNX Runtime on the CPU when it is installed (the backbone exported once, see
     ``onnx_graph``; not for fewer than ``ORT_MIN_IMAGES`` images until a graph exists), else torch; "onnxruntime":
     whenever it can; "torch": never. Augmented views are drawn and computed in torch.
     """
     check_choice("backend", backend, BACKENDS, "cached_features")
+    members = model.member_networks() if hasattr(model, "member_networks") else [model]
+    if len(members) > 1:  # concatenated backbones: each one's entries under its own key, then side by side
+        parts = [cached_features(member, images, preprocessing, views, augment, cache_dir, batch_size, progress,
+                                 write, backend) for member in members]
+        first = parts[0][1]
+        return torch.cat([features for features, _ in parts], -1), CacheStats(
+            first.directory, views, sum(s.reused for _, s in parts), sum(s.computed for _, s in parts), first.backend)
     was_training = model.training
     model.eval()
     try:

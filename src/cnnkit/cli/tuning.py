@@ -53,7 +53,7 @@ def train_flags(given: dict) -> str:
 def _text(value) -> str:
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):  # a record's JSON gives lists back
         return ",".join(_text(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 

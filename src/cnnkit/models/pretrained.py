@@ -128,8 +128,22 @@ def pretrained_normalization(name: str, weights: str | Path | None = None) -> tu
 
 
 def load_pretrained(model: TransferNet, name: str, weights: str | Path | None = None) -> dict:
-    """Load ImageNet (or the user's) weights into ``model.backbone``; return where they came from and the input
-    normalisation they expect (None: timm's pretrained config applies)."""
+    """Load ImageNet (or the user's) weights into ``model.backbone`` (and each of ``extra_backbones``, by its own
+    name); return where they came from and the input normalisation they expect (None: timm's pretrained config)."""
+    extra = model.extra_backbones
+    if len(extra):
+        if weights:
+            raise ModelError("`weights` fill one backbone; with concat_backbones every backbone takes its own "
+                             "ImageNet weights. Drop `weights` or the option concat_backbones.")
+        differing = [n for n in model.extra_names if pretrained_normalization(n) != pretrained_normalization(name)]
+        if differing:
+            raise ModelError(f"concat_backbones {differing} expect other input normalisation than {name} "
+                             f"{pretrained_normalization(name)}; every backbone sees the same input. Choose backbones "
+                             "trained with the same mean and std (efficientnet_lite0, 1 and 2 take [-1, 1]).")
+        first = load_pretrained(model.member_networks()[0], name)
+        sources = [load_pretrained(member, other)["source"]
+                   for member, other in zip(model.member_networks()[1:], model.extra_names)]
+        return {**first, "source": " + ".join([first["source"], *sources])}
     if weights:
         load_by_name(model, read_state_dict(weights), str(weights))
         return {"source": str(Path(weights).resolve()), "normalization": None}

@@ -9,6 +9,13 @@ stores), ``head`` the rest.
 and 8 for EfficientNet) to the feature map, each resampled by area to the last stage's grid, so that its global
 average is exactly the concatenation of every stage's: textures that the last stage pools away stay visible to the
 head, and the network is still one module (export, predict and serve need nothing else).
+
+``concat_backbones`` (timm names) adds whole backbones beside the first (scikit-learn's ``FeatureUnion`` of
+feature extractors): each sees the same input, its map is resampled by area onto the first's grid and concatenated,
+so the pooled vector is every backbone's pooled features in order, the first's unchanged. The model name stays the
+first backbone's, and with it the run's input size, crop and normalisation (the EfficientNet-Lite weights all take
+[-1, 1]). The feature cache keeps each backbone's features under that backbone's own key (``member_networks``), so a
+concatenation costs only the features it has not seen.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from cnnkit.errors import ModelError
 from cnnkit.models.network import Network
 
-HEAD_OPTIONS = {"dropout": 0.2, "hidden": 0, "flip_average": False, "feature_stages": 1}
+HEAD_OPTIONS = {"dropout": 0.2, "hidden": 0, "flip_average": False, "feature_stages": 1, "concat_backbones": ()}
 MAX_FEATURE_STAGES = 3  # the last stage and the two before it
 
 
@@ -42,17 +49,20 @@ class TransferNet(Network):
     keep_batch_norm_frozen = False
 
     def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.2, hidden: int = 0,
-                 flip_average: bool = False, feature_stages: int = 1):
+                 flip_average: bool = False, feature_stages: int = 1, extra_backbones: tuple[nn.Module, ...] = ()):
         super().__init__()
         self.backbone = backbone
+        self.extra_backbones = nn.ModuleList(extra_backbones)  # no tensors in the state dict when empty
+        self.extra_names: tuple[str, ...] = ()  # their timm names (``build_transfer_net`` sets them)
         self.flip_average = bool(flip_average)
         self.stage_widths = stage_widths(backbone)
-        if not 1 <= feature_stages <= len(self.stage_widths):
-            raise ModelError(f"Expected feature_stages in 1..{len(self.stage_widths)} for this backbone (the last "
-                             f"stage and up to {len(self.stage_widths) - 1} before it). Received: "
+        available = min(len(stage_widths(b)) for b in (backbone, *extra_backbones))
+        if not 1 <= feature_stages <= available:
+            raise ModelError(f"Expected feature_stages in 1..{available} for this backbone (the last "
+                             f"stage and up to {available - 1} before it). Received: "
                              f"feature_stages={feature_stages}")
         self.feature_stages = int(feature_stages)
-        self.num_features = sum(self.stage_widths[:feature_stages])
+        self.num_features = sum(sum(stage_widths(b)[:feature_stages]) for b in (backbone, *extra_backbones))
         self.num_classes = num_classes
         layers: list[nn.Module] = [nn.Dropout(dropout)]
         width = self.num_features
@@ -74,18 +84,36 @@ class TransferNet(Network):
 
     def stage_features(self, x: torch.Tensor, stages: int) -> torch.Tensor:
         """``forward_features`` with the last ``stages`` stages (the feature cache asks for all of them at once)."""
-        features = self._stage_map(x, stages)
+        features = self._union_map(x, stages)
         if self.flip_average:
-            features = (features + self._stage_map(x.flip(-1), stages).flip(-1)) / 2
+            features = (features + self._union_map(x.flip(-1), stages).flip(-1)) / 2
         return features
 
-    def _stage_map(self, x: torch.Tensor, stages: int) -> torch.Tensor:
-        if stages == 1:
-            return self.backbone.forward_features(x)
-        levels = len(self.backbone.feature_info)
-        last, earlier = self.backbone.forward_intermediates(x, indices=list(range(levels - stages, levels - 1)))
-        size = last.shape[-2:]
-        return torch.cat([last, *(area_resample(m, size) for m in reversed(earlier))], 1)
+    def _union_map(self, x: torch.Tensor, stages: int) -> torch.Tensor:
+        first = stage_map(self.backbone, x, stages)
+        if not len(self.extra_backbones):
+            return first
+        size = first.shape[-2:]
+        return torch.cat([first, *(area_resample(stage_map(b, x, stages), size) for b in self.extra_backbones)], 1)
+
+    def member_networks(self) -> list[TransferNet]:
+        """One network per backbone (sharing its modules), each with this one's stages and flip averaging: the
+        feature cache keeps each backbone's features under its own key. Just ``[self]`` for one backbone."""
+        if not len(self.extra_backbones):
+            return [self]
+        return [TransferNet(b, 1, flip_average=self.flip_average, feature_stages=self.feature_stages).eval()
+                for b in (self.backbone, *self.extra_backbones)]
+
+    def backbone_state_dict(self) -> dict[str, torch.Tensor]:
+        """The tensors of every backbone (the first's under its own names, the others' under ``extra_backbones.``):
+        what pretrained weights fill."""
+        extra = {f"extra_backbones.{k}": v for k, v in self.extra_backbones.state_dict().items()}
+        return {**self.backbone.state_dict(), **extra}
+
+    def load_backbone_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        prefix = "extra_backbones."
+        self.backbone.load_state_dict({k: v for k, v in state.items() if not k.startswith(prefix)})
+        self.extra_backbones.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's own pooling (timm's ``forward_head(pre_logits=True)``): (N, num_features)."""
@@ -113,6 +141,8 @@ class TransferNet(Network):
         for i, params in enumerate(stages):
             for p in params:
                 p.requires_grad_(i >= len(stages) - n)
+        for p in self.extra_backbones.parameters():  # the other backbones train only when everything does
+            p.requires_grad_(n == len(stages))
         for p in [*self.neck.parameters(), *self.classifier.parameters()]:
             p.requires_grad_(True)
         self.trainable_stages = -1 if n == len(stages) else n
@@ -121,13 +151,25 @@ class TransferNet(Network):
     def train(self, mode: bool = True) -> TransferNet:
         super().train(mode)
         if mode and (self.trainable_stages != -1 or self.keep_batch_norm_frozen):
+            if self.trainable_stages != -1:
+                self.extra_backbones.eval()
             if self.frozen:
                 self.backbone.eval()
             else:
-                for module in self.backbone.modules():
+                for module in [*self.backbone.modules(), *self.extra_backbones.modules()]:
                     if isinstance(module, _BatchNorm):
                         module.eval()
         return self
+
+
+def stage_map(backbone: nn.Module, x: torch.Tensor, stages: int) -> torch.Tensor:
+    """The backbone's last map with the maps of the ``stages`` - 1 stages before it resampled onto its grid."""
+    if stages == 1:
+        return backbone.forward_features(x)
+    levels = len(backbone.feature_info)
+    last, earlier = backbone.forward_intermediates(x, indices=list(range(levels - stages, levels - 1)))
+    size = last.shape[-2:]
+    return torch.cat([last, *(area_resample(m, size) for m in reversed(earlier))], 1)
 
 
 def stage_widths(backbone: nn.Module) -> tuple[int, ...]:
@@ -167,8 +209,18 @@ def timm_backbone(name: str) -> nn.Module:
         raise ModelError(f"timm could not build {name!r} as a feature extractor: {e}") from None
 
 
+def backbone_names(concat_backbones) -> tuple[str, ...]:
+    """``concat_backbones`` as a tuple of names: from a tuple or list (a record's JSON), or one name."""
+    names = (concat_backbones,) if isinstance(concat_backbones, str) else tuple(concat_backbones or ())
+    if not all(isinstance(n, str) and n for n in names):
+        raise ModelError(f"Expected concat_backbones as timm model names, e.g. efficientnet_lite1,efficientnet_lite2. "
+                         f"Received: concat_backbones={concat_backbones!r}")
+    return names
+
+
 def build_transfer_net(name: str, num_classes: int, in_channels: int = 3, dropout: float = 0.2,
-                       hidden: int = 0, flip_average: bool = False, feature_stages: int = 1) -> TransferNet:
+                       hidden: int = 0, flip_average: bool = False, feature_stages: int = 1,
+                       concat_backbones=()) -> TransferNet:
     if in_channels != 3:
         raise ModelError(f"Backbone {name!r} takes 3-channel images; grayscale images are repeated to 3 channels.")
     if not 0 <= dropout < 1 or hidden < 0:
@@ -176,8 +228,12 @@ def build_transfer_net(name: str, num_classes: int, in_channels: int = 3, dropou
                          f"hidden={hidden}")
     if isinstance(feature_stages, bool) or int(feature_stages) != feature_stages:
         raise ModelError(f"Expected feature_stages as a whole number. Received: feature_stages={feature_stages!r}")
-    return TransferNet(timm_backbone(name), num_classes, dropout=float(dropout), hidden=int(hidden),
-                       flip_average=bool(flip_average), feature_stages=int(feature_stages))
+    names = backbone_names(concat_backbones)
+    model = TransferNet(timm_backbone(name), num_classes, dropout=float(dropout), hidden=int(hidden),
+                        flip_average=bool(flip_average), feature_stages=int(feature_stages),
+                        extra_backbones=tuple(timm_backbone(other) for other in names))
+    model.extra_names = names
+    return model
 
 
 def backbone_config(name: str) -> dict:

@@ -5,7 +5,8 @@ the linear probe and the transfer run on the first backbone (a frozen backbone, 
 cheap floor, always run), the same with the features of the backbone's last three stages (``stages-NAME``: seconds
 once the features are cached, since every backbone pass caches every stage's), transfer runs on the other offline
 backbones (EfficientNet-Lite1 and Lite2 when installed)
-while each is estimated to take at most a quarter of the budget left, a scratch CNN when the images are small and
+while each is estimated to take at most a quarter of the budget left, every backbone that ran in one network with
+their features concatenated (``concat``: the solved head on the union of their features), a scratch CNN when the images are small and
 grayscale (digits, wafer maps), and fine-tuning of the best transfer run's backbone with as many epochs as the rest of
 the budget holds (estimated from a timed training step, capped by Lightning's ``max_time``). It ranks them by
 validation accuracy (cross-validated on train+val for the probe and the solved heads, the validation split for
@@ -35,7 +36,7 @@ from cnnkit.run.tasks import KINDS, require_of_data
 
 log = logging.getLogger("cnnkit")
 
-CANDIDATES = ("probe", "transfer", "stages", "scratch", "finetune")  # "transfer-NAME" per backbone, "stages-NAME"
+CANDIDATES = ("probe", "transfer", "stages", "concat", "scratch", "finetune")  # "transfer-NAME", "stages-NAME"
 STAGES = 3  # the stages candidate's feature_stages: the last stage and the two before it
 DEFAULT_BACKBONE = "efficientnet_lite0"
 MAX_FINETUNE_EPOCHS = 8
@@ -243,6 +244,34 @@ class Chooser:
             if self.fits(f"transfer-{backbone}", cost, share=0.25):
                 self.network(f"transfer-{backbone}", self.pretrained(model=backbone, strategy="transfer"),
                              "cross-validation on train+val")
+        if first is not None and len(self.backbones) > 1:
+            self.concat()
+
+    def concat(self) -> None:
+        """One network of every backbone whose transfer run finished, their features concatenated (the option
+        ``concat_backbones``) at the first backbone's input setting, the solved head on top. The first backbone's
+        features are cached; the others' are computed once at that setting (their own runs decoded other sizes and
+        crops), estimated from their timed steps scaled by pixels, with their share of scoring the test split."""
+        ran = [b for b in self.backbones if f"transfer-{b}" in self.runs]
+        if len(ran) < 2:
+            return self.skip("concat", "fewer than two backbones' transfer runs finished to concatenate")
+        first = self.runs[f"transfer-{ran[0]}"].record
+        if first.model.options.get("concat_backbones"):
+            return self.skip("concat", "the transfer runs already concatenate backbones (`--option concat_backbones`)")
+        side = first.preprocessing.image_size
+        counts = {split: sum(c.values()) for split, c in first.data.counts.items()}
+        per_image = self.seconds_of("probe") / max(1, counts.get("train", 0) + counts.get("val", 0))
+        cost = self.seconds_of(f"transfer-{ran[0]}")
+        for backbone in ran[1:]:
+            own = self.runs[f"transfer-{backbone}"].record.preprocessing.image_size
+            ratio = (self.step_seconds(backbone, own, "32") * (side[0] * side[1]) / (own[0] * own[1])
+                     / self.step_seconds(ran[0], side, "32"))
+            cost += ratio * 2 * per_image * sum(counts.values())  # train, val, test and their mirror images
+        if self.fits("concat", cost):
+            options = {**self.config.model_options, "concat_backbones": tuple(ran[1:])}
+            self.network("concat", self.pretrained(strategy="transfer", model_options=options),
+                         "cross-validation on train+val", note=" + ".join(ran) + " features concatenated")
+        return None
 
     def stages(self, first: TrainedRun | None) -> None:
         """The first transfer run with the features of the backbone's last ``STAGES`` stages, pooled and

@@ -87,7 +87,7 @@ def pretrained_backbone(config: TrainConfig) -> tuple[dict, str]:
 
     model = create_model(config.model, 2, 3, **config.model_options)
     source = load_pretrained(model, config.model, config.weights)["source"]
-    return model.backbone.state_dict(), source
+    return model.backbone_state_dict(), source
 
 
 def _first_record(prepared, config: TrainConfig, run: RunFolder, counts: dict,
@@ -293,7 +293,7 @@ def _fit(run: RunFolder, record: RunRecord, splits: dict[str, ImageArrays], ckpt
     if hasattr(model, "flip_average"):  # what the user asked; a solved head's choice is restored from its phase
         model.flip_average = bool(record.training.model_options.get("flip_average"))
     if pretrained is not None:
-        model.backbone.load_state_dict(pretrained[0])
+        model.load_backbone_state_dict(pretrained[0])
         record = record.replace(pretrained_source=pretrained[1])
         log.info("Backbone weights: %s", pretrained[1])
     runner = PhaseRunner(run, record, splits, model, progress, time_limit, callbacks)

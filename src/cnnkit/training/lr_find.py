@@ -276,7 +276,7 @@ def _module_and_batches(prepared, config: TrainConfig, pretrained: tuple[dict, s
     model = init_weights(create_model(config.model, len(prepared.classes), pre.channels, pre.image_size,
                                       **config.model_options), config.init)
     if pretrained is not None:
-        model.backbone.load_state_dict(pretrained[0])
+        model.load_backbone_state_dict(pretrained[0])
     if model.has_backbone:
         model.set_trainable_stages(0)  # transfer: the head on a frozen backbone (fine-tuning is refused)
     weights = balance_record(config.balance, split_counts(prepared.splits, prepared.classes)["train"])
