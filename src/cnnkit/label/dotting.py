@@ -6,12 +6,13 @@ page's requests may come at once."""
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from cnnkit.errors import CnnkitError, ConfigError
 from cnnkit.label.dots import Dot, DotsFile
@@ -95,9 +96,14 @@ class DotSession:
         """The proposals still to decide on ``photo``: neither near a dot nor near a rejected proposal."""
         with self.lock:
             f = self.file(photo)
-            taken = [(d.row, d.col) for d in f.dots] + list(f.rejected)
-            return [(k, p) for k, p in enumerate(self.proposals.get(photo, []))
-                    if all(math.hypot(p.row - r, p.col - c) >= self.near for r, c in taken)]
+            proposals = self.proposals.get(photo, [])
+            taken = np.array([(d.row, d.col) for d in f.dots] + list(f.rejected), np.float64).reshape(-1, 2)
+            where = np.array([(p.row, p.col) for p in proposals], np.float64).reshape(-1, 2)
+            closest = np.full(len(proposals), np.inf)
+            for start in range(0, len(taken), 256):  # at most proposals x 256 distances at once
+                part = taken[start:start + 256]
+                closest = np.minimum(closest, np.hypot(*(where[:, None, :] - part[None]).transpose(2, 0, 1)).min(1))
+            return [(k, p) for k, p in enumerate(proposals) if closest[k] >= self.near]
 
     def proposal(self, photo: int, proposal: int) -> Proposal:
         found = dict(self.shown(photo)).get(proposal)
