@@ -34,7 +34,7 @@ WITHOUT_DATA = {  # the arguments that point each script needing outside data at
     "points_flips": ["--data", MISSING], "points_speed": [MISSING, f"{MISSING}/5.jpg"],
     "scan": ["--sealions", MISSING], "scan_precision": [MISSING, f"{MISSING}/5.jpg"],
     "scratch_size": ["--hymenoptera", MISSING], "sealion_counts": ["--data", MISSING],
-    "sealion_dense": ["--data", MISSING], "sealion_points": ["--data", MISSING],
+    "sealion_dense": ["--data", MISSING], "sealion_points": ["--data", MISSING], "dots_loop": ["--data", MISSING],
     "serve_load": ["--sealions", MISSING], "transfer": ["--data", MISSING]}
 WRITERS = {  # the scripts that write their results file (--results): its subject, table and the columns they write
     "auto_budget": ("auto_budget", "runs", "RUNS"), "core_accuracy": ("core_accuracy", "accuracy_and_time", "COLUMNS"),
