@@ -29,6 +29,7 @@ CAPABILITIES = {
     "auto": "`auto`'s ranking of recipes",
     "balance": "balancing classes (`balance`)",
     "baseline": "the classical baselines",
+    "unlabelled": "learning from a pool of images nobody labelled (`unlabelled`: self-training)",
 }
 
 
@@ -53,7 +54,7 @@ class RunKind:
 
 
 _CLASSIFIER = frozenset(CAPABILITIES) - {"anomaly"}
-_DATA = ("auto", "balance", "baseline")  # asked of a data set before any run exists
+_DATA = ("auto", "balance", "baseline", "unlabelled")  # asked of a data set before any run exists
 
 KINDS: dict[str, RunKind] = {kind.name: kind for kind in (
     RunKind("classify", "a classifier (one class per image)", "decision", _CLASSIFIER,

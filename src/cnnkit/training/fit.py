@@ -187,8 +187,7 @@ def _check_multi_label(config: TrainConfig) -> None:
     if config.balance != "none":
         require_of_data(KINDS["multi-label"], "balance", f"`balance`={config.balance!r}: this set")
     if config.unlabelled:
-        raise ConfigError("`unlabelled` pseudo-labels one class per image; this set is multi-label (labels such as "
-                          "a|b). Drop `unlabelled`.")
+        require_of_data(KINDS["multi-label"], "unlabelled", f"`unlabelled`={config.unlabelled!r}: this set")
     log.info("Multi-label: one sigmoid per class and binary cross-entropy; a threshold per class is chosen on the "
              "validation split after training.")
 

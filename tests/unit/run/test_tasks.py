@@ -118,3 +118,48 @@ def test_every_field_of_the_record_is_typed():
              or str(f.type) in ("dict", "dict | None", "list", "typing.Any", "Any")]
     assert len(parts) >= 15 and not loose, loose
     assert typing.get_type_hints(record_module.RunRecord)["recipe"] == results_module.Recipe | None
+
+
+def multi_label_set(tmp_path: Path) -> Path:
+    """A labels CSV of a multi-label set (labels such as a|b): what a multi-label run would train on."""
+    from tests.conftest import write_image_folder
+
+    images = write_image_folder(tmp_path / "images", ["a", "b"], per_class=6, size=16)
+    rows = [f"{p.relative_to(tmp_path).as_posix()},{'a|b' if i % 3 == 0 else p.parent.name}"
+            for i, p in enumerate(sorted(images.rglob("*.png")))]
+    (tmp_path / "labels.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    return tmp_path / "labels.csv"
+
+
+def data_commands(data: Path, tmp_path: Path) -> dict:
+    """Each capability asked of a data set before any run exists, and the call that asks it."""
+    from cnnkit.baselines.fit import train_baseline
+    from cnnkit.config import TrainConfig
+    from cnnkit.recipes.auto import auto_train
+    from cnnkit.training.fit import train
+    from tests.conftest import write_image_folder
+
+    pool = write_image_folder(tmp_path / "pool", ["x"], per_class=2, size=16)
+    return {
+        "auto": lambda: auto_train(data, tmp_path / "auto", budget=60, progress=False),
+        "balance": lambda: train(data, tmp_path / "balance", TrainConfig(model="tiny_cnn", balance="weights"),
+                                 progress=False),
+        "baseline": lambda: train_baseline(data, tmp_path / "baseline"),
+        "unlabelled": lambda: train(data, tmp_path / "unlabelled",
+                                    TrainConfig(model="efficientnet_lite0", pretrained=True, image_size=(32, 32),
+                                                unlabelled=str(pool)), progress=False),
+    }
+
+
+def test_every_command_asks_the_table_of_the_data_it_would_train_on(tmp_path):
+    """A multi-label set is refused, in the table's words, by each command whose capability its kind lacks
+    (``unlabelled`` included: self-training pseudo-labels one class per image)."""
+    kind = KINDS["multi-label"]
+    calls = data_commands(multi_label_set(tmp_path), tmp_path)
+    assert set(calls) == {c for c in CAPABILITIES if c not in kind.supports and c in ("auto", "balance", "baseline",
+                                                                                     "unlabelled")}
+    for capability, call in calls.items():
+        with pytest.raises(CnnkitError) as refused:
+            call()
+        words = kind.data_refusal("DATA", capability).removeprefix("DATA")
+        assert words in str(refused.value), (capability, str(refused.value))
