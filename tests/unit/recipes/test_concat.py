@@ -52,3 +52,14 @@ def test_no_union_without_two_finished_backbones(tmp_path):
     chooser.concat()
     assert chooser.board[-1]["name"] == "concat" and chooser.board[-1]["status"] == "skipped"
     assert "fewer than two" in chooser.board[-1]["note"]
+
+
+def test_a_records_list_option_is_written_back_as_the_flag_that_gave_it():
+    """A record's JSON gives tuples back as lists; the reproduce command writes both as `--option name=a,b`."""
+    from cnnkit.cli.tuning import train_flags
+    from cnnkit.config.parse import parse_options
+
+    for value in (["efficientnet_lite1", "efficientnet_lite2"], ("efficientnet_lite1", "efficientnet_lite2")):
+        flags = shlex.split(train_flags({"model": "efficientnet_lite0", "model_options": {"concat_backbones": value}}))
+        assert flags[-2:] == ["--option", "concat_backbones=efficientnet_lite1,efficientnet_lite2"]
+        assert parse_options(flags[-1]) == {"concat_backbones": tuple(value)}
