@@ -268,7 +268,7 @@ class Chooser:
                      / self.step_seconds(ran[0], side, "32"))
             cost += ratio * 2 * per_image * sum(counts.values())  # train, val, test and their mirror images
         if self.fits("concat", cost):
-            options = {**self.config.model_options, "concat_backbones": tuple(ran[1:])}
+            options = {**self.config.model_options, "concat_backbones": ran[1:]}  # a list, as the record reads back
             self.network("concat", self.pretrained(strategy="transfer", model_options=options),
                          "cross-validation on train+val", note=" + ".join(ran) + " features concatenated")
         return None
