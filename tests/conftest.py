@@ -9,6 +9,21 @@ import pytest
 from PIL import Image
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``-n``), each worker gets its own share of the machine's cores before torch, ONNX Runtime
+    or a thread pool sizes itself: two workers on 2 cores run side by side instead of four threads fighting for two.
+    Subprocesses a test starts inherit the share."""
+    import os
+
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    share = cpus[int(worker.removeprefix("gw")) % count::count]
+    if len(cpus) >= count and share:
+        os.sched_setaffinity(0, share)
+
+
 def pattern_image(label: int, rng: np.random.Generator, size: int = 16, mode: str = "RGB") -> Image.Image:
     """Class 0: bright left half; class 1: bright right half; class 2: bright top half; plus noise. Gray pixels in
     any ``mode`` (R = G = B in "RGB"), except "colour"."""

@@ -155,6 +155,7 @@ def test_intact_jpegs_of_every_kind_still_decode(tmp_path: Path, mode, options):
     assert load_image(tmp_path / "intact.jpg", (16, 16), 3).shape == (16, 16, 3)
 
 
+@pytest.mark.slow  # trains a network (or starts the CLI in subprocesses): end to end
 def test_a_fifo_named_png_is_refused_or_skipped_never_waited_on(tmp_path: Path):
     """A pipe named like an image blocks whoever opens it until a writer comes: discovery skips it, decoding
     refuses it, ``predict`` and ``train`` end (each in a subprocess with a deadline, so a hang fails the test)."""

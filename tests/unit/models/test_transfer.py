@@ -207,6 +207,7 @@ def test_a_finetuning_step_changes_only_the_unfrozen_stages():
     assert not any("running_" in k or "num_batches" in k for k in changed)  # batch-norm statistics as pretrained
 
 
+@pytest.mark.slow  # trains a network (or starts the CLI in subprocesses): end to end
 def test_finetune_runs_the_head_then_the_backbone(small_rgb, tmp_path, monkeypatch):
     from cnnkit.training.fit import train
 

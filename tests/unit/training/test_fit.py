@@ -100,6 +100,7 @@ def test_settings_fail_before_any_image_is_decoded(pattern_data: Path, tmp_path:
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow  # trains a network (or starts the CLI in subprocesses): end to end
 def test_a_run_stopped_between_phases_resumes_as_if_never_stopped(tmp_path: Path, monkeypatch):
     """Stopped after the head's last checkpoint, before fine-tuning began: the resumed run starts fine-tuning from
     the state (weights, random state) the uninterrupted one had there."""

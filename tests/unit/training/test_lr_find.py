@@ -164,6 +164,7 @@ def files_under(folder: Path) -> dict[str, float]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
 
 
+@pytest.mark.slow  # trains a network (or starts the CLI in subprocesses): end to end
 def test_lr_find_sweeps_suggests_before_divergence_and_writes_only_its_files(pattern_data, tmp_path, capsys,
                                                                             monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -92,6 +92,7 @@ def write_sided(root, per_class: int, size: int = 48):
     return root
 
 
+@pytest.mark.slow  # trains a network (or starts the CLI in subprocesses): end to end
 def test_mirror_averaging_is_left_out_where_a_flip_changes_the_class(tmp_path, monkeypatch):
     from cnnkit.inference import Predictor
     from cnnkit.training.fit import train
@@ -107,6 +108,7 @@ def test_mirror_averaging_is_left_out_where_a_flip_changes_the_class(tmp_path, m
     assert trained.record.result.best_val_acc > 0.9  # the plain features tell the sides apart
 
 
+@pytest.mark.slow  # trains a network (or starts the CLI in subprocesses): end to end
 def test_a_kept_mirror_average_goes_into_the_record_and_prediction(tmp_path, monkeypatch):
     """Cross-validation decides: made to prefer the averaged features (the second call), the run keeps them, the
     record says so, and the loaded run predicts with them."""
@@ -148,6 +150,7 @@ def test_a_kept_mirror_average_goes_into_the_record_and_prediction(tmp_path, mon
     assert np.allclose(predictor.predict_proba(files), expected, atol=1e-5)
 
 
+@pytest.mark.slow  # trains a network (or starts the CLI in subprocesses): end to end
 def test_fine_tuning_records_its_augmentation_precision_and_keeps_batch_norm(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
@@ -177,6 +180,7 @@ def test_fine_tuning_records_its_augmentation_precision_and_keeps_batch_norm(tmp
     assert trained.record.result.best_val_acc == transfer.record.result.best_val_acc
 
 
+@pytest.mark.slow  # trains a network (or starts the CLI in subprocesses): end to end
 def test_the_test_split_never_reaches_the_heads_choices(tmp_path, monkeypatch):
     """Swapping the labels of every test image changes nothing in training: not C, not the scores of the grid,
     not the mirror decision, not a single weight."""
@@ -224,6 +228,7 @@ def test_a_run_that_fell_back_trains_further_from_its_fine_tuned_weights(tmp_pat
     assert sum(1 for r in rows if ",finetune," in r) == 2
 
 
+@pytest.mark.slow  # trains a network (or starts the CLI in subprocesses): end to end
 def test_mirror_averaging_is_never_kept_where_flips_change_the_class_even_if_cross_validation_prefers_it(
         tmp_path, monkeypatch):
     """Digits, or left and right bars: a noisy cross-validation may prefer the averaged features, but a head that

@@ -36,6 +36,7 @@ def solved(x, y):
     return C, next(s for s in scores if s["C"] == C)["folds"]
 
 
+@pytest.mark.slow  # trains a network (or starts the CLI in subprocesses): end to end
 def test_a_pool_of_the_same_distribution_is_pseudo_labelled_mostly_right_and_kept_when_it_helps():
     rng = np.random.default_rng(0)
     x, y = blobs(10, rng)  # few labels: the plain head is right on 70% of held-out labelled points
@@ -108,6 +109,7 @@ def write_noise(folder: Path, n: int, size: int = 32) -> Path:
 CONFIG = TrainConfig(model="efficientnet_lite0", pretrained=True, image_size=(32, 32))
 
 
+@pytest.mark.slow  # trains a network (or starts the CLI in subprocesses): end to end
 def test_a_run_keeps_the_pools_manifest_and_rounds_and_never_pseudo_labels_a_labelled_image(tmp_path, monkeypatch,
                                                                                             capsys):
     from cnnkit.cli.train import print_summary
@@ -134,6 +136,7 @@ def test_a_run_keeps_the_pools_manifest_and_rounds_and_never_pseudo_labels_a_lab
     assert "45 images" in line and ("kept" in line) and "pseudo-labels" in line
 
 
+@pytest.mark.slow  # trains a network (or starts the CLI in subprocesses): end to end
 def test_a_pool_of_noise_leaves_exactly_the_plain_run(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
