@@ -20,7 +20,7 @@ top half (27 animals) the new one, written as a photo of its own.
    precision and recall (matched within ``--radius``), beside the first detector's on the same rows.
 
 Machine seconds are measured per step (training, scans), the first detector's training apart: it stands for the
-dotted photo's detector that already exists. Results in ``--out``/results.json and as a table.
+dotted photo's detector that already exists (a benchmark stopped while it trained resumes it from its last epoch). Results in ``--out``/results.json and as a table.
 
 Data, not in this repository: the sea-lion data, cut from NOAA Fisheries' Steller sea lion count (Kaggle, 2017:
 https://www.kaggle.com/c/noaa-fisheries-steller-sea-lion-population-count) by a public demo of patch-wise CNNs:
@@ -59,9 +59,13 @@ def new_photo(args) -> tuple[Path, list]:
 def first_detector(args) -> tuple[Path, float | None]:
     run = args.out / "runs" / "dotted"
     record = run / "config.json"
-    if record.exists() and json.loads(record.read_text())["status"] == "finished":
+    status = json.loads(record.read_text())["status"] if record.exists() else None
+    if status == "finished":
         return run, None
     start = time.perf_counter()
+    if status is not None and (run / "checkpoints").is_dir():  # a benchmark stopped while it trained: go on
+        subprocess.run([*CNNKIT, "train", "--resume", run], check=True, stdout=subprocess.DEVNULL)
+        return run, time.perf_counter() - start
     subprocess.run([*CNNKIT, "points", args.data / "scenes" / "5.jpg", "--dots", args.data / "scenes" / "5-dots.csv",
                     "--region", f"{CUT}:", "--patches", args.data / "patches" / "train", "--seed", str(args.seed),
                     "--out", run, "--overwrite"], check=True, stdout=subprocess.DEVNULL)

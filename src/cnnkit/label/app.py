@@ -71,12 +71,12 @@ def create_label_app(session: LabelSession, learner: Learner | None = None):
         return Response(jpeg(session.image(path)), media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.post("/api/label", summary="Label a pool image with a class; written to the labels CSV at once")
-    def label(body: dict = Body(...)) -> dict:
+    def label(body: dict = Body(...)) -> dict:  # noqa: B008 (FastAPI's way of declaring a body)
         session.label(_text(body, "path"), _text(body, "label"))
         return state()
 
     @app.post("/api/skip", summary="Leave an image for later (shown again after every other)")
-    def skip(body: dict = Body(...)) -> dict:
+    def skip(body: dict = Body(...)) -> dict:  # noqa: B008
         session.skip(_text(body, "path"))
         return state()
 

@@ -140,6 +140,16 @@ def test_the_command_refuses_bad_input_in_one_line(untrained_detector, tmp_path,
     assert code != 0 and "not-a-photo.png" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_learning_again_as_a_command_without_a_dot_and_a_pool_flag_with_dots_are_refused_in_one_line(
+        untrained_detector, photo, tmp_path, capsys):
+    code, _, err = cli("label", photo, "--dots", tmp_path / "d.csv", "--run", untrained_detector, "--learn-again",
+                       capsys=capsys)
+    assert code != 0 and "Nothing to learn from" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli("label", photo, "--dots", tmp_path / "d.csv", "--run", untrained_detector, "--suggestions",
+                       tmp_path / "to_label.csv", capsys=capsys)
+    assert code != 0 and "--suggestions" in err and len(err.strip().splitlines()) == 1
+
+
 def test_learning_again_cuts_the_reviewed_part_and_reproduces_the_detectors_settings(untrained_detector, photo,
                                                                                    tmp_path):
     dots = tmp_path / "new-dots.csv"
