@@ -52,7 +52,7 @@ def test_a_proposal_accepted_by_key_and_a_dot_added_by_click_reach_the_csv(tmp_p
     photo, dots = tmp_path / "photo.png", tmp_path / "photo-dots.csv"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (*SIZE, 3), dtype=np.uint8)).save(photo)
     proposals = [Proposal(100.0, 150.0, 0.9), Proposal(600.0, 1000.0, 0.5)]
-    session = DotSession([photo], [DotsFile.open(dots, *SIZE)], ["adult", "pup"], lambda _: list(proposals))
+    session = DotSession([photo], [DotsFile.open(dots, *SIZE)], ["adult", "pup"], lambda *_: list(proposals))
     server, thread, port = _serve(create_dot_app(session))
     problems: list[str] = []
     try:

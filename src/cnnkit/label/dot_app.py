@@ -72,7 +72,8 @@ def create_dot_app(session: DotSession, learner: Learner | None = None):
     @asynccontextmanager
     async def lifespan(_):
         yield
-        if learner is not None:  # the server is stopping: so is a training at work (resumed by the next one)
+        session.close()  # the server is stopping: so is a scan at work, and a training (resumed by the next one)
+        if learner is not None:
             learner.stop()
 
     app = FastAPI(title="cnnkit label (dots)", summary="Dot the objects of large photos, from a detector's proposals.",

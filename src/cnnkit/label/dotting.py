@@ -31,13 +31,14 @@ class Proposal:
 @dataclass
 class DotSession:
     """``photos`` (absolute paths) with their ``files``; ``classes``: keys 1-9 give the first nine; ``propose``: the
-    detector's proposals on one photo (set again when the detector changes); ``near``: a proposal this close to a dot
+    detector's proposals on one photo (set again when the detector changes), given a ``should_stop`` it asks
+    between tiles; ``near``: a proposal this close to a dot
     or to a rejected proposal (pixels) is not shown."""
 
     photos: list[Path]
     files: list[DotsFile]
     classes: list[str]
-    propose: Callable[[Path], list[Proposal]] | None = None
+    propose: Callable[[Path, Callable[[], bool]], list[Proposal]] | None = None
     near: float = 16.0
     history: list[tuple[int, tuple]] = field(default_factory=list)  # (photo, its dots before)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -47,6 +48,7 @@ class DotSession:
         self.proposing: dict[int, str] = {}  # photo -> "computing" or the reason it failed
         self.generation = 0  # a new detector makes every proposal computed before stale
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="cnnkit-propose")
+        self.stopping = threading.Event()
 
     def file(self, photo: int) -> DotsFile:
         if not isinstance(photo, int) or isinstance(photo, bool) or not 0 <= photo < len(self.photos):
@@ -71,7 +73,7 @@ class DotSession:
 
     def _compute(self, photo: int, propose, generation: int) -> None:
         try:
-            found, failure = propose(self.photos[photo]), None
+            found, failure = propose(self.photos[photo], self.stopping.is_set), None
         except CnnkitError as e:
             found, failure = [], str(e)
         except Exception as e:  # the page says so; the dots are untouched
@@ -86,7 +88,12 @@ class DotSession:
             else:
                 self.proposing.pop(photo, None)
 
-    def new_detector(self, propose: Callable[[Path], list[Proposal]]) -> None:
+    def close(self) -> None:
+        """The server is stopping: a scan at work stops at its next tile, none begins."""
+        self.stopping.set()
+        self.worker.shutdown(wait=False, cancel_futures=True)
+
+    def new_detector(self, propose: Callable[[Path, Callable[[], bool]], list[Proposal]]) -> None:
         """The detector changed (learning again): every photo's proposals are asked of the new one."""
         with self.lock:
             self.propose, self.generation = propose, self.generation + 1

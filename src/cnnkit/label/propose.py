@@ -44,7 +44,7 @@ def proposer(run: str | Path):
     distance = 2.0 * record.points.cell * ((stored.distance_factors or {}).get(label, 1.0) if stored else 1.0)
     lock, loaded = threading.Lock(), []  # one scan at a time: each takes every core
 
-    def propose(photo_path: Path) -> list[Proposal]:
+    def propose(photo_path: Path, should_stop=None) -> list[Proposal]:
         from cnnkit.scan.detect import detect
         from cnnkit.scan.points import load_point_detector, name_detections, point_scan
         from cnnkit.scan.windows import load_photo
@@ -53,7 +53,7 @@ def proposer(run: str | Path):
             if not loaded:
                 loaded.append(load_point_detector(run)[0])
             photo = load_photo(photo_path, 3, grayscale_ok=True)
-            result = point_scan(loaded[0], record, photo, None, "dense", 2048, "auto")
+            result = point_scan(loaded[0], record, photo, None, "dense", 2048, "auto", should_stop)
         found = detect(result, [label], threshold, distance, ignore=())
         if record.names_objects:
             found = name_detections(found, result, record.classes)

@@ -42,7 +42,7 @@ def photo(tmp_path: Path) -> Path:
 
 def session_on(photo: Path, dots: Path, classes=("adult", "pup")) -> DotSession:
     """A session with fixed proposals (the detector's are tested on their own)."""
-    session = DotSession([photo], [DotsFile.open(dots, 384, 384)], list(classes), lambda _: list(PROPOSALS))
+    session = DotSession([photo], [DotsFile.open(dots, 384, 384)], list(classes), lambda *_: list(PROPOSALS))
     session.ensure_proposals(0)
     session.worker.shutdown(wait=True)
     return session
