@@ -231,7 +231,7 @@ def test_a_killed_dotting_server_loses_no_dot_and_a_new_one_resumes(untrained_de
         _post(port, "/api/add", {"photo": 0, "row": 30, "col": 40, "class_name": "blob"})
     finally:
         server.kill()  # SIGKILL: nothing can be saved now
-        server.wait(timeout=30)
+        server.wait(timeout=180)
     assert load_dots(dots, 384, 384) == [("blob", 10.0, 20.0), ("blob", 30.0, 40.0)]
     server, port = _serving(photo, dots, untrained_detector)
     try:
@@ -239,4 +239,4 @@ def test_a_killed_dotting_server_loses_no_dot_and_a_new_one_resumes(untrained_de
         assert [(d["row"], d["col"]) for d in answer["dots"]] == [(30.0, 40.0)]
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=180)  # a proposal tile under way ends first: a deadline for a hang, not a timing
