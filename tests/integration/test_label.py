@@ -116,6 +116,7 @@ def _post(port: int, path: str, body: dict) -> dict:
         return json.loads(answer.read())
 
 
+@pytest.mark.slow  # two servers started in subprocesses, one SIGKILLed
 def test_a_killed_labelling_server_loses_no_label_and_resumes(trained_run, tmp_path):
     """SIGKILL, no chance to save anything: the labels given before are in the CSV, and a new server goes on from
     the first image not labelled."""

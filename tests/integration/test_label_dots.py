@@ -42,6 +42,7 @@ def _serve(app):
     return server, thread, port
 
 
+@pytest.mark.slow  # the browser
 def test_a_proposal_accepted_by_key_and_a_dot_added_by_click_reach_the_csv(tmp_path):
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     browser_path = _browser()

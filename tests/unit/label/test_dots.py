@@ -223,6 +223,7 @@ def _serving(photo: Path, dots: Path, run: Path) -> tuple[subprocess.Popen, int]
     raise AssertionError(f"cnnkit label did not start: {server.stderr.read() if server.poll() is not None else ''}")
 
 
+@pytest.mark.slow  # two servers started in subprocesses, one SIGKILLed
 def test_a_killed_dotting_server_loses_no_dot_and_a_new_one_resumes(untrained_detector, photo, tmp_path):
     dots = tmp_path / "new-dots.csv"
     server, port = _serving(photo, dots, untrained_detector)
