@@ -43,8 +43,12 @@ class DotsFile:
         path = Path(path).expanduser().absolute()
         found = cls(path, height, width)
         if path.exists():
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                columns = tuple(c.strip() for c in next(csv.reader(f), []))
+            try:
+                with open(path, newline="", encoding="utf-8-sig") as f:
+                    columns = tuple(c.strip() for c in next(csv.reader(f), []))
+            except UnicodeDecodeError:
+                raise DataError(f"`dots`: {path} is not a text CSV (an image given as a dots file?); give one CSV "
+                                f"of {','.join(COLUMNS)} per photo.") from None
             if columns and columns != COLUMNS:
                 raise DataError(f"`dots`: {path} has the columns {','.join(columns)}; cnnkit label keeps a CSV of "
                                 f"{','.join(COLUMNS)} only. Give a new file (or copy those three columns).")

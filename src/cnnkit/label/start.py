@@ -47,7 +47,11 @@ def open_session(run: str | Path, pool: str | Path, labels: str | Path, suggesti
     """The session over ``pool`` with ``run``'s guesses, its labels kept in the CSV ``labels`` (read if it exists:
     what it labels is not shown again)."""
     run = Path(run)
-    require(RunFolder(run).read_record().kind, "suggest", run)
+    record = RunFolder(run).read_record()
+    if record.finds_points:
+        raise ConfigError(f"{run} is a point detector's run: to dot photos with its proposals, give the photos and "
+                          "--dots, one CSV per photo (cnnkit label PHOTO... --dots CSV... --run RUN).")
+    require(record.kind, "suggest", run)
     pool = Path(os.path.normpath(Path(pool).absolute()))
     images = pool_images(pool)
     labels_file = LabelsFile(labels)

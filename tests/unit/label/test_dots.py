@@ -150,6 +150,15 @@ def test_learning_again_as_a_command_without_a_dot_and_a_pool_flag_with_dots_are
     assert code != 0 and "--suggestions" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_point_run_without_dots_and_a_photo_given_as_dots_file_are_refused_in_one_line(untrained_detector, photo,
+                                                                                        capsys):
+    code, _, err = cli("label", photo.parent, "--run", untrained_detector, "--order", "file", "--learn-again",
+                       capsys=capsys)
+    assert code != 0 and "--dots" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli("label", photo, "--dots", photo, "--run", untrained_detector, "--learn-again", capsys=capsys)
+    assert code != 0 and "not a text CSV" in err and "unexpected" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_learning_again_cuts_the_reviewed_part_and_reproduces_the_detectors_settings(untrained_detector, photo,
                                                                                    tmp_path):
     dots = tmp_path / "new-dots.csv"
