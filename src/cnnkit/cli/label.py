@@ -18,12 +18,15 @@ def register(sub) -> None:
     from cnnkit.config import LabelConfig
 
     p = sub.add_parser("label", help="label a pool's images in the browser (keys 1-9, s skip, u undo) into a labels "
-                                     "CSV, and learn again from it",
+                                     "CSV, or dot photos from a point detector's proposals (--dots); learn again",
                        description="Serve a page showing the images of POOL one at a time (the order of --suggestions, "
                                    "else the run's suggest ranking, else file order) with RUN's guess; each label is "
                                    "written at once to --labels (path,label, as cnnkit train reads); images it "
                                    "already labels are not shown again. 'learn again' trains RUN's recipe on its "
-                                   "data and the new labels into RUN-learnN.")
+                                   "data and the new labels into RUN-learnN. With --dots, serve a page over the "
+                                   "PHOTOs instead: the point detector RUN proposes dots, you accept, reject, move or "
+                                   "add them, and each photo's dots are written at once to its CSV; 'learn again' "
+                                   "trains the detector on every dotted photo.")
     p.add_argument("pool", nargs="+", metavar="POOL|PHOTO", help="folder of unlabelled images (searched "
                                                                   "recursively); with --dots, the photos to dot")
     p.add_argument("--run", required=True, help="the classification run whose classes and guesses the page shows "
@@ -39,8 +42,9 @@ def register(sub) -> None:
                                                         "order")
     p.add_argument("--label-studio-tasks", metavar="JSON", help="write the images as Label Studio tasks (the run's "
                                                                 "guesses as predictions) and exit")
-    p.add_argument("--learn-again", action="store_true", help="train RUN's recipe on its data and --labels into "
-                                                               "RUN-learnN now, as the page's button does, and exit")
+    p.add_argument("--learn-again", action="store_true", help="train RUN's recipe on its data and --labels (with "
+                                                               "--dots: the dots files) into RUN-learnN now, as the "
+                                                               "page's button does, and exit")
     p.add_argument("--from-label-studio", metavar="EXPORT", help="read Label Studio's export (JSON, JSON-MIN or CSV) "
                                                                  "of those tasks into --labels and exit")
     add_options(p, LabelConfig, grouped=False)
