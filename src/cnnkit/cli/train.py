@@ -266,9 +266,11 @@ def register(sub) -> None:
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint (its "
                                                    "settings; only --epochs and --finetune-epochs may be raised)")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (its run files only)")
-    p.add_argument("--auto", action="store_true", help="try the linear probe, transfer, fine-tuning (and a scratch "
-                                                       "CNN for small grayscale images) within --budget, keep the "
-                                                       "best on validation data (all stay in OUT/candidates)")
+    p.add_argument("--auto", action="store_true", help="try the linear probe, transfer (on each offline backbone "
+                                                       "installed, and their features concatenated), fine-tuning (and "
+                                                       "a scratch CNN for small grayscale images) within --budget, "
+                                                       "keep the best on validation data (all stay in OUT/candidates)"
+                                                       )
     p.add_argument("--budget", metavar="TIME", help="--auto's time, e.g. 90s, 10m, 1h (default 10m)")
     training_options(p)
     p.set_defaults(func=cmd_train)

@@ -88,7 +88,9 @@ class TrainConfig(DataConfig):
                                       "default: chosen from the data (photos: efficientnet_lite0, pretrained, with a "
                                       "solved head; small grayscale images: simple_cnn)", group=MODEL)
     model_options: dict = option(default_factory=dict, help="model option, repeatable (e.g. batch_norm=false, "
-                                 "filters=16,32); for backbones the head's dropout and hidden", group=MODEL,
+                                 "filters=16,32); for backbones the head's dropout and hidden, feature_stages=3 "
+                                 "(earlier stages' features too), concat_backbones=efficientnet_lite1,"
+                                 "efficientnet_lite2 (those backbones' features beside the model's)", group=MODEL,
                                  flag="--option", metavar="NAME=VALUE", repeat=True, parse=parse_options)
     init: str = option("default", "weight initialisation of cnnkit's own networks", choices=INIT_SCHEMES,
                        group=MODEL)
