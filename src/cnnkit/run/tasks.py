@@ -50,7 +50,7 @@ class RunKind:
     def data_refusal(self, data: object, capability: str) -> str:
         """For a data set that would train this kind of run (multi-label labels such as a|b)."""
         return (f"{data} holds the data of {self.what}, so {CAPABILITIES[capability]} does not apply: it assumes "
-                "one class per image. Train a network on it without it (one recipe: `model`, `pretrained`).")
+                "one class per image. Leave that out and train a network on it (name the recipe: `model`, `pretrained`).")
 
 
 _CLASSIFIER = frozenset(CAPABILITIES) - {"anomaly"}
