@@ -15,7 +15,7 @@ OUTPUT = ROOT / "BENCHMARKS.md"
 ORDER = ("core_accuracy", "outputs", "augmentation", "transfer", "auto_budget", "linear_head", "training_speed",
          "baselines", "multilabel", "scratch_size", "autoencoder", "retrieval", "scan", "sealion_counts",
          "sealion_points", "inference", "features_speed", "serve_load", "train_memory", "ddp_cpu", "faults", "audit",
-         "lr_find", "gradcam")
+         "lr_find", "gradcam", "suggest_real", "suggest_loop")
 WIDTH = 120
 HEADER = """\
 # Benchmarks

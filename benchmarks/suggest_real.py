@@ -24,6 +24,7 @@ writes benchmarks/results/suggest_real.json and the learning curves' figure benc
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -34,11 +35,12 @@ from _results import RESULTS, add_option, command_line, record
 
 STRATEGIES = ("random", "margin", "entropy", "kcenter", "hybrid")
 FIGURE = RESULTS / "suggest_real.png"
-SETS = {  # pool, test, labels a round, labels at the end (N)
-    "hymenoptera": {"step": 4, "budget": 80},
-    "sealions": {"step": 12, "budget": 192},
-    "digits": {"step": 20, "budget": 300},
+SETS = {  # labels a round, labels at the end (N)
+    "hymenoptera": {"step": 8, "budget": 52},
+    "sealions": {"step": 18, "budget": 120},
+    "digits": {"step": 20, "budget": 200},
 }
+DONE = Path(tempfile.gettempdir()) / "cnnkit-suggest-real"  # each finished curve, so a stopped run resumes
 SUMMARY = [{"key": "set", "label": "set"}, {"key": "n", "label": "N (random's labels)"},
            {"key": "random", "label": "random's accuracy at N", "format": "{:.3f}"},
            *[{"key": s, "label": f"{s}: labels for it (share of N)", "format": "{labels} ({share:.2f} N)",
@@ -132,8 +134,15 @@ def picks(strategy: str, fit, x_rest: np.ndarray, x_labelled: np.ndarray, step: 
     return chosen
 
 
-def curve(strategy: str, data: dict, seed: int, step: int, budget: int) -> list[float]:
-    """Test accuracy after each round: 2 labels per class, then ``step`` more a round up to ``budget``."""
+def curve(strategy: str, data: dict, seed: int, step: int, budget: int, name: str) -> list[float]:
+    """Test accuracy after each round: 2 labels per class, then ``step`` more a round up to ``budget`` (kept in
+    ``DONE``: a rerun with the same settings reads it back). Two classes: entropy orders the pool as margin does
+    (both are |p - 1/2|), so its curve is margin's."""
+    if strategy == "entropy" and len(data["classes"]) == 2:
+        strategy = "margin"
+    done = DONE / f"{name}-{strategy}-{seed}-{step}-{budget}.json"
+    if done.exists():
+        return json.loads(done.read_text())
     x, y, k = data["x_pool"], data["y_pool"], len(data["classes"])
     rng = np.random.default_rng(seed)
     chosen = [int(i) for c in range(k) for i in rng.choice(np.flatnonzero(y == c), 2, replace=False)]
@@ -142,9 +151,12 @@ def curve(strategy: str, data: dict, seed: int, step: int, budget: int) -> list[
         fit = solved_head(x[chosen], y[chosen], k, seed)
         accuracy.append(float((fit.probabilities(data["x_test"]).argmax(1) == data["y_test"]).mean()))
         if len(chosen) >= budget:
+            DONE.mkdir(exist_ok=True)
+            done.write_text(json.dumps(accuracy))
             return accuracy
         rest = np.setdiff1d(np.arange(len(x)), chosen)
-        chosen += [int(rest[i]) for i in picks(strategy, fit, x[rest], x[chosen], step, rng)]
+        chosen += [int(rest[i]) for i in picks(strategy, fit, x[rest], x[chosen], min(step, budget - len(chosen)),
+                                               rng)]
 
 
 def labels_needed(counts: list[int], accuracy: np.ndarray, target: float) -> int | None:
@@ -210,7 +222,8 @@ def main() -> None:
         print(f"{name}: features of {len(data['y_pool'])} + {len(data['y_test'])} images in "
               f"{time.perf_counter() - start:.0f} s", flush=True)
         step, budget = SETS[name]["step"], SETS[name]["budget"]
-        runs = {s: np.array([curve(s, data, seed, step, budget) for seed in range(args.seeds)]) for s in STRATEGIES}
+        runs = {s: np.array([curve(s, data, seed, step, budget, name) for seed in range(args.seeds)])
+                for s in STRATEGIES}
         first = 2 * len(data["classes"])
         counts = [min(first + step * r, budget) for r in range(runs["random"].shape[1])]
         mean = {s: r.mean(0) for s, r in runs.items()}

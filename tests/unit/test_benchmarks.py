@@ -35,7 +35,8 @@ WITHOUT_DATA = {  # the arguments that point each script needing outside data at
     "scan": ["--sealions", MISSING], "scan_precision": [MISSING, f"{MISSING}/5.jpg"],
     "scratch_size": ["--hymenoptera", MISSING], "sealion_counts": ["--data", MISSING],
     "sealion_dense": ["--data", MISSING], "sealion_points": ["--data", MISSING], "dots_loop": ["--data", MISSING],
-    "serve_load": ["--sealions", MISSING], "transfer": ["--data", MISSING]}
+    "serve_load": ["--sealions", MISSING], "transfer": ["--data", MISSING],
+    "suggest_real": ["--hymenoptera", MISSING, "--sealions", MISSING], "suggest_loop": ["--data", MISSING]}
 WRITERS = {  # the scripts that write their results file (--results): its subject, table and the columns they write
     "auto_budget": ("auto_budget", "runs", "RUNS"), "core_accuracy": ("core_accuracy", "accuracy_and_time", "COLUMNS"),
     "ddp_cpu": ("ddp_cpu", "seeds", "COLUMNS"), "features_speed": ("features_speed", "speeds", "SPEEDS"),
