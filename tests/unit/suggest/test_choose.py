@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from scipy.stats import entropy as scipy_entropy
 
-from cnnkit.suggest.choose import balanced_first, entropies, kcenter_greedy, margins, spaced_first
+from cnnkit.suggest.choose import (
+    balanced_first,
+    entropies,
+    kcenter_greedy,
+    margins,
+    spaced_first,
+)
 
 
 def test_margin_is_the_gap_between_the_two_most_probable_classes():
