@@ -70,7 +70,8 @@ def test_labels_given_by_key_reach_the_csv_and_learning_again_makes_a_run(traine
             page.goto(f"http://127.0.0.1:{port}/")
 
             def shown(text: str) -> None:
-                page.wait_for_function(f"document.getElementById('progress').textContent.startsWith({text!r})")
+                # the whole text: "3 labelled of 5, 1 skipped" starts with "3 labelled of 5" before an undo's answer
+                page.wait_for_function(f"document.getElementById('progress').textContent === {text!r}")
 
             shown("0 labelled of 5")
             page.wait_for_function("document.getElementById('image').naturalWidth > 0")
