@@ -130,7 +130,9 @@ def picks(strategy: str, fit, x_rest: np.ndarray, x_labelled: np.ndarray, step: 
     if strategy in LATENT_STRATEGIES:  # each pool image's distance to the nearest labelled one (the run's index)
         squared = (x_rest ** 2).sum(1)[:, None] - 2 * x_rest @ x_labelled.T + (x_labelled ** 2).sum(1)[None]
         covered = np.sqrt(np.maximum(squared, 0)).min(1)
-    chosen, _ = choose(strategy, step, margins(probabilities), entropies(probabilities), groups, True, x_rest, covered)
+    per_class = len(x_labelled) / probabilities.shape[1]
+    chosen, _ = choose(strategy, step, margins(probabilities), entropies(probabilities), groups, True, x_rest, covered,
+                       per_class)
     return chosen
 
 

@@ -19,7 +19,8 @@ class SuggestConfig(ReadConfig):
     query_strategy: str = option(
         "hybrid", "margin: the smallest gap between the two most probable classes first; entropy: the most spread "
                   "probabilities first; kcenter: k-centre greedy in the latent space, the training images counting "
-                  "as covered (diverse, blind to uncertainty); hybrid: margin's order, passing over an image that lies "
+                  "as covered (diverse, blind to uncertainty); hybrid: under 10 labels per class a typical image of "
+                  "each of the pool's largest groups (k-means), then margin's order, passing over an image that lies "
                   "nearer a labelled or already chosen one than half the pool's median distance to the labelled "
                   "images, in the latent space (near-copies)", choices=QUERY_STRATEGIES, flag="--strategy")
     class_balance: bool = option(True, "let one predicted class take any number of picks (default: at most an even "

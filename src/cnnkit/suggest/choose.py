@@ -13,6 +13,8 @@ from cnnkit.config.suggest import QUERY_STRATEGIES
 
 LATENT_STRATEGIES = ("kcenter", "hybrid")
 SPACING = 0.5  # hybrid: the least distance between picks, as a share of the median distance to the labelled images
+TYPICAL_CANDIDATES = 200  # typical picks: the images nearest a group's centre among which the densest is found
+COLD_START = 10  # hybrid: under this many labelled images per class the run's uncertainty is not yet worth following
 
 
 def margins(probabilities: np.ndarray, multi_label: bool = False, threshold: float | None = None,
@@ -144,13 +146,49 @@ def spaced_first(order: Sequence[int], vectors: np.ndarray, covered: np.ndarray,
     return picks, np.array(distances)
 
 
+def typical_first(vectors: np.ndarray, covered: np.ndarray, n: int, spacing: float,
+                  seed: int = 0) -> tuple[list[int], np.ndarray]:
+    """Typical images of the pool's ``n`` largest groups (k-means with ``n`` clusters, largest first; in each the
+    image nearest its centre that is at least ``spacing`` from every labelled image, as ``covered`` measures): with
+    a handful of labels a run's uncertainty is close to noise, and the images that stand for many others teach the
+    most (Hacohen et al., 2022: "typical" picks beat uncertainty and random labelling at small budgets). Returns the
+    picks and each one's distance to the nearest labelled image."""
+    from sklearn.cluster import KMeans
+
+    vectors = np.asarray(vectors, np.float64)
+    k = min(n, len(vectors))
+    if k == 0:
+        return [], np.zeros(0)
+    means = KMeans(k, n_init=3, random_state=seed).fit(vectors)
+    to_centre = means.transform(vectors)[np.arange(len(vectors)), means.labels_]
+    picks = []
+    for cluster in np.argsort(-np.bincount(means.labels_, minlength=k), kind="stable"):
+        members = np.flatnonzero(means.labels_ == cluster)
+        candidates = members[np.argsort(to_centre[members], kind="stable")[:TYPICAL_CANDIDATES]]
+        apart = candidates[np.asarray(covered)[candidates] >= spacing]
+        picks.append(int(densest(vectors, apart, members) if len(apart) else candidates[0]))
+    return picks, np.asarray(covered, np.float64)[picks]
+
+
+def densest(vectors: np.ndarray, candidates: np.ndarray, members: np.ndarray, neighbours: int = 20) -> int:
+    """The candidate whose ``neighbours`` nearest members are nearest on average (the typicality of Hacohen et al.):
+    a group's densest point, which a few images between groups do not pull away as they pull its mean."""
+    neighbours = max(1, min(neighbours, len(members) // 2))  # a small group: its own half, not its neighbours'
+    x, y = vectors[candidates], vectors[members]
+    squared = (x * x).sum(1)[:, None] - 2 * x @ y.T + (y * y).sum(1)[None]
+    distances = np.sort(np.sqrt(np.maximum(squared, 0.0)), axis=1)[:, 1:neighbours + 1]  # itself left out
+    return int(candidates[np.argmin(distances.mean(axis=1)) if distances.size else 0])
+
+
 def choose(strategy: str, n: int, margin: np.ndarray, entropy: np.ndarray, groups: Sequence[str],
-           balance: bool = True, vectors: np.ndarray | None = None,
-           covered: np.ndarray | None = None) -> tuple[list[int], np.ndarray | None]:
+           balance: bool = True, vectors: np.ndarray | None = None, covered: np.ndarray | None = None,
+           labelled_per_class: float | None = None) -> tuple[list[int], np.ndarray | None]:
     """The ``n`` picks of ``strategy`` (indices, best first) from each image's ``margin`` and ``entropy`` (as
     ``margins`` and ``entropies`` give them) and predicted class (``groups``, shared fairly with ``balance``); the
     latent strategies also take the ``vectors`` and each one's distance to the nearest labelled image (``covered``;
-    None: the pool's mean is the one covered point) and return each pick's distance when it was picked."""
+    None: the pool's mean is the one covered point) and return each pick's distance when it was picked. Hybrid with
+    fewer than ``COLD_START`` labelled images per class (``labelled_per_class``; None: not known, taken as enough)
+    picks typical images (``typical_first``) instead of following the run's uncertainty."""
     if strategy == "margin":
         return balanced_first(np.argsort(margin, kind="stable"), groups, n, balance), None
     if strategy == "entropy":
@@ -168,4 +206,6 @@ def choose(strategy: str, n: int, margin: np.ndarray, entropy: np.ndarray, group
     # hybrid: margin's ranking, passing over an image nearer than half the typical distance between a pool image and
     # its nearest labelled one to a labelled or already chosen image (near-copies teach what one of them does)
     spacing = SPACING * float(np.median(covered))
+    if labelled_per_class is not None and labelled_per_class < COLD_START:
+        return typical_first(vectors, covered, n, spacing)
     return spaced_first(np.argsort(margin, kind="stable"), vectors, covered, n, spacing, by_class)

@@ -94,8 +94,10 @@ def _choose(found: Pool, run: RunFolder, predictor: Predictor, config: SuggestCo
     groups = [label for label, _ in predictor.labelled(probabilities)]
     latent = config.query_strategy in LATENT_STRATEGIES and len(probabilities)
     covered = labelled_distances(run, predictor, found.vectors) if latent else None
+    record = run.read_record()
+    labelled = sum(sum(record.data.counts.get(split, {}).values()) for split in ("train", "val"))
     return choose(config.query_strategy, config.n, uncertain, spread, groups, config.class_balance, found.vectors,
-                  covered)
+                  covered, labelled / max(1, len(record.classes)))
 
 
 def _rows(found: Pool, predictor: Predictor, picks: list[int], distances: np.ndarray | None) -> list[Suggestion]:

@@ -110,3 +110,36 @@ def test_kcenter_shares_picks_among_groups():
     groups = ["a", "a", "a", "a", "b"]
     picks, _ = kcenter_greedy(vectors, 2, None, groups)
     assert {groups[p] for p in picks} == {"a", "b"}
+
+
+def test_with_few_labels_hybrid_picks_a_typical_image_of_each_large_group_not_the_unsure_ones_between():
+    """Three groups of 30, 20 and 10 images and 5 images between them, where the run is least sure: with 2 labels
+    per class, hybrid's 3 picks are an image near each group's centre, largest group first, whatever the margins
+    say; with enough labels per class it follows the margins again."""
+    from cnnkit.suggest.choose import COLD_START, choose
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    groups = [centres[g] + rng.normal(0, 0.5, (size, 2)) for g, size in enumerate((30, 20, 10))]
+    between = np.array([[5.0, 0.0], [5.0, 5.0], [0.0, 5.0], [5.0, 0.5], [4.5, 5.0]])
+    vectors = np.vstack([*groups, between])
+    margin = np.r_[np.full(60, 0.9), np.full(5, 0.01)]
+    covered = np.linalg.norm(vectors - np.array([-20.0, -20.0]), axis=1)  # the labelled images lie far away
+    names = ["a"] * len(vectors)
+    picks, _ = choose("hybrid", 3, margin, margin, names, False, vectors, covered, labelled_per_class=2)
+    spans = [(0, 30), (30, 50), (50, 60)]
+    assert [next(g for g, (lo, hi) in enumerate(spans) if lo <= i < hi) for i in picks] == [0, 1, 2]
+    for i, (lo, hi) in zip(picks, spans):  # typical: nearer its group's mean than half the group is
+        to_mean = np.linalg.norm(vectors[lo:hi] - vectors[lo:hi].mean(0), axis=1)
+        assert np.linalg.norm(vectors[i] - vectors[lo:hi].mean(0)) <= np.median(to_mean)
+    warm, _ = choose("hybrid", 3, margin, margin, names, False, vectors, covered, labelled_per_class=COLD_START)
+    assert set(warm) <= set(range(60, 65))
+
+
+def test_with_few_labels_hybrid_passes_over_a_near_copy_of_a_labelled_image():
+    from cnnkit.suggest.choose import typical_first
+
+    vectors = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.2], [5.0, 5.0]])
+    covered = np.array([0.0, 0.1, 0.2, 7.0])  # the first image is a labelled one's copy
+    picks, distances = typical_first(vectors[:3], covered[:3], 1, spacing=0.05)
+    assert picks == [1] and distances.tolist() == [0.1]  # the most central one apart from the labelled image
