@@ -75,6 +75,7 @@ def test_planted_duplicates_are_found_and_nothing_else(tmp_path):
     assert found["summary"]["groups_crossing_splits"] == 2
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_flipped_labels_rank_above_clean_ones(tmp_path):
     data = write_image_folder(tmp_path / "data", ["left", "right", "top"], 30)
     flipped = []
@@ -89,6 +90,7 @@ def test_flipped_labels_rank_above_clean_ones(tmp_path):
     assert believed["right/flipped_0.png"] == "left"
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_a_multi_label_set_is_audited_by_class_and_wrong_label_sets_rank_first(tmp_path):
     """Label sets from a CSV (`a|b`): each class is judged on its own, and sets missing a class the image shows, or
     naming one it does not, come first."""
@@ -121,6 +123,7 @@ def test_a_metadata_trace_is_flagged_and_an_absent_one_is_not(tmp_path):
     assert present["best_single_features"][0]["feature"] in ("format=JPEG", "format=PNG", "jpeg_quality", "bytes")
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_unreadable_placeholder_and_empty_images_are_listed(tmp_path):
     data = clean_set(tmp_path / "data")
     (data / "train" / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)

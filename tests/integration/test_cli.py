@@ -48,6 +48,7 @@ def digits_run(tmp_path_factory) -> tuple[Path, Path]:
     return base / "digits", base / "run"
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_train_ends_with_a_one_screen_summary(tmp_path, capsys):
     data = write_image_folder(tmp_path / "d", ["left", "right", "top"], 12)
     code, out, _ = run_cli("train", data, "--model", "tiny_cnn", "--epochs", "2", "--out", tmp_path / "run",
@@ -198,6 +199,7 @@ def test_a_run_with_its_data_inside_can_be_moved(tmp_path, capsys):
     assert code == 0 and "balanced accuracy" in out, err
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_presplit_without_test_folder_says_there_is_no_test_split(tmp_path, capsys):
     write_image_folder(tmp_path / "d" / "train", ["left", "right"], 10)
     write_image_folder(tmp_path / "d" / "val", ["left", "right"], 4, seed=1)

@@ -26,6 +26,7 @@ def first_image(data: Path, label: str) -> Path:
     return sorted((data / label).iterdir())[0]
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_inspect_writes_every_view_and_a_page(trained_run, pattern_data, tmp_path, capsys):
     image = first_image(pattern_data, "right")
     code, out, err = run_cli("inspect", trained_run, image, "--out", tmp_path / "look", "--label", "top",

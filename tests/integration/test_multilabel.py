@@ -56,6 +56,7 @@ def test_labels_become_rows_of_zeros_and_ones_and_every_label_set_is_split(mixed
         assert len({c for _, c in prepared.manifest.splits[split]}) == 20
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_training_stores_a_threshold_per_class_chosen_on_validation(run):
     record = json.loads((run / "config.json").read_text())
     assert record["multi_label"] is True
@@ -134,6 +135,7 @@ def test_the_api_gives_the_cli_probabilities_and_label_sets(run, mixed):
     assert classifier.score(files, [label.split("|") if label else [] for label in labels]) == 1.0
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_the_export_keeps_the_sigmoid(run):
     pytest.importorskip("onnxruntime")
     from cnnkit.export.run import export_run

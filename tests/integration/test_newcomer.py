@@ -61,6 +61,7 @@ def presplit(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_a_train_and_val_folder_ends_with_a_test_score_on_val(tmp_path, capsys):
     data, run = presplit(tmp_path / "data"), tmp_path / "run"
     args = ["train", str(data), "--model", "tiny_cnn", "--epochs", "2", "--out", str(run), "--no-progress"]

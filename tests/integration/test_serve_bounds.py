@@ -112,6 +112,7 @@ def scan_lane(port: int, run: str) -> dict | None:
     return httpx.get(f"http://127.0.0.1:{port}/api/load", timeout=WAIT).json()["runs"].get(run, {}).get("scan")
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_a_scan_whose_client_disconnects_stops_and_the_run_still_predicts(patch_run, large_photo, pattern_data):
     app = create_app([patch_run], Limits(max_scan_pixels=SIDE * SIDE, deadline=WAIT, queue=0))
     run = patch_run.name
@@ -198,6 +199,7 @@ def test_sigterm_during_a_scan_ends_the_server_within_seconds(patch_run, large_p
         server.communicate()
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_requests_over_max_requests_are_refused_503_by_a_real_server_and_answered_once_others_end(
         patch_run, pattern_data):
     """`cnnkit serve --max-requests 2`, a real process: two uploads that arrive slowly (their headers sent, a few

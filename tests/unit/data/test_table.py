@@ -122,6 +122,7 @@ def _absolute_rows(table: Path, base: Path) -> list[list[str]]:
         return [[str((base / r["path"]).resolve()), r["label"]] for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 @pytest.mark.parametrize("where", ["absolute inside", "../ outside"])
 def test_a_csv_of_absolute_or_parent_paths_trains_evaluates_and_predicts(labelled, tmp_path, where):
     table, _ = labelled

@@ -122,6 +122,7 @@ def test_mismatched_classes_fail_or_use_the_shared_ones(trained_run, tmp_path):
     assert "shared by model and data only" in evaluation.report_path.read_text()
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_compare_accepts_the_same_test_set_and_refuses_another(trained_run, pattern_data, tmp_path):
     from cnnkit.config import TrainConfig
     from cnnkit.training.fit import train
@@ -151,6 +152,7 @@ def test_compare_accepts_the_same_test_set_and_refuses_another(trained_run, patt
     assert len(compare_runs([tmp_path / f"eval-{r.name}" for r in (trained_run, other_split)])) == 2
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_confusion_matrix_figure_grows_with_thirty_classes():
     from PIL import Image
     import io
@@ -162,6 +164,7 @@ def test_confusion_matrix_figure_grows_with_thirty_classes():
     assert big.width >= 2.5 * small.width and big.height >= 2.5 * small.height
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_evaluating_a_folder_leaves_out_images_the_run_trained_or_validated_on(trained_run, pattern_data, tmp_path):
     """By path (the run's own folder) and by pixels (a copy under another name): never scored unannounced."""
     from cnnkit.run import RunFolder
@@ -187,6 +190,7 @@ def test_evaluating_a_folder_leaves_out_images_the_run_trained_or_validated_on(t
         evaluate_run(trained_run, data=seen_only, out=tmp_path / "v")
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_an_evaluation_folder_is_replaced_whole_and_a_foreign_one_is_refused(trained_run, tmp_path):
     data = write_image_folder(tmp_path / "d", ["left", "right", "top"], 2, seed=12)
     out = tmp_path / "e"

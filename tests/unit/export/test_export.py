@@ -30,6 +30,7 @@ def _torch_and_onnx(run: Path, images: list[Path]) -> tuple[np.ndarray, np.ndarr
     return torch_p, onnx_p
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_the_export_of_a_trained_run_matches_torch_and_the_light_predictor_agrees(trained_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
@@ -100,6 +101,7 @@ def test_a_stale_export_is_never_used_silently(trained_run, tmp_path, caplog):
         Predictor.load(run, backend="onnx")
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_the_light_predictor_imports_no_torch(trained_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
@@ -146,6 +148,7 @@ def test_export_json_binds_the_onnx_file_by_its_sha256(trained_run, tmp_path):
     assert info["sha256"] == {"model.onnx": hashlib.sha256((run / "export" / "model.onnx").read_bytes()).hexdigest()}
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_a_replaced_or_deleted_model_onnx_is_never_used_silently(trained_run, tmp_path, caplog):
     """Another run's model.onnx copied in (same network, other weights): predict, serve and the Python API all load
     through ``usable_export``, which compares the file with the SHA-256 export.json recorded."""
@@ -166,6 +169,7 @@ def test_a_replaced_or_deleted_model_onnx_is_never_used_silently(trained_run, tm
         Predictor.load(run, backend="onnx")
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_an_onnx_of_another_input_shape_is_one_clean_line_in_the_api_too(trained_run, tmp_path):
     """Even with export.json rewritten to match it, an ONNX file that takes other images is refused when loaded,
     never by onnxruntime on the first batch; arrays of another shape are refused by the predictor."""

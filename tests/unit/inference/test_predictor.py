@@ -79,6 +79,7 @@ def test_predict_missing_image(trained_run: Path, tmp_path: Path):
         Predictor.load(trained_run).predict([tmp_path / "ghost.png"])
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_prediction_does_not_import_the_training_stack(trained_run: Path):
     image = _test_images(trained_run)[0]
     code = (

@@ -179,6 +179,7 @@ def test_label_studio_tasks_hold_the_images_still_to_label_with_the_runs_guess(t
     assert prediction["model_version"] == "tiny" and prediction["result"][0]["value"]["choices"][0] in CLASSES
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_the_command_refuses_a_missing_pool_in_one_line(trained_run, tmp_path):
     done = subprocess.run([sys.executable, "-m", "cnnkit.cli", "label", str(tmp_path / "nope"), "--run",
                            str(trained_run), "--labels", str(tmp_path / "labels.csv")], capture_output=True,
@@ -186,6 +187,7 @@ def test_the_command_refuses_a_missing_pool_in_one_line(trained_run, tmp_path):
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "is not a folder" in done.stderr
 
 
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_the_command_writes_label_studio_tasks(trained_run, pool, tmp_path):
     out = tmp_path / "tasks.json"
     done = subprocess.run([sys.executable, "-m", "cnnkit.cli", "label", str(pool), "--run", str(trained_run),

@@ -87,6 +87,7 @@ def commands(run: Path, tmp_path: Path) -> dict:
 
 @pytest.mark.parametrize("task, multi_label", [("classify", False), ("classify", True), ("reconstruct", False),
                                                 ("points", False)])
+@pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_every_command_asks_the_table(tmp_path, task, multi_label):
     run = as_kind(tmp_path, task, multi_label)
     kind = kind_named(task, multi_label)
