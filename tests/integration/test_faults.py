@@ -4,7 +4,6 @@ result an uninterrupted run gives; signals end with a message and the right stat
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -90,39 +89,6 @@ def test_a_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(data, t
     assert json.loads((killed / "config.json").read_text())["status"] == "finished"
     assert same_weights(whole, killed)
     assert history(whole) == history(killed)  # the same epochs with the same losses, none lost or repeated
-
-
-@pytest.mark.slow
-def test_a_fine_tune_killed_in_its_second_phase_resumes_in_that_phase(tmp_path):
-    import timm
-    import torch
-    from safetensors.torch import save_file
-
-    torch.manual_seed(0)
-    weights = tmp_path / "backbone.safetensors"
-    save_file(timm.create_model("test_efficientnet", num_classes=0).state_dict(), str(weights))
-    data = write_image_folder(tmp_path / "data", ["left", "right"], 30, size=32)
-    env = {**os.environ, "CNNKIT_CACHE_DIR": str(tmp_path / "cache")}
-    args = ["--model", "test_efficientnet", "--weights", weights, "--strategy", "finetune", "--epochs", "3",
-            "--finetune-epochs", "6", "--finetune-lr", "0.001", "--early-stopping", "0", "--batch-size", "4",
-            "--image-size", "32", "--no-progress"]
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert cnnkit("train", data, "--out", whole, *args, env=env).returncode == 0
-    process = start("train", data, "--out", killed, *args, env=env)
-    wait_for(lambda: epochs_logged(killed) >= 4, process)  # the solved head, then 3 epochs of fine-tuning
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=TIMEOUT)
-    assert 4 <= epochs_logged(killed) < 7
-    resumed = cnnkit("train", "--resume", killed, env=env)
-    assert resumed.returncode == 0, resumed.stderr
-    phases = json.loads((killed / "config.json").read_text())["result"]["phases"]
-    found = [(p["name"], p["epochs_run"]) for p in phases]
-    assert found[:2] == [("head", 1), ("finetune", 6)]  # the head is solved
-    assert found[2:] in ([], [("head (fallback)", 1)])  # fine-tuning kept, or the head re-solved as in `whole`
-    assert found == [(p["name"], p["epochs_run"]) for p in json.loads((whole / "config.json").read_text())["result"][
-        "phases"]]
-    assert same_weights(whole, killed)
-    assert history(whole) == history(killed)
 
 
 @pytest.mark.slow  # 6 s each, a subprocess training: the quick suite was at its 2-minute limit
