@@ -8,15 +8,14 @@ names a pool image by its path relative to the pool, and only the images the ses
 from __future__ import annotations
 
 import io
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from PIL import Image
 
 from cnnkit.data.decode import load_image, probe_image
-from cnnkit.errors import CnnkitError
 from cnnkit.label.learn import Learner
 from cnnkit.label.session import LabelSession
+from cnnkit.label.web import create_page_app, text
 
 SHOWN_SIDE = 512  # pixels of the shown image's longer side (smaller images are not enlarged)
 
@@ -31,40 +30,17 @@ def jpeg(path: Path) -> bytes:
     return out.getvalue()
 
 
-def _text(body: dict, key: str) -> str:
-    value = body.get(key) if isinstance(body, dict) else None
-    if not isinstance(value, str) or not value:
-        raise CnnkitError(f"The request needs `{key}`, a non-empty string; got {value!r}.")
-    return value
-
-
 def create_label_app(session: LabelSession, learner: Learner | None = None):
     """The FastAPI application of the labelling page over ``session``; ``learner``: what "learn again" runs."""
-    from fastapi import Body, FastAPI
-    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from fastapi import Body
+    from fastapi.responses import Response
 
     from cnnkit.label.page import PAGE
 
-    @asynccontextmanager
-    async def lifespan(_):
-        yield
-        if learner is not None:  # the server is stopping: so is a training at work (resumable with --resume)
-            learner.stop()
-
-    app = FastAPI(title="cnnkit label", summary="Label a pool of images, one at a time, into a labels CSV.",
-                  lifespan=lifespan)
-
-    @app.exception_handler(CnnkitError)
-    async def _refused(request, error: CnnkitError):
-        return JSONResponse({"detail": str(error)}, status_code=400)
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> str:
-        return PAGE
-
-    @app.get("/api/state", summary="The image to label now, the run's guess, the classes and the progress")
-    def state() -> dict:
-        return {**session.state(), "learn": learner.status() if learner else None}
+    app, state = create_page_app(
+        PAGE, "cnnkit label", "Label a pool of images, one at a time, into a labels CSV.", session.state, learner,
+        ("The image to label now, the run's guess, the classes and the progress",
+         "Train the run's recipe again on its data and the new labels, in the background"))
 
     @app.get("/api/image", summary="A pool image (by its path relative to the pool), as a JPEG")
     def image(path: str) -> Response:
@@ -72,24 +48,17 @@ def create_label_app(session: LabelSession, learner: Learner | None = None):
 
     @app.post("/api/label", summary="Label a pool image with a class; written to the labels CSV at once")
     def label(body: dict = Body(...)) -> dict:  # noqa: B008 (FastAPI's way of declaring a body)
-        session.label(_text(body, "path"), _text(body, "label"))
+        session.label(text(body, "path"), text(body, "label"))
         return state()
 
     @app.post("/api/skip", summary="Leave an image for later (shown again after every other)")
     def skip(body: dict = Body(...)) -> dict:  # noqa: B008
-        session.skip(_text(body, "path"))
+        session.skip(text(body, "path"))
         return state()
 
     @app.post("/api/undo", summary="Take back the last label or skip; that image is shown again")
     def undo() -> dict:
         session.undo()
-        return state()
-
-    @app.post("/api/learn", summary="Train the run's recipe again on its data and the new labels, in the background")
-    def learn() -> dict:
-        if learner is None:
-            raise CnnkitError("Learning again is not offered by this server.")
-        learner.start()
         return state()
 
     return app

@@ -2,6 +2,8 @@
 the JSON API. The photo is drawn on a canvas from 512-px tiles of the zoom level that suits the view (the whole
 photo's coarsest level drawn first, under them), the dots and proposals over it; drag to pan, the wheel to zoom."""
 
+from cnnkit.label.web import LEARN_SECTION, SCRIPT
+
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>cnnkit label: dots</title><link rel="icon" href="data:,">
@@ -27,28 +29,15 @@ reject or remove, <kbd>m</kbd> then click: move, click: select or add a dot, <kb
 <button id="accept-all">accept all in view (A)</button></p>
 <p>Photos:</p><ul id="photos"></ul>
 <h2 style="font-size:1em">Learn again</h2>
-<p><button id="learn">learn again</button> <span id="learn-state" class="muted"></span></p>
-<p class="muted">Runs: <code id="learn-command"></code></p>
-<pre id="learn-log" hidden></pre>
-<p class="muted">Dots are saved to <code id="file"></code> as you give them.</p>
+""" + LEARN_SECTION + """<p class="muted">Dots are saved to <code id="file"></code> as you give them.</p>
 </div>
 <div id="main"><canvas id="view"></canvas></div>
 <script>
-const $ = (id) => document.getElementById(id);
-const canvas = $("view"), ctx = canvas.getContext("2d");
+""" + SCRIPT + """const canvas = $("view"), ctx = canvas.getContext("2d");
 const COLOURS = ["#ff4d4d", "#4dd2ff", "#ffd24d", "#8cff4d", "#ff4dd2", "#b84dff", "#ff994d", "#4dffb8", "#ffffff"];
 let S = null, P = null, cur = 0, cls = 0, view = {scale: 1, x: 0, y: 0}, selected = null, moving = false;
 let busy = false, polling = null, drag = null;
 const tiles = new Map();
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
-async function call(path, body) {
-  const options = body === undefined ? {} : {method: "POST", headers: {"Content-Type": "application/json"},
-                                              body: JSON.stringify(body)};
-  const response = await fetch(path, options);
-  const data = await response.json();
-  if (!response.ok) throw new Error(data.detail || response.statusText);
-  return data;
-}
 function fit() {
   canvas.width = canvas.clientWidth; canvas.height = canvas.clientHeight;
   if (!P) return;
@@ -113,13 +102,7 @@ function side() {
   $("photos").innerHTML = S.photos.map((p, i) => `<li><a href="#" data-i="${i}">${esc(p.name)}</a> ` +
     `<span class="muted">${p.dots} dots${p.reviewed ? ", reviewed in part" : ""}</span></li>`).join("");
   for (const a of $("photos").querySelectorAll("a")) a.onclick = (e) => { e.preventDefault(); open(Number(a.dataset.i)); };
-  const learn = S.learn;
-  if (learn) {
-    $("learn-command").textContent = learn.command; $("learn").disabled = learn.state === "running";
-    $("learn-state").textContent = {idle: "", running: `learning (${learn.seconds.toFixed(0)} s)...`,
-      done: `done: the proposals now come from ${learn.run}`, failed: "failed: see the output below"}[learn.state];
-    $("learn-log").hidden = !learn.log.length; $("learn-log").textContent = learn.log.join("\\n");
-  } else { $("learn").disabled = true; $("learn-state").textContent = "not offered"; }
+  showLearn(S.learn, "the proposals now come from");
 }
 function shown(next) {
   P = next;

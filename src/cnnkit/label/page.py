@@ -1,6 +1,8 @@
 """The labelling page: one self-contained HTML file (inline CSS and script, no external request) over the JSON API.
 Keys 1-9 give the run's classes, s skips, u or Backspace undoes; every key has its button."""
 
+from cnnkit.label.web import LEARN_SECTION, SCRIPT
+
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>cnnkit label</title><link rel="icon" href="data:,">
@@ -22,22 +24,9 @@ code{word-break:break-all}
 <p><button id="skip">skip (s)</button> <button id="undo">undo (u, Backspace)</button></p>
 <p id="error" class="error"></p>
 <h2>Learn again</h2>
-<p><button id="learn">learn again</button> <span id="learn-state" class="muted"></span></p>
-<p class="muted">Runs: <code id="learn-command"></code></p>
-<pre id="learn-log" hidden></pre>
-<p class="muted">Labels are saved to <code id="file"></code> as you give them.</p>
+""" + LEARN_SECTION + """<p class="muted">Labels are saved to <code id="file"></code> as you give them.</p>
 <script>
-const $ = (id) => document.getElementById(id);
-let state = null, busy = false, polling = null;
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
-async function call(path, body) {
-  const options = body === undefined ? {} : {method: "POST", headers: {"Content-Type": "application/json"},
-                                              body: JSON.stringify(body)};
-  const response = await fetch(path, options);
-  const data = await response.json();
-  if (!response.ok) throw new Error(data.detail || response.statusText);
-  return data;
-}
+""" + SCRIPT + """let state = null, busy = false, polling = null;
 function show(next) {
   const before = state && state.current;
   state = next;
@@ -62,15 +51,10 @@ function show(next) {
       "The run makes no guess for this image.";
   }
   const learn = state.learn;
-  if (learn) {
-    $("learn-command").textContent = learn.command;
-    $("learn").disabled = learn.state === "running";
-    $("learn-state").textContent = {idle: "", running: `learning (${learn.seconds.toFixed(0)} s)...`,
-      done: `done: the guesses (and, without a suggestion list, the order) now come from ${learn.run}`, failed: "failed: see the output below"}[learn.state];
-    $("learn-log").hidden = !learn.log.length; $("learn-log").textContent = learn.log.join("\\n");
-    if (learn.state === "running" && !polling) polling = setInterval(refresh, 1000);
-    if (learn.state !== "running" && polling) { clearInterval(polling); polling = null; }
-  } else { $("learn").disabled = true; $("learn-state").textContent = "not offered"; }
+  showLearn(learn, "the guesses (and, without a suggestion list, the order) now come from");
+  const running = learn && learn.state === "running";
+  if (running && !polling) polling = setInterval(refresh, 1000);
+  if (!running && polling) { clearInterval(polling); polling = null; }
 }
 async function act(path, body) {
   if (busy) return; busy = true;
