@@ -7,15 +7,14 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from tests.conftest import pattern_image
+from tests.unit.servers import free_port, post, wait_for_port
 
 pytest.importorskip("fastapi", reason="cnnkit[serve] is not installed")
 
@@ -23,22 +22,6 @@ pytest.importorskip("fastapi", reason="cnnkit[serve] is not installed")
 def _browser() -> str | None:
     return next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
                  if shutil.which(name)), None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120  # a timeout for a server that never starts, not a timing assertion
-    while time.monotonic() < deadline and server.poll() is None:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"cnnkit label did not start: {server.stderr.read() if server.poll() is not None else ''}")
 
 
 @pytest.mark.slow
@@ -54,13 +37,13 @@ def test_labels_given_by_key_reach_the_csv_and_learning_again_makes_a_run(traine
         pattern_image(i % 3, rng).save(pool / f"image{i}.png")
     run = tmp_path / "runs" / "first"
     shutil.copytree(trained_run, run)  # learning again writes first-learn1 beside it
-    labels, port = tmp_path / "labels.csv", _free_port()
+    labels, port = tmp_path / "labels.csv", free_port()
     server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "label", str(pool), "--run", str(run), "--labels",
                                str(labels), "--order", "file", "--port", str(port)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     problems: list[str] = []
     try:
-        _wait_for_port(port, server)
+        wait_for_port(port, server)
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
             page = browser.new_page()
@@ -107,16 +90,6 @@ def test_labels_given_by_key_reach_the_csv_and_learning_again_makes_a_run(traine
         server.wait(timeout=30)
 
 
-def _post(port: int, path: str, body: dict) -> dict:
-    import json
-    import urllib.request
-
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read())
-
-
 @pytest.mark.slow  # two servers started in subprocesses, one SIGKILLed
 def test_a_killed_labelling_server_loses_no_label_and_resumes(trained_run, tmp_path):
     """SIGKILL, no chance to save anything: the labels given before are in the CSV, and a new server goes on from
@@ -129,17 +102,17 @@ def test_a_killed_labelling_server_loses_no_label_and_resumes(trained_run, tmp_p
     labels = tmp_path / "labels.csv"
 
     def start() -> tuple[subprocess.Popen, int]:
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "label", str(pool), "--run", str(trained_run),
                                    "--labels", str(labels), "--order", "file", "--port", str(port)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
-        _wait_for_port(port, server)
+        wait_for_port(port, server)
         return server, port
 
     server, port = start()
     try:
-        _post(port, "/api/label", {"path": "image0.png", "label": "left"})
-        _post(port, "/api/label", {"path": "image1.png", "label": "right"})
+        post(port, "/api/label", {"path": "image0.png", "label": "left"})
+        post(port, "/api/label", {"path": "image1.png", "label": "right"})
     finally:
         server.kill()
         server.wait(timeout=30)
@@ -148,7 +121,7 @@ def test_a_killed_labelling_server_loses_no_label_and_resumes(trained_run, tmp_p
                                                                      "pool/image1.png": "right"}
     server, port = start()
     try:
-        state = _post(port, "/api/skip", {"path": "image2.png"})
+        state = post(port, "/api/skip", {"path": "image2.png"})
         assert (state["labelled"], state["total"], state["current"]) == (2, 4, "image3.png")
     finally:
         server.terminate()

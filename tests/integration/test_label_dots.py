@@ -5,7 +5,6 @@ runs in this process over a session with fixed proposals: what is tested is the 
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 
@@ -16,6 +15,7 @@ from PIL import Image
 from cnnkit.data.dots import load_dots
 from cnnkit.label.dots import DotsFile
 from cnnkit.label.dotting import DotSession, Proposal
+from tests.unit.servers import free_port
 
 pytest.importorskip("fastapi", reason="cnnkit[serve] is not installed")
 
@@ -30,9 +30,7 @@ def _browser() -> str | None:
 def _serve(app):
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

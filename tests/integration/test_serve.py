@@ -7,10 +7,8 @@ import io
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from cnnkit.inference import Predictor  # noqa: E402
 from cnnkit.serve.app import create_app  # noqa: E402
 from cnnkit.serve.limits import Limits  # noqa: E402
+from tests.unit.servers import free_port, wait_for_port
 
 
 def png(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -236,15 +235,13 @@ def test_a_real_browser_uploads_images_and_sees_predictions_without_an_error(tra
     if browser_path is None:
         pytest.skip("no Chromium on this machine (Debian: apt-get install chromium)")
     (tmp_path / "bee.jpg").write_bytes(photo())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "serve", str(augmented_run), str(trained_run),
                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=dict(os.environ))
     problems: list[str] = []
     try:
-        _wait_for_port(port)
+        wait_for_port(port, server)
         expected = Predictor.load(trained_run).predict([sample])[0].label
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
@@ -276,15 +273,6 @@ def test_a_real_browser_uploads_images_and_sees_predictions_without_an_error(tra
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 60  # a timeout for a server that never starts, not a timing assertion
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
 
 
 def test_each_model_loads_once_however_many_requests(trained_run, sample, monkeypatch):

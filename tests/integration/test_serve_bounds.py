@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from cnnkit.serve.app import create_app  # noqa: E402
 from cnnkit.serve.limits import Limits  # noqa: E402
+from tests.unit.servers import free_port, listening
 
 SIDE = 4000  # a 16-megapixel photo: at least (4000 / 512)^2 = 64 tiles of 512 pixels for the patch run's scan
 TILES_AT_LEAST = 64
@@ -70,12 +71,6 @@ def answer_of(connection: socket.socket) -> bytes:
     while chunk := connection.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -174,7 +169,7 @@ def test_sigterm_during_a_scan_ends_the_server_within_seconds(patch_run, large_p
                                "--max-scan-pixels", str(SIDE * SIDE), "--max-upload-mb", "1"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
-        until(lambda: server.poll() is not None or _listening(port), "the server to listen")
+        until(lambda: server.poll() is not None or listening(port), "the server to listen")
         scanning = post_raw(port, f"/api/scan?run={patch_run.name}", large_photo)
         until(lambda: (scan_lane(port, patch_run.name) or {}).get("steps", 0) >= 2, "the scan's second tile")
 
@@ -212,7 +207,7 @@ def test_requests_over_max_requests_are_refused_503_by_a_real_server_and_answere
     sample = min((pattern_data / "left").glob("*.png")).read_bytes()
     slow = []
     try:
-        until(lambda: server.poll() is not None or _listening(port), "the server to listen")
+        until(lambda: server.poll() is not None or listening(port), "the server to listen")
         for _ in range(2):
             slow.append(socket.create_connection(("127.0.0.1", port), timeout=WAIT))
             slow[-1].sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
@@ -236,7 +231,3 @@ def test_requests_over_max_requests_are_refused_503_by_a_real_server_and_answere
         server.terminate()
         server.communicate(timeout=WAIT)
 
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0

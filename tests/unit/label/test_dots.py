@@ -5,13 +5,9 @@ detector's proposals, learning again's photos and command, and bad input answere
 from __future__ import annotations
 
 import csv
-import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,6 +20,7 @@ from cnnkit.label.dots import DotsFile
 from cnnkit.label.dotting import DotSession, Proposal
 from cnnkit.run import RunFolder
 from tests.unit.dotted_photos import blob_photo, cli
+from tests.unit.servers import free_port, post, wait_for_port
 
 pytest.importorskip("fastapi", reason="cnnkit[serve] is not installed")
 from fastapi.testclient import TestClient
@@ -205,31 +202,13 @@ def test_learning_again_trains_a_detector_whose_proposals_the_page_then_shows(un
     assert session.propose is not None and session.generation == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _post(port: int, path: str, body: dict) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read())
-
-
 def _serving(photo: Path, dots: Path, run: Path) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "label", str(photo), "--dots", str(dots), "--run",
                                str(run), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=dict(os.environ))
-    deadline = time.monotonic() + 120  # a server that never starts, not a timing assertion
-    while time.monotonic() < deadline and server.poll() is None:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return server, port
-        time.sleep(0.2)
-    raise AssertionError(f"cnnkit label did not start: {server.stderr.read() if server.poll() is not None else ''}")
+    wait_for_port(port, server)
+    return server, port
 
 
 @pytest.mark.slow  # two servers started in subprocesses, one SIGKILLed
@@ -237,15 +216,15 @@ def test_a_killed_dotting_server_loses_no_dot_and_a_new_one_resumes(untrained_de
     dots = tmp_path / "new-dots.csv"
     server, port = _serving(photo, dots, untrained_detector)
     try:
-        _post(port, "/api/add", {"photo": 0, "row": 10, "col": 20, "class_name": "blob"})
-        _post(port, "/api/add", {"photo": 0, "row": 30, "col": 40, "class_name": "blob"})
+        post(port, "/api/add", {"photo": 0, "row": 10, "col": 20, "class_name": "blob"})
+        post(port, "/api/add", {"photo": 0, "row": 30, "col": 40, "class_name": "blob"})
     finally:
         server.kill()  # SIGKILL: nothing can be saved now
         server.wait(timeout=180)
     assert load_dots(dots, 384, 384) == [("blob", 10.0, 20.0), ("blob", 30.0, 40.0)]
     server, port = _serving(photo, dots, untrained_detector)
     try:
-        answer = _post(port, "/api/delete", {"photo": 0, "dot": 0})
+        answer = post(port, "/api/delete", {"photo": 0, "dot": 0})
         assert [(d["row"], d["col"]) for d in answer["dots"]] == [(30.0, 40.0)]
     finally:
         server.terminate()
