@@ -6,26 +6,25 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
+from tests import warm_cli
 from tests.conftest import write_image_folder
 
 TIMEOUT = 240  # seconds a subprocess may take on a loaded machine before the test gives up (not a timing check)
 
 
 def cnnkit(*args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cnnkit.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=TIMEOUT, env=env)
+    """``cnnkit ARGS`` in a process of its own, forked from a warm interpreter (tests/warm_cli.py)."""
+    return warm_cli.run(*args, env=env, timeout=TIMEOUT)
 
 
-def start(*args, env=None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "cnnkit.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+def start(*args, env=None) -> warm_cli.WarmProcess:
+    return warm_cli.start(*args, env=env)
 
 
 def epochs_logged(run: Path) -> int:
@@ -35,7 +34,7 @@ def epochs_logged(run: Path) -> int:
         return 0
 
 
-def wait_for(condition, process: subprocess.Popen) -> None:
+def wait_for(condition, process) -> None:
     deadline = time.monotonic() + TIMEOUT
     while not condition():
         if process.poll() is not None:

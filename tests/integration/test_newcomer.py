@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from cnnkit.cli import main
+from tests import warm_cli
 from tests.conftest import write_image_folder
 
 TIMEOUT = 600
@@ -90,16 +90,14 @@ def test_val_can_still_choose_the_weights(tmp_path, capsys):
 
 
 def cnnkit(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cnnkit.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=TIMEOUT, cwd=cwd)
+    """``cnnkit ARGS`` in a process of its own, forked from a warm interpreter (tests/warm_cli.py)."""
+    return warm_cli.run(*args, timeout=TIMEOUT, cwd=cwd)
 
 
 @pytest.mark.slow
 def test_a_second_demo_continues_a_killed_one_and_a_third_points_to_the_result(tmp_path):
     run = tmp_path / "runs" / "demo-wafers"
-    process = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "demo", "--epochs", "6", "--early-stopping", "0",
-                                "--no-progress"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = warm_cli.start("demo", "--epochs", "6", "--early-stopping", "0", "--no-progress", cwd=tmp_path)
     deadline = time.monotonic() + TIMEOUT
     while not (run / "checkpoints" / "last.ckpt").exists():
         assert process.poll() is None, process.stderr.read()
