@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,22 @@ def test_what_assumes_one_class_per_image_is_refused_in_one_line(argv, message, 
     import re
 
     assert re.search(message, err[0])
+
+
+@pytest.mark.parametrize("command", ["train", "lr-find"])
+@pytest.mark.parametrize("flag", ["--balance", "--unlabelled"])
+def test_one_class_settings_are_refused_in_one_line_before_the_model_is_chosen_or_an_image_decoded(
+        command, flag, mixed, tmp_path, capsys):
+    """Without -q: the refusal is all stderr says (no "Model: ..." or "Decoding ..." line before it), and no run
+    folder is made."""
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    shutil.copy(next(mixed.parent.rglob("*.png")), pool / "new.png")
+    value = {"--balance": "weights", "--unlabelled": str(pool)}[flag]
+    assert main([command, str(mixed), flag, value, "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flag in err[0] and "multi-label" in err[0] and "Traceback" not in err[0], err
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_model_that_is_not_multi_label_refuses_multi_label_data(mixed, tmp_path):

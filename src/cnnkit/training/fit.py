@@ -27,9 +27,8 @@ from cnnkit.run import ModelSpec, RunFolder, RunRecord, TrainedRun
 from cnnkit.run.lifecycle import EVALUATION_OUTPUTS, claimed, continuing, refuse_occupied, remove_outputs
 from cnnkit.run.record import BalanceRecord, DataRecord
 from cnnkit.run.results import Thresholds
-from cnnkit.run.tasks import KINDS, require_of_data
 from cnnkit.training.balance import balance_record
-from cnnkit.training.defaults import choose_model
+from cnnkit.training.defaults import choose_model, refuse_one_class_settings
 from cnnkit.training.distributed import check_accelerator, is_main, world_size
 from cnnkit.training.thresholds import label_thresholds
 
@@ -183,11 +182,9 @@ def prepare_data(data_dir, config: TrainConfig, probe, progress: bool = False):
 
 
 def _check_multi_label(config: TrainConfig) -> None:
-    """Settings that assume one class per image, refused on a multi-label set before any training."""
-    if config.balance != "none":
-        require_of_data(KINDS["multi-label"], "balance", f"`balance`={config.balance!r}: this set")
-    if config.unlabelled:
-        require_of_data(KINDS["multi-label"], "unlabelled", f"`unlabelled`={config.unlabelled!r}: this set")
+    """Settings that assume one class per image, refused on a multi-label set before any training (``choose_model``
+    refuses them earlier still: ``training.defaults.refuse_for_multi_label_data``)."""
+    refuse_one_class_settings(config)
     log.info("Multi-label: one sigmoid per class and binary cross-entropy; a threshold per class is chosen on the "
              "validation split after training.")
 
