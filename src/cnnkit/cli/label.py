@@ -7,11 +7,12 @@ import logging
 import shlex
 from pathlib import Path
 
-from cnnkit.cli.options import add_options, settings
+from cnnkit.cli.options import add_options, settings, values
 from cnnkit.errors import CnnkitError
 
 log = logging.getLogger("cnnkit")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LABELS = "labels.csv"  # the labels CSV without --labels
 
 
 def register(sub) -> None:
@@ -36,8 +37,7 @@ def register(sub) -> None:
                                                             "created or continued), the detector's detections "
                                                             "proposed; 'learn again' trains the detector again on "
                                                             "every dotted photo into RUN-learnN")
-    p.add_argument("--labels", default="labels.csv", help="the labels CSV, created or continued (default: "
-                                                          "labels.csv)")
+    p.add_argument("--labels", help=f"the labels CSV, created or continued (default: {LABELS})")
     p.add_argument("--suggestions", metavar="CSV", help="a to_label.csv of cnnkit suggest: show its images, in its "
                                                         "order")
     p.add_argument("--label-studio-tasks", metavar="JSON", help="write the images as Label Studio tasks (the run's "
@@ -65,7 +65,7 @@ def cmd_label(args: argparse.Namespace) -> None:
     args.pool = args.pool[0]
     serving = not (args.from_label_studio or args.label_studio_tasks or args.learn_again)
     order = config.order if serving or args.label_studio_tasks else "file"  # no ranking where no order is shown
-    session = open_session(args.run, args.pool, args.labels, args.suggestions, order)
+    session = open_session(args.run, args.pool, args.labels or LABELS, args.suggestions, order)
     if args.from_label_studio:
         from cnnkit.label.studio import import_export
 
@@ -102,12 +102,17 @@ def _learner(run: str, session, rank: bool | None):
 
 def _dots(args: argparse.Namespace, config) -> None:
     """Dotting photos with a point detector's proposals (or, with --learn-again, learning from their dots)."""
+    from cnnkit.config import LabelConfig
     from cnnkit.label.dot_start import dots_learner, open_dot_session
 
-    refused = [flag for flag, given in (("--suggestions", args.suggestions), ("--label-studio-tasks",
-               args.label_studio_tasks), ("--from-label-studio", args.from_label_studio)) if given]
+    refused = [(flag, why) for flag, given, why in (
+        ("--suggestions", args.suggestions, ""), ("--label-studio-tasks", args.label_studio_tasks, ""),
+        ("--from-label-studio", args.from_label_studio, ""),
+        ("--labels", args.labels, " (the dots are written to the --dots CSVs)"),
+        ("--order", "order" in values(args, LabelConfig), " (the photos are shown in the order given)")) if given]
     if refused:
-        raise CnnkitError(f"{refused[0]} is for labelling a pool with a classifier, not for dotting photos; drop it "
+        flag, why = refused[0]
+        raise CnnkitError(f"{flag} is for labelling a pool with a classifier, not for dotting photos{why}; drop it "
                           "or --dots.")
     session = open_dot_session(args.run, args.pool, args.dots, propose=not args.learn_again)
     learner = dots_learner(args.run, session)

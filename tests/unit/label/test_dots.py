@@ -147,6 +147,17 @@ def test_learning_again_as_a_command_without_a_dot_and_a_pool_flag_with_dots_are
     assert code != 0 and "--suggestions" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("flag", "value", "why"), [("--order", "file", "the order given"),
+                                                 ("--labels", "labels.csv", "the --dots CSVs")])
+def test_the_image_labelling_options_order_and_labels_are_refused_with_dots_in_one_line(
+        untrained_detector, photo, tmp_path, capsys, flag, value, why):
+    code, out, err = cli("label", photo, "--dots", tmp_path / "d.csv", "--run", untrained_detector, flag, value,
+                         "--learn-again", capsys=capsys)
+    assert code == 1 and out == "" and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"{flag} is for labelling a pool" in err and why in err
+    assert not (tmp_path / "d.csv").exists()
+
+
 def test_a_point_run_without_dots_and_a_photo_given_as_dots_file_are_refused_in_one_line(untrained_detector, photo,
                                                                                         capsys):
     code, _, err = cli("label", photo.parent, "--run", untrained_detector, "--order", "file", "--learn-again",
