@@ -7,10 +7,13 @@ again with the new run (issue 37's goal: learning again and new suggestions in u
 The first run: `cnnkit train` on hymenoptera's val/ (153 images, the default recipe: EfficientNet-Lite0's cached
 features and a solved head), in a fresh folder; the pool: train/ (245 images). Not timed: that first run and the
 session's first ranking (they fill the feature caches). Then `--rounds` rounds, each: `--n` of the images the session
-shows first labelled with their true class (`LabelSession.label`, each written to the labels CSV), learning again
-(`Learner`, the command `cnnkit label --learn-again` runs) and the new run's guesses and ranking of the pool
-(`label.start.learned`, what the page does after learning again), then the same refresh with the pool read
-through the network (as before suggest read a transfer run's pool from the feature cache). `--profile` also writes the learning's and the
+shows first labelled with their true class (`LabelSession.label`, each written to the labels CSV), the person's
+time (`--label-seconds` a label, 2 by default: the learner's spare process imports the training stack meanwhile, as
+it does while a person labels), learning again (`Learner`, as the page's button runs it: timed until the new run's
+network is saved and the learner hands it over) and the new run's guesses and ranking of the pool
+(`label.start.learned`, what the page does then, while the training's process scores the test split and writes the
+report), then the same refresh with the pool read through the network (as before suggest read a transfer run's pool
+from the feature cache). `--profile` also writes the learning's and the
 ranking's profiles (cProfile) to /tmp/suggest_loop-*.prof.
 
 Data, not in this repository: hymenoptera, the ants-and-bees set of PyTorch's transfer-learning tutorial
@@ -36,6 +39,8 @@ COLUMNS = [{"key": "round", "label": "round"}, {"key": "labels", "label": "label
            {"key": "learn_s", "label": "learn again (s)", "format": "{:.1f}"},
            {"key": "suggest_s", "label": "new guesses and ranking (s)", "format": "{:.1f}"},
            {"key": "total_s", "label": "learn + suggest (s)", "format": "{:.1f}"},
+           {"key": "report_s", "label": "the new run's report done, after its network was used (s)",
+            "format": "{:.1f}"},
            {"key": "network_suggest_s", "label": "guesses and ranking through the network, as before (s)",
             "format": "{:.1f}"}]
 
@@ -45,19 +50,21 @@ def first_run(data: Path, run: Path) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def one_round(session, learner, n: int, profile: Path | None) -> dict:
+def one_round(session, learner, n: int, label_seconds: float, profile: Path | None) -> dict:
     from cnnkit.label.start import learned
 
     start = time.perf_counter()
     for image in session.pending()[:n]:
         session.label(session.name(image), image.parent.name)  # the truth: its class folder
     label_s = time.perf_counter() - start
+    time.sleep(max(0.0, n * label_seconds - label_s))  # the person's time: the spare imports, the last report ends
     start = time.perf_counter()
     learner.start()
-    learner.process.wait()
+    while learner.status()["state"] == "running":  # as the page polls it; on_trained (nothing here) is timed below
+        time.sleep(0.05)
     learn_s = time.perf_counter() - start
-    status = learner.status()  # not yet refreshed: on_trained is timed below
-    if learner.process.returncode != 0:
+    status = learner.status()
+    if status["state"] != "done":
         raise SystemExit(f"learning again failed: {status['log']}")
     start = time.perf_counter()
     if profile:
@@ -67,9 +74,12 @@ def one_round(session, learner, n: int, profile: Path | None) -> dict:
     else:
         learned(session, learner.run, True)
     suggest_s = time.perf_counter() - start
+    learner.process.wait()  # the test split's scoring and report, written meanwhile
+    report_s = time.perf_counter() - start
     network_s = before(session, learner.run)
     return {"labels": sum(session.labels.get(i) is not None for i in session.images), "label_s": label_s,
-            "learn_s": learn_s, "suggest_s": suggest_s, "total_s": learn_s + suggest_s, "network_suggest_s": network_s}
+            "learn_s": learn_s, "suggest_s": suggest_s, "total_s": learn_s + suggest_s, "report_s": report_s,
+            "network_suggest_s": network_s}
 
 
 def before(session, run: Path) -> float:
@@ -91,6 +101,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=HYMENOPTERA.default)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--n", type=int, default=10, help="labels a round")
+    parser.add_argument("--label-seconds", type=float, default=2.0,
+                        help="a person's seconds per label, waited before learning again (default 2)")
     parser.add_argument("--profile", action="store_true")
     add_option(parser, "suggest_loop")
     args = parser.parse_args()
@@ -110,11 +122,11 @@ def main() -> None:
     from cnnkit.cli.train import reproduce_command
 
     words = reproduce_command("DATA", run).split()
-    learner = Learner(run, session.labels, [words[1], *words[3:]], lambda new: None)
+    learner = Learner(run, session.labels, [words[1], *words[3:]], lambda new: None, warm=True)
     rows = []
     for r in range(1, args.rounds + 1):
         profile = Path(f"/tmp/suggest_loop-suggest-{r}.prof") if args.profile else None
-        row = {"round": r, **one_round(session, learner, args.n, profile)}
+        row = {"round": r, **one_round(session, learner, args.n, args.label_seconds, profile)}
         print(row, flush=True)
         rows.append(row)
     if args.profile:

@@ -88,16 +88,16 @@ def cmd_label(args: argparse.Namespace) -> None:
         _serve(args, config, session)
 
 
-def _learner(run: str, session, rank: bool | None):
+def _learner(run: str, session, rank: bool | None, warm: bool = False):
     """Learning again with the run's recipe; afterwards the session's guesses (and with ``rank`` its order) come
-    from the new run (``rank`` None: nothing to refresh)."""
+    from the new run (``rank`` None: nothing to refresh). ``warm``: in spare processes started ahead (the server's)."""
     from cnnkit.cli.train import reproduce_command
     from cnnkit.label.learn import Learner
     from cnnkit.label.start import learned
 
     recipe = shlex.split(reproduce_command("DATA", Path(run)))  # cnnkit train DATA --model ...: its command and flags
     refresh = (lambda new_run: None) if rank is None else (lambda new_run: learned(session, new_run, rank))
-    return Learner(Path(run), session.labels, [recipe[1], *recipe[3:]], refresh)
+    return Learner(Path(run), session.labels, [recipe[1], *recipe[3:]], refresh, warm=warm)
 
 
 def _dots(args: argparse.Namespace, config) -> None:
@@ -115,7 +115,7 @@ def _dots(args: argparse.Namespace, config) -> None:
         raise CnnkitError(f"{flag} is for labelling a pool with a classifier, not for dotting photos{why}; drop it "
                           "or --dots.")
     session = open_dot_session(args.run, args.pool, args.dots, propose=not args.learn_again)
-    learner = dots_learner(args.run, session)
+    learner = dots_learner(args.run, session, warm=not args.learn_again)
     if args.learn_again:
         learner.start(foreground=True)
         outcome = learner.wait()
@@ -150,6 +150,6 @@ def _serve(args: argparse.Namespace, config, session) -> None:
         raise CnnkitError("cnnkit label needs FastAPI and uvicorn: pip install 'cnnkit[serve]'.") from None
     rank = args.suggestions is None and config.order == "suggest"
     state = session.state()
-    _listen(create_label_app(session, _learner(args.run, session, rank)), config,
+    _listen(create_label_app(session, _learner(args.run, session, rank, warm=True)), config,
             f"Labelling {state['total']} images of {args.pool} ({state['labelled']} labelled) at "
             f"http://{config.host}:{config.port}/ into {session.labels.path}; Ctrl-C stops (every label is saved).")

@@ -8,7 +8,6 @@ again" rather than begun afresh."""
 from __future__ import annotations
 
 import shlex
-import threading
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -100,15 +99,14 @@ def learning_photos(first_run: Path, session: DotSession, folder: Path) -> tuple
 class DotsLearner(Learner):
     """Trains a point detector like ``first_run`` (its settings as ``flags``) on its photos and the session's dots,
     into ``FIRST-learn1``, ``FIRST-learn2``, ... beside it (their cut photos in ``FIRST-learn-data``);
-    ``on_trained(run)`` is called with each run that finished well."""
+    ``on_trained(run)`` is called with each run whose network was saved; ``warm`` as for :class:`Learner`."""
 
     def __init__(self, first_run: Path, session: DotSession, flags: list[str],
-                 on_trained: Callable[[Path], None]) -> None:
+                 on_trained: Callable[[Path], None], warm: bool = False) -> None:
         self.first_run, self.session, self.recipe, self.on_trained = Path(first_run), session, ["points", *flags], \
             on_trained
         self.work = self.first_run.parent / f"{self.first_run.name}-learn-data"
-        self.process, self.run, self.command, self.started, self.outcome = None, None, "", 0.0, "idle"
-        self.lock = threading.Lock()
+        self._idle(warm)
 
     def unfinished(self) -> Path | None:
         """The last run learning again began, if it stopped before its end with a checkpoint to resume from."""

@@ -38,10 +38,11 @@ def open_dot_session(run: str | Path, photos: list[str | Path], dots: list[str |
                       near=2.0 * record.points.cell)
 
 
-def dots_learner(run: str | Path, session: DotSession, flags: list[str] | None = None) -> DotsLearner:
+def dots_learner(run: str | Path, session: DotSession, flags: list[str] | None = None,
+                 warm: bool = False) -> DotsLearner:
     """Learning again like ``run`` (its settings, or ``flags`` for ``cnnkit points``); afterwards the proposals come
-    from the new run."""
+    from the new run. ``warm``: in spare processes started ahead (a server's)."""
     run = Path(run)
     settings = point_run(run).points.settings
     return DotsLearner(run, session, points_flags(settings) if flags is None else flags,
-                       lambda new_run: session.new_detector(proposer(new_run)))
+                       lambda new_run: session.new_detector(proposer(new_run)), warm=warm)

@@ -1,7 +1,9 @@
 """Learning again from the new labels: the run's own split (its train, val and test images, the test split kept as
 it was) and every new label as a training image, written as one CSV ``cnnkit train`` reads; the run's recipe trained
 on it into a new run folder, in a process of its own (the page stays answering, a crash there loses no label), whose
-output is followed as progress. When it ends well, the page's guesses come from the new run."""
+output is followed as progress. The process is a spare started ahead (:mod:`cnnkit.label.warm`), its imports done
+while the person labelled. As soon as the new run's network is saved (its record says "finished"), the page's
+guesses come from it; the training's process goes on scoring the test split and writing the report meanwhile."""
 
 from __future__ import annotations
 
@@ -49,18 +51,31 @@ def training_csv(run: Path, labels: LabelsFile, out: Path) -> int:
 class Learner:
     """Trains ``recipe`` (the command and flags that reproduce the first run: ``["train", "--model", ...]``) on the
     run's data and the labels, one training at a time, into ``FIRST-learn1``, ``FIRST-learn2``, ... beside the first
-    run; ``on_trained(run)`` is called once with each run that finished well."""
+    run; ``on_trained(run)`` is called once with each run whose network was saved. ``warm`` (the servers'): each
+    training runs in a spare process started ahead, the first one when the learner is made."""
 
     def __init__(self, first_run: Path, labels: LabelsFile, recipe: list[str],
-                 on_trained: Callable[[Path], None]) -> None:
+                 on_trained: Callable[[Path], None], warm: bool = False) -> None:
         self.first_run, self.labels, self.recipe, self.on_trained = Path(first_run), labels, recipe, on_trained
         self.work = labels.folder / f"{labels.path.stem}-learn"  # made when learning starts
+        self._idle(warm)
+
+    def _idle(self, warm: bool) -> None:
+        """No training yet; with ``warm``, the first spare process importing."""
         self.process: subprocess.Popen | None = None
         self.run: Path | None = None
         self.command = ""
         self.started = 0.0
-        self.outcome = "idle"  # idle, running, done or failed
+        self.outcome = "idle"  # idle, running, done (the new run in use; its report may still be written) or failed
         self.lock = threading.Lock()
+        self.warm, self.spare = warm, None
+        self._new_spare()
+
+    def _new_spare(self) -> None:
+        if self.warm:
+            from cnnkit.label.warm import Spare
+
+            self.spare = Spare()
 
     def next_run(self) -> Path:
         k = 1
@@ -86,7 +101,9 @@ class Learner:
         """Begin learning again (``foreground``: the training writes to this process's output, not the log)."""
         with self.lock:
             if self.process is not None and self.process.poll() is None:
-                raise ConfigError(f"Already learning again into {self.run}; wait for it to end.")
+                if self.outcome == "running":
+                    raise ConfigError(f"Already learning again into {self.run}; wait for it to end.")
+                self.process.wait()  # its network is in use; the end of its report is waited for
             words, note = self.prepare()  # makes the work folder
             self.command = shlex.join(["cnnkit", *words])
             with open(self.work / "learn.log", "w", encoding="utf-8") as log:  # the child keeps its own handle
@@ -94,24 +111,37 @@ class Learner:
                 log.flush()
                 if foreground:
                     print(f"{self.command}  ({note})", flush=True)
-                self.process = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", *words],
-                                                stdout=None if foreground else log,
-                                                stderr=None if foreground else subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL)
+                taken = None if foreground or self.spare is None else self.spare.take(words, self.work / "learn.log")
+                self.spare = None
+                self.process = taken or subprocess.Popen([sys.executable, "-m", "cnnkit.cli", *words],
+                                                         stdout=None if foreground else log,
+                                                         stderr=None if foreground else subprocess.STDOUT,
+                                                         stdin=subprocess.DEVNULL)
             self.started, self.outcome = time.monotonic(), "running"
         return self.status()
 
     def status(self) -> dict:
         with self.lock:
-            if self.outcome == "running" and self.process.poll() is not None:
-                self.outcome = "done" if self.process.returncode == 0 else "failed"
-                if self.outcome == "done":
-                    self._use_new_run()
+            if self.outcome == "running" and (self.process.poll() is None and self._saved()
+                                              or self.process.returncode == 0):
+                self.outcome = "done"
+                self._use_new_run()
+            elif self.outcome == "running" and self.process.returncode is not None:
+                self.outcome = "failed"
+            if self.spare is None and self.process is not None and self.process.poll() is not None:
+                self._new_spare()  # the training has ended: the next spare imports while the person labels
             log = self.work / "learn.log"
             lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
             return {"state": self.outcome, "run": None if self.run is None else str(self.run),
                     "command": self.command or self.planned(), "log": [line for line in lines if line.strip()][-LOG_LINES:],
                     "seconds": round(time.monotonic() - self.started, 1) if self.started else 0.0}
+
+    def _saved(self) -> bool:
+        """Whether the training has saved its network (the test split's scoring and report may follow)."""
+        try:
+            return RunFolder(self.run).read_record().status == "finished"
+        except (CnnkitError, OSError, ValueError):  # not written yet, or being written
+            return False
 
     def wait(self) -> dict:
         """Wait for the training to end (Ctrl-C stops it, its run folder resumable with ``--resume``)."""
@@ -131,6 +161,10 @@ class Learner:
                 log.write(f"cnnkit: error: {e}\n")
 
     def stop(self) -> None:
-        """The server is stopping: a training still at work is stopped (its run folder resumable with --resume)."""
+        """The server is stopping: a training still at work is stopped (its run folder resumable with --resume), the
+        spare too."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
+        if self.spare is not None:
+            self.spare.stop()
+            self.spare = None

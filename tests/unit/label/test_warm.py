@@ -1,0 +1,103 @@
+"""Learning again without a fresh interpreter's imports: a spare process runs the command it is given (its output
+in the log, its exit status its own) and ends when its server is gone; the learner uses it, and uses the new run as
+soon as its network is saved, while the training's process still writes the report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from cnnkit.label import LabelsFile
+from cnnkit.label.learn import Learner
+from cnnkit.label.warm import Spare
+
+TIMEOUT = 240  # a bound for a process that never ends, not a timing assertion
+
+
+@pytest.mark.slow  # the spare imports the training stack (over 3 s)
+def test_a_spare_runs_the_command_it_is_given_and_its_output_goes_to_the_log(tmp_path):
+    spare = Spare()
+    log = tmp_path / "learn.log"
+    log.write_text("cnnkit train ...\n")
+    process = spare.take(["train", str(tmp_path / "nowhere")], log)
+    assert process is spare.process and process.wait(timeout=TIMEOUT) == 1
+    text = log.read_text()
+    assert text.startswith("cnnkit train ...\n")  # appended to what the learner wrote first
+    assert "nowhere does not exist" in text and "Traceback" not in text
+
+
+@pytest.mark.slow  # the spare imports the training stack before it reads its input
+def test_a_spare_whose_server_is_gone_ends_without_running_anything(tmp_path):
+    spare = Spare()
+    spare.process.stdin.close()  # what a server's end (even a SIGKILL) does to its input
+    assert spare.process.wait(timeout=TIMEOUT) == 0
+    assert spare.take(["train", str(tmp_path)], tmp_path / "log") is None  # an ended spare is not used
+
+
+def _learner_on(trained_run, tmp_path, used: list) -> tuple[Learner, object]:
+    first = tmp_path / "first"
+    shutil.copytree(trained_run, first)
+    labels = LabelsFile(tmp_path / "labels.csv")
+    return Learner(first, labels, ["train"], used.append), first
+
+
+def _set_status(run, status: str) -> None:
+    config = run / "config.json"
+    record = json.loads(config.read_text())
+    config.write_text(json.dumps({**record, "status": status}))
+
+
+def test_the_new_run_is_used_once_its_network_is_saved_while_its_process_still_writes_the_report(trained_run,
+                                                                                                 tmp_path):
+    used = []
+    learner, first = _learner_on(trained_run, tmp_path, used)
+    new = tmp_path / "first-learn1"
+    shutil.copytree(first, new)
+    _set_status(new, "training")
+    learner.run, learner.outcome = new, "running"
+    learner.process = subprocess.Popen(["sleep", "600"])  # the training's process, at work
+    try:
+        assert learner.status()["state"] == "running" and used == []  # its network is not saved yet
+        _set_status(new, "finished")  # what training writes once the network is saved, before the test scoring
+        state = learner.status()
+        assert state["state"] == "done" and used == [new] and learner.process.poll() is None
+        assert learner.status()["state"] == "done" and used == [new]  # used once
+    finally:
+        learner.process.kill()
+        learner.process.wait()
+
+
+def test_a_training_that_fails_before_saving_its_network_is_not_used(trained_run, tmp_path):
+    used = []
+    learner, _ = _learner_on(trained_run, tmp_path, used)
+    learner.run, learner.outcome = tmp_path / "first-learn1", "running"  # never written
+    learner.process = subprocess.Popen(["false"])
+    learner.process.wait()
+    assert learner.status()["state"] == "failed" and used == []
+
+
+@pytest.mark.slow  # a spare's imports, then a (refused) training
+def test_a_warm_learner_trains_in_its_spare_and_makes_the_next_one_when_that_training_ends(trained_run, tmp_path):
+    used = []
+    first = tmp_path / "first"
+    shutil.copytree(trained_run, first)
+    labels = LabelsFile(tmp_path / "labels.csv")
+    labels.set(tmp_path / "image.png", "left")
+    learner = Learner(first, labels, ["train", "--epochs", "0"], used.append, warm=True)
+    try:
+        spare = learner.spare.process
+        learner.start()
+        assert learner.process is spare and learner.spare is None  # the spare runs it; no second one meanwhile
+        deadline = time.monotonic() + TIMEOUT
+        while learner.status()["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        state = learner.status()
+        assert state["state"] == "failed" and "epochs" in state["log"][-1] and used == []
+        assert learner.spare is not None and learner.spare.process.pid != spare.pid  # the next spare imports
+    finally:
+        learner.stop()
+    assert learner.spare is None
