@@ -5,14 +5,13 @@ trains a new run whose guesses the page then shows."""
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from tests import warm_cli
 from tests.conftest import pattern_image
 from tests.unit.servers import free_port, post, wait_for_port
 
@@ -38,9 +37,8 @@ def test_labels_given_by_key_reach_the_csv_and_learning_again_makes_a_run(traine
     run = tmp_path / "runs" / "first"
     shutil.copytree(trained_run, run)  # learning again writes first-learn1 beside it
     labels, port = tmp_path / "labels.csv", free_port()
-    server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "label", str(pool), "--run", str(run), "--labels",
-                               str(labels), "--order", "file", "--port", str(port)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    server = warm_cli.start("label", str(pool), "--run", str(run), "--labels", str(labels), "--order", "file", "--port",
+                            str(port))
     problems: list[str] = []
     try:
         wait_for_port(port, server)
@@ -103,9 +101,8 @@ def test_a_killed_labelling_server_loses_no_label_and_resumes(trained_run, tmp_p
 
     def start() -> tuple[subprocess.Popen, int]:
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "label", str(pool), "--run", str(trained_run),
-                                   "--labels", str(labels), "--order", "file", "--port", str(port)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        server = warm_cli.start("label", str(pool), "--run", str(trained_run), "--labels", str(labels), "--order",
+                                "file", "--port", str(port))
         wait_for_port(port, server)
         return server, port
 
@@ -138,9 +135,8 @@ def test_learning_again_as_a_command_trains_a_run_on_the_split_and_the_labels(tr
     (tmp_path / "labels.csv").write_text("path,label\npool/image0.png,left\npool/image2.png,top\n", encoding="utf-8")
     run = tmp_path / "runs" / "first"
     shutil.copytree(trained_run, run)
-    done = subprocess.run([sys.executable, "-m", "cnnkit.cli", "label", str(pool), "--run", str(run), "--labels",
-                           str(tmp_path / "labels.csv"), "--learn-again"], capture_output=True, text=True,
-                          env=dict(os.environ), check=False)
+    done = warm_cli.run("label", str(pool), "--run", str(run), "--labels", str(tmp_path / "labels.csv"),
+                        "--learn-again", timeout=240)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("cnnkit train ") and "(2 new labels)" in done.stdout
     assert f"Learned again into {tmp_path / 'runs' / 'first-learn1'}" in done.stdout

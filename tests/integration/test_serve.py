@@ -4,11 +4,8 @@ headless browser (skipped, saying why, where no Chromium is installed)."""
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +13,12 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("fastapi", reason="cnnkit[serve] is not installed")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from cnnkit.inference import Predictor  # noqa: E402
-from cnnkit.serve.app import create_app  # noqa: E402
-from cnnkit.serve.limits import Limits  # noqa: E402
+from cnnkit.inference import Predictor
+from cnnkit.serve.app import create_app
+from cnnkit.serve.limits import Limits
+from tests import warm_cli
 from tests.unit.servers import free_port, wait_for_port
 
 
@@ -236,9 +234,7 @@ def test_a_real_browser_uploads_images_and_sees_predictions_without_an_error(tra
         pytest.skip("no Chromium on this machine (Debian: apt-get install chromium)")
     (tmp_path / "bee.jpg").write_bytes(photo())
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "serve", str(augmented_run), str(trained_run),
-                               "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=dict(os.environ))
+    server = warm_cli.start("serve", str(augmented_run), str(trained_run), "--port", str(port))
     problems: list[str] = []
     try:
         wait_for_port(port, server)
@@ -276,7 +272,7 @@ def test_a_real_browser_uploads_images_and_sees_predictions_without_an_error(tra
 
 
 def test_each_model_loads_once_however_many_requests(trained_run, sample, monkeypatch):
-    import cnnkit.inference.base as base
+    from cnnkit.inference import base
 
     loads = []
     original = base.Predictor.load.__func__
@@ -301,7 +297,6 @@ def test_test_time_augmentation_where_the_run_allows_it(augmented_run, trained_r
 
 def test_listening_beyond_this_machine_is_said(trained_run, monkeypatch, capsys):
     import cnnkit.serve.server
-
     from cnnkit.cli import main
 
     calls = []

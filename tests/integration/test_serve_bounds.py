@@ -6,26 +6,23 @@ Content-Length before it is read; SIGTERM during a scan ends the process within 
 from __future__ import annotations
 
 import io
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 pytest.importorskip("fastapi", reason="cnnkit[serve] is not installed")
-import httpx  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
+import httpx
+from fastapi.testclient import TestClient
 
-from cnnkit.serve.app import create_app  # noqa: E402
-from cnnkit.serve.limits import Limits  # noqa: E402
+from cnnkit.serve.app import create_app
+from cnnkit.serve.limits import Limits
+from tests import warm_cli
 from tests.unit.servers import free_port, listening
 
 SIDE = 4000  # a 16-megapixel photo: at least (4000 / 512)^2 = 64 tiles of 512 pixels for the patch run's scan
@@ -165,9 +162,8 @@ def test_sigterm_during_a_scan_ends_the_server_within_seconds(patch_run, large_p
     server is stopping) and the process exits 143 within 2 s of grace and a tile or so (the bound below is a
     generous one for a loaded machine; the time measured is printed)."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "serve", str(patch_run), "--port", str(port),
-                               "--max-scan-pixels", str(SIDE * SIDE), "--max-upload-mb", "1"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    server = warm_cli.start("serve", str(patch_run), "--port", str(port), "--max-scan-pixels", str(SIDE * SIDE),
+                            "--max-upload-mb", "1")
     try:
         until(lambda: server.poll() is not None or listening(port), "the server to listen")
         scanning = post_raw(port, f"/api/scan?run={patch_run.name}", large_photo)
@@ -201,8 +197,7 @@ def test_requests_over_max_requests_are_refused_503_by_a_real_server_and_answere
     bytes of their bodies) hold both; a prediction on another connection is answered 503 with Retry-After and the
     option's name at once, and once the two clients leave, it is answered."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "serve", str(patch_run), "--port", str(port),
-                               "--max-requests", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = warm_cli.start("serve", str(patch_run), "--port", str(port), "--max-requests", "2")
     url = f"http://127.0.0.1:{port}"
     sample = min((pattern_data / "left").glob("*.png")).read_bytes()
     slow = []

@@ -5,9 +5,7 @@ detector's proposals, learning again's photos and command, and bad input answere
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from cnnkit.label.dot_start import dots_learner, open_dot_session
 from cnnkit.label.dots import DotsFile
 from cnnkit.label.dotting import DotSession, Proposal
 from cnnkit.run import RunFolder
+from tests import warm_cli
 from tests.unit.dotted_photos import blob_photo, cli
 from tests.unit.servers import free_port, post, wait_for_port
 
@@ -215,9 +214,7 @@ def test_learning_again_trains_a_detector_whose_proposals_the_page_then_shows(un
 
 def _serving(photo: Path, dots: Path, run: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "label", str(photo), "--dots", str(dots), "--run",
-                               str(run), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=dict(os.environ))
+    server = warm_cli.start("label", str(photo), "--dots", str(dots), "--run", str(run), "--port", str(port))
     wait_for_port(port, server)
     return server, port
 

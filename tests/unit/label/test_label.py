@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +17,7 @@ from cnnkit.label import LabelsFile, open_session
 from cnnkit.label.learn import training_csv
 from cnnkit.label.studio import tasks
 from cnnkit.run import RunFolder
+from tests import warm_cli
 from tests.conftest import pattern_image
 
 pytest.importorskip("fastapi", reason="cnnkit[serve] is not installed")
@@ -181,18 +179,16 @@ def test_label_studio_tasks_hold_the_images_still_to_label_with_the_runs_guess(t
 
 @pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_the_command_refuses_a_missing_pool_in_one_line(trained_run, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "cnnkit.cli", "label", str(tmp_path / "nope"), "--run",
-                           str(trained_run), "--labels", str(tmp_path / "labels.csv")], capture_output=True,
-                          text=True, env=dict(os.environ), check=False)
+    done = warm_cli.run("label", str(tmp_path / "nope"), "--run", str(trained_run), "--labels",
+                        str(tmp_path / "labels.csv"), timeout=240)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "is not a folder" in done.stderr
 
 
 @pytest.mark.slow  # over 3 s: a server, subprocesses or a training (the quick suite stays under 2 minutes)
 def test_the_command_writes_label_studio_tasks(trained_run, pool, tmp_path):
     out = tmp_path / "tasks.json"
-    done = subprocess.run([sys.executable, "-m", "cnnkit.cli", "label", str(pool), "--run", str(trained_run),
-                           "--order", "file", "--label-studio-tasks", str(out)], capture_output=True, text=True,
-                          cwd=tmp_path, env=dict(os.environ), check=False)
+    done = warm_cli.run("label", str(pool), "--run", str(trained_run), "--order", "file", "--label-studio-tasks",
+                        str(out), cwd=tmp_path, timeout=240)
     assert done.returncode == 0, done.stderr
     assert len(json.loads(out.read_text())) == 6
 
