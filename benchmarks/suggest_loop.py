@@ -50,7 +50,7 @@ def first_run(data: Path, run: Path) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def one_round(session, learner, n: int, label_seconds: float, profile: Path | None) -> dict:
+def one_round(session, learner, n: int, label_seconds: float, profile: Path | None, network: bool) -> dict:
     from cnnkit.label.start import learned
 
     start = time.perf_counter()
@@ -76,7 +76,7 @@ def one_round(session, learner, n: int, label_seconds: float, profile: Path | No
     suggest_s = time.perf_counter() - start
     learner.process.wait()  # the test split's scoring and report, written meanwhile
     report_s = time.perf_counter() - start
-    network_s = before(session, learner.run)
+    network_s = before(session, learner.run) if network else None
     return {"labels": sum(session.labels.get(i) is not None for i in session.images), "label_s": label_s,
             "learn_s": learn_s, "suggest_s": suggest_s, "total_s": learn_s + suggest_s, "report_s": report_s,
             "network_suggest_s": network_s}
@@ -104,6 +104,8 @@ def main() -> None:
     parser.add_argument("--label-seconds", type=float, default=2.0,
                         help="a person's seconds per label, waited before learning again (default 2)")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--cache-only", action="store_true",
+                        help="skip the refresh through the network (a minute a round; the comparison with before)")
     add_option(parser, "suggest_loop")
     args = parser.parse_args()
     if HYMENOPTERA.missing(args.data):
@@ -126,7 +128,7 @@ def main() -> None:
     rows = []
     for r in range(1, args.rounds + 1):
         profile = Path(f"/tmp/suggest_loop-suggest-{r}.prof") if args.profile else None
-        row = {"round": r, **one_round(session, learner, args.n, args.label_seconds, profile)}
+        row = {"round": r, **one_round(session, learner, args.n, args.label_seconds, profile, not args.cache_only)}
         print(row, flush=True)
         rows.append(row)
     if args.profile:

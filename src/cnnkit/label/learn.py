@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shlex
 import subprocess
 import sys
@@ -46,6 +47,20 @@ def training_csv(run: Path, labels: LabelsFile, out: Path) -> int:
     writer.writerows(rows + new)
     write_text(out, buffer.getvalue())
     return len(new)
+
+
+def lower_priority(pid: int, niceness: int = 10) -> None:
+    """Raise the niceness of every thread of process ``pid`` (Linux sets it per thread: torch's pool threads too).
+    Where that is not possible, nothing changes."""
+    try:
+        threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        threads = [pid]
+    for thread in threads:
+        try:
+            os.setpriority(os.PRIO_PROCESS, thread, max(niceness, os.getpriority(os.PRIO_PROCESS, thread)))
+        except (OSError, AttributeError):  # the thread ended meanwhile, or no such call here
+            pass
 
 
 class Learner:
@@ -152,7 +167,11 @@ class Learner:
         return self.status()
 
     def _use_new_run(self) -> None:
-        """``on_trained`` with the new run; a run that cannot be used is a failure, its reason the log's last line."""
+        """``on_trained`` with the new run; a run that cannot be used is a failure, its reason the log's last line.
+        A training process still at work (scoring the test split, writing the report) is lowered in priority
+        first, so that the page's new guesses and ranking get the cores."""
+        if self.process.poll() is None:
+            lower_priority(self.process.pid)
         try:
             self.on_trained(self.run)
         except CnnkitError as e:
