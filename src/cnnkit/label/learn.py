@@ -83,7 +83,7 @@ class Learner:
         self.started = 0.0
         self.outcome = "idle"  # idle, running, done (the new run in use; its report may still be written) or failed
         self.lock = threading.Lock()
-        self.warm, self.spare = warm, None
+        self.warm, self.spare, self.stopped = warm, None, False
         self._new_spare()
 
     def _new_spare(self) -> None:
@@ -133,6 +133,8 @@ class Learner:
                                                          stderr=None if foreground else subprocess.STDOUT,
                                                          stdin=subprocess.DEVNULL)
             self.started, self.outcome = time.monotonic(), "running"
+            if self.warm and not foreground:
+                threading.Thread(target=self._spare_after, args=(self.process,), daemon=True).start()
         return self.status()
 
     def status(self) -> dict:
@@ -143,13 +145,19 @@ class Learner:
                 self._use_new_run()
             elif self.outcome == "running" and self.process.returncode is not None:
                 self.outcome = "failed"
-            if self.spare is None and self.process is not None and self.process.poll() is not None:
-                self._new_spare()  # the training has ended: the next spare imports while the person labels
             log = self.work / "learn.log"
             lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
             return {"state": self.outcome, "run": None if self.run is None else str(self.run),
                     "command": self.command or self.planned(), "log": [line for line in lines if line.strip()][-LOG_LINES:],
                     "seconds": round(time.monotonic() - self.started, 1) if self.started else 0.0}
+
+    def _spare_after(self, process: subprocess.Popen) -> None:
+        """Once ``process`` (a training) ends, the next spare imports while the person labels: not sooner, as its
+        imports would slow the training down."""
+        process.wait()
+        with self.lock:
+            if self.spare is None and self.process is process and not self.stopped:
+                self._new_spare()
 
     def _saved(self) -> bool:
         """Whether the training has saved its network (the test split's scoring and report may follow)."""
@@ -184,6 +192,8 @@ class Learner:
         spare too."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-        if self.spare is not None:
-            self.spare.stop()
-            self.spare = None
+        with self.lock:
+            self.stopped = True  # no spare made after this
+            if self.spare is not None:
+                self.spare.stop()
+                self.spare = None

@@ -100,6 +100,9 @@ def test_a_warm_learner_trains_in_its_spare_and_makes_the_next_one_when_that_tra
             time.sleep(0.2)
         state = learner.status()
         assert state["state"] == "failed" and "epochs" in state["log"][-1] and used == []
+        deadline = time.monotonic() + TIMEOUT
+        while learner.spare is None and time.monotonic() < deadline:  # made when the training ends, unpolled
+            time.sleep(0.1)
         assert learner.spare is not None and learner.spare.process.pid != spare.pid  # the next spare imports
     finally:
         learner.stop()
