@@ -135,3 +135,37 @@ def test_each_backbone_is_timed_once(machine, tmp_path, monkeypatch):
     monkeypatch.setattr(auto, "seconds_per_training_image", lambda *a, **k: timed.append(a[:3]) or 0.05)
     choose(fake, 600, tmp_path)
     assert len(timed) == len(set(timed))
+
+
+@pytest.mark.parametrize("budget", [60, 300, 600])
+def test_small_grayscale_images_get_the_scratch_recipe_first_within_the_budget(machine, tmp_path, monkeypatch,
+                                                                               budget):
+    """Digits and wafer maps: the scratch CNN is trained before the pretrained candidates, whose upscaled features
+    could take the whole budget, with its recipe (simple_cnn, 60 epochs, augmentation that mirrors nothing), stopped
+    at 40% of the time left; the probe still runs and the whole command keeps the budget."""
+    fake = machine(probe=25.0, epoch=20.0)
+    monkeypatch.setattr(auto, "small_grayscale", lambda data_dir: True)
+    trained, fake_train = [], fake.train
+    monkeypatch.setattr(cnnkit.training.fit, "train", lambda data_dir, out, config, **kwargs: trained.append(
+        (out.name, config)) or fake_train(data_dir, out, config, **kwargs))
+    chooser, board = choose(fake, budget, tmp_path)
+    assert chooser.board[0]["name"] == "scratch" and board["scratch"]["status"] == "ranked"
+    name, config = trained[0]
+    assert name == "scratch" and config.model == "simple_cnn" and config.strategy == "scratch"
+    assert config.epochs == 60 and config.early_stopping == 20
+    assert config.augment and "flip" not in config.augment
+    assert board["scratch"]["seconds"] <= 0.4 * budget
+    assert board["probe"]["status"] == "ranked"
+    assert fake.now - 1000 <= budget * 1.1
+
+
+def test_the_scratch_candidate_keeps_the_augmentation_asked_for(machine, tmp_path, monkeypatch):
+    fake = machine(probe=5.0, epoch=1.0)
+    monkeypatch.setattr(auto, "small_grayscale", lambda data_dir: True)
+    trained, fake_train = [], fake.train
+    monkeypatch.setattr(cnnkit.training.fit, "train", lambda data_dir, out, config, **kwargs: trained.append(
+        config) or fake_train(data_dir, out, config, **kwargs))
+    chooser = auto.Chooser(tmp_path / "data", RunFolder(tmp_path / "out"), TrainConfig(augment="flip=v,rotate=180",
+                           early_stopping=0), 300, progress=False, clock=fake.clock)
+    chooser.run_all()
+    assert trained[0].augment == "flip=v,rotate=180" and trained[0].early_stopping == 0
