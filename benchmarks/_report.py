@@ -13,9 +13,9 @@ from _results import RESULTS, load_all, text
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "BENCHMARKS.md"
 ORDER = ("core_accuracy", "outputs", "augmentation", "transfer", "auto_budget", "linear_head", "training_speed",
-         "baselines", "multilabel", "scratch_size", "autoencoder", "retrieval", "scan", "sealion_counts",
-         "sealion_points", "inference", "features_speed", "serve_load", "train_memory", "ddp_cpu", "faults", "audit",
-         "lr_find", "gradcam", "suggest_real", "suggest_loop")
+         "baselines", "multilabel", "scratch_size", "scratch_digits", "autoencoder", "retrieval", "scan",
+         "sealion_counts", "sealion_points", "inference", "features_speed", "serve_load", "train_memory", "ddp_cpu",
+         "faults", "audit", "lr_find", "gradcam", "suggest_real", "suggest_loop")
 WIDTH = 120
 HEADER = """\
 # Benchmarks

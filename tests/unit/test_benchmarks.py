@@ -40,7 +40,7 @@ WITHOUT_DATA = {  # the arguments that point each script needing outside data at
 WRITERS = {  # the scripts that write their results file (--results): its subject, table and the columns they write
     "auto_budget": ("auto_budget", "runs", "RUNS"), "core_accuracy": ("core_accuracy", "accuracy_and_time", "COLUMNS"),
     "ddp_cpu": ("ddp_cpu", "seeds", "COLUMNS"), "features_speed": ("features_speed", "speeds", "SPEEDS"),
-    "gradcam_sanity": ("gradcam", "checks", "COLUMNS"),
+    "gradcam_sanity": ("gradcam", "checks", "COLUMNS"), "scratch_digits": ("scratch_digits", "digits", "COLUMNS"),
     "serve_load": ("serve_load", "load", "COLUMNS"), "train_memory": ("train_memory", "runs", "COLUMNS")}
 
 
