@@ -14,29 +14,8 @@ import pytest
 
 from cnnkit.label import LabelsFile
 from cnnkit.label.learn import Learner
-from cnnkit.label.warm import Spare
 
 TIMEOUT = 240  # a bound for a process that never ends, not a timing assertion
-
-
-@pytest.mark.slow  # the spare imports the training stack (over 3 s)
-def test_a_spare_runs_the_command_it_is_given_and_its_output_goes_to_the_log(tmp_path):
-    spare = Spare()
-    log = tmp_path / "learn.log"
-    log.write_text("cnnkit train ...\n")
-    process = spare.take(["train", str(tmp_path / "nowhere")], log)
-    assert process is spare.process and process.wait(timeout=TIMEOUT) == 1
-    text = log.read_text()
-    assert text.startswith("cnnkit train ...\n")  # appended to what the learner wrote first
-    assert "nowhere does not exist" in text and "Traceback" not in text
-
-
-@pytest.mark.slow  # the spare imports the training stack before it reads its input
-def test_a_spare_whose_server_is_gone_ends_without_running_anything(tmp_path):
-    spare = Spare()
-    spare.process.stdin.close()  # what a server's end (even a SIGKILL) does to its input
-    assert spare.process.wait(timeout=TIMEOUT) == 0
-    assert spare.take(["train", str(tmp_path)], tmp_path / "log") is None  # an ended spare is not used
 
 
 def _learner_on(trained_run, tmp_path, used: list) -> tuple[Learner, object]:
@@ -83,8 +62,8 @@ def test_a_training_that_fails_before_saving_its_network_is_not_used(trained_run
     assert learner.status()["state"] == "failed" and used == []
 
 
-@pytest.mark.slow  # a spare's imports, then a (refused) training
-def test_a_warm_learner_trains_in_its_spare_and_makes_the_next_one_when_that_training_ends(trained_run, tmp_path):
+@pytest.mark.slow  # two spares' imports, a (refused) training between them
+def test_a_warm_learner_trains_in_its_spare_whose_successor_ends_with_the_server(trained_run, tmp_path):
     used = []
     first = tmp_path / "first"
     shutil.copytree(trained_run, first)
@@ -99,11 +78,17 @@ def test_a_warm_learner_trains_in_its_spare_and_makes_the_next_one_when_that_tra
         while learner.status()["state"] == "running" and time.monotonic() < deadline:
             time.sleep(0.2)
         state = learner.status()
-        assert state["state"] == "failed" and "epochs" in state["log"][-1] and used == []
-        deadline = time.monotonic() + TIMEOUT
+        assert state["state"] == "failed" and used == [] and spare.returncode == 1
+        log = (learner.work / "learn.log").read_text()
+        assert log.startswith(f"{state['command']}\n")  # the command's output appended to what the learner wrote
+        assert "epochs" in state["log"][-1] and "Traceback" not in log
         while learner.spare is None and time.monotonic() < deadline:  # made when the training ends, unpolled
             time.sleep(0.1)
-        assert learner.spare is not None and learner.spare.process.pid != spare.pid  # the next spare imports
+        successor = learner.spare
+        assert successor is not None and successor.process.pid != spare.pid
+        successor.process.stdin.close()  # what the server's end (even a SIGKILL) does to the spare's input
+        assert successor.process.wait(timeout=TIMEOUT) == 0  # it ends without running anything
+        assert successor.take(["train", str(tmp_path)], tmp_path / "log") is None  # and an ended spare is not used
     finally:
         learner.stop()
     assert learner.spare is None
