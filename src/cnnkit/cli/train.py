@@ -189,9 +189,6 @@ def _auto(args: argparse.Namespace) -> None:
 
     if args.resume or not args.data:
         raise CnnkitError("--auto trains afresh on a DATA folder; drop --resume and give DATA.")
-    if getattr(args, "unlabelled", None):
-        raise CnnkitError("--auto does not try --unlabelled yet; drop one of them (--unlabelled with the default "
-                          "recipe: efficientnet_lite0 with a solved head).")
     out = args.out or Path("runs") / f"{Path(args.data).resolve().name}-auto"
     trained = auto_train(args.data, out, train_config(args), budget=args.budget or "10m",
                          progress=not (args.no_progress or args.quiet), overwrite=args.overwrite)

@@ -2,7 +2,8 @@
 
 Within a time budget it trains, each into ``OUT/candidates/NAME`` on the same split (same seed and fractions): the
 linear probe and the transfer run on the first backbone (a frozen backbone, the head solved to the optimum: the cheap
-floor, always run), the same with the features of the backbone's last three stages (``stages-NAME``: seconds once the
+floor, always run), with a pool of unlabelled images (``unlabelled``) that run self-training on it (``pool-NAME``), the
+same with the features of the backbone's last three stages (``stages-NAME``: seconds once the
 features are cached, since every backbone pass caches every stage's), transfer runs on the other offline backbones
 (EfficientNet-Lite1 and Lite2 when installed) while each is estimated to take at most a quarter of the budget left,
 every backbone that ran in one network with their features concatenated (``concat``: the solved head on the union of
@@ -35,7 +36,7 @@ from cnnkit.run.tasks import KINDS, require_of_data
 
 log = logging.getLogger("cnnkit")
 
-CANDIDATES = ("probe", "transfer", "stages", "concat", "scratch", "finetune")  # "transfer-NAME", "stages-NAME"
+CANDIDATES = ("probe", "transfer", "pool", "stages", "concat", "scratch", "finetune")  # "transfer-NAME", ...
 STAGES = 3  # the stages candidate's feature_stages: the last stage and the two before it
 DEFAULT_BACKBONE = "efficientnet_lite0"
 MAX_FINETUNE_EPOCHS = 8
@@ -122,6 +123,8 @@ class Chooser:
         self.data_dir, self.out, self.config, self.budget, self.progress = data_dir, out, config, budget, progress
         self.clock = clock  # a fake clock in tests of the budget
         self.start = clock()
+        self.pool = config.unlabelled  # only the pool candidate self-trains: the others are what it is compared with
+        self.config = config.replace(unlabelled=None) if self.pool else config
         self.backbones = _backbones(config)
         self.backbone = self.backbones[0]
         self.board: list[dict] = []
@@ -241,6 +244,7 @@ class Chooser:
         elif self.fits(name, 2 * self.seconds_of("probe")):
             self.network(name, self.pretrained(strategy="transfer"), "cross-validation on train+val")
         first = self.runs.get(name)
+        self.pooled(first)
         self.stages(first)
         for backbone in self.backbones[1:]:
             if first is None:
@@ -258,6 +262,26 @@ class Chooser:
                              "cross-validation on train+val")
         if first is not None and len(self.backbones) > 1:
             self.concat()
+
+    def pooled(self, first: TrainedRun | None) -> None:
+        """With a pool (``unlabelled``): the first transfer run's recipe self-training on it, ranked by the same
+        cross-validation on the labelled train+val (its pseudo-labels kept only where they win there, else it is the
+        transfer run again and ranks after it). Estimated as the transfer run's time and the pool's features with
+        their mirror images' at the probe's pace per image."""
+        if self.pool is None:
+            return None
+        name = f"pool-{self.backbone}"
+        if first is None:
+            return self.skip(name, "no transfer run on the first backbone to add the pool to")
+        from cnnkit.data.pool import pool_files
+
+        images = len(pool_files(self.pool))
+        counts = {split: sum(c.values()) for split, c in first.record.data.counts.items()}
+        per_image = self.seconds_of("probe") / max(1, counts.get("train", 0) + counts.get("val", 0))
+        if self.fits(name, self.seconds_of(f"transfer-{self.backbone}") + 2 * per_image * images):
+            self.network(name, self.pretrained(strategy="transfer", unlabelled=str(self.pool)),
+                         "cross-validation on train+val", note=f"self-training on {images} unlabelled images")
+        return None
 
     def concat(self) -> None:
         """One network of every backbone whose transfer run finished, their features concatenated (the option
@@ -400,6 +424,10 @@ def auto_train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
 
     if scan_folder(data_dir).multi_label:
         require_of_data(KINDS["multi-label"], "auto", data_dir)
+    if config.unlabelled is not None:  # a bad pool is refused before any candidate's work, not after them
+        from cnnkit.data.pool import pool_files
+
+        pool_files(config.unlabelled)
     out = RunFolder(out_dir)
     refuse_occupied(out, overwrite)
     with locked(out.path):

@@ -42,8 +42,10 @@ class FakeMachine:
     def train(self, data_dir, out, config, progress=True, time_limit=None):
         if config.strategy == "transfer":
             stages = config.model_options.get("feature_stages", 1) > 1
-            return self.run((1 if stages else 2) * self.probe * self.transfer_factor, config.model, True,
-                            0.83 if stages else 0.82, config.model_options)
+            seconds = (1 if stages else 2) * self.probe * self.transfer_factor
+            if config.unlabelled:  # self-training on a pool: its features too; better here
+                return self.run(seconds + self.probe, config.model, True, 0.86, config.model_options)
+            return self.run(seconds, config.model, True, 0.83 if stages else 0.82, config.model_options)
         planned = self.epoch * (config.finetune_epochs if config.strategy == "finetune" else config.epochs)
         return self.run(min(planned, time_limit), config.model, False, 0.90)
 
@@ -169,3 +171,29 @@ def test_the_scratch_candidate_keeps_the_augmentation_asked_for(machine, tmp_pat
                            early_stopping=0), 300, progress=False, clock=fake.clock)
     chooser.run_all()
     assert trained[0].augment == "flip=v,rotate=180" and trained[0].early_stopping == 0
+
+
+@pytest.mark.parametrize("budget, runs", [(600.0, True), (60.0, False)])
+def test_a_pool_is_a_candidate_of_its_own_ranked_with_the_rest_when_it_fits(machine, tmp_path, monkeypatch, budget,
+                                                                            runs):
+    from tests.conftest import write_image_folder
+
+    fake = machine(probe=10.0)
+    configs = []
+    monkeypatch.setattr(cnnkit.training.fit, "train", lambda data_dir, out, config, **kw: (
+        configs.append(config), fake.train(data_dir, out, config, **kw))[1])
+    pool = write_image_folder(tmp_path / "pool", ["any"], 50)
+    chooser = auto.Chooser(tmp_path / "data", RunFolder(tmp_path / "out"), TrainConfig(epochs=10, unlabelled=str(pool)),
+                           budget, progress=False, clock=fake.clock)
+    ranked = chooser.run_all()
+    board = {e["name"]: e for e in chooser.board}
+    entry = board["pool-efficientnet_lite0"]
+    assert [c.unlabelled for c in configs if c.unlabelled] == ([str(pool)] if runs else [])  # only it sees the pool
+    if runs:
+        assert entry["status"] == "ranked" and entry["note"] == "self-training on 50 unlabelled images"
+        names = [e["name"] for e in ranked]
+        assert names.index("pool-efficientnet_lite0") < names.index("transfer-efficientnet_lite0")  # 0.86 > 0.82
+    else:  # the transfer run took the time the pool would need
+        assert entry["status"] == "skipped" and "estimated" in entry["note"]
+    fake.score_test_split()
+    assert fake.now - 1000.0 <= budget * 1.1

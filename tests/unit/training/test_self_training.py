@@ -190,5 +190,8 @@ def test_a_bad_pool_ends_in_one_line_naming_it(tmp_path, capsys):
                  str(tmp_path / "empty")])
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1 and "not supported with a model trained from scratch" in err
-    code = main(["-q", "train", str(data), "--auto", "--unlabelled", str(tmp_path / "empty")])
-    assert code == 1 and "--auto does not try --unlabelled" in capsys.readouterr().err
+    code = main(["-q", "train", str(data), "--auto", "--out", str(tmp_path / "auto"), "--unlabelled",
+                 str(tmp_path / "empty")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "holds no images" in err, err  # before any candidate
+    assert not (tmp_path / "auto" / "candidates").exists()
